@@ -1,0 +1,41 @@
+import type { DraftTree } from '../tree/types';
+import type { Rng } from '../verify/rng';
+
+/** What a drafter sees when asked for a tree. */
+export interface DraftContext {
+  /** Committed tokens; the last one is the root of the tree to draft. */
+  tokens: Int32Array;
+  /** True when the request samples (temperature > 0): sampled drafts must carry q. */
+  sampling: boolean;
+  /** The request's seeded generator, for drafters that sample. */
+  rng: Rng;
+}
+
+/** What the target said about one verified tree (DESIGN section 3, step 4). */
+export interface VerifyObservation {
+  tree: DraftTree;
+  /** Accepted node indices, root excluded, in path order. */
+  acceptedNodes: Int32Array;
+  /** Tokens committed by this step: the accepted tokens then the bonus token. */
+  committed: Int32Array;
+  /** (rows, k) the target's top-k token ids at every verify row (row 0 = root, row i+1 = node i). */
+  topK: Int32Array;
+  /** Width of topK. */
+  k: number;
+}
+
+/**
+ * A drafter proposes a tree below the root and learns from what the target did. Correctness
+ * never depends on it: verification keeps the output equal to the target's.
+ */
+export interface Drafter {
+  readonly name: string;
+  /** Called once per generation with the prompt tokens (after reset state is kept or not). */
+  begin?(prompt: Int32Array): void | Promise<void>;
+  /** A tree of at most `budget` nodes below ctx.tokens[last]. */
+  propose(ctx: DraftContext, budget: number): DraftTree | Promise<DraftTree>;
+  /** What verification accepted and what the target predicted at every row. */
+  observe(obs: VerifyObservation): void;
+  /** Forgets all learned state. */
+  reset(): void;
+}

@@ -1,0 +1,86 @@
+/**
+ * WebGPU device acquisition in a browser (navigator.gpu) and in Node (the optional `webgpu`
+ * package, Dawn). In Node with no other adapter, SwiftShader is used through the ICD that
+ * Debian's chromium package ships.
+ */
+
+export class WebGPUUnavailableError extends Error {
+  override name = 'WebGPUUnavailableError';
+}
+
+export interface GpuContext {
+  device: GPUDevice;
+  adapterInfo: string;
+  /** Whether timestamp queries can be used for profiling. */
+  hasTimestamps: boolean;
+}
+
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
+}
+
+async function nodeGpu(): Promise<GPU> {
+  const fs = await import(/* @vite-ignore */ 'node:fs');
+  // The Vulkan loader reads this when Dawn creates its instance, so set it first.
+  if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && fs.existsSync(SWIFTSHADER_ICD)) {
+    const hasNvidia = fs.existsSync('/dev/nvidia0') || fs.existsSync('/dev/dri/renderD128');
+    if (!hasNvidia) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  }
+  const name = 'webgpu';
+  let mod: { create: (opts: string[]) => GPU; globals: Record<string, unknown> };
+  try {
+    mod = await import(/* @vite-ignore */ name);
+  } catch (e) {
+    throw new WebGPUUnavailableError(
+      `WebGPU is not available in Node: the optional package "webgpu" could not be loaded (${(e as Error).message}). Install it with "npm install webgpu".`,
+    );
+  }
+  Object.assign(globalThis, mod.globals);
+  return mod.create([]);
+}
+
+let nodeGpuPromise: Promise<GPU> | null = null;
+
+async function getGpu(): Promise<GPU> {
+  if (typeof navigator !== 'undefined' && (navigator as Navigator & { gpu?: GPU }).gpu) {
+    return (navigator as Navigator & { gpu: GPU }).gpu;
+  }
+  if (isNode()) {
+    nodeGpuPromise ??= nodeGpu();
+    return nodeGpuPromise;
+  }
+  throw new WebGPUUnavailableError(
+    'WebGPU is not available in this browser (navigator.gpu is missing). Use a recent Chrome or Edge, or enable WebGPU.',
+  );
+}
+
+/** Requests an adapter and a device with the adapter's largest buffer limits. */
+export async function acquireDevice(opts: { powerPreference?: GPUPowerPreference } = {}): Promise<GpuContext> {
+  const gpu = await getGpu();
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  if (!adapter) {
+    throw new WebGPUUnavailableError(
+      'WebGPU is present but no adapter was found (no GPU and no software fallback). In Node on Linux, install chromium and libvulkan1 for SwiftShader.',
+    );
+  }
+  const hasTimestamps = adapter.features.has('timestamp-query');
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    label: 'treespec.device',
+    requiredFeatures: hasTimestamps ? ['timestamp-query'] : [],
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    },
+  });
+  const info = adapter.info;
+  const adapterInfo = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
+  return { device, adapterInfo, hasTimestamps };
+}

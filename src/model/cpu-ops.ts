@@ -1,0 +1,192 @@
+/**
+ * CPU reference implementations of every operation of the forward pass. They are the test
+ * oracle for the WGSL kernels and the building blocks of the CPU reference forward.
+ *
+ * Layout conventions (shared with the kernels):
+ *  - activations are row-major (rows, width);
+ *  - weight matrices are Hugging Face's (out, in): y[r][o] = sum_i x[r][i] * W[o][i] (+ b[o]);
+ *  - per-head tensors are (rows, heads, headDim);
+ *  - the KV cache of one layer is (slots, nKvHeads, headDim).
+ */
+
+/** Gathers embedding rows: out (rows, hidden) from table (vocab, hidden). */
+export function embed(table: Float32Array, hidden: number, tokens: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(tokens.length * hidden);
+  for (let r = 0; r < tokens.length; r++) out.set(table.subarray(tokens[r] * hidden, (tokens[r] + 1) * hidden), r * hidden);
+  return out;
+}
+
+/** RMSNorm per row: x / sqrt(mean(x^2) + eps) * w. x (rows, n). */
+export function rmsNorm(x: Float32Array, w: Float32Array, eps: number): Float32Array {
+  const n = w.length;
+  const rows = x.length / n;
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < rows; r++) {
+    let ss = 0;
+    for (let i = 0; i < n; i++) ss += x[r * n + i] * x[r * n + i];
+    const scale = 1 / Math.sqrt(ss / n + eps);
+    for (let i = 0; i < n; i++) out[r * n + i] = x[r * n + i] * scale * w[i];
+  }
+  return out;
+}
+
+/** y (rows, out) = x (rows, in) @ W^T, W (out, in), optional bias (out). */
+export function matmul(x: Float32Array, w: Float32Array, inDim: number, outDim: number, bias?: Float32Array | null): Float32Array {
+  const rows = x.length / inDim;
+  const y = new Float32Array(rows * outDim);
+  for (let r = 0; r < rows; r++) {
+    const xo = r * inDim;
+    for (let o = 0; o < outDim; o++) {
+      const wo = o * inDim;
+      let s = 0;
+      for (let i = 0; i < inDim; i++) s += x[xo + i] * w[wo + i];
+      y[r * outDim + o] = s + (bias ? bias[o] : 0);
+    }
+  }
+  return y;
+}
+
+/** Llama-3 style RoPE frequency scaling (`rope_scaling.rope_type == "llama3"`). */
+export interface RopeScaling {
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositionEmbeddings: number;
+}
+
+/** Inverse frequencies (headDim/2) for RoPE with base theta and optional Llama-3 scaling. */
+export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling | null): Float32Array {
+  const half = headDim / 2;
+  const inv = new Float32Array(half);
+  for (let i = 0; i < half; i++) {
+    let f = 1 / Math.pow(theta, (2 * i) / headDim);
+    if (scaling) {
+      const lowWavelen = scaling.originalMaxPositionEmbeddings / scaling.lowFreqFactor;
+      const highWavelen = scaling.originalMaxPositionEmbeddings / scaling.highFreqFactor;
+      const wavelen = (2 * Math.PI) / f;
+      if (wavelen > lowWavelen) f = f / scaling.factor;
+      else if (wavelen >= highWavelen) {
+        const smooth = (scaling.originalMaxPositionEmbeddings / wavelen - scaling.lowFreqFactor) / (scaling.highFreqFactor - scaling.lowFreqFactor);
+        f = (1 - smooth) * (f / scaling.factor) + smooth * f;
+      }
+    }
+    inv[i] = f;
+  }
+  return inv;
+}
+
+/**
+ * Rotary embedding in place, Hugging Face "rotate half" convention: element i pairs with
+ * i + headDim/2. x (rows, heads, headDim); positions (rows).
+ */
+export function rope(x: Float32Array, heads: number, headDim: number, positions: ArrayLike<number>, invFreq: Float32Array): void {
+  const half = headDim / 2;
+  for (let r = 0; r < positions.length; r++) {
+    for (let h = 0; h < heads; h++) {
+      const base = (r * heads + h) * headDim;
+      for (let i = 0; i < half; i++) {
+        const angle = positions[r] * invFreq[i];
+        const c = Math.cos(angle);
+        const s = Math.sin(angle);
+        const a = x[base + i];
+        const b = x[base + i + half];
+        x[base + i] = a * c - b * s;
+        x[base + i + half] = b * c + a * s;
+      }
+    }
+  }
+}
+
+/**
+ * Grouped-query attention of query rows over a KV cache.
+ * q (rows, nHeads, headDim); kCache, vCache (slots, nKvHeads, headDim).
+ * visible(r, slot) says whether row r attends to cache slot `slot`.
+ * Returns (rows, nHeads, headDim).
+ */
+export function attention(
+  q: Float32Array,
+  kCache: Float32Array,
+  vCache: Float32Array,
+  rows: number,
+  nHeads: number,
+  nKvHeads: number,
+  headDim: number,
+  slots: number,
+  visible: (row: number, slot: number) => boolean,
+): Float32Array {
+  const out = new Float32Array(rows * nHeads * headDim);
+  const group = nHeads / nKvHeads;
+  const scale = 1 / Math.sqrt(headDim);
+  const scores = new Float32Array(slots);
+  for (let r = 0; r < rows; r++) {
+    for (let h = 0; h < nHeads; h++) {
+      const kv = Math.floor(h / group);
+      const qo = (r * nHeads + h) * headDim;
+      let max = -Infinity;
+      for (let s = 0; s < slots; s++) {
+        if (!visible(r, s)) { scores[s] = -Infinity; continue; }
+        const ko = (s * nKvHeads + kv) * headDim;
+        let dot = 0;
+        for (let d = 0; d < headDim; d++) dot += q[qo + d] * kCache[ko + d];
+        scores[s] = dot * scale;
+        if (scores[s] > max) max = scores[s];
+      }
+      let sum = 0;
+      for (let s = 0; s < slots; s++) {
+        const e = scores[s] === -Infinity ? 0 : Math.exp(scores[s] - max);
+        scores[s] = e;
+        sum += e;
+      }
+      for (let s = 0; s < slots; s++) {
+        if (scores[s] === 0) continue;
+        const p = scores[s] / sum;
+        const vo = (s * nKvHeads + kv) * headDim;
+        for (let d = 0; d < headDim; d++) out[qo + d] += p * vCache[vo + d];
+      }
+    }
+  }
+  return out;
+}
+
+/** silu(gate) * up, elementwise. */
+export function siluMul(gate: Float32Array, up: Float32Array): Float32Array {
+  const out = new Float32Array(gate.length);
+  for (let i = 0; i < gate.length; i++) out[i] = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
+  return out;
+}
+
+/** a + b elementwise, into a new array. */
+export function add(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i] + b[i];
+  return out;
+}
+
+/** Index of the largest value; ties go to the lowest index (the rule every decoder uses). */
+export function argmax(x: ArrayLike<number>, offset = 0, n = x.length - offset): number {
+  let best = 0;
+  let bestV = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = x[offset + i];
+    if (v > bestV) { bestV = v; best = i; }
+  }
+  return best;
+}
+
+/** Indices of the k largest values, by value descending, ties by lowest index. */
+export function topK(x: ArrayLike<number>, k: number, offset = 0, n = x.length - offset): Int32Array {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  idx.sort((a, b) => x[offset + b] - x[offset + a] || a - b);
+  return Int32Array.from(idx.slice(0, k));
+}
+
+/** Numerically stable softmax of x / temperature. */
+export function softmax(x: ArrayLike<number>, temperature = 1, offset = 0, n = x.length - offset): Float32Array {
+  const out = new Float32Array(n);
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, x[offset + i]);
+  let sum = 0;
+  for (let i = 0; i < n; i++) { out[i] = Math.exp((x[offset + i] - max) / temperature); sum += out[i]; }
+  for (let i = 0; i < n; i++) out[i] /= sum;
+  return out;
+}
