@@ -1,0 +1,70 @@
+/**
+ * Named errors of treespec (issue 9). Every message says which file, field or value was wrong
+ * and what was expected, so a user pointing treespec at an arbitrary download can act on it.
+ * Callers (CLI, demo) print `err.name: err.message`; `instanceof TreespecError` separates our
+ * diagnosed failures from bugs.
+ */
+
+/** Base of every error treespec throws on purpose. */
+export class TreespecError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    // new.target keeps the subclass name without each subclass repeating it.
+    this.name = new.target.name;
+  }
+}
+
+/** config.json: unsupported architecture, missing/inconsistent/absurd sizes. */
+export class ConfigError extends TreespecError {}
+
+/** A .safetensors file or its shard index: malformed header, bad offsets, dtype/shape, missing/extra tensors. */
+export class SafetensorsError extends TreespecError {}
+
+/** tokenizer.json / tokenizer_config.json missing or malformed, or vocabulary mismatch. */
+export class TokenizerError extends TreespecError {}
+
+/** A model file could not be obtained: missing file, HTTP error, truncated or corrupted download. */
+export class ModelSourceError extends TreespecError {
+  constructor(
+    message: string,
+    /** The file (relative to the source) or URL concerned. */
+    readonly file: string,
+    /** HTTP status when the failure came from a response, else null. */
+    readonly status: number | null = null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A prompt or requested generation that does not fit the context (max positions / KV capacity). */
+export class ContextLengthError extends TreespecError {}
+
+/** An option of a request or of the engine is out of range (sampling, tree budget, limits). */
+export class OptionsError extends TreespecError {}
+
+/** The GPU adapter's limits are too small for the model (raised before allocating). */
+export class GpuLimitsError extends TreespecError {}
+
+/** Allocation on the GPU failed (out of memory). */
+export class GpuOutOfMemoryError extends TreespecError {}
+
+/** The GPU device was lost while in use; the engine must be reloaded. */
+export class DeviceLostError extends TreespecError {}
+
+/** A generation stopped because its AbortSignal fired. */
+export class AbortedError extends TreespecError {}
+
+/** Two generate calls would interleave on one KV cache. */
+export class EngineBusyError extends TreespecError {}
+
+/** Shorthand for messages: a value as JSON, cut to a readable length. */
+export function show(v: unknown, max = 80): string {
+  let s: string;
+  try {
+    s = typeof v === 'string' ? JSON.stringify(v) : String(JSON.stringify(v) ?? v);
+  } catch {
+    s = String(v);
+  }
+  return s.length > max ? `${s.slice(0, max)}...` : s;
+}

@@ -1,0 +1,54 @@
+/**
+ * A model folder on disk (Node). `node:fs` is imported dynamically so browser bundles that
+ * include the source module never resolve it.
+ */
+import { ModelSourceError } from '../errors.ts';
+import { checkFileName, type LoadProgress, type ModelSource } from './source-base.ts';
+
+type Fs = typeof import('node:fs/promises');
+
+let fsPromise: Promise<Fs> | null = null;
+function nodeFs(): Promise<Fs> {
+  const name = 'node:fs/promises';
+  fsPromise ??= import(/* @vite-ignore */ name) as Promise<Fs>;
+  return fsPromise;
+}
+
+export class FolderSource implements ModelSource {
+  readonly id: string;
+
+  constructor(readonly dir: string) {
+    this.id = dir;
+  }
+
+  private path(file: string): string {
+    checkFileName(file, this.id);
+    return `${this.dir.replace(/\/+$/, '')}/${file}`;
+  }
+
+  async read(file: string, onProgress?: (p: LoadProgress) => void): Promise<Uint8Array> {
+    const path = this.path(file);
+    const fs = await nodeFs();
+    try {
+      const buf = await fs.readFile(path);
+      // A Node Buffer may be a view into a shared pool; copy into an exact-size Uint8Array only if so.
+      const data = buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? new Uint8Array(buf.buffer) : new Uint8Array(buf);
+      onProgress?.({ file, loaded: data.length, total: data.length });
+      return data;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'not found' : `could not be read (${(e as Error).message})`;
+      throw new ModelSourceError(`${this.id}: file "${file}" ${why}`, file, null, { cause: e });
+    }
+  }
+
+  async exists(file: string): Promise<boolean> {
+    const path = this.path(file);
+    const fs = await nodeFs();
+    try {
+      return (await fs.stat(path)).isFile();
+    } catch {
+      return false;
+    }
+  }
+}

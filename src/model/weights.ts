@@ -1,0 +1,199 @@
+/**
+ * Loads a Hugging Face model folder from any ModelSource: config.json, the safetensors file or
+ * shards, tokenizer files; and checks every tensor name and shape against the config before
+ * anything reaches the GPU (missing or extra tensors are a SafetensorsError naming them).
+ */
+import { ConfigError, SafetensorsError, TokenizerError, show } from '../errors.ts';
+import { f16BitsToF32, f32ToF16Bits } from './f16.ts';
+import { parseConfig, qDim, kvDim, type ModelConfig } from './config.ts';
+import { parseSafetensors, type RawTensor } from './safetensors.ts';
+import type { LoadProgress, ModelSource } from './source-base.ts';
+
+export type { RawTensor, Dtype } from './safetensors.ts';
+
+export interface ModelFiles {
+  config: ModelConfig;
+  /** Every weight by its Hugging Face name, validated against `config`. */
+  tensors: Map<string, RawTensor>;
+  /** Parsed tokenizer.json. */
+  tokenizerJson: unknown;
+  /** Parsed tokenizer_config.json, or null when the model has none. */
+  tokenizerConfig: unknown | null;
+}
+
+/** name -> expected shape of every weight of a model with this config (HF names and (out, in) layout). */
+export function expectedTensors(c: ModelConfig): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  const h = c.hiddenSize;
+  m.set('model.embed_tokens.weight', [c.vocabSize, h]);
+  for (let l = 0; l < c.numLayers; l++) {
+    const p = `model.layers.${l}.`;
+    m.set(`${p}input_layernorm.weight`, [h]);
+    m.set(`${p}self_attn.q_proj.weight`, [qDim(c), h]);
+    m.set(`${p}self_attn.k_proj.weight`, [kvDim(c), h]);
+    m.set(`${p}self_attn.v_proj.weight`, [kvDim(c), h]);
+    if (c.attentionBias) {
+      m.set(`${p}self_attn.q_proj.bias`, [qDim(c)]);
+      m.set(`${p}self_attn.k_proj.bias`, [kvDim(c)]);
+      m.set(`${p}self_attn.v_proj.bias`, [kvDim(c)]);
+    }
+    m.set(`${p}self_attn.o_proj.weight`, [h, qDim(c)]);
+    m.set(`${p}post_attention_layernorm.weight`, [h]);
+    m.set(`${p}mlp.gate_proj.weight`, [c.intermediateSize, h]);
+    m.set(`${p}mlp.up_proj.weight`, [c.intermediateSize, h]);
+    m.set(`${p}mlp.down_proj.weight`, [h, c.intermediateSize]);
+  }
+  m.set('model.norm.weight', [h]);
+  if (!c.tieWordEmbeddings) m.set('lm_head.weight', [c.vocabSize, h]);
+  return m;
+}
+
+/**
+ * Tensors transformers itself ignores when loading: old Llama checkpoints carry RoPE's
+ * `rotary_emb.inv_freq` buffers, and some tied checkpoints still store `lm_head.weight`.
+ */
+function ignorable(name: string, c: ModelConfig): boolean {
+  return name.endsWith('.rotary_emb.inv_freq') || (c.tieWordEmbeddings && name === 'lm_head.weight');
+}
+
+/** Checks names and shapes; returns exactly the expected tensors. */
+export function validateTensors(all: Map<string, RawTensor>, c: ModelConfig, file: string): Map<string, RawTensor> {
+  const expected = expectedTensors(c);
+  const missing = [...expected.keys()].filter((n) => !all.has(n));
+  if (missing.length > 0) {
+    throw new SafetensorsError(`${file}: ${missing.length} tensor(s) required by the config are missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+  }
+  const extra = [...all.keys()].filter((n) => !expected.has(n) && !ignorable(n, c));
+  if (extra.length > 0) {
+    throw new SafetensorsError(`${file}: ${extra.length} tensor(s) not part of a ${c.modelType} model with this config: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', ...' : ''}`);
+  }
+  const out = new Map<string, RawTensor>();
+  for (const [name, shape] of expected) {
+    const t = all.get(name)!;
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new SafetensorsError(`${file}: tensor "${name}" has shape ${show(t.shape)}, expected ${show(shape)} from the config`);
+    }
+    out.set(name, t);
+  }
+  return out;
+}
+
+function parseJson<E extends Error>(bytes: Uint8Array, file: string, Err: new (m: string) => E): unknown {
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw new Err(`${file}: not valid UTF-8 JSON (${(e as Error).message})`);
+  }
+}
+
+/** model.safetensors.index.json -> shard file -> tensor names it must hold. */
+function parseIndex(json: unknown, file: string): Map<string, string[]> {
+  const wm = (json as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) {
+    throw new SafetensorsError(`${file}: "weight_map" is ${show(wm)}, expected an object of tensor name -> shard file`);
+  }
+  const shards = new Map<string, string[]>();
+  for (const [name, shard] of Object.entries(wm)) {
+    if (typeof shard !== 'string' || !shard.endsWith('.safetensors')) {
+      throw new SafetensorsError(`${file}: weight_map["${name}"] is ${show(shard)}, expected a .safetensors file name`);
+    }
+    shards.set(shard, [...(shards.get(shard) ?? []), name]);
+  }
+  return shards;
+}
+
+type Progress = ((p: LoadProgress) => void) | undefined;
+
+async function readShards(source: ModelSource, onProgress: Progress): Promise<{ tensors: Map<string, RawTensor>; file: string }> {
+  const indexFile = 'model.safetensors.index.json';
+  if (!(await source.exists(indexFile))) {
+    const file = 'model.safetensors';
+    return { tensors: parseSafetensors(await source.read(file, onProgress), file), file };
+  }
+  const shards = parseIndex(parseJson(await source.read(indexFile, onProgress), indexFile, SafetensorsError), indexFile);
+  const tensors = new Map<string, RawTensor>();
+  for (const [shard, names] of shards) {
+    const inShard = parseSafetensors(await source.read(shard, onProgress), shard);
+    for (const name of names) {
+      const t = inShard.get(name);
+      if (!t) throw new SafetensorsError(`${shard}: tensor "${name}" listed in ${indexFile} is not in this shard`);
+      tensors.set(name, t);
+    }
+    for (const name of inShard.keys()) {
+      if (!tensors.has(name)) throw new SafetensorsError(`${shard}: tensor "${name}" is not listed in ${indexFile}`);
+    }
+  }
+  return { tensors, file: indexFile };
+}
+
+/**
+ * Llama 3 lists several end tokens only in generation_config.json (e.g. <|eot_id|>); they stop
+ * generation too, so they are merged into the config's eosTokenIds.
+ */
+async function mergeGenerationConfig(source: ModelSource, config: ModelConfig, onProgress: Progress): Promise<void> {
+  const file = 'generation_config.json';
+  if (!(await source.exists(file))) return;
+  const gen = parseJson(await source.read(file, onProgress), file, ConfigError) as { eos_token_id?: unknown } | null;
+  const eos = gen?.eos_token_id;
+  const ids = Array.isArray(eos) ? eos : eos === undefined || eos === null ? [] : [eos];
+  for (const id of ids) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= config.vocabSize) {
+      throw new ConfigError(`${file}: field "eos_token_id" is ${show(eos)}, expected token ids in [0, ${config.vocabSize})`);
+    }
+    if (!config.eosTokenIds.includes(id)) config.eosTokenIds.push(id);
+  }
+}
+
+/** Reads and validates everything needed to run a model. */
+export async function loadModelFiles(source: ModelSource, opts: { onProgress?: (p: LoadProgress) => void } = {}): Promise<ModelFiles> {
+  const onProgress = opts.onProgress;
+  const config = parseConfig(parseJson(await source.read('config.json', onProgress), 'config.json', ConfigError), 'config.json');
+  await mergeGenerationConfig(source, config, onProgress);
+  if (!(await source.exists('tokenizer.json'))) {
+    throw new TokenizerError(`${source.id}: tokenizer.json is missing (only tokenizer.json is supported, not tokenizer.model)`);
+  }
+  const tokenizerJson = parseJson(await source.read('tokenizer.json', onProgress), 'tokenizer.json', TokenizerError);
+  const tokenizerConfig = (await source.exists('tokenizer_config.json'))
+    ? parseJson(await source.read('tokenizer_config.json', onProgress), 'tokenizer_config.json', TokenizerError)
+    : null;
+  const { tensors, file } = await readShards(source, onProgress);
+  return { config, tensors: validateTensors(tensors, config, file), tokenizerJson, tokenizerConfig };
+}
+
+/** f16 bits -> f32 for all 65536 values: a table turns decoding into one lookup per element. */
+let f16Table: Float32Array | null = null; // (65536)
+
+function elementCount(t: RawTensor): number {
+  return t.shape.reduce((a, b) => a * b, 1);
+}
+
+/** Exact f32 values of a tensor (F16 and BF16 widen exactly). Returns (product(shape)). */
+export function tensorF32(t: RawTensor): Float32Array {
+  const n = elementCount(t);
+  // slice() copies into a fresh, aligned buffer: file views have arbitrary byte offsets.
+  const bytes = t.data.slice();
+  if (t.dtype === 'F32') return new Float32Array(bytes.buffer, 0, n);
+  const bits = new Uint16Array(bytes.buffer, 0, n);
+  const out = new Float32Array(n);
+  if (t.dtype === 'BF16') {
+    const u = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) u[i] = bits[i] << 16;
+    return out;
+  }
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) f16Table[i] = f16BitsToF32(i);
+  }
+  for (let i = 0; i < n; i++) out[i] = f16Table[bits[i]];
+  return out;
+}
+
+/** IEEE f16 bits of a tensor: F16 as stored; F32 and BF16 rounded to nearest even. Returns (product(shape)). */
+export function tensorF16Bits(t: RawTensor): Uint16Array {
+  const n = elementCount(t);
+  if (t.dtype === 'F16') return new Uint16Array(t.data.slice().buffer, 0, n);
+  const src = tensorF32(t);
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) out[i] = f32ToF16Bits(src[i]);
+  return out;
+}
