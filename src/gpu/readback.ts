@@ -1,0 +1,60 @@
+/**
+ * A small ring of MAP_READ staging buffers for the few dozen bytes the CPU must see per step
+ * (accepted ids, bonus token). Buffers are allocated once; each step records a copy into the
+ * next slot and maps it after the submit. With two or more slots, step n+1 can be encoded while
+ * step n's slot is still being mapped.
+ */
+import { OpShapeError, ReadbackStateError } from './errors.ts';
+
+type SlotState = 'free' | 'pending' | 'mapping';
+
+export class ReadbackRing {
+  private readonly staging: GPUBuffer[];
+  private readonly state: SlotState[];
+  private readonly bytes: number[];
+  private next = 0;
+
+  /** `slots` staging buffers of `slotBytes` bytes each (multiple of 4). */
+  constructor(device: GPUDevice, label: string, readonly slotBytes: number, slots = 2) {
+    if (slotBytes <= 0 || slotBytes % 4 !== 0) throw new OpShapeError(`ReadbackRing "${label}": slotBytes must be a positive multiple of 4, got ${slotBytes}`);
+    this.staging = Array.from({ length: slots }, (_, i) =>
+      device.createBuffer({ label: `${label}.staging${i}`, size: slotBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+    );
+    this.state = new Array<SlotState>(slots).fill('free');
+    this.bytes = new Array<number>(slots).fill(0);
+  }
+
+  /**
+   * Records into `encoder` a copy of `bytes` bytes of `src` from byte `srcOffset` (both multiples
+   * of 4) into the next slot, and returns the slot to pass to read() once the encoder is submitted.
+   */
+  copy(encoder: GPUCommandEncoder, src: GPUBuffer, srcOffset: number, bytes: number): number {
+    if (bytes <= 0 || bytes > this.slotBytes || bytes % 4 !== 0 || srcOffset % 4 !== 0) {
+      throw new OpShapeError(`ReadbackRing.copy: ${bytes} bytes at offset ${srcOffset} do not fit slots of ${this.slotBytes} bytes (multiples of 4)`);
+    }
+    const slot = this.next;
+    if (this.state[slot] !== 'free') throw new ReadbackStateError(`ReadbackRing.copy: slot ${slot} has not been read yet (${this.staging.length} slots)`);
+    this.next = (slot + 1) % this.staging.length;
+    encoder.copyBufferToBuffer(src, srcOffset, this.staging[slot], 0, bytes);
+    this.state[slot] = 'pending';
+    this.bytes[slot] = bytes;
+    return slot;
+  }
+
+  /** Waits for the slot's copy, copies its bytes into `out` (which must hold them) and frees the slot. */
+  async read<T extends Uint32Array | Int32Array | Float32Array>(slot: number, out: T): Promise<T> {
+    if (this.state[slot] !== 'pending') throw new ReadbackStateError(`ReadbackRing.read: slot ${slot} is ${this.state[slot] ?? 'out of range'}, expected a pending copy`);
+    const bytes = this.bytes[slot];
+    if (out.byteLength < bytes) throw new OpShapeError(`ReadbackRing.read: output holds ${out.byteLength} bytes, the copy has ${bytes}`);
+    const buf = this.staging[slot];
+    this.state[slot] = 'mapping';
+    try {
+      await buf.mapAsync(GPUMapMode.READ, 0, bytes);
+      new Uint8Array(out.buffer, out.byteOffset, bytes).set(new Uint8Array(buf.getMappedRange(0, bytes)));
+      buf.unmap();
+    } finally {
+      this.state[slot] = 'free';
+    }
+    return out;
+  }
+}
