@@ -1,0 +1,83 @@
+/** Plain data exchanged by the benchmark's runners (browser page, Node), summary and report. */
+
+/** One line of the prompt suite (public/bench/prompts.jsonl). */
+export interface BenchPrompt {
+  id: string;
+  /** stories | code | document | multiturn (any string; the report groups by it). */
+  category: string;
+  prompt: string;
+  /** Documents for retrieval drafters; also pasted into the prompt by the suite's author. */
+  documents?: string[];
+  /** Where the text was copied from (held-out corpus part). */
+  source?: string;
+}
+
+/** What a runner is asked to do. */
+export interface SuiteConfig {
+  strategies: string[];
+  maxTokens: number;
+  /** Measured repetitions of every (prompt, strategy) pair, after one warm-up round. */
+  repeats: number;
+  /** Draft tree budget (nodes); undefined = the engine's default. */
+  treeBudget?: number;
+  weightDtype?: 'f16' | 'f32';
+  maxContext?: number;
+  /** Forget drafter state before every generation, so each run is independent of the order. */
+  resetDrafters: boolean;
+}
+
+/** The subset of GenerationStats the benchmark keeps per run. */
+export interface RunStats {
+  promptTokens: number;
+  generatedTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  tokensPerSecond: number;
+  targetForwards: number;
+  tau: number;
+  draftMsPerToken: number;
+  verifyMsPerToken: number;
+  otherMsPerToken: number;
+  finishReason: string;
+}
+
+/** One generation: a (prompt, strategy, repeat) cell; repeat -1 is the warm-up. */
+export interface RunRecord {
+  engine: string;
+  strategy: string;
+  promptId: string;
+  category: string;
+  repeat: number;
+  tokens: number[];
+  text: string;
+  stats: RunStats;
+  /** Bytes of GPU buffers alive when the run ended. */
+  gpuBytesLive?: number;
+  error?: string;
+}
+
+/** GPU buffer bytes the engine allocated, counted by wrapping device.createBuffer. */
+export interface GpuMemory {
+  /** After Engine.load (weights, KV cache, scratch). */
+  afterLoadBytes: number;
+  /** Extra bytes each strategy's drafter allocated when first used. */
+  byStrategyBytes: Record<string, number>;
+  /** Largest total alive at any time. */
+  peakBytes: number;
+}
+
+/** What a runner returns. */
+export interface RunnerResult {
+  runtime: 'browser' | 'node';
+  /** Adapter description, user agent / Node version. */
+  environment: Record<string, string>;
+  model: { source: string; config: Record<string, unknown> };
+  config: SuiteConfig;
+  loadMs: number;
+  gpuMemory: GpuMemory;
+  runs: RunRecord[];
+  /** Strategies the engine offers (strategyNames()). */
+  available: string[];
+  /** Fatal errors outside single runs. */
+  errors: string[];
+}
