@@ -1,0 +1,94 @@
+/**
+ * RoPE + KV write and tree attention against the CPU reference (src/model/cpu-ops.ts) on
+ * seeded random trees, cache lengths and awkward head shapes.
+ */
+import { describe, it } from 'vitest';
+import { attention, rope, ropeInvFreq, type RopeScaling } from '../../src/model/cpu-ops.ts';
+import { createStorage, uploadStorage } from '../../src/gpu/buffers.ts';
+import { RopeKvWrite, ropeTable } from '../../src/ops/rope.ts';
+import { TreeAttention } from '../../src/ops/attention.ts';
+import { chain, randomTree, sees, type TestTree } from './tree-util.ts';
+import { expectClose, randomF32, readF32, runPass, testGpu } from './util.ts';
+
+interface Case { name: string; nHeads: number; nKv: number; hd: number; prefix: number; tree: TestTree }
+
+const LLAMA3: RopeScaling = { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 };
+
+describe('rope + kv write', () => {
+  for (const [name, hd, scaling, prefix, rows] of [
+    ['plain theta, GQA, hd 24', 24, null, 0, 5],
+    ['llama-3 scaling, hd 40, long prefix', 40, LLAMA3, 913, 17],
+  ] as const) {
+    it(name, async () => {
+      const gpu = await testGpu();
+      const { device } = gpu;
+      const nHeads = 6, nKv = 2, slots = prefix + rows + 3, maxPos = slots;
+      const theta = 10000;
+      const q = randomF32(rows * nHeads * hd, 1), k = randomF32(rows * nKv * hd, 2), v = randomF32(rows * nKv * hd, 3);
+      const positions = Uint32Array.from({ length: rows }, (_, r) => (prefix + r * 7) % maxPos);
+      const cacheInit = randomF32(slots * nKv * hd, 4);
+      const b = {
+        step: gpu.step.buffer,
+        positions: uploadStorage(device, 'test.positions', positions),
+        table: uploadStorage(device, 'test.ropeTable', ropeTable(hd, theta, scaling, maxPos)),
+        q: uploadStorage(device, 'test.q', q), k: uploadStorage(device, 'test.k', k), v: uploadStorage(device, 'test.v', v),
+        kCache: uploadStorage(device, 'test.kCache', cacheInit), vCache: uploadStorage(device, 'test.vCache', cacheInit),
+      };
+      const op = new RopeKvWrite(device, gpu.pipelines, { nHeads, nKvHeads: nKv, headDim: hd, maxRows: rows }, b);
+      await runPass(gpu, rows, (p) => op.encode(p, rows), prefix);
+
+      const inv = ropeInvFreq(hd, theta, scaling);
+      const qRef = q.slice(), kRef = k.slice();
+      rope(qRef, nHeads, hd, positions, inv);
+      rope(kRef, nKv, hd, positions, inv);
+      const kCacheRef = cacheInit.slice(), vCacheRef = cacheInit.slice();
+      kCacheRef.set(kRef, prefix * nKv * hd);
+      vCacheRef.set(v, prefix * nKv * hd);
+      // Angles agree exactly (the table is built from the same f32 frequencies); only the f32
+      // rounding of cos/sin and of the products remains.
+      expectClose(await readF32(device, b.q, q.length), qRef, 2e-6, 1e-5, 'rotated q');
+      expectClose(await readF32(device, b.kCache, slots * nKv * hd), kCacheRef, 2e-6, 1e-5, 'k cache');
+      expectClose(await readF32(device, b.vCache, slots * nKv * hd), vCacheRef, 0, 0, 'v cache');
+    });
+  }
+});
+
+const cases: Case[] = [
+  { name: 'prefix 0, single row (first decode step)', nHeads: 4, nKv: 2, hd: 24, prefix: 0, tree: chain(1) },
+  { name: 'single row over a long cache (several tiles), MHA hd 64', nHeads: 3, nKv: 3, hd: 64, prefix: 700, tree: chain(1) },
+  { name: 'chain of 10 after 37 slots, GQA 6/2, hd 40', nHeads: 6, nKv: 2, hd: 40, prefix: 37, tree: chain(10) },
+  { name: 'random 23-row tree at prefix 0, odd hd 17', nHeads: 2, nKv: 1, hd: 17, prefix: 0, tree: randomTree(23, 5) },
+  { name: 'full 128-row random tree after 150 slots, GQA 4/1, odd hd 17', nHeads: 4, nKv: 1, hd: 17, prefix: 150, tree: randomTree(128, 6) },
+  { name: 'causal prefill chunk of 128 rows at prefix 0, hd 96 (> one tile of dims)', nHeads: 2, nKv: 2, hd: 96, prefix: 0, tree: chain(128) },
+  { name: 'random 64-row tree after 65 slots, GQA 8/2, hd 12', nHeads: 8, nKv: 2, hd: 12, prefix: 65, tree: randomTree(64, 7) },
+];
+
+describe('tree attention', () => {
+  for (const c of cases) {
+    it(c.name, async () => {
+      const gpu = await testGpu();
+      const { device } = gpu;
+      const rows = c.tree.parents.length;
+      const maxRows = 128;
+      const slots = c.prefix + rows + 5; // spare slots hold garbage that must stay invisible
+      const q = randomF32(maxRows * c.nHeads * c.hd, 11, -2, 2);
+      const kCache = randomF32(slots * c.nKv * c.hd, 12, -2, 2);
+      const vCache = randomF32(slots * c.nKv * c.hd, 13);
+      const mask = new Uint32Array(maxRows * 4);
+      mask.set(c.tree.mask);
+      const out = createStorage(device, 'test.attnOut', maxRows * c.nHeads * c.hd * 4);
+      const op = new TreeAttention(device, gpu.pipelines, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.hd, maxRows }, {
+        step: gpu.step.buffer,
+        mask: uploadStorage(device, 'test.mask', mask),
+        q: uploadStorage(device, 'test.q', q),
+        kCache: uploadStorage(device, 'test.kCache', kCache),
+        vCache: uploadStorage(device, 'test.vCache', vCache),
+        out,
+      });
+      await runPass(gpu, rows, (p) => op.encode(p, rows), c.prefix);
+      const ref = attention(q.subarray(0, rows * c.nHeads * c.hd), kCache, vCache, rows, c.nHeads, c.nKv, c.hd, slots,
+        (r, s) => sees(c.tree, c.prefix, r, s));
+      expectClose(await readF32(device, out, rows * c.nHeads * c.hd), ref, 1e-5, 1e-4, 'attention output');
+    });
+  }
+});
