@@ -54,9 +54,8 @@ export class KvCache {
     this.params = device.createBuffer({ label: 'kv.compactParams', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.path = device.createBuffer({ label: 'kv.commitPath', size: shape.maxRows * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     this.pathData = new Uint32Array(shape.maxRows);
-    this.compact = new KvCompact(device, pipelines, shape.nKvHeads * shape.headDim, {
-      params: this.params, path: this.path, kCaches: this.k, vCaches: this.v,
-    }, 'kv.compact');
+    const buffers = { params: this.params, path: this.path, kCaches: this.k, vCaches: this.v };
+    this.compact = new KvCompact(pipelines, 'kv.compact', buffers, shape.nKvHeads * shape.headDim);
   }
 
   /** Committed slots: every pass sees slots 0..length-1. */

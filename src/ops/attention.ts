@@ -4,7 +4,7 @@
  * ancestor bitmask. Grouped-query heads; any head width.
  */
 import { OpShapeError } from '../gpu/errors.ts';
-import { bindBuffers, type PipelineCache } from '../gpu/pipelines.ts';
+import { bindBuffers, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
 import { checkRows } from '../gpu/step.ts';
 
 export interface AttentionDims {
@@ -17,8 +17,6 @@ export interface AttentionDims {
 }
 
 export interface AttentionBuffers {
-  /** Step uniform (src/gpu/step.ts): rows, prefix. */
-  step: GPUBuffer;
   /** (maxRows, 4) u32 ancestor bitmask: bit j of row r => row r sees slot prefix + j. */
   mask: GPUBuffer;
   /** (maxRows, nHeads, headDim) f32 rotated queries. */
@@ -31,22 +29,22 @@ export interface AttentionBuffers {
   out: GPUBuffer;
 }
 
-export class TreeAttention {
+export class TreeAttention implements GpuOp {
   private readonly pipeline: GPUComputePipeline;
   private readonly bindGroup: GPUBindGroup;
 
-  constructor(device: GPUDevice, cache: PipelineCache, readonly dims: AttentionDims, buffers: AttentionBuffers, label = 'attention') {
+  constructor(env: KernelEnv, label: string, buffers: AttentionBuffers, readonly dims: AttentionDims) {
     const { nHeads, nKvHeads, headDim, maxRows } = dims;
     if (nKvHeads < 1 || nHeads % nKvHeads !== 0) throw new OpShapeError(`${label}: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
     if (maxRows > 128) throw new OpShapeError(`${label}: maxRows ${maxRows} exceeds 128 (four u32 of ancestor mask per row)`);
     // Two (headDim) f32 workgroup arrays plus a 64-float tile must fit the adapter's limit.
     const wgBytes = (2 * headDim + 64) * 4;
-    if (wgBytes > device.limits.maxComputeWorkgroupStorageSize) {
-      throw new OpShapeError(`${label}: headDim ${headDim} needs ${wgBytes} B of workgroup memory, the device allows ${device.limits.maxComputeWorkgroupStorageSize}`);
+    if (wgBytes > env.device.limits.maxComputeWorkgroupStorageSize) {
+      throw new OpShapeError(`${label}: headDim ${headDim} needs ${wgBytes} B of workgroup memory, the device allows ${env.device.limits.maxComputeWorkgroupStorageSize}`);
     }
-    this.pipeline = cache.get('attention_tree_f32', { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim });
+    this.pipeline = env.pipelines.get('attention_tree_f32', { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim });
     const b = buffers;
-    this.bindGroup = bindBuffers(device, `${label}.bindGroup`, this.pipeline, [b.step, b.mask, b.q, b.kCache, b.vCache, b.out]);
+    this.bindGroup = bindBuffers(env.device, `${label}.bind`, this.pipeline, [env.step, b.mask, b.q, b.kCache, b.vCache, b.out]);
   }
 
   /** Records the dispatch for `rows` rows (the Step uniform must hold the same rows). */

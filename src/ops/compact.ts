@@ -23,13 +23,13 @@ export class KvCompact {
   private readonly groups: number;
 
   /** rowWidth = nKvHeads * headDim floats per slot. */
-  constructor(device: GPUDevice, cache: PipelineCache, rowWidth: number, buffers: CompactBuffers, label = 'compact') {
+  constructor(pipelines: PipelineCache, label: string, buffers: CompactBuffers, rowWidth: number) {
     if (buffers.kCaches.length !== buffers.vCaches.length) {
       throw new OpShapeError(`${label}: ${buffers.kCaches.length} key caches but ${buffers.vCaches.length} value caches`);
     }
-    this.pipeline = cache.get('compact_kv_f32', { ROW_WIDTH: rowWidth });
+    this.pipeline = pipelines.get('compact_kv_f32', { ROW_WIDTH: rowWidth });
     this.bindGroups = buffers.kCaches.map((k, layer) =>
-      bindBuffers(device, `${label}.bindGroup${layer}`, this.pipeline, [buffers.params, buffers.path, k, buffers.vCaches[layer]]),
+      bindBuffers(pipelines.device, `${label}.bind${layer}`, this.pipeline, [buffers.params, buffers.path, k, buffers.vCaches[layer]]),
     );
     this.groups = Math.ceil(rowWidth / 64);
   }

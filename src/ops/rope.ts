@@ -4,7 +4,7 @@
  * One instance per layer (its cache buffers are bound in the constructor).
  */
 import { OpShapeError } from '../gpu/errors.ts';
-import { bindBuffers, type PipelineCache } from '../gpu/pipelines.ts';
+import { bindBuffers, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
 import { checkRows } from '../gpu/step.ts';
 import { ropeInvFreq, type RopeScaling } from '../model/cpu-ops.ts';
 
@@ -18,8 +18,6 @@ export interface RopeDims {
 }
 
 export interface RopeBuffers {
-  /** Step uniform (src/gpu/step.ts): rows, prefix. */
-  step: GPUBuffer;
   /** (maxRows) u32 RoPE position per row. */
   positions: GPUBuffer;
   /** (maxPositions, headDim/2) vec2<f32> (cos, sin), from `ropeTable`. */
@@ -56,18 +54,18 @@ export function ropeTable(headDim: number, theta: number, scaling: RopeScaling |
   return table;
 }
 
-export class RopeKvWrite {
+export class RopeKvWrite implements GpuOp {
   private readonly pipeline: GPUComputePipeline;
   private readonly bindGroup: GPUBindGroup;
   private readonly groupsX: number;
 
-  constructor(device: GPUDevice, cache: PipelineCache, readonly dims: RopeDims, buffers: RopeBuffers, label = 'rope') {
+  constructor(env: KernelEnv, label: string, buffers: RopeBuffers, readonly dims: RopeDims) {
     const { nHeads, nKvHeads, headDim } = dims;
     if (headDim % 2 !== 0) throw new OpShapeError(`${label}: headDim must be even for rotate-half RoPE, got ${headDim}`);
     if (nKvHeads < 1 || nHeads % nKvHeads !== 0) throw new OpShapeError(`${label}: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
-    this.pipeline = cache.get('rope_kv_f32', { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim });
+    this.pipeline = env.pipelines.get('rope_kv_f32', { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim });
     const b = buffers;
-    this.bindGroup = bindBuffers(device, `${label}.bindGroup`, this.pipeline, [b.step, b.positions, b.table, b.q, b.k, b.v, b.kCache, b.vCache]);
+    this.bindGroup = bindBuffers(env.device, `${label}.bind`, this.pipeline, [env.step, b.positions, b.table, b.q, b.k, b.v, b.kCache, b.vCache]);
     this.groupsX = Math.ceil(((nHeads + nKvHeads) * headDim) / 2 / 64);
   }
 

@@ -28,13 +28,13 @@ describe('rope + kv write', () => {
       const positions = Uint32Array.from({ length: rows }, (_, r) => (prefix + r * 7) % maxPos);
       const cacheInit = randomF32(slots * nKv * hd, 4);
       const b = {
-        step: gpu.step.buffer,
         positions: uploadStorage(device, 'test.positions', positions),
         table: uploadStorage(device, 'test.ropeTable', ropeTable(hd, theta, scaling, maxPos)),
         q: uploadStorage(device, 'test.q', q), k: uploadStorage(device, 'test.k', k), v: uploadStorage(device, 'test.v', v),
         kCache: uploadStorage(device, 'test.kCache', cacheInit), vCache: uploadStorage(device, 'test.vCache', cacheInit),
       };
-      const op = new RopeKvWrite(device, gpu.pipelines, { nHeads, nKvHeads: nKv, headDim: hd, maxRows: rows }, b);
+      const env = { device, pipelines: gpu.pipelines, step: gpu.step.buffer };
+      const op = new RopeKvWrite(env, 'test.rope', b, { nHeads, nKvHeads: nKv, headDim: hd, maxRows: rows });
       await runPass(gpu, rows, (p) => op.encode(p, rows), prefix);
 
       const inv = ropeInvFreq(hd, theta, scaling);
@@ -77,14 +77,14 @@ describe('tree attention', () => {
       const mask = new Uint32Array(maxRows * 4);
       mask.set(c.tree.mask);
       const out = createStorage(device, 'test.attnOut', maxRows * c.nHeads * c.hd * 4);
-      const op = new TreeAttention(device, gpu.pipelines, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.hd, maxRows }, {
-        step: gpu.step.buffer,
+      const env = { device, pipelines: gpu.pipelines, step: gpu.step.buffer };
+      const op = new TreeAttention(env, 'test.attention', {
         mask: uploadStorage(device, 'test.mask', mask),
         q: uploadStorage(device, 'test.q', q),
         kCache: uploadStorage(device, 'test.kCache', kCache),
         vCache: uploadStorage(device, 'test.vCache', vCache),
         out,
-      });
+      }, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.hd, maxRows });
       await runPass(gpu, rows, (p) => op.encode(p, rows), c.prefix);
       const ref = attention(q.subarray(0, rows * c.nHeads * c.hd), kCache, vCache, rows, c.nHeads, c.nKv, c.hd, slots,
         (r, s) => sees(c.tree, c.prefix, r, s));
