@@ -1,7 +1,15 @@
 import type { DraftTree } from '../../src/tree/types';
+import type { DraftContext } from '../../src/draft/drafter';
+import { MAX_TREE_ROWS, validateTree } from '../../src/tree/validate';
+import { Rng } from '../../src/verify/rng';
+
+/** A greedy DraftContext over `tokens` (the model-free drafters read only tokens). */
+export function draftCtx(tokens: ArrayLike<number>): DraftContext {
+  return { tokens: Int32Array.from(tokens), sampling: false, rng: new Rng(1), options: {} } as DraftContext;
+}
 
 /**
- * Independent checker of the DraftTree contract (src/tree/types.ts) for the model-free drafter
+ * Checker of the DraftTree contract (src/tree/types.ts) for the model-free drafter
  * tests: returns the list of violations (empty = valid), so a test shows all of them at once.
  * - tokens and parents have the same length m <= budget;
  * - parents[i] is -1 or an index < i (a parent precedes its children);
@@ -31,6 +39,14 @@ export function treeViolations(tree: DraftTree, budget: number, vocab?: number):
     const key = `${p}:${t}`;
     if (seen.has(key)) bad.push(`node ${i}: duplicate sibling token ${t} under ${p}`);
     seen.add(key);
+  }
+  // Second oracle: the engine's own validator must accept it too (when it fits the mask).
+  if (bad.length === 0 && m < MAX_TREE_ROWS) {
+    try {
+      validateTree(tree, vocab ?? 0x7fffffff);
+    } catch (e) {
+      bad.push(`validateTree: ${(e as Error).message}`);
+    }
   }
   return bad;
 }

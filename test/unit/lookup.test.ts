@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { LookupDrafter } from '../../src/draft/lookup';
 import { OptionsError } from '../../src/errors';
-import { Rng } from '../../src/verify/rng';
-import { treePaths, treeViolations } from './drafters-tree-check';
+import { draftCtx, treePaths, treeViolations } from './drafters-tree-check';
 
-const ctx = (tokens: number[]) => ({ tokens: Int32Array.from(tokens), sampling: false, rng: new Rng(1) });
+const ctx = draftCtx;
 
 describe('LookupDrafter', () => {
   it('copies what followed the longest matching suffix', () => {

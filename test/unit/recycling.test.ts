@@ -2,11 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { RecyclingDrafter, RecyclingStateError } from '../../src/draft/recycling';
 import { buildTemplate, checkTemplate } from '../../src/draft/recycling-template';
 import { OptionsError } from '../../src/errors';
-import { Rng } from '../../src/verify/rng';
 import type { DraftTree } from '../../src/tree/types';
-import { treePaths, treeViolations } from './drafters-tree-check';
+import { draftCtx, treePaths, treeViolations } from './drafters-tree-check';
 
-const ctx = (tokens: number[]) => ({ tokens: Int32Array.from(tokens), sampling: false, rng: new Rng(1) });
+const ctx = draftCtx;
 const tree = (tokens: number[], parents: number[]): DraftTree => ({
   tokens: Int32Array.from(tokens),
   parents: Int32Array.from(parents),
