@@ -14,6 +14,7 @@ export interface BenchPrompt {
 
 /** What a runner is asked to do. */
 export interface SuiteConfig {
+  /** Strategies to compare, `ar` first; empty = every strategy the engine offers except the test drafters (self, random). */
   strategies: string[];
   maxTokens: number;
   /** Measured repetitions of every (prompt, strategy) pair, after one warm-up round. */
@@ -24,6 +25,8 @@ export interface SuiteConfig {
   maxContext?: number;
   /** Forget drafter state before every generation, so each run is independent of the order. */
   resetDrafters: boolean;
+  /** Draft model folder or URL for draft-model strategies (recorded; the engine takes none yet). */
+  draftModel?: string;
 }
 
 /** The subset of GenerationStats the benchmark keeps per run. */

@@ -1,0 +1,105 @@
+/**
+ * Browser runtime: a Vite dev server serves bench/page/ (which imports the engine from src/)
+ * and the model folders; Playwright drives Debian's Chromium headless with WebGPU
+ * (SwiftShader when there is no GPU) and calls the page's runner. Also takes the report's PNG.
+ */
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { join, normalize, resolve, dirname, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Plugin } from 'vite';
+import { chromiumArgs, chromiumPath } from '../test/chromium';
+import type { BrowserJob } from './page/main';
+import type { BenchPrompt, RunnerResult, SuiteConfig } from './types';
+
+const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..');
+
+/** Serves folders on disk under URL prefixes (GET and HEAD, whole files). */
+function serveFolders(mounts: Record<string, string>): Plugin {
+  return {
+    name: 'treespec-bench-folders',
+    configureServer(server) {
+      server.middlewares.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+        const url = decodeURIComponent((req.url ?? '').split('?')[0]);
+        for (const [prefix, dir] of Object.entries(mounts)) {
+          if (!url.startsWith(prefix)) continue;
+          const file = normalize(join(dir, url.slice(prefix.length)));
+          if (!file.startsWith(dir + sep) || !existsSync(file) || !statSync(file).isFile()) {
+            res.statusCode = 404;
+            res.end();
+            return;
+          }
+          res.setHeader('Content-Length', String(statSync(file).size));
+          res.setHeader('Content-Type', 'application/octet-stream');
+          res.setHeader('Cache-Control', 'no-store');
+          if (req.method === 'HEAD') {
+            res.end();
+            return;
+          }
+          createReadStream(file).pipe(res);
+          return;
+        }
+        next();
+      });
+    },
+  };
+}
+
+async function launch() {
+  const { chromium } = await import('playwright');
+  return chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs, headless: true });
+}
+
+export async function runBrowser(model: string, draft: string | undefined, prompts: BenchPrompt[], config: SuiteConfig): Promise<RunnerResult> {
+  const { createServer } = await import('vite');
+  const mounts: Record<string, string> = { '/__bench/model/': resolve(model) };
+  if (draft) mounts['/__bench/draft/'] = resolve(draft);
+  const server = await createServer({
+    configFile: false,
+    root: repoRoot,
+    logLevel: 'warn',
+    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
+    optimizeDeps: { include: ['@huggingface/tokenizers', '@huggingface/jinja'] },
+    plugins: [serveFolders(mounts)],
+  });
+  await server.listen();
+  const address = server.httpServer?.address();
+  const port = typeof address === 'object' && address ? address.port : 5173;
+  const browser = await launch();
+  const failure = (msg: string): RunnerResult => ({
+    runtime: 'browser', environment: {}, model: { source: model, config: {} }, config, loadMs: 0,
+    gpuMemory: { afterLoadBytes: 0, byStrategyBytes: {}, peakBytes: 0 }, runs: [], available: [], errors: [msg],
+  });
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => {
+      const t = m.text();
+      if (t.startsWith('[browser]') || m.type() === 'error') process.stderr.write(`${t}\n`);
+    });
+    page.on('pageerror', (e) => process.stderr.write(`[browser] page error: ${e.message}\n`));
+    await page.goto(`http://127.0.0.1:${port}/bench/page/index.html`);
+    await page.waitForFunction(() => (window as unknown as { treespecBench?: { ready: boolean } }).treespecBench?.ready === true, null, { timeout: 180_000 });
+    const job: BrowserJob = { modelUrl: '/__bench/model/', modelLabel: model, prompts, config: { ...config, draftModel: draft ? '/__bench/draft/' : undefined } };
+    const result = await page.evaluate((j) => (window as unknown as { treespecBench: { run: (j: BrowserJob) => Promise<RunnerResult> } }).treespecBench.run(j), job);
+    result.environment.browser = `Chromium ${browser.version()}`;
+    result.model.source = model;
+    return result;
+  } catch (e) {
+    return failure(`browser runner: ${(e as Error).message.split('\n')[0]}`);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+/** A full-page PNG of an HTML file. */
+export async function screenshot(htmlFile: string, pngFile: string): Promise<void> {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1060, height: 900 } });
+    await page.goto(pathToFileURL(htmlFile).href);
+    await page.screenshot({ path: pngFile, fullPage: true });
+  } finally {
+    await browser.close();
+  }
+}

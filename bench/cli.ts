@@ -1,0 +1,180 @@
+/**
+ * `npm run bench -- [flags]`: runs the prompt suite on treespec in headless Chromium
+ * (Playwright, WebGPU) or in Node (`webgpu`), then writes results.json, report.html and
+ * report.png to --out, prints the summary table, and exits 1 when any strategy's greedy
+ * output differs from plain decoding or a run failed.
+ * Runs under tsx: it never imports the engine itself (the runners are bundled by Vite).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { makeReport, failed, type BenchReport } from './results';
+import { renderHtml, markdownTable } from './report';
+import { runBrowser } from './browser';
+import type { BenchPrompt, RunnerResult, SuiteConfig } from './types';
+
+export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..');
+
+const usage = `npm run bench -- [options]
+
+  --runtime browser|node|both  where the engine runs (default browser: headless Chromium, WebGPU)
+  --model DIR                  target model folder, Hugging Face layout (default public/models/tinystories-target)
+  --draft DIR                  draft model folder for the draft-model strategies (default public/models/tinystories-draft when present)
+  --prompts FILE               JSON Lines prompt suite (default public/bench/prompts.jsonl)
+  --categories a,b             only these prompt categories
+  --limit N                    at most N prompts per category
+  --strategies ar,lookup,...   strategies to compare (default: every strategy the engine offers except the test drafters self and random); ar is always added
+  --max-tokens N               tokens per generation (default 32)
+  --repeats N                  measured repeats after the warm-up (default 1)
+  --tree-budget N              draft tree nodes (default: the engine's)
+  --weights f16|f32            weights on the GPU (default f16)
+  --keep-drafter-state         let drafters keep what they learned across generations (default: reset before each)
+  --out DIR                    output folder (default bench-out/latest)
+  --no-png                     skip the PNG of the report
+  --report FILE                only re-render report.html/report.png from an existing results.json
+`;
+
+function int(v: string | undefined, flag: string, dflt: number, min = 1): number {
+  if (v === undefined) return dflt;
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < min) throw new UsageError(`--${flag} is "${v}"; expected an integer >= ${min}`);
+  return x;
+}
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export function loadPrompts(file: string): BenchPrompt[] {
+  const lines = readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.map((l, i) => {
+    const p = JSON.parse(l) as BenchPrompt;
+    if (typeof p.id !== 'string' || typeof p.category !== 'string' || typeof p.prompt !== 'string') {
+      throw new UsageError(`${file}:${i + 1}: expected {id, category, prompt, documents?}`);
+    }
+    return p;
+  });
+}
+
+/** Runs the Vite-bundled Node runner in a child process (its GPU state dies with it). */
+async function runNode(model: string, prompts: BenchPrompt[], config: SuiteConfig, outDir: string): Promise<RunnerResult> {
+  const { build } = await import('vite');
+  await build({ configFile: join(repoRoot, 'bench/vite.node.config.ts') });
+  const job = join(outDir, 'node-job.json');
+  const res = join(outDir, 'node-result.json');
+  writeFileSync(job, JSON.stringify({ model, prompts, config }));
+  const code = await new Promise<number>((ok) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bench-out/.build/node.js'), job, res], { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('exit', (c) => ok(c ?? 1));
+  });
+  if (code !== 0 || !existsSync(res)) {
+    return { runtime: 'node', environment: {}, model: { source: model, config: {} }, config, loadMs: 0, gpuMemory: { afterLoadBytes: 0, byStrategyBytes: {}, peakBytes: 0 }, runs: [], available: [], errors: [`the Node runner exited with code ${code}`] };
+  }
+  return JSON.parse(readFileSync(res, 'utf8')) as RunnerResult;
+}
+
+/** Writes results.json, report.html and (unless disabled) report.png; returns the PNG path. */
+export async function writeOutputs(report: BenchReport, outDir: string, png: boolean): Promise<string | null> {
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'results.json'), JSON.stringify(report, null, 1));
+  const html = join(outDir, 'report.html');
+  writeFileSync(html, renderHtml(report));
+  writeFileSync(join(outDir, 'summary.md'), `${markdownTable(report.summary)}\n`);
+  if (!png) return null;
+  const { screenshot } = await import('./browser');
+  const file = join(outDir, 'report.png');
+  await screenshot(html, file);
+  return file;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values: f } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      runtime: { type: 'string' }, model: { type: 'string' }, draft: { type: 'string' }, prompts: { type: 'string' },
+      categories: { type: 'string' }, limit: { type: 'string' }, strategies: { type: 'string' }, 'max-tokens': { type: 'string' },
+      repeats: { type: 'string' }, 'tree-budget': { type: 'string' }, weights: { type: 'string' }, 'keep-drafter-state': { type: 'boolean' },
+      out: { type: 'string' }, 'no-png': { type: 'boolean' }, report: { type: 'string' }, help: { type: 'boolean' },
+    },
+  });
+  if (f.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const outDir = resolve(f.out ?? join(repoRoot, 'bench-out/latest'));
+  if (f.report) {
+    const prev = JSON.parse(readFileSync(f.report, 'utf8')) as BenchReport;
+    const report = makeReport(prev.command, prev.config, prev.results);
+    report.createdAt = prev.createdAt;
+    const png = await writeOutputs(report, outDir, !f['no-png']);
+    process.stdout.write(`${markdownTable(report.summary)}\n\nreport: ${join(outDir, 'report.html')}${png ? `\npng: ${png}` : ''}\n`);
+    return failed(report) ? 1 : 0;
+  }
+
+  const runtime = f.runtime ?? 'browser';
+  if (!['browser', 'node', 'both'].includes(runtime)) throw new UsageError(`--runtime is "${runtime}"; expected browser, node or both`);
+  const model = resolve(f.model ?? join(repoRoot, 'public/models/tinystories-target'));
+  if (!existsSync(join(model, 'config.json'))) {
+    throw new UsageError(`no model at ${model} (config.json missing); pass --model DIR, or write a random fixture with "node bin/treespec.mjs fixture --out DIR"`);
+  }
+  const weights = f.weights ?? 'f16';
+  if (weights !== 'f16' && weights !== 'f32') throw new UsageError(`--weights is "${weights}"; expected f16 or f32`);
+  let prompts = loadPrompts(resolve(f.prompts ?? join(repoRoot, 'public/bench/prompts.jsonl')));
+  if (f.categories) {
+    const want = f.categories.split(',');
+    prompts = prompts.filter((p) => want.includes(p.category));
+  }
+  if (f.limit) {
+    const limit = int(f.limit, 'limit', 0);
+    const seen = new Map<string, number>();
+    prompts = prompts.filter((p) => {
+      const n = (seen.get(p.category) ?? 0) + 1;
+      seen.set(p.category, n);
+      return n <= limit;
+    });
+  }
+  if (!prompts.length) throw new UsageError('no prompts selected');
+  const strategies = f.strategies ? ['ar', ...f.strategies.split(',').map((s) => s.trim()).filter((s) => s && s !== 'ar')] : [];
+  const config: SuiteConfig = {
+    strategies,
+    maxTokens: int(f['max-tokens'], 'max-tokens', 32),
+    repeats: int(f.repeats, 'repeats', 1),
+    treeBudget: f['tree-budget'] === undefined ? undefined : int(f['tree-budget'], 'tree-budget', 0, 0),
+    weightDtype: weights,
+    resetDrafters: !f['keep-drafter-state'],
+  };
+  const draft = f.draft ? resolve(f.draft) : undefined;
+  if (draft && !existsSync(join(draft, 'config.json'))) throw new UsageError(`no draft model at ${draft} (config.json missing)`);
+  if (draft) config.draftModel = draft;
+
+  mkdirSync(outDir, { recursive: true });
+  const t0 = Date.now();
+  const results: RunnerResult[] = [];
+  if (runtime === 'browser' || runtime === 'both') results.push(await runBrowser(model, draft, prompts, config));
+  if (runtime === 'node' || runtime === 'both') results.push(await runNode(model, prompts, config, outDir));
+  const command = `npm run bench -- ${argv.join(' ')}`.trim();
+  const report = makeReport(command, config, results);
+  const png = await writeOutputs(report, outDir, !f['no-png']);
+  const s = report.summary;
+  process.stdout.write(`\n${markdownTable(s)}\n\n`);
+  for (const r of results) for (const e of r.errors) process.stdout.write(`error (${r.runtime}): ${e}\n`);
+  for (const m of s.mismatches) process.stdout.write(`MISMATCH ${m.strategy} on ${m.promptId} (repeat ${m.repeat}): first difference at token ${m.at}: ar ${m.expected} vs ${m.got}\n`);
+  for (const e of s.failedRuns) process.stdout.write(`FAILED RUN ${e.strategy} on ${e.promptId}: ${e.error}\n`);
+  process.stdout.write(`${failed(report) ? 'FAIL' : 'PASS'} in ${((Date.now() - t0) / 1000).toFixed(0)} s\nresults: ${join(outDir, 'results.json')}\nreport: ${join(outDir, 'report.html')}${png ? `\npng: ${png}` : ''}\n`);
+  return failed(report) ? 1 : 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`${(e as Error).name}: ${(e as Error).message}\n`);
+      if (!(e instanceof UsageError)) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
+      else process.stderr.write(usage);
+      process.exit(2);
+    },
+  );
+}

@@ -1,0 +1,36 @@
+/**
+ * Browser runner: the page exposes `window.treespecBench.run(job)`, which Playwright calls
+ * with the prompts and configuration; the model is fetched from the Vite server (no cache,
+ * so a changed model folder is never served stale).
+ */
+import { UrlSource } from '../../src/index';
+import { runSuite } from '../suite';
+import type { BenchPrompt, RunnerResult, SuiteConfig } from '../types';
+
+export interface BrowserJob {
+  /** URL base of the model files, relative to the page's origin. */
+  modelUrl: string;
+  modelLabel: string;
+  prompts: BenchPrompt[];
+  config: SuiteConfig;
+}
+
+const logEl = document.getElementById('log')!;
+
+async function run(job: BrowserJob): Promise<RunnerResult> {
+  const url = new URL(job.modelUrl, location.href).href;
+  return runSuite({
+    runtime: 'browser',
+    model: new UrlSource(url, { cacheStorage: null }),
+    modelLabel: job.modelLabel,
+    prompts: job.prompts,
+    config: job.config,
+    environment: { userAgent: navigator.userAgent, cores: String(navigator.hardwareConcurrency) },
+    log: (line) => {
+      console.log(`[browser] ${line}`);
+      logEl.textContent += `${line}\n`;
+    },
+  });
+}
+
+(window as unknown as { treespecBench: { run: typeof run; ready: boolean } }).treespecBench = { run, ready: true };

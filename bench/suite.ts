@@ -1,0 +1,156 @@
+/**
+ * The measured loop, shared by the browser page and the Node runner: load the engine once,
+ * warm every strategy up, then run every strategy on every prompt, interleaved (the strategy
+ * order rotates with each repeat, so no strategy always runs first or last after a prompt
+ * change), `repeats` times. Greedy decoding (temperature 0), so every strategy must produce
+ * the tokens of plain decoding; summary.ts checks that.
+ */
+import { Engine, acquireDevice, strategyNames, type ModelInput } from '../src/index';
+import type { BenchPrompt, GpuMemory, RunRecord, RunnerResult, RunStats, SuiteConfig } from './types';
+
+export interface SuiteInput {
+  runtime: RunnerResult['runtime'];
+  model: ModelInput;
+  /** How the model was named on the command line (folder or URL). */
+  modelLabel: string;
+  prompts: BenchPrompt[];
+  config: SuiteConfig;
+  environment: Record<string, string>;
+  log: (line: string) => void;
+}
+
+/** Counts the bytes of GPU buffers created and destroyed through a device. */
+class BufferMeter {
+  live = 0;
+  peak = 0;
+
+  constructor(device: GPUDevice) {
+    const create = device.createBuffer.bind(device);
+    device.createBuffer = (desc: GPUBufferDescriptor): GPUBuffer => {
+      const buf = create(desc);
+      const size = buf.size;
+      this.live += size;
+      this.peak = Math.max(this.peak, this.live);
+      const destroy = buf.destroy.bind(buf);
+      let destroyed = false;
+      buf.destroy = () => {
+        if (!destroyed) this.live -= size;
+        destroyed = true;
+        destroy();
+      };
+      return buf;
+    };
+  }
+}
+
+function pickStats(s: Record<string, unknown>): RunStats {
+  const n = (k: string) => (typeof s[k] === 'number' ? (s[k] as number) : NaN);
+  return {
+    promptTokens: n('promptTokens'),
+    generatedTokens: n('generatedTokens'),
+    prefillMs: n('prefillMs'),
+    decodeMs: n('decodeMs'),
+    tokensPerSecond: n('tokensPerSecond'),
+    targetForwards: n('targetForwards'),
+    tau: n('tau'),
+    draftMsPerToken: n('draftMsPerToken'),
+    verifyMsPerToken: n('verifyMsPerToken'),
+    otherMsPerToken: n('otherMsPerToken'),
+    finishReason: String(s.finishReason),
+  };
+}
+
+const emptyStats: RunStats = {
+  promptTokens: 0, generatedTokens: 0, prefillMs: 0, decodeMs: 0, tokensPerSecond: 0, targetForwards: 0,
+  tau: 0, draftMsPerToken: 0, verifyMsPerToken: 0, otherMsPerToken: 0, finishReason: 'error',
+};
+
+/** Drafters that exist to test the verifier (always right but slow, always wrong), not to be fast. */
+const TEST_DRAFTERS = ['self', 'random'];
+
+/** Strategy order of one repeat: the list rotated by the repeat's index. */
+export function rotation<T>(xs: T[], r: number): T[] {
+  const k = ((r % xs.length) + xs.length) % xs.length;
+  return [...xs.slice(k), ...xs.slice(0, k)];
+}
+
+export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
+  const { config, prompts, log } = input;
+  const errors: string[] = [];
+  const runs: RunRecord[] = [];
+  const gpuMemory: GpuMemory = { afterLoadBytes: 0, byStrategyBytes: {}, peakBytes: 0 };
+  const available = strategyNames();
+  const result: RunnerResult = {
+    runtime: input.runtime,
+    environment: { ...input.environment },
+    model: { source: input.modelLabel, config: {} },
+    config,
+    loadMs: 0,
+    gpuMemory,
+    runs,
+    available,
+    errors,
+  };
+
+  const asked = config.strategies.length ? config.strategies : available.filter((s) => !TEST_DRAFTERS.includes(s));
+  const unknown = asked.filter((s) => !available.includes(s));
+  if (unknown.length) {
+    errors.push(`strategies not offered by this engine build: ${unknown.join(', ')} (offered: ${available.join(', ')}); they are skipped`);
+  }
+  // Plain decoding first: it is the reference of the equality check and of every speedup.
+  const strategies = ['ar', ...asked.filter((s) => s !== 'ar' && available.includes(s))];
+  if (config.draftModel) result.environment.draftModel = `${config.draftModel} (given; this engine build takes no draft model option)`;
+
+  const ctx = await acquireDevice();
+  result.environment.adapter = ctx.adapterInfo;
+  const meter = new BufferMeter(ctx.device);
+  const t0 = performance.now();
+  const engine = await Engine.load(input.model, { device: ctx.device, weightDtype: config.weightDtype, maxContext: config.maxContext });
+  result.loadMs = performance.now() - t0;
+  gpuMemory.afterLoadBytes = meter.live;
+  result.model.config = JSON.parse(JSON.stringify(engine.config)) as Record<string, unknown>;
+  log(`loaded ${input.modelLabel} in ${result.loadMs.toFixed(0)} ms on ${ctx.adapterInfo}; ${(meter.live / 2 ** 20).toFixed(1)} MiB of GPU buffers`);
+
+  const runOne = async (p: BenchPrompt, strategy: string, repeat: number): Promise<void> => {
+    const before = meter.live;
+    const firstUse = !(strategy in gpuMemory.byStrategyBytes) && strategy !== 'ar';
+    if (config.resetDrafters) engine.resetDrafters();
+    const rec: RunRecord = { engine: 'treespec', strategy, promptId: p.id, category: p.category, repeat, tokens: [], text: '', stats: emptyStats };
+    try {
+      const out = await engine.generateText(p.prompt, {
+        maxTokens: config.maxTokens,
+        temperature: 0,
+        seed: 0,
+        strategy,
+        treeBudget: config.treeBudget,
+        documents: p.documents,
+      });
+      rec.tokens = out.tokens;
+      rec.text = out.text;
+      rec.stats = pickStats(out.stats as unknown as Record<string, unknown>);
+    } catch (e) {
+      rec.error = `${(e as Error).name}: ${(e as Error).message}`;
+    }
+    if (firstUse) gpuMemory.byStrategyBytes[strategy] = meter.live - before;
+    if (strategy === 'ar' && !('ar' in gpuMemory.byStrategyBytes)) gpuMemory.byStrategyBytes.ar = 0;
+    rec.gpuBytesLive = meter.live;
+    runs.push(rec);
+    const s = rec.stats;
+    log(`${repeat < 0 ? 'warm-up' : `repeat ${repeat + 1}/${config.repeats}`} ${p.id} ${strategy}: ` +
+      (rec.error ? `ERROR ${rec.error}` : `${s.generatedTokens} tokens, ${s.tokensPerSecond.toFixed(2)} tok/s, tau ${s.tau.toFixed(2)}`));
+  };
+
+  try {
+    // Warm-up: every strategy once on the first prompt (pipelines compiled, drafters created).
+    if (prompts.length) for (const s of strategies) await runOne(prompts[0], s, -1);
+    for (let r = 0; r < config.repeats; r++) {
+      for (const p of prompts) for (const s of rotation(strategies, r)) await runOne(p, s, r);
+    }
+  } catch (e) {
+    errors.push(`${(e as Error).name}: ${(e as Error).message}`);
+  } finally {
+    gpuMemory.peakBytes = meter.peak;
+    engine.destroy();
+  }
+  return result;
+}

@@ -1,0 +1,199 @@
+/**
+ * From raw runs to the numbers of the report (DESIGN section 7): per (engine, strategy,
+ * prompt) the median over repeats; per category the aggregate of those medians; speedup
+ * over plain decoding (`ar`) of the same engine in the same run; and the equality check of
+ * every strategy's greedy tokens against `ar`'s.
+ */
+import type { RunRecord, RunnerResult } from './types';
+
+export interface CellSummary {
+  engine: string;
+  strategy: string;
+  promptId: string;
+  category: string;
+  /** Measured repeats (warm-up excluded, failed runs excluded). */
+  n: number;
+  generatedTokens: number;
+  decodeMs: number;
+  tokensPerSecond: number;
+  tau: number;
+  targetForwards: number;
+  draftMsPerToken: number;
+  verifyMsPerToken: number;
+  otherMsPerToken: number;
+  prefillMs: number;
+}
+
+export interface GroupSummary {
+  engine: string;
+  strategy: string;
+  /** A category, or "mean" (unweighted mean over categories). */
+  category: string;
+  prompts: number;
+  tokensPerSecond: number;
+  tau: number;
+  /** tokensPerSecond / the same engine's `ar` tokensPerSecond in the same group. */
+  speedup: number;
+  draftMsPerToken: number;
+  verifyMsPerToken: number;
+  otherMsPerToken: number;
+}
+
+export interface Mismatch {
+  engine: string;
+  strategy: string;
+  promptId: string;
+  repeat: number;
+  /** First token index where the outputs differ (or where one ends). */
+  at: number;
+  expected: string;
+  got: string;
+}
+
+export interface Summary {
+  cells: CellSummary[];
+  groups: GroupSummary[];
+  /** Strategies whose greedy output differs from `ar`'s: failures. */
+  mismatches: Mismatch[];
+  /** Runs that threw. */
+  failedRuns: { engine: string; strategy: string; promptId: string; repeat: number; error: string }[];
+  /** Peer engines: how much of their output matches treespec's `ar` output (text prefix). */
+  peerAgreement: { engine: string; promptId: string; matchingChars: number; ourChars: number }[];
+  categories: string[];
+  strategies: { engine: string; strategy: string }[];
+}
+
+export function median(xs: number[]): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function summarizeCell(runs: RunRecord[]): CellSummary {
+  const ok = runs.filter((r) => !r.error && r.repeat >= 0);
+  const med = (f: (r: RunRecord) => number) => median(ok.map(f));
+  const r0 = runs[0];
+  return {
+    engine: r0.engine,
+    strategy: r0.strategy,
+    promptId: r0.promptId,
+    category: r0.category,
+    n: ok.length,
+    generatedTokens: med((r) => r.stats.generatedTokens),
+    decodeMs: med((r) => r.stats.decodeMs),
+    tokensPerSecond: med((r) => r.stats.tokensPerSecond),
+    tau: med((r) => r.stats.tau),
+    targetForwards: med((r) => r.stats.targetForwards),
+    draftMsPerToken: med((r) => r.stats.draftMsPerToken),
+    verifyMsPerToken: med((r) => r.stats.verifyMsPerToken),
+    otherMsPerToken: med((r) => r.stats.otherMsPerToken),
+    prefillMs: med((r) => r.stats.prefillMs),
+  };
+}
+
+/**
+ * A group's throughput is its total tokens over its total decode time (of the per-prompt
+ * medians), so long and short prompts weigh by their tokens; tau likewise is tokens over
+ * target forwards; cost splits are weighted by tokens.
+ */
+function aggregate(cells: CellSummary[]): Omit<GroupSummary, 'engine' | 'strategy' | 'category' | 'speedup'> {
+  const ok = cells.filter((c) => c.n > 0 && Number.isFinite(c.decodeMs));
+  const tokens = ok.reduce((s, c) => s + c.generatedTokens, 0);
+  const ms = ok.reduce((s, c) => s + c.decodeMs, 0);
+  const fw = ok.reduce((s, c) => s + c.targetForwards, 0);
+  const w = (f: (c: CellSummary) => number) => (tokens > 0 ? ok.reduce((s, c) => s + f(c) * c.generatedTokens, 0) / tokens : NaN);
+  return {
+    prompts: ok.length,
+    tokensPerSecond: ms > 0 ? (tokens * 1000) / ms : NaN,
+    tau: fw > 0 ? ok.reduce((s, c) => s + c.tau * c.targetForwards, 0) / fw : NaN,
+    draftMsPerToken: w((c) => c.draftMsPerToken),
+    verifyMsPerToken: w((c) => c.verifyMsPerToken),
+    otherMsPerToken: w((c) => c.otherMsPerToken),
+  };
+}
+
+function firstDiff(a: number[], b: number[]): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}
+
+function commonPrefix(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+const key = (...parts: string[]) => parts.join('\u0000');
+
+export function summarize(results: RunnerResult[]): Summary {
+  const runs = results.flatMap((r) => r.runs);
+  const categories = [...new Set(runs.map((r) => r.category))];
+  const strategies: Summary['strategies'] = [];
+  for (const r of runs) if (!strategies.some((s) => s.engine === r.engine && s.strategy === r.strategy)) strategies.push({ engine: r.engine, strategy: r.strategy });
+
+  const byCell = new Map<string, RunRecord[]>();
+  for (const r of runs) {
+    const k = key(r.engine, r.strategy, r.promptId);
+    byCell.set(k, [...(byCell.get(k) ?? []), r]);
+  }
+  const cells = [...byCell.values()].map(summarizeCell);
+
+  const groups: GroupSummary[] = [];
+  for (const { engine, strategy } of strategies) {
+    const mine = cells.filter((c) => c.engine === engine && c.strategy === strategy);
+    const perCat = categories.map((category) => ({ engine, strategy, category, ...aggregate(mine.filter((c) => c.category === category)), speedup: NaN }));
+    groups.push(...perCat);
+  }
+  // Speedup against the same engine's plain decoding in the same category (peers without
+  // `ar` are compared against treespec's `ar`).
+  for (const g of groups) {
+    const base = groups.find((b) => b.engine === g.engine && b.strategy === 'ar' && b.category === g.category)
+      ?? groups.find((b) => b.engine === 'treespec' && b.strategy === 'ar' && b.category === g.category);
+    g.speedup = base ? g.tokensPerSecond / base.tokensPerSecond : NaN;
+  }
+  for (const { engine, strategy } of strategies) {
+    const mine = groups.filter((g) => g.engine === engine && g.strategy === strategy && g.category !== 'mean');
+    const mean = (f: (g: GroupSummary) => number) => {
+      const xs = mine.map(f).filter(Number.isFinite);
+      return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+    };
+    groups.push({
+      engine, strategy, category: 'mean', prompts: mine.reduce((s, g) => s + g.prompts, 0),
+      tokensPerSecond: mean((g) => g.tokensPerSecond), tau: mean((g) => g.tau), speedup: mean((g) => g.speedup),
+      draftMsPerToken: mean((g) => g.draftMsPerToken), verifyMsPerToken: mean((g) => g.verifyMsPerToken), otherMsPerToken: mean((g) => g.otherMsPerToken),
+    });
+  }
+
+  // Equality: every treespec run (warm-up and repeats) against treespec `ar`'s first measured
+  // run of the same prompt (also catches `ar` disagreeing with itself across repeats).
+  const mismatches: Mismatch[] = [];
+  const reference = new Map<string, RunRecord>();
+  for (const r of runs) {
+    if (r.engine !== 'treespec' || r.strategy !== 'ar' || r.error) continue;
+    const cur = reference.get(r.promptId);
+    if (!cur || (cur.repeat < 0 && r.repeat >= 0) || (r.repeat >= 0 && r.repeat < cur.repeat)) reference.set(r.promptId, r);
+  }
+  for (const r of runs) {
+    if (r.engine !== 'treespec' || r.error) continue;
+    const ref = reference.get(r.promptId);
+    if (!ref || ref === r) continue;
+    const at = firstDiff(ref.tokens, r.tokens);
+    if (at >= 0) {
+      mismatches.push({
+        engine: r.engine, strategy: r.strategy, promptId: r.promptId, repeat: r.repeat, at,
+        expected: JSON.stringify(ref.tokens.slice(at, at + 8)), got: JSON.stringify(r.tokens.slice(at, at + 8)),
+      });
+    }
+  }
+
+  const failedRuns = runs.filter((r) => r.error).map((r) => ({ engine: r.engine, strategy: r.strategy, promptId: r.promptId, repeat: r.repeat, error: r.error! }));
+  const peerAgreement: Summary['peerAgreement'] = [];
+  for (const r of runs) {
+    if (r.engine === 'treespec' || r.error || r.repeat !== 0) continue;
+    const ref = reference.get(r.promptId);
+    if (ref) peerAgreement.push({ engine: r.engine, promptId: r.promptId, matchingChars: commonPrefix(ref.text, r.text), ourChars: ref.text.length });
+  }
+  return { cells, groups, mismatches, failedRuns, peerAgreement, categories, strategies };
+}
