@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { MASK_WORDS, isAncestorRow, layoutTree, treePositions } from '../../src/tree/layout';
 import type { DraftTree } from '../../src/tree/types';
 import { TreeError } from '../../src/tree/validate';
+import { RandomDrafter } from '../../src/draft/random';
+import type { DraftContext } from '../../src/draft/drafter';
 
 const V = 1000;
 
@@ -94,6 +96,23 @@ describe('layoutTree', () => {
     expect(l.children[0].length).toBe(2);
     expect([...l.children[63]]).toEqual([127]); // row 63 keeps only its left child
     expect(l.children[64].length).toBe(0);
+  });
+
+  it('matches walk-the-parents oracles on 300 random trees up to 127 nodes', () => {
+    const drafter = new RandomDrafter({ vocabSize: 5, seed: 11 });
+    const ctx = {} as DraftContext; // the random drafter reads nothing from its context
+    for (let k = 0; k < 300; k++) {
+      const t = drafter.propose(ctx, 1 + (k % 127));
+      const l = layoutTree(t, 5);
+      const sets = maskSets(l.mask, l.rows);
+      for (let r = 0; r < l.rows; r++) {
+        const anc = ancestorsByWalk(t.parents, r);
+        expect(sets[r]).toEqual(anc);
+        expect(l.depth[r]).toBe(anc.length - 1);
+        const kids = [...t.parents].flatMap((p, i) => (p + 1 === r ? [i + 1] : []));
+        expect([...l.children[r]]).toEqual(kids);
+      }
+    }
   });
 
   it('rejects a 128-node tree and honours a smaller maxRows', () => {
