@@ -1,0 +1,92 @@
+/**
+ * The built demo in headless Chromium's WebGPU, end to end: the bundled model loads in the
+ * engine worker, speculative and plain greedy decoding produce the same text, statistics and
+ * the per-pass chart appear, Stop ends a generation, and a bad model URL is reported while
+ * the page keeps generating with the model it had.
+ */
+import { join } from 'node:path';
+import { expect, test } from 'playwright/test';
+import { DemoPage } from './demo-page';
+
+test('without WebGPU the page says so and stays usable', async ({ page }) => {
+  await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+  await page.goto('./');
+  const banner = page.getByTestId('gpu-status');
+  await expect(banner).toHaveAttribute('data-ok', 'false');
+  await expect(banner).toContainText('WebGPU is not available');
+  await expect(page.getByTestId('load')).toBeEnabled();
+});
+
+test.describe('with the bundled model', () => {
+  test.describe.configure({ mode: 'serial' });
+  let demo: DemoPage;
+
+  test.beforeAll(async ({ browser }) => {
+    demo = new DemoPage(await browser.newPage());
+    await demo.openWithBundledModel();
+  });
+
+  test.afterAll(async () => {
+    await demo.page.close();
+  });
+
+  test('speculative and ar greedy outputs are equal, side by side, with stats and a screenshot', async ({}, testInfo) => {
+    const strategy = await demo.defaultStrategy();
+    await demo.settings({ maxTokens: 32, temperature: 0 });
+    await demo.page.getByTestId('run-both').click();
+    await demo.waitDone('pane-ar');
+    await demo.waitDone('pane-main');
+
+    const ar = await demo.text('output-ar');
+    const spec = await demo.text('output');
+    expect(ar.length).toBeGreaterThan(0);
+    expect(spec).toBe(ar);
+    await expect(demo.page.getByTestId('speedup')).toContainText('Outputs identical.');
+
+    expect(await demo.stat('stats-ar', 'strategy')).toBe('ar');
+    expect(await demo.stat('stats', 'strategy')).toBe(strategy);
+    expect(Number(await demo.stat('stats', 'tokens/s'))).toBeGreaterThan(0);
+    expect(Number(await demo.stat('stats', 'tau'))).toBeGreaterThanOrEqual(1);
+    // Plain decoding makes exactly one token per target pass.
+    expect(Number(await demo.stat('stats-ar', 'tau'))).toBe(1);
+    expect(Number(await demo.page.getByTestId('chart').getAttribute('data-steps'))).toBeGreaterThan(0);
+
+    // A stable path (test-results/demo-side-by-side.png) so reports can link the artifact.
+    const shot = join(testInfo.project.outputDir, 'demo-side-by-side.png');
+    await demo.page.screenshot({ path: shot, fullPage: true });
+    await testInfo.attach('demo-side-by-side', { path: shot, contentType: 'image/png' });
+  });
+
+  test('the Generate button with ar gives the same greedy text as the speculative run', async () => {
+    const spec = await demo.text('output');
+    await demo.settings({ strategy: 'ar', maxTokens: 32, temperature: 0 });
+    expect(await demo.generate()).toBe(spec);
+    expect(await demo.stat('stats', 'finish')).toMatch(/length|eos/);
+  });
+
+  test('Stop ends a generation early', async () => {
+    await demo.settings({ strategy: 'ar', maxTokens: 400 });
+    await demo.page.getByTestId('run').click();
+    await expect(demo.page.getByTestId('output')).not.toBeEmpty();
+    await demo.page.getByTestId('stop').click();
+    await demo.waitDone('pane-main');
+    expect(await demo.stat('stats', 'finish')).toBe('aborted');
+    expect(parseInt(await demo.stat('stats', 'tokens'), 10)).toBeLessThan(400);
+    await expect(demo.page.getByTestId('run')).toBeEnabled();
+  });
+
+  test('an invalid model URL shows an error and the page still generates', async () => {
+    const page = demo.page;
+    await page.getByLabel('Hugging Face model id').check();
+    await page.getByTestId('url-base').fill('/models/no-such-model/');
+    await page.getByTestId('load').click();
+    const error = page.getByTestId('load-error');
+    await expect(error).toBeVisible();
+    await expect(error).toContainText('ModelSourceError');
+    await expect(error).toContainText('404');
+    await expect(page.getByTestId('model-info')).toContainText('previous model');
+
+    await demo.settings({ strategy: 'ar', maxTokens: 8 });
+    expect((await demo.generate()).length).toBeGreaterThan(0);
+  });
+});

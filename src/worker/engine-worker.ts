@@ -1,0 +1,81 @@
+/**
+ * The engine's Web Worker: owns one Engine and answers the requests of WorkerEngine
+ * (src/worker/client.ts). Running here keeps tokenization, the CPU side of the step loop and
+ * GPU submission off the page's main thread, so the page never janks while generating.
+ */
+/// <reference lib="webworker" />
+import { Engine } from '../engine/engine';
+import { strategyNames } from '../engine/strategies';
+import { FileListSource, UrlSource, type LoadProgress, type ModelSource } from '../model/source';
+import { serializeError } from './errors';
+import type { EngineInfo, ModelSpec, Request, Response } from './protocol';
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+let engine: Engine | null = null;
+/** AbortControllers of generations not finished yet, by request id. */
+const running = new Map<number, AbortController>();
+
+function post(m: Response): void {
+  scope.postMessage(m);
+}
+
+function sourceOf(spec: ModelSpec): ModelSource {
+  return spec.kind === 'url' ? new UrlSource(spec.base) : new FileListSource(spec.files, spec.id);
+}
+
+/** At most one progress message per file every 50 ms (and always the last), so a fast download does not flood the page. */
+function throttledProgress(id: number): (p: LoadProgress) => void {
+  const last = new Map<string, number>();
+  return (p) => {
+    const now = performance.now();
+    const done = p.total !== null && p.loaded >= p.total;
+    if (!done && now - (last.get(p.file) ?? -Infinity) < 50) return;
+    last.set(p.file, now);
+    post({ type: 'progress', id, progress: { ...p } });
+  };
+}
+
+function infoOf(e: Engine): EngineInfo {
+  const tc = e.files.tokenizerConfig as { chat_template?: unknown } | null;
+  return {
+    config: e.config,
+    strategies: strategyNames(),
+    maxContext: e.maxContext,
+    hasChatTemplate: !!tc && tc.chat_template !== undefined && tc.chat_template !== null,
+  };
+}
+
+async function load(m: Extract<Request, { type: 'load' }>): Promise<void> {
+  // One engine per worker: the client makes a new worker for a new model, so this is the only load.
+  engine = await Engine.load(sourceOf(m.model), { ...m.options, onProgress: throttledProgress(m.id) });
+  post({ type: 'loaded', id: m.id, info: infoOf(engine) });
+}
+
+async function generate(m: Extract<Request, { type: 'generate' }>): Promise<void> {
+  if (!engine) throw new Error('generate was requested before a model was loaded');
+  const ctrl = new AbortController();
+  running.set(m.id, ctrl);
+  try {
+    const it = engine.generate(m.prompt, { ...m.options, signal: ctrl.signal });
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        post({ type: 'done', id: m.id, stats: r.value });
+        return;
+      }
+      post({ type: 'chunk', id: m.id, chunk: r.value });
+    }
+  } finally {
+    running.delete(m.id);
+  }
+}
+
+scope.onmessage = (ev: MessageEvent<Request>) => {
+  const m = ev.data;
+  if (m.type === 'abort') {
+    running.get(m.id)?.abort();
+    return;
+  }
+  const work = m.type === 'load' ? load(m) : generate(m);
+  work.catch((e: unknown) => post({ type: 'error', id: m.id, error: serializeError(e) }));
+};

@@ -1,0 +1,55 @@
+/**
+ * Messages between the main-thread WorkerEngine and the engine's Web Worker. Only plain,
+ * structured-cloneable data crosses: File objects clone, AbortSignals and class instances do
+ * not, so an abort is a message and errors travel as SerializedError.
+ */
+import type { EngineOptions, GenerateOptions } from '../engine/options';
+import type { GenerateChunk } from '../engine/decode-loop';
+import type { GenerationStats } from '../engine/stats';
+import type { ModelConfig } from '../model/config';
+import type { LoadProgress } from '../model/source-base';
+
+/** Where the worker loads a model from. */
+export type ModelSpec =
+  /** An absolute URL base in the Hugging Face `resolve/main/` layout (or a served folder). */
+  | { kind: 'url'; base: string }
+  /** Files picked by the user (a folder through webkitdirectory, or several files). */
+  | { kind: 'files'; files: File[]; id: string };
+
+/** Engine options that can cross to a worker (a GPUDevice cannot). */
+export type WorkerLoadOptions = Omit<EngineOptions, 'device'>;
+
+/** Generate options that can cross (the signal becomes an 'abort' message). */
+export type WorkerGenerateOptions = Omit<GenerateOptions, 'signal'>;
+
+/** What the page learns about a loaded engine. */
+export interface EngineInfo {
+  config: ModelConfig;
+  /** strategyNames() as registered in the worker, 'ar' first. */
+  strategies: string[];
+  maxContext: number;
+  /** tokenizer_config.json has a chat_template, so `chat: true` applies it. */
+  hasChatTemplate: boolean;
+}
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  /** ModelSourceError's file and HTTP status. */
+  file?: string;
+  status?: number | null;
+}
+
+export type Request =
+  | { type: 'load'; id: number; model: ModelSpec; options: WorkerLoadOptions }
+  | { type: 'generate'; id: number; prompt: string; options: WorkerGenerateOptions }
+  /** Aborts the generation whose request id is `id`. */
+  | { type: 'abort'; id: number };
+
+export type Response =
+  | { type: 'progress'; id: number; progress: LoadProgress }
+  | { type: 'loaded'; id: number; info: EngineInfo }
+  | { type: 'chunk'; id: number; chunk: GenerateChunk }
+  | { type: 'done'; id: number; stats: GenerationStats }
+  | { type: 'error'; id: number; error: SerializedError };
