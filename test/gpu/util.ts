@@ -90,7 +90,10 @@ export async function runPass(gpu: TestGpu, rows: number, encode: (pass: GPUComp
   const oom = await device.popErrorScope();
   const invalid = await device.popErrorScope();
   if (oom) throw new Error(`WebGPU out of memory: ${oom.message}`);
-  if (invalid) throw new Error(`WebGPU validation error: ${invalid.message}`);
+  if (invalid) {
+    await gpu.pipelines.checkCompilation(); // names the shader line when a compile error caused it
+    throw new Error(`WebGPU validation error: ${invalid.message}`);
+  }
 }
 
 /**

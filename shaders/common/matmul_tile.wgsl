@@ -1,0 +1,58 @@
+// Shared part of the matmul kernels (matmul_f32.wgsl, matmul_f16.wgsl): y (rows, OUT) =
+// x (rows, IN) @ W^T (+ bias) (+ y when ACCUMULATE), W in Hugging Face's (out, in) layout.
+//
+// Work split (why): a decode or tree-verify pass is bound by reading W once, so each workgroup
+// owns 4 output columns (one vec4) and a tile of TR rows held in registers; the WG threads of
+// the workgroup split the IN axis, so consecutive threads read consecutive weights (coalesced)
+// and each weight read feeds TR rows. Row tiles are the fastest-varying workgroup index
+// (wid.x), so the workgroups that re-read one weight tile for other row tiles run next to each
+// other and find it in cache. One pipeline per TR tier (1 for decode, larger for trees); the
+// op picks the tier from the row count at encode time.
+// IN and OUT are uniforms, not overrides, so every layer shape shares the pipelines of one
+// (dtype, TR, flags) variant: compiling a pipeline per shape and tier cost seconds each on
+// SwiftShader, and loop bounds from a uniform cost nothing in a memory-bound kernel.
+// Includer declares: override WG, TR, HAS_BIAS, ACCUMULATE; bindings step, dims, bias, y.
+
+// The op's fixed sizes, written once at construction.
+struct MatmulDims {
+  inDim: u32,   // IN: x row width
+  outDim: u32,  // OUT: y row width, weight rows
+  stride: u32,  // weight words per row: IN for f32, ceil(IN/2) for f16 pairs
+  pad: u32,
+}
+
+const MAX_TR: u32 = 16u;
+override RED: u32 = WG * TR;  // vec4 partial sums per workgroup, laid out (TR, WG)
+
+var<workgroup> red: array<vec4<f32>, RED>;
+
+// Sums the per-thread partials acc[0..TR) over the workgroup and writes the (TR, 4) tile at
+// (row0, o0). Called by every thread of the workgroup (it has barriers).
+fn reduceAndStore(acc: ptr<function, array<vec4<f32>, MAX_TR>>, lid: u32, row0: u32, o0: u32) {
+  for (var r = 0u; r < TR; r++) {
+    red[r * WG + lid] = (*acc)[r];
+  }
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      for (var r = 0u; r < TR; r++) {
+        red[r * WG + lid] += red[r * WG + lid + s];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lid < TR * 4u) {
+    let row = row0 + lid / 4u;
+    let o = o0 + lid % 4u;
+    if (row < step.rows && o < dims.outDim) {
+      var v = red[(lid / 4u) * WG][lid % 4u];
+      if (HAS_BIAS) {
+        v += bias[o];
+      }
+      if (ACCUMULATE) {
+        v += y[row * dims.outDim + o];
+      }
+      y[row * dims.outDim + o] = v;
+    }
+  }
+}

@@ -1,0 +1,54 @@
+// y (rows, OUT) = x (rows, IN) @ W^T (+ bias) (+ y), W f16 packed two per u32, each row packed
+// separately with stride ceil(IN/2) (src/gpu/buffers.ts). unpack2x16float needs no shader-f16.
+// Work split and reduction: shaders/common/matmul_tile.wgsl. Dispatch (ceil(rows / TR), ceil(OUT / 4)).
+//#include common/step.wgsl
+
+override WG: u32 = 64;             // threads splitting IN; power of two, >= 4 * TR
+override TR: u32 = 1u;             // rows per register tile, <= 16
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false; // y += x @ W^T (fuses a residual add)
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> x: array<f32>;          // (maxRows, IN)
+@group(0) @binding(2) var<storage, read> w: array<u32>;          // (OUT, STRIDE) f16 pairs
+@group(0) @binding(3) var<storage, read> bias: array<f32>;       // (OUT,); one unused element when !HAS_BIAS
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;    // (maxRows, OUT)
+@group(0) @binding(5) var<uniform> dims: MatmulDims;             // IN, OUT, weight stride
+
+//#include common/matmul_tile.wgsl
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let IN = dims.inDim;
+  let OUT = dims.outDim;
+  let STRIDE = dims.stride;
+  let row0 = wid.x * TR;
+  let o0 = wid.y * 4u;
+  if (row0 >= step.rows) {
+    return;  // uniform per workgroup: rows come from a uniform, wid is uniform
+  }
+  // Rows and columns past the end are clamped to valid ones: they compute garbage that is never stored.
+  let w0 = min(o0, OUT - 1u) * STRIDE;
+  let w1 = min(o0 + 1u, OUT - 1u) * STRIDE;
+  let w2 = min(o0 + 2u, OUT - 1u) * STRIDE;
+  let w3 = min(o0 + 3u, OUT - 1u) * STRIDE;
+  let lastRow = step.rows - 1u;
+  var acc: array<vec4<f32>, MAX_TR>;
+  for (var p = lid; p < STRIDE; p += WG) {
+    let a = unpack2x16float(w[w0 + p]);
+    let b = unpack2x16float(w[w1 + p]);
+    let c = unpack2x16float(w[w2 + p]);
+    let d = unpack2x16float(w[w3 + p]);
+    let lo = vec4<f32>(a.x, b.x, c.x, d.x);  // weights of input 2p
+    let hi = vec4<f32>(a.y, b.y, c.y, d.y);  // weights of input 2p + 1 (zero padding past an odd IN)
+    let k = 2u * p;
+    let hasHi = k + 1u < IN;
+    for (var r = 0u; r < TR; r++) {
+      let xi = min(row0 + r, lastRow) * IN + k;
+      // Past an odd IN the x read may fall outside the row (robust access keeps it in the
+      // buffer); select drops it rather than relying on 0 * padding, which a NaN/inf would break.
+      acc[r] += x[xi] * lo + select(0.0, x[xi + 1u], hasHi) * hi;
+    }
+  }
+  reduceAndStore(&acc, lid, row0, o0);
+}

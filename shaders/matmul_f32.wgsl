@@ -1,0 +1,42 @@
+// y (rows, OUT) = x (rows, IN) @ W^T (+ bias) (+ y), W f32 (OUT, IN). Work split and reduction:
+// shaders/common/matmul_tile.wgsl. Dispatch (ceil(rows / TR), ceil(OUT / 4)).
+//#include common/step.wgsl
+
+override WG: u32 = 64;             // threads splitting IN; power of two, >= 4 * TR
+override TR: u32 = 1u;             // rows per register tile, <= 16
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false; // y += x @ W^T (fuses a residual add)
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> x: array<f32>;          // (maxRows, IN)
+@group(0) @binding(2) var<storage, read> w: array<f32>;          // (OUT, IN)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;       // (OUT,); one unused element when !HAS_BIAS
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;    // (maxRows, OUT)
+@group(0) @binding(5) var<uniform> dims: MatmulDims;             // IN, OUT, weight stride
+
+//#include common/matmul_tile.wgsl
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let IN = dims.inDim;
+  let OUT = dims.outDim;
+  let row0 = wid.x * TR;
+  let o0 = wid.y * 4u;
+  if (row0 >= step.rows) {
+    return;  // uniform per workgroup: rows come from a uniform, wid is uniform
+  }
+  // Rows and columns past the end are clamped to valid ones: they compute garbage that is never stored.
+  let w0 = min(o0, OUT - 1u) * IN;
+  let w1 = min(o0 + 1u, OUT - 1u) * IN;
+  let w2 = min(o0 + 2u, OUT - 1u) * IN;
+  let w3 = min(o0 + 3u, OUT - 1u) * IN;
+  let lastRow = step.rows - 1u;
+  var acc: array<vec4<f32>, MAX_TR>;
+  for (var k = lid; k < IN; k += WG) {
+    let wv = vec4<f32>(w[w0 + k], w[w1 + k], w[w2 + k], w[w3 + k]);
+    for (var r = 0u; r < TR; r++) {
+      acc[r] += x[min(row0 + r, lastRow) * IN + k] * wv;
+    }
+  }
+  reduceAndStore(&acc, lid, row0, o0);
+}

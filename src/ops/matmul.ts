@@ -1,0 +1,88 @@
+/**
+ * y (rows, out) = x (rows, in) @ W^T (+ bias) (+ y), W in Hugging Face's (out, in) layout, f32
+ * or f16 packed (shaders/matmul_f32.wgsl, shaders/matmul_f16.wgsl).
+ *
+ * One pipeline per row-tile tier is taken from the cache in the constructor (shared by every
+ * shape of the same dtype and flags); encode() picks the smallest tier that holds `rows` (or the
+ * largest, repeated), so one row (decode) runs the pure mat-vec and a tree of up to 128 rows
+ * reuses each weight read across a whole tile of rows.
+ */
+import { alignedSize, createUniform, f16RowStride } from '../gpu/buffers.ts';
+import { OpShapeError } from '../gpu/errors.ts';
+import { bindBuffers, MAX_GROUPS_PER_DIM, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
+import { checkRows, MAX_ROWS } from '../gpu/step.ts';
+import type { WeightDtype } from './embed.ts';
+
+/** Register-tile limit of the kernels (MAX_TR in shaders/common/matmul_tile.wgsl). */
+const MAX_TILE_ROWS = 16;
+
+export interface MatmulBuffers {
+  /** (maxRows, inDim) f32. */
+  x: GPUBuffer;
+  /** (outDim, inDim) f32, or (outDim, ceil(inDim/2)) u32 of f16 pairs. */
+  w: GPUBuffer;
+  /** (maxRows, outDim) f32; may not alias x. */
+  y: GPUBuffer;
+  /** (outDim,) f32, or null. */
+  bias?: GPUBuffer | null;
+}
+
+export interface MatmulOptions {
+  inDim: number;
+  outDim: number;
+  dtype: WeightDtype;
+  /** y += x @ W^T instead of y = ... (fuses the residual add after o_proj / down_proj). */
+  accumulate?: boolean;
+  /** Row-tile tiers, ascending, each <= 16 (tile sizes per adapter; default [1, 4, 16]). */
+  rowTiles?: number[];
+  /** Threads per workgroup splitting the input axis: a power of two >= 4 * largest tier (default 64). */
+  workgroupSize?: number;
+}
+
+export class MatmulOp implements GpuOp {
+  private readonly tiers: { rows: number; pipeline: GPUComputePipeline; bind: GPUBindGroup }[];
+  private readonly maxRows: number;
+  private readonly outTiles: number;
+
+  constructor(env: KernelEnv, label: string, b: MatmulBuffers, readonly opts: MatmulOptions) {
+    const { inDim, outDim, dtype } = opts;
+    const tiles = opts.rowTiles ?? [1, 4, 16];
+    const wg = opts.workgroupSize ?? 64;
+    this.maxRows = Math.min(MAX_ROWS, Math.floor(b.x.size / (4 * inDim)), Math.floor(b.y.size / (4 * outDim)));
+    this.outTiles = Math.ceil(outDim / 4);
+    checkShape(label, b, opts, tiles, wg, this.maxRows, this.outTiles);
+    const bias = b.bias ?? env.device.createBuffer({ label: `${label}.noBias`, size: 4, usage: GPUBufferUsage.STORAGE });
+    // MatmulDims { inDim, outDim, stride, pad }: shapes are uniforms so all shapes share pipelines.
+    const dims = createUniform(env.device, `${label}.dims`, 16);
+    env.device.queue.writeBuffer(dims, 0, Uint32Array.of(inDim, outDim, dtype === 'f16' ? f16RowStride(inDim) : inDim, 0));
+    this.tiers = tiles.map((tr) => {
+      const pipeline = env.pipelines.get(`matmul_${dtype}`, {
+        WG: wg, TR: tr, HAS_BIAS: !!b.bias, ACCUMULATE: !!opts.accumulate,
+      });
+      return { rows: tr, pipeline, bind: bindBuffers(env.device, `${label}.bind${tr}`, pipeline, [env.step, b.x, b.w, bias, b.y, dims]) };
+    });
+  }
+
+  encode(pass: GPUComputePassEncoder, rows: number): void {
+    checkRows(rows, this.maxRows, 'MatmulOp.encode');
+    const tier = this.tiers.find((t) => t.rows >= rows) ?? this.tiers[this.tiers.length - 1];
+    pass.setPipeline(tier.pipeline);
+    pass.setBindGroup(0, tier.bind);
+    pass.dispatchWorkgroups(Math.ceil(rows / tier.rows), this.outTiles);
+  }
+}
+
+function checkShape(label: string, b: MatmulBuffers, o: MatmulOptions, tiles: number[], wg: number, maxRows: number, outTiles: number): void {
+  const fail = (why: string) => new OpShapeError(`MatmulOp "${label}": ${why}`);
+  const wordsPerRow = o.dtype === 'f16' ? f16RowStride(o.inDim) : o.inDim;
+  if (!(o.inDim >= 1 && o.outDim >= 1 && Number.isInteger(o.inDim) && Number.isInteger(o.outDim))) throw fail(`bad dims ${o.inDim} -> ${o.outDim}`);
+  if (maxRows < 1) throw fail(`x (${b.x.size} bytes) or y (${b.y.size} bytes) holds no row of ${o.inDim} -> ${o.outDim}`);
+  if (b.w.size < alignedSize(o.outDim * wordsPerRow * 4)) throw fail(`weight holds ${b.w.size} bytes, (${o.outDim}, ${o.inDim}) ${o.dtype} needs ${o.outDim * wordsPerRow * 4}`);
+  if (b.bias && b.bias.size < o.outDim * 4) throw fail(`bias holds ${b.bias.size} bytes, needs ${o.outDim * 4}`);
+  if (b.x === b.y) throw fail('y must not alias x');
+  if (!tiles.length || tiles.some((t, i) => !Number.isInteger(t) || t < 1 || t > MAX_TILE_ROWS || (i > 0 && t <= tiles[i - 1]))) {
+    throw fail(`rowTiles ${JSON.stringify(tiles)} must ascend within 1..${MAX_TILE_ROWS}`);
+  }
+  if ((wg & (wg - 1)) !== 0 || wg < 4 * tiles[tiles.length - 1]) throw fail(`workgroupSize ${wg} must be a power of two >= 4 * ${tiles[tiles.length - 1]}`);
+  if (outTiles > MAX_GROUPS_PER_DIM) throw fail(`outDim ${o.outDim} needs ${outTiles} workgroups in one dimension (limit ${MAX_GROUPS_PER_DIM})`);
+}
