@@ -1,0 +1,60 @@
+/**
+ * Activation buffers of the GPU forward pass (src/model/gpu-model.ts), allocated once at load
+ * for `maxRows` rows: a pass of fewer rows uses the leading rows of each buffer.
+ */
+import { createStorage, uploadStorage } from '../gpu/buffers.ts';
+import { ropeTable } from '../ops/rope.ts';
+import { kvDim, qDim, type ModelConfig } from './config.ts';
+
+export interface Activations {
+  /** (maxRows) u32 token id per row. */
+  tokens: GPUBuffer;
+  /** (maxRows) u32 RoPE position per row. */
+  positions: GPUBuffer;
+  /** (maxRows, 4) u32 ancestor bitmask: bit j of row r => row r sees slot prefix + j. */
+  mask: GPUBuffer;
+  /** (capacity, headDim/2) vec2<f32> (cos, sin) per position, written once. */
+  ropeTable: GPUBuffer;
+  /** (maxRows, hidden) f32 residual stream. */
+  x: GPUBuffer;
+  /** (maxRows, hidden) f32 normalised residual (input of the projections). */
+  xn: GPUBuffer;
+  /** (maxRows, numHeads, headDim) f32 queries. */
+  q: GPUBuffer;
+  /** (maxRows, numKvHeads, headDim) f32 keys before RoPE. */
+  k: GPUBuffer;
+  /** (maxRows, numKvHeads, headDim) f32 values. */
+  v: GPUBuffer;
+  /** (maxRows, numHeads, headDim) f32 attention output. */
+  att: GPUBuffer;
+  /** (maxRows, 2 * intermediate) f32 [gate | up] per row. */
+  gateUp: GPUBuffer;
+  /** (maxRows, intermediate) f32 silu(gate) * up. */
+  act: GPUBuffer;
+  /** (maxRows, vocab) f32 logits. */
+  logits: GPUBuffer;
+}
+
+/** Bytes per row of every per-row activation buffer together (the memory bound is maxRows times this). */
+export function activationBytesPerRow(c: ModelConfig): number {
+  return 4 * (2 + 4 + 2 * c.hiddenSize + 2 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + c.vocabSize);
+}
+
+export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, capacity: number): Activations {
+  const f32 = (label: string, width: number) => createStorage(device, `forward.${label}`, maxRows * width * 4);
+  return {
+    tokens: f32('tokens', 1),
+    positions: f32('positions', 1),
+    mask: f32('mask', 4),
+    ropeTable: uploadStorage(device, 'forward.ropeTable', ropeTable(c.headDim, c.ropeTheta, c.ropeScaling, capacity)),
+    x: f32('x', c.hiddenSize),
+    xn: f32('xn', c.hiddenSize),
+    q: f32('q', qDim(c)),
+    k: f32('k', kvDim(c)),
+    v: f32('v', kvDim(c)),
+    att: f32('att', qDim(c)),
+    gateUp: f32('gateUp', 2 * c.intermediateSize),
+    act: f32('act', c.intermediateSize),
+    logits: f32('logits', c.vocabSize),
+  };
+}

@@ -1,0 +1,223 @@
+/**
+ * The target model on the GPU: weights, activation buffers, KV cache and pipelines allocated
+ * once at load; `forward` runs one pass over up to maxTreeRows rows (a prefill chunk, one
+ * decode row, or the root plus a draft tree) in ONE submit; `commit` keeps a path of that pass
+ * in the KV cache (DESIGN section 3).
+ *
+ * Contract of a pass (DESIGN section 3):
+ *  - prefix = kv.length committed slots; every row sees them all;
+ *  - row r has RoPE position positions[r], writes its K/V to slot prefix + r (uncommitted),
+ *    and sees slot prefix + j when bit j of mask[r*4 + (j >> 5)] is set (itself and its
+ *    ancestors; a causal chunk is a chain: bits 0..r);
+ *  - the pass leaves logits (rows, vocab) on the GPU with each row's argmax and top-k.
+ * Until the next forward, `commit(rowPath)` keeps rows rowPath[0] < rowPath[1] < ... as slots
+ * prefix..prefix+len-1 (kv.length += len), e.g. [0, a1, .., ak] for an accepted tree path or
+ * [0..rows-1] for a prefill chunk. Rows are never re-run: a row at depth j was rotated with
+ * position prefix + j, which is where compaction puts it.
+ */
+import { ContextLengthError, GpuOutOfMemoryError, OptionsError, TreespecError } from '../errors.ts';
+import { PipelineCache, type KernelEnv } from '../gpu/pipelines.ts';
+import { ReadbackRing } from '../gpu/readback.ts';
+import { MAX_ROWS, StepUniform } from '../gpu/step.ts';
+import { KvCache, kvCacheBytes } from '../kv/cache.ts';
+import type { ModelConfig } from './config.ts';
+import { activationBytesPerRow, allocateActivations, type Activations } from './forward-buffers.ts';
+import { buildOps, type ModelOps } from './forward-ops.ts';
+import { uploadWeights, type GpuWeights, type WeightDtype } from './upload.ts';
+import type { ModelFiles } from './weights.ts';
+
+export interface GpuModelOptions {
+  /** Longest committed context in tokens (prompt + generated); at most max_position_embeddings. */
+  maxContext: number;
+  /** Most rows of one pass: root + draft nodes, or a prefill chunk (1..128, default 128). */
+  maxTreeRows?: number;
+  /** Matrix storage on the GPU (default 'f16': half the memory and bandwidth of 'f32'). */
+  weightDtype?: WeightDtype;
+  /** Top-k width computed per row for the drafters (default 8). */
+  topK?: number;
+}
+
+/** GPU memory of a loaded model, in bytes. */
+export interface GpuModelMemory {
+  weights: number;
+  kvCache: number;
+  activations: number;
+}
+
+export class GpuModel {
+  /** Rows of the last forward pass (0 after a commit or truncate: nothing left to commit). */
+  private lastRows = 0;
+  /** (maxRows, 4) u32 chain mask: row r sees pass rows 0..r (prefill chunks use its leading rows). */
+  private readonly chain: Uint32Array;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly config: ModelConfig,
+    readonly kv: KvCache,
+    readonly maxRows: number,
+    readonly memory: GpuModelMemory,
+    private readonly step: StepUniform,
+    private readonly weights: GpuWeights,
+    private readonly acts: Activations,
+    private readonly ops: ModelOps,
+    private readonly logitsReadback: ReadbackRing,
+  ) {
+    this.chain = new Uint32Array(maxRows * 4);
+    for (let r = 0; r < maxRows; r++) for (let j = 0; j <= r; j++) this.chain[r * 4 + (j >> 5)] |= 1 << (j & 31);
+  }
+
+  /** Uploads weights and allocates every buffer and pipeline; throws GpuOutOfMemoryError when the device cannot hold them. */
+  static async load(device: GPUDevice, files: ModelFiles, opts: GpuModelOptions): Promise<GpuModel> {
+    const c = files.config;
+    const { maxContext, maxRows, dtype } = checkOptions(c, opts);
+    const capacity = maxContext + maxRows;
+    device.pushErrorScope('out-of-memory');
+    const pipelines = new PipelineCache(device);
+    const step = new StepUniform(device, 'forward.step');
+    const env: KernelEnv = { device, pipelines, step: step.buffer };
+    const weights = uploadWeights(device, files, dtype);
+    const acts = allocateActivations(device, c, maxRows, capacity);
+    const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
+    const kv = new KvCache(device, pipelines, kvShape);
+    const ops = buildOps(env, c, weights, acts, kv, maxRows);
+    const logitsReadback = new ReadbackRing(device, 'forward.logitsReadback', maxRows * c.vocabSize * 4, 1);
+    const oom = await device.popErrorScope();
+    if (oom) throw new GpuOutOfMemoryError(`GpuModel.load: the GPU could not allocate the model (${oom.message})`);
+    await pipelines.checkCompilation();
+    const memory = { weights: weights.bytes, kvCache: kvCacheBytes(kvShape), activations: maxRows * activationBytesPerRow(c) };
+    return new GpuModel(device, c, kv, maxRows, memory, step, weights, acts, ops, logitsReadback);
+  }
+
+  /**
+   * One pass over `tokens` (rows = tokens.length <= maxRows) after the kv.length committed
+   * slots; see the contract above. mask holds rows * 4 u32. One submit; nothing is read back.
+   */
+  forward(tokens: Int32Array, positions: Int32Array, mask: Uint32Array): void {
+    const rows = this.checkPass(tokens, positions, mask);
+    const a = this.acts;
+    const queue = this.device.queue;
+    queue.writeBuffer(a.tokens, 0, tokens.buffer, tokens.byteOffset, rows * 4);
+    queue.writeBuffer(a.positions, 0, positions.buffer, positions.byteOffset, rows * 4);
+    queue.writeBuffer(a.mask, 0, mask.buffer, mask.byteOffset, rows * 16);
+    this.step.write(rows, this.kv.length);
+
+    const encoder = this.device.createCommandEncoder({ label: 'forward.encoder' });
+    const pass = encoder.beginComputePass({ label: 'forward.pass' });
+    const ops = this.ops;
+    // embedding: x = embed_tokens[tokens]
+    ops.embed.encode(pass, rows);
+    for (const layer of ops.layers) {
+      // attention block: x += o_proj(attention(rope(q), cache + rope(k) and v of this pass))
+      layer.inputNorm.encode(pass, rows);
+      layer.q.encode(pass, rows);
+      layer.k.encode(pass, rows);
+      layer.v.encode(pass, rows);
+      layer.rope.encode(pass, rows); // K/V of row r -> cache slot prefix + r
+      layer.attention.encode(pass, rows);
+      layer.o.encode(pass, rows);
+      // MLP block: x += down_proj(silu(gate_proj(xn)) * up_proj(xn))
+      layer.postNorm.encode(pass, rows);
+      layer.gateUp.encode(pass, rows);
+      layer.siluMul.encode(pass, rows);
+      layer.down.encode(pass, rows);
+    }
+    // final norm and LM head: logits (rows, vocab)
+    ops.finalNorm.encode(pass, rows);
+    ops.lmHead.encode(pass, rows);
+    pass.end();
+    this.device.queue.submit([encoder.finish()]);
+    this.lastRows = rows;
+  }
+
+  /** Logits (rows, vocab) of the last pass: tests and the CPU sampler path (one full copy). */
+  async readLogits(rows: number): Promise<Float32Array> {
+    this.checkReadRows(rows, 'readLogits');
+    const bytes = rows * this.config.vocabSize * 4;
+    const encoder = this.device.createCommandEncoder({ label: 'forward.readLogits' });
+    const slot = this.logitsReadback.copy(encoder, this.acts.logits, 0, bytes);
+    this.device.queue.submit([encoder.finish()]);
+    return this.logitsReadback.read(slot, new Float32Array(rows * this.config.vocabSize));
+  }
+
+  /** Keeps rows `rowPath` (strictly increasing, e.g. [0, a1, .., ak]) of the last pass; kv.length += rowPath.length. One submit. */
+  commit(rowPath: ArrayLike<number>): void {
+    this.kv.commit(rowPath, this.lastRows);
+    this.lastRows = 0;
+  }
+
+  /** Forgets committed slots from `length` on (kv.length = length). */
+  truncate(length: number): void {
+    this.kv.truncate(length);
+    this.lastRows = 0;
+  }
+
+  /**
+   * Starts a sequence: empties the cache, then runs and commits prompt[0..n-2] as causal chunks
+   * of up to maxRows rows. The last prompt token is the root of the first step (DESIGN 3): it
+   * is run by the first decode or verify pass, at position n-1.
+   */
+  prefill(prompt: Int32Array): void {
+    if (prompt.length < 1) throw new OptionsError('GpuModel.prefill: the prompt is empty');
+    this.truncate(0);
+    this.append(prompt.subarray(0, prompt.length - 1));
+  }
+
+  /** Runs `tokens` causally after the committed slots (positions = slots) and commits them all. */
+  append(tokens: Int32Array): void {
+    for (let start = 0; start < tokens.length; start += this.maxRows) {
+      const chunk = tokens.subarray(start, Math.min(tokens.length, start + this.maxRows));
+      const base = this.kv.length;
+      const positions = Int32Array.from({ length: chunk.length }, (_, r) => base + r);
+      this.forward(chunk, positions, this.chain.subarray(0, chunk.length * 4));
+      this.commit(Int32Array.from({ length: chunk.length }, (_, r) => r));
+    }
+  }
+
+  destroy(): void {
+    this.kv.destroy();
+    const w = this.weights;
+    const buffers = new Set<GPUBuffer>([w.embed, w.lmHead, w.finalNorm, ...Object.values(this.acts), this.step.buffer]);
+    for (const l of w.layers) for (const b of Object.values(l)) if (b) buffers.add(b);
+    for (const b of buffers) b.destroy();
+  }
+
+  private checkPass(tokens: Int32Array, positions: Int32Array, mask: Uint32Array): number {
+    const rows = tokens.length;
+    if (rows < 1 || rows > this.maxRows) throw new OptionsError(`GpuModel.forward: ${rows} rows, expected 1..${this.maxRows} (maxTreeRows)`);
+    if (positions.length !== rows || mask.length < rows * 4) {
+      throw new OptionsError(`GpuModel.forward: ${rows} tokens need ${rows} positions and ${rows * 4} mask words, got ${positions.length} and ${mask.length}`);
+    }
+    if (this.kv.length + rows > this.kv.capacity) {
+      throw new ContextLengthError(`GpuModel.forward: ${rows} rows after ${this.kv.length} committed slots exceed the KV capacity ${this.kv.capacity}`);
+    }
+    const vocab = this.config.vocabSize;
+    for (let r = 0; r < rows; r++) {
+      if (!(tokens[r] >= 0 && tokens[r] < vocab)) throw new OptionsError(`GpuModel.forward: token ${tokens[r]} at row ${r} is outside [0, ${vocab})`);
+      // The RoPE table covers positions below the cache capacity; a row's position never exceeds its slot.
+      if (!(positions[r] >= 0 && positions[r] < this.kv.capacity)) {
+        throw new ContextLengthError(`GpuModel.forward: position ${positions[r]} at row ${r} is outside [0, ${this.kv.capacity})`);
+      }
+    }
+    return rows;
+  }
+
+  private checkReadRows(rows: number, where: string): void {
+    if (this.lastRows === 0 && rows > 0) throw new TreespecError(`GpuModel.${where}: no pass to read (forward not run since the last commit or truncate)`);
+    if (!Number.isInteger(rows) || rows < 1 || rows > this.lastRows) {
+      throw new OptionsError(`GpuModel.${where}: rows must be in 1..${this.lastRows} (rows of the last pass), got ${rows}`);
+    }
+  }
+}
+
+function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number; maxRows: number; dtype: WeightDtype } {
+  const maxRows = o.maxTreeRows ?? MAX_ROWS;
+  const dtype = o.weightDtype ?? 'f16';
+  if (!Number.isInteger(o.maxContext) || o.maxContext < 1 || o.maxContext > c.maxPositionEmbeddings) {
+    throw new OptionsError(`GpuModel: maxContext is ${o.maxContext}, expected an integer in 1..${c.maxPositionEmbeddings} (max_position_embeddings)`);
+  }
+  if (!Number.isInteger(maxRows) || maxRows < 1 || maxRows > MAX_ROWS) {
+    throw new OptionsError(`GpuModel: maxTreeRows is ${maxRows}, expected an integer in 1..${MAX_ROWS} (four u32 of ancestor mask per row)`);
+  }
+  if (dtype !== 'f32' && dtype !== 'f16') throw new OptionsError(`GpuModel: weightDtype is ${JSON.stringify(dtype)}, expected "f32" or "f16"`);
+  return { maxContext: o.maxContext, maxRows, dtype };
+}
