@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { parseConfig, kvDim, qDim, type ModelConfig } from '../../src/model/config.ts';
+import { ConfigError } from '../../src/errors.ts';
+
+// Abridged from the published config.json files of each model (fields treespec reads kept as published).
+const LLAMA2_7B = {
+  architectures: ['LlamaForCausalLM'], bos_token_id: 1, eos_token_id: 2, hidden_act: 'silu', hidden_size: 4096,
+  initializer_range: 0.02, intermediate_size: 11008, max_position_embeddings: 4096, model_type: 'llama',
+  num_attention_heads: 32, num_hidden_layers: 32, num_key_value_heads: 32, pretraining_tp: 1, rms_norm_eps: 1e-5,
+  rope_scaling: null, tie_word_embeddings: false, torch_dtype: 'float16', vocab_size: 32000,
+};
+const LLAMA32_1B = {
+  architectures: ['LlamaForCausalLM'], attention_bias: false, attention_dropout: 0.0, bos_token_id: 128000,
+  eos_token_id: [128001, 128008, 128009], head_dim: 64, hidden_act: 'silu', hidden_size: 2048, intermediate_size: 8192,
+  max_position_embeddings: 131072, mlp_bias: false, model_type: 'llama', num_attention_heads: 32, num_hidden_layers: 16,
+  num_key_value_heads: 8, rms_norm_eps: 1e-5,
+  rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+  rope_theta: 500000.0, tie_word_embeddings: true, torch_dtype: 'bfloat16', vocab_size: 128256,
+};
+const QWEN25_05B = {
+  architectures: ['Qwen2ForCausalLM'], attention_dropout: 0.0, bos_token_id: 151643, eos_token_id: 151645, hidden_act: 'silu',
+  hidden_size: 896, intermediate_size: 4864, max_position_embeddings: 32768, max_window_layers: 21, model_type: 'qwen2',
+  num_attention_heads: 14, num_hidden_layers: 24, num_key_value_heads: 2, rms_norm_eps: 1e-6, rope_theta: 1000000.0,
+  sliding_window: 32768, tie_word_embeddings: true, torch_dtype: 'bfloat16', use_cache: true, use_sliding_window: false, vocab_size: 151936,
+};
+const MISTRAL_7B_V01 = {
+  architectures: ['MistralForCausalLM'], bos_token_id: 1, eos_token_id: 2, hidden_act: 'silu', hidden_size: 4096,
+  intermediate_size: 14336, max_position_embeddings: 32768, model_type: 'mistral', num_attention_heads: 32,
+  num_hidden_layers: 32, num_key_value_heads: 8, rms_norm_eps: 1e-5, rope_theta: 10000.0, sliding_window: 4096,
+  tie_word_embeddings: false, torch_dtype: 'bfloat16', vocab_size: 32000,
+};
+const SMOLLM2_135M = {
+  architectures: ['LlamaForCausalLM'], attention_bias: false, bos_token_id: 1, eos_token_id: 2, hidden_act: 'silu',
+  hidden_size: 576, intermediate_size: 1536, max_position_embeddings: 8192, mlp_bias: false, model_type: 'llama',
+  num_attention_heads: 9, num_hidden_layers: 30, num_key_value_heads: 3, rms_norm_eps: 1e-5, rope_scaling: null,
+  rope_theta: 100000, tie_word_embeddings: true, torch_dtype: 'bfloat16', vocab_size: 49152,
+};
+
+describe('parseConfig on published configs', () => {
+  it('Llama-2 7B', () => {
+    const c = parseConfig(LLAMA2_7B);
+    expect(c).toEqual<ModelConfig>({
+      modelType: 'llama', vocabSize: 32000, hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32,
+      headDim: 128, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null, maxPositionEmbeddings: 4096, tieWordEmbeddings: false,
+      attentionBias: false, bosTokenId: 1, eosTokenIds: [2],
+    });
+  });
+
+  it('Llama-3.2 1B: llama3 rope scaling, GQA, tied, several eos ids', () => {
+    const c = parseConfig(LLAMA32_1B);
+    expect(c.ropeScaling).toEqual({ factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
+    expect([c.numKvHeads, c.headDim, qDim(c), kvDim(c)]).toEqual([8, 64, 2048, 512]);
+    expect(c.eosTokenIds).toEqual([128001, 128008, 128009]);
+    expect(c.tieWordEmbeddings).toBe(true);
+  });
+
+  it('Qwen2.5 0.5B: q/k/v bias, no sliding window in use', () => {
+    const c = parseConfig(QWEN25_05B);
+    expect(c.attentionBias).toBe(true);
+    expect([c.headDim, c.numKvHeads, c.maxPositionEmbeddings, c.ropeTheta]).toEqual([64, 2, 32768, 1e6]);
+  });
+
+  it('Mistral 7B v0.1: context capped at the sliding window', () => {
+    const c = parseConfig(MISTRAL_7B_V01);
+    expect([c.modelType, c.maxPositionEmbeddings, c.attentionBias]).toEqual(['mistral', 4096, false]);
+    expect(parseConfig({ ...MISTRAL_7B_V01, sliding_window: null }).maxPositionEmbeddings).toBe(32768);
+  });
+
+  it('SmolLM2 135M (llama type, 9 heads of 64)', () => {
+    const c = parseConfig(SMOLLM2_135M);
+    expect([c.modelType, c.numHeads, c.numKvHeads, c.headDim, c.ropeTheta, c.tieWordEmbeddings]).toEqual(['llama', 9, 3, 64, 100000, true]);
+  });
+
+  it('infers model_type from architectures and applies transformers defaults', () => {
+    const { model_type: _, num_key_value_heads: __, rope_theta: ___, ...rest } = MISTRAL_7B_V01;
+    const c = parseConfig({ ...rest, rms_norm_eps: undefined });
+    expect([c.modelType, c.numKvHeads, c.ropeTheta, c.rmsNormEps]).toEqual(['mistral', 32, 10000, 1e-6]);
+  });
+});
+
+describe('parseConfig errors name the field and value', () => {
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['unsupported model_type', { model_type: 'gemma2' }, /"model_type" is "gemma2"/],
+    ['heads not dividing hidden', { num_attention_heads: 5, num_key_value_heads: 5 }, /"num_attention_heads" is 5, expected a divisor of hidden_size \(576\)/],
+    ['kv heads not dividing heads', { num_key_value_heads: 2 }, /"num_key_value_heads" is 2, expected a divisor of num_attention_heads \(9\)/],
+    ['missing vocab', { vocab_size: undefined }, /"vocab_size" is undefined/],
+    ['absurd layers', { num_hidden_layers: 1e9 }, /"num_hidden_layers" is 1000000000/],
+    ['negative hidden', { hidden_size: -576 }, /"hidden_size" is -576/],
+    ['string size', { intermediate_size: '1536' }, /"intermediate_size" is "1536"/],
+    ['odd head dim', { head_dim: 63 }, /"head_dim" is 63/],
+    ['eos out of vocab', { eos_token_id: 49152 }, /"eos_token_id" is 49152/],
+    ['bad activation', { hidden_act: 'gelu' }, /"hidden_act" is "gelu"/],
+    ['llama o_proj bias', { attention_bias: true }, /"attention_bias" is true/],
+    ['yarn scaling', { rope_scaling: { rope_type: 'yarn', factor: 4 } }, /"rope_scaling.rope_type" is "yarn"/],
+    ['zero eps', { rms_norm_eps: 0 }, /"rms_norm_eps" is 0/],
+  ];
+  for (const [what, patch, msg] of cases) {
+    it(what, () => {
+      expect(() => parseConfig({ ...SMOLLM2_135M, ...patch }, 'models/x/config.json')).toThrow(ConfigError);
+      expect(() => parseConfig({ ...SMOLLM2_135M, ...patch }, 'models/x/config.json')).toThrow(msg);
+    });
+  }
+  it('non-objects', () => {
+    for (const v of [null, 3, 'x', [], undefined]) expect(() => parseConfig(v)).toThrow(ConfigError);
+  });
+});
+
+describe('parseConfig fuzzing (fast-check)', () => {
+  it('every JSON value ends in a ModelConfig or a ConfigError', () => {
+    let cases = 0;
+    let valid = 0;
+    const field = fc.oneof(fc.integer({ min: -3, max: 5000 }), fc.double(), fc.string(), fc.constant(null), fc.boolean(), fc.jsonValue());
+    const keys = Object.keys(SMOLLM2_135M).concat(['head_dim', 'rope_scaling', 'sliding_window', 'use_sliding_window']);
+    const mutated = fc.record({ drop: fc.subarray(keys), patch: fc.dictionary(fc.constantFrom(...keys), field) }).map(({ drop, patch }) => {
+      const o: Record<string, unknown> = { ...SMOLLM2_135M, ...patch };
+      for (const k of drop) delete o[k];
+      return o;
+    });
+    fc.assert(
+      fc.property(fc.oneof(mutated, fc.jsonValue()), (json) => {
+        cases++;
+        try {
+          const c = parseConfig(json);
+          valid++;
+          // a valid result is internally consistent
+          return c.numHeads % c.numKvHeads === 0 && c.headDim % 2 === 0 && c.eosTokenIds.every((id) => id < c.vocabSize);
+        } catch (e) {
+          return e instanceof ConfigError;
+        }
+      }),
+      { numRuns: 5000, seed: 1 },
+    );
+    expect(cases).toBe(5000);
+    expect(valid).toBeGreaterThan(0);
+    console.log(`parseConfig fuzz: ${cases} cases, ${valid} valid`);
+  });
+});
