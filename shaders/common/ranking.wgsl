@@ -5,13 +5,7 @@
 // Ids of empty slots are 0xffffffff, so any real element, even a -inf logit, ranks before an
 // empty slot.
 const NO_ID: u32 = 0xffffffffu;
-
-// -inf. WGSL has no infinity literal, and a constant expression that evaluates to inf is a
-// shader-creation error, so the bits go through a function-scope var (a runtime value).
-fn negInf() -> f32 {
-  var bits = 0xff800000u;
-  return bitcast<f32>(bits);
-}
+//#include common/neg_inf.wgsl
 
 fn ranksBefore(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
   return va > vb || (va == vb && ia < ib);
