@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createStorage, f16RowStride, packF16Rows, unpackF16Rows, uploadStorage } from '../../src/gpu/buffers.ts';
 import { CopyOp } from '../../src/gpu/copy.ts';
 import { OpShapeError, ReadbackStateError, ShaderNotFoundError } from '../../src/gpu/errors.ts';
+import { cpuTimeSubmit, GpuTimer } from '../../src/gpu/profiler.ts';
 import { ReadbackRing } from '../../src/gpu/readback.ts';
 import { shaderNames, shaderSource } from '../../src/gpu/shaders.ts';
 import { randomF32, randomU32, readU32, roundF16, runPass, testGpu } from './util.ts';
@@ -79,5 +80,44 @@ describe('pipelines, copy and readback', () => {
     expect((await ring.read(s1, out))[0]).toBe(3);
     expect((await ring.read(s0, out))[0]).toBe(0);
     await expect(ring.read(s0, out)).rejects.toThrow(ReadbackStateError);
+  });
+});
+
+describe('profiler', () => {
+  it('times profiled passes with timestamps when the adapter has them, else from the CPU', async () => {
+    const gpu = await testGpu();
+    const { device } = gpu;
+    const n = 4 * 4096;
+    const src = uploadStorage(device, 'test.prof.src', randomU32(n, 1000, 3));
+    const dst = createStorage(device, 'test.prof.dst', n * 4);
+    const op = new CopyOp(gpu.pipelines, 'test.prof.copy', src, dst);
+    const encodeCopies = (enc: GPUCommandEncoder, timer: GpuTimer | null) => {
+      for (const label of ['first', 'second']) {
+        const pass = enc.beginComputePass({ label, timestampWrites: timer?.pass(label) });
+        op.encode(pass);
+        pass.end();
+      }
+    };
+    const cpuMs = await cpuTimeSubmit(device, () => {
+      const enc = device.createCommandEncoder();
+      encodeCopies(enc, null);
+      device.queue.submit([enc.finish()]);
+    });
+    expect(cpuMs).toBeGreaterThan(0);
+    if (!gpu.hasTimestamps) {
+      expect(() => new GpuTimer(device)).toThrow(OpShapeError);
+      return;
+    }
+    const timer = new GpuTimer(device, 4, 'test.prof');
+    for (let frame = 0; frame < 2; frame++) {
+      const enc = device.createCommandEncoder();
+      encodeCopies(enc, timer);
+      timer.resolve(enc);
+      device.queue.submit([enc.finish()]);
+      const spans = await timer.read();
+      expect(spans.map((s) => s.label)).toEqual(['first', 'second']);
+      for (const s of spans) expect(s.ms).toBeGreaterThanOrEqual(0);
+    }
+    await expect(timer.read()).rejects.toThrow(ReadbackStateError);
   });
 });
