@@ -15,7 +15,7 @@ import { f32ToBf16Bits, f32ToF16Bits } from './f16.ts';
 import { parseConfig, type RopeScaling } from './config.ts';
 import { serializeSafetensors, type Dtype, type RawTensor } from './safetensors.ts';
 import { expectedTensors } from './weights.ts';
-import { fixtureTokenizer } from './fixture-tokenizer.ts';
+import { fixtureTokenizer, type FixtureTokenizer } from './fixture-tokenizer.ts';
 
 export interface FixtureShape {
   modelType?: 'llama' | 'qwen2' | 'mistral';
@@ -37,12 +37,11 @@ export interface FixtureShape {
 }
 
 /** config.json contents for a shape (transformers field names). */
-export function fixtureConfigJson(shape: FixtureShape): Record<string, unknown> {
+export function fixtureConfigJson(shape: FixtureShape, tok: FixtureTokenizer = fixtureTokenizer(shape.vocabSize)): Record<string, unknown> {
   const modelType = shape.modelType ?? 'llama';
   if (shape.attentionBias !== undefined && shape.attentionBias !== (modelType === 'qwen2')) {
     throw new OptionsError(`fixture: attentionBias ${shape.attentionBias} with modelType "${modelType}": q/k/v biases exist exactly for qwen2`);
   }
-  const tok = fixtureTokenizer(shape.vocabSize);
   const arch = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', mistral: 'MistralForCausalLM' }[modelType];
   const rs = shape.ropeScaling ?? null;
   return {
@@ -109,10 +108,10 @@ function encode(values: Float32Array, dtype: Dtype): Uint8Array {
 
 /** Builds every file of a fixture model in memory; the same shape and seed give the same bytes. */
 export function makeFixture(shape: FixtureShape, seed: number): Map<string, Uint8Array> {
-  const configJson = fixtureConfigJson(shape);
+  const tok = fixtureTokenizer(shape.vocabSize);
+  const configJson = fixtureConfigJson(shape, tok);
   // The fixture must be a model the loader accepts: the same validation, the same errors.
   const config = parseConfig(configJson, 'fixture config.json');
-  const tok = fixtureTokenizer(shape.vocabSize);
   const dtype = ({ f32: 'F32', f16: 'F16', bf16: 'BF16' } as const)[shape.dtype];
   if (!dtype) throw new OptionsError(`fixture: dtype ${JSON.stringify(shape.dtype)}, expected "f32", "f16" or "bf16"`);
   const rng = new Rng(seed);

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FolderSource, MemorySource, UrlSource, sourceFromString, type LoadProgress } from '../../src/model/source.ts';
+import { FileListSource, FolderSource, MemorySource, UrlSource, sourceFromString, type LoadProgress } from '../../src/model/source.ts';
 import { ModelSourceError } from '../../src/errors.ts';
 
 const DATA = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) & 255);
@@ -156,5 +156,20 @@ describe('FolderSource and MemorySource', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('FileListSource', () => {
+  it('finds picked files by bare name and by path below a picked folder', async () => {
+    const picked = new File([DATA], 'model.safetensors');
+    const inFolder = new File([DATA.subarray(0, 10)], 'config.json');
+    Object.defineProperty(inFolder, 'webkitRelativePath', { value: 'my-model/sub/config.json' });
+    const src = new FileListSource([picked, inFolder]);
+    const progress: LoadProgress[] = [];
+    expect(await src.read('model.safetensors', (p) => progress.push(p))).toEqual(DATA);
+    expect(progress.at(-1)).toEqual({ file: 'model.safetensors', loaded: 1000, total: 1000 });
+    expect(await src.read('sub/config.json')).toEqual(DATA.subarray(0, 10));
+    expect(await src.exists('config.json')).toBe(true);
+    await expect(src.read('tokenizer.json')).rejects.toThrow(/not among the selected files/);
   });
 });
