@@ -33,14 +33,20 @@ export interface Activations {
   act: GPUBuffer;
   /** (maxRows, vocab) f32 logits. */
   logits: GPUBuffer;
+  /** (maxRows, vocab) f32 softmax(logits / T), computed on demand (readProbs). */
+  probs: GPUBuffer;
+  /** (maxRows, topK) u32 best token ids per row, best first, ties to the lowest id. */
+  topKIds: GPUBuffer;
+  /** (maxRows, topK) f32 their logits. */
+  topKValues: GPUBuffer;
 }
 
 /** Bytes per row of every per-row activation buffer together (the memory bound is maxRows times this). */
-export function activationBytesPerRow(c: ModelConfig): number {
-  return 4 * (2 + 4 + 2 * c.hiddenSize + 2 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + c.vocabSize);
+export function activationBytesPerRow(c: ModelConfig, topK: number): number {
+  return 4 * (2 + 4 + 2 * c.hiddenSize + 2 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + 2 * c.vocabSize + 2 * topK);
 }
 
-export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, capacity: number): Activations {
+export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, capacity: number, topK: number): Activations {
   const f32 = (label: string, width: number) => createStorage(device, `forward.${label}`, maxRows * width * 4);
   return {
     tokens: f32('tokens', 1),
@@ -56,5 +62,8 @@ export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: 
     gateUp: f32('gateUp', 2 * c.intermediateSize),
     act: f32('act', c.intermediateSize),
     logits: f32('logits', c.vocabSize),
+    probs: f32('probs', c.vocabSize),
+    topKIds: f32('topKIds', topK),
+    topKValues: f32('topKValues', topK),
   };
 }

@@ -10,6 +10,8 @@ import { MatmulOp } from '../ops/matmul.ts';
 import { RmsNormOp } from '../ops/rmsnorm.ts';
 import { RopeKvWrite } from '../ops/rope.ts';
 import { SiluMulOp } from '../ops/silu-mul.ts';
+import { SoftmaxOp } from '../ops/softmax.ts';
+import { TopKOp } from '../ops/topk.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 import type { Activations } from './forward-buffers.ts';
 import type { GpuWeights, LayerWeights } from './upload.ts';
@@ -47,16 +49,25 @@ export interface ModelOps {
   finalNorm: RmsNormOp;
   /** logits = xn @ lm_head^T. */
   lmHead: MatmulOp;
+  /**
+   * Best k ids per row, ties to the lowest id; column 0 is the argmax of DESIGN section 5
+   * (the same ranking as ArgmaxOp), so no separate argmax pass runs.
+   */
+  topK: TopKOp;
+  /** probs = softmax(logits / T), run only by readProbs (the sampling path). */
+  softmax: SoftmaxOp;
 }
 
-export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activations, kv: KvCache, maxRows: number): ModelOps {
+export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activations, kv: KvCache, maxRows: number, k: number): ModelOps {
   const dtype = w.dtype;
   const h = c.hiddenSize;
   const embed = new EmbedOp(env, 'forward.embed', { tokens: a.tokens, table: w.embed, out: a.x }, h, c.vocabSize, dtype);
   const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, dtype));
   const finalNorm = new RmsNormOp(env, 'forward.finalNorm', { x: a.x, weight: w.finalNorm, out: a.xn }, h, c.rmsNormEps);
   const lmHead = new MatmulOp(env, 'forward.lmHead', { x: a.xn, w: w.lmHead, y: a.logits }, { inDim: h, outDim: c.vocabSize, dtype });
-  return { embed, layers, finalNorm, lmHead };
+  const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, c.vocabSize, k);
+  const softmax = new SoftmaxOp(env, 'forward.softmax', { logits: a.logits, probs: a.probs }, c.vocabSize);
+  return { embed, layers, finalNorm, lmHead, topK, softmax };
 }
 
 function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activations, kv: KvCache, l: number, maxRows: number, dtype: GpuWeights['dtype']): LayerOps {

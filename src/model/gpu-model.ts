@@ -10,12 +10,14 @@
  *    and sees slot prefix + j when bit j of mask[r*4 + (j >> 5)] is set (itself and its
  *    ancestors; a causal chunk is a chain: bits 0..r);
  *  - the pass leaves logits (rows, vocab) on the GPU with each row's argmax and top-k.
- * Until the next forward, `commit(rowPath)` keeps rows rowPath[0] < rowPath[1] < ... as slots
+ * The reads (readArgmaxTopK, readProbs, readLogits) see the last pass until the next forward,
+ * before or after its commit. Once per pass, `commit(rowPath)` keeps rows rowPath[0] < rowPath[1] < ... as slots
  * prefix..prefix+len-1 (kv.length += len), e.g. [0, a1, .., ak] for an accepted tree path or
  * [0..rows-1] for a prefill chunk. Rows are never re-run: a row at depth j was rotated with
  * position prefix + j, which is where compaction puts it.
  */
 import { ContextLengthError, GpuOutOfMemoryError, OptionsError, TreespecError } from '../errors.ts';
+import { ReadbackStateError } from '../gpu/errors.ts';
 import { PipelineCache, type KernelEnv } from '../gpu/pipelines.ts';
 import { ReadbackRing } from '../gpu/readback.ts';
 import { MAX_ROWS, StepUniform } from '../gpu/step.ts';
@@ -23,6 +25,7 @@ import { KvCache, kvCacheBytes } from '../kv/cache.ts';
 import type { ModelConfig } from './config.ts';
 import { activationBytesPerRow, allocateActivations, type Activations } from './forward-buffers.ts';
 import { buildOps, type ModelOps } from './forward-ops.ts';
+import { MAX_TOP_K } from '../ops/topk.ts';
 import { uploadWeights, type GpuWeights, type WeightDtype } from './upload.ts';
 import type { ModelFiles } from './weights.ts';
 
@@ -33,8 +36,17 @@ export interface GpuModelOptions {
   maxTreeRows?: number;
   /** Matrix storage on the GPU (default 'f16': half the memory and bandwidth of 'f32'). */
   weightDtype?: WeightDtype;
-  /** Top-k width computed per row for the drafters (default 8). */
+  /** Top-k width computed per row for the drafters (1..16, default 8). */
   topK?: number;
+}
+
+/** Per-row results of a pass that the CPU needs every step (one small readback). */
+export interface ArgmaxTopK {
+  /** (rows) greedy token per row (ties to the lowest id, DESIGN section 5). */
+  argmax: Int32Array;
+  /** (rows, k) best ids per row, best first; column 0 equals argmax. */
+  topK: Int32Array;
+  k: number;
 }
 
 /** GPU memory of a loaded model, in bytes. */
@@ -45,10 +57,14 @@ export interface GpuModelMemory {
 }
 
 export class GpuModel {
-  /** Rows of the last forward pass (0 after a commit or truncate: nothing left to commit). */
+  /** Rows of the last forward pass (what the reads may read; 0 before the first pass). */
   private lastRows = 0;
+  /** Rows of the last pass that may still be committed (0 after a commit or truncate). */
+  private pendingRows = 0;
   /** (maxRows, 4) u32 chain mask: row r sees pass rows 0..r (prefill chunks use its leading rows). */
   private readonly chain: Uint32Array;
+  /** Whether `hostStaging` is mapped or about to be (one full-width read at a time). */
+  private stagingBusy = false;
 
   private constructor(
     readonly device: GPUDevice,
@@ -60,7 +76,11 @@ export class GpuModel {
     private readonly weights: GpuWeights,
     private readonly acts: Activations,
     private readonly ops: ModelOps,
-    private readonly logitsReadback: ReadbackRing,
+    readonly topK: number,
+    /** Staging of the small per-step readback: (maxRows, topK) u32 per slot. */
+    private readonly topKReadback: ReadbackRing,
+    /** (maxRows, vocab) f32 MAP_READ staging of readLogits / readProbs. */
+    private readonly hostStaging: GPUBuffer,
   ) {
     this.chain = new Uint32Array(maxRows * 4);
     for (let r = 0; r < maxRows; r++) for (let j = 0; j <= r; j++) this.chain[r * 4 + (j >> 5)] |= 1 << (j & 31);
@@ -69,23 +89,25 @@ export class GpuModel {
   /** Uploads weights and allocates every buffer and pipeline; throws GpuOutOfMemoryError when the device cannot hold them. */
   static async load(device: GPUDevice, files: ModelFiles, opts: GpuModelOptions): Promise<GpuModel> {
     const c = files.config;
-    const { maxContext, maxRows, dtype } = checkOptions(c, opts);
+    const { maxContext, maxRows, dtype, topK } = checkOptions(c, opts);
     const capacity = maxContext + maxRows;
     device.pushErrorScope('out-of-memory');
     const pipelines = new PipelineCache(device);
     const step = new StepUniform(device, 'forward.step');
     const env: KernelEnv = { device, pipelines, step: step.buffer };
     const weights = uploadWeights(device, files, dtype);
-    const acts = allocateActivations(device, c, maxRows, capacity);
+    const acts = allocateActivations(device, c, maxRows, capacity, topK);
     const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
     const kv = new KvCache(device, pipelines, kvShape);
-    const ops = buildOps(env, c, weights, acts, kv, maxRows);
-    const logitsReadback = new ReadbackRing(device, 'forward.logitsReadback', maxRows * c.vocabSize * 4, 1);
+    const ops = buildOps(env, c, weights, acts, kv, maxRows, topK);
+    const topKReadback = new ReadbackRing(device, 'forward.topKReadback', maxRows * topK * 4, 2);
+    const hostBytes = maxRows * c.vocabSize * 4;
+    const hostStaging = device.createBuffer({ label: 'forward.hostStaging', size: hostBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const oom = await device.popErrorScope();
     if (oom) throw new GpuOutOfMemoryError(`GpuModel.load: the GPU could not allocate the model (${oom.message})`);
     await pipelines.checkCompilation();
-    const memory = { weights: weights.bytes, kvCache: kvCacheBytes(kvShape), activations: maxRows * activationBytesPerRow(c) };
-    return new GpuModel(device, c, kv, maxRows, memory, step, weights, acts, ops, logitsReadback);
+    const memory = { weights: weights.bytes, kvCache: kvCacheBytes(kvShape), activations: maxRows * activationBytesPerRow(c, topK) + hostBytes };
+    return new GpuModel(device, c, kv, maxRows, memory, step, weights, acts, ops, topK, topKReadback, hostStaging);
   }
 
   /**
@@ -124,31 +146,79 @@ export class GpuModel {
     // final norm and LM head: logits (rows, vocab)
     ops.finalNorm.encode(pass, rows);
     ops.lmHead.encode(pass, rows);
+    // per-row top-k (column 0 = argmax) for verification and the drafters
+    ops.topK.encode(pass, rows);
     pass.end();
     this.device.queue.submit([encoder.finish()]);
     this.lastRows = rows;
+    this.pendingRows = rows;
+  }
+
+  /** Argmax and top-k of rows 0..rows-1 of the last pass: one copy of rows * k u32. */
+  async readArgmaxTopK(rows: number): Promise<ArgmaxTopK> {
+    this.checkReadRows(rows, 'readArgmaxTopK');
+    const k = this.topK;
+    const encoder = this.device.createCommandEncoder({ label: 'forward.readTopK' });
+    const slot = this.topKReadback.copy(encoder, this.acts.topKIds, 0, rows * k * 4);
+    this.device.queue.submit([encoder.finish()]);
+    const topK = await this.topKReadback.read(slot, new Int32Array(rows * k));
+    const argmax = new Int32Array(rows);
+    for (let r = 0; r < rows; r++) argmax[r] = topK[r * k];
+    return { argmax, topK, k };
+  }
+
+  /** softmax(logits / temperature) of the given rows of the last pass (the sampling path), computed on the GPU. */
+  async readProbs(rows: number[], temperature: number): Promise<Float32Array[]> {
+    if (rows.length < 1) return [];
+    const last = Math.max(...rows);
+    this.checkReadRows(last + 1, 'readProbs');
+    if (rows.some((r) => !Number.isInteger(r) || r < 0)) throw new OptionsError(`GpuModel.readProbs: rows ${JSON.stringify(rows)} must be row indices of the last pass`);
+    if (!(temperature > 0) || !Number.isFinite(temperature)) throw new OptionsError(`GpuModel.readProbs: temperature must be a finite number > 0, got ${temperature}`);
+    this.ops.softmax.setTemperature(temperature);
+    const encoder = this.device.createCommandEncoder({ label: 'forward.readProbs' });
+    const pass = encoder.beginComputePass({ label: 'forward.softmaxPass' });
+    this.ops.softmax.encode(pass, last + 1); // the Step uniform still holds the last pass's rows
+    pass.end();
+    const all = await this.readRows(encoder, this.acts.probs, rows);
+    const vocab = this.config.vocabSize;
+    return rows.map((_, i) => all.slice(i * vocab, (i + 1) * vocab));
   }
 
   /** Logits (rows, vocab) of the last pass: tests and the CPU sampler path (one full copy). */
   async readLogits(rows: number): Promise<Float32Array> {
     this.checkReadRows(rows, 'readLogits');
-    const bytes = rows * this.config.vocabSize * 4;
     const encoder = this.device.createCommandEncoder({ label: 'forward.readLogits' });
-    const slot = this.logitsReadback.copy(encoder, this.acts.logits, 0, bytes);
+    return this.readRows(encoder, this.acts.logits, Array.from({ length: rows }, (_, r) => r));
+  }
+
+  /** Copies (vocab)-wide rows `rows` of `src` back to back into hostStaging after `encoder`'s work; one submit, one map. */
+  private async readRows(encoder: GPUCommandEncoder, src: GPUBuffer, rows: number[]): Promise<Float32Array> {
+    if (this.stagingBusy) throw new ReadbackStateError('GpuModel: readLogits/readProbs called again before the previous read finished');
+    this.stagingBusy = true;
+    const rowBytes = this.config.vocabSize * 4;
+    rows.forEach((r, i) => encoder.copyBufferToBuffer(src, r * rowBytes, this.hostStaging, i * rowBytes, rowBytes));
     this.device.queue.submit([encoder.finish()]);
-    return this.logitsReadback.read(slot, new Float32Array(rows * this.config.vocabSize));
+    const bytes = rows.length * rowBytes;
+    try {
+      await this.hostStaging.mapAsync(GPUMapMode.READ, 0, bytes);
+      const out = new Float32Array(this.hostStaging.getMappedRange(0, bytes).slice(0));
+      this.hostStaging.unmap();
+      return out;
+    } finally {
+      this.stagingBusy = false;
+    }
   }
 
   /** Keeps rows `rowPath` (strictly increasing, e.g. [0, a1, .., ak]) of the last pass; kv.length += rowPath.length. One submit. */
   commit(rowPath: ArrayLike<number>): void {
-    this.kv.commit(rowPath, this.lastRows);
-    this.lastRows = 0;
+    this.kv.commit(rowPath, this.pendingRows);
+    this.pendingRows = 0;
   }
 
   /** Forgets committed slots from `length` on (kv.length = length). */
   truncate(length: number): void {
     this.kv.truncate(length);
-    this.lastRows = 0;
+    this.pendingRows = 0;
   }
 
   /**
@@ -176,7 +246,7 @@ export class GpuModel {
   destroy(): void {
     this.kv.destroy();
     const w = this.weights;
-    const buffers = new Set<GPUBuffer>([w.embed, w.lmHead, w.finalNorm, ...Object.values(this.acts), this.step.buffer]);
+    const buffers = new Set<GPUBuffer>([w.embed, w.lmHead, w.finalNorm, ...Object.values(this.acts), this.step.buffer, this.hostStaging]);
     for (const l of w.layers) for (const b of Object.values(l)) if (b) buffers.add(b);
     for (const b of buffers) b.destroy();
   }
@@ -202,15 +272,19 @@ export class GpuModel {
   }
 
   private checkReadRows(rows: number, where: string): void {
-    if (this.lastRows === 0 && rows > 0) throw new TreespecError(`GpuModel.${where}: no pass to read (forward not run since the last commit or truncate)`);
+    if (this.lastRows === 0) throw new TreespecError(`GpuModel.${where}: no pass to read (forward has not run)`);
     if (!Number.isInteger(rows) || rows < 1 || rows > this.lastRows) {
       throw new OptionsError(`GpuModel.${where}: rows must be in 1..${this.lastRows} (rows of the last pass), got ${rows}`);
     }
   }
 }
 
-function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number; maxRows: number; dtype: WeightDtype } {
+function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number } {
   const maxRows = o.maxTreeRows ?? MAX_ROWS;
+  const topK = o.topK ?? 8;
+  if (!Number.isInteger(topK) || topK < 1 || topK > Math.min(MAX_TOP_K, c.vocabSize)) {
+    throw new OptionsError(`GpuModel: topK is ${topK}, expected an integer in 1..${Math.min(MAX_TOP_K, c.vocabSize)}`);
+  }
   const dtype = o.weightDtype ?? 'f16';
   if (!Number.isInteger(o.maxContext) || o.maxContext < 1 || o.maxContext > c.maxPositionEmbeddings) {
     throw new OptionsError(`GpuModel: maxContext is ${o.maxContext}, expected an integer in 1..${c.maxPositionEmbeddings} (max_position_embeddings)`);
@@ -219,5 +293,5 @@ function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number;
     throw new OptionsError(`GpuModel: maxTreeRows is ${maxRows}, expected an integer in 1..${MAX_ROWS} (four u32 of ancestor mask per row)`);
   }
   if (dtype !== 'f32' && dtype !== 'f16') throw new OptionsError(`GpuModel: weightDtype is ${JSON.stringify(dtype)}, expected "f32" or "f16"`);
-  return { maxContext: o.maxContext, maxRows, dtype };
+  return { maxContext: o.maxContext, maxRows, dtype, topK };
 }

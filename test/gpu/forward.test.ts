@@ -4,7 +4,7 @@
  * and the speculative primitive (tree pass + commit of a path == a plain causal run).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argmax } from '../../src/model/cpu-ops.ts';
+import { argmax, softmax, topK } from '../../src/model/cpu-ops.ts';
 import { makeFixture, type FixtureShape } from '../../src/model/fixture.ts';
 import { GpuModel } from '../../src/model/gpu-model.ts';
 import { ReferenceModel } from '../../src/model/reference.ts';
@@ -35,6 +35,19 @@ const ATOL = 2e-3;
 const RTOL = 1e-3;
 
 const MAX_CONTEXT = 200;
+
+/** Top-k, argmax and probabilities read from the GPU agree with the CPU ops on the GPU's own logits. */
+async function expectHeadsOf(model: GpuModel, logits: Float32Array, rows: number, vocab: number): Promise<void> {
+  const { argmax: am, topK: tk, k } = await model.readArgmaxTopK(rows);
+  expect(k).toBe(8);
+  for (let r = 0; r < rows; r++) {
+    expect(am[r], `argmax of row ${r}`).toBe(argmax(logits, r * vocab, vocab));
+    expect(Array.from(tk.subarray(r * k, (r + 1) * k)), `top-k of row ${r}`).toEqual(Array.from(topK(logits, k, r * vocab, vocab)));
+  }
+  const picked = [rows - 1, 0, 5];
+  const probs = await model.readProbs(picked, 0.7);
+  picked.forEach((r, i) => expectClose(probs[i], softmax(logits, 0.7, r * vocab, vocab), 1e-6, 1e-4, `probs of row ${r}`));
+}
 
 for (const [name, shape] of Object.entries(shapes)) {
   describe(`GPU forward on ${name}`, () => {
@@ -76,7 +89,7 @@ for (const [name, shape] of Object.entries(shapes)) {
       let last = prompt[prompt.length - 1];
       while (out.length < 40) {
         model.forward(Int32Array.of(last), Int32Array.of(model.kv.length), Uint32Array.of(1, 0, 0, 0));
-        last = argmax(await model.readLogits(1));
+        last = (await model.readArgmaxTopK(1)).argmax[0];
         model.commit([0]);
         out.push(last);
       }
@@ -100,7 +113,9 @@ for (const [name, shape] of Object.entries(shapes)) {
 
       model.prefill(prompt);
       model.forward(rowTokens, positions, tree.mask);
-      expectClose(await model.readLogits(rows), expected, ATOL, RTOL, 'tree pass logits');
+      const logits = await model.readLogits(rows);
+      expectClose(logits, expected, ATOL, RTOL, 'tree pass logits');
+      await expectHeadsOf(model, logits, rows, vocab);
 
       // Commit the path to the deepest row, then run one more token causally.
       let deepest = 0;
