@@ -123,6 +123,7 @@ export class TrigramTable {
 
   /** One sighting of t after (a, b), weighted w (1 = a committed token). */
   addCount(a: number, b: number, t: number, w = 1): void {
+    if (a < BIGRAM || b < 0 || t < 0) return; // not token ids: -2 marks empty slots
     const slot = this.claim(a, b);
     let e = this.entry(slot, t);
     if (e === -1) {

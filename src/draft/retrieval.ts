@@ -37,7 +37,8 @@ const DEFAULTS = { maxSuffix: 8, minSuffix: 2, maxLen: 10, maxPaths: 32, maxScan
  */
 export class RetrievalDrafter implements Drafter {
   readonly name = 'retrieval';
-  readonly datastore: Datastore | null;
+  /** The caller's documents; swapped per request with setDatastore (the drafter keeps no other state). */
+  datastore: Datastore | null;
   readonly options: Readonly<Required<Omit<RetrievalOptions, 'datastore'>>>;
   private readonly trie: TokenTrie;
 
@@ -50,6 +51,11 @@ export class RetrievalDrafter implements Drafter {
     this.datastore = options.datastore ?? null;
     this.options = { maxSuffix: o.maxSuffix, minSuffix: o.minSuffix, maxLen: o.maxLen, maxPaths: o.maxPaths, maxScan: o.maxScan, useContext: o.useContext };
     this.trie = new TokenTrie(o.maxPaths * o.maxLen + 1);
+  }
+
+  /** Uses another datastore from now on (e.g. the documents of the next request); null = none. */
+  setDatastore(datastore: Datastore | null): void {
+    this.datastore = datastore;
   }
 
   propose(ctx: DraftContext, budget: number): DraftTree {

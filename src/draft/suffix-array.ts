@@ -15,7 +15,7 @@
  */
 export function buildSuffixArray(text: Int32Array): Int32Array {
   const n = text.length;
-  const sa = new Int32Array(n);
+  const sa = new Int32Array(n); // (n) suffix start positions in sorted order
   if (n === 0) return sa;
   // Round 0: sort by the first token. Keys are token values shifted to start at 0 when their
   // range is small (a vocabulary: counting sort); otherwise dense ranks via a numeric sort.
@@ -25,7 +25,7 @@ export function buildSuffixArray(text: Int32Array): Int32Array {
     if (text[i] < lo) lo = text[i];
     else if (text[i] > hi) hi = text[i];
   }
-  let rank = new Int32Array(n);
+  let rank = new Int32Array(n); // (n) class of each suffix's first 2^h tokens
   let range = hi - lo + 1;
   if (range <= Math.max(n, 1 << 20)) {
     for (let i = 0; i < n; i++) rank[i] = text[i] - lo;
@@ -34,8 +34,8 @@ export function buildSuffixArray(text: Int32Array): Int32Array {
     for (let i = 0; i < n; i++) rank[i] = lowerBound(sorted, text[i]);
     range = n;
   }
-  let tmp = new Int32Array(n);
-  const count = new Int32Array(Math.max(n, range) + 1);
+  let tmp = new Int32Array(n); // (n) the next round's ranks
+  const count = new Int32Array(Math.max(n, range) + 1); // (max(n, range) + 1) bucket starts
   const order = new Int32Array(n); // suffixes sorted by the second key
   countingSort(rank, identity(order, n), sa, count, range);
   let classes = distinct(sa, rank, null, 0, tmp);

@@ -101,6 +101,15 @@ describe('RetrievalDrafter', () => {
     expect(d.propose(draftCtx([5, 6, 30, 5, 6]), 1).tokens.length).toBe(1);
   });
 
+  it('swaps datastores between requests', () => {
+    const d = new RetrievalDrafter({ useContext: false });
+    expect(d.propose(draftCtx([1, 2]), 5).tokens.length).toBe(0);
+    d.setDatastore(Datastore.build([i32([1, 2, 8])]));
+    expect(Array.from(d.propose(draftCtx([1, 2]), 5).tokens)).toEqual([8]);
+    d.setDatastore(null);
+    expect(d.propose(draftCtx([1, 2]), 5).tokens.length).toBe(0);
+  });
+
   it('works without a datastore, on empty contexts and budgets 0/1', () => {
     const d = new RetrievalDrafter();
     expect(d.propose(draftCtx([]), 5).tokens.length).toBe(0);
