@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { NgramDrafter } from '../../src/draft/ngram';
 import { OptionsError } from '../../src/errors';
 import { draftCtx, treePaths, treeViolations } from './drafters-tree-check';
@@ -72,6 +73,58 @@ describe('NgramDrafter', () => {
     // (1) -> 2 and (2) -> 1 were in the prompt; (3) -> 4 was generated
     expect(d.propose(draftCtx([1, 2, 1, 3, 4, 1]), 4).tokens.length).toBe(0);
     expect(treePaths(d.propose(draftCtx([1, 2, 1, 3, 4, 1, 3]), 4))).toEqual(['4']);
+  });
+
+  it('matches a reference LRU cache (string keys, Map order) on random token streams', () => {
+    type Ref = Map<string, { tokens: number[]; count: number; stamp: number }[]>;
+    const opts = { keyLen: 2, contLen: 2, perKey: 2, maxKeys: 6 };
+    /** The cache's specification, written plainly. */
+    function reference(t: number[]): Ref {
+      const ref: Ref = new Map();
+      let clock = 0;
+      for (let p = 0; p + opts.contLen < t.length; p++) {
+        for (let order = 1; order <= opts.keyLen && order <= p + 1; order++) {
+          const key = t.slice(p + 1 - order, p + 1).join(',');
+          const cont = t.slice(p + 1, p + 1 + opts.contLen);
+          clock++;
+          let list = ref.get(key);
+          if (list) ref.delete(key);
+          else {
+            list = [];
+            if (ref.size >= opts.maxKeys) ref.delete(ref.keys().next().value as string);
+          }
+          ref.set(key, list);
+          const same = list.find((c) => c.tokens.join(',') === cont.join(','));
+          if (same) {
+            same.count++;
+            same.stamp = clock;
+          } else if (list.length < opts.perKey) list.push({ tokens: cont, count: 1, stamp: clock });
+          else {
+            let w = 0;
+            for (let i = 1; i < list.length; i++) {
+              if (list[i].count < list[w].count || (list[i].count === list[w].count && list[i].stamp < list[w].stamp)) w = i;
+            }
+            list[w] = { tokens: cont, count: 1, stamp: clock };
+          }
+        }
+      }
+      return ref;
+    }
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 60 }), (t) => {
+        const d = new NgramDrafter(opts);
+        // feed in growing prefixes, as decoding does
+        for (let n = 0; n <= t.length; n += 3) d.propose(draftCtx(t.slice(0, n)), 0);
+        d.propose(draftCtx(t), 0);
+        const ref = reference(t);
+        expect(d.size).toBe(ref.size);
+        for (const [key, list] of ref) {
+          const got = d.lookup(key.split(',').map(Number)).map((c) => [Array.from(c.tokens), c.count]);
+          expect(got).toEqual(list.map((c) => [c.tokens, c.count]));
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('handles empty contexts, budget 0 and bad options', () => {
