@@ -22,11 +22,14 @@ export default defineConfig({
     fs: { allow: [repo] },
   },
   preview: { port: demoPorts.preview, strictPort: true, host: '127.0.0.1' },
-  worker: { format: 'es' },
+  // Errors are told apart by class name (TreespecError sets name from the class, and the worker
+  // revives errors by name), so minification must keep class names.
+  worker: { format: 'es', rolldownOptions: { output: { keepNames: true } } },
   build: {
     outDir: '../dist-demo',
     emptyOutDir: true,
     target: 'es2022',
     sourcemap: true,
+    rolldownOptions: { output: { keepNames: true } },
   },
 });

@@ -18,9 +18,16 @@ export class ProgressView {
     this.root.replaceChildren();
   }
 
-  /** `prefix` separates the target's files from the draft's. */
-  update(p: LoadProgress, prefix = ''): void {
-    const key = prefix + p.file;
+  /** After a successful load every file is complete, including those whose size the server did not send. */
+  finishAll(): void {
+    for (const row of this.rows.values()) {
+      if (!row.bar.hasAttribute('value')) row.bar.value = row.bar.max = 1;
+      if (!row.label.textContent?.endsWith('✓')) row.label.textContent += ' ✓';
+    }
+  }
+
+  update(p: LoadProgress): void {
+    const key = p.file;
     let row = this.rows.get(key);
     if (!row) {
       const bar = el('progress', { max: '1', value: '0' });

@@ -39,8 +39,10 @@ export class DemoPage {
 
   async waitDone(pane: 'pane-main' | 'pane-ar'): Promise<void> {
     await expect(this.page.getByTestId(pane)).toHaveAttribute('data-state', /done|failed/);
-    await expect(this.page.getByTestId('gen-error')).toBeHidden();
-    await expect(this.page.getByTestId(pane)).toHaveAttribute('data-state', 'done');
+    // On failure, fail now with the page's message rather than after a long wait.
+    const error = this.page.getByTestId('gen-error');
+    expect(await error.isVisible(), await error.textContent() ?? '').toBe(false);
+    expect(await this.page.getByTestId(pane).getAttribute('data-state')).toBe('done');
   }
 
   async text(testId: string): Promise<string> {

@@ -23,15 +23,28 @@ function sourceOf(spec: ModelSpec): ModelSource {
   return spec.kind === 'url' ? new UrlSource(spec.base) : new FileListSource(spec.files, spec.id);
 }
 
-/** At most one progress message per file every 50 ms (and always the last), so a fast download does not flood the page. */
-function throttledProgress(id: number): (p: LoadProgress) => void {
-  const last = new Map<string, number>();
-  return (p) => {
-    const now = performance.now();
-    const done = p.total !== null && p.loaded >= p.total;
-    if (!done && now - (last.get(p.file) ?? -Infinity) < 50) return;
-    last.set(p.file, now);
+/**
+ * At most one progress message per file every 50 ms, so a fast download does not flood the
+ * page; flush() sends each file's latest state, which the throttle may have held back (when
+ * a response has no length, nothing marks a file as finished until the load completes).
+ */
+function throttledProgress(id: number): { onProgress: (p: LoadProgress) => void; flush: () => void } {
+  const sent = new Map<string, number>();
+  const latest = new Map<string, LoadProgress>();
+  const send = (p: LoadProgress) => {
+    sent.set(p.file, performance.now());
+    latest.delete(p.file);
     post({ type: 'progress', id, progress: { ...p } });
+  };
+  return {
+    onProgress: (p) => {
+      const done = p.total !== null && p.loaded >= p.total;
+      if (done || performance.now() - (sent.get(p.file) ?? -Infinity) >= 50) send(p);
+      else latest.set(p.file, { ...p });
+    },
+    flush: () => {
+      for (const p of [...latest.values()]) send(p);
+    },
   };
 }
 
@@ -47,7 +60,12 @@ function infoOf(e: Engine): EngineInfo {
 
 async function load(m: Extract<Request, { type: 'load' }>): Promise<void> {
   // One engine per worker: the client makes a new worker for a new model, so this is the only load.
-  engine = await Engine.load(sourceOf(m.model), { ...m.options, onProgress: throttledProgress(m.id) });
+  const progress = throttledProgress(m.id);
+  try {
+    engine = await Engine.load(sourceOf(m.model), { ...m.options, onProgress: progress.onProgress });
+  } finally {
+    progress.flush();
+  }
   post({ type: 'loaded', id: m.id, info: infoOf(engine) });
 }
 
