@@ -104,15 +104,28 @@ export class AdedDrafter implements Drafter {
     return this.trie.toDraftTree(budget);
   }
 
-  /** Counts (t[p-2], t[p-1]) -> t[p] and (t[p-1]) -> t[p] for every position not counted yet. */
-  private ingest(t: Int32Array): void {
-    const { decay } = this.options;
-    if (this.indexed > t.length || (this.indexed > 0 && t[this.indexed - 1] !== this.indexedLast)) this.indexed = 0;
-    for (let p = Math.max(1, this.indexed); p < t.length; p++) {
-      this.table.decay(decay);
+  /**
+   * Counts the tri-grams of a corpus text (the paper builds its matrix from a corpus before
+   * decoding, then adapts it). Documents are counted with the same decay as committed text, so
+   * later ones weigh more; reset() forgets them too.
+   */
+  learn(text: Int32Array): void {
+    this.countFrom(text, 1);
+  }
+
+  /** Counts the tri-grams and bigrams ending at positions from..length-1 of t. */
+  private countFrom(t: Int32Array, from: number): void {
+    for (let p = Math.max(1, from); p < t.length; p++) {
+      this.table.decay(this.options.decay);
       if (p >= 2) this.table.addCount(t[p - 2], t[p - 1], t[p]);
       this.table.addCount(BIGRAM, t[p - 1], t[p]);
     }
+  }
+
+  /** Counts (t[p-2], t[p-1]) -> t[p] and (t[p-1]) -> t[p] for every position not counted yet. */
+  private ingest(t: Int32Array): void {
+    if (this.indexed > t.length || (this.indexed > 0 && t[this.indexed - 1] !== this.indexedLast)) this.indexed = 0;
+    this.countFrom(t, this.indexed);
     this.indexed = t.length;
     this.indexedLast = t.length > 0 ? t[t.length - 1] : -1;
   }

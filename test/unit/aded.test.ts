@@ -62,6 +62,19 @@ describe('AdedDrafter', () => {
     expect(eight.length).toBe(8);
   });
 
+  it('learns from a corpus before decoding, and counts growing contexts once', () => {
+    const d = new AdedDrafter({ decay: 1, explore: 0 });
+    d.learn(Int32Array.from([4, 5, 6, 4, 5, 6]));
+    expect(d.table.effectiveCount(4, 5, 6)).toBe(2);
+    expect(Array.from(d.propose(draftCtx([9, 4, 5]), 2).tokens)).toEqual([6, 4]);
+    // the context (9, 4, 5) was counted once; growing it by one token counts only the new one
+    d.propose(draftCtx([9, 4, 5, 6]), 2);
+    d.propose(draftCtx([9, 4, 5, 6]), 2);
+    expect(d.table.effectiveCount(4, 5, 6)).toBe(3);
+    expect(d.table.effectiveCount(9, 4, 5)).toBe(1);
+    expect(d.table.effectiveCount(BIGRAM, 4, 5)).toBe(3);
+  });
+
   it('adapts: recent text outweighs old text under decay', () => {
     const d = new AdedDrafter({ decay: 0.9, explore: 0 });
     const t = [1, 2, 3, 1, 2, 3, 1, 2, 3];
