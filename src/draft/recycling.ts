@@ -31,7 +31,13 @@ const HEADER_BYTES = 16;
  *
  * Propose: instantiate the static BFS template from the root through M (node i's token =
  * M[token(parent)][childRank]); a node whose parent's row is unknown is dropped with its
- * subtree; duplicates merge in the trie. Cut to the budget by the template's rank-prior score.
+ * subtree; duplicates merge in the trie. A budget below the template's size keeps the nodes of
+ * highest path prior (geometricRankPrior(k), also for a caller's template), never an orphan.
+ *
+ * Known limit (measured in drafters-lossless.test.ts): M is keyed by one token, and rows off the
+ * committed path overwrite it with top-k predicted after other predecessors, so a target whose
+ * next token depends on more than the last token gets little from it; the paper's premise is
+ * that the successors of a token are stable enough in real LMs.
  */
 export class RecyclingDrafter implements Drafter {
   readonly name = 'recycling';
