@@ -31,6 +31,20 @@ override HEAD_DIM: u32;   // any width, odd included
 var<workgroup> q_scaled: array<f32, HEAD_DIM>; // this row's query head times 1/sqrt(HEAD_DIM)
 var<workgroup> acc: array<f32, HEAD_DIM>;      // unnormalised output; element d owned by thread d % TILE
 var<workgroup> tile_p: array<f32, TILE>;       // scores of the current tile, then their exp weights
+var<workgroup> row_end: u32;                   // 1 + the last slot this row sees
+var<workgroup> tile_max: f32;                  // running max after the current tile (thread 0 writes)
+var<workgroup> l_total: f32;                   // final softmax denominator (thread 0 writes)
+
+// prefix + 1 + the highest pass row in the row's mask: slots after it are invisible, so a
+// causal chunk's row r scans prefix + r + 1 slots instead of prefix + rows.
+fn last_visible_end(row: u32) -> u32 {
+  var n = 0u;
+  for (var w = 0u; w < 4u; w++) {
+    let word = mask[row][w];
+    if (word != 0u) { n = w * 32u + 32u - countLeadingZeros(word); }
+  }
+  return step.prefix + min(n, step.rows);
+}
 
 fn visible(row: u32, slot: u32) -> bool {
   if (slot < step.prefix) { return true; }
@@ -71,32 +85,42 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     q_scaled[d] = q[q_base + d] * scale;
     acc[d] = 0.0;
   }
-  workgroupBarrier();
-
-  let n_slots = step.prefix + step.rows;
+  if (t == 0u) { row_end = last_visible_end(row); }
+  // Also the barrier after the writes above; the loop bound must be uniform for the barriers in it.
+  let n_slots = workgroupUniformLoad(&row_end);
   var m = NEG;  // running max of visible scores (same value in every thread)
-  var l = 0.0;  // running sum of exp(score - m)
+  var l = 0.0;  // running sum of exp(score - m), kept by thread 0
   for (var start = 0u; start < n_slots; start += TILE) {
     let count = min(TILE, n_slots - start);
     var s_own = NEG;
     if (t < count) { s_own = score(row, start + t, kv_head); }
     tile_p[t] = s_own;
     workgroupBarrier();
-    var m_new = m;
-    for (var s = 0u; s < count; s++) { m_new = max(m_new, tile_p[s]); }
-    workgroupBarrier(); // all maxima read before the scores are replaced by weights
+    // One thread reduces the tile: SwiftShader runs lanes in small SIMD groups, so a scan by
+    // every thread would cost TILE times the work for the same result.
+    if (t == 0u) {
+      var mx = m;
+      for (var s = 0u; s < count; s++) { mx = max(mx, tile_p[s]); }
+      tile_max = mx;
+    }
+    workgroupBarrier();
+    let m_new = tile_max;
     tile_p[t] = select(0.0, exp(s_own - m_new), s_own > NEG);
     workgroupBarrier();
     let alpha = exp(m - m_new); // 0 when m was the sentinel, 1 when the max did not move
-    var tile_sum = 0.0;
-    for (var s = 0u; s < count; s++) { tile_sum += tile_p[s]; }
-    l = l * alpha + tile_sum;
+    if (t == 0u) {
+      var tile_sum = 0.0;
+      for (var s = 0u; s < count; s++) { tile_sum += tile_p[s]; }
+      l = l * alpha + tile_sum;
+    }
     accumulate(t, start, count, kv_head, alpha);
     m = m_new;
-    workgroupBarrier(); // weights read before the next tile overwrites them
+    workgroupBarrier(); // weights and tile_max read before the next tile overwrites them
   }
+  if (t == 0u) { l_total = l; }
+  let l_all = workgroupUniformLoad(&l_total);
 
   // Every well-formed row sees at least itself; a row that sees nothing yields zeros.
-  let inv = select(0.0, 1.0 / l, l > 0.0);
+  let inv = select(0.0, 1.0 / l_all, l_all > 0.0);
   for (var d = t; d < HEAD_DIM; d += TILE) { out[q_base + d] = acc[d] * inv; }
 }
