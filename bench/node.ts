@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     log: (line) => process.stderr.write(`[node] ${line}\n`),
   });
   writeFileSync(outFile, JSON.stringify(result));
+  process.stderr.write(`[node] wrote ${outFile}\n`);
 }
 
 main().then(

@@ -65,6 +65,9 @@ const emptyStats: RunStats = {
   tau: 0, draftMsPerToken: 0, verifyMsPerToken: 0, otherMsPerToken: 0, finishReason: 'error',
 };
 
+/** Tokens of each warm-up generation. */
+const WARMUP_TOKENS = 8;
+
 /** Drafters that exist to test the verifier (always right but slow, always wrong), not to be fast. */
 const TEST_DRAFTERS = ['self', 'random'];
 
@@ -111,14 +114,14 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
   result.model.config = JSON.parse(JSON.stringify(engine.config)) as Record<string, unknown>;
   log(`loaded ${input.modelLabel} in ${result.loadMs.toFixed(0)} ms on ${ctx.adapterInfo}; ${(meter.live / 2 ** 20).toFixed(1)} MiB of GPU buffers`);
 
-  const runOne = async (p: BenchPrompt, strategy: string, repeat: number): Promise<void> => {
+  const runOne = async (p: BenchPrompt, strategy: string, repeat: number, maxTokens = config.maxTokens): Promise<void> => {
     const before = meter.live;
     const firstUse = !(strategy in gpuMemory.byStrategyBytes) && strategy !== 'ar';
     if (config.resetDrafters) engine.resetDrafters();
     const rec: RunRecord = { engine: 'treespec', strategy, promptId: p.id, category: p.category, repeat, tokens: [], text: '', stats: emptyStats };
     try {
       const out = await engine.generateText(p.prompt, {
-        maxTokens: config.maxTokens,
+        maxTokens,
         temperature: 0,
         seed: 0,
         strategy,
@@ -141,8 +144,9 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
   };
 
   try {
-    // Warm-up: every strategy once on the first prompt (pipelines compiled, drafters created).
-    if (prompts.length) for (const s of strategies) await runOne(prompts[0], s, -1);
+    // Warm-up: every strategy once on the first prompt, a few tokens (pipelines compiled,
+    // drafters created); not measured.
+    if (prompts.length) for (const s of strategies) await runOne(prompts[0], s, -1, Math.min(config.maxTokens, WARMUP_TOKENS));
     for (let r = 0; r < config.repeats; r++) {
       for (const p of prompts) for (const s of rotation(strategies, r)) await runOne(p, s, r);
     }
@@ -151,6 +155,7 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
   } finally {
     gpuMemory.peakBytes = meter.peak;
     engine.destroy();
+    log('done');
   }
   return result;
 }

@@ -166,18 +166,20 @@ export function summarize(results: RunnerResult[]): Summary {
     });
   }
 
-  // Equality: every treespec run (warm-up and repeats) against treespec `ar`'s first measured
-  // run of the same prompt (also catches `ar` disagreeing with itself across repeats).
+  // Equality: every treespec measured run against treespec `ar`'s first measured run of the
+  // same prompt (so `ar` disagreeing with itself across repeats is caught too); warm-up runs
+  // (shorter) against `ar`'s warm-up run.
   const mismatches: Mismatch[] = [];
   const reference = new Map<string, RunRecord>();
+  const refKey = (r: RunRecord) => key(r.promptId, r.repeat < 0 ? 'warm-up' : 'measured');
   for (const r of runs) {
     if (r.engine !== 'treespec' || r.strategy !== 'ar' || r.error) continue;
-    const cur = reference.get(r.promptId);
-    if (!cur || (cur.repeat < 0 && r.repeat >= 0) || (r.repeat >= 0 && r.repeat < cur.repeat)) reference.set(r.promptId, r);
+    const cur = reference.get(refKey(r));
+    if (!cur || r.repeat < cur.repeat) reference.set(refKey(r), r);
   }
   for (const r of runs) {
     if (r.engine !== 'treespec' || r.error) continue;
-    const ref = reference.get(r.promptId);
+    const ref = reference.get(refKey(r));
     if (!ref || ref === r) continue;
     const at = firstDiff(ref.tokens, r.tokens);
     if (at >= 0) {
@@ -192,7 +194,7 @@ export function summarize(results: RunnerResult[]): Summary {
   const peerAgreement: Summary['peerAgreement'] = [];
   for (const r of runs) {
     if (r.engine === 'treespec' || r.error || r.repeat !== 0) continue;
-    const ref = reference.get(r.promptId);
+    const ref = reference.get(key(r.promptId, 'measured'));
     if (ref) peerAgreement.push({ engine: r.engine, promptId: r.promptId, matchingChars: commonPrefix(ref.text, r.text), ourChars: ref.text.length });
   }
   return { cells, groups, mismatches, failedRuns, peerAgreement, categories, strategies };

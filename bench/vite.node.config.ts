@@ -5,6 +5,8 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   root: new URL('..', import.meta.url).pathname,
   logLevel: 'warn',
+  // Nothing of public/ (models, prompts) is copied next to the bundle.
+  publicDir: false,
   build: {
     outDir: 'bench-out/.build',
     emptyOutDir: true,
