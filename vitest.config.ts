@@ -2,6 +2,22 @@ import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 import { chromiumArgs, chromiumPath } from './test/chromium.ts';
 
+// vitest's reporter calls Map.groupBy (Node >= 21); Node 20 lacks it, so provide it here,
+// in the main process, or a failing test crashes the reporter instead of being reported.
+if (!(Map as unknown as { groupBy?: unknown }).groupBy) {
+  (Map as unknown as { groupBy: unknown }).groupBy = <T, K>(items: Iterable<T>, key: (item: T, i: number) => K): Map<K, T[]> => {
+    const m = new Map<K, T[]>();
+    let i = 0;
+    for (const item of items) {
+      const k = key(item, i++);
+      const list = m.get(k);
+      if (list) list.push(item);
+      else m.set(k, [item]);
+    }
+    return m;
+  };
+}
+
 // Three projects:
 //  unit  - pure TypeScript logic in Node (fast).
 //  gpu-browser - kernel/forward/speculative tests inside headless Chromium's WebGPU.

@@ -1,5 +1,6 @@
 import type { DraftTree } from '../tree/types';
 import type { Rng } from '../verify/rng';
+import type { SamplingOptions } from '../verify/sampler';
 
 /** What a drafter sees when asked for a tree. */
 export interface DraftContext {
@@ -7,6 +8,8 @@ export interface DraftContext {
   tokens: Int32Array;
   /** True when the request samples (temperature > 0): sampled drafts must carry q. */
   sampling: boolean;
+  /** The request's sampling options: a drafter that samples draws from the same processed distribution family. */
+  options: SamplingOptions;
   /** The request's seeded generator, for drafters that sample. */
   rng: Rng;
 }

@@ -4,9 +4,10 @@
  * Debian's chromium package ships.
  */
 
-export class WebGPUUnavailableError extends Error {
-  override name = 'WebGPUUnavailableError';
-}
+import { TreespecError } from '../errors';
+
+/** No WebGPU implementation or no adapter: the message says what to install or enable. */
+export class WebGPUUnavailableError extends TreespecError {}
 
 export interface GpuContext {
   device: GPUDevice;

@@ -1,0 +1,97 @@
+/** `treespec generate`: one generation on the GPU engine or the CPU reference. */
+import { parseArgs } from 'node:util';
+import { Engine } from '../engine/engine';
+import { resolveGenerateOptions, OptionsError, type GenerateOptions } from '../engine/options';
+import { loadModelFiles } from '../model/weights';
+import { sourceFromString } from '../model/source';
+import { Tokenizer } from '../tokenizer/tokenizer';
+import { generateOnCpu } from '../engine/cpu-generate';
+
+function num(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (!Number.isFinite(x)) throw new OptionsError(`--${flag} is "${v}"; expected a number`);
+  return x;
+}
+
+/** Reads --documents files (UTF-8 text) for the retrieval drafters. */
+async function readDocuments(paths: string[]): Promise<string[]> {
+  const { readFile } = await import('node:fs/promises');
+  return Promise.all(
+    paths.map((p) =>
+      readFile(p, 'utf8').catch((e: Error) => {
+        throw new OptionsError(`--documents ${p}: cannot read the file (${e.message})`);
+      }),
+    ),
+  );
+}
+
+export async function runGenerate(args: string[]): Promise<number> {
+  const f = parseArgs({ args, strict: true, allowPositionals: false, options: {
+    model: { type: 'string' },
+    prompt: { type: 'string' },
+    'max-tokens': { type: 'string' },
+    temperature: { type: 'string' },
+    'top-k': { type: 'string' },
+    'top-p': { type: 'string' },
+    'repetition-penalty': { type: 'string' },
+    seed: { type: 'string' },
+    strategy: { type: 'string' },
+    'tree-budget': { type: 'string' },
+    device: { type: 'string' },
+    weights: { type: 'string' },
+    'max-context': { type: 'string' },
+    chat: { type: 'boolean' },
+    documents: { type: 'string', multiple: true },
+    json: { type: 'boolean' },
+    debug: { type: 'boolean' },
+  } }).values;
+  if (!f.model) throw new OptionsError('--model is required (a model folder or a URL base)');
+  if (f.prompt === undefined) throw new OptionsError('--prompt is required');
+  const device = f.device ?? 'gpu';
+  if (device !== 'gpu' && device !== 'cpu') throw new OptionsError(`--device is "${device}"; expected gpu or cpu`);
+  const weights = f.weights ?? 'f16';
+  if (weights !== 'f16' && weights !== 'f32') throw new OptionsError(`--weights is "${weights}"; expected f16 or f32`);
+  const gen: GenerateOptions = {
+    maxTokens: num(f['max-tokens'], 'max-tokens'),
+    temperature: num(f.temperature, 'temperature'),
+    topK: num(f['top-k'], 'top-k'),
+    topP: num(f['top-p'], 'top-p'),
+    repetitionPenalty: num(f['repetition-penalty'], 'repetition-penalty'),
+    seed: num(f.seed, 'seed'),
+    strategy: f.strategy,
+    treeBudget: num(f['tree-budget'], 'tree-budget'),
+    chat: f.chat,
+    documents: await readDocuments(f.documents ?? []),
+  };
+  const files = await loadModelFiles(sourceFromString(f.model));
+  let result: { text: string; tokens: number[]; stats: object };
+  if (device === 'cpu') {
+    if (gen.strategy && gen.strategy !== 'ar') throw new OptionsError(`--strategy ${gen.strategy} needs --device gpu; the CPU reference decodes plainly`);
+    const tokenizer = Tokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfig, files.config);
+    const opts = resolveGenerateOptions(gen, 127);
+    const text = opts.chat ? tokenizer.applyChatTemplate([{ role: 'user', content: f.prompt }]) : f.prompt;
+    const prompt = tokenizer.encode(text, { addSpecialTokens: !opts.chat && opts.addSpecialTokens });
+    result = generateOnCpu(files, tokenizer, prompt, opts);
+  } else {
+    const engine = await Engine.load(files, { weightDtype: weights, maxContext: num(f['max-context'], 'max-context') });
+    if (f.json) {
+      result = await engine.generateText(f.prompt, gen);
+    } else {
+      const it = engine.generate(f.prompt, gen);
+      let r = await it.next();
+      while (!r.done) {
+        process.stdout.write(r.value.text);
+        r = await it.next();
+      }
+      process.stdout.write('\n');
+      process.stderr.write(`${JSON.stringify(r.value, (k, v) => (k === 'steps' ? undefined : v))}\n`);
+      engine.destroy();
+      return 0;
+    }
+    engine.destroy();
+  }
+  if (f.json) process.stdout.write(`${JSON.stringify({ text: result.text, tokens: result.tokens, stats: result.stats })}\n`);
+  else process.stdout.write(`${result.text}\n`);
+  return 0;
+}

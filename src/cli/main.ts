@@ -1,0 +1,35 @@
+/**
+ * The `treespec` command line: generate (GPU engine or CPU reference), fixture (random-weight
+ * models in the Hugging Face layout). Errors print their name and message, and a stack trace
+ * only with --debug.
+ */
+import { runGenerate } from './generate';
+import { runFixture } from './fixture';
+
+const usage = `treespec — speculative decoding on WebGPU
+
+  treespec generate --model DIR_OR_URL --prompt TEXT [--max-tokens N] [--temperature T]
+                    [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
+                    [--strategy ar|self|random|...] [--tree-budget N] [--device gpu|cpu]
+                    [--weights f16|f32] [--max-context N] [--chat] [--documents FILE]...
+                    [--json] [--debug]
+  treespec fixture  --out DIR [--vocab N] [--hidden N] [--intermediate N] [--layers N]
+                    [--heads N] [--kv-heads N] [--head-dim N] [--model-type llama|qwen2|mistral]
+                    [--dtype f32|f16|bf16] [--bias] [--untied] [--seed S]
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const debug = rest.includes('--debug');
+  try {
+    if (command === 'generate') return await runGenerate(rest);
+    if (command === 'fixture') return await runFixture(rest);
+    process.stdout.write(usage);
+    return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`${err.name ?? 'Error'}: ${err.message}\n`);
+    if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}

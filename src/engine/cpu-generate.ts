@@ -1,0 +1,48 @@
+/**
+ * Plain decoding on the CPU reference model: the oracle the GPU engine is compared with
+ * (`treespec generate --device cpu`). Same sampling rules and random stream as the engine's
+ * plain decoding.
+ */
+import type { ModelFiles } from '../model/weights';
+import { ReferenceModel } from '../model/reference';
+import type { Tokenizer } from '../tokenizer/tokenizer';
+import { Rng } from '../verify/rng';
+import { greedyToken, sampleFrom, targetProbs } from '../verify/sampler';
+import type { ResolvedGenerateOptions } from './options';
+
+export interface CpuGeneration {
+  tokens: number[];
+  text: string;
+  stats: { promptTokens: number; generatedTokens: number; prefillMs: number; decodeMs: number; tokensPerSecond: number; finishReason: 'length' | 'eos' };
+}
+
+export function generateOnCpu(files: ModelFiles, tokenizer: Tokenizer, prompt: Int32Array, opts: ResolvedGenerateOptions): CpuGeneration {
+  const vocab = files.config.vocabSize;
+  const model = ReferenceModel.fromFiles(files, prompt.length + opts.maxTokens + 1);
+  const rng = new Rng(opts.seed);
+  const eos = new Set(tokenizer.eosIds);
+  const sampling = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, repetitionPenalty: opts.repetitionPenalty };
+  const greedy = opts.temperature === 0 && opts.repetitionPenalty === 1;
+  const t0 = performance.now();
+  let logits = model.forward(prompt);
+  let last = logits.subarray((prompt.length - 1) * vocab);
+  const t1 = performance.now();
+  const history = Array.from(prompt);
+  const out: number[] = [];
+  let finishReason: 'length' | 'eos' = 'length';
+  while (out.length < opts.maxTokens) {
+    const next = greedy ? greedyToken(last) : sampleFrom(targetProbs(last, sampling, Int32Array.from(history)), rng);
+    if (eos.has(next)) { finishReason = 'eos'; break; }
+    out.push(next);
+    history.push(next);
+    if (out.length === opts.maxTokens) break;
+    logits = model.forward(Int32Array.of(next));
+    last = logits.subarray(0, vocab);
+  }
+  const decodeMs = performance.now() - t1;
+  return {
+    tokens: out,
+    text: tokenizer.decode(out),
+    stats: { promptTokens: prompt.length, generatedTokens: out.length, prefillMs: t1 - t0, decodeMs, tokensPerSecond: (out.length * 1000) / Math.max(decodeMs, 1e-9), finishReason },
+  };
+}

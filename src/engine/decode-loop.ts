@@ -1,0 +1,104 @@
+/**
+ * The step loop (DESIGN section 3): prefill, then per step draft, verify, accept, commit,
+ * stream. Plain decoding is the same loop with an empty tree (one row per pass).
+ */
+import type { GpuModel } from '../model/gpu-model';
+import type { Tokenizer } from '../tokenizer/tokenizer';
+import type { Drafter } from '../draft/drafter';
+import { emptyTree, type DraftTree } from '../tree/types';
+import { layoutTree } from '../tree/layout';
+import { Rng } from '../verify/rng';
+import type { ResolvedGenerateOptions } from './options';
+import { StatsCollector, type FinishReason, type GenerationStats } from './stats';
+import { appendTokens } from './prefill';
+import { verifyTree } from './verify-step';
+import { TextStream } from './text-stream';
+
+export interface GenerateChunk {
+  /** Text that became final in this step. */
+  text: string;
+  /** Token ids committed in this step (accepted draft tokens, then the bonus token). */
+  tokens: number[];
+  /** How many of `tokens` were draft tokens accepted by the target. */
+  accepted: number;
+  /** Nodes of the tree verified in this step. */
+  treeSize: number;
+}
+
+export interface DecodeRequest {
+  model: GpuModel;
+  tokenizer: Tokenizer;
+  drafter: Drafter | null;
+  prompt: Int32Array;
+  opts: ResolvedGenerateOptions;
+  signal?: AbortSignal;
+  maxContext: number;
+  maxRows: number;
+}
+
+function maxDepth(tree: DraftTree, depth: Int32Array): number {
+  let d = 0;
+  for (let i = 1; i < depth.length; i++) d = Math.max(d, depth[i]);
+  return tree.tokens.length ? d : 0;
+}
+
+export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateChunk, GenerationStats, void> {
+  const { model, tokenizer, drafter, prompt, opts, signal } = req;
+  const strategy = drafter ? drafter.name : 'ar';
+  const stats = new StatsCollector(strategy, prompt.length);
+  const rng = new Rng(opts.seed);
+  const sampling = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, repetitionPenalty: opts.repetitionPenalty };
+  const stream = new TextStream(tokenizer, opts.stop);
+  const eos = new Set(tokenizer.eosIds);
+
+  // Prefill: the cache holds tokens[0..n-2]; the last prompt token is the first root.
+  const t0 = performance.now();
+  model.truncate(0);
+  await appendTokens(model, prompt.subarray(0, prompt.length - 1), req.maxRows);
+  stats.prefillMs = performance.now() - t0;
+  await drafter?.begin?.(prompt);
+
+  let committed = Int32Array.from(prompt);
+  let generated = 0;
+  let finish: FinishReason = 'length';
+  stats.startDecode();
+  while (generated < opts.maxTokens) {
+    if (signal?.aborted) { finish = 'aborted'; break; }
+    const n = committed.length;
+    // Room left: the pass writes rows into slots n-1 .. n-1+m, all below maxContext.
+    const room = Math.min(req.maxContext - n, opts.maxTokens - generated - 1, opts.treeBudget);
+    if (req.maxContext - n <= 0) { finish = 'context'; break; }
+
+    const td = performance.now();
+    const tree = drafter && room > 0 ? await drafter.propose({ tokens: committed, sampling: sampling.temperature > 0, options: sampling, rng }, room) : emptyTree();
+    const tv = performance.now();
+    stats.draftMs += tv - td;
+
+    const layout = layoutTree(tree, model.config.vocabSize, req.maxRows);
+    const outcome = await verifyTree(model, committed, tree, layout, sampling, rng);
+    const rowPath = Int32Array.from([0, ...Array.from(outcome.nodes, (i) => i + 1)]);
+    model.commit(rowPath);
+    stats.verifyMs += performance.now() - tv;
+    stats.recordStep(tree.tokens.length, maxDepth(tree, layout.depth), outcome.nodes.length, strategy);
+
+    const stepTokens = [...Array.from(outcome.nodes, (i) => tree.tokens[i]), outcome.bonus];
+    drafter?.observe({ tree, acceptedNodes: outcome.nodes, committed: Int32Array.from(stepTokens), topK: outcome.topK, k: outcome.k });
+    const next = new Int32Array(n + stepTokens.length);
+    next.set(committed);
+    next.set(stepTokens, n);
+    committed = next;
+
+    // Emit up to maxTokens, stopping at the first end-of-sequence token.
+    let emit = stepTokens.slice(0, opts.maxTokens - generated);
+    const eosAt = emit.findIndex((t) => eos.has(t));
+    if (eosAt >= 0) emit = emit.slice(0, eosAt);
+    generated += emit.length;
+    const text = stream.push(emit);
+    yield { text, tokens: emit, accepted: Math.min(outcome.nodes.length, emit.length), treeSize: tree.tokens.length };
+    if (eosAt >= 0) { finish = 'eos'; break; }
+    if (stream.stopped) { finish = 'stop'; break; }
+  }
+  const tail = stream.flush();
+  if (tail) yield { text: tail, tokens: [], accepted: 0, treeSize: 0 };
+  return stats.finish(generated, finish);
+}

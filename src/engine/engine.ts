@@ -1,0 +1,157 @@
+/**
+ * The public engine: loads a model onto the GPU and generates text with plain or
+ * speculative decoding (DESIGN section 3). One engine owns one KV cache; generate() calls
+ * are queued.
+ */
+import { acquireDevice } from '../gpu/device';
+import { loadModelFiles, type ModelFiles } from '../model/weights';
+import { sourceFromString, type LoadProgress, type ModelSource } from '../model/source';
+import { GpuModel } from '../model/gpu-model';
+import { Tokenizer } from '../tokenizer/tokenizer';
+import { ContextLengthError } from '../errors';
+import type { Drafter } from '../draft/drafter';
+import { engineDefaults, resolveGenerateOptions, OptionsError, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions } from './options';
+import { createDrafter } from './strategies';
+import { Lock } from './lock';
+import { Datastore } from '../draft/datastore';
+import { RetrievalDrafter } from '../draft/retrieval';
+import { decodeLoop, type GenerateChunk } from './decode-loop';
+import type { GenerationStats } from './stats';
+
+export interface LoadOptions extends EngineOptions {
+  onProgress?: (p: LoadProgress) => void;
+}
+
+export type ModelInput = string | ModelSource | ModelFiles;
+
+function isModelFiles(m: ModelInput): m is ModelFiles {
+  return typeof m === 'object' && 'tensors' in m && 'config' in m;
+}
+
+export class Engine {
+  private readonly lock = new Lock();
+  private readonly drafters = new Map<string, Drafter>();
+  private destroyed = false;
+  /** The retrieval datastore of the last documents passed, rebuilt only when they change. */
+  private docs: { key: string; store: Datastore | null } = { key: '', store: null };
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly files: ModelFiles,
+    readonly model: GpuModel,
+    readonly tokenizer: Tokenizer,
+    readonly maxContext: number,
+    private readonly opts: Required<Pick<EngineOptions, 'weightDtype' | 'maxTreeNodes'>>,
+  ) {}
+
+  /** Loads a model (folder path or URL base as a string, a ModelSource, or parsed files). */
+  static async load(model: ModelInput, opts: LoadOptions = {}): Promise<Engine> {
+    const files = isModelFiles(model)
+      ? model
+      : await loadModelFiles(typeof model === 'string' ? sourceFromString(model) : model, { onProgress: opts.onProgress });
+    const tokenizer = Tokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfig, files.config);
+    const maxTreeNodes = opts.maxTreeNodes ?? engineDefaults.maxTreeNodes;
+    if (!Number.isInteger(maxTreeNodes) || maxTreeNodes < 0 || maxTreeNodes > 127) {
+      throw new OptionsError(`engine option "maxTreeNodes" is ${maxTreeNodes}; expected an integer in [0, 127]`);
+    }
+    const maxContext = opts.maxContext ?? Math.min(files.config.maxPositionEmbeddings, engineDefaults.maxContextCap);
+    if (!Number.isInteger(maxContext) || maxContext < 2) {
+      throw new OptionsError(`engine option "maxContext" is ${maxContext}; expected an integer >= 2`);
+    }
+    const device = opts.device ?? (await acquireDevice()).device;
+    const weightDtype = opts.weightDtype ?? engineDefaults.weightDtype;
+    const gpu = await GpuModel.load(device, files, { maxContext, maxTreeRows: maxTreeNodes + 1, weightDtype });
+    return new Engine(device, files, gpu, tokenizer, maxContext, { weightDtype, maxTreeNodes });
+  }
+
+  get config() {
+    return this.files.config;
+  }
+
+  /** Prompt text -> token ids, as generate() encodes it. */
+  encodePrompt(prompt: string, o: Pick<ResolvedGenerateOptions, 'chat' | 'addSpecialTokens'>): Int32Array {
+    const text = o.chat ? this.tokenizer.applyChatTemplate([{ role: 'user', content: prompt }]) : prompt;
+    return this.tokenizer.encode(text, { addSpecialTokens: o.chat ? false : o.addSpecialTokens });
+  }
+
+  /**
+   * Streams generated text. Each chunk holds the tokens one step committed; the generator's
+   * return value is the generation's statistics.
+   */
+  async *generate(prompt: string | Int32Array, options: GenerateOptions = {}): AsyncGenerator<GenerateChunk, GenerationStats, void> {
+    if (this.destroyed) throw new OptionsError('this engine has been destroyed; load a new one');
+    const opts = resolveGenerateOptions(options, this.opts.maxTreeNodes);
+    const release = await this.lock.acquire();
+    try {
+      const promptIds = typeof prompt === 'string' ? this.encodePrompt(prompt, opts) : Int32Array.from(prompt);
+      if (promptIds.length === 0) throw new OptionsError('the prompt encodes to no tokens; expected at least one');
+      if (promptIds.length >= this.maxContext) {
+        throw new ContextLengthError(`the prompt has ${promptIds.length} tokens; this engine's context holds ${this.maxContext} (prompt + output), so at most ${this.maxContext - 1} prompt tokens`);
+      }
+      const drafter = opts.strategy === 'ar' ? null : await this.drafter(opts.strategy);
+      if (drafter instanceof RetrievalDrafter) drafter.setDatastore(this.datastore(opts.documents));
+      return yield* decodeLoop({
+        model: this.model,
+        tokenizer: this.tokenizer,
+        drafter,
+        prompt: promptIds,
+        opts,
+        signal: options.signal,
+        maxContext: this.maxContext,
+        maxRows: this.opts.maxTreeNodes + 1,
+      });
+    } finally {
+      release();
+    }
+  }
+
+  /** generate() collected: the whole text, the token ids and the statistics. */
+  async generateText(prompt: string | Int32Array, options: GenerateOptions = {}): Promise<{ text: string; tokens: number[]; stats: GenerationStats }> {
+    const it = this.generate(prompt, options);
+    let text = '';
+    const tokens: number[] = [];
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return { text, tokens, stats: r.value };
+      text += r.value.text;
+      tokens.push(...r.value.tokens);
+    }
+  }
+
+  /** The drafter of a strategy, created on first use and kept (learned state persists). */
+  async drafter(name: string): Promise<Drafter> {
+    let d = this.drafters.get(name);
+    if (!d) {
+      d = await createDrafter(name, {
+        device: this.device,
+        files: this.files,
+        target: this.model,
+        maxContext: this.maxContext,
+        maxRows: this.opts.maxTreeNodes + 1,
+        loadTargetCopy: () => GpuModel.load(this.device, this.files, { maxContext: this.maxContext, maxTreeRows: this.opts.maxTreeNodes + 1, weightDtype: this.opts.weightDtype }),
+      });
+      this.drafters.set(name, d);
+    }
+    return d;
+  }
+
+  /** A suffix-array datastore over the documents' token ids (none without documents). */
+  private datastore(documents: string[]): Datastore | null {
+    const key = JSON.stringify(documents);
+    if (key !== this.docs.key) {
+      const store = documents.length ? Datastore.build(documents.map((d) => this.tokenizer.encode(d, { addSpecialTokens: false }))) : null;
+      this.docs = { key, store };
+    }
+    return this.docs.store;
+  }
+
+  /** Forgets what every drafter learned. */
+  resetDrafters(): void {
+    for (const d of this.drafters.values()) d.reset();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.model.destroy();
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * Engine and generation options with their defaults, in one place. Options are validated
+ * once, when they enter the engine; bad values throw OptionsError naming the field.
+ */
+import { OptionsError } from '../errors';
+
+export { OptionsError };
+
+export type WeightDtype = 'f32' | 'f16';
+
+/** Options fixed when an engine is created. */
+export interface EngineOptions {
+  /** Largest context (prompt + generated tokens). Default: min(model max positions, 2048). */
+  maxContext?: number;
+  /** How weights are stored on the GPU. Default 'f16' (half the memory traffic of f32). */
+  weightDtype?: WeightDtype;
+  /** Largest draft tree (nodes below the root); verify passes have up to this + 1 rows. Default 127. */
+  maxTreeNodes?: number;
+  /** An existing device to run on (shared by several engines). Default: acquire one. */
+  device?: GPUDevice;
+}
+
+export const engineDefaults = {
+  maxContextCap: 2048,
+  weightDtype: 'f16' as WeightDtype,
+  maxTreeNodes: 127,
+  /** Retrieval documents per request, in characters: the suffix array needs ~20 bytes per token while it is built. */
+  maxDocumentChars: 16 * 1024 * 1024,
+};
+
+/** Options of one generate() call. */
+export interface GenerateOptions {
+  /** Tokens to generate at most. Default 128. */
+  maxTokens?: number;
+  /** 0 = greedy (default); > 0 samples from softmax(logits / temperature). */
+  temperature?: number;
+  /** Keep only the k most likely tokens when sampling; 0 = off (default). */
+  topK?: number;
+  /** Nucleus sampling mass; 1 = off (default). */
+  topP?: number;
+  /** CTRL repetition penalty over prompt and output; 1 = off (default). */
+  repetitionPenalty?: number;
+  /** Seed of the request's random generator (sampling and random drafters). Default 0. */
+  seed?: number;
+  /** Stops generation within one step. */
+  signal?: AbortSignal;
+  /** Drafting strategy: 'ar' (plain decoding), 'self', 'random', ... Default 'ar'. */
+  strategy?: string;
+  /** Nodes per draft tree. Default 16. */
+  treeBudget?: number;
+  /** Stop when the output contains one of these strings (the string is not emitted). */
+  stop?: string[];
+  /** Apply the model's chat template to the prompt as one user message. Default false. */
+  chat?: boolean;
+  /** Add the tokenizer's special tokens (BOS) when encoding the prompt. Default true. */
+  addSpecialTokens?: boolean;
+  /** Documents for retrieval drafters (token ids are built by the engine). */
+  documents?: string[];
+}
+
+export interface ResolvedGenerateOptions {
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+  seed: number;
+  strategy: string;
+  treeBudget: number;
+  stop: string[];
+  chat: boolean;
+  addSpecialTokens: boolean;
+  documents: string[];
+}
+
+export const generateDefaults: ResolvedGenerateOptions = {
+  maxTokens: 128,
+  temperature: 0,
+  topK: 0,
+  topP: 1,
+  repetitionPenalty: 1,
+  seed: 0,
+  strategy: 'ar',
+  treeBudget: 16,
+  stop: [],
+  chat: false,
+  addSpecialTokens: true,
+  documents: [],
+};
+
+function check(ok: boolean, field: string, value: unknown, expected: string): void {
+  if (!ok) throw new OptionsError(`generate option "${field}" is ${JSON.stringify(value)}; expected ${expected}`);
+}
+
+/** Fills defaults and validates a generate() call's options. */
+export function resolveGenerateOptions(opts: GenerateOptions, maxTreeNodes: number): ResolvedGenerateOptions {
+  const r = { ...generateDefaults, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as ResolvedGenerateOptions;
+  check(Number.isInteger(r.maxTokens) && r.maxTokens >= 1, 'maxTokens', r.maxTokens, 'an integer >= 1');
+  check(Number.isFinite(r.temperature) && r.temperature >= 0, 'temperature', r.temperature, 'a number >= 0');
+  check(Number.isInteger(r.topK) && r.topK >= 0, 'topK', r.topK, 'an integer >= 0');
+  check(Number.isFinite(r.topP) && r.topP > 0 && r.topP <= 1, 'topP', r.topP, 'a number in (0, 1]');
+  check(Number.isFinite(r.repetitionPenalty) && r.repetitionPenalty > 0, 'repetitionPenalty', r.repetitionPenalty, 'a number > 0');
+  check(Number.isInteger(r.seed), 'seed', r.seed, 'an integer');
+  check(Number.isInteger(r.treeBudget) && r.treeBudget >= 0 && r.treeBudget <= maxTreeNodes, 'treeBudget', r.treeBudget, `an integer in [0, ${maxTreeNodes}]`);
+  check(Array.isArray(r.stop) && r.stop.every((s) => typeof s === 'string' && s.length > 0), 'stop', r.stop, 'an array of non-empty strings');
+  check(Array.isArray(r.documents) && r.documents.every((s) => typeof s === 'string'), 'documents', '[...]', 'an array of strings');
+  const docChars = r.documents.reduce((n, d) => n + d.length, 0);
+  check(docChars <= engineDefaults.maxDocumentChars, 'documents', `${docChars} characters`, `at most ${engineDefaults.maxDocumentChars} characters in all`);
+  return r;
+}

@@ -1,0 +1,54 @@
+/**
+ * Strategy names -> drafters. A drafter is created once per engine and strategy and kept,
+ * so drafters that learn (Token Recycling, n-gram caches) improve across generations.
+ */
+import type { Drafter } from '../draft/drafter';
+import type { GpuModel } from '../model/gpu-model';
+import type { ModelFiles } from '../model/weights';
+import { OptionsError } from './options';
+import { RandomDrafter } from '../draft/random';
+import { SelfDrafter } from '../draft/self';
+import { LookupDrafter } from '../draft/lookup';
+import { RecyclingDrafter } from '../draft/recycling';
+import { AdedDrafter } from '../draft/aded';
+import { NgramDrafter } from '../draft/ngram';
+import { RetrievalDrafter } from '../draft/retrieval';
+
+/** What a strategy may build its drafter from. */
+export interface DrafterFactoryContext {
+  device: GPUDevice;
+  files: ModelFiles;
+  target: GpuModel;
+  maxContext: number;
+  maxRows: number;
+  /** Loads another instance of the target (for self-drafting). */
+  loadTargetCopy(): Promise<GpuModel>;
+}
+
+type Factory = (ctx: DrafterFactoryContext) => Promise<Drafter> | Drafter;
+
+const factories = new Map<string, Factory>([
+  ['self', async (ctx) => new SelfDrafter(await ctx.loadTargetCopy(), ctx.maxRows)],
+  ['random', (ctx) => new RandomDrafter({ vocabSize: ctx.files.config.vocabSize, seed: 1 })],
+  ['lookup', () => new LookupDrafter()],
+  ['recycling', (ctx) => new RecyclingDrafter({ vocabSize: ctx.files.config.vocabSize, k: ctx.target.topK })],
+  ['aded', () => new AdedDrafter()],
+  ['ngram', () => new NgramDrafter()],
+  ['retrieval', () => new RetrievalDrafter()],
+]);
+
+/** Strategy names accepted by generate(), 'ar' (plain decoding) first. */
+export function strategyNames(): string[] {
+  return ['ar', ...factories.keys()];
+}
+
+/** Registers a drafter under a strategy name (used by drafters living in other modules). */
+export function registerStrategy(name: string, factory: Factory): void {
+  factories.set(name, factory);
+}
+
+export async function createDrafter(name: string, ctx: DrafterFactoryContext): Promise<Drafter> {
+  const f = factories.get(name);
+  if (!f) throw new OptionsError(`generate option "strategy" is "${name}"; expected one of ${strategyNames().join(', ')}`);
+  return f(ctx);
+}

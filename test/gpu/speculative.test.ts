@@ -1,0 +1,132 @@
+/**
+ * The speculative invariants end to end, on the GPU engine (DESIGN section 6):
+ *  - greedy speculative output equals plain greedy output token for token, for every strategy;
+ *  - the target drafting for itself has every draft accepted (tau = depth + 1);
+ *  - under sampling, the joint distribution of the first two tokens equals the target's exact
+ *    distribution (computed by the CPU reference), for plain and speculative decoding;
+ *  - a seed reproduces a sampled generation.
+ */
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { Engine } from '../../src/engine/engine';
+import { registerStrategy, strategyNames } from '../../src/engine/strategies';
+import { makeFixture, type FixtureShape } from '../../src/model/fixture';
+import { MemorySource } from '../../src/model/source';
+import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
+import { ReferenceModel } from '../../src/model/reference';
+import { targetProbs } from '../../src/verify/sampler';
+import { topK } from '../../src/model/cpu-ops';
+import { OracleTreeDrafter } from './oracle-drafter';
+import { chiSquarePValue } from '../unit/stats';
+
+const shapes: Record<string, FixtureShape> = {
+  'llama-gqa-f32': { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, dtype: 'f32' },
+  'qwen2-bias-f16': { modelType: 'qwen2', vocabSize: 419, hiddenSize: 72, intermediateSize: 100, numLayers: 2, numHeads: 3, numKvHeads: 1, headDim: 24, attentionBias: true, dtype: 'f16' },
+};
+
+const prompts = ['Once upon a time there was a', 'def add(a, b):\n    return a + b\n\ndef add(a, b):', 'the cat the cat the cat the'];
+
+async function fixtureFiles(shape: FixtureShape, seed: number): Promise<ModelFiles> {
+  return loadModelFiles(new MemorySource(makeFixture(shape, seed)));
+}
+
+for (const [name, shape] of Object.entries(shapes)) {
+  describe(`speculative decoding on ${name}`, () => {
+    let files: ModelFiles;
+    let engine: Engine;
+    beforeAll(async () => {
+      files = await fixtureFiles(shape, 7);
+      engine = await Engine.load(files, { maxContext: 160, weightDtype: shape.dtype === 'f32' ? 'f32' : 'f16' });
+    });
+    afterAll(() => engine?.destroy());
+
+    it('greedy output of every strategy equals plain greedy output', async () => {
+      const strategies = strategyNames().filter((s) => s !== 'ar');
+      expect(strategies.length).toBeGreaterThanOrEqual(2);
+      for (const prompt of prompts) {
+        const plain = await engine.generateText(prompt, { maxTokens: 40, strategy: 'ar' });
+        expect(plain.tokens.length).toBeGreaterThan(0);
+        for (const strategy of strategies) {
+          for (const treeBudget of [1, 7, 24]) {
+            const spec = await engine.generateText(prompt, { maxTokens: 40, strategy, treeBudget });
+            expect({ strategy, treeBudget, tokens: spec.tokens }).toEqual({ strategy, treeBudget, tokens: plain.tokens });
+          }
+        }
+      }
+    });
+
+    it('greedy output crosses the context capacity cleanly', async () => {
+      // 160-token context: generation stops with finishReason "context", never overruns.
+      const plain = await engine.generateText(prompts[0], { maxTokens: 400, strategy: 'ar' });
+      const spec = await engine.generateText(prompts[0], { maxTokens: 400, strategy: 'self', treeBudget: 9 });
+      expect(plain.stats.finishReason).toBe('context');
+      expect(spec.stats.finishReason).toBe('context');
+      expect(spec.tokens).toEqual(plain.tokens);
+    });
+
+    it('self-drafting accepts every draft: tau = depth + 1', async () => {
+      const { stats } = await engine.generateText(prompts[1], { maxTokens: 49, strategy: 'self', treeBudget: 6 });
+      expect(stats.generatedTokens).toBe(49);
+      for (const step of stats.steps) expect(step.accepted).toBe(step.treeSize);
+      expect(stats.steps.slice(0, -1).every((s) => s.treeSize === 6)).toBe(true);
+      expect(stats.tau).toBeCloseTo(49 / stats.targetForwards, 10);
+      expect(stats.targetForwards).toBe(7);
+    });
+
+    it('a seed reproduces a sampled generation', async () => {
+      const a = await engine.generateText(prompts[0], { maxTokens: 24, temperature: 0.9, seed: 42, strategy: 'random', treeBudget: 5 });
+      const b = await engine.generateText(prompts[0], { maxTokens: 24, temperature: 0.9, seed: 42, strategy: 'random', treeBudget: 5 });
+      const c = await engine.generateText(prompts[0], { maxTokens: 24, temperature: 0.9, seed: 43, strategy: 'random', treeBudget: 5 });
+      expect(b.tokens).toEqual(a.tokens);
+      expect(c.tokens).not.toEqual(a.tokens);
+    });
+  });
+}
+
+describe('sampling distribution (engine level)', () => {
+  const shape = shapes['llama-gqa-f32'];
+  const sampling = { temperature: 1.3, topK: 3, topP: 1, repetitionPenalty: 1 };
+  const trials = 500;
+  let engine: Engine;
+  let prompt: Int32Array;
+  let cells: string[];
+  let expected: number[];
+
+  beforeAll(async () => {
+    const files = await fixtureFiles(shape, 11);
+    engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32' });
+    prompt = engine.encodePrompt('Once upon a', { chat: false, addSpecialTokens: true });
+    // Exact joint distribution of (x1, x2) under top-3 sampling from the CPU reference.
+    const ref = ReferenceModel.fromFiles(files, 64);
+    const vocab = shape.vocabSize;
+    const logits1 = ref.forward(prompt).subarray((prompt.length - 1) * vocab);
+    const p1 = targetProbs(logits1, sampling);
+    cells = [];
+    expected = [];
+    for (const x1 of topK(p1, 3)) {
+      ref.truncate(prompt.length);
+      const p2 = targetProbs(ref.forward(Int32Array.of(x1)), sampling);
+      for (const x2 of topK(p2, 3)) {
+        cells.push(`${x1},${x2}`);
+        expected.push(p1[x1] * p2[x2] * trials);
+      }
+    }
+    // Deterministic multi-branch trees from the reference's own top tokens, so that
+    // acceptance and rejection both happen at depth 1 and 2.
+    registerStrategy('test-oracle', () => new OracleTreeDrafter(ReferenceModel.fromFiles(files, 64), vocab));
+  });
+  afterAll(() => engine?.destroy());
+
+  for (const strategy of ['ar', 'self', 'test-oracle', 'random']) {
+    it(`the first two tokens follow the target distribution with ${strategy}`, async () => {
+      const counts = new Map<string, number>(cells.map((c) => [c, 0]));
+      for (let seed = 0; seed < trials; seed++) {
+        const { tokens } = await engine.generateText(prompt, { maxTokens: 2, seed, strategy, treeBudget: 8, ...sampling });
+        const key = tokens.join(',');
+        expect(counts.has(key), `sampled pair ${key} outside the top-3 support`).toBe(true);
+        counts.set(key, counts.get(key)! + 1);
+      }
+      const pValue = chiSquarePValue(cells.map((c) => counts.get(c)!), expected);
+      expect(pValue).toBeGreaterThan(1e-4);
+    });
+  }
+});
