@@ -75,12 +75,13 @@ for (const [k, n] of [[0, 2], [4, 3], [13, 3], [18, 3], [30, 2]] as const) {
   add({ id: `story-${k}`, category: 'stories', prompt: sentences(stories[k], n), source: `tinystories-valid-head.txt story ${k}` });
 }
 
-// Code: windows of held-out modules ending inside a function, class or table.
+// Code: windows of held-out modules ending inside a function, class or table. Prompts are
+// kept short (about 100-250 tokens): prefill on a software GPU is slow.
 const codeSpecs: [string, string, number, number][] = [
-  ['Lib/http/cookies.py', 'class Morsel(dict):', 0, 30],
+  ['Lib/http/cookies.py', 'class Morsel(dict):', 0, 12],
   ['Lib/http/server.py', 'def send_response(self, code, message=None):', 2, 10],
   ['Lib/imaplib.py', 'def login(self, user, password):', 0, 9],
-  ['Lib/imp.py', 'def find_module(name, path=None):', 0, 16],
+  ['Lib/imp.py', 'def find_module(name, path=None):', 0, 11],
   ['Lib/importlib/__init__.py', 'def import_module(name, package=None):', 0, 12],
 ];
 for (const [file, anchor, before, after] of codeSpecs) {
@@ -89,7 +90,7 @@ for (const [file, anchor, before, after] of codeSpecs) {
 
 // Document-grounded: a document, then a prompt whose answer copies from it. The document is
 // both in the prompt (as a reader would paste it) and in `documents` (for retrieval drafters).
-const docStories = [1, 5, 16, 37];
+const docStories = [1, 3, 10, 37];
 for (const k of docStories) {
   const doc = stories[k];
   const first = sentences(doc, 1);
@@ -102,7 +103,7 @@ for (const k of docStories) {
   });
 }
 {
-  const doc = paragraphWith('twain-books.txt', 'Tom appeared on the sidewalk with a bucket of whitewash');
+  const doc = sentences(paragraphWith('twain-books.txt', 'Tom appeared on the sidewalk with a bucket of whitewash'), 3);
   add({ id: 'doc-twain-fence', category: 'document', prompt: `${doc}\n\nQuote the first sentence of the passage above.\n\nTom appeared on the sidewalk`, documents: [doc], source: 'twain-books.txt (Tom Sawyer, chapter 2)' });
 }
 {
