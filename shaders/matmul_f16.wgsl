@@ -1,9 +1,10 @@
 // y (rows, OUT) = x (rows, IN) @ W^T (+ bias) (+ y), W f16 packed two per u32, each row packed
 // separately with stride ceil(IN/2) (src/gpu/buffers.ts). unpack2x16float needs no shader-f16.
-// Work split and reduction: shaders/common/matmul_tile.wgsl. Dispatch (ceil(rows / TR), ceil(OUT / 4)).
+// Work split and reduction: shaders/common/matmul_tile.wgsl. Entry main dispatches
+// (ceil(rows / TR), ceil(OUT / 4)); entry dot is at the end.
 //#include common/step.wgsl
 
-override WG: u32 = 64;             // threads splitting IN; power of two, >= 4 * TR
+override WG: u32 = 64;             // main: threads splitting IN, a power of two >= 4 * TR; dot: columns per workgroup
 override TR: u32 = 1u;             // rows per register tile, <= 16
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false; // y += x @ W^T (fuses a residual add)
@@ -51,4 +52,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   reduceAndStore(&acc, lid, row0, o0);
+}
+
+// Entry `dot` (see common/matmul_tile.wgsl): thread = output column o, workgroup row tile wid.y.
+// Dispatch (ceil(OUT / WG), ceil(rows / TR)).
+@compute @workgroup_size(WG)
+fn dot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let IN = dims.inDim;
+  let o = gid.x;
+  let row0 = wid.y * TR;
+  if (o >= dims.outDim || row0 >= step.rows) {
+    return;
+  }
+  let lastRow = step.rows - 1u;
+  var acc: array<f32, MAX_TR>;
+  for (var p = 0u; p < dims.stride; p++) {
+    let wv = unpack2x16float(w[o * dims.stride + p]);
+    let k = 2u * p;
+    let hasHi = k + 1u < IN;
+    for (var r = 0u; r < TR; r++) {
+      let xi = min(row0 + r, lastRow) * IN + k;
+      acc[r] += x[xi] * wv.x + select(0.0, x[xi + 1u], hasHi) * wv.y;
+    }
+  }
+  for (var r = 0u; r < TR; r++) {
+    storeOne(row0 + r, o, acc[r]);
+  }
 }

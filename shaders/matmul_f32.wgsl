@@ -1,8 +1,9 @@
 // y (rows, OUT) = x (rows, IN) @ W^T (+ bias) (+ y), W f32 (OUT, IN). Work split and reduction:
-// shaders/common/matmul_tile.wgsl. Dispatch (ceil(rows / TR), ceil(OUT / 4)).
+// shaders/common/matmul_tile.wgsl. Entry main dispatches
+// (ceil(rows / TR), ceil(OUT / 4)); entry dot is at the end.
 //#include common/step.wgsl
 
-override WG: u32 = 64;             // threads splitting IN; power of two, >= 4 * TR
+override WG: u32 = 64;             // main: threads splitting IN, a power of two >= 4 * TR; dot: columns per workgroup
 override TR: u32 = 1u;             // rows per register tile, <= 16
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false; // y += x @ W^T (fuses a residual add)
@@ -39,4 +40,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   reduceAndStore(&acc, lid, row0, o0);
+}
+
+// Entry `dot` (see common/matmul_tile.wgsl): thread = output column o, workgroup row tile wid.y.
+// Dispatch (ceil(OUT / WG), ceil(rows / TR)).
+@compute @workgroup_size(WG)
+fn dot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let IN = dims.inDim;
+  let o = gid.x;
+  let row0 = wid.y * TR;
+  if (o >= dims.outDim || row0 >= step.rows) {
+    return;
+  }
+  let lastRow = step.rows - 1u;
+  var acc: array<f32, MAX_TR>;
+  for (var k = 0u; k < IN; k++) {
+    let wv = w[o * IN + k];
+    for (var r = 0u; r < TR; r++) {
+      acc[r] += x[min(row0 + r, lastRow) * IN + k] * wv;
+    }
+  }
+  for (var r = 0u; r < TR; r++) {
+    storeOne(row0 + r, o, acc[r]);
+  }
 }

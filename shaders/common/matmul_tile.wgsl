@@ -1,7 +1,14 @@
 // Shared part of the matmul kernels (matmul_f32.wgsl, matmul_f16.wgsl): y (rows, OUT) =
 // x (rows, IN) @ W^T (+ bias) (+ y when ACCUMULATE), W in Hugging Face's (out, in) layout.
 //
-// Work split (why): a decode or tree-verify pass is bound by reading W once, so each workgroup
+// Two entry points per kernel file, picked per adapter (src/ops/matmul.ts):
+//  main: split-K (below), for GPUs.
+//  dot:  one thread per output column and row tile, looping over all of IN with no workgroup
+//        memory and no barriers. For SwiftShader, which runs invocations on CPU threads where a
+//        barrier costs a fiber switch per invocation: there split-K ran ~50x slower than this.
+//        Adjacent threads read weight rows IN apart, so on a GPU its reads are not coalesced.
+//
+// Work split of main (why): a decode or tree-verify pass is bound by reading W once, so each workgroup
 // owns 4 output columns (one vec4) and a tile of TR rows held in registers; the WG threads of
 // the workgroup split the IN axis, so consecutive threads read consecutive weights (coalesced)
 // and each weight read feeds TR rows. Row tiles are the fastest-varying workgroup index
@@ -42,17 +49,20 @@ fn reduceAndStore(acc: ptr<function, array<vec4<f32>, MAX_TR>>, lid: u32, row0: 
     workgroupBarrier();
   }
   if (lid < TR * 4u) {
-    let row = row0 + lid / 4u;
-    let o = o0 + lid % 4u;
-    if (row < step.rows && o < dims.outDim) {
-      var v = red[(lid / 4u) * WG][lid % 4u];
-      if (HAS_BIAS) {
-        v += bias[o];
-      }
-      if (ACCUMULATE) {
-        v += y[row * dims.outDim + o];
-      }
-      y[row * dims.outDim + o] = v;
+    storeOne(row0 + lid / 4u, o0 + lid % 4u, red[(lid / 4u) * WG][lid % 4u]);
+  }
+}
+
+// y[row, o] = v (+ bias[o]) (+ y[row, o]); skips rows and columns past the end.
+fn storeOne(row: u32, o: u32, v: f32) {
+  if (row < step.rows && o < dims.outDim) {
+    var out = v;
+    if (HAS_BIAS) {
+      out += bias[o];
     }
+    if (ACCUMULATE) {
+      out += y[row * dims.outDim + o];
+    }
+    y[row * dims.outDim + o] = out;
   }
 }

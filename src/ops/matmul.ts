@@ -27,6 +27,20 @@ export interface MatmulBuffers {
   bias?: GPUBuffer | null;
 }
 
+/**
+ * Kernel entry (shaders/common/matmul_tile.wgsl): 'split' splits the input axis over a
+ * workgroup (coalesced weight reads, for GPUs); 'dot' gives each thread whole dot products with
+ * no barriers (for SwiftShader, where barriers dominate).
+ */
+export type MatmulVariant = 'split' | 'dot';
+
+/** 'dot' on a software adapter (SwiftShader), else 'split'. Reads GPUDevice.adapterInfo where the runtime has it. */
+export function preferredMatmulVariant(device: GPUDevice): MatmulVariant {
+  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const text = info ? `${info.vendor} ${info.architecture} ${info.device} ${info.description}` : '';
+  return /swiftshader|llvmpipe|software/i.test(text) ? 'dot' : 'split';
+}
+
 export interface MatmulOptions {
   inDim: number;
   outDim: number;
@@ -35,22 +49,27 @@ export interface MatmulOptions {
   accumulate?: boolean;
   /** Row-tile tiers, ascending, each <= 16 (tile sizes per adapter; default [1, 4, 16]). */
   rowTiles?: number[];
-  /** Threads per workgroup splitting the input axis: a power of two >= 4 * largest tier (default 64). */
+  /** Threads per workgroup: 'split' - a power of two >= 4 * largest tier; 'dot' - columns per workgroup (default 64). */
   workgroupSize?: number;
+  /** Kernel entry; default preferredMatmulVariant(device). */
+  variant?: MatmulVariant;
 }
 
 export class MatmulOp implements GpuOp {
   private readonly tiers: { rows: number; pipeline: GPUComputePipeline; bind: GPUBindGroup }[];
   private readonly maxRows: number;
   private readonly outTiles: number;
+  readonly variant: MatmulVariant;
 
   constructor(env: KernelEnv, label: string, b: MatmulBuffers, readonly opts: MatmulOptions) {
     const { inDim, outDim, dtype } = opts;
     const tiles = opts.rowTiles ?? [1, 4, 16];
     const wg = opts.workgroupSize ?? 64;
     this.maxRows = Math.min(MAX_ROWS, Math.floor(b.x.size / (4 * inDim)), Math.floor(b.y.size / (4 * outDim)));
-    this.outTiles = Math.ceil(outDim / 4);
-    checkShape(label, b, opts, tiles, wg, this.maxRows, this.outTiles);
+    this.variant = opts.variant ?? preferredMatmulVariant(env.device);
+    // workgroups along the output axis: 4 columns each (split), wg columns each (dot)
+    this.outTiles = Math.ceil(outDim / (this.variant === 'split' ? 4 : wg));
+    checkShape(label, b, opts, tiles, wg, this.maxRows, this.outTiles, this.variant);
     const bias = b.bias ?? env.device.createBuffer({ label: `${label}.noBias`, size: 4, usage: GPUBufferUsage.STORAGE });
     // MatmulDims { inDim, outDim, stride, pad }: shapes are uniforms so all shapes share pipelines.
     const dims = createUniform(env.device, `${label}.dims`, 16);
@@ -58,7 +77,7 @@ export class MatmulOp implements GpuOp {
     this.tiers = tiles.map((tr) => {
       const pipeline = env.pipelines.get(`matmul_${dtype}`, {
         WG: wg, TR: tr, HAS_BIAS: !!b.bias, ACCUMULATE: !!opts.accumulate,
-      });
+      }, this.variant === 'split' ? 'main' : 'dot');
       return { rows: tr, pipeline, bind: bindBuffers(env.device, `${label}.bind${tr}`, pipeline, [env.step, b.x, b.w, bias, b.y, dims]) };
     });
   }
@@ -68,11 +87,14 @@ export class MatmulOp implements GpuOp {
     const tier = this.tiers.find((t) => t.rows >= rows) ?? this.tiers[this.tiers.length - 1];
     pass.setPipeline(tier.pipeline);
     pass.setBindGroup(0, tier.bind);
-    pass.dispatchWorkgroups(Math.ceil(rows / tier.rows), this.outTiles);
+    const rowTiles = Math.ceil(rows / tier.rows);
+    // split: row tiles fastest (neighbouring workgroups share a weight tile); dot: (columns, row tiles)
+    if (this.variant === 'split') pass.dispatchWorkgroups(rowTiles, this.outTiles);
+    else pass.dispatchWorkgroups(this.outTiles, rowTiles);
   }
 }
 
-function checkShape(label: string, b: MatmulBuffers, o: MatmulOptions, tiles: number[], wg: number, maxRows: number, outTiles: number): void {
+function checkShape(label: string, b: MatmulBuffers, o: MatmulOptions, tiles: number[], wg: number, maxRows: number, outTiles: number, variant: MatmulVariant): void {
   const fail = (why: string) => new OpShapeError(`MatmulOp "${label}": ${why}`);
   const wordsPerRow = o.dtype === 'f16' ? f16RowStride(o.inDim) : o.inDim;
   if (!(o.inDim >= 1 && o.outDim >= 1 && Number.isInteger(o.inDim) && Number.isInteger(o.outDim))) throw fail(`bad dims ${o.inDim} -> ${o.outDim}`);
@@ -83,6 +105,7 @@ function checkShape(label: string, b: MatmulBuffers, o: MatmulOptions, tiles: nu
   if (!tiles.length || tiles.some((t, i) => !Number.isInteger(t) || t < 1 || t > MAX_TILE_ROWS || (i > 0 && t <= tiles[i - 1]))) {
     throw fail(`rowTiles ${JSON.stringify(tiles)} must ascend within 1..${MAX_TILE_ROWS}`);
   }
-  if ((wg & (wg - 1)) !== 0 || wg < 4 * tiles[tiles.length - 1]) throw fail(`workgroupSize ${wg} must be a power of two >= 4 * ${tiles[tiles.length - 1]}`);
+  if (variant === 'split' && ((wg & (wg - 1)) !== 0 || wg < 4 * tiles[tiles.length - 1])) throw fail(`workgroupSize ${wg} must be a power of two >= 4 * ${tiles[tiles.length - 1]}`);
+  if (variant === 'dot' && !(Number.isInteger(wg) && wg >= 1)) throw fail(`workgroupSize ${wg} must be a positive integer`);
   if (outTiles > MAX_GROUPS_PER_DIM) throw fail(`outDim ${o.outDim} needs ${outTiles} workgroups in one dimension (limit ${MAX_GROUPS_PER_DIM})`);
 }

@@ -3,7 +3,7 @@ import { createStorage, uploadF16Rows, uploadStorage } from '../../src/gpu/buffe
 import { OpShapeError } from '../../src/gpu/errors.ts';
 import { matmul } from '../../src/model/cpu-ops.ts';
 import type { WeightDtype } from '../../src/ops/embed.ts';
-import { MatmulOp, type MatmulOptions } from '../../src/ops/matmul.ts';
+import { MatmulOp, type MatmulOptions, type MatmulVariant } from '../../src/ops/matmul.ts';
 import { expectClose, randomF32, readF32, roundF16, runPass, testGpu, type TestGpu } from './util.ts';
 
 interface Case {
@@ -14,6 +14,7 @@ interface Case {
   bias?: boolean;
   accumulate?: boolean;
   rowTiles?: number[];
+  variant: MatmulVariant;
 }
 
 async function check(gpu: TestGpu, c: Case): Promise<void> {
@@ -25,7 +26,7 @@ async function check(gpu: TestGpu, c: Case): Promise<void> {
   const y0 = randomF32(c.rows * c.outDim, seed + 3);
   const wBuf = c.dtype === 'f16' ? uploadF16Rows(gpu.device, 'test.w', w, c.outDim, c.inDim) : uploadStorage(gpu.device, 'test.w', w);
   const y = uploadStorage(gpu.device, 'test.y', y0);
-  const opts: MatmulOptions = { inDim: c.inDim, outDim: c.outDim, dtype: c.dtype, accumulate: c.accumulate, rowTiles: c.rowTiles };
+  const opts: MatmulOptions = { inDim: c.inDim, outDim: c.outDim, dtype: c.dtype, accumulate: c.accumulate, rowTiles: c.rowTiles, variant: c.variant };
   const op = new MatmulOp(env, 'test.matmul', { x: uploadStorage(gpu.device, 'test.x', x), w: wBuf, y, bias: bias && uploadStorage(gpu.device, 'test.b', bias) }, opts);
   await runPass(gpu, c.rows, (pass) => op.encode(pass, c.rows));
   const ref = matmul(x, c.dtype === 'f16' ? roundF16(w) : w, c.inDim, c.outDim, bias);
@@ -33,21 +34,24 @@ async function check(gpu: TestGpu, c: Case): Promise<void> {
   // f32 accumulation in another order than the f64 reference: error grows like sqrt(in) ulp of
   // the partial sums (|x|, |w| <= 1), well inside 1e-5 * sqrt(in) absolute.
   const atol = 1e-5 * Math.sqrt(c.inDim) + 1e-6;
-  expectClose(await readF32(gpu.device, y, c.rows * c.outDim), ref, atol, 1e-5, `y ${c.dtype} ${c.rows}x${c.inDim}->${c.outDim}`);
+  expectClose(await readF32(gpu.device, y, c.rows * c.outDim), ref, atol, 1e-5, `y ${c.variant} ${c.dtype} ${c.rows}x${c.inDim}->${c.outDim}`);
 }
 
 describe('matmul', () => {
   const shapes: [number, number, number][] = [
     [1, 1, 1], [1, 37, 5], [3, 64, 96], [17, 129, 33], [128, 96, 70], [5, 576, 19], [1, 300, 1027],
   ];
-  for (const dtype of ['f32', 'f16'] as const) {
-    for (const [rows, inDim, outDim] of shapes) {
-      it(`${dtype} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { dtype, rows, inDim, outDim }));
-    }
-    it(`${dtype} with bias and accumulate, 3 rows, 45 -> 23`, async () => check(await testGpu(), { dtype, rows: 3, inDim: 45, outDim: 23, bias: true, accumulate: true }));
-    it(`${dtype} row tiles [2, 8]: 9 rows run as two tiles of 8`, async () => check(await testGpu(), { dtype, rows: 9, inDim: 33, outDim: 13, bias: true, rowTiles: [2, 8] }));
-    for (const rows of [1, 4]) {
-      it(`${dtype} LM head 48 -> 32000, ${rows} rows`, async () => check(await testGpu(), { dtype, rows, inDim: 48, outDim: 32000 }));
+  for (const variant of ['split', 'dot'] as const) {
+    for (const dtype of ['f32', 'f16'] as const) {
+      const name = `${variant} ${dtype}`;
+      for (const [rows, inDim, outDim] of shapes) {
+        it(`${name} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant, dtype, rows, inDim, outDim }));
+      }
+      it(`${name} with bias and accumulate, 3 rows, 45 -> 23`, async () => check(await testGpu(), { variant, dtype, rows: 3, inDim: 45, outDim: 23, bias: true, accumulate: true }));
+      it(`${name} row tiles [2, 8]: 9 rows run as two tiles of 8`, async () => check(await testGpu(), { variant, dtype, rows: 9, inDim: 33, outDim: 13, bias: true, rowTiles: [2, 8] }));
+      for (const rows of [1, 4]) {
+        it(`${name} LM head 48 -> 32000, ${rows} rows`, async () => check(await testGpu(), { variant, dtype, rows, inDim: 48, outDim: 32000 }));
+      }
     }
   }
 
@@ -60,7 +64,7 @@ describe('matmul', () => {
     expect(() => new MatmulOp(env, 't', { x, w, y }, { inDim: 8, outDim: 9, dtype: 'f32' })).toThrow(OpShapeError);
     expect(() => new MatmulOp(env, 't', { x, w: createStorage(gpu.device, 'w', 4 * 63), y }, { inDim: 8, outDim: 8, dtype: 'f32' })).toThrow(OpShapeError);
     expect(() => new MatmulOp(env, 't', { x, w, y }, { inDim: 8, outDim: 8, dtype: 'f32', rowTiles: [4, 2] })).toThrow(OpShapeError);
-    expect(() => new MatmulOp(env, 't', { x, w, y }, { inDim: 8, outDim: 8, dtype: 'f32', workgroupSize: 32 })).toThrow(OpShapeError);
+    expect(() => new MatmulOp(env, 't', { x, w, y }, { inDim: 8, outDim: 8, dtype: 'f32', workgroupSize: 32, variant: 'split' })).toThrow(OpShapeError);
     const op = new MatmulOp(env, 't', { x, w, y }, { inDim: 8, outDim: 8, dtype: 'f32' });
     expect(() => op.encode({} as GPUComputePassEncoder, 2)).toThrow(OpShapeError);
   });

@@ -1,0 +1,145 @@
+/**
+ * Kernel micro-benchmark (issue 10): effective GB/s of each mat-vec variant next to a plain copy
+ * kernel's GB/s on the same device in the same run (the practical bandwidth limit), and the cost
+ * of one tree-verification matmul for 1..128 rows relative to 1 row.
+ *
+ * The weights of `layers` distinct matrices are swept per pass, like a model's layers, so that
+ * on a real GPU they do not fit in L2 and every pass streams them from memory. Times come from
+ * timestamp queries when the adapter has them, else from the CPU (submit to idle, over `iters`
+ * passes in one submit).
+ *
+ * Run (the `?raw` shader glob needs Vite's module runner):
+ *   node --input-type=module -e "await (await import('vite')).runnerImport('./tools/bench-kernels.ts')" -- [options]
+ * Options: --preset gpu|small (default: small on SwiftShader, else gpu), --in N --out N,
+ *   --layers N, --iters N, --copy-mb N, --rows 1,4,16 (tree sizes), --variants split,dot, --json FILE.
+ */
+import { createStorage, packF16Rows, uploadStorage } from '../src/gpu/buffers.ts';
+import { CopyOp } from '../src/gpu/copy.ts';
+import { acquireDevice } from '../src/gpu/device.ts';
+import { PipelineCache, type KernelEnv } from '../src/gpu/pipelines.ts';
+import { cpuTimeSubmit, GpuTimer } from '../src/gpu/profiler.ts';
+import { StepUniform } from '../src/gpu/step.ts';
+import type { WeightDtype } from '../src/ops/embed.ts';
+import { MatmulOp, preferredMatmulVariant, type MatmulVariant } from '../src/ops/matmul.ts';
+
+interface Options {
+  inDim: number;
+  outDim: number;
+  layers: number;
+  iters: number;
+  copyMb: number;
+  rows: number[];
+  /** Matmul entries to measure; default: the adapter's preferred one. */
+  variants: MatmulVariant[];
+  json: string | null;
+}
+
+const PRESETS: Record<string, Omit<Options, 'json' | 'variants'>> = {
+  // 4096 x 4096 (a 7B model's attention projection); 16 f32 / 32 f16 matrices = 1 GB per pass, far beyond L2.
+  gpu: { inDim: 4096, outDim: 4096, layers: 16, iters: 10, copyMb: 1024, rows: [1, 2, 4, 8, 16, 32, 64, 128] },
+  // SmolLM2-135M's MLP shape; SwiftShader runs on the CPU, so keep a pass well under a second.
+  small: { inDim: 576, outDim: 1536, layers: 4, iters: 3, copyMb: 32, rows: [1, 4, 16, 64, 128] },
+};
+
+function parseArgs(argv: string[], swiftshader: boolean, preferred: MatmulVariant): Options {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) if (argv[i].startsWith('--') && i + 1 < argv.length) flags.set(argv[i].slice(2), argv[++i]);
+  const base = PRESETS[flags.get('preset') ?? (swiftshader ? 'small' : 'gpu')];
+  if (!base) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`);
+  const num = (k: string, d: number) => (flags.has(k) ? Number(flags.get(k)) : d);
+  return {
+    inDim: num('in', base.inDim),
+    outDim: num('out', base.outDim),
+    layers: num('layers', base.layers),
+    iters: num('iters', base.iters),
+    copyMb: num('copy-mb', base.copyMb),
+    rows: flags.has('rows') ? flags.get('rows')!.split(',').map(Number) : base.rows,
+    variants: flags.has('variants') ? (flags.get('variants')!.split(',') as MatmulVariant[]) : [preferred],
+    json: flags.get('json') ?? null,
+  };
+}
+
+/** Milliseconds per pass of `encode`, over `iters` passes in one submit (after one warm-up submit). */
+async function timePerPass(device: GPUDevice, timer: GpuTimer | null, iters: number, encode: (pass: GPUComputePassEncoder) => void): Promise<number> {
+  const submit = (profile: boolean) => {
+    const enc = device.createCommandEncoder({ label: 'bench.encoder' });
+    for (let i = 0; i < iters; i++) {
+      const pass = enc.beginComputePass({ label: 'bench.pass', timestampWrites: profile && timer ? timer.pass(`iter${i}`) : undefined });
+      encode(pass);
+      pass.end();
+    }
+    if (profile && timer) timer.resolve(enc);
+    device.queue.submit([enc.finish()]);
+  };
+  await cpuTimeSubmit(device, () => submit(false));
+  if (!timer) return (await cpuTimeSubmit(device, () => submit(false))) / iters;
+  submit(true);
+  const spans = await timer.read();
+  // the median pass: robust to one pass delayed by clock ramp-up or a preempting context
+  const ms = spans.map((s) => s.ms).sort((a, b) => a - b);
+  return ms[Math.floor(ms.length / 2)];
+}
+
+function makeLayers(env: KernelEnv, o: Options, variant: MatmulVariant, dtype: WeightDtype, x: GPUBuffer, y: GPUBuffer): { ops: MatmulOp[]; weightBytes: number } {
+  // One random matrix, uploaded into every layer's own buffer: values do not change the timing.
+  const w = new Float32Array(o.inDim * o.outDim);
+  for (let i = 0; i < w.length; i++) w[i] = Math.sin(i * 12.9898) * 0.05;
+  const data = dtype === 'f16' ? packF16Rows(w, o.outDim, o.inDim) : w;
+  const layers = dtype === 'f16' ? 2 * o.layers : o.layers; // same bytes per pass for both dtypes
+  const ops: MatmulOp[] = [];
+  for (let l = 0; l < layers; l++) {
+    const wBuf = uploadStorage(env.device, `bench.w${dtype}.${l}`, data);
+    ops.push(new MatmulOp(env, `bench.matmul${dtype}.${l}`, { x, w: wBuf, y }, { inDim: o.inDim, outDim: o.outDim, dtype, variant }));
+  }
+  return { ops, weightBytes: layers * data.byteLength };
+}
+
+async function main(): Promise<void> {
+  const ctx = await acquireDevice();
+  const { device } = ctx;
+  const o = parseArgs(process.argv.slice(1), /swiftshader/i.test(ctx.adapterInfo), preferredMatmulVariant(device));
+  const pipelines = new PipelineCache(device);
+  const step = new StepUniform(device, 'bench.step');
+  const env: KernelEnv = { device, pipelines, step: step.buffer };
+  const timer = ctx.hasTimestamps ? new GpuTimer(device, Math.max(o.iters, 1), 'bench.timer') : null;
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  log(`adapter: ${ctx.adapterInfo}; timing: ${timer ? 'timestamp queries' : 'CPU'}; ${JSON.stringify(o)}`);
+
+  const copyBytes = o.copyMb * 2 ** 20;
+  const src = createStorage(device, 'bench.copy.src', copyBytes);
+  const dst = createStorage(device, 'bench.copy.dst', copyBytes);
+  const copy = new CopyOp(pipelines, 'bench.copy', src, dst);
+  step.write(1);
+  const copyMs = await timePerPass(device, timer, o.iters, (p) => copy.encode(p));
+  const copyGBs = (2 * copyBytes) / (copyMs * 1e6); // bytes read + written
+  log(`copy ${o.copyMb} MB: ${copyMs.toFixed(3)} ms, ${copyGBs.toFixed(1)} GB/s`);
+  src.destroy();
+  dst.destroy();
+
+  const x = uploadStorage(device, 'bench.x', Float32Array.from({ length: 128 * o.inDim }, (_, i) => Math.cos(i) * 0.5));
+  const y = createStorage(device, 'bench.y', 128 * o.outDim * 4);
+  const results: Record<string, unknown>[] = [];
+  for (const variant of o.variants) for (const dtype of ['f32', 'f16'] as const) {
+    const { ops, weightBytes } = makeLayers(env, o, variant, dtype, x, y);
+    await pipelines.checkCompilation();
+    const perRows: { rows: number; ms: number; relative: number }[] = [];
+    for (const rows of o.rows) {
+      step.write(rows);
+      const ms = await timePerPass(device, timer, o.iters, (p) => { for (const op of ops) op.encode(p, rows); });
+      perRows.push({ rows, ms, relative: ms / (perRows[0]?.ms ?? ms) });
+      log(`${variant} ${dtype} ${ops.length} x (${o.outDim}, ${o.inDim}) rows ${rows}: ${ms.toFixed(3)} ms (x${(ms / perRows[0].ms).toFixed(2)} of 1 row)`);
+    }
+    const matvecGBs = weightBytes / (perRows[0].ms * 1e6);
+    log(`${variant} ${dtype} mat-vec: ${matvecGBs.toFixed(1)} GB/s = ${((100 * matvecGBs) / copyGBs).toFixed(1)}% of copy`);
+    results.push({ variant, dtype, matrices: ops.length, weightBytes, matvecGBs, ratioToCopy: matvecGBs / copyGBs, perRows });
+  }
+  const report = { adapter: ctx.adapterInfo, timing: timer ? 'timestamp' : 'cpu', options: o, copy: { bytes: copyBytes, ms: copyMs, GBs: copyGBs }, matmul: results };
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (o.json) {
+    const fs = await import(/* @vite-ignore */ 'node:fs');
+    fs.writeFileSync(o.json, JSON.stringify(report, null, 2));
+  }
+  device.destroy();
+}
+
+await main();
