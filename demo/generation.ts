@@ -8,12 +8,12 @@ import type { GenerationStats } from '../src/engine/stats';
 import type { WorkerEngine } from '../src/worker/client';
 import type { RunView } from './run-view';
 import type { StepChart } from './step-chart';
-import { renderTree, snapshotOf } from './tree-view';
+import { snapshotOf, type TreeFollower } from './tree-view';
 
 export interface Outputs {
   main: RunView;
   chart: StepChart;
-  tree: HTMLElement;
+  tree: TreeFollower;
 }
 
 /** Streams one generation into `view`; the chart and tree follow when given. */
@@ -22,7 +22,7 @@ export async function runOnce(
   prompt: string,
   opts: GenerateOptions,
   view: RunView,
-  follow?: { chart: StepChart; tree: HTMLElement },
+  follow?: { chart: StepChart; tree: TreeFollower },
 ): Promise<{ text: string; stats: GenerationStats }> {
   view.reset(opts.strategy ?? 'ar');
   follow?.chart.clear();
@@ -36,8 +36,8 @@ export async function runOnce(
       }
       view.add(r.value);
       if (follow && r.value.tokens.length > 0) {
-        follow.chart.add(r.value.accepted, r.value.tokens.length);
-        if (r.value.treeSize > 0) renderTree(follow.tree, snapshotOf(r.value));
+        follow.chart.add(r.value.accepted, r.value.tokens.length, r.value.treeSize);
+        if (r.value.treeSize > 0) follow.tree.show(snapshotOf(r.value));
       }
     }
   } catch (e) {

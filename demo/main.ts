@@ -14,6 +14,7 @@ import { RunView } from './run-view';
 import { StepChart } from './step-chart';
 import { runOnce, runSideBySide } from './generation';
 import { describeError } from './messages';
+import { TreeFollower } from './tree-view';
 
 const ui = {
   gpu: byId('gpu-status'),
@@ -36,7 +37,7 @@ const progress = new ProgressView(byId('progress'));
 const mainView = new RunView(byId('pane-main'));
 const arView = new RunView(ui.arPane);
 const chart = new StepChart(byId('chart'));
-const tree = byId('tree');
+const tree = new TreeFollower(byId('tree'), (ids) => (engine ? engine.idsToTokens(ids) : Promise.resolve([])));
 
 let engine: WorkerEngine | null = null;
 let busy: AbortController | null = null;

@@ -1,12 +1,12 @@
 /** Tokens produced by each target pass, as inline SVG bars (accepted draft tokens stacked on the target's one). */
-import { svg } from './dom';
+import { el, svg } from './dom';
 
 const W = 600;
 const H = 120;
 const PAD = 16;
 
 export class StepChart {
-  private readonly steps: { accepted: number; total: number }[] = [];
+  private readonly steps: { accepted: number; total: number; drafted: boolean }[] = [];
   private pending = false;
 
   constructor(private readonly root: HTMLElement) {
@@ -18,8 +18,9 @@ export class StepChart {
     this.schedule();
   }
 
-  add(accepted: number, total: number): void {
-    this.steps.push({ accepted, total });
+  /** One target pass: draft tokens it accepted, tokens it produced, nodes it verified. */
+  add(accepted: number, total: number, treeSize: number): void {
+    this.steps.push({ accepted, total, drafted: treeSize > 0 });
     this.schedule();
   }
 
@@ -39,7 +40,6 @@ export class StepChart {
     const top = Math.max(2, ...this.steps.map((s) => s.total));
     const bw = n ? Math.min(24, (W - 2 * PAD) / n) : 0;
     const y = (v: number) => H - PAD - (v / top) * (H - 2 * PAD);
-    root.append(svg('text', { x: 2, y: PAD - 4, 'font-size': 10 }, `max ${top} tokens/pass`));
     root.append(svg('line', { x1: PAD, x2: W - PAD, y1: y(1), y2: y(1), stroke: '#c4cad3', 'stroke-dasharray': '3 3' }));
     this.steps.forEach((s, i) => {
       const x = PAD + i * bw;
@@ -50,6 +50,8 @@ export class StepChart {
     });
     root.setAttribute('aria-label', `${n} target passes`);
     this.root.dataset.steps = String(n);
-    this.root.replaceChildren(root);
+    this.root.dataset.drafted = String(this.steps.filter((s) => s.drafted).length);
+    const caption = n ? `${n} target passes; tallest bar ${top} tokens. Grey: the target's own token; blue: accepted draft tokens.` : 'No generation yet.';
+    this.root.replaceChildren(root, el('p', { class: 'muted' }, caption));
   }
 }

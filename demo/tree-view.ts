@@ -62,7 +62,15 @@ function layout(s: TreeSnapshot): { depth: number[]; row: number[]; rows: number
   return { depth, row, rows: next + 1 };
 }
 
-export function renderTree(root: HTMLElement, s: TreeSnapshot): void {
+/** A token's label in a box: its vocabulary entry when known, else its id; cut to fit the box. */
+function label(id: number, pieces: Map<number, string>): string {
+  const p = pieces.get(id);
+  if (p === undefined) return `#${id}`;
+  const shown = JSON.stringify(p).slice(1, -1);
+  return shown.length > 9 ? `${shown.slice(0, 8)}…` : shown;
+}
+
+export function renderTree(root: HTMLElement, s: TreeSnapshot, pieces = new Map<number, string>()): void {
   const { depth, row, rows } = layout(s);
   const onPath = new Set(s.accepted.map((i) => i + 1));
   const last = s.accepted.length ? s.accepted[s.accepted.length - 1] + 1 : 0;
@@ -71,21 +79,58 @@ export function renderTree(root: HTMLElement, s: TreeSnapshot): void {
   const pos = (v: number) => ({ x: 5 + depth[v] * COL, y: 5 + row[v] * ROW });
   const edge = (a: { x: number; y: number }, b: { x: number; y: number }, cls: string) =>
     pic.append(svg('path', { class: cls, d: `M${a.x + BOX_W},${a.y + BOX_H / 2} C${a.x + BOX_W + 8},${a.y + BOX_H / 2} ${b.x - 8},${b.y + BOX_H / 2} ${b.x},${b.y + BOX_H / 2}` }));
-  const node = (p: { x: number; y: number }, cls: string, label: string) => {
+  const node = (p: { x: number; y: number }, cls: string, id: number | null) => {
     const g = svg('g', { class: `tree-node ${cls}` });
-    g.append(svg('rect', { x: p.x, y: p.y, width: BOX_W, height: BOX_H, rx: 3 }), svg('text', { x: p.x + 4, y: p.y + 13 }, label));
+    g.append(svg('rect', { x: p.x, y: p.y, width: BOX_W, height: BOX_H, rx: 3 }), svg('text', { x: p.x + 4, y: p.y + 13 }, id === null ? 'root' : label(id, pieces)));
+    if (id !== null) g.append(svg('title', {}, `token ${id}${pieces.has(id) ? ` ${JSON.stringify(pieces.get(id))}` : ''}`));
     pic.append(g);
   };
   for (let v = 1; v <= s.tokens.length; v++) edge(pos(s.parents[v - 1] + 1), pos(v), onPath.has(v) ? 'tree-edge accepted' : 'tree-edge');
   const bonusPos = { x: pos(last).x + COL, y: pos(last).y };
   edge(pos(last), bonusPos, 'tree-edge accepted');
-  node(pos(0), 'root', 'root');
-  for (let v = 1; v <= s.tokens.length; v++) node(pos(v), onPath.has(v) ? 'accepted' : '', `#${s.tokens[v - 1]}`);
-  node(bonusPos, 'bonus', `#${s.bonus}`);
+  node(pos(0), 'root', null);
+  for (let v = 1; v <= s.tokens.length; v++) node(pos(v), onPath.has(v) ? 'accepted' : '', s.tokens[v - 1]);
+  node(bonusPos, 'bonus', s.bonus);
 
   const caption = `${s.accepted.length} of ${s.tokens.length + s.hidden} draft nodes accepted, then 1 token from the target (blue).` +
     (s.hidden > 0 ? ` The ${s.hidden} rejected nodes are not shown: this engine build does not report the whole tree.` : '');
   root.classList.remove('muted');
   root.dataset.accepted = String(s.accepted.length);
   root.replaceChildren(pic, el('p', { class: 'muted' }, caption));
+}
+
+/**
+ * Keeps the tree view on the latest step while generation streams: labels come from the
+ * worker (one round trip), so at most one render is in flight and steps that arrive
+ * meanwhile collapse into the newest.
+ */
+export class TreeFollower {
+  private latest: TreeSnapshot | null = null;
+  private inFlight = false;
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly pieces: (ids: number[]) => Promise<string[]>,
+  ) {}
+
+  show(s: TreeSnapshot): void {
+    this.latest = s;
+    if (!this.inFlight) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.inFlight = true;
+    try {
+      while (this.latest) {
+        const s = this.latest;
+        this.latest = null;
+        const ids = [...new Set([...s.tokens, s.bonus])];
+        // Labels are a nicety: without them (worker gone) the tree still shows token ids.
+        const names = await this.pieces(ids).catch(() => [] as string[]);
+        renderTree(this.root, s, new Map(names.map((n, i) => [ids[i], n])));
+      }
+    } finally {
+      this.inFlight = false;
+    }
+  }
 }

@@ -49,7 +49,13 @@ test.describe('with the bundled model', () => {
     expect(Number(await demo.stat('stats', 'tau'))).toBeGreaterThanOrEqual(1);
     // Plain decoding makes exactly one token per target pass.
     expect(Number(await demo.stat('stats-ar', 'tau'))).toBe(1);
-    expect(Number(await demo.page.getByTestId('chart').getAttribute('data-steps'))).toBeGreaterThan(0);
+    const chart = demo.page.getByTestId('chart');
+    expect(Number(await chart.getAttribute('data-steps'))).toBeGreaterThan(0);
+    // The speculative run drafted, so the last draft tree is drawn with its accepted path and bonus token.
+    expect(Number(await chart.getAttribute('data-drafted'))).toBeGreaterThan(0);
+    const tree = demo.page.getByTestId('tree');
+    await expect(tree.locator('svg .tree-node.bonus')).toHaveCount(1);
+    await expect(tree).toHaveAttribute('data-accepted', /^\d+$/);
 
     // A stable path (test-results/demo-side-by-side.png) so reports can link the artifact.
     const shot = join(testInfo.project.outputDir, 'demo-side-by-side.png');

@@ -115,6 +115,14 @@ export class WorkerEngine {
     }
   }
 
+  /** The vocabulary entry of each token id (e.g. "▁Lily"), as the tokenizer stores it. */
+  async idsToTokens(ids: number[]): Promise<string[]> {
+    for await (const m of this.exchange({ type: 'pieces', id: this.nextId++, ids })) {
+      if (m.type === 'pieces') return m.pieces;
+    }
+    throw new WorkerError('the engine worker did not answer a token-pieces request');
+  }
+
   /** Aborts every generation in flight (each ends with finishReason 'aborted'). */
   abort(): void {
     for (const id of this.inboxes.keys()) this.post({ type: 'abort', id });
@@ -127,7 +135,7 @@ export class WorkerEngine {
   }
 
   /**
-   * Sends a request and yields its messages until the last one ('loaded' or 'done'), which is
+   * Sends a request and yields its messages until the last one ('loaded', 'done' or 'pieces'), which is
    * also yielded; an 'error' message is thrown as its named class.
    */
   private async *exchange(req: Request, afterSend?: () => void): AsyncGenerator<Response, void, void> {
@@ -141,7 +149,7 @@ export class WorkerEngine {
         const m = await inbox.next();
         if (m.type === 'error') throw m.error.name === 'WorkerError' && this.dead ? this.dead : reviveError(m.error);
         yield m;
-        if (m.type === 'loaded' || m.type === 'done') return;
+        if (m.type === 'loaded' || m.type === 'done' || m.type === 'pieces') return;
       }
     } finally {
       this.inboxes.delete(req.id);

@@ -88,12 +88,18 @@ async function generate(m: Extract<Request, { type: 'generate' }>): Promise<void
   }
 }
 
+function pieces(m: Extract<Request, { type: 'pieces' }>): void {
+  if (!engine) throw new Error('token pieces were requested before a model was loaded');
+  const tok = engine.tokenizer;
+  post({ type: 'pieces', id: m.id, pieces: m.ids.map((t) => tok.idToToken(t) ?? `#${t}`) });
+}
+
 scope.onmessage = (ev: MessageEvent<Request>) => {
   const m = ev.data;
   if (m.type === 'abort') {
     running.get(m.id)?.abort();
     return;
   }
-  const work = m.type === 'load' ? load(m) : generate(m);
+  const work = m.type === 'load' ? load(m) : m.type === 'pieces' ? Promise.resolve().then(() => pieces(m)) : generate(m);
   work.catch((e: unknown) => post({ type: 'error', id: m.id, error: serializeError(e) }));
 };

@@ -44,6 +44,8 @@ export interface SerializedError {
 export type Request =
   | { type: 'load'; id: number; model: ModelSpec; options: WorkerLoadOptions }
   | { type: 'generate'; id: number; prompt: string; options: WorkerGenerateOptions }
+  /** Vocabulary entries of token ids (for showing draft trees), answered between steps. */
+  | { type: 'pieces'; id: number; ids: number[] }
   /** Aborts the generation whose request id is `id`. */
   | { type: 'abort'; id: number };
 
@@ -52,4 +54,5 @@ export type Response =
   | { type: 'loaded'; id: number; info: EngineInfo }
   | { type: 'chunk'; id: number; chunk: GenerateChunk }
   | { type: 'done'; id: number; stats: GenerationStats }
+  | { type: 'pieces'; id: number; pieces: string[] }
   | { type: 'error'; id: number; error: SerializedError };
