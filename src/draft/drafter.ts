@@ -33,6 +33,8 @@ export interface VerifyObservation {
  */
 export interface Drafter {
   readonly name: string;
+  /** For composite drafters (the `auto` controller): the arm that drafted the last proposal. */
+  readonly choice?: string;
   /** Called once per generation with the prompt tokens (after reset state is kept or not). */
   begin?(prompt: Int32Array): void | Promise<void>;
   /** A tree of at most `budget` nodes below ctx.tokens[last]. */

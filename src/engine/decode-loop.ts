@@ -79,7 +79,7 @@ export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateCh
     const rowPath = Int32Array.from([0, ...Array.from(outcome.nodes, (i) => i + 1)]);
     model.commit(rowPath);
     stats.verifyMs += performance.now() - tv;
-    stats.recordStep(tree.tokens.length, maxDepth(tree, layout.depth), outcome.nodes.length, strategy);
+    stats.recordStep(tree.tokens.length, maxDepth(tree, layout.depth), outcome.nodes.length, drafter?.choice ?? strategy);
 
     const stepTokens = [...Array.from(outcome.nodes, (i) => tree.tokens[i]), outcome.bonus];
     drafter?.observe({ tree, acceptedNodes: outcome.nodes, committed: Int32Array.from(stepTokens), topK: outcome.topK, k: outcome.k });

@@ -16,6 +16,7 @@ import { Lock } from './lock';
 import { Datastore } from '../draft/datastore';
 import { RetrievalDrafter } from '../draft/retrieval';
 import { decodeLoop, type GenerateChunk } from './decode-loop';
+import { DeviceWatch } from './device-loss';
 import type { GenerationStats } from './stats';
 
 export interface LoadOptions extends EngineOptions {
@@ -34,6 +35,8 @@ export class Engine {
   private destroyed = false;
   /** The retrieval datastore of the last documents passed, rebuilt only when they change. */
   private docs: { key: string; store: Datastore | null } = { key: '', store: null };
+  /** Turns a loss of the device into DeviceLostError for the generation in flight and every later one. */
+  private readonly watch: DeviceWatch;
 
   private constructor(
     readonly device: GPUDevice,
@@ -42,7 +45,9 @@ export class Engine {
     readonly tokenizer: Tokenizer,
     readonly maxContext: number,
     private readonly opts: Required<Pick<EngineOptions, 'weightDtype' | 'maxTreeNodes'>>,
-  ) {}
+  ) {
+    this.watch = new DeviceWatch(device);
+  }
 
   /** Loads a model (folder path or URL base as a string, a ModelSource, or parsed files). */
   static async load(model: ModelInput, opts: LoadOptions = {}): Promise<Engine> {
@@ -80,6 +85,7 @@ export class Engine {
    */
   async *generate(prompt: string | Int32Array, options: GenerateOptions = {}): AsyncGenerator<GenerateChunk, GenerationStats, void> {
     if (this.destroyed) throw new OptionsError('this engine has been destroyed; load a new one');
+    this.watch.check();
     const opts = resolveGenerateOptions(options, this.opts.maxTreeNodes);
     const release = await this.lock.acquire();
     try {
@@ -89,8 +95,11 @@ export class Engine {
         throw new ContextLengthError(`the prompt has ${promptIds.length} tokens; this engine's context holds ${this.maxContext} (prompt + output), so at most ${this.maxContext - 1} prompt tokens`);
       }
       const drafter = opts.strategy === 'ar' ? null : await this.drafter(opts.strategy);
-      if (drafter instanceof RetrievalDrafter) drafter.setDatastore(this.datastore(opts.documents));
-      return yield* decodeLoop({
+      // The request's documents go to the retrieval drafter, used alone or inside `auto`.
+      const retrieval = this.drafters.get('retrieval');
+      if (retrieval instanceof RetrievalDrafter) retrieval.setDatastore(this.datastore(opts.documents));
+      // A lost device rejects the loop with DeviceLostError instead of leaving a readback pending forever.
+      return yield* this.watch.guardGenerator(decodeLoop({
         model: this.model,
         tokenizer: this.tokenizer,
         drafter,
@@ -99,7 +108,7 @@ export class Engine {
         signal: options.signal,
         maxContext: this.maxContext,
         maxRows: this.opts.maxTreeNodes + 1,
-      });
+      }));
     } finally {
       release();
     }
@@ -128,6 +137,7 @@ export class Engine {
         target: this.model,
         maxContext: this.maxContext,
         maxRows: this.opts.maxTreeNodes + 1,
+        drafter: (other) => this.drafter(other),
         loadTargetCopy: () => GpuModel.load(this.device, this.files, { maxContext: this.maxContext, maxTreeRows: this.opts.maxTreeNodes + 1, weightDtype: this.opts.weightDtype }),
       });
       this.drafters.set(name, d);

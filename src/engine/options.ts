@@ -44,7 +44,7 @@ export interface GenerateOptions {
   seed?: number;
   /** Stops generation within one step. */
   signal?: AbortSignal;
-  /** Drafting strategy: 'ar' (plain decoding), 'self', 'random', ... Default 'ar'. */
+  /** Drafting strategy: 'auto' (default: the controller picks drafter and tree size per step), 'ar' (plain decoding), 'lookup', ... */
   strategy?: string;
   /** Nodes per draft tree. Default 16. */
   treeBudget?: number;
@@ -80,7 +80,7 @@ export const generateDefaults: ResolvedGenerateOptions = {
   topP: 1,
   repetitionPenalty: 1,
   seed: 0,
-  strategy: 'ar',
+  strategy: 'auto',
   treeBudget: 16,
   stop: [],
   chat: false,

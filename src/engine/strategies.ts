@@ -13,6 +13,7 @@ import { RecyclingDrafter } from '../draft/recycling';
 import { AdedDrafter } from '../draft/aded';
 import { NgramDrafter } from '../draft/ngram';
 import { RetrievalDrafter } from '../draft/retrieval';
+import { Controller } from './controller';
 
 /** What a strategy may build its drafter from. */
 export interface DrafterFactoryContext {
@@ -23,7 +24,12 @@ export interface DrafterFactoryContext {
   maxRows: number;
   /** Loads another instance of the target (for self-drafting). */
   loadTargetCopy(): Promise<GpuModel>;
+  /** The engine's drafter of another strategy (shared: composite drafters reuse them). */
+  drafter(name: string): Promise<Drafter>;
 }
+
+/** The drafters `auto` chooses among: cheap, model-free, and learning from every step. */
+export const autoDrafters = ['lookup', 'recycling', 'aded', 'ngram', 'retrieval'];
 
 type Factory = (ctx: DrafterFactoryContext) => Promise<Drafter> | Drafter;
 
@@ -35,6 +41,7 @@ const factories = new Map<string, Factory>([
   ['aded', () => new AdedDrafter()],
   ['ngram', () => new NgramDrafter()],
   ['retrieval', () => new RetrievalDrafter()],
+  ['auto', async (ctx) => new Controller(await Promise.all(autoDrafters.map((n) => ctx.drafter(n))))],
 ]);
 
 /** Strategy names accepted by generate(), 'ar' (plain decoding) first. */

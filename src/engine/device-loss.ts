@@ -1,0 +1,72 @@
+/**
+ * Device loss during generation (issue 9). A lost device (driver reset, tab backgrounded too
+ * long, `GPUDevice.destroy()`) resolves `device.lost`; a readback in flight then rejects with a
+ * bare DOMException (AbortError / OperationError) or, on some implementations, never settles.
+ * The engine turns both into one DeviceLostError that names the reason, and never waits on a
+ * lost device: every awaited step of the loop races the `lost` promise.
+ */
+import { DeviceLostError, TreespecError } from '../errors';
+
+/** How long a GPU failure waits for `device.lost` before it is reported as what it is. */
+const LOST_GRACE_MS = 200;
+
+export class DeviceWatch {
+  /** The loss, once `device.lost` has resolved. */
+  info: GPUDeviceLostInfo | null = null;
+  private readonly lost: Promise<GPUDeviceLostInfo>;
+
+  constructor(device: GPUDevice) {
+    this.lost = device.lost.then((info) => (this.info = info));
+  }
+
+  /** The error every call on a lost device gets. */
+  error(cause?: unknown): DeviceLostError {
+    const i = this.info;
+    const why = i ? `reason "${i.reason}"${i.message ? `: ${i.message}` : ''}` : 'reason unknown';
+    return new DeviceLostError(`the GPU device was lost (${why}); this engine cannot run any more: load a new one with Engine.load`, { cause });
+  }
+
+  /** Throws DeviceLostError if the device is known to be lost. */
+  check(): void {
+    if (this.info) throw this.error();
+  }
+
+  /**
+   * `p`, or DeviceLostError as soon as the device is lost. A failure that is not ours (a
+   * DOMException of mapAsync) waits briefly for `device.lost`, which may resolve after it.
+   */
+  async guard<T>(p: Promise<T>): Promise<T> {
+    this.check();
+    let onLost!: () => void;
+    const lostFirst = new Promise<never>((_, reject) => (onLost = () => reject(this.error())));
+    void this.lost.then(onLost);
+    try {
+      return await Promise.race([p, lostFirst]);
+    } catch (e) {
+      if (e instanceof DeviceLostError) throw e;
+      if (!(e instanceof TreespecError)) {
+        await Promise.race([this.lost, new Promise((r) => setTimeout(r, LOST_GRACE_MS))]);
+      }
+      if (this.info) throw this.error(e);
+      throw e;
+    }
+  }
+
+  /** Iterates `inner`, each step guarded: rejects with DeviceLostError instead of hanging on a lost device. */
+  async *guardGenerator<T, R>(inner: AsyncGenerator<T, R, void>): AsyncGenerator<T, R, void> {
+    let finished = false;
+    try {
+      for (;;) {
+        const r = await this.guard(inner.next());
+        if (r.done) {
+          finished = true;
+          return r.value;
+        }
+        yield r.value;
+      }
+    } finally {
+      // A consumer that stops early (break, return) or a failure: let the loop run its own cleanup.
+      if (!finished) void inner.return(undefined as R).catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The `auto` controller on simulated steps: a simulated clock where verify cost grows with tree
+ * rows, and scripted acceptance. It must converge to plain decoding when drafts are always wrong and
+ * to speculation when they are right.
+ */
+import { describe, expect, it } from 'vitest';
+import { Controller } from '../../src/engine/controller';
+import type { Drafter, DraftContext, VerifyObservation } from '../../src/draft/drafter';
+import type { DraftTree } from '../../src/tree/types';
+import { Rng } from '../../src/verify/rng';
+import { defaultSampling } from '../../src/verify/sampler';
+
+/** A chain drafter whose drafts are accepted with a fixed probability per token. */
+class ScriptedDrafter implements Drafter {
+  observed = 0;
+  constructor(
+    readonly name: string,
+    readonly acceptRate: number,
+  ) {}
+  propose(_ctx: DraftContext, budget: number): DraftTree {
+    return { tokens: new Int32Array(budget).fill(1), parents: Int32Array.from({ length: budget }, (_, i) => i - 1), draft: { kind: 'deterministic' } };
+  }
+  observe(): void {
+    this.observed++;
+  }
+  reset(): void {}
+}
+
+/** A simulated clock in ms. */
+class Clock {
+  t = 0;
+  readonly now = () => this.t;
+}
+
+/** Runs `steps` simulated steps; returns how often each arm was chosen. */
+async function simulate(c: Controller, clock: Clock, drafters: ScriptedDrafter[], steps: number, rowMs: number): Promise<Map<string, number>> {
+  const rng = new Rng(3);
+  const ctx: DraftContext = { tokens: Int32Array.of(1, 2, 3), sampling: false, options: defaultSampling, rng };
+  const chosen = new Map<string, number>();
+  for (let s = 0; s < steps; s++) {
+    const tree = await c.propose(ctx, 32);
+    const who = drafters.find((d) => c.choice.startsWith(`${d.name}/`));
+    clock.t += 0.3 + rowMs * (tree.tokens.length + 1);
+    let accepted = 0;
+    while (who && accepted < tree.tokens.length && rng.next() < who.acceptRate) accepted++;
+    const obs: VerifyObservation = { tree, acceptedNodes: Int32Array.from({ length: accepted }, (_, i) => i), committed: new Int32Array(accepted + 1), topK: new Int32Array(0), k: 0 };
+    c.observe(obs);
+    chosen.set(c.choice, (chosen.get(c.choice) ?? 0) + 1);
+  }
+  return chosen;
+}
+
+describe('auto controller', () => {
+  it('falls back to plain decoding when drafts are always rejected', async () => {
+    const wrong = new ScriptedDrafter('wrong', 0);
+    const clock = new Clock();
+    const c = new Controller([wrong], { budgets: [4, 16], now: clock.now });
+    const chosen = await simulate(c, clock, [wrong], 200, 0.05);
+    expect(chosen.get('ar') ?? 0).toBeGreaterThan(150);
+    expect(wrong.observed).toBe(200); // every drafter observes every step
+  });
+
+  it('speculates when drafts are accepted, and prefers the better drafter', async () => {
+    const good = new ScriptedDrafter('good', 0.9);
+    const poor = new ScriptedDrafter('poor', 0.2);
+    const clock = new Clock();
+    const c = new Controller([poor, good], { budgets: [4, 16], now: clock.now });
+    const chosen = await simulate(c, clock, [poor, good], 200, 0.01);
+    const goodPulls = (chosen.get('good/4') ?? 0) + (chosen.get('good/16') ?? 0);
+    expect(goodPulls).toBeGreaterThan(120);
+    expect(chosen.get('ar') ?? 0).toBeLessThan(30);
+  });
+});
