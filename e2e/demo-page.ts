@@ -16,6 +16,17 @@ export class DemoPage {
     await expect(this.page.getByTestId('model-info')).toHaveAttribute('data-loaded', /bundled/);
   }
 
+  /** Loads the model of the source currently selected and waits until it is ready or has failed. */
+  async loadSelected(label: RegExp): Promise<void> {
+    const button = this.page.getByTestId('load');
+    await button.click();
+    // The button is disabled from the click until the load has succeeded or failed.
+    await expect(button).toBeEnabled();
+    const error = this.page.getByTestId('load-error');
+    expect(await error.isVisible(), (await error.textContent()) ?? '').toBe(false);
+    await expect(this.page.getByTestId('model-info')).toHaveAttribute('data-loaded', label);
+  }
+
   async settings(s: { strategy?: string; maxTokens?: number; temperature?: number; seed?: number }): Promise<void> {
     if (s.strategy !== undefined) await this.page.getByTestId('strategy').selectOption(s.strategy);
     if (s.maxTokens !== undefined) await this.page.getByTestId('max-tokens').fill(String(s.maxTokens));

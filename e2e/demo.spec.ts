@@ -1,12 +1,17 @@
 /**
  * The built demo in headless Chromium's WebGPU, end to end: the bundled model loads in the
  * engine worker, speculative and plain greedy decoding produce the same text, statistics and
- * the per-pass chart appear, Stop ends a generation, and a bad model URL is reported while
- * the page keeps generating with the model it had.
+ * the per-pass chart appear, Stop ends a generation, a picked folder loads the same model,
+ * the cache view lists and clears the downloads, and a bad model URL is reported while the
+ * page keeps generating with the model it had.
  */
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect, test } from 'playwright/test';
 import { DemoPage } from './demo-page';
+
+/** The bundled target as a folder on disk, for the folder picker. */
+const MODEL_DIR = fileURLToPath(new URL('../public/models/tinystories-target', import.meta.url));
 
 test('without WebGPU the page says so and stays usable', async ({ page }) => {
   await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
@@ -28,6 +33,14 @@ test.describe('with the bundled model', () => {
 
   test.afterAll(async () => {
     await demo.page.close();
+  });
+
+  test('every model file shows a finished progress bar and sits in the browser cache', async () => {
+    const files = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+    for (const f of files) {
+      await expect(demo.page.locator(`[data-file="${f}"]`)).toContainText('✓');
+      await expect(demo.page.getByTestId('cache-list')).toContainText(`models/tinystories-target/${f}`);
+    }
   });
 
   test('speculative and ar greedy outputs are equal, side by side, with stats and a screenshot', async ({}, testInfo) => {
@@ -79,6 +92,21 @@ test.describe('with the bundled model', () => {
     expect(await demo.stat('stats', 'finish')).toBe('aborted');
     expect(parseInt(await demo.stat('stats', 'tokens'), 10)).toBeLessThan(400);
     await expect(demo.page.getByTestId('run')).toBeEnabled();
+  });
+
+  test('a picked local folder loads and gives the same greedy text as the bundled model', async () => {
+    await demo.settings({ strategy: 'ar', maxTokens: 12, temperature: 0 });
+    const bundled = await demo.generate();
+    await demo.page.getByLabel('Local folder').check();
+    await demo.page.getByTestId('folder-target').setInputFiles(MODEL_DIR);
+    await demo.loadSelected(/folder tinystories-target/);
+    await demo.settings({ strategy: 'ar', maxTokens: 12, temperature: 0 });
+    expect(await demo.generate()).toBe(bundled);
+  });
+
+  test('Clear empties the model cache', async () => {
+    await demo.page.getByTestId('cache-clear').click();
+    await expect(demo.page.getByTestId('cache-list')).toHaveText('Nothing cached yet.');
   });
 
   test('an invalid model URL shows an error and the page still generates', async () => {
