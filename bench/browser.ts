@@ -4,7 +4,7 @@
  * (SwiftShader when there is no GPU) and calls the page's runner. Also takes the report's PNG.
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { join, normalize, resolve, dirname, sep } from 'node:path';
+import { basename, join, normalize, resolve, dirname, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Plugin } from 'vite';
@@ -50,10 +50,16 @@ async function launch() {
   return chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs, headless: true });
 }
 
-export async function runBrowser(model: string, draft: string | undefined, prompts: BenchPrompt[], config: SuiteConfig): Promise<RunnerResult> {
+/** Peers of a browser run: wllama needs a GGUF export of the model on disk. */
+export interface BrowserPeers {
+  wllama?: { gguf: string; nCtx: number };
+}
+
+export async function runBrowser(model: string, draft: string | undefined, prompts: BenchPrompt[], config: SuiteConfig, peers: BrowserPeers = {}): Promise<RunnerResult> {
   const { createServer } = await import('vite');
   const mounts: Record<string, string> = { '/__bench/model/': resolve(model) };
   if (draft) mounts['/__bench/draft/'] = resolve(draft);
+  if (peers.wllama) mounts['/__bench/gguf/'] = dirname(resolve(peers.wllama.gguf));
   const server = await createServer({
     configFile: false,
     root: repoRoot,
@@ -79,7 +85,9 @@ export async function runBrowser(model: string, draft: string | undefined, promp
     page.on('pageerror', (e) => process.stderr.write(`[browser] page error: ${e.message}\n`));
     await page.goto(`http://127.0.0.1:${port}/bench/page/index.html`);
     await page.waitForFunction(() => (window as unknown as { treespecBench?: { ready: boolean } }).treespecBench?.ready === true, null, { timeout: 180_000 });
-    const job: BrowserJob = { modelUrl: '/__bench/model/', modelLabel: model, prompts, config: { ...config, draftModel: draft ? '/__bench/draft/' : undefined } };
+    const job: BrowserJob = { modelUrl: '/__bench/model/', modelLabel: model, prompts, config: { ...config, draftModel: draft ? '/__bench/draft/' : undefined },
+      peers: peers.wllama ? { wllama: { ggufUrl: `/__bench/gguf/${basename(peers.wllama.gguf)}`, nCtx: peers.wllama.nCtx } } : {},
+    };
     const result = await page.evaluate((j) => (window as unknown as { treespecBench: { run: (j: BrowserJob) => Promise<RunnerResult> } }).treespecBench.run(j), job);
     result.environment.browser = `Chromium ${browser.version()}`;
     result.model.source = model;

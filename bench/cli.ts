@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeReport, failed, type BenchReport } from './results';
 import { renderHtml, markdownTable } from './report';
-import { runBrowser } from './browser';
+import { runBrowser, type BrowserPeers } from './browser';
 import type { BenchPrompt, RunnerResult, SuiteConfig } from './types';
 
 export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..');
@@ -30,6 +30,7 @@ const usage = `npm run bench -- [options]
   --tree-budget N              draft tree nodes (default: the engine's)
   --weights f16|f32            weights on the GPU (default f16)
   --keep-drafter-state         let drafters keep what they learned across generations (default: reset before each)
+  --peers wllama               peers measured beside treespec in the browser runtime (default none); wllama runs a GGUF export of --model (tools/bench-gguf.ts)
   --out DIR                    output folder (default bench-out/latest)
   --no-png                     skip the PNG of the report
   --report FILE                only re-render report.html/report.png from an existing results.json
@@ -97,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
       runtime: { type: 'string' }, model: { type: 'string' }, draft: { type: 'string' }, prompts: { type: 'string' },
       categories: { type: 'string' }, limit: { type: 'string' }, strategies: { type: 'string' }, 'max-tokens': { type: 'string' },
       repeats: { type: 'string' }, 'tree-budget': { type: 'string' }, weights: { type: 'string' }, 'keep-drafter-state': { type: 'boolean' },
-      out: { type: 'string' }, 'no-png': { type: 'boolean' }, report: { type: 'string' }, help: { type: 'boolean' },
+      peers: { type: 'string' }, out: { type: 'string' }, 'no-png': { type: 'boolean' }, report: { type: 'string' }, help: { type: 'boolean' },
     },
   });
   if (f.help) {
@@ -151,9 +152,20 @@ async function main(argv: string[]): Promise<number> {
   if (draft) config.draftModel = draft;
 
   mkdirSync(outDir, { recursive: true });
+  const peerNames = (f.peers ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const p of peerNames) if (p !== 'wllama') throw new UsageError(`--peers: unknown peer "${p}"; expected wllama`);
+  const browserPeers: BrowserPeers = {};
+  if (peerNames.includes('wllama')) {
+    const { exportGguf } = await import('../tools/bench-gguf');
+    const gguf = join(outDir, 'model.gguf');
+    writeFileSync(gguf, exportGguf(model));
+    const maxPos = (JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as { max_position_embeddings?: number }).max_position_embeddings ?? 2048;
+    browserPeers.wllama = { gguf, nCtx: Math.min(maxPos, 2048) };
+    if (runtime === 'node') process.stderr.write('note: peers run in the browser runtime only; --peers is ignored with --runtime node\n');
+  }
   const t0 = Date.now();
   const results: RunnerResult[] = [];
-  if (runtime === 'browser' || runtime === 'both') results.push(await runBrowser(model, draft, prompts, config));
+  if (runtime === 'browser' || runtime === 'both') results.push(await runBrowser(model, draft, prompts, config, browserPeers));
   if (runtime === 'node' || runtime === 'both') results.push(await runNode(model, prompts, config, outDir));
   const command = `npm run bench -- ${argv.join(' ')}`.trim();
   const report = makeReport(command, config, results);

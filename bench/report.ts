@@ -69,7 +69,7 @@ function seriesOf(s: Summary, f: (g: GroupSummary) => number) {
 /** The summary table in Markdown: one row per strategy, tokens/s, tau and speedup per category. */
 export function markdownTable(s: Summary): string {
   const cats = [...s.categories, 'mean'];
-  const head = `| strategy | ${cats.map((c) => `${c} tok/s (τ, ×ar)`).join(' | ')} | draft ms/tok | verify ms/tok |`;
+  const head = `| strategy | ${cats.map((c) => `${c} tok/s (τ, ×treespec ar)`).join(' | ')} | draft ms/tok | verify ms/tok |`;
   const sep = `|---|${cats.map(() => '---:').join('|')}|---:|---:|`;
   const rows = s.strategies.map((st) => {
     const g = (c: string) => s.groups.find((x) => x.engine === st.engine && x.strategy === st.strategy && x.category === c);
@@ -129,7 +129,7 @@ model <code>${esc(report.results[0]?.model.source ?? '?')}</code> · ${cfg.maxTo
 <ul class="meta">${env}</ul>
 ${status}
 ${barChart('Tokens per second', cats, seriesOf(s, (g) => g.tokensPerSecond))}
-${barChart('Speedup over plain decoding (ar) of the same engine, same run', cats, seriesOf(s, (g) => g.speedup), { refLine: 1, digits: 2 })}
+${barChart('Speedup over treespec plain decoding (ar), same run', cats, seriesOf(s, (g) => g.speedup), { refLine: 1, digits: 2 })}
 ${barChart('τ: tokens per target forward pass', cats, seriesOf(s, (g) => g.tau), { refLine: 1, digits: 2 })}
 <h2>Per strategy and category</h2>
 <p class="meta">tokens/s = the category’s generated tokens over its decode time (per-prompt medians); “mean” = unweighted mean over categories.</p>

@@ -8,6 +8,16 @@
 import { Engine, acquireDevice, strategyNames, type ModelInput } from '../src/index';
 import type { BenchPrompt, GpuMemory, RunRecord, RunnerResult, RunStats, SuiteConfig } from './types';
 
+/** Another engine measured in the same run on the same model (plain decoding). */
+export interface Peer {
+  name: string;
+  /** What to record about the peer (version, backend). */
+  environment?: Record<string, string>;
+  /** One greedy generation; tokens may be empty when the peer does not expose ids. */
+  generate(p: BenchPrompt, maxTokens: number): Promise<{ text: string; tokens: number[]; stats: RunStats }>;
+  destroy(): Promise<void>;
+}
+
 export interface SuiteInput {
   runtime: RunnerResult['runtime'];
   model: ModelInput;
@@ -17,6 +27,8 @@ export interface SuiteInput {
   config: SuiteConfig;
   environment: Record<string, string>;
   log: (line: string) => void;
+  /** Peers, created after the engine is loaded (so both share the GPU from the start). */
+  peers?: (() => Promise<Peer>)[];
 }
 
 /** Counts the bytes of GPU buffers created and destroyed through a device. */
@@ -60,7 +72,7 @@ function pickStats(s: Record<string, unknown>): RunStats {
   };
 }
 
-const emptyStats: RunStats = {
+export const emptyStats: RunStats = {
   promptTokens: 0, generatedTokens: 0, prefillMs: 0, decodeMs: 0, tokensPerSecond: 0, targetForwards: 0,
   tau: 0, draftMsPerToken: 0, verifyMsPerToken: 0, otherMsPerToken: 0, finishReason: 'error',
 };
@@ -114,6 +126,29 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
   result.model.config = JSON.parse(JSON.stringify(engine.config)) as Record<string, unknown>;
   log(`loaded ${input.modelLabel} in ${result.loadMs.toFixed(0)} ms on ${ctx.adapterInfo}; ${(meter.live / 2 ** 20).toFixed(1)} MiB of GPU buffers`);
 
+  const peers: Peer[] = [];
+  for (const make of input.peers ?? []) {
+    try {
+      const peer = await make();
+      peers.push(peer);
+      Object.assign(result.environment, peer.environment ?? {});
+    } catch (e) {
+      errors.push(`peer failed to load: ${(e as Error).name}: ${(e as Error).message}`);
+    }
+  }
+
+  const runPeer = async (peer: Peer, p: BenchPrompt, repeat: number, maxTokens = config.maxTokens): Promise<void> => {
+    const rec: RunRecord = { engine: peer.name, strategy: 'ar', promptId: p.id, category: p.category, repeat, tokens: [], text: '', stats: emptyStats };
+    try {
+      Object.assign(rec, await peer.generate(p, maxTokens));
+    } catch (e) {
+      rec.error = `${(e as Error).name}: ${(e as Error).message}`;
+    }
+    runs.push(rec);
+    log(`${repeat < 0 ? 'warm-up' : `repeat ${repeat + 1}/${config.repeats}`} ${p.id} ${peer.name}: ` +
+      (rec.error ? `ERROR ${rec.error}` : `${rec.stats.generatedTokens} tokens, ${rec.stats.tokensPerSecond.toFixed(2)} tok/s`));
+  };
+
   const runOne = async (p: BenchPrompt, strategy: string, repeat: number, maxTokens = config.maxTokens): Promise<void> => {
     const before = meter.live;
     const firstUse = !(strategy in gpuMemory.byStrategyBytes) && strategy !== 'ar';
@@ -146,14 +181,19 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
   try {
     // Warm-up: every strategy once on the first prompt, a few tokens (pipelines compiled,
     // drafters created); not measured.
-    if (prompts.length) for (const s of strategies) await runOne(prompts[0], s, -1, Math.min(config.maxTokens, WARMUP_TOKENS));
+    const contestants: ((p: BenchPrompt, r: number, n?: number) => Promise<void>)[] = [
+      ...strategies.map((s) => (p: BenchPrompt, r: number, n?: number) => runOne(p, s, r, n)),
+      ...peers.map((peer) => (p: BenchPrompt, r: number, n?: number) => runPeer(peer, p, r, n)),
+    ];
+    if (prompts.length) for (const c of contestants) await c(prompts[0], -1, Math.min(config.maxTokens, WARMUP_TOKENS));
     for (let r = 0; r < config.repeats; r++) {
-      for (const p of prompts) for (const s of rotation(strategies, r)) await runOne(p, s, r);
+      for (const p of prompts) for (const c of rotation(contestants, r)) await c(p, r);
     }
   } catch (e) {
     errors.push(`${(e as Error).name}: ${(e as Error).message}`);
   } finally {
     gpuMemory.peakBytes = meter.peak;
+    for (const peer of peers) await peer.destroy().catch(() => undefined);
     engine.destroy();
     log('done');
   }

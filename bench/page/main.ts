@@ -5,6 +5,7 @@
  */
 import { UrlSource } from '../../src/index';
 import { runSuite } from '../suite';
+import { loadWllama } from '../peers/wllama';
 import type { BenchPrompt, RunnerResult, SuiteConfig } from '../types';
 
 export interface BrowserJob {
@@ -13,12 +14,19 @@ export interface BrowserJob {
   modelLabel: string;
   prompts: BenchPrompt[];
   config: SuiteConfig;
+  /** Peers to measure beside treespec: wllama takes the URL of a GGUF export of the model. */
+  peers: { wllama?: { ggufUrl: string; nCtx: number } };
 }
 
 const logEl = document.getElementById('log')!;
 
 async function run(job: BrowserJob): Promise<RunnerResult> {
   const url = new URL(job.modelUrl, location.href).href;
+  const log = (line: string) => {
+    console.log(`[browser] ${line}`);
+    logEl.textContent += `${line}\n`;
+  };
+  const w = job.peers.wllama;
   return runSuite({
     runtime: 'browser',
     model: new UrlSource(url, { cacheStorage: null }),
@@ -26,10 +34,8 @@ async function run(job: BrowserJob): Promise<RunnerResult> {
     prompts: job.prompts,
     config: job.config,
     environment: { userAgent: navigator.userAgent, cores: String(navigator.hardwareConcurrency) },
-    log: (line) => {
-      console.log(`[browser] ${line}`);
-      logEl.textContent += `${line}\n`;
-    },
+    log,
+    peers: w ? [() => loadWllama(w.ggufUrl, w.nCtx, log)] : [],
   });
 }
 
