@@ -1,11 +1,11 @@
 // y (rows, OUT) = x (rows, IN) @ W^T (+ bias) (+ y), W f16 packed two per u32, each row packed
 // separately with stride ceil(IN/2) (src/gpu/buffers.ts). unpack2x16float needs no shader-f16.
 // Work split and reduction: shaders/common/matmul_tile.wgsl. Entry main dispatches
-// (ceil(rows / TR), ceil(OUT / 4)); entry dot is at the end.
+// (ceil(rows / TR), ceil(OUT / 4)); entry perColumn (variant 'dot') is at the end.
 //#include common/step.wgsl
 
 override WG: u32 = 64;             // main: threads splitting IN, a power of two >= 4 * TR; dot: columns per workgroup
-override TR: u32 = 1u;             // rows per register tile, <= 16
+override TR: u32 = 1u;             // rows per register tile: main <= 16; dot 1 or 4
 override HAS_BIAS: bool = false;
 override ACCUMULATE: bool = false; // y += x @ W^T (fuses a residual add)
 
@@ -54,28 +54,50 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   reduceAndStore(&acc, lid, row0, o0);
 }
 
-// Entry `dot` (see common/matmul_tile.wgsl): thread = output column o, workgroup row tile wid.y.
+// Entry `perColumn` (variant dot; see common/matmul_tile.wgsl): thread = output column o, workgroup row tile wid.y.
+// TR is 1 or 4 here, and the accumulators are scalars or vec4s rather than an array: indexed
+// function arrays stay in memory on SwiftShader's JIT, which halved the speed of this loop.
 // Dispatch (ceil(OUT / WG), ceil(rows / TR)).
 @compute @workgroup_size(WG)
-fn dot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let IN = dims.inDim;
   let o = gid.x;
   let row0 = wid.y * TR;
   if (o >= dims.outDim || row0 >= step.rows) {
     return;
   }
-  let lastRow = step.rows - 1u;
-  var acc: array<f32, MAX_TR>;
-  for (var p = 0u; p < dims.stride; p++) {
-    let wv = unpack2x16float(w[o * dims.stride + p]);
-    let k = 2u * p;
-    let hasHi = k + 1u < IN;
-    for (var r = 0u; r < TR; r++) {
-      let xi = min(row0 + r, lastRow) * IN + k;
-      acc[r] += x[xi] * wv.x + select(0.0, x[xi + 1u], hasHi) * wv.y;
+  let wo = o * dims.stride;
+  // Inputs in pairs; an odd IN ends with a lone input whose pair weight is zero padding.
+  let pairs = IN / 2u;
+  if (TR == 1u) {
+    let xo = row0 * IN;
+    var acc = 0.0;
+    for (var p = 0u; p < pairs; p++) {
+      acc += dot(vec2<f32>(x[xo + 2u * p], x[xo + 2u * p + 1u]), unpack2x16float(w[wo + p]));
     }
+    if (pairs * 2u < IN) {
+      acc += x[xo + IN - 1u] * unpack2x16float(w[wo + pairs]).x;
+    }
+    storeOne(row0, o, acc);
+    return;
   }
-  for (var r = 0u; r < TR; r++) {
+  let last = step.rows - 1u;  // rows past the end repeat the last row; never stored
+  let x0 = row0 * IN;
+  let x1 = min(row0 + 1u, last) * IN;
+  let x2 = min(row0 + 2u, last) * IN;
+  let x3 = min(row0 + 3u, last) * IN;
+  var acc = vec4<f32>();
+  for (var p = 0u; p < pairs; p++) {
+    let wv = unpack2x16float(w[wo + p]);
+    let k = 2u * p;
+    acc += vec4<f32>(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]) * wv.x
+         + vec4<f32>(x[x0 + k + 1u], x[x1 + k + 1u], x[x2 + k + 1u], x[x3 + k + 1u]) * wv.y;
+  }
+  if (pairs * 2u < IN) {
+    let k = IN - 1u;
+    acc += vec4<f32>(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]) * unpack2x16float(w[wo + pairs]).x;
+  }
+  for (var r = 0u; r < 4u; r++) {
     storeOne(row0 + r, o, acc[r]);
   }
 }

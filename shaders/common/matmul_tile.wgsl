@@ -3,13 +3,14 @@
 //
 // Two entry points per kernel file, picked per adapter (src/ops/matmul.ts):
 //  main: split-K (below), for GPUs.
-//  dot:  one thread per output column and row tile, looping over all of IN with no workgroup
-//        memory and no barriers. For SwiftShader, which runs invocations on CPU threads where a
-//        barrier costs a fiber switch per invocation: there split-K ran ~50x slower than this.
-//        Adjacent threads read weight rows IN apart, so on a GPU its reads are not coalesced.
+//  perColumn (variant 'dot'): one thread per output column and row tile, looping over all of
+//        IN with no workgroup memory and no barriers. For SwiftShader, which runs invocations
+//        on CPU threads where a barrier costs a fiber switch per invocation: on a 576 -> 1536
+//        mat-vec here a split-K kernel ran about 7x slower than a per-column one. Adjacent
+//        threads read weight rows IN apart, so on a GPU its reads are not coalesced.
 //
-// Work split of main (why): a decode or tree-verify pass is bound by reading W once, so each workgroup
-// owns 4 output columns (one vec4) and a tile of TR rows held in registers; the WG threads of
+// Work split of main (why): a decode or tree-verify pass is bound by reading W once, so each
+// workgroup owns 4 output columns (one vec4) and a tile of TR rows held in registers; the WG threads of
 // the workgroup split the IN axis, so consecutive threads read consecutive weights (coalesced)
 // and each weight read feeds TR rows. Row tiles are the fastest-varying workgroup index
 // (wid.x), so the workgroups that re-read one weight tile for other row tiles run next to each

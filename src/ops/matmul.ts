@@ -47,7 +47,7 @@ export interface MatmulOptions {
   dtype: WeightDtype;
   /** y += x @ W^T instead of y = ... (fuses the residual add after o_proj / down_proj). */
   accumulate?: boolean;
-  /** Row-tile tiers, ascending, each <= 16 (tile sizes per adapter; default [1, 4, 16]). */
+  /** Row-tile tiers, ascending: 'split' each <= 16 (default [1, 4, 16]); 'dot' 1 and/or 4 (default [1, 4]). */
   rowTiles?: number[];
   /** Threads per workgroup: 'split' - a power of two >= 4 * largest tier; 'dot' - columns per workgroup (default 64). */
   workgroupSize?: number;
@@ -63,10 +63,10 @@ export class MatmulOp implements GpuOp {
 
   constructor(env: KernelEnv, label: string, b: MatmulBuffers, readonly opts: MatmulOptions) {
     const { inDim, outDim, dtype } = opts;
-    const tiles = opts.rowTiles ?? [1, 4, 16];
     const wg = opts.workgroupSize ?? 64;
-    this.maxRows = Math.min(MAX_ROWS, Math.floor(b.x.size / (4 * inDim)), Math.floor(b.y.size / (4 * outDim)));
     this.variant = opts.variant ?? preferredMatmulVariant(env.device);
+    const tiles = opts.rowTiles ?? (this.variant === 'split' ? [1, 4, 16] : [1, 4]);
+    this.maxRows = Math.min(MAX_ROWS, Math.floor(b.x.size / (4 * inDim)), Math.floor(b.y.size / (4 * outDim)));
     // workgroups along the output axis: 4 columns each (split), wg columns each (dot)
     this.outTiles = Math.ceil(outDim / (this.variant === 'split' ? 4 : wg));
     checkShape(label, b, opts, tiles, wg, this.maxRows, this.outTiles, this.variant);
@@ -77,7 +77,7 @@ export class MatmulOp implements GpuOp {
     this.tiers = tiles.map((tr) => {
       const pipeline = env.pipelines.get(`matmul_${dtype}`, {
         WG: wg, TR: tr, HAS_BIAS: !!b.bias, ACCUMULATE: !!opts.accumulate,
-      }, this.variant === 'split' ? 'main' : 'dot');
+      }, this.variant === 'split' ? 'main' : 'perColumn');
       return { rows: tr, pipeline, bind: bindBuffers(env.device, `${label}.bind${tr}`, pipeline, [env.step, b.x, b.w, bias, b.y, dims]) };
     });
   }
@@ -107,5 +107,6 @@ function checkShape(label: string, b: MatmulBuffers, o: MatmulOptions, tiles: nu
   }
   if (variant === 'split' && ((wg & (wg - 1)) !== 0 || wg < 4 * tiles[tiles.length - 1])) throw fail(`workgroupSize ${wg} must be a power of two >= 4 * ${tiles[tiles.length - 1]}`);
   if (variant === 'dot' && !(Number.isInteger(wg) && wg >= 1)) throw fail(`workgroupSize ${wg} must be a positive integer`);
+  if (variant === 'dot' && tiles.some((t) => t !== 1 && t !== 4)) throw fail(`rowTiles ${JSON.stringify(tiles)}: the dot entry has tiles of 1 and 4 rows only`);
   if (outTiles > MAX_GROUPS_PER_DIM) throw fail(`outDim ${o.outDim} needs ${outTiles} workgroups in one dimension (limit ${MAX_GROUPS_PER_DIM})`);
 }

@@ -48,7 +48,8 @@ describe('matmul', () => {
         it(`${name} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant, dtype, rows, inDim, outDim }));
       }
       it(`${name} with bias and accumulate, 3 rows, 45 -> 23`, async () => check(await testGpu(), { variant, dtype, rows: 3, inDim: 45, outDim: 23, bias: true, accumulate: true }));
-      it(`${name} row tiles [2, 8]: 9 rows run as two tiles of 8`, async () => check(await testGpu(), { variant, dtype, rows: 9, inDim: 33, outDim: 13, bias: true, rowTiles: [2, 8] }));
+      const tiles = variant === 'split' ? [2, 8] : [4];
+      it(`${name} row tiles ${JSON.stringify(tiles)}: 9 rows run as several tiles`, async () => check(await testGpu(), { variant, dtype, rows: 9, inDim: 33, outDim: 13, bias: true, rowTiles: tiles }));
       for (const rows of [1, 4]) {
         it(`${name} LM head 48 -> 32000, ${rows} rows`, async () => check(await testGpu(), { variant, dtype, rows, inDim: 48, outDim: 32000 }));
       }
@@ -64,6 +65,7 @@ describe('matmul', () => {
     expect(() => new MatmulOp(env, 't', { x, w, y }, { inDim: 8, outDim: 9, dtype: 'f32' })).toThrow(OpShapeError);
     expect(() => new MatmulOp(env, 't', { x, w: createStorage(gpu.device, 'w', 4 * 63), y }, { inDim: 8, outDim: 8, dtype: 'f32' })).toThrow(OpShapeError);
     expect(() => new MatmulOp(env, 't', { x, w, y }, { inDim: 8, outDim: 8, dtype: 'f32', rowTiles: [4, 2] })).toThrow(OpShapeError);
+    expect(() => new MatmulOp(env, 't', { x, w, y }, { inDim: 8, outDim: 8, dtype: 'f32', rowTiles: [1, 8], variant: 'dot' })).toThrow(OpShapeError);
     expect(() => new MatmulOp(env, 't', { x, w, y }, { inDim: 8, outDim: 8, dtype: 'f32', workgroupSize: 32, variant: 'split' })).toThrow(OpShapeError);
     const op = new MatmulOp(env, 't', { x, w, y }, { inDim: 8, outDim: 8, dtype: 'f32' });
     expect(() => op.encode({} as GPUComputePassEncoder, 2)).toThrow(OpShapeError);
