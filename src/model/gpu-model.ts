@@ -57,7 +57,7 @@ export interface GpuModelMemory {
 }
 
 export class GpuModel {
-  /** Rows of the last forward pass (what the reads may read; 0 before the first pass). */
+  /** Rows of the last forward pass if it computed logits (what the reads may read), else 0. */
   private lastRows = 0;
   /** Rows of the last pass that may still be committed (0 after a commit or truncate). */
   private pendingRows = 0;
@@ -113,8 +113,12 @@ export class GpuModel {
   /**
    * One pass over `tokens` (rows = tokens.length <= maxRows) after the kv.length committed
    * slots; see the contract above. mask holds rows * 4 u32. One submit; nothing is read back.
+   * `logits: false` skips the final norm, LM head and top-k (a prefill chunk only fills the
+   * cache: the LM head is about a fifth of the FLOPs of a SmolLM2-135M pass); the reads then
+   * have nothing to read until the next pass with logits.
    */
-  forward(tokens: Int32Array, positions: Int32Array, mask: Uint32Array): void {
+  forward(tokens: Int32Array, positions: Int32Array, mask: Uint32Array, opts: { logits?: boolean } = {}): void {
+    const withLogits = opts.logits ?? true;
     const rows = this.checkPass(tokens, positions, mask);
     const a = this.acts;
     const queue = this.device.queue;
@@ -143,14 +147,16 @@ export class GpuModel {
       layer.siluMul.encode(pass, rows);
       layer.down.encode(pass, rows);
     }
-    // final norm and LM head: logits (rows, vocab)
-    ops.finalNorm.encode(pass, rows);
-    ops.lmHead.encode(pass, rows);
-    // per-row top-k (column 0 = argmax) for verification and the drafters
-    ops.topK.encode(pass, rows);
+    if (withLogits) {
+      // final norm and LM head: logits (rows, vocab)
+      ops.finalNorm.encode(pass, rows);
+      ops.lmHead.encode(pass, rows);
+      // per-row top-k (column 0 = argmax) for verification and the drafters
+      ops.topK.encode(pass, rows);
+    }
     pass.end();
     this.device.queue.submit([encoder.finish()]);
-    this.lastRows = rows;
+    this.lastRows = withLogits ? rows : 0;
     this.pendingRows = rows;
   }
 
@@ -232,13 +238,13 @@ export class GpuModel {
     this.append(prompt.subarray(0, prompt.length - 1));
   }
 
-  /** Runs `tokens` causally after the committed slots (positions = slots) and commits them all. */
+  /** Runs `tokens` causally after the committed slots (positions = slots) and commits them all; computes no logits. */
   append(tokens: Int32Array): void {
     for (let start = 0; start < tokens.length; start += this.maxRows) {
       const chunk = tokens.subarray(start, Math.min(tokens.length, start + this.maxRows));
       const base = this.kv.length;
       const positions = Int32Array.from({ length: chunk.length }, (_, r) => base + r);
-      this.forward(chunk, positions, this.chain.subarray(0, chunk.length * 4));
+      this.forward(chunk, positions, this.chain.subarray(0, chunk.length * 4), { logits: false });
       this.commit(Int32Array.from({ length: chunk.length }, (_, r) => r));
     }
   }
@@ -272,7 +278,7 @@ export class GpuModel {
   }
 
   private checkReadRows(rows: number, where: string): void {
-    if (this.lastRows === 0) throw new TreespecError(`GpuModel.${where}: no pass to read (forward has not run)`);
+    if (this.lastRows === 0) throw new TreespecError(`GpuModel.${where}: no pass to read (no forward with logits since load or the last logits-free pass)`);
     if (!Number.isInteger(rows) || rows < 1 || rows > this.lastRows) {
       throw new OptionsError(`GpuModel.${where}: rows must be in 1..${this.lastRows} (rows of the last pass), got ${rows}`);
     }

@@ -81,7 +81,8 @@ describe('GpuModel contract', () => {
       model.append(Int32Array.from({ length: 22 }, (_, i) => i));
       expect(model.kv.length).toBe(25);
       expect(() => model.forward(new Int32Array(4), positions(4, 25), chainMask(4))).toThrow(ContextLengthError);
-      model.forward(new Int32Array(3), positions(3, 25), chainMask(3)); // exactly full
+      model.forward(new Int32Array(3), positions(3, 25), chainMask(3), { logits: false }); // exactly full
+      await expect(model.readArgmaxTopK(1)).rejects.toThrow(TreespecError); // that pass made no logits
       model.truncate(2);
       expect(model.kv.length).toBe(2);
       expect(() => model.truncate(3)).toThrow(KvCommitError);
