@@ -11,10 +11,17 @@
  *    ancestors; a causal chunk is a chain: bits 0..r);
  *  - the pass leaves logits (rows, vocab) on the GPU with each row's argmax and top-k.
  * The reads (readArgmaxTopK, readProbs, readLogits) see the last pass until the next forward,
- * before or after its commit. Once per pass, `commit(rowPath)` keeps rows rowPath[0] < rowPath[1] < ... as slots
- * prefix..prefix+len-1 (kv.length += len), e.g. [0, a1, .., ak] for an accepted tree path or
- * [0..rows-1] for a prefill chunk. Rows are never re-run: a row at depth j was rotated with
- * position prefix + j, which is where compaction puts it.
+ * before or after its commit. Once per pass, `commit(rowPath)` keeps rows rowPath[0] <
+ * rowPath[1] < ... as slots prefix..prefix+len-1 (kv.length += len), e.g. [0, a1, .., ak] for
+ * an accepted tree path or [0..rows-1] for a prefill chunk. Rows are never re-run: a row at
+ * depth j was rotated with position prefix + j, which is where compaction puts it.
+ *
+ * Sequence start (DESIGN section 3: the cache holds positions 0..n-2, the last token is the
+ * root): `prefill(prompt)` empties the cache and commits prompt[0..n-2] without computing
+ * logits; the first decode or verify pass then runs the root prompt[n-1] at position n-1.
+ *
+ * Memory (`memory`): weights; KV cache 2 * layers * (maxContext + maxTreeRows) * kvHeads *
+ * headDim * 4 bytes; activations and staging proportional to maxTreeRows * (vocab + widths).
  */
 import { ContextLengthError, GpuOutOfMemoryError, OptionsError, TreespecError } from '../errors.ts';
 import { ReadbackStateError } from '../gpu/errors.ts';
@@ -22,10 +29,10 @@ import { PipelineCache, type KernelEnv } from '../gpu/pipelines.ts';
 import { ReadbackRing } from '../gpu/readback.ts';
 import { MAX_ROWS, StepUniform } from '../gpu/step.ts';
 import { KvCache, kvCacheBytes } from '../kv/cache.ts';
+import { MAX_TOP_K } from '../ops/topk.ts';
 import type { ModelConfig } from './config.ts';
 import { activationBytesPerRow, allocateActivations, type Activations } from './forward-buffers.ts';
 import { buildOps, type ModelOps } from './forward-ops.ts';
-import { MAX_TOP_K } from '../ops/topk.ts';
 import { uploadWeights, type GpuWeights, type WeightDtype } from './upload.ts';
 import type { ModelFiles } from './weights.ts';
 
@@ -90,23 +97,19 @@ export class GpuModel {
   static async load(device: GPUDevice, files: ModelFiles, opts: GpuModelOptions): Promise<GpuModel> {
     const c = files.config;
     const { maxContext, maxRows, dtype, topK } = checkOptions(c, opts);
-    const capacity = maxContext + maxRows;
+    device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
-    const pipelines = new PipelineCache(device);
-    const step = new StepUniform(device, 'forward.step');
-    const env: KernelEnv = { device, pipelines, step: step.buffer };
-    const weights = uploadWeights(device, files, dtype);
-    const acts = allocateActivations(device, c, maxRows, capacity, topK);
-    const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
-    const kv = new KvCache(device, pipelines, kvShape);
-    const ops = buildOps(env, c, weights, acts, kv, maxRows, topK);
-    const topKReadback = new ReadbackRing(device, 'forward.topKReadback', maxRows * topK * 4, 2);
-    const hostBytes = maxRows * c.vocabSize * 4;
-    const hostStaging = device.createBuffer({ label: 'forward.hostStaging', size: hostBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const oom = await device.popErrorScope();
-    if (oom) throw new GpuOutOfMemoryError(`GpuModel.load: the GPU could not allocate the model (${oom.message})`);
+    let built;
+    try {
+      built = allocate(device, files, { maxContext, maxRows, dtype, topK });
+    } finally {
+      const oom = await device.popErrorScope();
+      const invalid = await device.popErrorScope();
+      if (oom) throw new GpuOutOfMemoryError(`GpuModel.load: the GPU could not allocate the model (${oom.message})`);
+      if (invalid) throw new TreespecError(`GpuModel.load: WebGPU rejected a buffer, pipeline or bind group (${invalid.message})`);
+    }
+    const { pipelines, step, weights, acts, kv, ops, topKReadback, hostStaging, memory } = built;
     await pipelines.checkCompilation();
-    const memory = { weights: weights.bytes, kvCache: kvCacheBytes(kvShape), activations: maxRows * activationBytesPerRow(c, topK) + hostBytes };
     return new GpuModel(device, c, kv, maxRows, memory, step, weights, acts, ops, topK, topKReadback, hostStaging);
   }
 
@@ -283,6 +286,26 @@ export class GpuModel {
       throw new OptionsError(`GpuModel.${where}: rows must be in 1..${this.lastRows} (rows of the last pass), got ${rows}`);
     }
   }
+}
+
+/** Every GPU object of a model (one call at load). */
+function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number }) {
+  const c = files.config;
+  const { maxRows, topK } = o;
+  const capacity = o.maxContext + maxRows;
+  const pipelines = new PipelineCache(device);
+  const step = new StepUniform(device, 'forward.step');
+  const env: KernelEnv = { device, pipelines, step: step.buffer };
+  const weights = uploadWeights(device, files, o.dtype);
+  const acts = allocateActivations(device, c, maxRows, capacity, topK);
+  const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
+  const kv = new KvCache(device, pipelines, kvShape);
+  const ops = buildOps(env, c, weights, acts, kv, maxRows, topK);
+  const topKReadback = new ReadbackRing(device, 'forward.topKReadback', maxRows * topK * 4, 2);
+  const hostBytes = maxRows * c.vocabSize * 4;
+  const hostStaging = device.createBuffer({ label: 'forward.hostStaging', size: hostBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const memory = { weights: weights.bytes, kvCache: kvCacheBytes(kvShape), activations: maxRows * activationBytesPerRow(c, topK) + hostBytes };
+  return { pipelines, step, weights, acts, kv, ops, topKReadback, hostStaging, memory };
 }
 
 function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number } {
