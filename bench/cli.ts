@@ -16,6 +16,14 @@ import type { BenchPrompt, RunnerResult, SuiteConfig } from './types';
 
 export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..');
 
+/**
+ * Defaults sized so that `npm run bench` finishes in under 20 minutes on a 2-core machine
+ * with a software GPU (SwiftShader); on a real GPU use --limit 0 --max-tokens 128 --repeats 3.
+ */
+const DEFAULT_LIMIT = 1;
+const DEFAULT_MAX_TOKENS = 32;
+const DEFAULT_REPEATS = 1;
+
 const usage = `npm run bench -- [options]
 
   --runtime browser|node|both  where the engine runs (default browser: headless Chromium, WebGPU)
@@ -23,10 +31,10 @@ const usage = `npm run bench -- [options]
   --draft DIR                  draft model folder for the draft-model strategies (default public/models/tinystories-draft when present)
   --prompts FILE               JSON Lines prompt suite (default public/bench/prompts.jsonl)
   --categories a,b             only these prompt categories
-  --limit N                    at most N prompts per category
+  --limit N                    at most N prompts per category (default ${DEFAULT_LIMIT}; 0 = all)
   --strategies ar,lookup,...   strategies to compare (default: every strategy the engine offers except the test drafters self and random); ar is always added
-  --max-tokens N               tokens per generation (default 32)
-  --repeats N                  measured repeats after the warm-up (default 1)
+  --max-tokens N               tokens per generation (default ${DEFAULT_MAX_TOKENS})
+  --repeats N                  measured repeats after the warm-up (default ${DEFAULT_REPEATS})
   --tree-budget N              draft tree nodes (default: the engine's)
   --weights f16|f32            weights on the GPU (default f16)
   --keep-drafter-state         let drafters keep what they learned across generations (default: reset before each)
@@ -128,8 +136,8 @@ async function main(argv: string[]): Promise<number> {
     const want = f.categories.split(',');
     prompts = prompts.filter((p) => want.includes(p.category));
   }
-  if (f.limit) {
-    const limit = int(f.limit, 'limit', 0);
+  const limit = int(f.limit, 'limit', DEFAULT_LIMIT, 0);
+  if (limit > 0) {
     const seen = new Map<string, number>();
     prompts = prompts.filter((p) => {
       const n = (seen.get(p.category) ?? 0) + 1;
@@ -141,8 +149,8 @@ async function main(argv: string[]): Promise<number> {
   const strategies = f.strategies ? ['ar', ...f.strategies.split(',').map((s) => s.trim()).filter((s) => s && s !== 'ar')] : [];
   const config: SuiteConfig = {
     strategies,
-    maxTokens: int(f['max-tokens'], 'max-tokens', 32),
-    repeats: int(f.repeats, 'repeats', 1),
+    maxTokens: int(f['max-tokens'], 'max-tokens', DEFAULT_MAX_TOKENS),
+    repeats: int(f.repeats, 'repeats', DEFAULT_REPEATS),
     treeBudget: f['tree-budget'] === undefined ? undefined : int(f['tree-budget'], 'tree-budget', 0, 0),
     weightDtype: weights,
     resetDrafters: !f['keep-drafter-state'],

@@ -14,12 +14,12 @@ export async function loadWllama(ggufUrl: string, nCtx: number, log: (line: stri
   const backendLines: string[] = [];
   const keep = (...a: unknown[]) => {
     const line = a.map(String).join(' ');
-    if (/webgpu|offload|backend|device/i.test(line) && backendLines.length < 12) {
+    if (/webgpu|offload|using device|CPU_REPACK|model buffer size/i.test(line) && backendLines.length < 12) {
       backendLines.push(line.trim());
       log(`wllama: ${line.trim()}`);
     }
   };
-  const logger = { debug: () => undefined, log: keep, warn: keep, error: keep };
+  const logger = { debug: keep, log: keep, warn: keep, error: keep };
   const wllama = new Wllama({ default: wasmUrl }, { suppressNativeLog: false, logger });
   const t0 = performance.now();
   const res = await fetch(ggufUrl);
