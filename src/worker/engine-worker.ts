@@ -6,6 +6,10 @@
 /// <reference lib="webworker" />
 import { Engine } from '../engine/engine';
 import { strategyNames } from '../engine/strategies';
+import { engineDefaults } from '../engine/options';
+import { acquireDevice } from '../gpu/device';
+import { loadModelFiles, type ModelFiles } from '../model/weights';
+import { checkWeightsFit } from './limits';
 import { FileListSource, UrlSource, type LoadProgress, type ModelSource } from '../model/source';
 import { serializeError } from './errors';
 import type { EngineInfo, ModelSpec, Request, Response } from './protocol';
@@ -61,11 +65,16 @@ function infoOf(e: Engine): EngineInfo {
 async function load(m: Extract<Request, { type: 'load' }>): Promise<void> {
   // One engine per worker: the client makes a new worker for a new model, so this is the only load.
   const progress = throttledProgress(m.id);
+  let files: ModelFiles;
   try {
-    engine = await Engine.load(sourceOf(m.model), { ...m.options, onProgress: progress.onProgress });
+    files = await loadModelFiles(sourceOf(m.model), { onProgress: progress.onProgress });
   } finally {
     progress.flush();
   }
+  // Files first, then the device: a model too large for this adapter is refused before any upload.
+  const { device } = await acquireDevice();
+  checkWeightsFit(files.tensors, m.options.weightDtype ?? engineDefaults.weightDtype, device.limits);
+  engine = await Engine.load(files, { ...m.options, device });
   post({ type: 'loaded', id: m.id, info: infoOf(engine) });
 }
 
