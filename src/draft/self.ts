@@ -23,7 +23,8 @@ export class SelfDrafter implements Drafter {
   async propose(ctx: DraftContext, budget: number): Promise<DraftTree> {
     const n = ctx.tokens.length;
     const model = this.model;
-    // Keep the draft cache equal to the target's committed cache: tokens[0..n-2].
+    // Keep the draft cache equal to the target's committed cache: tokens[0..n-2]. Within a
+    // generation it holds a prefix of ctx.tokens (begin() empties it between generations).
     if (model.kv.length > n - 1) model.truncate(n - 1);
     await appendTokens(model, ctx.tokens.subarray(model.kv.length, n - 1), this.maxRows);
     const tokens = new Int32Array(budget);
@@ -51,6 +52,11 @@ export class SelfDrafter implements Drafter {
       parents,
       draft: ctx.sampling ? { kind: 'sampled', withReplacement: true, q } : { kind: 'deterministic' },
     };
+  }
+
+  /** A new generation: the draft cache holds the previous context, not a prefix of this one. */
+  begin(_prompt: Int32Array): void {
+    this.model.truncate(0);
   }
 
   observe(_obs: VerifyObservation): void {}
