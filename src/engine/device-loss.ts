@@ -32,14 +32,20 @@ export class DeviceWatch {
   }
 
   /**
-   * `p`, or DeviceLostError as soon as the device is lost. A failure that is not ours (a
-   * DOMException of mapAsync) waits briefly for `device.lost`, which may resolve after it.
+   * `run()`, or DeviceLostError as soon as the device is lost; on a lost device `run` is not
+   * called. A failure that is not ours (a DOMException of mapAsync) waits briefly for
+   * `device.lost`, which may resolve after it.
    */
-  async guard<T>(p: Promise<T>): Promise<T> {
+  async guard<T>(run: () => Promise<T>): Promise<T> {
     this.check();
-    let onLost!: () => void;
-    const lostFirst = new Promise<never>((_, reject) => (onLost = () => reject(this.error())));
-    void this.lost.then(onLost);
+    const p = run();
+    const lostFirst = this.lost.then((): never => {
+      throw this.error();
+    });
+    // Whichever loses the race may reject later, with nobody awaiting it: a lost device fails
+    // the abandoned readback, and the loss may come after `p` settled.
+    lostFirst.catch(() => {});
+    p.catch(() => {});
     try {
       return await Promise.race([p, lostFirst]);
     } catch (e) {
@@ -57,7 +63,7 @@ export class DeviceWatch {
     let finished = false;
     try {
       for (;;) {
-        const r = await this.guard(inner.next());
+        const r = await this.guard(() => inner.next());
         if (r.done) {
           finished = true;
           return r.value;
