@@ -2,7 +2,7 @@
  * RoPE + KV write and tree attention against the CPU reference (src/model/cpu-ops.ts) on
  * seeded random trees, cache lengths and awkward head shapes.
  */
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { attention, rope, ropeInvFreq, type RopeScaling } from '../../src/model/cpu-ops.ts';
 import { createStorage, uploadStorage } from '../../src/gpu/buffers.ts';
 import { RopeKvWrite, ropeTable } from '../../src/ops/rope.ts';
@@ -64,8 +64,15 @@ const cases: Case[] = [
 ];
 
 describe('tree attention', () => {
-  for (const c of cases) {
-    it(c.name, async () => {
+  // Every case with the default heads per workgroup (the whole group when it fits) and, for
+  // grouped-query cases, with one head per workgroup and with a proper divisor of the group.
+  const runs = cases.flatMap((c) => {
+    const group = c.nHeads / c.nKv;
+    const hpws = [undefined, ...(group > 1 ? [1] : []), ...(group % 2 === 0 && group > 2 ? [2] : [])];
+    return hpws.map((hpw) => ({ ...c, hpw }));
+  });
+  for (const c of runs) {
+    it(`${c.name}${c.hpw ? `, ${c.hpw} head(s) per workgroup` : ''}`, async () => {
       const gpu = await testGpu();
       const { device } = gpu;
       const rows = c.tree.parents.length;
@@ -84,7 +91,8 @@ describe('tree attention', () => {
         kCache: uploadStorage(device, 'test.kCache', kCache),
         vCache: uploadStorage(device, 'test.vCache', vCache),
         out,
-      }, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.hd, maxRows });
+      }, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.hd, maxRows, headsPerWorkgroup: c.hpw });
+      if (c.hpw === undefined) expect(op.hpw).toBe(c.nHeads / c.nKv);
       await runPass(gpu, rows, (p) => op.encode(p, rows), c.prefix);
       const ref = attention(q.subarray(0, rows * c.nHeads * c.hd), kCache, vCache, rows, c.nHeads, c.nKv, c.hd, slots,
         (r, s) => sees(c.tree, c.prefix, r, s));
