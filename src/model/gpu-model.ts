@@ -33,7 +33,8 @@ import { MAX_TOP_K } from '../ops/topk.ts';
 import type { ModelConfig } from './config.ts';
 import { activationBytesPerRow, allocateActivations, type Activations } from './forward-buffers.ts';
 import { buildOps, type ModelOps } from './forward-ops.ts';
-import { uploadWeights, type GpuWeights, type WeightDtype } from './upload.ts';
+import { matrixBytes, uploadWeights, type GpuWeights, type WeightDtype } from './upload.ts';
+import { checkBufferLimits, type BufferNeed } from '../gpu/limits.ts';
 import type { ModelFiles } from './weights.ts';
 
 export interface GpuModelOptions {
@@ -97,6 +98,7 @@ export class GpuModel {
   static async load(device: GPUDevice, files: ModelFiles, opts: GpuModelOptions): Promise<GpuModel> {
     const c = files.config;
     const { maxContext, maxRows, dtype, topK } = checkOptions(c, opts);
+    checkBufferLimits(largestBuffers(c, maxRows, maxContext + maxRows, dtype), device.limits);
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
     let built;
@@ -306,6 +308,26 @@ function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number;
   const hostStaging = device.createBuffer({ label: 'forward.hostStaging', size: hostBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const memory = { weights: weights.bytes, kvCache: kvCacheBytes(kvShape), activations: maxRows * activationBytesPerRow(c, topK) + hostBytes };
   return { pipelines, step, weights, acts, kv, ops, topKReadback, hostStaging, memory };
+}
+
+/** The buffers of a load that can outgrow an adapter's limits (every other one is smaller than one of these). */
+function largestBuffers(c: ModelConfig, maxRows: number, capacity: number, dtype: WeightDtype): BufferNeed[] {
+  const h = c.hiddenSize;
+  const qd = c.numHeads * c.headDim;
+  const w = (label: string, rows: number, cols: number): BufferNeed => ({ label: `weights.${label}`, bytes: matrixBytes(rows, cols, dtype), binding: true });
+  return [
+    w('model.embed_tokens.weight', c.vocabSize, h),
+    ...(c.tieWordEmbeddings ? [] : [w('lm_head.weight', c.vocabSize, h)]),
+    w('model.layers.0.self_attn.q_proj.weight', qd, h),
+    w('model.layers.0.self_attn.o_proj.weight', h, qd),
+    w('model.layers.0.mlp.gate_up_proj', 2 * c.intermediateSize, h),
+    w('model.layers.0.mlp.down_proj.weight', h, c.intermediateSize),
+    { label: 'kv.k0', bytes: capacity * c.numKvHeads * c.headDim * 4, binding: true },
+    { label: 'forward.ropeTable', bytes: capacity * c.headDim * 4, binding: true },
+    { label: 'forward.logits', bytes: maxRows * c.vocabSize * 4, binding: true },
+    { label: 'forward.gateUp', bytes: maxRows * 2 * c.intermediateSize * 4, binding: true },
+    { label: 'forward.hostStaging', bytes: maxRows * c.vocabSize * 4, binding: false },
+  ];
 }
 
 function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number } {
