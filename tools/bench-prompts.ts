@@ -67,6 +67,8 @@ const mod = (name: string) => {
   if (!m) throw new Error(`${name} is not among the held-out modules: ${[...code.keys()].join(', ')}`);
   return m;
 };
+// The first prompt of each category is short and typical of it: `npm run bench` with its
+// default --limit 1 runs only those.
 const prompts: BenchPrompt[] = [];
 const add = (p: BenchPrompt) => prompts.push(p);
 
@@ -78,9 +80,9 @@ for (const [k, n] of [[0, 2], [4, 3], [13, 3], [18, 3], [30, 2]] as const) {
 // Code: windows of held-out modules ending inside a function, class or table. Prompts are
 // kept short (about 100-250 tokens): prefill on a software GPU is slow.
 const codeSpecs: [string, string, number, number][] = [
+  ['Lib/imaplib.py', 'def login(self, user, password):', 0, 9],
   ['Lib/http/cookies.py', 'class Morsel(dict):', 0, 12],
   ['Lib/http/server.py', 'def send_response(self, code, message=None):', 2, 10],
-  ['Lib/imaplib.py', 'def login(self, user, password):', 0, 9],
   ['Lib/imp.py', 'def find_module(name, path=None):', 0, 11],
   ['Lib/importlib/__init__.py', 'def import_module(name, package=None):', 0, 12],
 ];
@@ -90,7 +92,7 @@ for (const [file, anchor, before, after] of codeSpecs) {
 
 // Document-grounded: a document, then a prompt whose answer copies from it. The document is
 // both in the prompt (as a reader would paste it) and in `documents` (for retrieval drafters).
-const docStories = [1, 3, 10, 37];
+const docStories = [37, 1, 3, 10];
 for (const k of docStories) {
   const doc = stories[k];
   const first = sentences(doc, 1);
@@ -113,15 +115,15 @@ for (const k of docStories) {
 
 // Multi-turn / repetitive: later turns repeat earlier ones, or the text is a repeated pattern.
 {
-  const s = sentences(stories[2], 3);
-  add({ id: 'turns-retell', category: 'multiturn', prompt: `User: Tell me a story.\nAssistant: ${s}\nUser: Tell it again, please.\nAssistant: ${s}\nUser: One more time!\nAssistant:`, source: 'tinystories-valid-head.txt story 2' });
-}
-{
   const qa = [3, 7, 9, 25].map((k) => {
     const s = sentences(stories[k], 1).replace(/^Once upon a time, /, '');
     return `Q: Tell me about the story.\nA: ${s[0].toUpperCase()}${s.slice(1)}`;
   });
   add({ id: 'turns-qa', category: 'multiturn', prompt: `${qa.join('\n')}\nQ: Tell me about the story.\nA:`, source: 'tinystories-valid-head.txt stories 3, 7, 9, 25' });
+}
+{
+  const s = sentences(stories[2], 3);
+  add({ id: 'turns-retell', category: 'multiturn', prompt: `User: Tell me a story.\nAssistant: ${s}\nUser: Tell it again, please.\nAssistant: ${s}\nUser: One more time!\nAssistant:`, source: 'tinystories-valid-head.txt story 2' });
 }
 {
   const s = stories[27].split('\n\n')[0];
