@@ -109,6 +109,27 @@ test.describe('with the bundled model', () => {
     await expect(demo.page.getByTestId('cache-list')).toHaveText('Nothing cached yet.');
   });
 
+  test('a Hugging Face id resolves to the hub, and a failing hub download is reported', async () => {
+    const page = demo.page;
+    const asked: string[] = [];
+    // No network in tests (and no 700 MB download in CI): the hub answers 404 for every file.
+    await page.context().route('https://huggingface.co/**', (route) => {
+      asked.push(route.request().url());
+      return route.fulfill({ status: 404, body: 'Entry not found' });
+    });
+    await page.getByLabel('Hugging Face model id').check();
+    await page.getByTestId('url-base').fill('');
+    await page.getByTestId('hub-target').fill('not a model id');
+    await page.getByTestId('load').click();
+    await expect(page.getByTestId('load-error')).toContainText('is not a Hugging Face model id');
+
+    await page.getByTestId('hub-target').fill('HuggingFaceTB/SmolLM2-135M-Instruct');
+    await page.getByTestId('load').click();
+    await expect(page.getByTestId('load-error')).toContainText('ModelSourceError');
+    expect(asked).toContain('https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct/resolve/main/config.json');
+    await page.context().unroute('https://huggingface.co/**');
+  });
+
   test('an invalid model URL shows an error and the page still generates', async () => {
     const page = demo.page;
     await page.getByLabel('Hugging Face model id').check();
