@@ -1,7 +1,9 @@
 /** `treespec generate`: one generation on the GPU engine or the CPU reference. */
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/engine';
-import { resolveGenerateOptions, OptionsError, type GenerateOptions } from '../engine/options';
+import { engineDefaults, resolveGenerateOptions, OptionsError, type GenerateOptions } from '../engine/options';
+import { strategyNames } from '../engine/strategies';
+import { ContextLengthError } from '../errors';
 import { loadModelFiles } from '../model/weights';
 import { sourceFromString } from '../model/source';
 import { Tokenizer } from '../tokenizer/tokenizer';
@@ -64,6 +66,13 @@ export async function runGenerate(args: string[]): Promise<number> {
     chat: f.chat,
     documents: await readDocuments(f.documents ?? []),
   };
+  // Bad flag values fail here, before the model is read or the GPU is touched.
+  const maxContext = num(f['max-context'], 'max-context');
+  if (maxContext !== undefined && !(Number.isInteger(maxContext) && maxContext >= 2)) throw new OptionsError(`--max-context is "${f['max-context']}"; expected an integer >= 2`);
+  resolveGenerateOptions(gen, engineDefaults.maxTreeNodes);
+  if (gen.strategy !== undefined && !strategyNames().includes(gen.strategy)) {
+    throw new OptionsError(`generate option "strategy" is "${gen.strategy}"; expected one of ${strategyNames().join(', ')}`);
+  }
   const files = await loadModelFiles(sourceFromString(f.model));
   let result: { text: string; tokens: number[]; stats: object };
   if (device === 'cpu') {
@@ -72,9 +81,14 @@ export async function runGenerate(args: string[]): Promise<number> {
     const opts = resolveGenerateOptions(gen, 127);
     const text = opts.chat ? tokenizer.applyChatTemplate([{ role: 'user', content: f.prompt }]) : f.prompt;
     const prompt = tokenizer.encode(text, { addSpecialTokens: !opts.chat && opts.addSpecialTokens });
-    result = generateOnCpu(files, tokenizer, prompt, opts);
+    // The engine's policy: prompt + output within the context; a longer prompt is an error.
+    const context = maxContext ?? Math.min(files.config.maxPositionEmbeddings, engineDefaults.maxContextCap);
+    if (prompt.length >= context) {
+      throw new ContextLengthError(`the prompt has ${prompt.length} tokens; the context holds ${context} (prompt + output), so at most ${context - 1} prompt tokens`);
+    }
+    result = generateOnCpu(files, tokenizer, prompt, { ...opts, maxTokens: Math.min(opts.maxTokens, context - prompt.length) });
   } else {
-    const engine = await Engine.load(files, { weightDtype: weights, maxContext: num(f['max-context'], 'max-context') });
+    const engine = await Engine.load(files, { weightDtype: weights, maxContext });
     if (f.json) {
       result = await engine.generateText(f.prompt, gen);
     } else {

@@ -5,6 +5,7 @@
  */
 import { runGenerate } from './generate';
 import { runFixture } from './fixture';
+import { OptionsError } from '../errors';
 
 const usage = `treespec — speculative decoding on WebGPU
 
@@ -27,7 +28,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
   } catch (e) {
-    const err = e as Error;
+    // node:util parseArgs reports unknown flags and missing values as a TypeError with a code.
+    const parse = String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
+    const err = parse ? new OptionsError(`${(e as Error).message} (treespec --help lists the flags)`, { cause: e }) : (e as Error);
     process.stderr.write(`${err.name ?? 'Error'}: ${err.message}\n`);
     if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
     return 1;
