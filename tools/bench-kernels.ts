@@ -10,15 +10,26 @@
  *
  * Run (the `?raw` shader glob needs Vite's module runner):
  *   node --input-type=module -e "await (await import('vite')).runnerImport('./tools/bench-kernels.ts')" -- [options]
+ * On a machine without the repository's node_modules (a rented GPU), bundle it first, shaders
+ * inlined, and carry the bundle with the `webgpu` package (index.js, package.json and
+ * dist/<platform>/dawn.node) in a node_modules/ beside it:
+ *   node --input-type=module -e "await (await import('vite')).build({ configFile: false, publicDir: false,
+ *     build: { outDir: 'out', lib: { entry: { 'bench-kernels': 'tools/bench-kernels.ts' }, formats: ['es'] },
+ *     rolldownOptions: { external: [/^node:/, 'webgpu'] } } })"
+ *   node out/bench-kernels.js [options]
+ * With NVIDIA's Vulkan driver and no desktop libraries, Dawn also needs libvulkan.so.1 and the
+ * glvnd libraries (libGLdispatch, libGLX, libEGL, libGL) on LD_LIBRARY_PATH, and
+ * VK_DRIVER_FILES pointing at nvidia_icd.json.
  * Options: --preset gpu|small (default: small on SwiftShader, else gpu), --in N --out N,
  *   --layers N, --iters N, --copy-mb N, --rows 1,4,16 (tree sizes), --variants split,dot, --json FILE.
  */
-import { createStorage, packF16Rows, uploadStorage } from '../src/gpu/buffers.ts';
+import { createStorage, packF16Rows, unpackF16Rows, uploadStorage } from '../src/gpu/buffers.ts';
 import { CopyOp } from '../src/gpu/copy.ts';
 import { acquireDevice } from '../src/gpu/device.ts';
 import { PipelineCache, type KernelEnv } from '../src/gpu/pipelines.ts';
 import { cpuTimeSubmit, GpuTimer } from '../src/gpu/profiler.ts';
 import { StepUniform } from '../src/gpu/step.ts';
+import { matmul } from '../src/model/cpu-ops.ts';
 import type { WeightDtype } from '../src/ops/embed.ts';
 import { MatmulOp, preferredMatmulVariant, type MatmulVariant } from '../src/ops/matmul.ts';
 
@@ -94,6 +105,33 @@ function makeLayers(env: KernelEnv, o: Options, variant: MatmulVariant, dtype: W
   return { ops, weightBytes: layers * data.byteLength };
 }
 
+/**
+ * Largest |GPU - CPU reference| of one small awkward matmul (odd widths, 5 rows), so that a
+ * benchmark on an untested adapter also says whether the kernel it timed is correct there.
+ */
+async function checkMatmul(env: KernelEnv, step: StepUniform, variant: MatmulVariant, dtype: WeightDtype): Promise<number> {
+  const { device } = env;
+  const [rows, inDim, outDim] = [5, 101, 37];
+  const x = Float32Array.from({ length: rows * inDim }, (_, i) => Math.sin(i * 1.7));
+  let w: Float32Array = Float32Array.from({ length: outDim * inDim }, (_, i) => Math.cos(i * 0.37));
+  const packed = dtype === 'f16' ? packF16Rows(w, outDim, inDim) : w;
+  if (dtype === 'f16') w = unpackF16Rows(packed as Uint32Array, outDim, inDim);
+  const y = createStorage(device, 'bench.check.y', rows * outDim * 4);
+  const op = new MatmulOp(env, 'bench.check', { x: uploadStorage(device, 'bench.check.x', x), w: uploadStorage(device, 'bench.check.w', packed), y }, { inDim, outDim, dtype, variant });
+  step.write(rows);
+  const staging = device.createBuffer({ label: 'bench.check.read', size: y.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  op.encode(pass, rows);
+  pass.end();
+  enc.copyBufferToBuffer(y, 0, staging, 0, y.size);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const got = new Float32Array(staging.getMappedRange().slice(0));
+  const ref = matmul(x, w, inDim, outDim);
+  return ref.reduce((m, v, i) => Math.max(m, Math.abs(v - got[i])), 0);
+}
+
 async function main(): Promise<void> {
   const ctx = await acquireDevice();
   const { device } = ctx;
@@ -120,6 +158,8 @@ async function main(): Promise<void> {
   const y = createStorage(device, 'bench.y', 128 * o.outDim * 4);
   const results: Record<string, unknown>[] = [];
   for (const variant of o.variants) for (const dtype of ['f32', 'f16'] as const) {
+    const maxError = await checkMatmul(env, step, variant, dtype);
+    log(`${variant} ${dtype} check vs CPU reference (5 x 101 -> 37): max |error| ${maxError.toExponential(2)}`);
     const { ops, weightBytes } = makeLayers(env, o, variant, dtype, x, y);
     await pipelines.checkCompilation();
     const perRows: { rows: number; ms: number; relative: number }[] = [];
@@ -131,7 +171,7 @@ async function main(): Promise<void> {
     }
     const matvecGBs = weightBytes / (perRows[0].ms * 1e6);
     log(`${variant} ${dtype} mat-vec: ${matvecGBs.toFixed(1)} GB/s = ${((100 * matvecGBs) / copyGBs).toFixed(1)}% of copy`);
-    results.push({ variant, dtype, matrices: ops.length, weightBytes, matvecGBs, ratioToCopy: matvecGBs / copyGBs, perRows });
+    results.push({ variant, dtype, maxError, matrices: ops.length, weightBytes, matvecGBs, ratioToCopy: matvecGBs / copyGBs, perRows });
   }
   const report = { adapter: ctx.adapterInfo, timing: timer ? 'timestamp' : 'cpu', options: o, copy: { bytes: copyBytes, ms: copyMs, GBs: copyGBs }, matmul: results };
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
