@@ -31,9 +31,9 @@ export interface Activations {
   gateUp: GPUBuffer;
   /** (maxRows, intermediate) f32 silu(gate) * up. */
   act: GPUBuffer;
-  /** (maxRows, vocab) f32 logits. */
+  /** (maxRows, outVocab) f32 logits (outVocab = vocab, or N LM-head rows with VocabTrim). */
   logits: GPUBuffer;
-  /** (maxRows, vocab) f32 softmax(logits / T), computed on demand (readProbs). */
+  /** (maxRows, outVocab) f32 softmax(logits / T), computed on demand (readProbs). */
   probs: GPUBuffer;
   /** (maxRows, topK) u32 best token ids per row, best first, ties to the lowest id. */
   topKIds: GPUBuffer;
@@ -42,11 +42,11 @@ export interface Activations {
 }
 
 /** Bytes per row of every per-row activation buffer together (the memory bound is maxRows times this). */
-export function activationBytesPerRow(c: ModelConfig, topK: number): number {
-  return 4 * (2 + 4 + 2 * c.hiddenSize + 2 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + 2 * c.vocabSize + 2 * topK);
+export function activationBytesPerRow(c: ModelConfig, topK: number, outVocab = c.vocabSize): number {
+  return 4 * (2 + 4 + 2 * c.hiddenSize + 2 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + 2 * outVocab + 2 * topK);
 }
 
-export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, capacity: number, topK: number): Activations {
+export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, capacity: number, topK: number, outVocab = c.vocabSize): Activations {
   const f32 = (label: string, width: number) => createStorage(device, `forward.${label}`, maxRows * width * 4);
   return {
     tokens: f32('tokens', 1),
@@ -61,8 +61,8 @@ export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: 
     att: f32('att', qDim(c)),
     gateUp: f32('gateUp', 2 * c.intermediateSize),
     act: f32('act', c.intermediateSize),
-    logits: f32('logits', c.vocabSize),
-    probs: f32('probs', c.vocabSize),
+    logits: f32('logits', outVocab),
+    probs: f32('probs', outVocab),
     topKIds: f32('topKIds', topK),
     topKValues: f32('topKValues', topK),
   };

@@ -58,15 +58,16 @@ export interface ModelOps {
   softmax: SoftmaxOp;
 }
 
-export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activations, kv: KvCache, maxRows: number, k: number): ModelOps {
+/** outVocab: LM head rows (the vocabulary, or the N kept rows of VocabTrim). */
+export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activations, kv: KvCache, maxRows: number, k: number, outVocab = c.vocabSize): ModelOps {
   const dtype = w.dtype;
   const h = c.hiddenSize;
   const embed = new EmbedOp(env, 'forward.embed', { tokens: a.tokens, table: w.embed, out: a.x }, h, c.vocabSize, dtype);
   const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, dtype));
   const finalNorm = new RmsNormOp(env, 'forward.finalNorm', { x: a.x, weight: w.finalNorm, out: a.xn }, h, c.rmsNormEps);
-  const lmHead = new MatmulOp(env, 'forward.lmHead', { x: a.xn, w: w.lmHead, y: a.logits }, { inDim: h, outDim: c.vocabSize, dtype });
-  const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, c.vocabSize, k);
-  const softmax = new SoftmaxOp(env, 'forward.softmax', { logits: a.logits, probs: a.probs }, c.vocabSize);
+  const lmHead = new MatmulOp(env, 'forward.lmHead', { x: a.xn, w: w.lmHead, y: a.logits }, { inDim: h, outDim: outVocab, dtype });
+  const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, outVocab, k);
+  const softmax = new SoftmaxOp(env, 'forward.softmax', { logits: a.logits, probs: a.probs }, outVocab);
   return { embed, layers, finalNorm, lmHead, topK, softmax };
 }
 

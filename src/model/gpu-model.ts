@@ -46,6 +46,23 @@ export interface GpuModelOptions {
   weightDtype?: WeightDtype;
   /** Top-k width computed per row for the drafters (1..16, default 8). */
   topK?: number;
+  /**
+   * VocabTrim (a draft model's option): the LM head keeps only these N distinct token ids, in
+   * this order. Logits, probs and top-k ids are then (rows, N) and index into this list, not
+   * the vocabulary: the caller maps them back. Default: the whole vocabulary.
+   */
+  lmHeadRows?: Int32Array;
+}
+
+export interface ForwardOptions {
+  /** false: no final norm, LM head or top-k (a prefill chunk only fills the cache). Default true. */
+  logits?: boolean;
+  /**
+   * Early exit (DEL self-speculation): run only layers 0..exitLayer-1, then the final norm and
+   * LM head. Slots of this pass hold K/V of those layers only: commit them only to truncate
+   * them before the next full pass, which rewrites every layer of its slots. Default: all.
+   */
+  exitLayer?: number;
 }
 
 /** Per-row results of a pass that the CPU needs every step (one small readback). */
@@ -73,6 +90,10 @@ export class GpuModel {
   private readonly chain: Uint32Array;
   /** Whether `hostStaging` is mapped or about to be (one full-width read at a time). */
   private stagingBusy = false;
+  /** Early-exit taps (tapHidden): tapped layers and their (layers, maxRows, hidden) f32 buffer. */
+  private taps: { layers: number[]; buffer: GPUBuffer } | null = null;
+  /** Rows of the last pass that filled the taps. */
+  private tappedRows = 0;
 
   private constructor(
     readonly device: GPUDevice,
@@ -85,6 +106,8 @@ export class GpuModel {
     private readonly acts: Activations,
     private readonly ops: ModelOps,
     readonly topK: number,
+    /** Width of a logits row: the vocabulary, or N with lmHeadRows (ids index into that list). */
+    readonly outVocab: number,
     /** Staging of the small per-step readback: (maxRows, topK) u32 per slot. */
     private readonly topKReadback: ReadbackRing,
     /** (maxRows, vocab) f32 MAP_READ staging of readLogits / readProbs. */
@@ -97,13 +120,14 @@ export class GpuModel {
   /** Uploads weights and allocates every buffer and pipeline; throws GpuOutOfMemoryError when the device cannot hold them. */
   static async load(device: GPUDevice, files: ModelFiles, opts: GpuModelOptions): Promise<GpuModel> {
     const c = files.config;
-    const { maxContext, maxRows, dtype, topK } = checkOptions(c, opts);
-    checkBufferLimits(largestBuffers(c, maxRows, maxContext + maxRows, dtype), device.limits);
+    const { maxContext, maxRows, dtype, topK, lmHeadRows } = checkOptions(c, opts);
+    const outVocab = lmHeadRows?.length ?? c.vocabSize;
+    checkBufferLimits(largestBuffers(c, maxRows, maxContext + maxRows, dtype, outVocab), device.limits);
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
     let built;
     try {
-      built = allocate(device, files, { maxContext, maxRows, dtype, topK });
+      built = allocate(device, files, { maxContext, maxRows, dtype, topK, lmHeadRows });
     } finally {
       const oom = await device.popErrorScope();
       const invalid = await device.popErrorScope();
@@ -112,7 +136,7 @@ export class GpuModel {
     }
     const { pipelines, step, weights, acts, kv, ops, topKReadback, hostStaging, memory } = built;
     await pipelines.checkCompilation();
-    return new GpuModel(device, c, kv, maxRows, memory, step, weights, acts, ops, topK, topKReadback, hostStaging);
+    return new GpuModel(device, c, kv, maxRows, memory, step, weights, acts, ops, topK, outVocab, topKReadback, hostStaging);
   }
 
   /**
@@ -122,9 +146,11 @@ export class GpuModel {
    * cache: the LM head is about a fifth of the FLOPs of a SmolLM2-135M pass); the reads then
    * have nothing to read until the next pass with logits.
    */
-  forward(tokens: Int32Array, positions: Int32Array, mask: Uint32Array, opts: { logits?: boolean } = {}): void {
+  forward(tokens: Int32Array, positions: Int32Array, mask: Uint32Array, opts: ForwardOptions = {}): void {
     const withLogits = opts.logits ?? true;
     const rows = this.checkPass(tokens, positions, mask);
+    const layerCount = this.checkExitLayer(opts.exitLayer);
+    const tapping = this.taps !== null && layerCount === this.config.numLayers && withLogits;
     const a = this.acts;
     const queue = this.device.queue;
     queue.writeBuffer(a.tokens, 0, tokens.buffer, tokens.byteOffset, rows * 4);
@@ -133,11 +159,13 @@ export class GpuModel {
     this.step.write(rows, this.kv.length);
 
     const encoder = this.device.createCommandEncoder({ label: 'forward.encoder' });
-    const pass = encoder.beginComputePass({ label: 'forward.pass' });
+    let pass = encoder.beginComputePass({ label: 'forward.pass' });
     const ops = this.ops;
     // embedding: x = embed_tokens[tokens]
     ops.embed.encode(pass, rows);
-    for (const layer of ops.layers) {
+    for (const [l, layer] of ops.layers.slice(0, layerCount).entries()) {
+      // early-exit taps (DEL): the residual entering layer l, saved for readTapTopK
+      if (tapping) pass = this.encodeTap(encoder, pass, l, rows);
       // attention block: x += o_proj(attention(rope(q), cache + rope(k) and v of this pass))
       layer.inputNorm.encode(pass, rows);
       layer.q.encode(pass, rows);
@@ -153,7 +181,7 @@ export class GpuModel {
       layer.down.encode(pass, rows);
     }
     if (withLogits) {
-      // final norm and LM head: logits (rows, vocab)
+      // final norm and LM head (after layer layerCount - 1 for an early exit): logits (rows, vocab)
       ops.finalNorm.encode(pass, rows);
       ops.lmHead.encode(pass, rows);
       // per-row top-k (column 0 = argmax) for verification and the drafters
@@ -163,6 +191,7 @@ export class GpuModel {
     this.device.queue.submit([encoder.finish()]);
     this.lastRows = withLogits ? rows : 0;
     this.pendingRows = rows;
+    if (tapping) this.tappedRows = rows;
   }
 
   /** Argmax and top-k of rows 0..rows-1 of the last pass: one copy of rows * k u32. */
@@ -191,7 +220,7 @@ export class GpuModel {
     this.ops.softmax.encode(pass, last + 1); // the Step uniform still holds the last pass's rows
     pass.end();
     const all = await this.readRows(encoder, this.acts.probs, rows);
-    const vocab = this.config.vocabSize;
+    const vocab = this.outVocab;
     return rows.map((_, i) => all.slice(i * vocab, (i + 1) * vocab));
   }
 
@@ -202,11 +231,20 @@ export class GpuModel {
     return this.readRows(encoder, this.acts.logits, Array.from({ length: rows }, (_, r) => r));
   }
 
-  /** Copies (vocab)-wide rows `rows` of `src` back to back into hostStaging after `encoder`'s work; one submit, one map. */
+  /** Logits (rows.length, outVocab) of the given rows of the last pass (e.g. a draft tree's frontier), back to back. */
+  async readLogitRows(rows: number[]): Promise<Float32Array> {
+    if (rows.length < 1) return new Float32Array(0);
+    this.checkReadRows(Math.max(...rows) + 1, 'readLogitRows');
+    if (rows.some((r) => !Number.isInteger(r) || r < 0)) throw new OptionsError(`GpuModel.readLogitRows: rows ${JSON.stringify(rows)} must be row indices of the last pass`);
+    const encoder = this.device.createCommandEncoder({ label: 'forward.readLogitRows' });
+    return this.readRows(encoder, this.acts.logits, rows);
+  }
+
+  /** Copies (outVocab)-wide rows `rows` of `src` back to back into hostStaging after `encoder`'s work; one submit, one map. */
   private async readRows(encoder: GPUCommandEncoder, src: GPUBuffer, rows: number[]): Promise<Float32Array> {
     if (this.stagingBusy) throw new ReadbackStateError('GpuModel: readLogits/readProbs called again before the previous read finished');
     this.stagingBusy = true;
-    const rowBytes = this.config.vocabSize * 4;
+    const rowBytes = this.outVocab * 4;
     rows.forEach((r, i) => encoder.copyBufferToBuffer(src, r * rowBytes, this.hostStaging, i * rowBytes, rowBytes));
     this.device.queue.submit([encoder.finish()]);
     const bytes = rows.length * rowBytes;
@@ -254,7 +292,70 @@ export class GpuModel {
     }
   }
 
+  /**
+   * DEL early-exit estimation (Zarch et al. 2025): from now on every full pass with logits saves
+   * the residual stream entering each of `layers` (0 < l < numLayers; exiting after l layers is
+   * the hidden state entering layer l) into one buffer (layers.length, maxRows, hidden) f32,
+   * allocated here once (a few hundred KB), for readTapTopK. Called once, by the early-exit drafter.
+   */
+  tapHidden(layers: number[]): void {
+    const n = this.config.numLayers;
+    if (layers.length < 1 || layers.some((l) => !Number.isInteger(l) || l < 1 || l >= n) || new Set(layers).size !== layers.length) {
+      throw new OptionsError(`GpuModel.tapHidden: layers ${JSON.stringify(layers)} must be distinct integers in 1..${n - 1}`);
+    }
+    this.taps?.buffer.destroy();
+    const size = layers.length * this.maxRows * this.config.hiddenSize * 4;
+    const buffer = this.device.createBuffer({ label: 'forward.hiddenTaps', size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    this.taps = { layers: [...layers], buffer };
+  }
+
+  /**
+   * Top-k ids (rows.length, k) that exiting after tapped layer `layer` would give at `rows` of
+   * the last tapped pass: final norm + LM head + top-k over the saved hidden states. It reuses
+   * the pass's activation buffers, so it replaces the last pass's logits: read those first.
+   */
+  async readTapTopK(layer: number, rows: number[]): Promise<Int32Array> {
+    const tap = this.taps?.layers.indexOf(layer) ?? -1;
+    if (!this.taps || tap < 0) throw new OptionsError(`GpuModel.readTapTopK: layer ${layer} is not tapped (tapHidden)`);
+    if (rows.length < 1 || rows.length > this.maxRows || rows.some((r) => !Number.isInteger(r) || r < 0 || r >= this.tappedRows)) {
+      throw new OptionsError(`GpuModel.readTapTopK: rows ${JSON.stringify(rows)} must be 1..${this.maxRows} distinct rows of the last tapped pass (${this.tappedRows} rows)`);
+    }
+    const rowBytes = this.config.hiddenSize * 4;
+    const base = tap * this.maxRows * rowBytes;
+    const encoder = this.device.createCommandEncoder({ label: 'forward.tapEncoder' });
+    rows.forEach((r, i) => encoder.copyBufferToBuffer(this.taps!.buffer, base + r * rowBytes, this.acts.x, i * rowBytes, rowBytes));
+    this.step.write(rows.length, this.kv.length);
+    const pass = encoder.beginComputePass({ label: 'forward.tapPass' });
+    this.ops.finalNorm.encode(pass, rows.length);
+    this.ops.lmHead.encode(pass, rows.length);
+    this.ops.topK.encode(pass, rows.length);
+    pass.end();
+    const slot = this.topKReadback.copy(encoder, this.acts.topKIds, 0, rows.length * this.topK * 4);
+    this.device.queue.submit([encoder.finish()]);
+    this.lastRows = 0;
+    return this.topKReadback.read(slot, new Int32Array(rows.length * this.topK));
+  }
+
+  /** Ends `pass`, copies x (rows, hidden) into the tap of layer l if tapped, returns the pass to continue in. */
+  private encodeTap(encoder: GPUCommandEncoder, pass: GPUComputePassEncoder, l: number, rows: number): GPUComputePassEncoder {
+    const tap = this.taps!.layers.indexOf(l);
+    if (tap < 0) return pass;
+    pass.end();
+    const rowBytes = this.config.hiddenSize * 4;
+    encoder.copyBufferToBuffer(this.acts.x, 0, this.taps!.buffer, tap * this.maxRows * rowBytes, rows * rowBytes);
+    return encoder.beginComputePass({ label: 'forward.pass' });
+  }
+
+  /** Layers a pass runs: all, or exitLayer (1..numLayers) for an early exit. */
+  private checkExitLayer(exitLayer: number | undefined): number {
+    const n = this.config.numLayers;
+    if (exitLayer === undefined) return n;
+    if (!Number.isInteger(exitLayer) || exitLayer < 1 || exitLayer > n) throw new OptionsError(`GpuModel.forward: exitLayer is ${exitLayer}, expected an integer in 1..${n}`);
+    return exitLayer;
+  }
+
   destroy(): void {
+    this.taps?.buffer.destroy();
     this.kv.destroy();
     const w = this.weights;
     const buffers = new Set<GPUBuffer>([w.embed, w.lmHead, w.finalNorm, ...Object.values(this.acts), this.step.buffer, this.hostStaging]);
@@ -291,27 +392,28 @@ export class GpuModel {
 }
 
 /** Every GPU object of a model (one call at load). */
-function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number }) {
+function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array }) {
   const c = files.config;
   const { maxRows, topK } = o;
   const capacity = o.maxContext + maxRows;
   const pipelines = new PipelineCache(device);
   const step = new StepUniform(device, 'forward.step');
   const env: KernelEnv = { device, pipelines, step: step.buffer };
-  const weights = uploadWeights(device, files, o.dtype);
-  const acts = allocateActivations(device, c, maxRows, capacity, topK);
+  const outVocab = o.lmHeadRows?.length ?? c.vocabSize;
+  const weights = uploadWeights(device, files, o.dtype, o.lmHeadRows);
+  const acts = allocateActivations(device, c, maxRows, capacity, topK, outVocab);
   const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
   const kv = new KvCache(device, pipelines, kvShape);
-  const ops = buildOps(env, c, weights, acts, kv, maxRows, topK);
+  const ops = buildOps(env, c, weights, acts, kv, maxRows, topK, outVocab);
   const topKReadback = new ReadbackRing(device, 'forward.topKReadback', maxRows * topK * 4, 2);
-  const hostBytes = maxRows * c.vocabSize * 4;
+  const hostBytes = maxRows * outVocab * 4;
   const hostStaging = device.createBuffer({ label: 'forward.hostStaging', size: hostBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const memory = { weights: weights.bytes, kvCache: kvCacheBytes(kvShape), activations: maxRows * activationBytesPerRow(c, topK) + hostBytes };
+  const memory = { weights: weights.bytes, kvCache: kvCacheBytes(kvShape), activations: maxRows * activationBytesPerRow(c, topK, outVocab) + hostBytes };
   return { pipelines, step, weights, acts, kv, ops, topKReadback, hostStaging, memory };
 }
 
 /** The buffers of a load that can outgrow an adapter's limits (every other one is smaller than one of these). */
-function largestBuffers(c: ModelConfig, maxRows: number, capacity: number, dtype: WeightDtype): BufferNeed[] {
+function largestBuffers(c: ModelConfig, maxRows: number, capacity: number, dtype: WeightDtype, outVocab: number): BufferNeed[] {
   const h = c.hiddenSize;
   const qd = c.numHeads * c.headDim;
   const w = (label: string, rows: number, cols: number): BufferNeed => ({ label: `weights.${label}`, bytes: matrixBytes(rows, cols, dtype), binding: true });
@@ -324,17 +426,22 @@ function largestBuffers(c: ModelConfig, maxRows: number, capacity: number, dtype
     w('model.layers.0.mlp.down_proj.weight', h, c.intermediateSize),
     { label: 'kv.k0', bytes: capacity * c.numKvHeads * c.headDim * 4, binding: true },
     { label: 'forward.ropeTable', bytes: capacity * c.headDim * 4, binding: true },
-    { label: 'forward.logits', bytes: maxRows * c.vocabSize * 4, binding: true },
+    { label: 'forward.logits', bytes: maxRows * outVocab * 4, binding: true },
     { label: 'forward.gateUp', bytes: maxRows * 2 * c.intermediateSize * 4, binding: true },
-    { label: 'forward.hostStaging', bytes: maxRows * c.vocabSize * 4, binding: false },
+    { label: 'forward.hostStaging', bytes: maxRows * outVocab * 4, binding: false },
   ];
 }
 
-function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number } {
+function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array } {
   const maxRows = o.maxTreeRows ?? MAX_ROWS;
   const topK = o.topK ?? 8;
-  if (!Number.isInteger(topK) || topK < 1 || topK > Math.min(MAX_TOP_K, c.vocabSize)) {
-    throw new OptionsError(`GpuModel: topK is ${topK}, expected an integer in 1..${Math.min(MAX_TOP_K, c.vocabSize)}`);
+  const rows = o.lmHeadRows;
+  if (rows && (rows.length < 1 || new Set(rows).size !== rows.length || rows.some((t) => !(t >= 0 && t < c.vocabSize)))) {
+    throw new OptionsError(`GpuModel: lmHeadRows must be 1..${c.vocabSize} distinct token ids in [0, ${c.vocabSize}), got ${rows.length} ids`);
+  }
+  const outVocab = rows?.length ?? c.vocabSize;
+  if (!Number.isInteger(topK) || topK < 1 || topK > Math.min(MAX_TOP_K, outVocab)) {
+    throw new OptionsError(`GpuModel: topK is ${topK}, expected an integer in 1..${Math.min(MAX_TOP_K, outVocab)}`);
   }
   const dtype = o.weightDtype ?? 'f16';
   if (!Number.isInteger(o.maxContext) || o.maxContext < 1 || o.maxContext > c.maxPositionEmbeddings) {
@@ -344,5 +451,5 @@ function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number;
     throw new OptionsError(`GpuModel: maxTreeRows is ${maxRows}, expected an integer in 1..${MAX_ROWS} (four u32 of ancestor mask per row)`);
   }
   if (dtype !== 'f32' && dtype !== 'f16') throw new OptionsError(`GpuModel: weightDtype is ${JSON.stringify(dtype)}, expected "f32" or "f16"`);
-  return { maxContext: o.maxContext, maxRows, dtype, topK };
+  return { maxContext: o.maxContext, maxRows, dtype, topK, lmHeadRows: rows };
 }

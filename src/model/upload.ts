@@ -41,7 +41,7 @@ export interface GpuWeights {
   dtype: WeightDtype;
   /** (vocab, hidden) matrix: the embedding table. */
   embed: GPUBuffer;
-  /** (vocab, hidden) matrix: lm_head, or the embedding buffer itself when tied. */
+  /** (vocab, hidden) matrix: lm_head, or the embedding buffer itself when tied; (N, hidden) with lmHeadRows. */
   lmHead: GPUBuffer;
   /** (hidden) f32. */
   finalNorm: GPUBuffer;
@@ -55,7 +55,11 @@ export function matrixBytes(rows: number, cols: number, dtype: WeightDtype): num
   return rows * (dtype === 'f16' ? f16RowStride(cols) : cols) * 4;
 }
 
-export function uploadWeights(device: GPUDevice, files: ModelFiles, dtype: WeightDtype): GpuWeights {
+/**
+ * `lmHeadRows` (N ids, VocabTrim): the LM head keeps only these rows, in this order, as its own
+ * (N, hidden) buffer, so logits are computed for those N tokens only.
+ */
+export function uploadWeights(device: GPUDevice, files: ModelFiles, dtype: WeightDtype, lmHeadRows?: Int32Array): GpuWeights {
   const c = files.config;
   let bytes = 0;
   const f32 = (name: string): Float32Array => tensorF32(files.tensors.get(name)!);
@@ -78,7 +82,13 @@ export function uploadWeights(device: GPUDevice, files: ModelFiles, dtype: Weigh
   const embed = matrix('model.embed_tokens.weight', ['model.embed_tokens.weight'], h);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.numLayers; l++) layers.push(uploadLayer(c, `model.layers.${l}.`, vector, matrix));
-  const lmHead = c.tieWordEmbeddings ? embed : matrix('lm_head.weight', ['lm_head.weight'], h);
+  const headName = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  let lmHead = c.tieWordEmbeddings ? embed : matrix('lm_head.weight', ['lm_head.weight'], h);
+  if (lmHeadRows) {
+    const rows = gatherRows(f32(headName), h, lmHeadRows);
+    lmHead = uploadStorage(device, 'weights.lm_head.trimmed', dtype === 'f16' ? packF16Rows(rows, lmHeadRows.length, h) : rows);
+    bytes += lmHead.size;
+  }
   const finalNorm = vector('model.norm.weight');
   return { dtype, embed, lmHead, finalNorm, layers, bytes };
 }
@@ -105,6 +115,13 @@ function uploadLayer(
     wGateUp: matrix(`${p}mlp.gate_up_proj`, [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`], h),
     wDown: matrix(`${p}mlp.down_proj.weight`, [`${p}mlp.down_proj.weight`], c.intermediateSize),
   };
+}
+
+/** (ids.length, cols) rows `ids` of a (rows, cols) matrix. */
+function gatherRows(m: Float32Array, cols: number, ids: Int32Array): Float32Array {
+  const out = new Float32Array(ids.length * cols);
+  ids.forEach((id, i) => out.set(m.subarray(id * cols, (id + 1) * cols), i * cols));
+  return out;
 }
 
 function concat(parts: Float32Array[]): Float32Array {
