@@ -5,6 +5,8 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   build: {
     outDir: 'dist',
+    // The fixture models under public/ are served by the demo, not part of the library.
+    copyPublicDir: false,
     emptyOutDir: true,
     target: 'es2022',
     minify: false,

@@ -58,6 +58,11 @@ export class RandomDrafter implements Drafter {
   /** The random drafter learns nothing. */
   observe(_obs: VerifyObservation): void {}
 
+  /** Each generation restarts the generator, so a request's output depends only on the request. */
+  begin(): void {
+    this.reset();
+  }
+
   reset(): void {
     this.rng = new Rng(this.seed);
   }

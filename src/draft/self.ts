@@ -8,25 +8,32 @@
 import type { Drafter, DraftContext, VerifyObservation } from './drafter';
 import type { DraftTree } from '../tree/types';
 import type { GpuModel } from '../model/gpu-model';
-import { appendTokens } from '../engine/prefill';
 import { targetProbs, sampleFrom } from '../verify/sampler';
 
 export class SelfDrafter implements Drafter {
   readonly name = 'self';
 
   /** @param model a GpuModel loaded from the same files as the target, with its own KV cache */
-  constructor(
-    private readonly model: GpuModel,
-    private readonly maxRows: number,
-  ) {}
+  /** Tokens whose K/V the draft model's cache holds, in slot order. */
+  private cached: number[] = [];
+
+  constructor(private readonly model: GpuModel) {}
+
+  /** Keeps the draft cache equal to `tokens`: drops what differs, appends what is missing. */
+  private sync(tokens: Int32Array): void {
+    let common = 0;
+    while (common < this.cached.length && common < tokens.length && this.cached[common] === tokens[common]) common++;
+    this.model.truncate(common);
+    this.model.append(tokens.subarray(common));
+    this.cached = Array.from(tokens);
+  }
 
   async propose(ctx: DraftContext, budget: number): Promise<DraftTree> {
     const n = ctx.tokens.length;
     const model = this.model;
-    // Keep the draft cache equal to the target's committed cache: tokens[0..n-2]. Within a
-    // generation it holds a prefix of ctx.tokens (begin() empties it between generations).
-    if (model.kv.length > n - 1) model.truncate(n - 1);
-    await appendTokens(model, ctx.tokens.subarray(model.kv.length, n - 1), this.maxRows);
+    // The draft cache holds what the target's holds, tokens[0..n-2], whatever it held before
+    // (another generation's context, or another target's when the draft model is shared).
+    this.sync(ctx.tokens.subarray(0, n - 1));
     const tokens = new Int32Array(budget);
     const q: (Float32Array | null)[] = [];
     const history = Array.from(ctx.tokens);
@@ -45,7 +52,7 @@ export class SelfDrafter implements Drafter {
       history.push(prev);
     }
     q.push(null);
-    model.truncate(n - 1);
+    model.truncate(n - 1); // drop the chain: `cached` still describes the cache
     const parents = Int32Array.from({ length: budget }, (_, i) => i - 1);
     return {
       tokens,
@@ -54,14 +61,10 @@ export class SelfDrafter implements Drafter {
     };
   }
 
-  /** A new generation: the draft cache holds the previous context, not a prefix of this one. */
-  begin(_prompt: Int32Array): void {
-    this.model.truncate(0);
-  }
-
   observe(_obs: VerifyObservation): void {}
 
   reset(): void {
     this.model.truncate(0);
+    this.cached = [];
   }
 }

@@ -10,7 +10,6 @@ import { layoutTree } from '../tree/layout';
 import { Rng } from '../verify/rng';
 import type { ResolvedGenerateOptions } from './options';
 import { StatsCollector, type FinishReason, type GenerationStats } from './stats';
-import { appendTokens } from './prefill';
 import { verifyTree } from './verify-step';
 import { TextStream } from './text-stream';
 
@@ -23,6 +22,8 @@ export interface GenerateChunk {
   accepted: number;
   /** Nodes of the tree verified in this step. */
   treeSize: number;
+  /** The verified tree and its accepted nodes (absent for plain decoding), for visualisation. */
+  tree?: { tokens: number[]; parents: number[]; acceptedNodes: number[] };
 }
 
 export interface DecodeRequest {
@@ -48,13 +49,13 @@ export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateCh
   const stats = new StatsCollector(strategy, prompt.length);
   const rng = new Rng(opts.seed);
   const sampling = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, repetitionPenalty: opts.repetitionPenalty };
-  const stream = new TextStream(tokenizer, opts.stop);
+  const stream = new TextStream(tokenizer, opts.stop, prompt);
   const eos = new Set(tokenizer.eosIds);
 
   // Prefill: the cache holds tokens[0..n-2]; the last prompt token is the first root.
   const t0 = performance.now();
-  model.truncate(0);
-  await appendTokens(model, prompt.subarray(0, prompt.length - 1), req.maxRows);
+  model.prefill(prompt);
+  await model.device.queue.onSubmittedWorkDone();
   stats.prefillMs = performance.now() - t0;
   await drafter?.begin?.(prompt);
 
@@ -65,9 +66,9 @@ export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateCh
   while (generated < opts.maxTokens) {
     if (signal?.aborted) { finish = 'aborted'; break; }
     const n = committed.length;
-    // Room left: the pass writes rows into slots n-1 .. n-1+m, all below maxContext.
-    const room = Math.min(req.maxContext - n, opts.maxTokens - generated - 1, opts.treeBudget);
-    if (req.maxContext - n <= 0) { finish = 'context'; break; }
+    // A step commits m+1 tokens at most: keep n + m + 1 <= maxContext, as plain decoding does.
+    if (n >= req.maxContext) { finish = 'context'; break; }
+    const room = Math.min(req.maxContext - n - 1, opts.maxTokens - generated - 1, opts.treeBudget);
 
     const td = performance.now();
     const tree = drafter && room > 0 ? await drafter.propose({ tokens: committed, sampling: sampling.temperature > 0, options: sampling, rng }, room) : emptyTree();
@@ -94,7 +95,9 @@ export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateCh
     if (eosAt >= 0) emit = emit.slice(0, eosAt);
     generated += emit.length;
     const text = stream.push(emit);
-    yield { text, tokens: emit, accepted: Math.min(outcome.nodes.length, emit.length), treeSize: tree.tokens.length };
+    const accepted = Math.min(outcome.nodes.length, emit.length);
+    const shown = tree.tokens.length ? { tokens: Array.from(tree.tokens), parents: Array.from(tree.parents), acceptedNodes: Array.from(outcome.nodes).slice(0, accepted) } : undefined;
+    yield { text, tokens: emit, accepted, treeSize: tree.tokens.length, tree: shown };
     if (eosAt >= 0) { finish = 'eos'; break; }
     if (stream.stopped) { finish = 'stop'; break; }
   }

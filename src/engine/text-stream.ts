@@ -10,11 +10,13 @@ export class TextStream {
   /** Set once a stop string has been seen. */
   stopped = false;
 
+  /** @param context the prompt ids: the text streamed is what follows them (leading space kept). */
   constructor(
     tokenizer: Tokenizer,
     private readonly stops: string[],
+    context: Int32Array,
   ) {
-    this.decoder = tokenizer.createStreamDecoder();
+    this.decoder = tokenizer.createStreamDecoder(context.subarray(Math.max(0, context.length - 4)));
   }
 
   /** Text that is final after appending `ids`. */

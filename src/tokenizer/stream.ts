@@ -14,10 +14,14 @@ export interface StreamDecoder {
   flush(): string;
 }
 
-export function createStreamDecoder(decode: (ids: number[]) => string): StreamDecoder {
-  const ids: number[] = [];
+/**
+ * @param context ids that precede the streamed ones (the prompt's last few tokens): they are
+ *   never emitted, but decoding after them keeps the first streamed token's leading space.
+ */
+export function createStreamDecoder(decode: (ids: number[]) => string, context: ArrayLike<number> = []): StreamDecoder {
+  const ids: number[] = Array.from(context);
   let prefixOffset = 0; // window start: earlier context that fixes leading-space handling
-  let readOffset = 0; // ids before this have been emitted
+  let readOffset = ids.length; // ids before this have been emitted (or are context)
   const pending = (): { text: string; prefix: string } => ({
     prefix: decode(ids.slice(prefixOffset, readOffset)),
     text: decode(ids.slice(prefixOffset)),

@@ -132,8 +132,8 @@ export class Tokenizer {
   }
 
   /** Incremental decoder for streamed output (see stream.ts). */
-  createStreamDecoder(): StreamDecoder {
-    return createStreamDecoder((ids) => this.decode(ids));
+  createStreamDecoder(context: ArrayLike<number> = []): StreamDecoder {
+    return createStreamDecoder((ids) => this.decode(ids), context);
   }
 }
 

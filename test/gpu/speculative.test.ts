@@ -23,7 +23,9 @@ const shapes: Record<string, FixtureShape> = {
   'qwen2-bias-f16': { modelType: 'qwen2', vocabSize: 419, hiddenSize: 72, intermediateSize: 100, numLayers: 2, numHeads: 3, numKvHeads: 1, headDim: 24, attentionBias: true, dtype: 'f16' },
 };
 
-const prompts = ['Once upon a time there was a', 'def add(a, b):\n    return a + b\n\ndef add(a, b):', 'the cat the cat the cat the'];
+const prompts = ['Once upon a time there was a', 'def add(a, b):\n    return a + b\n\ndef add(a, b):'];
+/** Tree budgets, cycled over strategies and prompts so that each strategy meets small and large trees. */
+const budgets = [1, 7, 24];
 
 async function fixtureFiles(shape: FixtureShape, seed: number): Promise<ModelFiles> {
   return loadModelFiles(new MemorySource(makeFixture(shape, seed)));
@@ -42,20 +44,19 @@ for (const [name, shape] of Object.entries(shapes)) {
     it('greedy output of every strategy equals plain greedy output', async () => {
       const strategies = strategyNames().filter((s) => s !== 'ar');
       expect(strategies.length).toBeGreaterThanOrEqual(2);
-      for (const prompt of prompts) {
-        const plain = await engine.generateText(prompt, { maxTokens: 40, strategy: 'ar' });
-        expect(plain.tokens.length).toBeGreaterThan(0);
-        for (const strategy of strategies) {
-          for (const treeBudget of [1, 7, 24]) {
-            const spec = await engine.generateText(prompt, { maxTokens: 40, strategy, treeBudget });
-            expect({ strategy, treeBudget, tokens: spec.tokens }).toEqual({ strategy, treeBudget, tokens: plain.tokens });
-          }
+      for (const [p, prompt] of prompts.entries()) {
+        const plain = await engine.generateText(prompt, { maxTokens: 32, strategy: 'ar' });
+        expect(plain.tokens.length).toBe(32);
+        for (const [i, strategy] of strategies.entries()) {
+          const treeBudget = budgets[(i + p) % budgets.length];
+          const spec = await engine.generateText(prompt, { maxTokens: 32, strategy, treeBudget });
+          expect({ strategy, treeBudget, tokens: spec.tokens }).toEqual({ strategy, treeBudget, tokens: plain.tokens });
         }
       }
     });
 
-    it('greedy output crosses the context capacity cleanly', async () => {
-      // 160-token context: generation stops with finishReason "context", never overruns.
+    // 160-token context: generation stops with finishReason "context", never overruns (one fixture suffices).
+    if (name === 'llama-gqa-f32') it('greedy output crosses the context capacity cleanly', async () => {
       const plain = await engine.generateText(prompts[0], { maxTokens: 400, strategy: 'ar' });
       const spec = await engine.generateText(prompts[0], { maxTokens: 400, strategy: 'self', treeBudget: 9 });
       expect(plain.stats.finishReason).toBe('context');
@@ -85,7 +86,7 @@ for (const [name, shape] of Object.entries(shapes)) {
 describe('sampling distribution (engine level)', () => {
   const shape = shapes['llama-gqa-f32'];
   const sampling = { temperature: 1.3, topK: 3, topP: 1, repetitionPenalty: 1 };
-  const trials = 500;
+  const trials = 400;
   let engine: Engine;
   let prompt: Int32Array;
   let cells: string[];
@@ -116,7 +117,9 @@ describe('sampling distribution (engine level)', () => {
   });
   afterAll(() => engine?.destroy());
 
-  for (const strategy of ['ar', 'self', 'test-oracle', 'random']) {
+  // ar: plain sampling; self: sampled drafts with q = p; test-oracle: deterministic drafts with
+  // several children per node, rejected and accepted at both depths.
+  for (const strategy of ['ar', 'self', 'test-oracle']) {
     it(`the first two tokens follow the target distribution with ${strategy}`, async () => {
       const counts = new Map<string, number>(cells.map((c) => [c, 0]));
       for (let seed = 0; seed < trials; seed++) {
