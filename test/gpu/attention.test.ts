@@ -64,15 +64,19 @@ const cases: Case[] = [
 ];
 
 describe('tree attention', () => {
-  // Every case with the default heads per workgroup (the whole group when it fits) and, for
-  // grouped-query cases, with one head per workgroup and with a proper divisor of the group.
+  // Every case with the default blocking (the whole head group and as many rows as fit), and
+  // with one head and one row per workgroup; grouped cases also with a proper divisor of the
+  // group, and tree cases with a row block that does not divide the row count.
   const runs = cases.flatMap((c) => {
     const group = c.nHeads / c.nKv;
-    const hpws = [undefined, ...(group > 1 ? [1] : []), ...(group % 2 === 0 && group > 2 ? [2] : [])];
-    return hpws.map((hpw) => ({ ...c, hpw }));
+    const rows = c.tree.parents.length;
+    const blockings: ({ hpw: number; rb: number } | undefined)[] = [undefined, { hpw: 1, rb: 1 }];
+    if (group % 2 === 0 && group > 2) blockings.push({ hpw: 2, rb: 3 });
+    if (rows > 5) blockings.push({ hpw: 1, rb: 5 });
+    return blockings.map((b) => ({ ...c, b }));
   });
   for (const c of runs) {
-    it(`${c.name}${c.hpw ? `, ${c.hpw} head(s) per workgroup` : ''}`, async () => {
+    it(`${c.name}${c.b ? `, ${c.b.hpw} head(s) x ${c.b.rb} row(s) per workgroup` : ''}`, async () => {
       const gpu = await testGpu();
       const { device } = gpu;
       const rows = c.tree.parents.length;
@@ -91,8 +95,8 @@ describe('tree attention', () => {
         kCache: uploadStorage(device, 'test.kCache', kCache),
         vCache: uploadStorage(device, 'test.vCache', vCache),
         out,
-      }, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.hd, maxRows, headsPerWorkgroup: c.hpw });
-      if (c.hpw === undefined) expect(op.hpw).toBe(c.nHeads / c.nKv);
+      }, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.hd, maxRows, headsPerWorkgroup: c.b?.hpw, rowsPerWorkgroup: c.b?.rb });
+      if (!c.b) expect(op.hpw * op.rb).toBe(c.nHeads / c.nKv === 3 ? 15 : 16);
       await runPass(gpu, rows, (p) => op.encode(p, rows), c.prefix);
       const ref = attention(q.subarray(0, rows * c.nHeads * c.hd), kCache, vCache, rows, c.nHeads, c.nKv, c.hd, slots,
         (r, s) => sees(c.tree, c.prefix, r, s));
