@@ -31,8 +31,9 @@ const kinds: Record<string, GenerateOptions> = {
   'self-greedy': { strategy: 'self', treeBudget: 3 },
   'self-sampled': { strategy: 'self', treeBudget: 3, temperature: 0.8, seed: 13 },
   'random-greedy': { strategy: 'random', treeBudget: 5 },
-  // Not 'random' under sampling: the random drafter's own generator runs on across
-  // generations by design, so its trees (and with them the verifier's draws) depend on history.
+  // The random drafter restarts its own generator per generation, so its trees (and with them
+  // the verifier's draws) must not depend on what ran before.
+  'random-sampled': { strategy: 'random', treeBudget: 5, temperature: 0.8, seed: 14 },
 };
 /** Greedy output is lossless: every greedy kind must give the fresh engine's plain greedy tokens. */
 const oracleKind = (kind: string): string => (kind.endsWith('-greedy') ? 'ar-greedy' : kind);
