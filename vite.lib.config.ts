@@ -12,7 +12,7 @@ export default defineConfig({
     minify: false,
     sourcemap: true,
     lib: {
-      entry: { index: 'src/index.ts', cli: 'src/cli/entry.ts' },
+      entry: { index: 'src/index.ts', worker: 'src/worker/client.ts', cli: 'src/cli/entry.ts' },
       formats: ['es'],
     },
     rolldownOptions: {

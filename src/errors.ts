@@ -7,24 +7,33 @@
 
 /** Base of every error treespec throws on purpose. */
 export class TreespecError extends Error {
+  // Each subclass states its name as a string literal: class names do not survive minifying
+  // bundlers, and callers tell errors apart by name (also across a worker boundary).
+  override name = 'TreespecError';
+
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    // new.target keeps the subclass name without each subclass repeating it.
-    this.name = new.target.name;
   }
 }
 
 /** config.json: unsupported architecture, missing/inconsistent/absurd sizes. */
-export class ConfigError extends TreespecError {}
+export class ConfigError extends TreespecError {
+  override name = 'ConfigError';
+}
 
 /** A .safetensors file or its shard index: malformed header, bad offsets, dtype/shape, missing/extra tensors. */
-export class SafetensorsError extends TreespecError {}
+export class SafetensorsError extends TreespecError {
+  override name = 'SafetensorsError';
+}
 
 /** tokenizer.json / tokenizer_config.json missing or malformed, or vocabulary mismatch. */
-export class TokenizerError extends TreespecError {}
+export class TokenizerError extends TreespecError {
+  override name = 'TokenizerError';
+}
 
 /** A model file could not be obtained: missing file, HTTP error, truncated or corrupted download. */
 export class ModelSourceError extends TreespecError {
+  override name = 'ModelSourceError';
   constructor(
     message: string,
     /** The file (relative to the source) or URL concerned. */
@@ -38,25 +47,39 @@ export class ModelSourceError extends TreespecError {
 }
 
 /** A prompt or requested generation that does not fit the context (max positions / KV capacity). */
-export class ContextLengthError extends TreespecError {}
+export class ContextLengthError extends TreespecError {
+  override name = 'ContextLengthError';
+}
 
 /** An option of a request or of the engine is out of range (sampling, tree budget, limits). */
-export class OptionsError extends TreespecError {}
+export class OptionsError extends TreespecError {
+  override name = 'OptionsError';
+}
 
 /** The GPU adapter's limits are too small for the model (raised before allocating). */
-export class GpuLimitsError extends TreespecError {}
+export class GpuLimitsError extends TreespecError {
+  override name = 'GpuLimitsError';
+}
 
 /** Allocation on the GPU failed (out of memory). */
-export class GpuOutOfMemoryError extends TreespecError {}
+export class GpuOutOfMemoryError extends TreespecError {
+  override name = 'GpuOutOfMemoryError';
+}
 
 /** The GPU device was lost while in use; the engine must be reloaded. */
-export class DeviceLostError extends TreespecError {}
+export class DeviceLostError extends TreespecError {
+  override name = 'DeviceLostError';
+}
 
 /** A generation stopped because its AbortSignal fired. */
-export class AbortedError extends TreespecError {}
+export class AbortedError extends TreespecError {
+  override name = 'AbortedError';
+}
 
 /** Two generate calls would interleave on one KV cache. */
-export class EngineBusyError extends TreespecError {}
+export class EngineBusyError extends TreespecError {
+  override name = 'EngineBusyError';
+}
 
 /** Shorthand for messages: a value as JSON, cut to a readable length. */
 export function show(v: unknown, max = 80): string {

@@ -5,7 +5,9 @@ import { OptionsError, TreespecError } from '../errors';
 import { buildTemplate, checkTemplate, geometricRankPrior, type TreeTemplate } from './recycling-template';
 
 /** A saved adjacency matrix is malformed or does not fit the options. */
-export class RecyclingStateError extends TreespecError {}
+export class RecyclingStateError extends TreespecError {
+  override name = 'RecyclingStateError';
+}
 
 export interface RecyclingOptions {
   /** Target vocabulary size (required): rows of the matrix. */

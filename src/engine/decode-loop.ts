@@ -52,6 +52,7 @@ export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateCh
   const stream = new TextStream(tokenizer, opts.stop, prompt);
   const eos = new Set(tokenizer.eosIds);
 
+  if (signal?.aborted) return stats.finish(0, 'aborted');
   // Prefill: the cache holds tokens[0..n-2]; the last prompt token is the first root.
   const t0 = performance.now();
   model.prefill(prompt);

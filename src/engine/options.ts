@@ -94,7 +94,9 @@ function check(ok: boolean, field: string, value: unknown, expected: string): vo
 
 /** Fills defaults and validates a generate() call's options. */
 export function resolveGenerateOptions(opts: GenerateOptions, maxTreeNodes: number): ResolvedGenerateOptions {
-  const r = { ...generateDefaults, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as ResolvedGenerateOptions;
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  // The default tree budget never exceeds what the engine was built for.
+  const r = { ...generateDefaults, treeBudget: Math.min(generateDefaults.treeBudget, maxTreeNodes), ...given } as ResolvedGenerateOptions;
   check(Number.isInteger(r.maxTokens) && r.maxTokens >= 1, 'maxTokens', r.maxTokens, 'an integer >= 1');
   check(Number.isFinite(r.temperature) && r.temperature >= 0, 'temperature', r.temperature, 'a number >= 0');
   check(Number.isInteger(r.topK) && r.topK >= 0, 'topK', r.topK, 'an integer >= 0');

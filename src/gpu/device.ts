@@ -7,7 +7,9 @@
 import { TreespecError } from '../errors';
 
 /** No WebGPU implementation or no adapter: the message says what to install or enable. */
-export class WebGPUUnavailableError extends TreespecError {}
+export class WebGPUUnavailableError extends TreespecError {
+  override name = 'WebGPUUnavailableError';
+}
 
 export interface GpuContext {
   device: GPUDevice;

@@ -13,7 +13,9 @@ import type { PipelineCache } from '../gpu/pipelines.ts';
 import { KvCompact } from '../ops/compact.ts';
 
 /** A commit path that is not a strictly increasing list of rows of the last pass. */
-export class KvCommitError extends TreespecError {}
+export class KvCommitError extends TreespecError {
+  override name = 'KvCommitError';
+}
 
 export interface KvCacheShape {
   numLayers: number;

@@ -7,7 +7,9 @@ import type { DraftTree } from './types';
  * the engine never verifies an invalid tree, because the ancestor masks, RoPE positions and
  * the acceptance walk all assume the contract.
  */
-export class TreeError extends TreespecError {}
+export class TreeError extends TreespecError {
+  override name = 'TreeError';
+}
 
 /** Rows one ancestor bitmask can describe: four u32 words per row (DESIGN section 3, step 2). */
 export const MAX_TREE_ROWS = 128;

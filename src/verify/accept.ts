@@ -37,4 +37,6 @@ export function sum(v: ArrayLike<number>): number {
 }
 
 /** A target distribution handed to verification is not a distribution (wrong length, NaN, negative, zero sum). */
-export class VerifyError extends TreespecError {}
+export class VerifyError extends TreespecError {
+  override name = 'VerifyError';
+}
