@@ -52,7 +52,7 @@ async function launch() {
 
 /** Peers of a browser run: wllama needs a GGUF export of the model on disk. */
 export interface BrowserPeers {
-  wllama?: { gguf: string; nCtx: number };
+  wllama?: { gguf: string; nCtx: number; gpu: boolean; cpu: boolean };
 }
 
 export async function runBrowser(model: string, draft: string | undefined, prompts: BenchPrompt[], config: SuiteConfig, peers: BrowserPeers = {}): Promise<RunnerResult> {
@@ -80,13 +80,13 @@ export async function runBrowser(model: string, draft: string | undefined, promp
     const page = await browser.newPage();
     page.on('console', (m) => {
       const t = m.text();
-      if (t.startsWith('[browser]') || m.type() === 'error') process.stderr.write(`${t}\n`);
+      if (t.startsWith('[browser]') || m.type() === 'error' || /webgpu|offload/i.test(t)) process.stderr.write(`${t}\n`);
     });
     page.on('pageerror', (e) => process.stderr.write(`[browser] page error: ${e.message}\n`));
     await page.goto(`http://127.0.0.1:${port}/bench/page/index.html`);
     await page.waitForFunction(() => (window as unknown as { treespecBench?: { ready: boolean } }).treespecBench?.ready === true, null, { timeout: 180_000 });
     const job: BrowserJob = { modelUrl: '/__bench/model/', modelLabel: model, prompts, config: { ...config, draftModel: draft ? '/__bench/draft/' : undefined },
-      peers: peers.wllama ? { wllama: { ggufUrl: `/__bench/gguf/${basename(peers.wllama.gguf)}`, nCtx: peers.wllama.nCtx } } : {},
+      peers: peers.wllama ? { wllama: { ...peers.wllama, ggufUrl: `/__bench/gguf/${basename(peers.wllama.gguf)}` } } : {},
     };
     const result = await page.evaluate((j) => (window as unknown as { treespecBench: { run: (j: BrowserJob) => Promise<RunnerResult> } }).treespecBench.run(j), job);
     result.environment.browser = `Chromium ${browser.version()}`;

@@ -23,6 +23,8 @@ export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..'
 const DEFAULT_LIMIT = 1;
 const DEFAULT_MAX_TOKENS = 32;
 const DEFAULT_REPEATS = 1;
+/** Peers of the browser runtime (a GGUF export of the model is written to --out for them). */
+const DEFAULT_PEERS = 'wllama';
 
 const usage = `npm run bench -- [options]
 
@@ -38,7 +40,9 @@ const usage = `npm run bench -- [options]
   --tree-budget N              draft tree nodes (default: the engine's)
   --weights f16|f32            weights on the GPU (default f16)
   --keep-drafter-state         let drafters keep what they learned across generations (default: reset before each)
-  --peers wllama               peers measured beside treespec in the browser runtime (default none); wllama runs a GGUF export of --model (tools/bench-gguf.ts)
+  --peers wllama,wllama-cpu    peers measured beside treespec in the browser runtime (default ${DEFAULT_PEERS}; none = no peer): wllama
+                               (llama.cpp, all layers on its WebGPU backend) and wllama-cpu (its WebAssembly CPU
+                               path), on a GGUF export of --model (tools/bench-gguf.ts)
   --out DIR                    output folder (default bench-out/latest)
   --no-png                     skip the PNG of the report
   --report FILE                only re-render report.html/report.png from an existing results.json
@@ -160,17 +164,17 @@ async function main(argv: string[]): Promise<number> {
   if (draft) config.draftModel = draft;
 
   mkdirSync(outDir, { recursive: true });
-  const peerNames = (f.peers ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const p of peerNames) if (p !== 'wllama') throw new UsageError(`--peers: unknown peer "${p}"; expected wllama`);
+  const peerNames = (f.peers ?? DEFAULT_PEERS).split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
+  for (const p of peerNames) if (p !== 'wllama' && p !== 'wllama-cpu') throw new UsageError(`--peers: unknown peer "${p}"; expected wllama or wllama-cpu`);
   const browserPeers: BrowserPeers = {};
-  if (peerNames.includes('wllama')) {
+  if (runtime !== 'node' && peerNames.some((p) => p.startsWith('wllama'))) {
     const { exportGguf } = await import('../tools/bench-gguf');
     const gguf = join(outDir, 'model.gguf');
     writeFileSync(gguf, exportGguf(model));
     const maxPos = (JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as { max_position_embeddings?: number }).max_position_embeddings ?? 2048;
-    browserPeers.wllama = { gguf, nCtx: Math.min(maxPos, 2048) };
-    if (runtime === 'node') process.stderr.write('note: peers run in the browser runtime only; --peers is ignored with --runtime node\n');
+    browserPeers.wllama = { gguf, nCtx: Math.min(maxPos, 2048), gpu: peerNames.includes('wllama'), cpu: peerNames.includes('wllama-cpu') };
   }
+  if (runtime === 'node' && f.peers) process.stderr.write('note: peers run in the browser runtime only; --peers is ignored with --runtime node\n');
   const t0 = Date.now();
   const results: RunnerResult[] = [];
   if (runtime === 'browser' || runtime === 'both') results.push(await runBrowser(model, draft, prompts, config, browserPeers));

@@ -131,6 +131,13 @@ ${status}
 ${barChart('Tokens per second', cats, seriesOf(s, (g) => g.tokensPerSecond))}
 ${barChart('Speedup over treespec plain decoding (ar), same run', cats, seriesOf(s, (g) => g.speedup), { refLine: 1, digits: 2 })}
 ${barChart('τ: tokens per target forward pass', cats, seriesOf(s, (g) => g.tau), { refLine: 1, digits: 2 })}
+<h2>How the numbers are taken</h2>
+<ul class="meta">
+<li>treespec tokens/s: generated tokens over the wall time of the decode loop (first step to last token, prefill excluded), measured in the page; median over repeats per prompt.</li>
+<li>τ: tokens committed per target forward pass (accepted draft tokens + 1). Draft / verify / other: the decode loop’s wall time split per generated token.</li>
+<li>Peers: llama.cpp’s own decode timing (<code>predicted_ms</code>, prompt processing excluded) on a GGUF export of the same weights (f16 matrices, f32 norms); greedy. Their output is compared with treespec <code>ar</code> below, not counted as a failure.</li>
+<li>Every generation is greedy with the same prompt; strategies and peers take turns on each prompt (order rotated per repeat) after one warm-up generation each.</li>
+</ul>
 <h2>Per strategy and category</h2>
 <p class="meta">tokens/s = the category’s generated tokens over its decode time (per-prompt medians); “mean” = unweighted mean over categories.</p>
 ${groupTable(s)}

@@ -15,7 +15,7 @@ export interface BrowserJob {
   prompts: BenchPrompt[];
   config: SuiteConfig;
   /** Peers to measure beside treespec: wllama takes the URL of a GGUF export of the model. */
-  peers: { wllama?: { ggufUrl: string; nCtx: number } };
+  peers: { wllama?: { ggufUrl: string; nCtx: number; gpu: boolean; cpu: boolean } };
 }
 
 const logEl = document.getElementById('log')!;
@@ -35,7 +35,10 @@ async function run(job: BrowserJob): Promise<RunnerResult> {
     config: job.config,
     environment: { userAgent: navigator.userAgent, cores: String(navigator.hardwareConcurrency) },
     log,
-    peers: w ? [() => loadWllama(w.ggufUrl, w.nCtx, log)] : [],
+    peers: [
+      ...(w?.gpu ? [() => loadWllama(w.ggufUrl, w.nCtx, true, log)] : []),
+      ...(w?.cpu ? [() => loadWllama(w.ggufUrl, w.nCtx, false, log)] : []),
+    ],
   });
 }
 

@@ -8,15 +8,17 @@ import wasmUrl from '@wllama/wllama/esm/wasm/wllama.wasm?url';
 import type { Peer } from '../suite';
 import type { BenchPrompt } from '../types';
 
-export async function loadWllama(ggufUrl: string, nCtx: number, log: (line: string) => void): Promise<Peer> {
+/** gpu: offload every layer to llama.cpp's WebGPU backend; false: CPU only (WebAssembly). */
+export async function loadWllama(ggufUrl: string, nCtx: number, gpu: boolean, log: (line: string) => void): Promise<Peer> {
+  const name = gpu ? 'wllama' : 'wllama-cpu';
   // llama.cpp's own lines about backends and offloading go to the log: they tell whether the
   // layers ran on WebGPU or on the CPU.
   const backendLines: string[] = [];
   const keep = (...a: unknown[]) => {
     const line = a.map(String).join(' ');
-    if (/webgpu|offload|using device|CPU_REPACK|model buffer size/i.test(line) && backendLines.length < 12) {
+    if (/webgpu|offload|layers|buffer size|adapter/i.test(line) && backendLines.length < 16) {
       backendLines.push(line.trim());
-      log(`wllama: ${line.trim()}`);
+      log(`${name}: ${line.trim()}`);
     }
   };
   const logger = { debug: keep, log: keep, warn: keep, error: keep };
@@ -25,11 +27,16 @@ export async function loadWllama(ggufUrl: string, nCtx: number, log: (line: stri
   const res = await fetch(ggufUrl);
   if (!res.ok) throw new Error(`${ggufUrl}: HTTP ${res.status}`);
   const blob = await res.blob();
-  await wllama.loadModel([blob], { n_ctx: nCtx, n_gpu_layers: 999, seed: 0 });
-  log(`wllama ${Wllama.getLibllamaVersion()} loaded ${ggufUrl} in ${(performance.now() - t0).toFixed(0)} ms (multithread: ${wllama.isMultithread()})`);
+  await wllama.loadModel([blob], { n_ctx: nCtx, n_gpu_layers: gpu ? 999 : 0, seed: 0 });
+  // llama.cpp names the backend of every buffer it allocates ("WebGPU model buffer size", "CPU ...").
+  const ranOn = backendLines.some((l) => /webgpu\S*\s+(model|KV|compute) buffer/i.test(l)) ? 'WebGPU' : 'the CPU (WebAssembly; no WebGPU buffers allocated)';
+  log(`${name} (llama.cpp ${Wllama.getLibllamaVersion()}) loaded ${ggufUrl} in ${(performance.now() - t0).toFixed(0)} ms (multithread: ${wllama.isMultithread()})`);
   return {
-    name: 'wllama',
-    environment: { wllama: `llama.cpp ${Wllama.getLibllamaVersion()}, multithread ${wllama.isMultithread()}`, wllamaBackend: backendLines.join(' | ') },
+    name,
+    environment: {
+      [name]: `llama.cpp ${Wllama.getLibllamaVersion()}, asked for ${gpu ? 'every layer on WebGPU' : 'CPU only'}, ran on ${ranOn}, ${wllama.isMultithread() ? 'multi-threaded' : 'single-threaded'}`,
+      [`${name} log`]: backendLines.join(' | '),
+    },
     async generate(p: BenchPrompt, maxTokens: number) {
       const r = await wllama.createCompletion({ prompt: p.prompt, max_tokens: maxTokens, temperature: 0, seed: 0 });
       const t = r.timings;
