@@ -13,6 +13,7 @@ import { RecyclingDrafter } from '../draft/recycling';
 import { AdedDrafter } from '../draft/aded';
 import { NgramDrafter } from '../draft/ngram';
 import { RetrievalDrafter } from '../draft/retrieval';
+import { EarlyExitDrafter } from '../draft/early-exit';
 import { Controller } from './controller';
 
 /** What a strategy may build its drafter from. */
@@ -41,6 +42,7 @@ const factories = new Map<string, Factory>([
   ['aded', () => new AdedDrafter()],
   ['ngram', () => new NgramDrafter()],
   ['retrieval', () => new RetrievalDrafter()],
+  ['early-exit', (ctx) => new EarlyExitDrafter(ctx.target)],
   ['auto', async (ctx) => new Controller(await Promise.all(autoDrafters.map((n) => ctx.drafter(n))))],
 ]);
 
