@@ -18,9 +18,15 @@ import { RetrievalDrafter } from '../draft/retrieval';
 import { decodeLoop, type GenerateChunk } from './decode-loop';
 import { DeviceWatch } from './device-loss';
 import type { GenerationStats } from './stats';
+import type { DraftModel } from '../draft/draft-model';
 
 export interface LoadOptions extends EngineOptions {
   onProgress?: (p: LoadProgress) => void;
+  /**
+   * A loaded draft model for the `draft` and `fusion` strategies (same tokenizer, same device;
+   * several engines may share one, S2D). Without it those strategies draft with a copy of the target.
+   */
+  draft?: DraftModel;
 }
 
 export type ModelInput = string | ModelSource | ModelFiles;
@@ -37,6 +43,8 @@ export class Engine {
   private docs: { key: string; store: Datastore | null } = { key: '', store: null };
   /** Turns a loss of the device into DeviceLostError for the generation in flight and every later one. */
   private readonly watch: DeviceWatch;
+  /** The draft model of the `draft` and `fusion` strategies (LoadOptions.draft), possibly shared. */
+  private draftModel: DraftModel | null = null;
 
   private constructor(
     readonly device: GPUDevice,
@@ -63,10 +71,13 @@ export class Engine {
     if (!Number.isInteger(maxContext) || maxContext < 2) {
       throw new OptionsError(`engine option "maxContext" is ${maxContext}; expected an integer >= 2`);
     }
-    const device = opts.device ?? (await acquireDevice()).device;
+    const device = opts.device ?? opts.draft?.gpu.device ?? (await acquireDevice()).device;
+    opts.draft?.checkTarget(tokenizer, device, maxContext);
     const weightDtype = opts.weightDtype ?? engineDefaults.weightDtype;
     const gpu = await GpuModel.load(device, files, { maxContext, maxTreeRows: maxTreeNodes + 1, weightDtype });
-    return new Engine(device, files, gpu, tokenizer, maxContext, { weightDtype, maxTreeNodes });
+    const engine = new Engine(device, files, gpu, tokenizer, maxContext, { weightDtype, maxTreeNodes });
+    engine.draftModel = opts.draft ?? null;
+    return engine;
   }
 
   get config() {
@@ -137,6 +148,7 @@ export class Engine {
         target: this.model,
         maxContext: this.maxContext,
         maxRows: this.opts.maxTreeNodes + 1,
+        draft: this.draftModel ?? undefined,
         drafter: (other) => this.drafter(other),
         loadTargetCopy: () => GpuModel.load(this.device, this.files, { maxContext: this.maxContext, maxTreeRows: this.opts.maxTreeNodes + 1, weightDtype: this.opts.weightDtype }),
       });

@@ -15,6 +15,8 @@ import { NgramDrafter } from '../draft/ngram';
 import { RetrievalDrafter } from '../draft/retrieval';
 import { EarlyExitDrafter } from '../draft/early-exit';
 import { Controller } from './controller';
+import { DraftModel } from '../draft/draft-model';
+import { ModelDrafter } from '../draft/model-drafter';
 
 /** What a strategy may build its drafter from. */
 export interface DrafterFactoryContext {
@@ -23,6 +25,8 @@ export interface DrafterFactoryContext {
   target: GpuModel;
   maxContext: number;
   maxRows: number;
+  /** The engine's draft model (LoadOptions.draft), shared with other engines; absent when none was given. */
+  draft?: DraftModel;
   /** Loads another instance of the target (for self-drafting). */
   loadTargetCopy(): Promise<GpuModel>;
   /** The engine's drafter of another strategy (shared: composite drafters reuse them). */
@@ -43,6 +47,9 @@ const factories = new Map<string, Factory>([
   ['ngram', () => new NgramDrafter()],
   ['retrieval', () => new RetrievalDrafter()],
   ['early-exit', (ctx) => new EarlyExitDrafter(ctx.target)],
+  // Without a draft model the target drafts for itself (a copy with its own cache): still a
+  // dynamic tree, and the upper bound of what a draft model can reach.
+  ['draft', async (ctx) => new ModelDrafter(ctx.draft ?? new DraftModel(await ctx.loadTargetCopy(), null, null))],
   ['auto', async (ctx) => new Controller(await Promise.all(autoDrafters.map((n) => ctx.drafter(n))))],
 ]);
 

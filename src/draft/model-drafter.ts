@@ -1,0 +1,217 @@
+/**
+ * Draft-model drafter (SpecInfer, Miao et al. 2024; dynamic trees of EAGLE-2, Li et al. 2024):
+ * a small LM with the target's tokenizer grows a tree level by level, expanding the frontier
+ * nodes with the highest cumulative log-probability under the draft model.
+ *
+ * One draft pass per level. GpuModel writes a pass's rows at slots kv.length + r and masks
+ * committed slots for no row, so the nodes of earlier levels cannot be kept in the cache
+ * without every later row seeing its cousins. Level d therefore re-runs root + every node kept
+ * so far (their tree masks, positions n-1+depth) and reads the logits of the frontier rows
+ * only (readLogitRows); earlier rows recompute identical values. With `width` W the pass of
+ * level d has at most 1 + W(d-1) rows.
+ *
+ * Greedy requests (deterministic drafts, DESIGN section 5: q one-hot): each of the W frontier
+ * nodes offers its W most likely children, the level keeps the W best candidates by cumulative
+ * log-probability, and growth stops at maxDepth or when no candidate beats the budget-th best
+ * node so far (cumulative log-probabilities only fall with depth, so nothing below it can
+ * enter the tree). The tree is then the `budget` best nodes (EAGLE-2's reranking): a parent
+ * ranks before its children (ties broken by depth), so the selection is a tree.
+ *
+ * Sampling requests: children are SAMPLED without replacement from the draft's processed
+ * distribution q = targetProbs(draft logits, request options, history) and every drawn child is
+ * kept, with q recorded per row, so recursive rejection sampling stays lossless. Dropping a
+ * drawn child because of its own value would bias the draws, so how many children a node gets
+ * is decided before drawing, from values already known: each level adds min(W, budget left)
+ * nodes, one per frontier node in order of cumulative log q, the surplus to the best one.
+ */
+import type { Drafter, DraftContext, VerifyObservation } from './drafter';
+import type { DraftTree } from '../tree/types';
+import type { DraftModel } from './draft-model';
+import { targetProbs, sampleFrom } from '../verify/sampler';
+import { OptionsError } from '../errors';
+
+export interface ModelDrafterOptions {
+  /** Frontier nodes expanded per level and children offered per node (default 4). */
+  width?: number;
+  /** Deepest level grown (default 10). */
+  maxDepth?: number;
+}
+
+/** A node of the tree being grown; row = index + 1 in the draft pass. */
+interface GrowNode {
+  token: number;
+  parent: number;
+  depth: number;
+  /** Cumulative log-probability of the path root..node under the draft. */
+  logp: number;
+}
+
+export class ModelDrafter implements Drafter {
+  readonly width: number;
+  readonly maxDepth: number;
+
+  constructor(
+    readonly draft: DraftModel,
+    opts: ModelDrafterOptions = {},
+    readonly name = 'draft',
+  ) {
+    this.width = opts.width ?? 4;
+    this.maxDepth = opts.maxDepth ?? 10;
+    for (const [k, v] of [['width', this.width], ['maxDepth', this.maxDepth]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new OptionsError(`draft option ${k} must be an integer >= 1, got ${v}`);
+    }
+  }
+
+  propose(ctx: DraftContext, budget: number): Promise<DraftTree> {
+    return this.draft.exclusive(() => this.grow(ctx, budget));
+  }
+
+  private async grow(ctx: DraftContext, budget: number): Promise<DraftTree> {
+    const n = ctx.tokens.length;
+    const gpu = this.draft.gpu;
+    // The draft cache holds what the target's holds: tokens[0..n-2] (DESIGN section 3).
+    this.draft.sync(ctx.tokens.subarray(0, n - 1));
+    const nodes: GrowNode[] = [];
+    const q: (Float32Array | null)[] = [];
+    // Most nodes a pass may carry: the draft's rows, and (sampling keeps every node) the budget.
+    const cap = Math.min(gpu.maxRows - 1, ctx.sampling ? budget : 127);
+    let frontier = [-1];
+    for (let depth = 1; depth <= this.maxDepth && frontier.length > 0 && nodes.length < cap && budget > 0; depth++) {
+      this.runPass(ctx.tokens[n - 1], n - 1, nodes);
+      const logits = await gpu.readLogitRows(frontier.map((f) => f + 1)); // (frontier, outVocab)
+      const room = Math.min(this.width, cap - nodes.length);
+      const added = ctx.sampling
+        ? this.sampleLevel(ctx, nodes, frontier, logits, q, Math.min(room, budget - nodes.length))
+        : this.greedyLevel(nodes, frontier, logits, room, budget);
+      frontier = added;
+    }
+    return ctx.sampling ? toTree(nodes, q) : toTree(rerank(nodes, budget), null);
+  }
+
+  /** One draft pass over root + nodes; row i + 1 sees the root, its ancestors and itself. */
+  private runPass(root: number, prefix: number, nodes: GrowNode[]): void {
+    const rows = nodes.length + 1;
+    const tokens = new Int32Array(rows);
+    const positions = new Int32Array(rows);
+    const mask = new Uint32Array(rows * 4); // (rows, 4) ancestor bits
+    tokens[0] = root;
+    positions[0] = prefix;
+    mask[0] = 1;
+    nodes.forEach((nd, i) => {
+      const r = i + 1;
+      tokens[r] = nd.token;
+      positions[r] = prefix + nd.depth;
+      const p = nd.parent + 1; // parent's row (0 = root); its mask is complete (BFS order)
+      for (let w = 0; w < 4; w++) mask[r * 4 + w] = mask[p * 4 + w];
+      mask[r * 4 + (r >> 5)] |= 1 << (r & 31);
+    });
+    this.draft.gpu.forward(tokens, positions, mask);
+  }
+
+  /** Greedy level: the `room` best of the frontier's top-W children that can still enter the budget. */
+  private greedyLevel(nodes: GrowNode[], frontier: number[], logits: Float32Array, room: number, budget: number): number[] {
+    const V = this.draft.gpu.outVocab;
+    // A candidate must beat the budget-th best node so far (otherwise neither it nor its subtree is kept).
+    const floor = nodes.length >= budget ? nodes.map((x) => x.logp).sort((a, b) => b - a)[budget - 1] : -Infinity;
+    const cands: GrowNode[] = [];
+    frontier.forEach((f, i) => {
+      const row = logits.subarray(i * V, (i + 1) * V);
+      const lse = logSumExp(row);
+      const base = f < 0 ? 0 : nodes[f].logp;
+      const depth = f < 0 ? 1 : nodes[f].depth + 1;
+      for (const j of topIndices(row, this.width)) {
+        const logp = base + row[j] - lse;
+        if (logp > floor) cands.push({ token: this.draft.tokenOf(j), parent: f, depth, logp });
+      }
+    });
+    cands.sort((a, b) => b.logp - a.logp); // stable: ties keep frontier order
+    const start = nodes.length;
+    nodes.push(...cands.slice(0, room));
+    return Array.from({ length: nodes.length - start }, (_, i) => start + i);
+  }
+
+  /** Sampling level: `count` children drawn without replacement from q, allotted before drawing. */
+  private sampleLevel(ctx: DraftContext, nodes: GrowNode[], frontier: number[], logits: Float32Array, q: (Float32Array | null)[], count: number): number[] {
+    const V = this.draft.gpu.outVocab;
+    const vocab = this.draft.gpu.config.vocabSize;
+    const order = frontier.map((f, i) => ({ f, i })).sort((a, b) => (b.f < 0 ? 0 : nodes[b.f].logp) - (a.f < 0 ? 0 : nodes[a.f].logp));
+    const kids = order.map((_, r) => (r < count ? 1 : 0));
+    if (kids.length > 0) kids[0] += Math.max(0, count - order.length);
+    const start = nodes.length;
+    order.forEach(({ f, i }, r) => {
+      if (kids[r] === 0) return;
+      const full = new Float32Array(vocab).fill(-Infinity); // (vocab) draft logits, -inf outside the kept rows
+      for (let j = 0; j < V; j++) full[this.draft.tokenOf(j)] = logits[i * V + j];
+      const qRow = targetProbs(full, ctx.options, pathHistory(ctx.tokens, nodes, f));
+      q[f + 1] = qRow;
+      const left = Float32Array.from(qRow);
+      for (let c = 0; c < kids[r] && left.some((x) => x > 0); c++) {
+        const t = sampleFrom(left, ctx.rng);
+        left[t] = 0;
+        nodes.push({ token: t, parent: f, depth: f < 0 ? 1 : nodes[f].depth + 1, logp: (f < 0 ? 0 : nodes[f].logp) + Math.log(qRow[t]) });
+      }
+    });
+    return Array.from({ length: nodes.length - start }, (_, i) => start + i);
+  }
+
+  observe(_obs: VerifyObservation): void {
+    // The draft learns nothing; the next propose syncs its cache to the committed tokens.
+  }
+
+  reset(): void {
+    this.draft.reset();
+  }
+}
+
+/** The committed tokens followed by the path root..node `f` (for the repetition penalty). */
+function pathHistory(tokens: Int32Array, nodes: GrowNode[], f: number): Int32Array {
+  const path: number[] = [];
+  for (let u = f; u >= 0; u = nodes[u].parent) path.push(nodes[u].token);
+  const out = new Int32Array(tokens.length + path.length);
+  out.set(tokens);
+  out.set(path.reverse(), tokens.length);
+  return out;
+}
+
+/** The `budget` best nodes by cumulative log-probability (ties: shallower first), in creation (BFS) order, parents remapped. */
+function rerank(nodes: GrowNode[], budget: number): GrowNode[] {
+  if (nodes.length <= budget) return nodes;
+  const idx = nodes.map((_, i) => i).sort((a, b) => nodes[b].logp - nodes[a].logp || nodes[a].depth - nodes[b].depth || a - b);
+  const keep = idx.slice(0, budget).sort((a, b) => a - b);
+  const newIndex = new Map(keep.map((old, i) => [old, i]));
+  return keep.map((old) => {
+    const nd = nodes[old];
+    const parent = nd.parent < 0 ? -1 : newIndex.get(nd.parent);
+    if (parent === undefined) throw new Error(`rerank: node ${old} kept without its parent ${nd.parent}`);
+    return { ...nd, parent };
+  });
+}
+
+function toTree(nodes: GrowNode[], q: (Float32Array | null)[] | null): DraftTree {
+  const tokens = Int32Array.from(nodes, (x) => x.token);
+  const parents = Int32Array.from(nodes, (x) => x.parent);
+  if (!q) return { tokens, parents, draft: { kind: 'deterministic' } };
+  const rows = Array.from({ length: nodes.length + 1 }, (_, r) => q[r] ?? null);
+  return { tokens, parents, draft: { kind: 'sampled', withReplacement: false, q: rows } };
+}
+
+function logSumExp(x: Float32Array): number {
+  let max = -Infinity;
+  for (const v of x) if (v > max) max = v;
+  let s = 0;
+  for (const v of x) s += Math.exp(v - max);
+  return max + Math.log(s);
+}
+
+/** Indices of the k largest entries, largest first (ties to the lower index). */
+function topIndices(x: Float32Array, k: number): number[] {
+  const best: number[] = [];
+  for (let i = 0; i < x.length; i++) {
+    if (best.length === k && x[i] <= x[best[k - 1]]) continue;
+    let at = best.length < k ? best.length : k - 1;
+    while (at > 0 && x[i] > x[best[at - 1]]) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best;
+}

@@ -1,0 +1,154 @@
+/**
+ * The draft-model drafter (strategy `draft`) end to end:
+ *  - greedy output equals plain greedy output on the shipped pair (the aligned 4.5M draft for
+ *    the 12.9M target) and on random fixtures, over several tree budgets;
+ *  - the trees it proposes are valid and within the budget, and a confident draft grows them
+ *    deeper than its width;
+ *  - one DraftModel serves two target engines (S2D) without either output changing;
+ *  - under sampling, the first two tokens follow the target's exact distribution.
+ */
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { Engine } from '../../src/engine/engine';
+import { DraftModel } from '../../src/draft/draft-model';
+import { ModelDrafter } from '../../src/draft/model-drafter';
+import { makeFixture, type FixtureShape } from '../../src/model/fixture';
+import { MemorySource } from '../../src/model/source';
+import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
+import { ReferenceModel } from '../../src/model/reference';
+import { targetProbs } from '../../src/verify/sampler';
+import { topK } from '../../src/model/cpu-ops';
+import { Rng } from '../../src/verify/rng';
+import { validateTree } from '../../src/tree/validate';
+import { defaultSampling } from '../../src/verify/sampler';
+import { chiSquarePValue } from '../unit/stats';
+import { shippedModel } from './models';
+import { acquireDevice } from '../../src/gpu/device';
+
+const target: FixtureShape = { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, dtype: 'f32' };
+/** Same vocabulary (the fixture tokenizer depends on vocabSize only), a smaller network. */
+const draft: FixtureShape = { modelType: 'llama', vocabSize: 384, hiddenSize: 32, intermediateSize: 64, numLayers: 1, numHeads: 2, numKvHeads: 2, dtype: 'f32' };
+
+function fixtureFiles(shape: FixtureShape, seed: number): Promise<ModelFiles> {
+  return loadModelFiles(new MemorySource(makeFixture(shape, seed)));
+}
+
+describe('draft model on random fixtures', () => {
+  let draftModel: DraftModel;
+  let a: Engine;
+  let b: Engine;
+  beforeAll(async () => {
+    const { device } = await acquireDevice();
+    draftModel = await DraftModel.load(device, await fixtureFiles(draft, 9), { maxContext: 128, weightDtype: 'f32' });
+    // No device given: the engines run on the draft model's.
+    a = await Engine.load(await fixtureFiles(target, 7), { maxContext: 128, weightDtype: 'f32', draft: draftModel });
+    b = await Engine.load(await fixtureFiles(target, 8), { maxContext: 128, weightDtype: 'f32', draft: draftModel });
+  });
+  afterAll(() => { a?.destroy(); b?.destroy(); draftModel?.destroy(); });
+
+  it('greedy output equals plain greedy output for two engines sharing one draft model (S2D), interleaved', async () => {
+    const prompts = ['Once upon a time there was a', 'def add(a, b):\n    return a + b\n\ndef add(a, b):'];
+    for (const prompt of prompts) {
+      const plainA = await a.generateText(prompt, { maxTokens: 24, strategy: 'ar' });
+      const plainB = await b.generateText(prompt, { maxTokens: 24, strategy: 'ar' });
+      expect(plainA.tokens).not.toEqual(plainB.tokens); // two different targets
+      for (const treeBudget of [1, 6, 20]) {
+        // Interleaved and concurrent: each generation re-syncs the shared cache to its own context.
+        const [specA, specB] = await Promise.all([
+          a.generateText(prompt, { maxTokens: 24, strategy: 'draft', treeBudget }),
+          b.generateText(prompt, { maxTokens: 24, strategy: 'draft', treeBudget }),
+        ]);
+        expect({ treeBudget, tokens: specA.tokens }).toEqual({ treeBudget, tokens: plainA.tokens });
+        expect({ treeBudget, tokens: specB.tokens }).toEqual({ treeBudget, tokens: plainB.tokens });
+        expect(specA.stats.steps.every((s) => s.treeSize <= treeBudget)).toBe(true);
+      }
+    }
+  });
+
+  it('proposes valid trees within the budget, greedy and sampled', async () => {
+    const drafter = new ModelDrafter(draftModel, { width: 3, maxDepth: 6 });
+    const tokens = a.encodePrompt('Once upon a time', { chat: false, addSpecialTokens: true });
+    for (const budget of [1, 5, 17, 40]) {
+      for (const temperature of [0, 0.8]) {
+        const tree = await drafter.propose({ tokens, sampling: temperature > 0, options: { ...defaultSampling, temperature }, rng: new Rng(budget) }, budget);
+        expect(tree.tokens.length).toBeGreaterThan(0);
+        expect(tree.tokens.length).toBeLessThanOrEqual(budget);
+        validateTree(tree, target.vocabSize);
+        expect(tree.draft.kind).toBe(temperature > 0 ? 'sampled' : 'deterministic');
+      }
+    }
+  });
+});
+
+describe('draft model on the shipped pair', () => {
+  let draftModel: DraftModel;
+  let engine: Engine;
+  beforeAll(async () => {
+    const { device } = await acquireDevice();
+    draftModel = await DraftModel.load(device, await shippedModel('tinystories-draft'), { maxContext: 256, maxTreeRows: 64 });
+    engine = await Engine.load(await shippedModel('tinystories-target'), { maxContext: 256, draft: draftModel });
+  });
+  afterAll(() => { engine?.destroy(); draftModel?.destroy(); });
+
+  it('greedy output of draft equals ar, and the aligned draft is accepted', async () => {
+    for (const prompt of ['Once upon a time, there was a little girl named Lily.', 'def add(a, b):\n    return a + b\n\ndef']) {
+      const plain = await engine.generateText(prompt, { maxTokens: 24, strategy: 'ar' });
+      const spec = await engine.generateText(prompt, { maxTokens: 24, strategy: 'draft', treeBudget: 12 });
+      expect(spec.tokens).toEqual(plain.tokens);
+      expect(spec.stats.tau).toBeGreaterThan(1.5);
+    }
+  });
+
+  it('grows deeper than its width when the draft is confident', async () => {
+    const drafter = new ModelDrafter(draftModel, { width: 2 });
+    const tokens = engine.encodePrompt('Once upon a time, there was a little', { chat: false, addSpecialTokens: true });
+    const tree = await drafter.propose({ tokens, sampling: false, options: defaultSampling, rng: new Rng(0) }, 12);
+    const depth = validateTree(tree, 32000);
+    expect(Math.max(...depth)).toBeGreaterThan(2);
+  });
+});
+
+describe('draft model: sampling distribution (engine level)', () => {
+  const sampling = { temperature: 1.3, topK: 3, topP: 1, repetitionPenalty: 1 };
+  const trials = 400;
+  let engine: Engine;
+  let draftModel: DraftModel;
+  let prompt: Int32Array;
+  const cells: string[] = [];
+  const expected: number[] = [];
+
+  beforeAll(async () => {
+    const files = await fixtureFiles(target, 11);
+    const { device } = await acquireDevice();
+    draftModel = await DraftModel.load(device, await fixtureFiles(draft, 12), { maxContext: 64, weightDtype: 'f32' });
+    engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32', draft: draftModel });
+    prompt = engine.encodePrompt('Once upon a', { chat: false, addSpecialTokens: true });
+    // Exact joint distribution of (x1, x2) under top-3 sampling from the CPU reference.
+    const ref = ReferenceModel.fromFiles(files, 64);
+    const vocab = target.vocabSize;
+    const p1 = targetProbs(ref.forward(prompt).subarray((prompt.length - 1) * vocab), sampling);
+    for (const x1 of topK(p1, 3)) {
+      ref.truncate(prompt.length);
+      const p2 = targetProbs(ref.forward(Int32Array.of(x1)), sampling);
+      for (const x2 of topK(p2, 3)) {
+        cells.push(`${x1},${x2}`);
+        expected.push(p1[x1] * p2[x2] * trials);
+      }
+    }
+  });
+  afterAll(() => { engine?.destroy(); draftModel?.destroy(); });
+
+  it('the first two tokens follow the target distribution with draft (sampled trees, q recorded per row)', async () => {
+    const counts = new Map<string, number>(cells.map((c) => [c, 0]));
+    let drafted = 0;
+    for (let seed = 0; seed < trials; seed++) {
+      // maxTokens 3 leaves room for 2 nodes in the first step: two siblings drawn without replacement.
+      const { tokens, stats } = await engine.generateText(prompt, { maxTokens: 3, seed, strategy: 'draft', treeBudget: 6, ...sampling });
+      drafted += stats.steps[0].treeSize;
+      const key = tokens.slice(0, 2).join(',');
+      expect(counts.has(key), `sampled pair ${key} outside the top-3 support`).toBe(true);
+      counts.set(key, counts.get(key)! + 1);
+    }
+    expect(drafted).toBeGreaterThan(trials); // multi-node trees were verified
+    expect(chiSquarePValue(cells.map((c) => counts.get(c)!), expected)).toBeGreaterThan(1e-4);
+  });
+});
