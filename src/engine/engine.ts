@@ -19,6 +19,8 @@ import { decodeLoop, type GenerateChunk } from './decode-loop';
 import { DeviceWatch } from './device-loss';
 import type { GenerationStats } from './stats';
 import type { DraftModel } from '../draft/draft-model';
+import { loadCrossVocabDraft } from '../draft/cross-vocab-load';
+import type { CrossVocabModel } from '../draft/cross-vocab';
 
 export interface LoadOptions extends EngineOptions {
   onProgress?: (p: LoadProgress) => void;
@@ -27,6 +29,8 @@ export interface LoadOptions extends EngineOptions {
    * several engines may share one, S2D). Without it those strategies draft with a copy of the target.
    */
   draft?: DraftModel;
+  /** A draft model of another tokenizer for the `cross-vocab` strategy (OmniDraft), loaded on the engine's device. */
+  crossVocabDraft?: string | ModelSource | ModelFiles;
 }
 
 export type ModelInput = string | ModelSource | ModelFiles;
@@ -45,6 +49,8 @@ export class Engine {
   private readonly watch: DeviceWatch;
   /** The draft model of the `draft` and `fusion` strategies (LoadOptions.draft), possibly shared. */
   private draftModel: DraftModel | null = null;
+  /** The draft of the `cross-vocab` strategy (LoadOptions.crossVocabDraft). */
+  private crossVocab: CrossVocabModel | null = null;
 
   private constructor(
     readonly device: GPUDevice,
@@ -77,6 +83,7 @@ export class Engine {
     const gpu = await GpuModel.load(device, files, { maxContext, maxTreeRows: maxTreeNodes + 1, weightDtype });
     const engine = new Engine(device, files, gpu, tokenizer, maxContext, { weightDtype, maxTreeNodes });
     engine.draftModel = opts.draft ?? null;
+    if (opts.crossVocabDraft) engine.crossVocab = await loadCrossVocabDraft(device, opts.crossVocabDraft, weightDtype);
     return engine;
   }
 
@@ -149,6 +156,7 @@ export class Engine {
         maxContext: this.maxContext,
         maxRows: this.opts.maxTreeNodes + 1,
         draft: this.draftModel ?? undefined,
+        crossVocabDraft: this.crossVocab ?? undefined,
         drafter: (other) => this.drafter(other),
         loadTargetCopy: () => GpuModel.load(this.device, this.files, { maxContext: this.maxContext, maxTreeRows: this.opts.maxTreeNodes + 1, weightDtype: this.opts.weightDtype }),
       });
@@ -175,5 +183,6 @@ export class Engine {
   destroy(): void {
     this.destroyed = true;
     this.model.destroy();
+    this.crossVocab?.model.destroy();
   }
 }

@@ -14,6 +14,8 @@ import { AdedDrafter } from '../draft/aded';
 import { NgramDrafter } from '../draft/ngram';
 import { RetrievalDrafter } from '../draft/retrieval';
 import { EarlyExitDrafter } from '../draft/early-exit';
+import { CrossVocabDrafter, type CrossVocabModel } from '../draft/cross-vocab';
+import { Tokenizer } from '../tokenizer/tokenizer';
 import { Controller } from './controller';
 import { DraftModel } from '../draft/draft-model';
 import { ModelDrafter } from '../draft/model-drafter';
@@ -27,6 +29,8 @@ export interface DrafterFactoryContext {
   maxRows: number;
   /** The engine's draft model (LoadOptions.draft), shared with other engines; absent when none was given. */
   draft?: DraftModel;
+  /** The draft model of another tokenizer for `cross-vocab` (LoadOptions.crossVocabDraft); absent when none was given. */
+  crossVocabDraft?: CrossVocabModel;
   /** Loads another instance of the target (for self-drafting). */
   loadTargetCopy(): Promise<GpuModel>;
   /** The engine's drafter of another strategy (shared: composite drafters reuse them). */
@@ -47,6 +51,11 @@ const factories = new Map<string, Factory>([
   ['ngram', () => new NgramDrafter()],
   ['retrieval', () => new RetrievalDrafter()],
   ['early-exit', (ctx) => new EarlyExitDrafter(ctx.target)],
+  // Without a draft of another tokenizer, a copy of the target drafts through text all the same.
+  ['cross-vocab', async (ctx) => {
+    const target = Tokenizer.fromFiles(ctx.files.tokenizerJson, ctx.files.tokenizerConfig, ctx.files.config);
+    return new CrossVocabDrafter(ctx.crossVocabDraft ?? { model: await ctx.loadTargetCopy(), tokenizer: target }, target);
+  }],
   // Without a draft model the target drafts for itself (a copy with its own cache): still a
   // dynamic tree, and the upper bound of what a draft model can reach.
   ['draft', async (ctx) => new ModelDrafter(ctx.draft ?? new DraftModel(await ctx.loadTargetCopy(), null, null))],
