@@ -8,8 +8,11 @@
  * Model. With per-token acceptance alpha (the probability that the exit layer's token equals
  * the target's at a row whose context is right), a chain of k drafts yields in expectation
  * (1 - alpha^(k+1)) / (1 - alpha) tokens including the bonus (Leviathan et al. 2023, eq. 1).
- * Its cost is k * draft(L) + verify + probe, where draft(L) is the time of one exit pass of L
- * layers (its readback included), verify the target pass and probe the acceptance estimation.
+ * Its cost is k * draft(L) + verify(k + 1) + probe, where draft(L) is the time of one exit
+ * pass of L layers (its readback included), verify(rows) the target pass over the root and k
+ * drafts, and probe the acceptance estimation amortised over `probePeriod` steps. verify(rows) = v0 + v1 * rows is fitted online
+ * by recency-weighted least squares: on a GPU v1 is near 0, on a software rasteriser (CPU)
+ * every row costs about as much as the first.
  * k = 0 is plain decoding; it wins when no layer agrees often enough.
  *
  * Costs not yet measured are extrapolated by layer count: a pass of L layers costs in
@@ -45,7 +48,8 @@ export class ExitPolicy {
   private readonly seen: Float64Array;
   /** (candidates) EMA of ms per draft token, NaN until measured. */
   private readonly draftMs: Float64Array;
-  private verifyMs = NaN;
+  /** Recency-weighted sums of the verify samples (rows x, ms y): weight, x, y, x^2, xy. */
+  private readonly fit = new Float64Array(5);
   private probeMs = 0;
 
   /**
@@ -92,12 +96,40 @@ export class ExitPolicy {
     this.draftMs[i] = Number.isNaN(this.draftMs[i]) ? msPerToken : this.draftMs[i] + this.alpha * (msPerToken - this.draftMs[i]);
   }
 
-  recordVerifyMs(ms: number): void {
-    this.verifyMs = Number.isNaN(this.verifyMs) ? ms : this.verifyMs + this.alpha * (ms - this.verifyMs);
+  /** One verify step over `rows` rows (root + drafts) took `ms`. */
+  recordVerifyMs(ms: number, rows: number): void {
+    const f = this.fit;
+    const keep = 1 - this.alpha;
+    for (let i = 0; i < 5; i++) f[i] *= keep;
+    f[0] += 1;
+    f[1] += rows;
+    f[2] += ms;
+    f[3] += rows * rows;
+    f[4] += rows * ms;
+  }
+
+  /** Expected ms of a verify pass of `rows` rows: the fitted line (slope >= 0), the mean when rows never varied, 1 before any sample. */
+  verifyCost(rows: number): number {
+    const [w, x, y, xx, xy] = this.fit;
+    if (w === 0) return 1;
+    const mx = x / w;
+    const my = y / w;
+    const varX = xx / w - mx * mx;
+    const slope = varX > 1e-6 ? Math.max(0, (xy / w - mx * my) / varX) : 0;
+    return Math.max(1e-3, my + slope * (rows - mx));
   }
 
   recordProbeMs(ms: number): void {
     this.probeMs += this.alpha * (ms - this.probeMs);
+  }
+
+  /**
+   * Steps between two probes: 1 while a probe costs under `probeShare` of a one-row verify
+   * pass (a GPU: the probe's LM head over a few rows is nearly free), else as many as keep the
+   * probes' share of the time there (a CPU rasteriser, where the head alone costs ten layers).
+   */
+  probePeriod(probeShare = 0.1): number {
+    return Math.max(1, Math.ceil(this.probeMs / (probeShare * this.verifyCost(1))));
   }
 
   /** ms of one draft token at `layer`: measured, else extrapolated from a measured layer or the verify pass. */
@@ -107,21 +139,19 @@ export class ExitPolicy {
     const H = this.headLayers;
     const j = this.candidates.findIndex((_, c) => !Number.isNaN(this.draftMs[c]));
     if (j >= 0) return (this.draftMs[j] * (layer + H)) / (this.candidates[j] + H);
-    const verify = Number.isNaN(this.verifyMs) ? 1 : this.verifyMs;
-    return (verify * (layer + H)) / (this.numLayers + H);
+    return (this.verifyCost(1) * (layer + H)) / (this.numLayers + H);
   }
 
   /** The (layer, length <= budget) of highest expected tokens per ms; length 0 if plain decoding is best. */
   choose(budget: number): ExitChoice {
-    const verify = Number.isNaN(this.verifyMs) ? 1 : this.verifyMs;
-    const fixed = verify + this.probeMs;
-    let best: ExitChoice = { layer: this.candidates[this.candidates.length - 1], length: 0, rate: 1 / fixed };
+    const probe = this.probeMs / this.probePeriod();
+    let best: ExitChoice = { layer: this.candidates[this.candidates.length - 1], length: 0, rate: 1 / (this.verifyCost(1) + probe) };
     const kMax = Math.min(budget, this.maxDraft);
     for (const layer of this.candidates) {
       const a = Math.min(this.acceptance(layer), 1 - 1e-9);
       const c = this.draftCost(layer);
       for (let k = 1; k <= kMax; k++) {
-        const rate = expectedTokens(a, k) / (k * c + fixed);
+        const rate = expectedTokens(a, k) / (k * c + this.verifyCost(k + 1) + probe);
         if (rate > best.rate) best = { layer, length: k, rate };
       }
     }
@@ -132,7 +162,7 @@ export class ExitPolicy {
     this.agree.fill(0);
     this.seen.fill(0);
     this.draftMs.fill(NaN);
-    this.verifyMs = NaN;
+    this.fit.fill(0);
     this.probeMs = 0;
   }
 

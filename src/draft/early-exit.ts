@@ -14,7 +14,8 @@
  *    gives the chosen layer's samples for free (each accepted token agrees, the first rejected
  *    one does not); after every verify pass one other candidate layer is probed round-robin:
  *    its final norm + LM head run on the hidden states saved at that layer (GpuModel.tapHidden)
- *    at the rows of the committed path, and its argmax is compared with the target's.
+ *    at the rows of the committed path, and its argmax is compared with the target's. Probes
+ *    are spaced so that they take about a tenth of the time at most (ExitPolicy.probePeriod).
  *  - Exit layer and draft length per step from ExitPolicy (expected tokens per ms).
  *
  * Lossless by verification. Under sampling, drafts are sampled from the exit layer's
@@ -44,6 +45,8 @@ export class EarlyExitDrafter implements Drafter {
   private drafted: { layer: number; length: number } = { layer: 0, length: 0 };
   private proposedAt = 0;
   private probeTurn = 0;
+  /** Steps since the last probe (probes are spaced by ExitPolicy.probePeriod). */
+  private sinceProbe = 0;
   /** The probe launched by the last observe (awaited by the next propose). */
   private probe: Promise<unknown> | null = null;
 
@@ -108,8 +111,12 @@ export class EarlyExitDrafter implements Drafter {
   }
 
   observe(obs: VerifyObservation): void {
-    this.policy.recordVerifyMs(performance.now() - this.proposedAt);
-    const { layer, length } = this.drafted;
+    // A step the loop ran without asking us (no room left to draft) says nothing about our chain.
+    const ours = this.drafted.length === obs.tree.tokens.length && this.proposedAt > 0;
+    if (ours) this.policy.recordVerifyMs(performance.now() - this.proposedAt, obs.tree.tokens.length + 1);
+    const { layer } = this.drafted;
+    const length = ours ? this.drafted.length : 0;
+    this.proposedAt = 0;
     // The chain's own rows: accepted drafts agreed with the target; the first rejected did not.
     // (A chain is only scored up to its first rejection: later drafts saw a wrong context.)
     const accepted = obs.acceptedNodes.length;
@@ -119,7 +126,8 @@ export class EarlyExitDrafter implements Drafter {
     }
     // Probe another candidate at the rows of the committed path: root, then accepted nodes.
     const others = this.policy.candidates.filter((l) => length === 0 || l !== layer);
-    if (others.length === 0) return;
+    if (others.length === 0 || ++this.sinceProbe < this.policy.probePeriod()) return;
+    this.sinceProbe = 0;
     const probed = others[this.probeTurn++ % others.length];
     const rows = [0, ...Array.from(obs.acceptedNodes, (i) => i + 1)];
     const t0 = performance.now();
@@ -146,5 +154,6 @@ export class EarlyExitDrafter implements Drafter {
   reset(): void {
     this.policy.reset();
     this.probeTurn = 0;
+    this.sinceProbe = 0;
   }
 }

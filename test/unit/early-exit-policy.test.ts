@@ -11,7 +11,7 @@ describe('ExitPolicy', () => {
 
   it('prefers the layer that agrees when costs are equal per layer', () => {
     const p = new ExitPolicy(6, [1, 2, 3, 4, 5], 0);
-    p.recordVerifyMs(10);
+    p.recordVerifyMs(10, 1);
     for (const l of [1, 2, 3, 4, 5]) p.recordDraftMs(l, 1);
     for (let i = 0; i < 40; i++) {
       p.recordRow(2, true);
@@ -25,7 +25,7 @@ describe('ExitPolicy', () => {
 
   it('trades acceptance against draft cost: a cheap shallow layer beats a slightly better deep one', () => {
     const p = new ExitPolicy(6, [1, 5], 0);
-    p.recordVerifyMs(10);
+    p.recordVerifyMs(10, 1);
     p.recordDraftMs(1, 1);
     p.recordDraftMs(5, 9);
     for (let i = 0; i < 60; i++) {
@@ -37,7 +37,7 @@ describe('ExitPolicy', () => {
 
   it('falls back to plain decoding when no layer agrees', () => {
     const p = new ExitPolicy(4, [1, 2, 3], 10);
-    p.recordVerifyMs(10);
+    p.recordVerifyMs(10, 1);
     for (let i = 0; i < 50; i++) for (const l of [1, 2, 3]) p.recordRow(l, false);
     expect(p.choose(8).length).toBe(0);
     expect(p.choose(0).length).toBe(0);
@@ -48,6 +48,28 @@ describe('ExitPolicy', () => {
     for (let i = 0; i < 100; i++) p.recordRow(1, true);
     for (let i = 0; i < 60; i++) p.recordRow(1, false);
     expect(p.acceptance(1)).toBeLessThan(0.1);
+  });
+
+  it('fits the verify cost by rows: flat on a GPU-like device, growing on a CPU-like one', () => {
+    const flat = new ExitPolicy(6, [1], 0);
+    for (let i = 0; i < 30; i++) flat.recordVerifyMs(10, 1 + (i % 5));
+    expect(flat.verifyCost(9)).toBeCloseTo(10, 6);
+    const cpu = new ExitPolicy(6, [1], 0);
+    for (let i = 0; i < 30; i++) cpu.recordVerifyMs(4 + 2 * (1 + (i % 5)), 1 + (i % 5));
+    expect(cpu.verifyCost(1)).toBeCloseTo(6, 6);
+    expect(cpu.verifyCost(9)).toBeCloseTo(22, 6);
+    // A verify that costs per row what a draft costs makes drafting pay less: shorter chains.
+    for (const l of [1]) { cpu.recordDraftMs(l, 2); flat.recordDraftMs(l, 2); }
+    for (let i = 0; i < 40; i++) { cpu.recordRow(1, i % 4 !== 0); flat.recordRow(1, i % 4 !== 0); }
+    expect(cpu.choose(16).length).toBeLessThan(flat.choose(16).length);
+  });
+
+  it('spaces probes so that they take about a tenth of the time', () => {
+    const p = new ExitPolicy(6, [1], 0);
+    p.recordVerifyMs(100, 1);
+    expect(p.probePeriod()).toBe(1);
+    for (let i = 0; i < 50; i++) p.recordProbeMs(50);
+    expect(p.probePeriod()).toBe(5);
   });
 
   it('extrapolates unmeasured draft costs by layer count plus the head', () => {
