@@ -91,6 +91,7 @@ export async function runBrowser(model: string, draft: string | undefined, promp
     const result = await page.evaluate((j) => (window as unknown as { treespecBench: { run: (j: BrowserJob) => Promise<RunnerResult> } }).treespecBench.run(j), job);
     result.environment.browser = `Chromium ${browser.version()}`;
     result.model.source = model;
+    result.config.draftModel = draft;
     return result;
   } catch (e) {
     return failure(`browser runner: ${(e as Error).message.split('\n')[0]}`);

@@ -30,7 +30,8 @@ const usage = `npm run bench -- [options]
 
   --runtime browser|node|both  where the engine runs (default browser: headless Chromium, WebGPU)
   --model DIR                  target model folder, Hugging Face layout (default public/models/tinystories-target)
-  --draft DIR                  draft model folder for the draft-model strategies (default public/models/tinystories-draft when present)
+  --draft DIR                  draft model of the draft strategy, same tokenizer (default public/models/tinystories-draft
+                               with the default --model; without one the engine drafts with a copy of the target)
   --prompts FILE               JSON Lines prompt suite (default public/bench/prompts.jsonl)
   --categories a,b             only these prompt categories
   --limit N                    at most N prompts per category (default ${DEFAULT_LIMIT}; 0 = all)
@@ -71,12 +72,12 @@ export function loadPrompts(file: string): BenchPrompt[] {
 }
 
 /** Runs the Vite-bundled Node runner in a child process (its GPU state dies with it). */
-async function runNode(model: string, prompts: BenchPrompt[], config: SuiteConfig, outDir: string): Promise<RunnerResult> {
+async function runNode(model: string, draft: string | undefined, prompts: BenchPrompt[], config: SuiteConfig, outDir: string): Promise<RunnerResult> {
   const { build } = await import('vite');
   await build({ configFile: join(repoRoot, 'bench/vite.node.config.ts') });
   const job = join(outDir, 'node-job.json');
   const res = join(outDir, 'node-result.json');
-  writeFileSync(job, JSON.stringify({ model, prompts, config }));
+  writeFileSync(job, JSON.stringify({ model, draft, prompts, config }));
   const code = await new Promise<number>((ok) => {
     const child = spawn(process.execPath, [join(repoRoot, 'bench-out/.build/node.js'), job, res], { stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('exit', (c) => ok(c ?? 1));
@@ -159,7 +160,9 @@ async function main(argv: string[]): Promise<number> {
     weightDtype: weights,
     resetDrafters: !f['keep-drafter-state'],
   };
-  const draft = f.draft ? resolve(f.draft) : undefined;
+  // The bundled draft model goes with the bundled target; another target needs its own --draft.
+  const bundledDraft = join(repoRoot, 'public/models/tinystories-draft');
+  const draft = f.draft ? resolve(f.draft) : !f.model && existsSync(join(bundledDraft, 'config.json')) ? bundledDraft : undefined;
   if (draft && !existsSync(join(draft, 'config.json'))) throw new UsageError(`no draft model at ${draft} (config.json missing)`);
   if (draft) config.draftModel = draft;
 
@@ -178,7 +181,7 @@ async function main(argv: string[]): Promise<number> {
   const t0 = Date.now();
   const results: RunnerResult[] = [];
   if (runtime === 'browser' || runtime === 'both') results.push(await runBrowser(model, draft, prompts, config, browserPeers));
-  if (runtime === 'node' || runtime === 'both') results.push(await runNode(model, prompts, config, outDir));
+  if (runtime === 'node' || runtime === 'both') results.push(await runNode(model, draft, prompts, config, outDir));
   const command = `npm run bench -- ${argv.join(' ')}`.trim();
   const report = makeReport(command, config, results);
   const png = await writeOutputs(report, outDir, !f['no-png']);

@@ -11,6 +11,7 @@ import type { BenchPrompt, SuiteConfig } from './types';
 
 interface NodeJob {
   model: string;
+  draft?: string;
   prompts: BenchPrompt[];
   config: SuiteConfig;
 }
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
     runtime: 'node',
     model: job.model,
     modelLabel: job.model,
+    draft: job.draft,
     prompts: job.prompts,
     config: job.config,
     environment: { node: process.version, platform: `${process.platform} ${process.arch}`, cpu: `${cpus().length} x ${cpus()[0]?.model ?? '?'}` },

@@ -105,7 +105,7 @@ export function renderHtml(report: BenchReport): string {
     : '';
   const failures = [...report.results.flatMap((r) => r.errors.map((e) => `${r.runtime}: ${e}`)), ...s.failedRuns.map((f) => `${label(f)} on ${f.promptId} (${f.repeat < 0 ? 'warm-up' : `repeat ${f.repeat + 1}`}): ${f.error}`)];
   const failureList = failures.length ? `<h2>Errors</h2><ul>${failures.slice(0, 50).map((f) => `<li><code>${esc(f)}</code></li>`).join('')}${failures.length > 50 ? `<li>… ${failures.length - 50} more</li>` : ''}</ul>` : '';
-  const mem = report.results.map((r) => `<tr><td>${r.runtime}</td><td>${mib(r.gpuMemory.afterLoadBytes)}</td><td>${Object.entries(r.gpuMemory.byStrategyBytes).map(([k, v]) => `${esc(k)} +${mib(v)}`).join(', ')}</td><td>${mib(r.gpuMemory.peakBytes)}</td></tr>`).join('');
+  const mem = report.results.map((r) => `<tr><td>${r.runtime}</td><td>${mib(r.gpuMemory.afterLoadBytes)}</td><td>${mib(r.gpuMemory.draftModelBytes)}</td><td>${Object.entries(r.gpuMemory.byStrategyBytes).map(([k, v]) => `${esc(k)} +${mib(v)}`).join(', ')}</td><td>${mib(r.gpuMemory.peakBytes)}</td></tr>`).join('');
   const env = report.results.map((r) => `<li><b>${r.runtime}</b>: ${esc(Object.entries(r.environment).map(([k, v]) => `${k}: ${v}`).join(' · '))}; model load ${fmt(r.loadMs, 0)} ms</li>`).join('');
   const peer = s.peerAgreement.length
     ? `<h2>Peers’ output against treespec <code>ar</code></h2><table class="small"><thead><tr><th>engine</th><th>prompt</th><th>matching prefix (chars)</th><th>treespec chars</th></tr></thead><tbody>${s.peerAgreement.map((p) => `<tr><td>${esc(p.engine)}</td><td>${esc(p.promptId)}</td><td>${p.matchingChars}</td><td>${p.ourChars}</td></tr>`).join('')}</tbody></table>`
@@ -125,7 +125,7 @@ pre{white-space:pre-wrap;background:#f7f7f7;padding:8px;font-size:12px}code{font
 </style></head><body>
 <h1>treespec benchmark</h1>
 <p class="meta">${esc(report.createdAt)} · <code>${esc(report.command)}</code><br>
-model <code>${esc(report.results[0]?.model.source ?? '?')}</code> · ${cfg.maxTokens} tokens per generation · greedy · ${cfg.repeats} measured repeat(s) after a warm-up, medians · tree budget ${cfg.treeBudget ?? 'default'} · drafter state ${cfg.resetDrafters ? 'reset before every generation' : 'kept across generations'}</p>
+model <code>${esc(report.results[0]?.model.source ?? '?')}</code>${cfg.draftModel ? ` · draft model <code>${esc(cfg.draftModel)}</code>` : ''} · ${cfg.maxTokens} tokens per generation · greedy · ${cfg.repeats} measured repeat(s) after a warm-up, medians · tree budget ${cfg.treeBudget ?? 'default'} · drafter state ${cfg.resetDrafters ? 'reset before every generation' : 'kept across generations'}</p>
 <ul class="meta">${env}</ul>
 ${status}
 ${barChart('Tokens per second', cats, seriesOf(s, (g) => g.tokensPerSecond))}
@@ -142,7 +142,7 @@ ${barChart('τ: tokens per target forward pass', cats, seriesOf(s, (g) => g.tau)
 <p class="meta">tokens/s = the category’s generated tokens over its decode time (per-prompt medians); “mean” = unweighted mean over categories.</p>
 ${groupTable(s)}
 <h2>GPU memory the engine allocated (MiB)</h2>
-<table><thead><tr><th>runtime</th><th>after load</th><th>added by each drafter at first use</th><th>peak</th></tr></thead><tbody>${mem}</tbody></table>
+<table><thead><tr><th>runtime</th><th>after load</th><th>of which the draft model</th><th>added by each drafter at first use</th><th>peak</th></tr></thead><tbody>${mem}</tbody></table>
 ${mismatchList}${failureList}${peer}
 <h2>Per prompt (medians)</h2>
 ${cellTable(s)}

@@ -6,6 +6,7 @@
  * the tokens of plain decoding; summary.ts checks that.
  */
 import { Engine, acquireDevice, strategyNames, type ModelInput } from '../src/index';
+import { DraftModel } from '../src/draft/draft-model';
 import type { BenchPrompt, GpuMemory, RunRecord, RunnerResult, RunStats, SuiteConfig } from './types';
 
 /** Another engine measured in the same run on the same model (plain decoding). */
@@ -23,6 +24,8 @@ export interface SuiteInput {
   model: ModelInput;
   /** How the model was named on the command line (folder or URL). */
   modelLabel: string;
+  /** Draft model of the `draft` strategy (same tokenizer); without it the engine drafts with a target copy. */
+  draft?: ModelInput;
   prompts: BenchPrompt[];
   config: SuiteConfig;
   environment: Record<string, string>;
@@ -114,13 +117,17 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
   }
   // Plain decoding first: it is the reference of the equality check and of every speedup.
   const strategies = ['ar', ...asked.filter((s) => s !== 'ar' && available.includes(s))];
-  if (config.draftModel) result.environment.draftModel = `${config.draftModel} (given; this engine build takes no draft model option)`;
 
   const ctx = await acquireDevice();
   result.environment.adapter = ctx.adapterInfo;
   const meter = new BufferMeter(ctx.device);
   const t0 = performance.now();
-  const engine = await Engine.load(input.model, { device: ctx.device, weightDtype: config.weightDtype, maxContext: config.maxContext });
+  let draft: DraftModel | undefined;
+  if (input.draft) {
+    draft = await DraftModel.load(ctx.device, input.draft, { maxContext: config.maxContext, weightDtype: config.weightDtype });
+    gpuMemory.draftModelBytes = meter.live;
+  }
+  const engine = await Engine.load(input.model, { device: ctx.device, weightDtype: config.weightDtype, maxContext: config.maxContext, draft });
   result.loadMs = performance.now() - t0;
   gpuMemory.afterLoadBytes = meter.live;
   result.model.config = JSON.parse(JSON.stringify(engine.config)) as Record<string, unknown>;

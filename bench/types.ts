@@ -25,7 +25,7 @@ export interface SuiteConfig {
   maxContext?: number;
   /** Forget drafter state before every generation, so each run is independent of the order. */
   resetDrafters: boolean;
-  /** Draft model folder or URL for draft-model strategies (recorded; the engine takes none yet). */
+  /** Draft model folder or URL of the `draft` strategy (as given on the command line). */
   draftModel?: string;
 }
 
@@ -61,8 +61,10 @@ export interface RunRecord {
 
 /** GPU buffer bytes the engine allocated, counted by wrapping device.createBuffer. */
 export interface GpuMemory {
-  /** After Engine.load (weights, KV cache, scratch). */
+  /** After Engine.load (weights, KV cache, scratch; the draft model's included). */
   afterLoadBytes: number;
+  /** The draft model alone (weights and its cache), when one was loaded. */
+  draftModelBytes?: number;
   /** Extra bytes each strategy's drafter allocated when first used. */
   byStrategyBytes: Record<string, number>;
   /** Largest total alive at any time. */

@@ -30,6 +30,7 @@ async function run(job: BrowserJob): Promise<RunnerResult> {
   return runSuite({
     runtime: 'browser',
     model: new UrlSource(url, { cacheStorage: null }),
+    draft: job.config.draftModel ? new UrlSource(new URL(job.config.draftModel, location.href).href, { cacheStorage: null }) : undefined,
     modelLabel: job.modelLabel,
     prompts: job.prompts,
     config: job.config,
