@@ -3,14 +3,15 @@
  * and a Markdown summary table for the README and the terminal.
  */
 import type { BenchReport } from './results';
-import type { GroupSummary, Summary } from './summary';
+import { isTreespec, type GroupSummary, type Summary } from './summary';
 
 const COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 const mib = (b: number | undefined) => (b === undefined || !Number.isFinite(b) ? '–' : (b / 2 ** 20).toFixed(1));
-const label = (g: { engine: string; strategy: string }) => (g.engine === 'treespec' ? g.strategy : `${g.engine}${g.strategy === 'ar' ? '' : ` ${g.strategy}`}`);
+const label = (g: { engine: string; strategy: string }) =>
+  g.engine === 'treespec' ? g.strategy : isTreespec(g.engine) ? `${g.strategy} ${g.engine.slice('treespec '.length)}` : `${g.engine}${g.strategy === 'ar' ? '' : ` ${g.strategy}`}`;
 
 /** 1, 2, 2.5 or 5 times a power of ten, at least x. */
 function niceStep(x: number): number {

@@ -127,8 +127,18 @@ function commonPrefix(a: string, b: string): number {
 
 const key = (...parts: string[]) => parts.join('\u0000');
 
+/** "treespec", or "treespec (node)" when a report holds several runtimes. */
+export function isTreespec(engine: string): boolean {
+  return engine === 'treespec' || engine.startsWith('treespec (');
+}
+
 export function summarize(results: RunnerResult[]): Summary {
-  const runs = results.flatMap((r) => r.runs);
+  // With several runtimes in one report, every engine is named with its runtime, so browser
+  // and Node numbers are never pooled and each runtime's strategies are checked against its own ar.
+  const several = new Set(results.map((r) => r.runtime)).size > 1;
+  const runs = results.flatMap((res) => res.runs.map((r) => (several ? { ...r, engine: `${r.engine} (${res.runtime})` } : r)));
+  const runtimeOf = (engine: string) => /\((\w+)\)$/.exec(engine)?.[1] ?? '';
+  const treespecOf = (engine: string) => (runtimeOf(engine) ? `treespec (${runtimeOf(engine)})` : 'treespec');
   const categories = [...new Set(runs.map((r) => r.category))];
   const strategies: Summary['strategies'] = [];
   for (const r of runs) if (!strategies.some((s) => s.engine === r.engine && s.strategy === r.strategy)) strategies.push({ engine: r.engine, strategy: r.strategy });
@@ -149,7 +159,7 @@ export function summarize(results: RunnerResult[]): Summary {
   // Speedup against treespec's plain decoding in the same category: for treespec strategies
   // the speculative gain, for peers how they compare with treespec without speculation.
   for (const g of groups) {
-    const base = groups.find((b) => b.engine === 'treespec' && b.strategy === 'ar' && b.category === g.category);
+    const base = groups.find((b) => b.engine === treespecOf(g.engine) && b.strategy === 'ar' && b.category === g.category);
     g.speedup = base ? g.tokensPerSecond / base.tokensPerSecond : NaN;
   }
   for (const { engine, strategy } of strategies) {
@@ -170,14 +180,14 @@ export function summarize(results: RunnerResult[]): Summary {
   // (shorter) against `ar`'s warm-up run.
   const mismatches: Mismatch[] = [];
   const reference = new Map<string, RunRecord>();
-  const refKey = (r: RunRecord) => key(r.promptId, r.repeat < 0 ? 'warm-up' : 'measured');
+  const refKey = (r: RunRecord) => key(treespecOf(r.engine), r.promptId, r.repeat < 0 ? 'warm-up' : 'measured');
   for (const r of runs) {
-    if (r.engine !== 'treespec' || r.strategy !== 'ar' || r.error) continue;
+    if (!isTreespec(r.engine) || r.strategy !== 'ar' || r.error) continue;
     const cur = reference.get(refKey(r));
     if (!cur || r.repeat < cur.repeat) reference.set(refKey(r), r);
   }
   for (const r of runs) {
-    if (r.engine !== 'treespec' || r.error) continue;
+    if (!isTreespec(r.engine) || r.error) continue;
     const ref = reference.get(refKey(r));
     if (!ref || ref === r) continue;
     const at = firstDiff(ref.tokens, r.tokens);
@@ -192,8 +202,8 @@ export function summarize(results: RunnerResult[]): Summary {
   const failedRuns = runs.filter((r) => r.error).map((r) => ({ engine: r.engine, strategy: r.strategy, promptId: r.promptId, repeat: r.repeat, error: r.error! }));
   const peerAgreement: Summary['peerAgreement'] = [];
   for (const r of runs) {
-    if (r.engine === 'treespec' || r.error || r.repeat !== 0) continue;
-    const ref = reference.get(key(r.promptId, 'measured'));
+    if (isTreespec(r.engine) || r.error || r.repeat !== 0) continue;
+    const ref = reference.get(refKey(r));
     // Leading whitespace differs by detokenizer (SentencePiece's dummy prefix), not by model.
     const ours = ref?.text.trimStart();
     if (ours !== undefined) peerAgreement.push({ engine: r.engine, promptId: r.promptId, matchingChars: commonPrefix(ours, r.text.trimStart()), ourChars: ours.length });
