@@ -107,7 +107,14 @@ export function renderHtml(report: BenchReport): string {
   const failures = [...report.results.flatMap((r) => r.errors.map((e) => `${r.runtime}: ${e}`)), ...s.failedRuns.map((f) => `${label(f)} on ${f.promptId} (${f.repeat < 0 ? 'warm-up' : `repeat ${f.repeat + 1}`}): ${f.error}`)];
   const failureList = failures.length ? `<h2>Errors</h2><ul>${failures.slice(0, 50).map((f) => `<li><code>${esc(f)}</code></li>`).join('')}${failures.length > 50 ? `<li>… ${failures.length - 50} more</li>` : ''}</ul>` : '';
   const mem = report.results.map((r) => `<tr><td>${r.runtime}</td><td>${mib(r.gpuMemory.afterLoadBytes)}</td><td>${mib(r.gpuMemory.draftModelBytes)}</td><td>${Object.entries(r.gpuMemory.byStrategyBytes).map(([k, v]) => `${esc(k)} +${mib(v)}`).join(', ')}</td><td>${mib(r.gpuMemory.peakBytes)}</td></tr>`).join('');
-  const env = report.results.map((r) => `<li><b>${r.runtime}</b>: ${esc(Object.entries(r.environment).map(([k, v]) => `${k}: ${v}`).join(' · '))}; model load ${fmt(r.loadMs, 0)} ms</li>`).join('');
+  // Peers' raw log lines go into a fold; the rest is one line per runtime.
+  const env = report.results.map((r) => {
+    const entries = Object.entries(r.environment);
+    const logs = entries.filter(([k]) => k.endsWith(' log') && r.environment[k]);
+    const line = entries.filter(([k]) => !k.endsWith(' log')).map(([k, v]) => `${k}: ${v}`).join(' · ');
+    const folds = logs.map(([k, v]) => `<details><summary>${esc(k)}</summary><pre>${esc(v.split(' | ').join('\n'))}</pre></details>`).join('');
+    return `<li><b>${r.runtime}</b>: ${esc(line)}; model load ${fmt(r.loadMs, 0)} ms${folds}</li>`;
+  }).join('');
   const peer = s.peerAgreement.length
     ? `<h2>Peers’ output against treespec <code>ar</code></h2><table class="small"><thead><tr><th>engine</th><th>prompt</th><th>matching prefix (chars)</th><th>treespec chars</th></tr></thead><tbody>${s.peerAgreement.map((p) => `<tr><td>${esc(p.engine)}</td><td>${esc(p.promptId)}</td><td>${p.matchingChars}</td><td>${p.ourChars}</td></tr>`).join('')}</tbody></table>`
     : '';
