@@ -8,6 +8,7 @@ import { loadModelFiles } from '../model/weights';
 import { sourceFromString } from '../model/source';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { generateOnCpu } from '../engine/cpu-generate';
+import { loadCliDraft } from './vocab-counts';
 
 function num(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
@@ -45,6 +46,8 @@ export async function runGenerate(args: string[]): Promise<number> {
     'max-context': { type: 'string' },
     chat: { type: 'boolean' },
     documents: { type: 'string', multiple: true },
+    draft: { type: 'string' },
+    'vocab-trim': { type: 'string' },
     json: { type: 'boolean' },
     debug: { type: 'boolean' },
   } }).values;
@@ -88,7 +91,10 @@ export async function runGenerate(args: string[]): Promise<number> {
     }
     result = generateOnCpu(files, tokenizer, prompt, { ...opts, maxTokens: Math.min(opts.maxTokens, context - prompt.length) });
   } else {
-    const engine = await Engine.load(files, { weightDtype: weights, maxContext });
+    if (f['vocab-trim'] !== undefined && !f.draft) throw new OptionsError('--vocab-trim N trims the draft model: it needs --draft DIR');
+    const context = maxContext ?? Math.min(files.config.maxPositionEmbeddings, engineDefaults.maxContextCap);
+    const draft = f.draft ? await loadCliDraft(f.draft, num(f['vocab-trim'], 'vocab-trim'), context, weights) : undefined;
+    const engine = await Engine.load(files, { weightDtype: weights, maxContext, draft });
     if (f.json) {
       result = await engine.generateText(f.prompt, gen);
     } else {

@@ -5,6 +5,7 @@
  */
 import { runGenerate } from './generate';
 import { runFixture } from './fixture';
+import { runVocabCounts } from './vocab-counts';
 import { OptionsError } from '../errors';
 
 const usage = `treespec — speculative decoding on WebGPU
@@ -13,10 +14,14 @@ const usage = `treespec — speculative decoding on WebGPU
                     [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
                     [--strategy ar|self|random|...] [--tree-budget N] [--device gpu|cpu]
                     [--weights f16|f32] [--max-context N] [--chat] [--documents FILE]...
+                    [--draft DIR [--vocab-trim N]]
                     [--json] [--debug]
   treespec fixture  --out DIR [--vocab N] [--hidden N] [--intermediate N] [--layers N]
                     [--heads N] [--kv-heads N] [--head-dim N] [--model-type llama|qwen2|mistral]
                     [--dtype f32|f16|bf16] [--bias] [--untied] [--seed S]
+  treespec vocab-counts --model TARGET_DIR --text FILE... --out FILE [--max-bytes N]
+                    [--window N] [--weights f32|f16]   (VocabTrim counts of the target's
+                    greedy predictions; ship the file as the draft's vocab-counts.json)
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -25,6 +30,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (command === 'generate') return await runGenerate(rest);
     if (command === 'fixture') return await runFixture(rest);
+    if (command === 'vocab-counts') return await runVocabCounts(rest);
     process.stdout.write(usage);
     return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
   } catch (e) {

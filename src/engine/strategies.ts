@@ -19,6 +19,7 @@ import { Tokenizer } from '../tokenizer/tokenizer';
 import { Controller } from './controller';
 import { DraftModel } from '../draft/draft-model';
 import { ModelDrafter } from '../draft/model-drafter';
+import { FusionDrafter } from '../draft/fusion';
 
 /** What a strategy may build its drafter from. */
 export interface DrafterFactoryContext {
@@ -59,6 +60,11 @@ const factories = new Map<string, Factory>([
   // Without a draft model the target drafts for itself (a copy with its own cache): still a
   // dynamic tree, and the upper bound of what a draft model can reach.
   ['draft', async (ctx) => new ModelDrafter(ctx.draft ?? new DraftModel(await ctx.loadTargetCopy(), null, null))],
+  // RASD: the draft model's tree fused with the shared retrieval drafter's continuations (its documents).
+  ['fusion', async (ctx) => {
+    const d = ((await ctx.drafter('draft')) as ModelDrafter);
+    return new FusionDrafter(d.draft, d, (await ctx.drafter('retrieval')) as RetrievalDrafter);
+  }],
   ['auto', async (ctx) => new Controller(await Promise.all(autoDrafters.map((n) => ctx.drafter(n))))],
 ]);
 
