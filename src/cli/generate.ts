@@ -93,8 +93,12 @@ export async function runGenerate(args: string[]): Promise<number> {
   } else {
     if (f['vocab-trim'] !== undefined && !f.draft) throw new OptionsError('--vocab-trim N trims the draft model: it needs --draft DIR');
     const context = maxContext ?? Math.min(files.config.maxPositionEmbeddings, engineDefaults.maxContextCap);
-    const draft = f.draft ? await loadCliDraft(f.draft, num(f['vocab-trim'], 'vocab-trim'), context, weights) : undefined;
-    const engine = await Engine.load(files, { weightDtype: weights, maxContext, draft });
+    // cross-vocab takes --draft as a model of another tokenizer (loaded by the engine); the
+    // other draft strategies take it as a same-tokenizer DraftModel.
+    const cross = gen.strategy === 'cross-vocab';
+    if (cross && f['vocab-trim'] !== undefined) throw new OptionsError('--vocab-trim applies to the draft strategies of the same tokenizer, not to cross-vocab');
+    const draft = f.draft && !cross ? await loadCliDraft(f.draft, num(f['vocab-trim'], 'vocab-trim'), context, weights) : undefined;
+    const engine = await Engine.load(files, { weightDtype: weights, maxContext, draft, crossVocabDraft: cross ? f.draft : undefined });
     if (f.json) {
       result = await engine.generateText(f.prompt, gen);
     } else {

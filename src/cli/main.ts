@@ -14,7 +14,8 @@ const usage = `treespec — speculative decoding on WebGPU
                     [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
                     [--strategy ar|self|random|...] [--tree-budget N] [--device gpu|cpu]
                     [--weights f16|f32] [--max-context N] [--chat] [--documents FILE]...
-                    [--draft DIR [--vocab-trim N]]
+                    [--draft DIR [--vocab-trim N]]   (with --strategy cross-vocab, DIR may
+                    hold a model of another tokenizer)
                     [--json] [--debug]
   treespec fixture  --out DIR [--vocab N] [--hidden N] [--intermediate N] [--layers N]
                     [--heads N] [--kv-heads N] [--head-dim N] [--model-type llama|qwen2|mistral]
