@@ -14,3 +14,7 @@ export { Tokenizer } from './tokenizer/tokenizer';
 export type { Drafter, DraftContext, VerifyObservation } from './draft/drafter';
 export type { DraftTree, DraftProbabilities } from './tree/types';
 export { Rng } from './verify/rng';
+export { DraftModel, type DraftModelOptions } from './draft/draft-model';
+export { ModelDrafter, type ModelDrafterOptions } from './draft/model-drafter';
+export { FusionDrafter, fuseTrees } from './draft/fusion';
+export { keptTokens, parseVocabCounts, type VocabCounts } from './draft/vocab-trim';
