@@ -44,7 +44,7 @@ export const autoDrafters = ['lookup', 'recycling', 'aded', 'ngram', 'retrieval'
 type Factory = (ctx: DrafterFactoryContext) => Promise<Drafter> | Drafter;
 
 const factories = new Map<string, Factory>([
-  ['self', async (ctx) => new SelfDrafter(await ctx.loadTargetCopy(), ctx.maxRows)],
+  ['self', async (ctx) => new SelfDrafter(await ctx.loadTargetCopy())],
   ['random', (ctx) => new RandomDrafter({ vocabSize: ctx.files.config.vocabSize, seed: 1 })],
   ['lookup', () => new LookupDrafter()],
   ['recycling', (ctx) => new RecyclingDrafter({ vocabSize: ctx.files.config.vocabSize, k: ctx.target.topK })],
