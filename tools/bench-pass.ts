@@ -19,7 +19,8 @@ import { Rng } from '../src/verify/rng.ts';
 import { defaultSampling } from '../src/verify/sampler.ts';
 
 const { values: f } = parseArgs({
-  args: process.argv.slice(2).filter((a) => a !== '--'),
+  // Under `node -e` (Vite's module runner) argv has no script path: the flags start at argv[1].
+  args: process.argv.slice(1).filter((a) => a !== '--' && !a.endsWith('bench-pass.js')),
   options: {
     model: { type: 'string', default: 'public/models/tinystories-target' },
     sizes: { type: 'string', default: '1,8,16,32,64,128' },
