@@ -180,9 +180,13 @@ async function main(argv: string[]): Promise<number> {
   if (runtime === 'node' && f.peers) process.stderr.write('note: peers run in the browser runtime only; --peers is ignored with --runtime node\n');
   const t0 = Date.now();
   const results: RunnerResult[] = [];
-  if (runtime === 'browser' || runtime === 'both') results.push(await runBrowser(model, draft, prompts, config, browserPeers));
-  if (runtime === 'node' || runtime === 'both') results.push(await runNode(model, draft, prompts, config, outDir));
   const command = `npm run bench -- ${argv.join(' ')}`.trim();
+  if (runtime === 'browser' || runtime === 'both') results.push(await runBrowser(model, draft, prompts, config, browserPeers));
+  if (runtime === 'both') {
+    // Keep the browser half if the Node half is interrupted (--report re-renders it).
+    writeFileSync(join(outDir, 'results.json'), JSON.stringify(makeReport(command, config, results), null, 1));
+  }
+  if (runtime === 'node' || runtime === 'both') results.push(await runNode(model, draft, prompts, config, outDir));
   const report = makeReport(command, config, results);
   const png = await writeOutputs(report, outDir, !f['no-png']);
   const s = report.summary;
