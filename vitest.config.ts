@@ -18,7 +18,7 @@ if (!(Map as unknown as { groupBy?: unknown }).groupBy) {
   };
 }
 
-// Three projects:
+// Projects (npm test runs the first three; `measure` only on request):
 //  unit  - pure TypeScript logic in Node (fast).
 //  gpu-browser - kernel/forward/speculative tests inside headless Chromium's WebGPU.
 //  gpu-node    - the same GPU tests on Node's `webgpu` package (Dawn + SwiftShader).
@@ -40,6 +40,16 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 600_000,
           hookTimeout: 600_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        // Measurements on the shipped models (npm run measure:drafters), never part of npm test.
+        test: {
+          name: 'measure',
+          include: ['test/measure/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 3_600_000,
           fileParallelism: false,
         },
       },

@@ -1,25 +1,24 @@
 /**
- * Measurement, not a test (skipped unless TREESPEC_MEASURE=1): tau and tokens/s of `ar`,
+ * Measurement, not a test (its own vitest project, never part of `npm test`): tau and tokens/s of `ar`,
  * `early-exit` and `cross-vocab` on the shipped target (GPT-2 draft for cross-vocab), two story
  * and two code prompts of public/bench/prompts.jsonl, 64 tokens, tree budget 8, greedy, drafters reset before
  * each generation, strategies interleaved per prompt after one warm-up of each. Every run's
  * tokens must equal ar's. Prints one line per run and a summary per category.
  *
- *   TREESPEC_MEASURE=1 [TREESPEC_MEASURE_TOKENS=64] [TREESPEC_MEASURE_BUDGET=8] npx vitest run --project gpu-node test/gpu/cross-vocab-measure.test.ts
+ *   [TREESPEC_MEASURE_TOKENS=64] [TREESPEC_MEASURE_BUDGET=8] npm run measure:drafters
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { Engine } from '../../src/engine/engine';
-import { shippedModel } from './models';
+import { shippedModel } from '../gpu/models';
 import { registerStrategy } from '../../src/engine/strategies';
 import { EarlyExitDrafter } from '../../src/draft/early-exit';
 
-const enabled = process.env.TREESPEC_MEASURE === '1';
 const maxTokens = Number(process.env.TREESPEC_MEASURE_TOKENS ?? 64);
 const treeBudget = Number(process.env.TREESPEC_MEASURE_BUDGET ?? 8);
 const strategies = ['ar', 'early-exit', 'cross-vocab'];
 
-describe.skipIf(!enabled)('measure ar, early-exit, cross-vocab on the shipped models', () => {
+describe('measure ar, early-exit, cross-vocab on the shipped models', () => {
   it('runs', { timeout: 3_600_000 }, async () => {
     const all = readFileSync('public/bench/prompts.jsonl', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; category: string; prompt: string });
     const prompts = [...all.filter((p) => p.category === 'stories').slice(0, 2), ...all.filter((p) => p.category === 'code').slice(0, 2)];
@@ -56,7 +55,7 @@ describe.skipIf(!enabled)('measure ar, early-exit, cross-vocab on the shipped mo
 /**
  * Greedy tau of a fixed exit layer and chain length (TREESPEC_MEASURE_LAYERS=1): how well each
  * exit layer of the shipped target drafts, whatever it costs.
- *   TREESPEC_MEASURE_LAYERS=1 npx vitest run --project gpu-node test/gpu/cross-vocab-measure.test.ts
+ *   TREESPEC_MEASURE_LAYERS=1 npm run measure:drafters
  */
 describe.skipIf(process.env.TREESPEC_MEASURE_LAYERS !== '1')('tau of fixed early exits on the shipped target', () => {
   it('runs', { timeout: 3_600_000 }, async () => {
