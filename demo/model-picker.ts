@@ -12,9 +12,13 @@ export class PickerError extends Error {
 
 /** Served from public/models/ by Vite (dev) and copied into dist-demo/ (build). */
 export const BUNDLED_TARGET = 'models/tinystories-target/';
+/** The draft model trained and aligned for it (same tokenizer). */
+export const BUNDLED_DRAFT = 'models/tinystories-draft/';
 
 export interface Pick {
   spec: ModelSpec;
+  /** The draft model loaded with it (the bundled pair), for the `draft` and `fusion` strategies. */
+  draft?: ModelSpec;
   /** What the page calls this model. */
   label: string;
 }
@@ -64,6 +68,10 @@ export function readPick(): Pick {
       return { spec: { kind: 'files', files, id }, label: `folder ${id}` };
     }
     default:
-      return { spec: { kind: 'url', base: pageUrl(BUNDLED_TARGET) }, label: 'bundled tinystories-target' };
+      return {
+        spec: { kind: 'url', base: pageUrl(BUNDLED_TARGET) },
+        draft: { kind: 'url', base: pageUrl(BUNDLED_DRAFT) },
+        label: 'bundled tinystories-target + tinystories-draft',
+      };
   }
 }

@@ -35,12 +35,23 @@ test.describe('with the bundled model', () => {
     await demo.page.close();
   });
 
-  test('every model file shows a finished progress bar and sits in the browser cache', async () => {
+  test('every model file of the bundled pair shows a finished progress bar and sits in the browser cache', async () => {
     const files = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
     for (const f of files) {
       await expect(demo.page.locator(`[data-file="${f}"]`)).toContainText('✓');
+      await expect(demo.page.locator(`[data-file="draft/${f}"]`)).toContainText('✓');
       await expect(demo.page.getByTestId('cache-list')).toContainText(`models/tinystories-target/${f}`);
+      await expect(demo.page.getByTestId('cache-list')).toContainText(`models/tinystories-draft/${f}`);
     }
+  });
+
+  test('the bundled draft model drafts: greedy text equals ar and drafts are accepted', async () => {
+    await demo.settings({ strategy: 'ar', maxTokens: 16, temperature: 0 });
+    const ar = await demo.generate();
+    await demo.settings({ strategy: 'draft', maxTokens: 16, temperature: 0 });
+    expect(await demo.generate()).toBe(ar);
+    // The aligned draft agrees with the target on most tokens: more than one token per pass.
+    expect(Number(await demo.stat('stats', 'tau'))).toBeGreaterThan(1.5);
   });
 
   test('speculative and ar greedy outputs are equal, side by side, with stats and a screenshot', async ({}, testInfo) => {

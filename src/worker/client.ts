@@ -15,6 +15,8 @@ export interface WorkerLoadConfig extends WorkerLoadOptions {
   onProgress?: (p: LoadProgress) => void;
   /** Makes the worker (tests, or bundlers that need another URL). Default: src/worker/engine-worker.ts as a module worker. */
   createWorker?: () => Worker;
+  /** A draft model with the target's tokenizer, for the `draft` and `fusion` strategies (its progress files are prefixed "draft/"). */
+  draft?: ModelSpec;
 }
 
 /** Messages of one request, in arrival order, read by one consumer. */
@@ -56,11 +58,11 @@ export class WorkerEngine {
 
   /** Loads a model in a new worker. On failure the worker is terminated and the error rethrown. */
   static async load(model: ModelSpec, opts: WorkerLoadConfig = {}): Promise<WorkerEngine> {
-    const { onProgress, createWorker, ...options } = opts;
+    const { onProgress, createWorker, draft, ...options } = opts;
     const engine = new WorkerEngine((createWorker ?? defaultWorker)());
     try {
       const id = engine.nextId++;
-      for await (const m of engine.exchange({ type: 'load', id, model, options })) {
+      for await (const m of engine.exchange({ type: 'load', id, model, draft, options })) {
         if (m.type === 'progress') onProgress?.(m.progress);
         else if (m.type === 'loaded') engine.engineInfo = m.info;
       }

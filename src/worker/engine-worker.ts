@@ -5,6 +5,7 @@
  */
 /// <reference lib="webworker" />
 import { Engine } from '../engine/engine';
+import { DraftModel } from '../draft/draft-model';
 import { strategyNames } from '../engine/strategies';
 import { engineDefaults } from '../engine/options';
 import { acquireDevice } from '../gpu/device';
@@ -66,15 +67,20 @@ async function load(m: Extract<Request, { type: 'load' }>): Promise<void> {
   // One engine per worker: the client makes a new worker for a new model, so this is the only load.
   const progress = throttledProgress(m.id);
   let files: ModelFiles;
+  let draftFiles: ModelFiles | null = null;
   try {
     files = await loadModelFiles(sourceOf(m.model), { onProgress: progress.onProgress });
+    if (m.draft) draftFiles = await loadModelFiles(sourceOf(m.draft), { onProgress: (p) => progress.onProgress({ ...p, file: `draft/${p.file}` }) });
   } finally {
     progress.flush();
   }
   // Files first, then the device: a model too large for this adapter is refused before any upload.
   const { device } = await acquireDevice();
-  checkWeightsFit(files.tensors, m.options.weightDtype ?? engineDefaults.weightDtype, device.limits);
-  engine = await Engine.load(files, { ...m.options, device });
+  const weightDtype = m.options.weightDtype ?? engineDefaults.weightDtype;
+  checkWeightsFit(files.tensors, weightDtype, device.limits);
+  if (draftFiles) checkWeightsFit(draftFiles.tensors, weightDtype, device.limits);
+  const draft = draftFiles ? await DraftModel.load(device, draftFiles, { weightDtype, maxContext: m.options.maxContext }) : undefined;
+  engine = await Engine.load(files, { ...m.options, device, draft });
   post({ type: 'loaded', id: m.id, info: infoOf(engine) });
 }
 

@@ -42,7 +42,8 @@ export interface SerializedError {
 }
 
 export type Request =
-  | { type: 'load'; id: number; model: ModelSpec; options: WorkerLoadOptions }
+  /** `draft`: a draft model of the same tokenizer for the `draft` and `fusion` strategies. */
+  | { type: 'load'; id: number; model: ModelSpec; draft?: ModelSpec; options: WorkerLoadOptions }
   | { type: 'generate'; id: number; prompt: string; options: WorkerGenerateOptions }
   /** Vocabulary entries of token ids (for showing draft trees), answered between steps. */
   | { type: 'pieces'; id: number; ids: number[] }
