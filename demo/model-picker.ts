@@ -58,7 +58,12 @@ export function readPick(): Pick {
         return { spec: { kind: 'url', base }, label: base };
       }
       const id = byId<HTMLInputElement>('hub-target').value;
-      return { spec: { kind: 'url', base: hubUrl(id) }, label: id.trim() };
+      const draftId = byId<HTMLInputElement>('hub-draft').value.trim();
+      return {
+        spec: { kind: 'url', base: hubUrl(id) },
+        draft: draftId ? { kind: 'url', base: hubUrl(draftId) } : undefined,
+        label: draftId ? `${id.trim()} + ${draftId}` : id.trim(),
+      };
     }
     case 'folder': {
       const files = Array.from(byId<HTMLInputElement>('folder-target').files ?? []);
