@@ -14,14 +14,11 @@ import { ModelDrafter } from '../../src/draft/model-drafter';
 import { makeFixture, type FixtureShape } from '../../src/model/fixture';
 import { MemorySource } from '../../src/model/source';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
-import { ReferenceModel } from '../../src/model/reference';
-import { targetProbs } from '../../src/verify/sampler';
-import { topK } from '../../src/model/cpu-ops';
 import { Rng } from '../../src/verify/rng';
 import { validateTree } from '../../src/tree/validate';
 import { defaultSampling } from '../../src/verify/sampler';
-import { chiSquarePValue } from '../unit/stats';
 import { shippedModel } from './models';
+import { exactFirstTwo, firstTwoPValue, type FirstTwo } from './first-two';
 import { acquireDevice } from '../../src/gpu/device';
 
 const target: FixtureShape = { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, dtype: 'f32' };
@@ -113,8 +110,7 @@ describe('draft model: sampling distribution (engine level)', () => {
   let engine: Engine;
   let draftModel: DraftModel;
   let prompt: Int32Array;
-  const cells: string[] = [];
-  const expected: number[] = [];
+  let exact: FirstTwo;
 
   beforeAll(async () => {
     const files = await fixtureFiles(target, 11);
@@ -122,33 +118,15 @@ describe('draft model: sampling distribution (engine level)', () => {
     draftModel = await DraftModel.load(device, await fixtureFiles(draft, 12), { maxContext: 64, weightDtype: 'f32' });
     engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32', draft: draftModel });
     prompt = engine.encodePrompt('Once upon a', { chat: false, addSpecialTokens: true });
-    // Exact joint distribution of (x1, x2) under top-3 sampling from the CPU reference.
-    const ref = ReferenceModel.fromFiles(files, 64);
-    const vocab = target.vocabSize;
-    const p1 = targetProbs(ref.forward(prompt).subarray((prompt.length - 1) * vocab), sampling);
-    for (const x1 of topK(p1, 3)) {
-      ref.truncate(prompt.length);
-      const p2 = targetProbs(ref.forward(Int32Array.of(x1)), sampling);
-      for (const x2 of topK(p2, 3)) {
-        cells.push(`${x1},${x2}`);
-        expected.push(p1[x1] * p2[x2] * trials);
-      }
-    }
+    exact = exactFirstTwo(files, prompt, sampling);
   });
   afterAll(() => { engine?.destroy(); draftModel?.destroy(); });
 
   it('the first two tokens follow the target distribution with draft (sampled trees, q recorded per row)', async () => {
-    const counts = new Map<string, number>(cells.map((c) => [c, 0]));
     let drafted = 0;
-    for (let seed = 0; seed < trials; seed++) {
-      // maxTokens 3 leaves room for 2 nodes in the first step: two siblings drawn without replacement.
-      const { tokens, stats } = await engine.generateText(prompt, { maxTokens: 3, seed, strategy: 'draft', treeBudget: 6, ...sampling });
-      drafted += stats.steps[0].treeSize;
-      const key = tokens.slice(0, 2).join(',');
-      expect(counts.has(key), `sampled pair ${key} outside the top-3 support`).toBe(true);
-      counts.set(key, counts.get(key)! + 1);
-    }
+    // maxTokens 3 leaves room for 2 nodes in the first step: two siblings drawn without replacement.
+    const pValue = await firstTwoPValue(engine, prompt, exact, trials, { maxTokens: 3, strategy: 'draft', treeBudget: 6, ...sampling }, (s) => (drafted += s.steps[0].treeSize));
     expect(drafted).toBeGreaterThan(trials); // multi-node trees were verified
-    expect(chiSquarePValue(cells.map((c) => counts.get(c)!), expected)).toBeGreaterThan(1e-4);
+    expect(pValue).toBeGreaterThan(1e-4);
   });
 });

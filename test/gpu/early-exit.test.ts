@@ -11,12 +11,9 @@ import { registerStrategy } from '../../src/engine/strategies';
 import { makeFixture, type FixtureShape } from '../../src/model/fixture';
 import { MemorySource } from '../../src/model/source';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
-import { ReferenceModel } from '../../src/model/reference';
-import { targetProbs } from '../../src/verify/sampler';
-import { topK } from '../../src/model/cpu-ops';
 import { EarlyExitDrafter } from '../../src/draft/early-exit';
-import { chiSquarePValue } from '../unit/stats';
 import { shippedModel } from './models';
+import { exactFirstTwo, firstTwoPValue, type FirstTwo } from './first-two';
 
 const shape: FixtureShape = { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 4, numHeads: 4, numKvHeads: 2, dtype: 'f32' };
 const prompts = ['Once upon a time there was a', 'def add(a, b):\n    return a + b\n\ndef add(a, b):'];
@@ -98,39 +95,20 @@ describe('early exit: sampling distribution (engine level)', () => {
   const trials = 300;
   let engine: Engine;
   let prompt: Int32Array;
-  const cells: string[] = [];
-  const expected: number[] = [];
+  let exact: FirstTwo;
 
   beforeAll(async () => {
     const files = await fixtureFiles(11);
     engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32', maxTreeNodes: 7 });
     prompt = engine.encodePrompt('Once upon a', { chat: false, addSpecialTokens: true });
-    // Exact joint distribution of (x1, x2) under top-3 sampling, from the CPU reference.
-    const ref = ReferenceModel.fromFiles(files, 64);
-    const vocab = shape.vocabSize;
-    const p1 = targetProbs(ref.forward(prompt).subarray((prompt.length - 1) * vocab), sampling);
-    for (const x1 of topK(p1, 3)) {
-      ref.truncate(prompt.length);
-      const p2 = targetProbs(ref.forward(Int32Array.of(x1)), sampling);
-      for (const x2 of topK(p2, 3)) {
-        cells.push(`${x1},${x2}`);
-        expected.push(p1[x1] * p2[x2] * trials);
-      }
-    }
+    exact = exactFirstTwo(files, prompt, sampling);
   });
   afterAll(() => engine?.destroy());
 
   it('the first two tokens follow the target distribution with sampled exit-layer drafts', async () => {
-    const counts = new Map<string, number>(cells.map((c) => [c, 0]));
     let drafted = 0;
-    for (let seed = 0; seed < trials; seed++) {
-      const { tokens, stats } = await engine.generateText(prompt, { maxTokens: 2, seed, strategy: 'test-early-exit-fixed', treeBudget: 4, ...sampling });
-      drafted += stats.steps[0].treeSize;
-      const key = tokens.join(',');
-      expect(counts.has(key), `sampled pair ${key} outside the top-3 support`).toBe(true);
-      counts.set(key, counts.get(key)! + 1);
-    }
+    const pValue = await firstTwoPValue(engine, prompt, exact, trials, { maxTokens: 2, strategy: 'test-early-exit-fixed', treeBudget: 4, ...sampling }, (s) => (drafted += s.steps[0].treeSize));
     expect(drafted).toBeGreaterThan(0);
-    expect(chiSquarePValue(cells.map((c) => counts.get(c)!), expected)).toBeGreaterThan(1e-4);
+    expect(pValue).toBeGreaterThan(1e-4);
   });
 });

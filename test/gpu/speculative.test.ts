@@ -13,10 +13,8 @@ import { makeFixture, type FixtureShape } from '../../src/model/fixture';
 import { MemorySource } from '../../src/model/source';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import { ReferenceModel } from '../../src/model/reference';
-import { targetProbs } from '../../src/verify/sampler';
-import { topK } from '../../src/model/cpu-ops';
 import { OracleTreeDrafter } from './oracle-drafter';
-import { chiSquarePValue, poolSmallCells } from '../unit/stats';
+import { exactFirstTwo, firstTwoPValue, type FirstTwo } from './first-two';
 
 const shapes: Record<string, FixtureShape> = {
   'llama-gqa-f32': { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, dtype: 'f32' },
@@ -89,32 +87,17 @@ describe('sampling distribution (engine level)', () => {
   const trials = 300;
   let engine: Engine;
   let prompt: Int32Array;
-  let cells: string[];
-  let expected: number[];
+  let exact: FirstTwo;
 
   beforeAll(async () => {
     const files = await fixtureFiles(shape, 11);
     engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32' });
     // Repetitive, so that prompt lookup finds matches and Token Recycling's successors recur.
     prompt = engine.encodePrompt('the cat sat. the cat sat. the cat', { chat: false, addSpecialTokens: true });
-    // Exact joint distribution of (x1, x2) under top-3 sampling from the CPU reference.
-    const ref = ReferenceModel.fromFiles(files, 64);
-    const vocab = shape.vocabSize;
-    const logits1 = ref.forward(prompt).subarray((prompt.length - 1) * vocab);
-    const p1 = targetProbs(logits1, sampling);
-    cells = [];
-    expected = [];
-    for (const x1 of topK(p1, 3)) {
-      ref.truncate(prompt.length);
-      const p2 = targetProbs(ref.forward(Int32Array.of(x1)), sampling);
-      for (const x2 of topK(p2, 3)) {
-        cells.push(`${x1},${x2}`);
-        expected.push(p1[x1] * p2[x2] * trials);
-      }
-    }
+    exact = exactFirstTwo(files, prompt, sampling);
     // Deterministic multi-branch trees from the reference's own top tokens, so that
     // acceptance and rejection both happen at depth 1 and 2.
-    registerStrategy('test-oracle', () => new OracleTreeDrafter(ReferenceModel.fromFiles(files, 64), vocab));
+    registerStrategy('test-oracle', () => new OracleTreeDrafter(ReferenceModel.fromFiles(files, 64), shape.vocabSize));
   });
   afterAll(() => engine?.destroy());
 
@@ -123,16 +106,7 @@ describe('sampling distribution (engine level)', () => {
   // the deterministic drafters of issue 5 (recycling learns across the trials).
   for (const strategy of ['ar', 'self', 'test-oracle', 'lookup', 'recycling']) {
     it(`the first two tokens follow the target distribution with ${strategy}`, async () => {
-      const counts = new Map<string, number>(cells.map((c) => [c, 0]));
-      for (let seed = 0; seed < trials; seed++) {
-        const { tokens } = await engine.generateText(prompt, { maxTokens: 2, seed, strategy, treeBudget: 8, ...sampling });
-        const key = tokens.join(',');
-        expect(counts.has(key), `sampled pair ${key} outside the top-3 support`).toBe(true);
-        counts.set(key, counts.get(key)! + 1);
-      }
-      // Cells expected fewer than 5 times are pooled, where the chi-square approximation holds.
-      const pooled = poolSmallCells(cells.map((c) => counts.get(c)!), expected);
-      const pValue = chiSquarePValue(pooled.observed, pooled.expected);
+      const pValue = await firstTwoPValue(engine, prompt, exact, trials, { maxTokens: 2, strategy, treeBudget: 8, ...sampling });
       expect(pValue).toBeGreaterThan(1e-4);
     });
   }
