@@ -1,4 +1,5 @@
 /** Plain data exchanged by the benchmark's runners (browser page, Node), summary and report. */
+import type { GenerationStats } from '../src/engine/stats';
 
 /** One line of the prompt suite (public/bench/prompts.jsonl). */
 export interface BenchPrompt {
@@ -29,20 +30,14 @@ export interface SuiteConfig {
   draftModel?: string;
 }
 
-/** The subset of GenerationStats the benchmark keeps per run. */
-export interface RunStats {
-  promptTokens: number;
-  generatedTokens: number;
-  prefillMs: number;
-  decodeMs: number;
-  tokensPerSecond: number;
-  targetForwards: number;
-  tau: number;
-  draftMsPerToken: number;
-  verifyMsPerToken: number;
-  otherMsPerToken: number;
-  finishReason: string;
-}
+/**
+ * The subset of GenerationStats the benchmark keeps per run. finishReason is any string: peers
+ * report reasons of their own ("unknown", "content_filter"), and failed runs "error".
+ */
+export type RunStats = Pick<
+  GenerationStats,
+  'promptTokens' | 'generatedTokens' | 'prefillMs' | 'decodeMs' | 'tokensPerSecond' | 'targetForwards' | 'tau' | 'draftMsPerToken' | 'verifyMsPerToken' | 'otherMsPerToken'
+> & { finishReason: string };
 
 /** One generation: a (prompt, strategy, repeat) cell; repeat -1 is the warm-up. */
 export interface RunRecord {

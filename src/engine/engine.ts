@@ -16,6 +16,7 @@ import { Lock } from './lock';
 import { Datastore } from '../draft/datastore';
 import { RetrievalDrafter } from '../draft/retrieval';
 import { decodeLoop, type GenerateChunk } from './decode-loop';
+import { collectGeneration, type CollectedGeneration } from './collect';
 import { DeviceWatch } from './device-loss';
 import type { GenerationStats } from './stats';
 import type { DraftModel } from '../draft/draft-model';
@@ -133,16 +134,8 @@ export class Engine {
   }
 
   /** generate() collected: the whole text, the token ids and the statistics. */
-  async generateText(prompt: string | Int32Array, options: GenerateOptions = {}): Promise<{ text: string; tokens: number[]; stats: GenerationStats }> {
-    const it = this.generate(prompt, options);
-    let text = '';
-    const tokens: number[] = [];
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return { text, tokens, stats: r.value };
-      text += r.value.text;
-      tokens.push(...r.value.tokens);
-    }
+  generateText(prompt: string | Int32Array, options: GenerateOptions = {}): Promise<CollectedGeneration> {
+    return collectGeneration(this.generate(prompt, options));
   }
 
   /** The drafter of a strategy, created on first use and kept (learned state persists). */

@@ -6,6 +6,7 @@
  */
 import type { GenerateOptions } from '../engine/options';
 import type { GenerateChunk } from '../engine/decode-loop';
+import { collectGeneration, type CollectedGeneration } from '../engine/collect';
 import type { GenerationStats } from '../engine/stats';
 import type { LoadProgress } from '../model/source-base';
 import { reviveError, WorkerError } from './errors';
@@ -105,16 +106,8 @@ export class WorkerEngine {
   }
 
   /** generate() collected, like Engine.generateText. */
-  async generateText(prompt: string, options: GenerateOptions = {}): Promise<{ text: string; tokens: number[]; stats: GenerationStats }> {
-    const it = this.generate(prompt, options);
-    let text = '';
-    const tokens: number[] = [];
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return { text, tokens, stats: r.value };
-      text += r.value.text;
-      tokens.push(...r.value.tokens);
-    }
+  generateText(prompt: string, options: GenerateOptions = {}): Promise<CollectedGeneration> {
+    return collectGeneration(this.generate(prompt, options));
   }
 
   /** The vocabulary entry of each token id (e.g. "▁Lily"), as the tokenizer stores it. */
