@@ -4,7 +4,7 @@ export type { EngineOptions, GenerateOptions, WeightDtype } from './engine/optio
 export { engineDefaults, generateDefaults } from './engine/options';
 export type { GenerateChunk } from './engine/decode-loop';
 export type { GenerationStats, StepRecord, FinishReason } from './engine/stats';
-export { strategyNames, registerStrategy } from './engine/strategies';
+export { strategyNames, isStrategyName, registerStrategy } from './engine/strategies';
 export { acquireDevice, WebGPUUnavailableError } from './gpu/device';
 export * from './errors';
 export { parseConfig, type ModelConfig } from './model/config';

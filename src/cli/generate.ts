@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/engine';
 import { engineDefaults, resolveGenerateOptions, OptionsError, type GenerateOptions } from '../engine/options';
-import { strategyNames } from '../engine/strategies';
+import { isStrategyName, strategyNames } from '../engine/strategies';
 import { ContextLengthError } from '../errors';
 import { loadModelFiles } from '../model/weights';
 import { sourceFromString } from '../model/source';
@@ -73,8 +73,8 @@ export async function runGenerate(args: string[]): Promise<number> {
   const maxContext = num(f['max-context'], 'max-context');
   if (maxContext !== undefined && !(Number.isInteger(maxContext) && maxContext >= 2)) throw new OptionsError(`--max-context is "${f['max-context']}"; expected an integer >= 2`);
   resolveGenerateOptions(gen, engineDefaults.maxTreeNodes);
-  if (gen.strategy !== undefined && !strategyNames().includes(gen.strategy)) {
-    throw new OptionsError(`generate option "strategy" is "${gen.strategy}"; expected one of ${strategyNames().join(', ')}`);
+  if (gen.strategy !== undefined && !isStrategyName(gen.strategy)) {
+    throw new OptionsError(`generate option "strategy" is "${gen.strategy}"; expected one of ${strategyNames().join(', ')}, or auto:NAME[,NAME...]`);
   }
   const files = await loadModelFiles(sourceFromString(f.model));
   let result: { text: string; tokens: number[]; stats: object };

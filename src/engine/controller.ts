@@ -5,9 +5,17 @@
  * Each arm is (drafter, budget), plus plain decoding (budget 0). For every arm it keeps
  * exponential moving averages of what a step produced (tokens = accepted + 1) and what it cost
  * (from the start of propose() to observe(): drafting, the target pass over the tree the arm
- * actually drafted, and acceptance). Arms are chosen by an upper confidence bound on tokens/ms (UCB1, Auer et al. 2002); arms
- * never tried are tried first; a small exploration weight keeps the controller from paying
- * for speculation that does not pay, so it converges to plain decoding when no drafter helps.
+ * actually drafted, and acceptance). Arms are chosen by an upper confidence bound on tokens/ms
+ * (UCB1, Auer et al. 2002) among the open arms; a small exploration weight keeps the controller
+ * from paying for speculation that does not pay, so it converges to plain decoding when no
+ * drafter helps.
+ *
+ * Budgets open one at a time per drafter, smallest first: a drafter's next budget opens only
+ * once its largest open budget has been tried and ran at no less than `unlock` times plain
+ * decoding's rate. The cost of finding out that a drafter is useless is then one step at the
+ * smallest budget (where a verify pass costs several plain passes, as on a compute-bound
+ * adapter, trying every budget once would cost tens of plain steps), while a drafter that
+ * pays climbs to the budget where a larger tree stops paying.
  * Every drafter observes every verified step, whoever drafted it, so the learning drafters
  * (Token Recycling, ADED, n-gram) keep learning while another one is chosen.
  */
@@ -21,6 +29,8 @@ export interface ControllerOptions {
   alpha?: number;
   /** UCB exploration weight, relative to the best arm's mean rate. Default 0.3. */
   explore?: number;
+  /** A drafter's next budget opens when its largest open one runs at >= unlock x plain decoding's rate. Default 0.8. */
+  unlock?: number;
   /** Clock in ms. Default performance.now (tests inject a simulated one). */
   now?: () => number;
 }
@@ -34,6 +44,8 @@ interface Arm {
   tokens: number;
   /** EMA of ms per step (draft + verify). */
   ms: number;
+  /** Whether pick() may choose it (see the budget ladder above). */
+  open: boolean;
 }
 
 export class Controller implements Drafter {
@@ -43,6 +55,7 @@ export class Controller implements Drafter {
   private readonly arms: Arm[] = [];
   private readonly alpha: number;
   private readonly explore: number;
+  private readonly unlock: number;
   private readonly now: () => number;
   private current: Arm | null = null;
   private startedAt = 0;
@@ -54,10 +67,12 @@ export class Controller implements Drafter {
   ) {
     this.alpha = options.alpha ?? 0.15;
     this.explore = options.explore ?? 0.3;
+    this.unlock = options.unlock ?? 0.8;
     this.now = options.now ?? (() => performance.now());
-    this.arms.push({ drafter: null, budget: 0, name: 'ar', pulls: 0, tokens: 1, ms: 0 });
+    this.arms.push({ drafter: null, budget: 0, name: 'ar', pulls: 0, tokens: 1, ms: 0, open: true });
+    const budgets = [...(options.budgets ?? [4, 8, 16, 32])].sort((a, b) => a - b);
     for (const d of drafters) {
-      for (const b of options.budgets ?? [4, 8, 16, 32]) this.arms.push({ drafter: d, budget: b, name: `${d.name}/${b}`, pulls: 0, tokens: 1, ms: 0 });
+      budgets.forEach((b, i) => this.arms.push({ drafter: d, budget: b, name: `${d.name}/${b}`, pulls: 0, tokens: 1, ms: 0, open: i === 0 }));
     }
   }
 
@@ -80,14 +95,27 @@ export class Controller implements Drafter {
       arm.tokens = this.ema(arm.tokens, obs.committed.length, arm.pulls);
       arm.pulls++;
       this.steps++;
+      this.openNext(arm);
     }
     for (const d of this.drafters) d.observe(obs);
   }
 
   reset(): void {
     for (const d of this.drafters) d.reset();
-    for (const a of this.arms) Object.assign(a, { pulls: 0, tokens: 1, ms: 0 });
+    for (const a of this.arms) Object.assign(a, { pulls: 0, tokens: 1, ms: 0, open: a.drafter === null || a === this.arms.find((b) => b.drafter === a.drafter) });
     this.steps = 0;
+  }
+
+  /** Opens the drafter's next budget when `arm`, its largest open one, keeps up with plain decoding. */
+  private openNext(arm: Arm): void {
+    if (!arm.drafter) return;
+    const ladder = this.arms.filter((a) => a.drafter === arm.drafter);
+    const i = ladder.indexOf(arm);
+    const next = ladder[i + 1];
+    if (!next || next.open) return;
+    const plain = this.arms[0];
+    if (plain.pulls > 0 && this.rate(arm) < this.unlock * this.rate(plain)) return;
+    next.open = true;
   }
 
   /** Expected tokens per ms of an arm. */
@@ -96,12 +124,13 @@ export class Controller implements Drafter {
   }
 
   private pick(): Arm {
-    const untried = this.arms.find((a) => a.pulls === 0);
+    const open = this.arms.filter((a) => a.open);
+    const untried = open.find((a) => a.pulls === 0);
     if (untried) return untried;
-    const best = Math.max(...this.arms.map((a) => this.rate(a)));
+    const best = Math.max(...open.map((a) => this.rate(a)));
     let choice = this.arms[0];
     let score = -Infinity;
-    for (const a of this.arms) {
+    for (const a of open) {
       const s = this.rate(a) + this.explore * best * Math.sqrt(Math.log(this.steps + 1) / a.pulls);
       if (s > score) { score = s; choice = a; }
     }

@@ -38,8 +38,25 @@ export interface DrafterFactoryContext {
   drafter(name: string): Promise<Drafter>;
 }
 
-/** The drafters `auto` chooses among: cheap, model-free, and learning from every step. */
+/**
+ * The drafters `auto` chooses among: the cheap model-free ones, which learn from every step,
+ * and the draft model when the engine was loaded with one. `auto:a,b,...` chooses among the
+ * named strategies instead (e.g. `auto:random` measures the controller against a drafter that
+ * is always wrong).
+ */
 export const autoDrafters = ['lookup', 'recycling', 'aded', 'ngram', 'retrieval'];
+
+/** The drafters of an `auto` or `auto:a,b` strategy name, or null for another name. */
+function autoMembers(name: string, ctx: Pick<DrafterFactoryContext, 'draft'>): string[] | null {
+  if (name === 'auto') return ctx.draft ? [...autoDrafters, 'draft'] : autoDrafters;
+  if (!name.startsWith('auto:')) return null;
+  const names = name.slice(5).split(',').map((s) => s.trim());
+  const bad = names.find((n) => !factories.has(n) || n === 'auto' || n.startsWith('auto:'));
+  if (bad !== undefined || names.length === 0) {
+    throw new OptionsError(`strategy "${name}": "${bad ?? ''}" is not a drafting strategy; expected auto:NAME[,NAME...] with names from ${[...factories.keys()].filter((n) => n !== 'auto').join(', ')}`);
+  }
+  return names;
+}
 
 type Factory = (ctx: DrafterFactoryContext) => Promise<Drafter> | Drafter;
 
@@ -65,12 +82,22 @@ const factories = new Map<string, Factory>([
     const d = ((await ctx.drafter('draft')) as ModelDrafter);
     return new FusionDrafter(d.draft, d, (await ctx.drafter('retrieval')) as RetrievalDrafter);
   }],
-  ['auto', async (ctx) => new Controller(await Promise.all(autoDrafters.map((n) => ctx.drafter(n))))],
+  ['auto', async (ctx) => new Controller(await Promise.all(autoMembers('auto', ctx)!.map((n) => ctx.drafter(n))))],
 ]);
 
 /** Strategy names accepted by generate(), 'ar' (plain decoding) first. */
 export function strategyNames(): string[] {
   return ['ar', ...factories.keys()];
+}
+
+/** Whether generate() accepts `name`: a registered strategy, 'ar', or `auto:a,b,...` over registered drafters. */
+export function isStrategyName(name: string): boolean {
+  if (name === 'ar' || factories.has(name)) return true;
+  try {
+    return autoMembers(name, {}) !== null;
+  } catch {
+    return false;
+  }
 }
 
 /** Registers a drafter under a strategy name (used by drafters living in other modules). */
@@ -79,6 +106,12 @@ export function registerStrategy(name: string, factory: Factory): void {
 }
 
 export async function createDrafter(name: string, ctx: DrafterFactoryContext): Promise<Drafter> {
+  const members = autoMembers(name, ctx);
+  if (members && name !== 'auto') {
+    const drafters: Drafter[] = [];
+    for (const n of members) drafters.push(await ctx.drafter(n));
+    return new Controller(drafters);
+  }
   const f = factories.get(name);
   if (!f) throw new OptionsError(`generate option "strategy" is "${name}"; expected one of ${strategyNames().join(', ')}`);
   return f(ctx);

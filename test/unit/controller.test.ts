@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Controller } from '../../src/engine/controller';
+import { isStrategyName } from '../../src/engine/strategies';
 import type { Drafter, DraftContext, VerifyObservation } from '../../src/draft/drafter';
 import type { DraftTree } from '../../src/tree/types';
 import { Rng } from '../../src/verify/rng';
@@ -32,7 +33,7 @@ class Clock {
   readonly now = () => this.t;
 }
 
-/** Runs `steps` simulated steps; returns how often each arm was chosen. */
+/** Runs `steps` simulated steps; returns how often each arm was chosen (and, under 'tokens', the tokens produced). */
 async function simulate(c: Controller, clock: Clock, drafters: ScriptedDrafter[], steps: number, rowMs: number): Promise<Map<string, number>> {
   const rng = new Rng(3);
   const ctx: DraftContext = { tokens: Int32Array.of(1, 2, 3), sampling: false, options: defaultSampling, rng };
@@ -46,6 +47,7 @@ async function simulate(c: Controller, clock: Clock, drafters: ScriptedDrafter[]
     const obs: VerifyObservation = { tree, acceptedNodes: Int32Array.from({ length: accepted }, (_, i) => i), committed: new Int32Array(accepted + 1), topK: new Int32Array(0), k: 0 };
     c.observe(obs);
     chosen.set(c.choice, (chosen.get(c.choice) ?? 0) + 1);
+    chosen.set('tokens', (chosen.get('tokens') ?? 0) + accepted + 1);
   }
   return chosen;
 }
@@ -69,5 +71,37 @@ describe('auto controller', () => {
     const goodPulls = (chosen.get('good/4') ?? 0) + (chosen.get('good/16') ?? 0);
     expect(goodPulls).toBeGreaterThan(120);
     expect(chosen.get('ar') ?? 0).toBeLessThan(30);
+  });
+
+  it('costs at most a few percent over plain decoding when a verify row costs as much as a pass (compute-bound adapter)', async () => {
+    // rowMs = 1 with 0.3 ms overhead: a 33-row pass costs 25x a plain step, as on SwiftShader.
+    const wrong = new ScriptedDrafter('wrong', 0);
+    const clock = new Clock();
+    const c = new Controller([wrong], { now: clock.now });
+    const chosen = await simulate(c, clock, [wrong], 64, 1);
+    const plainRate = 1 / 1.3; // tokens per ms of plain decoding
+    const autoRate = (chosen.get('tokens') ?? 0) / clock.t;
+    expect(autoRate).toBeGreaterThan(0.95 * plainRate);
+    // the useless drafter never gets past its smallest budget
+    expect([...chosen.keys()].filter((k) => k.startsWith('wrong/'))).toEqual(['wrong/4']);
+  });
+
+  it('climbs the budget ladder while larger trees pay', async () => {
+    const good = new ScriptedDrafter('good', 0.97);
+    const clock = new Clock();
+    const c = new Controller([good], { budgets: [4, 8, 16, 32], now: clock.now });
+    const chosen = await simulate(c, clock, [good], 300, 0.001);
+    expect((chosen.get('good/16') ?? 0) + (chosen.get('good/32') ?? 0)).toBeGreaterThan(150);
+  });
+
+  it('accepts auto:NAME[,NAME] over registered drafters only', () => {
+    expect(isStrategyName('auto')).toBe(true);
+    expect(isStrategyName('auto:random')).toBe(true);
+    expect(isStrategyName('auto:lookup,ngram')).toBe(true);
+    expect(isStrategyName('auto:auto')).toBe(false);
+    expect(isStrategyName('auto:nonsense')).toBe(false);
+    expect(isStrategyName('auto:')).toBe(false);
+    expect(isStrategyName('lookup')).toBe(true);
+    expect(isStrategyName('nonsense')).toBe(false);
   });
 });
