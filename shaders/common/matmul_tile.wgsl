@@ -1,4 +1,4 @@
-// Shared part of the matmul kernels (matmul_f32.wgsl, matmul_f16.wgsl): y (rows, OUT) =
+// Shared part of the matmul kernels (matmul_f32.wgsl, matmul_f16.wgsl, common/matmul_quant.wgsl): y (rows, OUT) =
 // x (rows, IN) @ W^T (+ bias) (+ y when ACCUMULATE), W in Hugging Face's (out, in) layout.
 //
 // Two entry points per kernel file, picked per adapter (src/ops/matmul.ts):
@@ -25,7 +25,7 @@
 struct MatmulDims {
   inDim: u32,   // IN: x row width
   outDim: u32,  // OUT: y row width, weight rows
-  stride: u32,  // weight words per row: IN for f32, ceil(IN/2) for f16 pairs
+  stride: u32,  // weight words per row: IN for f32, ceil(IN/2) for f16 pairs, quantRowWords for q8/q4
   pad: u32,
 }
 

@@ -1,6 +1,7 @@
 /**
- * y (rows, out) = x (rows, in) @ W^T (+ bias) (+ y), W in Hugging Face's (out, in) layout, f32
- * or f16 packed (shaders/matmul_f32.wgsl, shaders/matmul_f16.wgsl).
+ * y (rows, out) = x (rows, in) @ W^T (+ bias) (+ y), W in Hugging Face's (out, in) layout, f32,
+ * f16 packed, or int8 / int4 blocks dequantized in the kernel (shaders/matmul_f32.wgsl,
+ * shaders/matmul_f16.wgsl, shaders/matmul_q8.wgsl, shaders/matmul_q4.wgsl; src/model/quantize.ts).
  *
  * One pipeline per row-tile tier is taken from the cache in the constructor (shared by every
  * shape of the same dtype and flags); encode() picks the smallest tier that holds `rows` (or the
@@ -11,7 +12,17 @@ import { alignedSize, createUniform, f16RowStride } from '../gpu/buffers.ts';
 import { OpShapeError } from '../gpu/errors.ts';
 import { bindBuffers, MAX_GROUPS_PER_DIM, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
 import { checkRows, MAX_ROWS } from '../gpu/step.ts';
+import { quantRowWords, type QuantDtype } from '../model/quantize.ts';
 import type { WeightDtype } from './embed.ts';
+
+/** Storage format of a matrix: an embedding dtype, or block-quantized int8 / int4 (src/model/quantize.ts). */
+export type MatrixDtype = WeightDtype | QuantDtype;
+
+/** u32 words (f32: elements) per stored row of `cols` inputs. */
+export function matrixRowWords(cols: number, dtype: MatrixDtype): number {
+  if (dtype === 'f32') return cols;
+  return dtype === 'f16' ? f16RowStride(cols) : quantRowWords(cols, dtype);
+}
 
 /** Register-tile limit of the kernels (MAX_TR in shaders/common/matmul_tile.wgsl). */
 const MAX_TILE_ROWS = 16;
@@ -19,7 +30,7 @@ const MAX_TILE_ROWS = 16;
 export interface MatmulBuffers {
   /** (maxRows, inDim) f32. */
   x: GPUBuffer;
-  /** (outDim, inDim) f32, or (outDim, ceil(inDim/2)) u32 of f16 pairs. */
+  /** (outDim, matrixRowWords(inDim, dtype)): f32, u32 of f16 pairs, or u32 of packed blocks. */
   w: GPUBuffer;
   /** (maxRows, outDim) f32; may not alias x. */
   y: GPUBuffer;
@@ -44,7 +55,7 @@ export function preferredMatmulVariant(device: GPUDevice): MatmulVariant {
 export interface MatmulOptions {
   inDim: number;
   outDim: number;
-  dtype: WeightDtype;
+  dtype: MatrixDtype;
   /** y += x @ W^T instead of y = ... (fuses the residual add after o_proj / down_proj). */
   accumulate?: boolean;
   /** Row-tile tiers, ascending: 'split' each <= 16 (default [1, 4, 16]); 'dot' 1 and/or 4 (default [1, 4]). */
@@ -73,7 +84,7 @@ export class MatmulOp implements GpuOp {
     const bias = b.bias ?? env.device.createBuffer({ label: `${label}.noBias`, size: 4, usage: GPUBufferUsage.STORAGE });
     // MatmulDims { inDim, outDim, stride, pad }: shapes are uniforms so all shapes share pipelines.
     const dims = createUniform(env.device, `${label}.dims`, 16);
-    env.device.queue.writeBuffer(dims, 0, Uint32Array.of(inDim, outDim, dtype === 'f16' ? f16RowStride(inDim) : inDim, 0));
+    env.device.queue.writeBuffer(dims, 0, Uint32Array.of(inDim, outDim, matrixRowWords(inDim, dtype), 0));
     this.tiers = tiles.map((tr) => {
       const pipeline = env.pipelines.get(`matmul_${dtype}`, {
         WG: wg, TR: tr, HAS_BIAS: !!b.bias, ACCUMULATE: !!opts.accumulate,
@@ -96,7 +107,7 @@ export class MatmulOp implements GpuOp {
 
 function checkShape(label: string, b: MatmulBuffers, o: MatmulOptions, tiles: number[], wg: number, maxRows: number, outTiles: number, variant: MatmulVariant): void {
   const fail = (why: string) => new OpShapeError(`MatmulOp "${label}": ${why}`);
-  const wordsPerRow = o.dtype === 'f16' ? f16RowStride(o.inDim) : o.inDim;
+  const wordsPerRow = matrixRowWords(o.inDim, o.dtype);
   if (!(o.inDim >= 1 && o.outDim >= 1 && Number.isInteger(o.inDim) && Number.isInteger(o.outDim))) throw fail(`bad dims ${o.inDim} -> ${o.outDim}`);
   if (maxRows < 1) throw fail(`x (${b.x.size} bytes) or y (${b.y.size} bytes) holds no row of ${o.inDim} -> ${o.outDim}`);
   if (b.w.size < alignedSize(o.outDim * wordsPerRow * 4)) throw fail(`weight holds ${b.w.size} bytes, (${o.outDim}, ${o.inDim}) ${o.dtype} needs ${o.outDim * wordsPerRow * 4}`);

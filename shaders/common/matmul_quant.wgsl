@@ -1,0 +1,131 @@
+// Shared body of the block-quantized matmul kernels (matmul_q8.wgsl, matmul_q4.wgsl): y (rows,
+// OUT) = x (rows, IN) @ W^T (+ bias) (+ y), W dequantized in the kernel. Layout of a packed
+// row (src/model/quantize.ts): ceil(IN/32) blocks of WPB u32 words of quants, then the blocks'
+// f16 scales two per u32; dims.stride words per row. Block b covers inputs 32b .. 32b+31; the
+// last block of an IN that is not a multiple of 32 is padded with zero weights, and its x
+// reads are clamped to the row's last input (a finite activation times a zero weight).
+// Work split: shaders/common/matmul_tile.wgsl (main = split, perColumn = dot).
+// Includer declares (module-scope order is free in WGSL): const QUADS (vec4s of inputs per
+// u32 word) and fn quad(word, h) -> vec4<f32>, the integer levels of inputs 4h .. 4h+3 of a word.
+//#include common/step.wgsl
+
+override WG: u32 = 64;             // main: threads splitting IN, a power of two >= 4 * TR; dot: columns per workgroup
+override TR: u32 = 1u;             // rows per register tile: main <= 16; dot 1 or 4
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false; // y += x @ W^T (fuses a residual add)
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> x: array<f32>;          // (maxRows, IN)
+@group(0) @binding(2) var<storage, read> w: array<u32>;          // (OUT, STRIDE) quants then scales per row
+@group(0) @binding(3) var<storage, read> bias: array<f32>;       // (OUT,); one unused element when !HAS_BIAS
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;    // (maxRows, OUT)
+@group(0) @binding(5) var<uniform> dims: MatmulDims;             // IN, OUT, weight stride
+
+//#include common/matmul_tile.wgsl
+
+const BLOCK: u32 = 32u;
+const WPB: u32 = 8u / QUADS;  // quant words per block
+
+// f16 scale of block b of the row whose scales start at word `scales`.
+fn blockScale(scales: u32, b: u32) -> f32 {
+  let pair = unpack2x16float(w[scales + b / 2u]);
+  return select(pair.x, pair.y, (b & 1u) == 1u);
+}
+
+// x[xo + k .. k+3], indices clamped to the row (padding of the last block; see above).
+fn xQuad(xo: u32, k: u32, IN: u32) -> vec4<f32> {
+  let last = IN - 1u;
+  return vec4<f32>(x[xo + min(k, last)], x[xo + min(k + 1u, last)], x[xo + min(k + 2u, last)], x[xo + min(k + 3u, last)]);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let IN = dims.inDim;
+  let OUT = dims.outDim;
+  let row0 = wid.x * TR;
+  let o0 = wid.y * 4u;
+  if (row0 >= step.rows) {
+    return;  // uniform per workgroup
+  }
+  let blocks = (IN + BLOCK - 1u) / BLOCK;
+  let qWords = blocks * WPB;
+  // Columns past the end are clamped to valid ones: they compute garbage that is never stored.
+  let wa = min(o0, OUT - 1u) * dims.stride;
+  let wb = min(o0 + 1u, OUT - 1u) * dims.stride;
+  let wc = min(o0 + 2u, OUT - 1u) * dims.stride;
+  let wd = min(o0 + 3u, OUT - 1u) * dims.stride;
+  let lastRow = step.rows - 1u;
+  var acc: array<vec4<f32>, MAX_TR>;
+  // Thread = one quant word of each of the 4 columns per step: consecutive threads read
+  // consecutive words, and the dequantized weights feed all TR rows.
+  for (var p = lid; p < qWords; p += WG) {
+    let b = p / WPB;
+    let k0 = b * BLOCK + (p % WPB) * QUADS * 4u;
+    let s = vec4<f32>(blockScale(wa + qWords, b), blockScale(wb + qWords, b), blockScale(wc + qWords, b), blockScale(wd + qWords, b));
+    let word = vec4<u32>(w[wa + p], w[wb + p], w[wc + p], w[wd + p]);
+    for (var h = 0u; h < QUADS; h++) {
+      let qa = quad(word.x, h) * s.x;
+      let qb = quad(word.y, h) * s.y;
+      let qc = quad(word.z, h) * s.z;
+      let qd = quad(word.w, h) * s.w;
+      for (var r = 0u; r < TR; r++) {
+        let xv = xQuad(min(row0 + r, lastRow) * IN, k0 + 4u * h, IN);
+        acc[r] += vec4<f32>(dot(qa, xv), dot(qb, xv), dot(qc, xv), dot(qd, xv));
+      }
+    }
+  }
+  reduceAndStore(&acc, lid, row0, o0);
+}
+
+// Entry `perColumn` (variant dot): thread = output column o, workgroup row tile wid.y; TR is 1
+// or 4 with scalar / vec4 accumulators (see matmul_f16.wgsl). Each block's partial dot is
+// summed from integer levels and scaled once. Dispatch (ceil(OUT / WG), ceil(rows / TR)).
+@compute @workgroup_size(WG)
+fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let IN = dims.inDim;
+  let o = gid.x;
+  let row0 = wid.y * TR;
+  if (o >= dims.outDim || row0 >= step.rows) {
+    return;
+  }
+  let blocks = (IN + BLOCK - 1u) / BLOCK;
+  let wo = o * dims.stride;
+  let scales = wo + blocks * WPB;
+  if (TR == 1u) {
+    let xo = row0 * IN;
+    var acc = 0.0;
+    for (var b = 0u; b < blocks; b++) {
+      var part = 0.0;
+      for (var j = 0u; j < WPB; j++) {
+        let word = w[wo + b * WPB + j];
+        for (var h = 0u; h < QUADS; h++) {
+          part += dot(quad(word, h), xQuad(xo, b * BLOCK + (j * QUADS + h) * 4u, IN));
+        }
+      }
+      acc += part * blockScale(scales, b);
+    }
+    storeOne(row0, o, acc);
+    return;
+  }
+  let last = step.rows - 1u;  // rows past the end repeat the last row; never stored
+  let x0 = row0 * IN;
+  let x1 = min(row0 + 1u, last) * IN;
+  let x2 = min(row0 + 2u, last) * IN;
+  let x3 = min(row0 + 3u, last) * IN;
+  var acc = vec4<f32>();
+  for (var b = 0u; b < blocks; b++) {
+    var part = vec4<f32>();
+    for (var j = 0u; j < WPB; j++) {
+      let word = w[wo + b * WPB + j];
+      for (var h = 0u; h < QUADS; h++) {
+        let q = quad(word, h);
+        let k = b * BLOCK + (j * QUADS + h) * 4u;
+        part += vec4<f32>(dot(q, xQuad(x0, k, IN)), dot(q, xQuad(x1, k, IN)), dot(q, xQuad(x2, k, IN)), dot(q, xQuad(x3, k, IN)));
+      }
+    }
+    acc += part * blockScale(scales, b);
+  }
+  for (var r = 0u; r < 4u; r++) {
+    storeOne(row0 + r, o, acc[r]);
+  }
+}
