@@ -1,7 +1,8 @@
 /** `treespec generate`: one generation on the GPU engine or the CPU reference. */
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/engine';
-import { engineDefaults, resolveGenerateOptions, OptionsError, type GenerateOptions } from '../engine/options';
+import { engineDefaults, isWeightDtype, resolveGenerateOptions, OptionsError, type GenerateOptions } from '../engine/options';
+import { profileTable } from './profile';
 import { isStrategyName, strategyNames } from '../engine/strategies';
 import { ContextLengthError } from '../errors';
 import { loadModelFiles } from '../model/weights';
@@ -49,6 +50,7 @@ export async function runGenerate(args: string[]): Promise<number> {
     draft: { type: 'string' },
     'vocab-trim': { type: 'string' },
     json: { type: 'boolean' },
+    profile: { type: 'boolean' },
     debug: { type: 'boolean' },
   } }).values;
   if (!f.model) throw new OptionsError('--model is required (a model folder or a URL base)');
@@ -56,7 +58,7 @@ export async function runGenerate(args: string[]): Promise<number> {
   const device = f.device ?? 'gpu';
   if (device !== 'gpu' && device !== 'cpu') throw new OptionsError(`--device is "${device}"; expected gpu or cpu`);
   const weights = f.weights ?? 'f16';
-  if (weights !== 'f16' && weights !== 'f32') throw new OptionsError(`--weights is "${weights}"; expected f16 or f32`);
+  if (!isWeightDtype(weights)) throw new OptionsError(`--weights is "${weights}"; expected f16, f32, q8 or q4`);
   const gen: GenerateOptions = {
     maxTokens: num(f['max-tokens'], 'max-tokens'),
     temperature: num(f.temperature, 'temperature'),
@@ -68,6 +70,7 @@ export async function runGenerate(args: string[]): Promise<number> {
     treeBudget: num(f['tree-budget'], 'tree-budget'),
     chat: f.chat,
     documents: await readDocuments(f.documents ?? []),
+    profile: f.profile,
   };
   // Bad flag values fail here, before the model is read or the GPU is touched.
   const maxContext = num(f['max-context'], 'max-context');
@@ -80,6 +83,7 @@ export async function runGenerate(args: string[]): Promise<number> {
   let result: { text: string; tokens: number[]; stats: object };
   if (device === 'cpu') {
     if (gen.strategy && gen.strategy !== 'ar') throw new OptionsError(`--strategy ${gen.strategy} needs --device gpu; the CPU reference decodes plainly`);
+    if (gen.profile) throw new OptionsError('--profile times GPU kernels; it needs --device gpu');
     const tokenizer = Tokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfig, files.config);
     const opts = resolveGenerateOptions(gen, 127);
     const text = opts.chat ? tokenizer.applyChatTemplate([{ role: 'user', content: f.prompt }]) : f.prompt;
@@ -109,7 +113,8 @@ export async function runGenerate(args: string[]): Promise<number> {
         r = await it.next();
       }
       process.stdout.write('\n');
-      process.stderr.write(`${JSON.stringify(r.value, (k, v) => (k === 'steps' ? undefined : v))}\n`);
+      process.stderr.write(`${JSON.stringify(r.value, (k, v) => (k === 'steps' || k === 'profile' ? undefined : v))}\n`);
+      if (r.value.profile) process.stderr.write(profileTable(r.value.profile, r.value.generatedTokens));
       engine.destroy();
       return 0;
     }

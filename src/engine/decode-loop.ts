@@ -9,7 +9,8 @@ import { emptyTree, type DraftTree } from '../tree/types';
 import { layoutTree } from '../tree/layout';
 import { Rng } from '../verify/rng';
 import type { ResolvedGenerateOptions } from './options';
-import { StatsCollector, type FinishReason, type GenerationStats } from './stats';
+import { StatsCollector, kernelTotals, type FinishReason, type GenerationStats } from './stats';
+import { ForwardProfiler } from '../gpu/pass-recorder';
 import { verifyTree } from './verify-step';
 import { TextStream } from './text-stream';
 
@@ -44,6 +45,18 @@ function maxDepth(tree: DraftTree, depth: Int32Array): number {
 }
 
 export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateChunk, GenerationStats, void> {
+  if (!req.opts.profile) return yield* steps(req, null);
+  // --profile: the target's passes are timed per kernel while this generation runs.
+  const profiler = new ForwardProfiler(req.model.device);
+  req.model.profiler = profiler;
+  try {
+    return yield* steps(req, profiler);
+  } finally {
+    req.model.profiler = null;
+  }
+}
+
+async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null): AsyncGenerator<GenerateChunk, GenerationStats, void> {
   const { model, tokenizer, drafter, prompt, opts, signal } = req;
   const strategy = drafter ? drafter.name : 'ar';
   const stats = new StatsCollector(strategy, prompt.length);
@@ -58,6 +71,10 @@ export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateCh
   model.prefill(prompt);
   await model.device.queue.onSubmittedWorkDone();
   stats.prefillMs = performance.now() - t0;
+  if (profiler) {
+    await profiler.take(); // the prefill's spans are not part of the decode breakdown
+    stats.profiled(profiler.timing);
+  }
   await drafter?.begin?.(prompt);
 
   let committed = Int32Array.from(prompt);
@@ -81,7 +98,8 @@ export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateCh
     const rowPath = Int32Array.from([0, ...Array.from(outcome.nodes, (i) => i + 1)]);
     model.commit(rowPath);
     stats.verifyMs += performance.now() - tv;
-    stats.recordStep(tree.tokens.length, maxDepth(tree, layout.depth), outcome.nodes.length, drafter?.choice ?? strategy);
+    const kernelMs = profiler ? kernelTotals(await profiler.take()) : undefined;
+    stats.recordStep(tree.tokens.length, maxDepth(tree, layout.depth), outcome.nodes.length, drafter?.choice ?? strategy, kernelMs);
 
     const stepTokens = [...Array.from(outcome.nodes, (i) => tree.tokens[i]), outcome.bonus];
     drafter?.observe({ tree, acceptedNodes: outcome.nodes, committed: Int32Array.from(stepTokens), topK: outcome.topK, k: outcome.k });

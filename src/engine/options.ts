@@ -6,7 +6,12 @@ import { OptionsError } from '../errors';
 
 export { OptionsError };
 
-export type WeightDtype = 'f32' | 'f16';
+/** Matrix storage on the GPU: f32, f16, or int8 / int4 blocks (docs/quantization.md). */
+export type WeightDtype = 'f32' | 'f16' | 'q8' | 'q4';
+
+export function isWeightDtype(v: string): v is WeightDtype {
+  return v === 'f32' || v === 'f16' || v === 'q8' || v === 'q4';
+}
 
 /** Options fixed when an engine is created. */
 export interface EngineOptions {
@@ -56,6 +61,12 @@ export interface GenerateOptions {
   addSpecialTokens?: boolean;
   /** Documents for retrieval drafters (token ids are built by the engine). */
   documents?: string[];
+  /**
+   * Time every kernel of the target's passes (timestamp queries, or per-kernel submits timed
+   * from the CPU without them); the stats then hold a per-step and a total breakdown. Each
+   * kernel runs in its own pass, so a profiled generation is slower. Default false.
+   */
+  profile?: boolean;
 }
 
 export interface ResolvedGenerateOptions {
@@ -71,6 +82,7 @@ export interface ResolvedGenerateOptions {
   chat: boolean;
   addSpecialTokens: boolean;
   documents: string[];
+  profile: boolean;
 }
 
 export const generateDefaults: ResolvedGenerateOptions = {
@@ -86,6 +98,7 @@ export const generateDefaults: ResolvedGenerateOptions = {
   chat: false,
   addSpecialTokens: true,
   documents: [],
+  profile: false,
 };
 
 function check(ok: boolean, field: string, value: unknown, expected: string): void {
@@ -105,6 +118,7 @@ export function resolveGenerateOptions(opts: GenerateOptions, maxTreeNodes: numb
   check(Number.isInteger(r.seed), 'seed', r.seed, 'an integer');
   check(Number.isInteger(r.treeBudget) && r.treeBudget >= 0 && r.treeBudget <= maxTreeNodes, 'treeBudget', r.treeBudget, `an integer in [0, ${maxTreeNodes}]`);
   check(Array.isArray(r.stop) && r.stop.every((s) => typeof s === 'string' && s.length > 0), 'stop', r.stop, 'an array of non-empty strings');
+  check(typeof r.profile === 'boolean', 'profile', r.profile, 'true or false');
   check(Array.isArray(r.documents) && r.documents.every((s) => typeof s === 'string'), 'documents', '[...]', 'an array of strings');
   const docChars = r.documents.reduce((n, d) => n + d.length, 0);
   check(docChars <= engineDefaults.maxDocumentChars, 'documents', `${docChars} characters`, `at most ${engineDefaults.maxDocumentChars} characters in all`);

@@ -9,6 +9,18 @@ export interface StepRecord {
   accepted: number;
   /** Strategy that drafted this step. */
   strategy: string;
+  /** With `profile`: GPU ms of this step's target passes per kernel (summed over layers), e.g. { q: 1.2, attention: 0.8 }. */
+  kernelMs?: Record<string, number>;
+}
+
+/** A profiled generation's kernel times (GenerateOptions.profile). */
+export interface ProfileStats {
+  /** 'gpu-timestamps': timestamp queries around each kernel; 'cpu-submit': each kernel submitted alone and timed from the CPU. */
+  timing: 'gpu-timestamps' | 'cpu-submit';
+  /** GPU ms per kernel over the whole decode (summed over layers and steps), largest first. */
+  kernelMs: Record<string, number>;
+  /** Kernel ms per generated token. */
+  msPerToken: number;
 }
 
 export interface GenerationStats {
@@ -32,6 +44,8 @@ export interface GenerationStats {
   acceptanceByDepth: number[];
   finishReason: FinishReason;
   steps: StepRecord[];
+  /** Present when the generation was profiled. */
+  profile?: ProfileStats;
 }
 
 /** Accumulates timings and acceptance during one generation. */
@@ -43,6 +57,8 @@ export class StatsCollector {
   private decodeStart = 0;
   private readonly drafted: number[] = [];
   private readonly acceptedAt: number[] = [];
+  /** Set by profiled(): the generation's kernel times are summed into `profile`. */
+  private timing: ProfileStats['timing'] | null = null;
 
   constructor(
     private readonly strategy: string,
@@ -54,8 +70,8 @@ export class StatsCollector {
   }
 
   /** maxDepth = deepest node of the tree; accepted = accepted path length. */
-  recordStep(treeSize: number, maxDepth: number, accepted: number, strategy: string): void {
-    this.steps.push({ treeSize, accepted, strategy });
+  recordStep(treeSize: number, maxDepth: number, accepted: number, strategy: string, kernelMs?: Record<string, number>): void {
+    this.steps.push(kernelMs ? { treeSize, accepted, strategy, kernelMs } : { treeSize, accepted, strategy });
     for (let d = 0; d < maxDepth; d++) {
       this.drafted[d] = (this.drafted[d] ?? 0) + 1;
       if (d < accepted) this.acceptedAt[d] = (this.acceptedAt[d] ?? 0) + 1;
@@ -81,6 +97,30 @@ export class StatsCollector {
       acceptanceByDepth: this.drafted.map((n, d) => (this.acceptedAt[d] ?? 0) / n),
       finishReason,
       steps: this.steps,
+      ...(this.timing ? { profile: this.profileTotals(generatedTokens) } : {}),
     };
   }
+
+  /** Marks the generation as profiled with this timing source. */
+  profiled(timing: ProfileStats['timing']): void {
+    this.timing = timing;
+  }
+
+  private profileTotals(generatedTokens: number): ProfileStats {
+    const totals = new Map<string, number>();
+    for (const s of this.steps) for (const [k, ms] of Object.entries(s.kernelMs ?? {})) totals.set(k, (totals.get(k) ?? 0) + ms);
+    const sorted = [...totals].sort((a, b) => b[1] - a[1]);
+    const all = sorted.reduce((t, [, ms]) => t + ms, 0);
+    return { timing: this.timing!, kernelMs: Object.fromEntries(sorted), msPerToken: generatedTokens > 0 ? all / generatedTokens : 0 };
+  }
+}
+
+/** Spans ("layer3.q", ms) summed by kernel ("q"): the per-step breakdown of a profile. */
+export function kernelTotals(spans: { label: string; ms: number }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { label, ms } of spans) {
+    const kernel = label.replace(/^layer\d+\./, '');
+    out[kernel] = (out[kernel] ?? 0) + ms;
+  }
+  return out;
 }

@@ -27,6 +27,7 @@ import { ContextLengthError, GpuOutOfMemoryError, OptionsError, TreespecError } 
 import { ReadbackStateError } from '../gpu/errors.ts';
 import { PipelineCache, type KernelEnv } from '../gpu/pipelines.ts';
 import { ReadbackRing } from '../gpu/readback.ts';
+import { passRecorder, type ForwardProfiler, type PassRecorder } from '../gpu/pass-recorder.ts';
 import { MAX_ROWS, StepUniform } from '../gpu/step.ts';
 import { KvCache, kvCacheBytes } from '../kv/cache.ts';
 import { MAX_TOP_K } from '../ops/topk.ts';
@@ -42,7 +43,7 @@ export interface GpuModelOptions {
   maxContext: number;
   /** Most rows of one pass: root + draft nodes, or a prefill chunk (1..128, default 128). */
   maxTreeRows?: number;
-  /** Matrix storage on the GPU (default 'f16': half the memory and bandwidth of 'f32'). */
+  /** Matrix storage on the GPU (default 'f16': half the memory and bandwidth of 'f32'; 'q8' / 'q4' blocks, src/model/quantize.ts). */
   weightDtype?: WeightDtype;
   /** Top-k width computed per row for the drafters (1..16, default 8). */
   topK?: number;
@@ -94,6 +95,8 @@ export class GpuModel {
   private taps: { layers: number[]; buffer: GPUBuffer } | null = null;
   /** Rows of the last pass that filled the taps. */
   private tappedRows = 0;
+  /** Attached by a profiled generation (--profile): forward() then times every op. */
+  profiler: ForwardProfiler | null = null;
 
   private constructor(
     readonly device: GPUDevice,
@@ -158,37 +161,36 @@ export class GpuModel {
     queue.writeBuffer(a.mask, 0, mask.buffer, mask.byteOffset, rows * 16);
     this.step.write(rows, this.kv.length);
 
-    const encoder = this.device.createCommandEncoder({ label: 'forward.encoder' });
-    let pass = encoder.beginComputePass({ label: 'forward.pass' });
+    const rec = passRecorder(this.device, 'forward', this.profiler);
     const ops = this.ops;
     // embedding: x = embed_tokens[tokens]
-    ops.embed.encode(pass, rows);
+    rec.op('embed', ops.embed, rows);
     for (const [l, layer] of ops.layers.slice(0, layerCount).entries()) {
+      const p = `layer${l}.`;
       // early-exit taps (DEL): the residual entering layer l, saved for readTapTopK
-      if (tapping) pass = this.encodeTap(encoder, pass, l, rows);
+      if (tapping) this.encodeTap(rec, l, rows);
       // attention block: x += o_proj(attention(rope(q), cache + rope(k) and v of this pass))
-      layer.inputNorm.encode(pass, rows);
-      layer.q.encode(pass, rows);
-      layer.k.encode(pass, rows);
-      layer.v.encode(pass, rows);
-      layer.rope.encode(pass, rows); // K/V of row r -> cache slot prefix + r
-      layer.attention.encode(pass, rows);
-      layer.o.encode(pass, rows);
+      rec.op(`${p}inputNorm`, layer.inputNorm, rows);
+      rec.op(`${p}q`, layer.q, rows);
+      rec.op(`${p}k`, layer.k, rows);
+      rec.op(`${p}v`, layer.v, rows);
+      rec.op(`${p}rope`, layer.rope, rows); // K/V of row r -> cache slot prefix + r
+      rec.op(`${p}attention`, layer.attention, rows);
+      rec.op(`${p}o`, layer.o, rows);
       // MLP block: x += down_proj(silu(gate_proj(xn)) * up_proj(xn))
-      layer.postNorm.encode(pass, rows);
-      layer.gateUp.encode(pass, rows);
-      layer.siluMul.encode(pass, rows);
-      layer.down.encode(pass, rows);
+      rec.op(`${p}postNorm`, layer.postNorm, rows);
+      rec.op(`${p}gateUp`, layer.gateUp, rows);
+      rec.op(`${p}siluMul`, layer.siluMul, rows);
+      rec.op(`${p}down`, layer.down, rows);
     }
     if (withLogits) {
       // final norm and LM head (after layer layerCount - 1 for an early exit): logits (rows, vocab)
-      ops.finalNorm.encode(pass, rows);
-      ops.lmHead.encode(pass, rows);
+      rec.op('finalNorm', ops.finalNorm, rows);
+      rec.op('lmHead', ops.lmHead, rows);
       // per-row top-k (column 0 = argmax) for verification and the drafters
-      ops.topK.encode(pass, rows);
+      rec.op('topK', ops.topK, rows);
     }
-    pass.end();
-    this.device.queue.submit([encoder.finish()]);
+    rec.submit();
     this.lastRows = withLogits ? rows : 0;
     this.pendingRows = rows;
     if (tapping) this.tappedRows = rows;
@@ -336,14 +338,12 @@ export class GpuModel {
     return this.topKReadback.read(slot, new Int32Array(rows.length * this.topK));
   }
 
-  /** Ends `pass`, copies x (rows, hidden) into the tap of layer l if tapped, returns the pass to continue in. */
-  private encodeTap(encoder: GPUCommandEncoder, pass: GPUComputePassEncoder, l: number, rows: number): GPUComputePassEncoder {
+  /** Copies x (rows, hidden) into the tap of layer l if tapped. */
+  private encodeTap(rec: PassRecorder, l: number, rows: number): void {
     const tap = this.taps!.layers.indexOf(l);
-    if (tap < 0) return pass;
-    pass.end();
+    if (tap < 0) return;
     const rowBytes = this.config.hiddenSize * 4;
-    encoder.copyBufferToBuffer(this.acts.x, 0, this.taps!.buffer, tap * this.maxRows * rowBytes, rows * rowBytes);
-    return encoder.beginComputePass({ label: 'forward.pass' });
+    rec.copy((encoder) => encoder.copyBufferToBuffer(this.acts.x, 0, this.taps!.buffer, tap * this.maxRows * rowBytes, rows * rowBytes));
   }
 
   /** Layers a pass runs: all, or exitLayer (1..numLayers) for an early exit. */
@@ -450,6 +450,6 @@ function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number;
   if (!Number.isInteger(maxRows) || maxRows < 1 || maxRows > MAX_ROWS) {
     throw new OptionsError(`GpuModel: maxTreeRows is ${maxRows}, expected an integer in 1..${MAX_ROWS} (four u32 of ancestor mask per row)`);
   }
-  if (dtype !== 'f32' && dtype !== 'f16') throw new OptionsError(`GpuModel: weightDtype is ${JSON.stringify(dtype)}, expected "f32" or "f16"`);
+  if (!['f32', 'f16', 'q8', 'q4'].includes(dtype)) throw new OptionsError(`GpuModel: weightDtype is ${JSON.stringify(dtype)}, expected "f32", "f16", "q8" or "q4"`);
   return { maxContext: o.maxContext, maxRows, dtype, topK, lmHeadRows: rows };
 }
