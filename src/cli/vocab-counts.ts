@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { readFile, writeFile } from 'node:fs/promises';
 import { acquireDevice } from '../gpu/device';
+import type { WeightDtype } from '../engine/options';
 import { GpuModel } from '../model/gpu-model';
 import { loadModelFiles } from '../model/weights';
 import { sourceFromString } from '../model/source';
@@ -65,7 +66,7 @@ export async function runVocabCounts(args: string[]): Promise<number> {
  * `--draft DIR [--vocab-trim N]` of `treespec generate`: the draft model, its LM head trimmed to
  * the N tokens most counted in DIR/vocab-counts.json when N is given.
  */
-export async function loadCliDraft(dir: string, vocabTrim: number | undefined, maxContext: number, weights: 'f16' | 'f32'): Promise<DraftModel> {
+export async function loadCliDraft(dir: string, vocabTrim: number | undefined, maxContext: number, weights: WeightDtype): Promise<DraftModel> {
   const files = await loadModelFiles(sourceFromString(dir));
   let kept: Int32Array | undefined;
   if (vocabTrim !== undefined) {

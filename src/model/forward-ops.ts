@@ -62,7 +62,7 @@ export interface ModelOps {
 export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activations, kv: KvCache, maxRows: number, k: number, outVocab = c.vocabSize): ModelOps {
   const dtype = w.dtype;
   const h = c.hiddenSize;
-  const embed = new EmbedOp(env, 'forward.embed', { tokens: a.tokens, table: w.embed, out: a.x }, h, c.vocabSize, dtype);
+  const embed = new EmbedOp(env, 'forward.embed', { tokens: a.tokens, table: w.embed, out: a.x }, h, c.vocabSize, w.embedDtype);
   const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, dtype));
   const finalNorm = new RmsNormOp(env, 'forward.finalNorm', { x: a.x, weight: w.finalNorm, out: a.xn }, h, c.rmsNormEps);
   const lmHead = new MatmulOp(env, 'forward.lmHead', { x: a.xn, w: w.lmHead, y: a.logits }, { inDim: h, outDim: outVocab, dtype });

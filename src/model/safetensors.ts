@@ -9,7 +9,8 @@
  */
 import { SafetensorsError, show } from '../errors.ts';
 
-export type Dtype = 'F32' | 'F16' | 'BF16';
+/** U8 holds the packed words of block-quantized weights (src/model/quantize.ts, docs/quantization.md). */
+export type Dtype = 'F32' | 'F16' | 'BF16' | 'U8';
 
 export interface RawTensor {
   name: string;
@@ -20,7 +21,7 @@ export interface RawTensor {
   data: Uint8Array;
 }
 
-export const DTYPE_BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2 };
+export const DTYPE_BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, U8: 1 };
 
 /** The reference implementation refuses headers above 100 MB (safetensors `MAX_HEADER_SIZE`). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -71,8 +72,8 @@ function parseEntry(name: string, v: unknown, dataLen: number, file: string): En
   if (name.length === 0) fail(file, 'a tensor has an empty name');
   if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(file, `${where}: entry is ${show(v)}, expected an object`);
   const { dtype, shape, data_offsets: off } = v as Record<string, unknown>;
-  if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
-    fail(file, `${where}: dtype ${show(dtype)} is not supported, expected "F32", "F16" or "BF16"`);
+  if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16' && dtype !== 'U8') {
+    fail(file, `${where}: dtype ${show(dtype)} is not supported, expected "F32", "F16", "BF16" or "U8"`);
   }
   if (!Array.isArray(shape) || shape.length > 8 || !shape.every(isIndex)) {
     fail(file, `${where}: shape ${show(shape)}, expected a list of at most 8 non-negative integers`);

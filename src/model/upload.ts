@@ -1,16 +1,26 @@
 /**
  * Weight upload for the GPU forward (src/model/gpu-model.ts): every tensor of validated
  * ModelFiles becomes one storage buffer, once, at load. Matrices keep Hugging Face's (out, in)
- * layout and are stored as f32 or as f16 packed two per u32 with each row packed separately
- * (src/gpu/buffers.ts); norms and biases are always f32. BF16 and F16 files are decoded
- * exactly to f32 first (tensorF32), so an F16 file uploaded as f16 keeps its exact values.
+ * layout and are stored as f32, as f16 packed two per u32 with each row packed separately
+ * (src/gpu/buffers.ts), or as q8 / q4 blocks (src/model/quantize.ts); norms and biases are
+ * always f32. BF16 and F16 files are decoded exactly to f32 first (tensorF32), so an F16 file
+ * uploaded as f16 keeps its exact values.
+ *
+ * Quantized (q8, q4): every linear projection (q, k, v, o, gate, up, down, lm_head) is
+ * quantized here from the file's values, or taken as stored from a pre-quantized file
+ * (quantizedTensor); the embedding table stays f16 (a gather reads one row per token, so its
+ * size costs memory, not bandwidth), and a tied LM head gets its own quantized copy of it.
  */
-import { f16RowStride, packF16Rows, uploadStorage } from '../gpu/buffers.ts';
+import { packF16Rows, uploadStorage } from '../gpu/buffers.ts';
+import { matrixRowWords, type MatrixDtype } from '../ops/matmul.ts';
+import type { WeightDtype as EmbedDtype } from '../ops/embed.ts';
 import { qDim, type ModelConfig } from './config.ts';
+import { isQuantDtype, quantizeRows } from './quantize.ts';
+import { storedQuantized } from './quantized-files.ts';
 import { tensorF32, type ModelFiles } from './weights.ts';
-import type { WeightDtype } from '../ops/embed.ts';
 
-export type { WeightDtype };
+/** How matrices are stored on the GPU. */
+export type WeightDtype = MatrixDtype;
 
 export interface LayerWeights {
   /** (hidden) f32. */
@@ -38,10 +48,13 @@ export interface LayerWeights {
 }
 
 export interface GpuWeights {
+  /** Storage of the projection matrices and LM head. */
   dtype: WeightDtype;
-  /** (vocab, hidden) matrix: the embedding table. */
+  /** Storage of the embedding table: dtype, or f16 when dtype is quantized. */
+  embedDtype: EmbedDtype;
+  /** (vocab, hidden) `embedDtype`: the embedding table. */
   embed: GPUBuffer;
-  /** (vocab, hidden) matrix: lm_head, or the embedding buffer itself when tied; (N, hidden) with lmHeadRows. */
+  /** (vocab, hidden) matrix: lm_head, or the embedding buffer itself when tied and not quantized; (N, hidden) with lmHeadRows. */
   lmHead: GPUBuffer;
   /** (hidden) f32. */
   finalNorm: GPUBuffer;
@@ -52,7 +65,18 @@ export interface GpuWeights {
 
 /** Bytes of a (rows, cols) matrix stored as `dtype`. */
 export function matrixBytes(rows: number, cols: number, dtype: WeightDtype): number {
-  return rows * (dtype === 'f16' ? f16RowStride(cols) : cols) * 4;
+  return rows * matrixRowWords(cols, dtype) * 4;
+}
+
+/** The embedding table's storage for matrices stored as `dtype`. */
+export function embedDtypeOf(dtype: WeightDtype): EmbedDtype {
+  return dtype === 'f32' ? 'f32' : 'f16';
+}
+
+/** (rows, cols) f32 values packed as `dtype`. */
+function packMatrix(values: Float32Array, rows: number, cols: number, dtype: WeightDtype): Float32Array | Uint32Array {
+  if (dtype === 'f32') return values;
+  return dtype === 'f16' ? packF16Rows(values, rows, cols) : quantizeRows(values, rows, cols, dtype);
 }
 
 /**
@@ -63,34 +87,38 @@ export function uploadWeights(device: GPUDevice, files: ModelFiles, dtype: Weigh
   const c = files.config;
   let bytes = 0;
   const f32 = (name: string): Float32Array => tensorF32(files.tensors.get(name)!);
-  const vector = (name: string): GPUBuffer => {
-    const buf = uploadStorage(device, `weights.${name}`, f32(name));
-    bytes += buf.size;
-    return buf;
-  };
-  /** A (rows, cols) matrix from one or more HF tensors stacked along the output axis. */
-  const matrix = (label: string, names: string[], cols: number): GPUBuffer => {
-    const parts = names.map(f32);
-    const rows = parts.reduce((n, p) => n + p.length / cols, 0);
-    const stacked = parts.length === 1 ? parts[0] : concat(parts);
-    const data = dtype === 'f16' ? packF16Rows(stacked, rows, cols) : stacked;
+  const upload = (label: string, data: Float32Array | Uint32Array): GPUBuffer => {
     const buf = uploadStorage(device, `weights.${label}`, data);
     bytes += buf.size;
     return buf;
   };
+  const vector = (name: string): GPUBuffer => upload(name, f32(name));
+  /** A (rows, cols) matrix from one or more HF tensors stacked along the output axis (rows are packed independently). */
+  const matrix = (label: string, names: string[], cols: number): GPUBuffer => {
+    const stored = isQuantDtype(dtype) ? names.map((n) => storedQuantized(files.quantized, n, dtype)) : [];
+    if (stored.length && stored.every((p) => p !== null)) return upload(label, concat(stored as Uint32Array[]));
+    const parts = names.map(f32);
+    const rows = parts.reduce((n, p) => n + p.length / cols, 0);
+    return upload(label, packMatrix(parts.length === 1 ? parts[0] : concat(parts), rows, cols, dtype));
+  };
   const h = c.hiddenSize;
-  const embed = matrix('model.embed_tokens.weight', ['model.embed_tokens.weight'], h);
+  const embedDtype = embedDtypeOf(dtype);
+  const embed = upload('model.embed_tokens.weight', packMatrix(f32('model.embed_tokens.weight'), c.vocabSize, h, embedDtype));
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.numLayers; l++) layers.push(uploadLayer(c, `model.layers.${l}.`, vector, matrix));
   const headName = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-  let lmHead = c.tieWordEmbeddings ? embed : matrix('lm_head.weight', ['lm_head.weight'], h);
+  let lmHead: GPUBuffer;
   if (lmHeadRows) {
-    const rows = gatherRows(f32(headName), h, lmHeadRows);
-    lmHead = uploadStorage(device, 'weights.lm_head.trimmed', dtype === 'f16' ? packF16Rows(rows, lmHeadRows.length, h) : rows);
-    bytes += lmHead.size;
+    lmHead = upload('lm_head.trimmed', packMatrix(gatherRows(f32(headName), h, lmHeadRows), lmHeadRows.length, h, dtype));
+  } else if (c.tieWordEmbeddings && embedDtype === dtype) {
+    lmHead = embed;
+  } else {
+    // quantized: a stored lm_head.weight.qN (also written for tied models), else the head's values quantized now
+    const stored = isQuantDtype(dtype) ? storedQuantized(files.quantized, 'lm_head.weight', dtype) : null;
+    lmHead = stored ? upload('lm_head.weight', stored) : matrix('lm_head.weight', [headName], h);
   }
   const finalNorm = vector('model.norm.weight');
-  return { dtype, embed, lmHead, finalNorm, layers, bytes };
+  return { dtype, embedDtype, embed, lmHead, finalNorm, layers, bytes };
 }
 
 function uploadLayer(
@@ -124,8 +152,9 @@ function gatherRows(m: Float32Array, cols: number, ids: Int32Array): Float32Arra
   return out;
 }
 
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+function concat<T extends Float32Array | Uint32Array>(parts: T[]): T {
+  if (parts.length === 1) return parts[0];
+  const out = new (parts[0].constructor as new (n: number) => T)(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) { out.set(p, o); o += p.length; }
   return out;

@@ -6,6 +6,8 @@
 import { ConfigError, SafetensorsError, TokenizerError, show } from '../errors.ts';
 import { f16BitsToF32, f32ToF16Bits } from './f16.ts';
 import { parseConfig, qDim, kvDim, type ModelConfig } from './config.ts';
+import { dequantizedTensors, extractQuantized, type QuantizedWeights } from './quantized-files.ts';
+import type { QuantDtype } from './quantize.ts';
 import { parseSafetensors, type RawTensor } from './safetensors.ts';
 import type { LoadProgress, ModelSource } from './source-base.ts';
 
@@ -19,6 +21,11 @@ export interface ModelFiles {
   tokenizerJson: unknown;
   /** Parsed tokenizer_config.json, or null when the model has none. */
   tokenizerConfig: unknown | null;
+  /**
+   * Packed rows of a pre-quantized file (src/model/quantized-files.ts), uploaded as stored when
+   * the model loads at that dtype; `tensors` then hold their dequantized values. Else absent.
+   */
+  quantized?: QuantizedWeights | null;
 }
 
 /** name -> expected shape of every weight of a model with this config (HF names and (out, in) layout). */
@@ -157,7 +164,8 @@ export async function loadModelFiles(source: ModelSource, opts: { onProgress?: (
     ? parseJson(await source.read('tokenizer_config.json', onProgress), 'tokenizer_config.json', TokenizerError)
     : null;
   const { tensors, file } = await readShards(source, onProgress);
-  return { config, tensors: validateTensors(tensors, config, file), tokenizerJson, tokenizerConfig };
+  const quantized = extractQuantized(tensors, config, file);
+  return { config, tensors: validateTensors(tensors, config, file), tokenizerJson, tokenizerConfig, quantized };
 }
 
 /** f16 bits -> f32 for all 65536 values: a table turns decoding into one lookup per element. */
@@ -171,6 +179,7 @@ function elementCount(t: RawTensor): number {
 export function tensorF32(t: RawTensor): Float32Array {
   const n = elementCount(t);
   // slice() copies into a fresh, aligned buffer: file views have arbitrary byte offsets.
+  if (t.dtype === 'U8') throw new SafetensorsError(`tensor "${t.name}" is U8 packed data, not values`);
   const bytes = t.data.slice();
   if (t.dtype === 'F32') return new Float32Array(bytes.buffer, 0, n);
   const bits = new Uint16Array(bytes.buffer, 0, n);
@@ -196,4 +205,14 @@ export function tensorF16Bits(t: RawTensor): Uint16Array {
   const out = new Uint16Array(n);
   for (let i = 0; i < n; i++) out[i] = f32ToF16Bits(src[i]);
   return out;
+}
+
+/**
+ * The same model with the f32 weights the GPU computes with when it loads `files` at `dtype`
+ * (quantized matrices dequantized, embeddings rounded to f16): the CPU reference of a q8 / q4
+ * GpuModel is ReferenceModel.fromFiles(dequantizedFiles(files, dtype)).
+ */
+export function dequantizedFiles(files: ModelFiles, dtype: QuantDtype): ModelFiles {
+  const { config, tensors } = dequantizedTensors(files.config, files.tensors, tensorF32, dtype, files.quantized);
+  return { ...files, config, tensors, quantized: null };
 }

@@ -1,0 +1,39 @@
+/**
+ * `treespec quantize --model DIR_OR_URL --to q8|q4 --out DIR`: writes the pre-quantized form of
+ * a model (docs/quantization.md): config and tokenizer files copied, one model.safetensors with
+ * every projection as NAME.q8 / NAME.q4 packed rows, so loading at that dtype skips quantizing.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { OptionsError } from '../engine/options';
+import { serializeQuantized } from '../model/quantized-files';
+import { isQuantDtype } from '../model/quantize';
+import { sourceFromString } from '../model/source';
+import { loadModelFiles, tensorF32 } from '../model/weights';
+
+/** Files besides the weights that a model folder carries over unchanged. */
+const COPIED = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'];
+
+export async function runQuantize(args: string[]): Promise<number> {
+  const f = parseArgs({ args, strict: true, allowPositionals: false, options: {
+    model: { type: 'string' },
+    to: { type: 'string' },
+    out: { type: 'string' },
+    debug: { type: 'boolean' },
+  } }).values;
+  if (!f.model) throw new OptionsError('--model is required (the model folder or URL base to quantize)');
+  if (!f.out) throw new OptionsError('--out is required (the folder to write the quantized model into)');
+  const to = f.to ?? '';
+  if (!isQuantDtype(to)) throw new OptionsError(`--to is "${to}"; expected q8 or q4`);
+  const source = sourceFromString(f.model);
+  const files = await loadModelFiles(source);
+  await mkdir(f.out, { recursive: true });
+  for (const name of COPIED) {
+    if (await source.exists(name)) await writeFile(join(f.out, name), await source.read(name));
+  }
+  const bytes = serializeQuantized(files.config, files.tensors, tensorF32, to);
+  await writeFile(join(f.out, 'model.safetensors'), bytes);
+  process.stdout.write(`wrote ${to} model.safetensors (${(bytes.length / 2 ** 20).toFixed(1)} MiB) and ${COPIED.length} side files to ${f.out}\n`);
+  return 0;
+}
