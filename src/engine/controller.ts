@@ -5,10 +5,15 @@
  * Each arm is (drafter, budget), plus plain decoding (budget 0). For every arm it keeps
  * exponential moving averages of what a step produced (tokens = accepted + 1) and what it cost
  * (from the start of propose() to observe(): drafting, the target pass over the tree the arm
- * actually drafted, and acceptance). Arms are chosen by an upper confidence bound on tokens/ms
- * (UCB1, Auer et al. 2002) among the open arms; a small exploration weight keeps the controller
- * from paying for speculation that does not pay, so it converges to plain decoding when no
- * drafter helps.
+ * actually drafted, and acceptance), so the target's pass cost by tree size and each
+ * drafter's acceptance and cost are measured online, on this device and this text.
+ *
+ * Choice: the open arm with the best tokens/ms, except that an arm that is not the best is
+ * tried again once the steps since its last try reach its backoff; the backoff doubles every
+ * time the retry confirms the arm loses (up to 8 times the first) and resets when it wins.
+ * A losing arm thus costs O(log steps) tries early and one try per 8 x backoff steps later,
+ * so the controller converges to plain decoding when no drafter pays, yet notices when the
+ * text turns repetitive and a drafter starts paying. A retry weighs its fresh evidence at 0.5.
  *
  * Budgets open one at a time per drafter, smallest first: a drafter's next budget opens only
  * once its largest open budget has been tried and ran at no less than `unlock` times plain
@@ -16,6 +21,7 @@
  * smallest budget (where a verify pass costs several plain passes, as on a compute-bound
  * adapter, trying every budget once would cost tens of plain steps), while a drafter that
  * pays climbs to the budget where a larger tree stops paying.
+ *
  * Every drafter observes every verified step, whoever drafted it, so the learning drafters
  * (Token Recycling, ADED, n-gram) keep learning while another one is chosen.
  */
@@ -23,12 +29,12 @@ import type { Drafter, DraftContext, VerifyObservation } from '../draft/drafter'
 import { emptyTree, type DraftTree } from '../tree/types';
 
 export interface ControllerOptions {
-  /** Tree budgets tried per drafter. Default [4, 8, 16, 32]. */
+  /** Tree budgets tried per drafter, climbed smallest first. Default [2, 4, 8, 16, 32]. */
   budgets?: number[];
   /** Weight of the EMA update (0..1]. Default 0.15. */
   alpha?: number;
-  /** UCB exploration weight, relative to the best arm's mean rate. Default 0.3. */
-  explore?: number;
+  /** Steps before a losing arm is tried again the first time; doubles with each confirmed loss. Default 64. */
+  backoff?: number;
   /** A drafter's next budget opens when its largest open one runs at >= unlock x plain decoding's rate. Default 0.8. */
   unlock?: number;
   /** Clock in ms. Default performance.now (tests inject a simulated one). */
@@ -46,6 +52,9 @@ interface Arm {
   ms: number;
   /** Whether pick() may choose it (see the budget ladder above). */
   open: boolean;
+  /** Step of the last try, and steps to wait before retrying while it loses. */
+  lastTry: number;
+  backoff: number;
 }
 
 export class Controller implements Drafter {
@@ -54,10 +63,12 @@ export class Controller implements Drafter {
   choice = 'ar';
   private readonly arms: Arm[] = [];
   private readonly alpha: number;
-  private readonly explore: number;
+  private readonly backoff: number;
   private readonly unlock: number;
   private readonly now: () => number;
   private current: Arm | null = null;
+  /** Whether the current arm was the best when chosen (a retry otherwise). */
+  private currentWasBest = true;
   private startedAt = 0;
   private steps = 0;
 
@@ -66,14 +77,12 @@ export class Controller implements Drafter {
     options: ControllerOptions = {},
   ) {
     this.alpha = options.alpha ?? 0.15;
-    this.explore = options.explore ?? 0.3;
+    this.backoff = options.backoff ?? 64;
     this.unlock = options.unlock ?? 0.8;
     this.now = options.now ?? (() => performance.now());
-    this.arms.push({ drafter: null, budget: 0, name: 'ar', pulls: 0, tokens: 1, ms: 0, open: true });
-    const budgets = [...(options.budgets ?? [4, 8, 16, 32])].sort((a, b) => a - b);
-    for (const d of drafters) {
-      budgets.forEach((b, i) => this.arms.push({ drafter: d, budget: b, name: `${d.name}/${b}`, pulls: 0, tokens: 1, ms: 0, open: i === 0 }));
-    }
+    const budgets = [...(options.budgets ?? [2, 4, 8, 16, 32])].sort((a, b) => a - b);
+    this.arms.push(this.arm(null, 0, true));
+    for (const d of drafters) budgets.forEach((b, i) => this.arms.push(this.arm(d, b, i === 0)));
   }
 
   async begin(prompt: Int32Array): Promise<void> {
@@ -91,10 +100,16 @@ export class Controller implements Drafter {
   observe(obs: VerifyObservation): void {
     const arm = this.current;
     if (arm) {
-      arm.ms = this.ema(arm.ms, this.now() - this.startedAt, arm.pulls);
-      arm.tokens = this.ema(arm.tokens, obs.committed.length, arm.pulls);
+      // A retry after a long gap weighs its fresh evidence more than the EMA weight.
+      const alpha = this.currentWasBest ? this.alpha : Math.max(this.alpha, 0.5);
+      arm.ms = this.ema(arm.ms, this.now() - this.startedAt, arm.pulls, alpha);
+      arm.tokens = this.ema(arm.tokens, obs.committed.length, arm.pulls, alpha);
       arm.pulls++;
+      arm.lastTry = this.steps;
       this.steps++;
+      // A retry that still loses waits twice as long next time; an arm that wins starts afresh.
+      if (this.best() === arm) arm.backoff = this.backoff;
+      else if (!this.currentWasBest && arm.pulls > 1) arm.backoff = Math.min(2 * arm.backoff, 8 * this.backoff);
       this.openNext(arm);
     }
     for (const d of this.drafters) d.observe(obs);
@@ -102,16 +117,21 @@ export class Controller implements Drafter {
 
   reset(): void {
     for (const d of this.drafters) d.reset();
-    for (const a of this.arms) Object.assign(a, { pulls: 0, tokens: 1, ms: 0, open: a.drafter === null || a === this.arms.find((b) => b.drafter === a.drafter) });
+    const fresh = this.arms.map((a, i) => this.arm(a.drafter, a.budget, i === 0 || this.arms[i - 1].drafter !== a.drafter));
+    this.arms.splice(0, this.arms.length, ...fresh);
     this.steps = 0;
+  }
+
+  private arm(drafter: Drafter | null, budget: number, open: boolean): Arm {
+    const name = drafter ? `${drafter.name}/${budget}` : 'ar';
+    return { drafter, budget, name, pulls: 0, tokens: 1, ms: 0, open, lastTry: 0, backoff: this.backoff };
   }
 
   /** Opens the drafter's next budget when `arm`, its largest open one, keeps up with plain decoding. */
   private openNext(arm: Arm): void {
     if (!arm.drafter) return;
     const ladder = this.arms.filter((a) => a.drafter === arm.drafter);
-    const i = ladder.indexOf(arm);
-    const next = ladder[i + 1];
+    const next = ladder[ladder.indexOf(arm) + 1];
     if (!next || next.open) return;
     const plain = this.arms[0];
     if (plain.pulls > 0 && this.rate(arm) < this.unlock * this.rate(plain)) return;
@@ -123,21 +143,32 @@ export class Controller implements Drafter {
     return a.tokens / Math.max(a.ms, 1e-3);
   }
 
+  /** The tried open arm with the best rate (plain decoding before any try). */
+  private best(): Arm {
+    let best = this.arms[0];
+    for (const a of this.arms) if (a.open && a.pulls > 0 && (best.pulls === 0 || this.rate(a) > this.rate(best))) best = a;
+    return best;
+  }
+
   private pick(): Arm {
     const open = this.arms.filter((a) => a.open);
     const untried = open.find((a) => a.pulls === 0);
-    if (untried) return untried;
-    const best = Math.max(...open.map((a) => this.rate(a)));
-    let choice = this.arms[0];
-    let score = -Infinity;
-    for (const a of open) {
-      const s = this.rate(a) + this.explore * best * Math.sqrt(Math.log(this.steps + 1) / a.pulls);
-      if (s > score) { score = s; choice = a; }
+    if (untried) {
+      this.currentWasBest = false;
+      return untried;
     }
-    return choice;
+    const best = this.best();
+    // the losing arm whose retry is most overdue, if any is due
+    let due: Arm | null = null;
+    for (const a of open) {
+      if (a === best || this.steps - a.lastTry < a.backoff) continue;
+      if (!due || a.lastTry + a.backoff < due.lastTry + due.backoff) due = a;
+    }
+    this.currentWasBest = due === null;
+    return due ?? best;
   }
 
-  private ema(old: number, x: number, pulls: number): number {
-    return pulls === 0 ? x : old + this.alpha * (x - old);
+  private ema(old: number, x: number, pulls: number, alpha: number): number {
+    return pulls === 0 ? x : old + alpha * (x - old);
   }
 }

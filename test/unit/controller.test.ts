@@ -16,7 +16,7 @@ class ScriptedDrafter implements Drafter {
   observed = 0;
   constructor(
     readonly name: string,
-    readonly acceptRate: number,
+    public acceptRate: number,
   ) {}
   propose(_ctx: DraftContext, budget: number): DraftTree {
     return { tokens: new Int32Array(budget).fill(1), parents: Int32Array.from({ length: budget }, (_, i) => i - 1), draft: { kind: 'deterministic' } };
@@ -83,7 +83,7 @@ describe('auto controller', () => {
     const autoRate = (chosen.get('tokens') ?? 0) / clock.t;
     expect(autoRate).toBeGreaterThan(0.95 * plainRate);
     // the useless drafter never gets past its smallest budget
-    expect([...chosen.keys()].filter((k) => k.startsWith('wrong/'))).toEqual(['wrong/4']);
+    expect([...chosen.keys()].filter((k) => k.startsWith('wrong/'))).toEqual(['wrong/2']);
   });
 
   it('climbs the budget ladder while larger trees pay', async () => {
@@ -92,6 +92,19 @@ describe('auto controller', () => {
     const c = new Controller([good], { budgets: [4, 8, 16, 32], now: clock.now });
     const chosen = await simulate(c, clock, [good], 300, 0.001);
     expect((chosen.get('good/16') ?? 0) + (chosen.get('good/32') ?? 0)).toBeGreaterThan(150);
+  });
+
+  it('retries a losing drafter with backoff and switches to it once it starts paying', async () => {
+    const late = new ScriptedDrafter('late', 0);
+    const clock = new Clock();
+    const c = new Controller([late], { now: clock.now });
+    const before = await simulate(c, clock, [late], 200, 0.3);
+    expect(before.get('ar') ?? 0).toBeGreaterThan(190);
+    late.acceptRate = 0.95; // the text turned repetitive
+    // the retry is due within the largest backoff (512 steps); from then on it drafts
+    const after = await simulate(c, clock, [late], 1000, 0.3);
+    const lateSteps = [...after].filter(([k]) => k.startsWith('late/')).reduce((n, [, v]) => n + v, 0);
+    expect(lateSteps).toBeGreaterThan(600);
   });
 
   it('accepts auto:NAME[,NAME] over registered drafters only', () => {
