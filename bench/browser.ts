@@ -4,7 +4,7 @@
  * (SwiftShader when there is no GPU) and calls the page's runner. Also takes the report's PNG.
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { basename, join, normalize, resolve, dirname, sep } from 'node:path';
+import { basename, extname, join, normalize, resolve, dirname, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Plugin } from 'vite';
@@ -13,6 +13,9 @@ import type { BrowserJob } from './page/main';
 import type { BenchPrompt, RunnerResult, SuiteConfig } from './types';
 
 const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..');
+
+/** onnxruntime-web imports its .mjs and compiles its .wasm with streaming, which need these types. */
+const MIME: Record<string, string> = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 
 /** Serves folders on disk under URL prefixes (GET and HEAD, whole files). */
 function serveFolders(mounts: Record<string, string>): Plugin {
@@ -30,7 +33,7 @@ function serveFolders(mounts: Record<string, string>): Plugin {
             return;
           }
           res.setHeader('Content-Length', String(statSync(file).size));
-          res.setHeader('Content-Type', 'application/octet-stream');
+          res.setHeader('Content-Type', MIME[extname(file)] ?? 'application/octet-stream');
           res.setHeader('Cache-Control', 'no-store');
           if (req.method === 'HEAD') {
             res.end();
@@ -50,9 +53,14 @@ async function launch() {
   return chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs, headless: true });
 }
 
-/** Peers of a browser run: wllama needs a GGUF export of the model on disk. */
+/**
+ * Peers of a browser run: wllama needs a GGUF export of the model on disk, transformers.js an
+ * ONNX export folder (tools/fixtures/export_onnx.py); gpu and cpu pick their WebGPU and CPU
+ * (WebAssembly) variants.
+ */
 export interface BrowserPeers {
   wllama?: { gguf: string; nCtx: number; gpu: boolean; cpu: boolean };
+  transformers?: { onnxDir: string; gpu: boolean; cpu: boolean };
 }
 
 export async function runBrowser(model: string, draft: string | undefined, prompts: BenchPrompt[], config: SuiteConfig, peers: BrowserPeers = {}): Promise<RunnerResult> {
@@ -60,12 +68,17 @@ export async function runBrowser(model: string, draft: string | undefined, promp
   const mounts: Record<string, string> = { '/__bench/model/': resolve(model) };
   if (draft) mounts['/__bench/draft/'] = resolve(draft);
   if (peers.wllama) mounts['/__bench/gguf/'] = dirname(resolve(peers.wllama.gguf));
+  if (peers.transformers) {
+    mounts['/__bench/onnx/'] = dirname(resolve(peers.transformers.onnxDir));
+    mounts['/__bench/ort/'] = join(repoRoot, 'node_modules/onnxruntime-web/dist');
+  }
   const server = await createServer({
     configFile: false,
     root: repoRoot,
     logLevel: 'warn',
     server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
-    optimizeDeps: { include: ['@huggingface/tokenizers', '@huggingface/jinja'] },
+    // Listed so that Vite bundles them before the page loads (a dependency found later reloads the page).
+    optimizeDeps: { include: ['@huggingface/tokenizers', '@huggingface/jinja', '@huggingface/transformers'] },
     plugins: [serveFolders(mounts)],
   });
   await server.listen();
@@ -86,7 +99,10 @@ export async function runBrowser(model: string, draft: string | undefined, promp
     await page.goto(`http://127.0.0.1:${port}/bench/page/index.html`);
     await page.waitForFunction(() => (window as unknown as { treespecBench?: { ready: boolean } }).treespecBench?.ready === true, null, { timeout: 180_000 });
     const job: BrowserJob = { modelUrl: '/__bench/model/', modelLabel: model, prompts, config: { ...config, draftModel: draft ? '/__bench/draft/' : undefined },
-      peers: peers.wllama ? { wllama: { ...peers.wllama, ggufUrl: `/__bench/gguf/${basename(peers.wllama.gguf)}` } } : {},
+      peers: {
+        ...(peers.wllama ? { wllama: { ...peers.wllama, ggufUrl: `/__bench/gguf/${basename(peers.wllama.gguf)}` } } : {}),
+        ...(peers.transformers ? { transformers: { gpu: peers.transformers.gpu, cpu: peers.transformers.cpu, modelsUrl: '/__bench/onnx/', modelId: basename(peers.transformers.onnxDir), ortUrl: '/__bench/ort/' } } : {}),
+      },
     };
     const result = await page.evaluate((j) => (window as unknown as { treespecBench: { run: (j: BrowserJob) => Promise<RunnerResult> } }).treespecBench.run(j), job);
     result.environment.browser = `Chromium ${browser.version()}`;

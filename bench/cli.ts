@@ -10,8 +10,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeReport, failed, type BenchReport } from './results';
-import { renderHtml, markdownTable } from './report';
+import { renderHtml, markdownTable, tokenAgreement } from './report';
 import { runBrowser, type BrowserPeers } from './browser';
+import { ensureOnnxExport } from './onnx';
 import type { BenchPrompt, RunnerResult, SuiteConfig } from './types';
 
 export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..');
@@ -23,8 +24,12 @@ export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..'
 const DEFAULT_LIMIT = 1;
 const DEFAULT_MAX_TOKENS = 32;
 const DEFAULT_REPEATS = 1;
-/** Peers of the browser runtime (a GGUF export of the model is written to --out for them). */
-const DEFAULT_PEERS = 'wllama';
+/**
+ * Peers of the browser runtime: wllama on a GGUF export of the model (written to --out),
+ * transformers.js on an ONNX export (made once, kept in tools/fixtures/work/peer/).
+ */
+const DEFAULT_PEERS = 'transformers,wllama';
+const PEERS = ['transformers', 'transformers-wasm', 'wllama', 'wllama-cpu'];
 
 const usage = `npm run bench -- [options]
 
@@ -41,8 +46,11 @@ const usage = `npm run bench -- [options]
   --tree-budget N              draft tree nodes (default: the engine's)
   --weights f16|f32            weights on the GPU (default f16)
   --keep-drafter-state         let drafters keep what they learned across generations (default: reset before each)
-  --peers wllama,wllama-cpu    peers measured beside treespec in the browser runtime (default ${DEFAULT_PEERS}; none = no peer): wllama
-                               (llama.cpp, all layers on its WebGPU backend) and wllama-cpu (its WebAssembly CPU
+  --peers a,b                  peers measured beside treespec in the browser runtime (default ${DEFAULT_PEERS}; none = no peer):
+                               transformers (transformers.js on onnxruntime-web's WebGPU backend, WebAssembly when
+                               that fails) and transformers-wasm (WebAssembly), on an ONNX export of --model
+                               (tools/fixtures/export_onnx.py, run when missing; needs python3-torch and python3-onnx);
+                               wllama (llama.cpp, all layers on its WebGPU backend) and wllama-cpu (its WebAssembly CPU
                                path), on a GGUF export of --model (tools/bench-gguf.ts)
   --out DIR                    output folder (default bench-out/latest)
   --no-png                     skip the PNG of the report
@@ -168,8 +176,18 @@ async function main(argv: string[]): Promise<number> {
 
   mkdirSync(outDir, { recursive: true });
   const peerNames = (f.peers ?? DEFAULT_PEERS).split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
-  for (const p of peerNames) if (p !== 'wllama' && p !== 'wllama-cpu') throw new UsageError(`--peers: unknown peer "${p}"; expected wllama or wllama-cpu`);
+  for (const p of peerNames) if (!PEERS.includes(p)) throw new UsageError(`--peers: unknown peer "${p}"; expected ${PEERS.join(', ')} or none`);
   const browserPeers: BrowserPeers = {};
+  const notes: Record<string, string> = {};
+  if (runtime !== 'node' && peerNames.some((p) => p.startsWith('transformers'))) {
+    const onnx = ensureOnnxExport(repoRoot, model, (line) => process.stderr.write(`${line}\n`));
+    if ('skipped' in onnx) {
+      process.stderr.write(`note: transformers.js peer skipped: ${onnx.skipped}\n`);
+      notes['transformers.js'] = `skipped: ${onnx.skipped}`;
+    } else {
+      browserPeers.transformers = { onnxDir: onnx.dir, gpu: peerNames.includes('transformers'), cpu: peerNames.includes('transformers-wasm') };
+    }
+  }
   if (runtime !== 'node' && peerNames.some((p) => p.startsWith('wllama'))) {
     const { exportGguf } = await import('../tools/bench-gguf');
     const gguf = join(outDir, 'model.gguf');
@@ -181,7 +199,11 @@ async function main(argv: string[]): Promise<number> {
   const t0 = Date.now();
   const results: RunnerResult[] = [];
   const command = `npm run bench -- ${argv.join(' ')}`.trim();
-  if (runtime === 'browser' || runtime === 'both') results.push(await runBrowser(model, draft, prompts, config, browserPeers));
+  if (runtime === 'browser' || runtime === 'both') {
+    const r = await runBrowser(model, draft, prompts, config, browserPeers);
+    Object.assign(r.environment, notes);
+    results.push(r);
+  }
   if (runtime === 'both') {
     // Keep the browser half if the Node half is interrupted (--report re-renders it).
     writeFileSync(join(outDir, 'results.json'), JSON.stringify(makeReport(command, config, results), null, 1));
@@ -194,6 +216,7 @@ async function main(argv: string[]): Promise<number> {
   for (const r of results) for (const e of r.errors) process.stdout.write(`error (${r.runtime}): ${e}\n`);
   for (const m of s.mismatches) process.stdout.write(`MISMATCH ${m.strategy} on ${m.promptId} (repeat ${m.repeat}): first difference at token ${m.at}: ar ${m.expected} vs ${m.got}\n`);
   for (const e of s.failedRuns) process.stdout.write(`FAILED RUN ${e.strategy} on ${e.promptId}: ${e.error}\n`);
+  for (const a of s.peerAgreement) process.stdout.write(`peer ${a.engine} on ${a.promptId}: ${a.matchingChars}/${a.ourChars} chars of treespec ar's text match; token ids ${tokenAgreement(a)}\n`);
   process.stdout.write(`${failed(report) ? 'FAIL' : 'PASS'} in ${((Date.now() - t0) / 1000).toFixed(0)} s\nresults: ${join(outDir, 'results.json')}\nreport: ${join(outDir, 'report.html')}${png ? `\npng: ${png}` : ''}\n`);
   return failed(report) ? 1 : 0;
 }

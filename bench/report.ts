@@ -84,6 +84,12 @@ export function markdownTable(s: Summary): string {
   return [head, sep, ...rows].join('\n');
 }
 
+/** "identical (32)", "first differs at 17 of 32", or "not exposed" for a peer that returns text only. */
+export function tokenAgreement(p: Summary['peerAgreement'][number]): string {
+  if (p.firstTokenDiff === null) return 'not exposed';
+  return p.firstTokenDiff < 0 ? `identical (${p.ourTokens})` : `first differs at ${p.firstTokenDiff} of ${p.ourTokens}`;
+}
+
 function groupTable(s: Summary): string {
   const rows = s.groups.map((g) => `<tr${g.category === 'mean' ? ' class="mean"' : ''}><td>${esc(label(g))}</td><td>${esc(g.category)}</td><td>${g.prompts}</td><td>${fmt(g.tokensPerSecond)}</td><td>${fmt(g.tau)}</td><td>${fmt(g.speedup)}×</td><td>${fmt(g.draftMsPerToken)}</td><td>${fmt(g.verifyMsPerToken)}</td><td>${fmt(g.otherMsPerToken)}</td></tr>`);
   return `<table><thead><tr><th>strategy</th><th>category</th><th>prompts</th><th>tokens/s</th><th>τ</th><th>speedup</th><th>draft ms/tok</th><th>verify ms/tok</th><th>other ms/tok</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
@@ -116,7 +122,7 @@ export function renderHtml(report: BenchReport): string {
     return `<li><b>${r.runtime}</b>: ${esc(line)}; model load ${fmt(r.loadMs, 0)} ms${folds}</li>`;
   }).join('');
   const peer = s.peerAgreement.length
-    ? `<h2>Peers’ output against treespec <code>ar</code></h2><table class="small"><thead><tr><th>engine</th><th>prompt</th><th>matching prefix (chars)</th><th>treespec chars</th></tr></thead><tbody>${s.peerAgreement.map((p) => `<tr><td>${esc(p.engine)}</td><td>${esc(p.promptId)}</td><td>${p.matchingChars}</td><td>${p.ourChars}</td></tr>`).join('')}</tbody></table>`
+    ? `<h2>Peers’ output against treespec <code>ar</code></h2><table class="small"><thead><tr><th>engine</th><th>prompt</th><th>matching prefix (chars)</th><th>treespec chars</th><th>token ids</th></tr></thead><tbody>${s.peerAgreement.map((p) => `<tr><td>${esc(p.engine)}</td><td>${esc(p.promptId)}</td><td>${p.matchingChars}</td><td>${p.ourChars}</td><td>${esc(tokenAgreement(p))}</td></tr>`).join('')}</tbody></table>`
     : '';
   const samples = report.results.flatMap((r) => r.runs).filter((r) => r.engine === 'treespec' && r.strategy === 'ar' && r.repeat === 0);
   const sampleList = samples.map((r) => `<details><summary>${esc(r.promptId)} (${esc(r.category)})</summary><pre>${esc(r.text)}</pre></details>`).join('');
@@ -143,7 +149,7 @@ ${barChart('τ: tokens per target forward pass', cats, seriesOf(s, (g) => g.tau)
 <ul class="meta">
 <li>treespec tokens/s: generated tokens over the wall time of the decode loop (first step to last token, prefill excluded), measured in the page; median over repeats per prompt.</li>
 <li>τ: tokens committed per target forward pass (accepted draft tokens + 1). Draft / verify / other: the decode loop’s wall time split per generated token.</li>
-<li>Peers: llama.cpp’s own decode timing (<code>predicted_ms</code>, prompt processing excluded) on a GGUF export of the same weights (f16 matrices, f32 norms); greedy. Their output is compared with treespec <code>ar</code> below, not counted as a failure.</li>
+<li>Peers: wllama with llama.cpp’s own decode timing (<code>predicted_ms</code>, prompt processing excluded) on a GGUF export of the same weights (f16 matrices, f32 norms); transformers.js (onnxruntime-web) on an f32 ONNX export, fed treespec’s prompt token ids, timed per token through a streamer: tokens after the first over the time from the first token to the last (the prompt’s forward pass, which yields the first token, excluded). Greedy. Their output is compared with treespec <code>ar</code> below, not counted as a failure.</li>
 <li>Every generation is greedy with the same prompt; strategies and peers take turns on each prompt (order rotated per repeat) after one warm-up generation each.</li>
 </ul>
 <h2>Per strategy and category</h2>

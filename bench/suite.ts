@@ -5,7 +5,7 @@
  * change), `repeats` times. Greedy decoding (temperature 0), so every strategy must produce
  * the tokens of plain decoding; summary.ts checks that.
  */
-import { Engine, acquireDevice, isStrategyName, strategyNames, type ModelInput } from '../src/index';
+import { Engine, acquireDevice, generateDefaults, isStrategyName, strategyNames, type ModelInput } from '../src/index';
 import { DraftModel } from '../src/draft/draft-model';
 import type { BenchPrompt, GpuMemory, RunRecord, RunnerResult, RunStats, SuiteConfig } from './types';
 
@@ -17,6 +17,11 @@ export interface Peer {
   /** One greedy generation; tokens may be empty when the peer does not expose ids. */
   generate(p: BenchPrompt, maxTokens: number): Promise<{ text: string; tokens: number[]; stats: RunStats }>;
   destroy(): Promise<void>;
+}
+
+/** What a peer may take from the loaded engine: treespec's prompt encoding, to feed the same ids. */
+export interface PeerTarget {
+  encode(prompt: string): number[];
 }
 
 export interface SuiteInput {
@@ -31,7 +36,7 @@ export interface SuiteInput {
   environment: Record<string, string>;
   log: (line: string) => void;
   /** Peers, created after the engine is loaded (so both share the GPU from the start). */
-  peers?: (() => Promise<Peer>)[];
+  peers?: ((target: PeerTarget) => Promise<Peer>)[];
 }
 
 /** Counts the bytes of GPU buffers created and destroyed through a device. */
@@ -134,9 +139,10 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
   log(`loaded ${input.modelLabel} in ${result.loadMs.toFixed(0)} ms on ${ctx.adapterInfo}; ${(meter.live / 2 ** 20).toFixed(1)} MiB of GPU buffers`);
 
   const peers: Peer[] = [];
+  const target: PeerTarget = { encode: (prompt) => Array.from(engine.encodePrompt(prompt, generateDefaults)) };
   for (const make of input.peers ?? []) {
     try {
-      const peer = await make();
+      const peer = await make(target);
       peers.push(peer);
       Object.assign(result.environment, peer.environment ?? {});
     } catch (e) {

@@ -57,8 +57,12 @@ export interface Summary {
   mismatches: Mismatch[];
   /** Runs that threw. */
   failedRuns: { engine: string; strategy: string; promptId: string; repeat: number; error: string }[];
-  /** Peer engines: how much of their output matches treespec's `ar` output (text prefix). */
-  peerAgreement: { engine: string; promptId: string; matchingChars: number; ourChars: number }[];
+  /**
+   * Peer engines: how much of their output matches treespec's `ar` output: the common text
+   * prefix, and for peers that return token ids (fed treespec's prompt ids) the first index
+   * where the ids differ (-1: identical; null: the peer returns no ids).
+   */
+  peerAgreement: { engine: string; promptId: string; matchingChars: number; ourChars: number; firstTokenDiff: number | null; ourTokens: number }[];
   categories: string[];
   strategies: { engine: string; strategy: string }[];
 }
@@ -206,7 +210,12 @@ export function summarize(results: RunnerResult[]): Summary {
     const ref = reference.get(refKey(r));
     // Leading whitespace differs by detokenizer (SentencePiece's dummy prefix), not by model.
     const ours = ref?.text.trimStart();
-    if (ours !== undefined) peerAgreement.push({ engine: r.engine, promptId: r.promptId, matchingChars: commonPrefix(ours, r.text.trimStart()), ourChars: ours.length });
+    if (ref && ours !== undefined) {
+      peerAgreement.push({
+        engine: r.engine, promptId: r.promptId, matchingChars: commonPrefix(ours, r.text.trimStart()), ourChars: ours.length,
+        firstTokenDiff: r.tokens.length ? firstDiff(ref.tokens, r.tokens) : null, ourTokens: ref.tokens.length,
+      });
+    }
   }
   return { cells, groups, mismatches, failedRuns, peerAgreement, categories, strategies };
 }

@@ -4,8 +4,9 @@
  * so a changed model folder is never served stale).
  */
 import { UrlSource } from '../../src/index';
-import { runSuite } from '../suite';
+import { runSuite, type Peer, type PeerTarget } from '../suite';
 import { loadWllama } from '../peers/wllama';
+import { loadTransformers, type TransformersFiles } from '../peers/transformers';
 import type { BenchPrompt, RunnerResult, SuiteConfig } from '../types';
 
 export interface BrowserJob {
@@ -14,11 +15,32 @@ export interface BrowserJob {
   modelLabel: string;
   prompts: BenchPrompt[];
   config: SuiteConfig;
-  /** Peers to measure beside treespec: wllama takes the URL of a GGUF export of the model. */
-  peers: { wllama?: { ggufUrl: string; nCtx: number; gpu: boolean; cpu: boolean } };
+  /**
+   * Peers to measure beside treespec: wllama takes the URL of a GGUF export of the model,
+   * transformers.js the URLs of an ONNX export and of onnxruntime-web's files.
+   */
+  peers: {
+    wllama?: { ggufUrl: string; nCtx: number; gpu: boolean; cpu: boolean };
+    transformers?: TransformersFiles & { gpu: boolean; cpu: boolean };
+  };
 }
 
 const logEl = document.getElementById('log')!;
+
+/**
+ * transformers.js on WebGPU; when that fails (onnxruntime-web's WebGPU backend on a software
+ * adapter), the error is recorded and the peer runs on WebAssembly instead, named so.
+ */
+async function transformersWebGpuOrWasm(files: TransformersFiles, target: PeerTarget, log: (line: string) => void): Promise<Peer> {
+  try {
+    return await loadTransformers(files, 'webgpu', target.encode, log);
+  } catch (e) {
+    const error = `${(e as Error).name}: ${(e as Error).message}`.slice(0, 400);
+    log(`transformers.js on WebGPU failed (${error}); running it on WebAssembly instead`);
+    const peer = await loadTransformers(files, 'wasm', target.encode, log);
+    return { ...peer, environment: { ...peer.environment, 'transformers.js webgpu error': error } };
+  }
+}
 
 async function run(job: BrowserJob): Promise<RunnerResult> {
   const url = new URL(job.modelUrl, location.href).href;
@@ -27,6 +49,10 @@ async function run(job: BrowserJob): Promise<RunnerResult> {
     logEl.textContent += `${line}\n`;
   };
   const w = job.peers.wllama;
+  const t = job.peers.transformers;
+  // modelsUrl stays a path: transformers.js checks for local files (tokenizer_config.json) only
+  // when env.localModelPath is not an http(s) URL.
+  const files = t && { ...t, ortUrl: new URL(t.ortUrl, location.href).href };
   return runSuite({
     runtime: 'browser',
     model: new UrlSource(url, { cacheStorage: null }),
@@ -39,6 +65,8 @@ async function run(job: BrowserJob): Promise<RunnerResult> {
     peers: [
       ...(w?.gpu ? [() => loadWllama(w.ggufUrl, w.nCtx, true, log)] : []),
       ...(w?.cpu ? [() => loadWllama(w.ggufUrl, w.nCtx, false, log)] : []),
+      ...(files && t?.gpu ? [(target: PeerTarget) => transformersWebGpuOrWasm(files, target, log)] : []),
+      ...(files && t?.cpu ? [(target: PeerTarget) => loadTransformers(files, 'wasm', target.encode, log)] : []),
     ],
   });
 }
