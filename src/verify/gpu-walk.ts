@@ -1,0 +1,216 @@
+/**
+ * The acceptance walk on the GPU (DESIGN section 3, step 3): after the target pass, one small
+ * kernel walks the draft tree against the logits and top-k the pass left on the GPU, and the
+ * CPU reads back only [accepted count, bonus, uniforms used, accepted nodes, top-k ids of the
+ * path rows (or of every row, for drafters that learn from all rows)] - a few hundred bytes
+ * instead of (rows, vocab) logits.
+ *
+ * Greedy (temperature 0, no penalty): shaders/accept_greedy_u32.wgsl, the rule of greedy.ts.
+ * Otherwise: shaders/accept_sample_f32.wgsl computes each visited row's distribution by the
+ * rules of sampler.ts targetProbs and walks as stochastic.ts acceptStochastic does. Those CPU
+ * functions stay the oracles (test/gpu/accept.test.ts).
+ *
+ * Randomness: the walk uses at most nodes + 1 uniforms (one per tried child, one bonus). They
+ * are taken ahead from the request's Rng (peekU32) and only the used ones are consumed (skip),
+ * so the Rng continues exactly where the CPU walk would have left it.
+ */
+import { createStorage, createUniform, writeStorage } from '../gpu/buffers.ts';
+import { PipelineCache } from '../gpu/pipelines.ts';
+import { ReadbackRing } from '../gpu/readback.ts';
+import { MAX_ROWS } from '../gpu/step.ts';
+import { AcceptGreedyOp } from '../ops/accept-greedy.ts';
+import { AcceptSampleOp } from '../ops/accept-sample.ts';
+import type { TreeLayout } from '../tree/layout.ts';
+import type { DraftTree } from '../tree/types.ts';
+import { TreeError } from '../tree/validate.ts';
+import { VerifyError, type AcceptResult } from './accept.ts';
+import type { Rng } from './rng.ts';
+import { validateSampling, type SamplingOptions } from './sampler.ts';
+
+/** Header words of the result (shaders/common/accept_result.wgsl HEADER). */
+const HEADER = 4;
+
+/** What the walk reads: the buffers a target pass leaves on the GPU, and their shapes. */
+export interface WalkSource {
+  device: GPUDevice;
+  /** (maxRows, vocab) f32 logits of the last pass. */
+  logits: GPUBuffer;
+  /** (maxRows, k) u32 top-k ids of the last pass, best first (column 0 = argmax). */
+  topKIds: GPUBuffer;
+  vocab: number;
+  k: number;
+  maxRows: number;
+  /** Most committed tokens a walk may see (the repetition penalty's history). */
+  historyCapacity: number;
+}
+
+export interface GpuWalkResult extends AcceptResult {
+  /**
+   * (rows, k) target top-k ids per verify row (row 0 = root, row i+1 = node i): every row when
+   * asked for all rows, otherwise only the root's and the accepted rows' (the others are -1).
+   */
+  topK: Int32Array;
+  k: number;
+  /** Bytes this walk read back. */
+  readBytes: number;
+}
+
+export class GpuAcceptWalk {
+  private readonly pipelines: PipelineCache;
+  /** AcceptParams (12 words: see shaders/common/accept_result.wgsl). */
+  private readonly params: GPUBuffer;
+  private readonly paramData = new ArrayBuffer(48);
+  /** (4, MAX_ROWS) u32: node tokens, parent rows, q slots, uniforms. */
+  private readonly tree: GPUBuffer;
+  private readonly treeData = new Uint32Array(4 * MAX_ROWS);
+  /** (capacity) u32 committed tokens. */
+  private readonly history: GPUBuffer;
+  /** (3, vocab) f32 scratch of the sampling walk: p, working q, seen marks. */
+  private readonly scratch: GPUBuffer;
+  /** (HEADER + maxRows + maxRows * k) u32. */
+  private readonly result: GPUBuffer;
+  private readonly ring: ReadbackRing;
+  /** (qSlots, vocab) f32 draft distributions of parent rows; grown once when a sampled tree needs more. */
+  private q: GPUBuffer;
+  private qSlots = 1;
+  private readonly greedyOp: AcceptGreedyOp;
+  private readonly sampleOp: AcceptSampleOp;
+
+  private constructor(private readonly src: WalkSource) {
+    const { device, vocab, k, maxRows } = src;
+    if (maxRows < 1 || maxRows > MAX_ROWS) throw new VerifyError(`GpuAcceptWalk: maxRows ${maxRows}, expected 1..${MAX_ROWS}`);
+    this.pipelines = new PipelineCache(device);
+    this.params = createUniform(device, 'acceptWalk.params', 48);
+    this.tree = createStorage(device, 'acceptWalk.tree', this.treeData.byteLength);
+    this.history = createStorage(device, 'acceptWalk.history', src.historyCapacity * 4);
+    this.scratch = createStorage(device, 'acceptWalk.scratch', 3 * vocab * 4);
+    const resultBytes = (HEADER + maxRows + maxRows * k) * 4;
+    this.result = createStorage(device, 'acceptWalk.result', resultBytes);
+    this.ring = new ReadbackRing(device, 'acceptWalk.readback', resultBytes, 2);
+    this.q = createStorage(device, 'acceptWalk.q', vocab * 4);
+    const env = { device, pipelines: this.pipelines };
+    this.greedyOp = new AcceptGreedyOp(env, 'acceptWalk.greedy', { params: this.params, topKIds: src.topKIds, tree: this.tree, result: this.result }, k);
+    const b = { params: this.params, logits: src.logits, topKIds: src.topKIds, tree: this.tree, history: this.history, q: this.q, scratch: this.scratch, result: this.result };
+    this.sampleOp = new AcceptSampleOp(env, 'acceptWalk.sample', b, vocab, k);
+  }
+
+  /** Allocates the buffers and pipelines of the walks (once per model); throws ShaderCompileError on a bad kernel. */
+  static async create(src: WalkSource): Promise<GpuAcceptWalk> {
+    const walk = new GpuAcceptWalk(src);
+    await walk.pipelines.checkCompilation();
+    return walk;
+  }
+
+  /** Greedy walk over the last pass (rows = layout.rows). */
+  greedy(tree: DraftTree, layout: TreeLayout, allRows: boolean): Promise<GpuWalkResult> {
+    const depth = this.writeTree(tree, layout);
+    this.src.device.queue.writeBuffer(this.tree, 0, this.treeData);
+    this.writeParams(layout.rows, depth, allRows, 0, 0, { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1 });
+    return this.run((pass) => this.greedyOp.encode(pass), layout.rows, depth, allRows, null);
+  }
+
+  /**
+   * Sampling walk (or greedy with a repetition penalty) over the last pass. `committed` is the
+   * history the penalty sees at the root (the root included); `rng` advances by the draws used.
+   */
+  sample(tree: DraftTree, layout: TreeLayout, sampling: SamplingOptions, committed: Int32Array, rng: Rng, allRows: boolean): Promise<GpuWalkResult> {
+    validateSampling(sampling);
+    const depth = this.writeTree(tree, layout);
+    const draft = tree.draft.kind === 'deterministic' ? 0 : tree.draft.withReplacement ? 1 : 2;
+    if (tree.draft.kind === 'sampled') this.writeQ(tree.draft.q, layout);
+    let history = 0;
+    if (sampling.repetitionPenalty !== 1) {
+      if (committed.length > this.src.historyCapacity) throw new VerifyError(`GpuAcceptWalk: ${committed.length} committed tokens exceed the history capacity ${this.src.historyCapacity}`);
+      writeStorage(this.src.device, this.history, committed);
+      history = committed.length;
+    }
+    rng.peekU32(layout.rows, this.treeData.subarray(3 * MAX_ROWS, 3 * MAX_ROWS + layout.rows));
+    this.src.device.queue.writeBuffer(this.tree, 0, this.treeData);
+    this.writeParams(layout.rows, depth, allRows, draft, history, sampling);
+    return this.run((pass) => this.sampleOp.encode(pass), layout.rows, depth, allRows, rng);
+  }
+
+  /** (vocab) the sampling walk's distribution after its last walk: the last visited row's p (its residual if children were rejected). Tests only. */
+  async readDistribution(): Promise<Float32Array> {
+    const { device, vocab } = this.src;
+    const staging = device.createBuffer({ label: 'acceptWalk.debugStaging', size: vocab * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const encoder = device.createCommandEncoder({ label: 'acceptWalk.debugRead' });
+    encoder.copyBufferToBuffer(this.scratch, 0, staging, 0, vocab * 4);
+    device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0));
+    staging.destroy();
+    return out;
+  }
+
+  destroy(): void {
+    for (const b of [this.params, this.tree, this.history, this.scratch, this.result, this.q]) b.destroy();
+  }
+
+  /** Fills the token and parent sections of treeData (uploaded by the caller); returns the tree's depth. */
+  private writeTree(tree: DraftTree, layout: TreeLayout): number {
+    const m = tree.tokens.length;
+    if (layout.rows !== m + 1 || layout.rows > this.src.maxRows) {
+      throw new TreeError(`GpuAcceptWalk: layout.rows = ${layout.rows}, expected tree nodes + 1 = ${m + 1} and at most ${this.src.maxRows}`);
+    }
+    const t = this.treeData;
+    for (let i = 0; i < m; i++) {
+      t[i] = tree.tokens[i];
+      t[MAX_ROWS + i] = tree.parents[i] + 1;
+    }
+    let depth = 0;
+    for (let r = 1; r < layout.rows; r++) depth = Math.max(depth, layout.depth[r]);
+    return depth;
+  }
+
+  /** Uploads q of each row with children into its slot (slot index in treeData's q section). */
+  private writeQ(q: (Float32Array | null)[], layout: TreeLayout): void {
+    const vocab = this.src.vocab;
+    const parents: number[] = [];
+    for (let r = 0; r < layout.rows; r++) if (layout.children[r].length > 0) parents.push(r);
+    if (parents.length > this.qSlots) {
+      this.qSlots = Math.min(this.src.maxRows, Math.max(parents.length, 2 * this.qSlots));
+      this.q.destroy();
+      this.q = createStorage(this.src.device, 'acceptWalk.q', this.qSlots * vocab * 4);
+      this.sampleOp.setQ(this.q);
+    }
+    parents.forEach((r, slot) => {
+      const row = q[r];
+      if (!row) throw new TreeError(`draft.q[${r}] is null but row ${r} has children, expected its draft distribution`);
+      if (row.length !== vocab) throw new VerifyError(`draft.q[${r}].length = ${row.length}, expected the vocabulary size ${vocab}`);
+      this.treeData[2 * MAX_ROWS + r] = slot;
+      writeStorage(this.src.device, this.q, row, slot * vocab * 4);
+    });
+  }
+
+  private writeParams(rows: number, depth: number, allRows: boolean, draft: number, history: number, s: SamplingOptions): void {
+    const u = new Uint32Array(this.paramData);
+    const f = new Float32Array(this.paramData);
+    u.set([rows, depth, allRows ? 1 : 0, draft, history, s.topK]);
+    f.set([s.temperature, s.topP, s.repetitionPenalty], 6);
+    this.src.device.queue.writeBuffer(this.params, 0, this.paramData);
+  }
+
+  /** Encodes the walk, reads back its result, consumes the draws used from rng. */
+  private async run(encode: (pass: GPUComputePassEncoder) => void, rows: number, depth: number, allRows: boolean, rng: Rng | null): Promise<GpuWalkResult> {
+    const k = this.src.k;
+    const outRows = allRows ? rows : depth + 1;
+    const words = HEADER + depth + outRows * k;
+    const encoder = this.src.device.createCommandEncoder({ label: 'acceptWalk.encoder' });
+    const pass = encoder.beginComputePass({ label: 'acceptWalk.pass' });
+    encode(pass);
+    pass.end();
+    const slot = this.ring.copy(encoder, this.result, 0, words * 4);
+    this.src.device.queue.submit([encoder.finish()]);
+    const out = await this.ring.read(slot, new Int32Array(words));
+    const count = out[0];
+    if (!(count >= 0 && count <= depth)) throw new VerifyError(`GpuAcceptWalk: the walk reported ${count} accepted nodes, expected 0..${depth}`);
+    rng?.skip(out[2]);
+    const nodes = out.slice(HEADER, HEADER + count);
+    const topK = new Int32Array(rows * k).fill(-1);
+    const ids = out.subarray(HEADER + depth);
+    if (allRows) topK.set(ids.subarray(0, rows * k));
+    else for (let j = 0; j <= count; j++) topK.set(ids.subarray(j * k, (j + 1) * k), (j === 0 ? 0 : nodes[j - 1] + 1) * k);
+    return { nodes, bonus: out[1], topK, k, readBytes: words * 4 };
+  }
+}
