@@ -202,6 +202,11 @@ export class AdedDrafter implements Drafter {
    * teach what the target predicts after them (weight rowWeight); the committed text itself is
    * counted at the next propose.
    */
+  /** Rows off the committed path teach what the target predicts after them (when rowWeight > 0). */
+  get observesAllRows(): boolean {
+    return this.options.rowWeight > 0;
+  }
+
   observe(obs: VerifyObservation): void {
     const { tree, acceptedNodes, topK, k } = obs;
     const m = tree.tokens.length;

@@ -21,7 +21,11 @@ export interface VerifyObservation {
   acceptedNodes: Int32Array;
   /** Tokens committed by this step: the accepted tokens then the bonus token. */
   committed: Int32Array;
-  /** (rows, k) the target's top-k token ids at every verify row (row 0 = root, row i+1 = node i). */
+  /**
+   * (rows, k) the target's top-k token ids per verify row (row 0 = root, row i+1 = node i).
+   * Only the committed path's rows (the root and the accepted rows) are filled, the others are
+   * -1, unless the drafter has observesAllRows: verification reads back only what is needed.
+   */
   topK: Int32Array;
   /** Width of topK. */
   k: number;
@@ -33,6 +37,11 @@ export interface VerifyObservation {
  */
 export interface Drafter {
   readonly name: string;
+  /**
+   * True when observe() needs the target's top-k at every verify row, not only on the committed
+   * path (Token Recycling refreshes its matrix from all rows); costs rows * k u32 of readback.
+   */
+  readonly observesAllRows?: boolean;
   /** For composite drafters (the `auto` controller): the arm that drafted the last proposal. */
   readonly choice?: string;
   /** Called once per generation with the prompt tokens (after reset state is kept or not). */

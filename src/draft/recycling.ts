@@ -117,6 +117,9 @@ export class RecyclingDrafter implements Drafter {
    * are written again last, so when a token occurs on several rows the row whose context was
    * actually committed wins.
    */
+  /** The matrix is refreshed from every verify row, accepted or not (the paper's update). */
+  readonly observesAllRows = true;
+
   observe(obs: VerifyObservation): void {
     const { tree, topK, k: kObs, acceptedNodes, committed } = obs;
     if (kObs >= 1) {

@@ -97,6 +97,11 @@ export class Controller implements Drafter {
     return arm.drafter ? arm.drafter.propose(ctx, Math.min(arm.budget, budget)) : emptyTree();
   }
 
+  /** Every drafter observes every step, so one that learns from all rows needs them read back. */
+  get observesAllRows(): boolean {
+    return this.drafters.some((d) => d.observesAllRows === true);
+  }
+
   observe(obs: VerifyObservation): void {
     const arm = this.current;
     if (arm) {

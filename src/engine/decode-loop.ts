@@ -94,7 +94,7 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null): Asy
     stats.draftMs += tv - td;
 
     const layout = layoutTree(tree, model.config.vocabSize, req.maxRows);
-    const outcome = await verifyTree(model, committed, tree, layout, sampling, rng);
+    const outcome = await verifyTree(model, committed, tree, layout, sampling, rng, drafter?.observesAllRows === true);
     const rowPath = Int32Array.from([0, ...Array.from(outcome.nodes, (i) => i + 1)]);
     model.commit(rowPath);
     stats.verifyMs += performance.now() - tv;

@@ -1,14 +1,21 @@
 /**
- * One target pass over a draft tree and the acceptance walk (DESIGN section 3, steps 2-4).
- * The GPU computes logits, argmax and top-k for every row; under greedy decoding the CPU
- * reads back only (rows) argmax ids and (rows, k) top-k ids.
+ * One target pass over a draft tree and the acceptance walk (DESIGN section 3, steps 2-4),
+ * both on the GPU: the pass leaves logits and per-row top-k there, and one small kernel walks
+ * the tree against them (src/verify/gpu-walk.ts). The CPU reads back only the accepted nodes,
+ * the bonus token, the draws used and the top-k ids of the path rows (root + accepted rows;
+ * every row for a drafter with observesAllRows) - no logits, under greedy decoding or sampling.
+ *
+ * Greedy (temperature 0, no repetition penalty) walks against each row's argmax; otherwise the
+ * kernel computes each visited row's distribution by the rules of targetProbs and walks as
+ * acceptStochastic does. Plain decoding is the same call with an empty tree, so plain and
+ * speculative sampling draw from the same GPU distribution code. The CPU functions
+ * (acceptGreedy, acceptStochastic, targetProbs) remain the oracles of test/gpu/accept.test.ts.
  */
 import type { GpuModel } from '../model/gpu-model';
 import type { DraftTree } from '../tree/types';
 import type { TreeLayout } from '../tree/layout';
-import { acceptGreedy } from '../verify/greedy';
-import { acceptStochastic } from '../verify/stochastic';
-import { targetProbs, type SamplingOptions } from '../verify/sampler';
+import { GpuAcceptWalk } from '../verify/gpu-walk';
+import type { SamplingOptions } from '../verify/sampler';
 import type { Rng } from '../verify/rng';
 
 export interface StepOutcome {
@@ -16,7 +23,10 @@ export interface StepOutcome {
   nodes: Int32Array;
   /** The token drawn from the target at the last accepted row. */
   bonus: number;
-  /** (rows, k) target top-k ids per row, for drafters that learn from verification. */
+  /**
+   * (rows, k) target top-k ids per row, for drafters that learn from verification: the root's
+   * and the accepted rows' (other rows -1), or every row when asked for all rows.
+   */
   topK: Int32Array;
   k: number;
 }
@@ -29,27 +39,36 @@ export function rowTokens(root: number, tree: DraftTree): Int32Array {
   return rows;
 }
 
-/** Whether the target distribution must be computed on the CPU from logits. */
-export function needsLogits(s: SamplingOptions): boolean {
+/** Whether acceptance needs the target's processed distribution rather than only its argmax. */
+export function needsDistribution(s: SamplingOptions): boolean {
   return s.temperature > 0 || s.repetitionPenalty !== 1;
 }
 
-/**
- * Tokens that repetition penalty sees at `row`: the committed tokens (root included), then
- * the tokens of the row's ancestors and itself (the row's own context, not its siblings').
- */
-function rowHistory(committed: Int32Array, tree: DraftTree, row: number): Int32Array {
-  const path: number[] = [];
-  for (let node = row - 1; node >= 0; node = tree.parents[node]) path.push(tree.tokens[node]);
-  const h = new Int32Array(committed.length + path.length);
-  h.set(committed);
-  for (let i = 0; i < path.length; i++) h[committed.length + i] = path[path.length - 1 - i];
-  return h;
+/** The walk of each model, built at its first verify step (buffers and pipelines once). */
+const walks = new WeakMap<GpuModel, Promise<GpuAcceptWalk>>();
+
+function walkOf(model: GpuModel): Promise<GpuAcceptWalk> {
+  let w = walks.get(model);
+  if (!w) {
+    const { logits, topKIds } = model.passOutputs();
+    w = GpuAcceptWalk.create({
+      device: model.device,
+      logits,
+      topKIds,
+      vocab: model.outVocab,
+      k: model.topK,
+      maxRows: model.maxRows,
+      historyCapacity: model.kv.capacity,
+    });
+    walks.set(model, w);
+  }
+  return w;
 }
 
 /**
  * Runs the target over root + tree at cache prefix `committed.length - 1`, then walks the
- * tree. Does not commit: the caller commits the accepted rows.
+ * tree on the GPU. Does not commit: the caller commits the accepted rows. `allRows`: read back
+ * every row's top-k (a drafter with observesAllRows), not only the path rows'.
  */
 export async function verifyTree(
   model: GpuModel,
@@ -58,30 +77,19 @@ export async function verifyTree(
   layout: TreeLayout,
   sampling: SamplingOptions,
   rng: Rng,
+  allRows = false,
 ): Promise<StepOutcome> {
   const n = committed.length;
   const root = committed[n - 1];
   const positions = new Int32Array(layout.rows);
   for (let r = 0; r < layout.rows; r++) positions[r] = n - 1 + layout.depth[r];
+  const walk = await walkOf(model);
   model.forward(rowTokens(root, tree), positions, layout.mask);
-  const { argmax, topK, k } = await model.readArgmaxTopK(layout.rows);
-  if (!needsLogits(sampling)) {
-    const { nodes, bonus } = acceptGreedy(tree, layout, argmax);
-    return { nodes, bonus, topK, k };
-  }
-  // Sampling (or penalised greedy): the target distribution of each visited row is computed
-  // on the CPU exactly as plain sampling computes it, so acceptance stays lossless.
-  const logits = await model.readLogits(layout.rows);
-  const vocab = model.config.vocabSize;
-  const cache = new Map<number, Float32Array>();
-  const rowProbs = (row: number): Float32Array => {
-    let p = cache.get(row);
-    if (!p) {
-      p = targetProbs(logits.subarray(row * vocab, (row + 1) * vocab), sampling, rowHistory(committed, tree, row));
-      cache.set(row, p);
-    }
-    return p;
-  };
-  const { nodes, bonus } = acceptStochastic(tree, layout, rowProbs, rng);
+  model.checkPassRows(layout.rows);
+  // The repetition penalty's history at the root is the committed text (root included); the
+  // kernel adds each row's own path.
+  const { nodes, bonus, topK, k } = needsDistribution(sampling)
+    ? await walk.sample(tree, layout, sampling, committed, rng, allRows)
+    : await walk.greedy(tree, layout, allRows);
   return { nodes, bonus, topK, k };
 }

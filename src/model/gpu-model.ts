@@ -226,7 +226,7 @@ export class GpuModel {
     return rows.map((_, i) => all.slice(i * vocab, (i + 1) * vocab));
   }
 
-  /** Logits (rows, vocab) of the last pass: tests and the CPU sampler path (one full copy). */
+  /** Logits (rows, vocab) of the last pass, for tests and debugging (one full copy; verification reads none). */
   async readLogits(rows: number): Promise<Float32Array> {
     this.checkReadRows(rows, 'readLogits');
     const encoder = this.device.createCommandEncoder({ label: 'forward.readLogits' });
@@ -240,6 +240,21 @@ export class GpuModel {
     if (rows.some((r) => !Number.isInteger(r) || r < 0)) throw new OptionsError(`GpuModel.readLogitRows: rows ${JSON.stringify(rows)} must be row indices of the last pass`);
     const encoder = this.device.createCommandEncoder({ label: 'forward.readLogitRows' });
     return this.readRows(encoder, this.acts.logits, rows);
+  }
+
+  /**
+   * Where every pass leaves its outputs on the GPU, for kernels that read them in place (the
+   * acceptance walk, src/verify/gpu-walk.ts): logits (maxRows, outVocab) f32 and top-k ids
+   * (maxRows, topK) u32. The buffers live as long as the model; checkPassRows says whether the
+   * last pass filled `rows` of them.
+   */
+  passOutputs(): { logits: GPUBuffer; topKIds: GPUBuffer } {
+    return { logits: this.acts.logits, topKIds: this.acts.topKIds };
+  }
+
+  /** Throws unless the last pass computed logits and top-k for rows 0..rows-1. */
+  checkPassRows(rows: number): void {
+    this.checkReadRows(rows, 'checkPassRows');
   }
 
   /** Copies (outVocab)-wide rows `rows` of `src` back to back into hostStaging after `encoder`'s work; one submit, one map. */
