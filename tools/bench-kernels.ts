@@ -1,7 +1,8 @@
 /**
- * Kernel micro-benchmark (issue 10): effective GB/s of each mat-vec variant next to a plain copy
- * kernel's GB/s on the same device in the same run (the practical bandwidth limit), and the cost
- * of one tree-verification matmul for 1..128 rows relative to 1 row.
+ * Kernel micro-benchmark (issue 10): effective GB/s of each mat-vec variant and weight dtype
+ * (f32, f16, q8, q4: bytes of the stored weights, packed quants and scales included, over the
+ * time) next to a plain copy kernel's GB/s on the same device in the same run (the practical
+ * bandwidth limit), and the cost of one tree-verification matmul for 1..128 rows relative to 1 row.
  *
  * The weights of `layers` distinct matrices are swept per pass, like a model's layers, so that
  * on a real GPU they do not fit in L2 and every pass streams them from memory. Times come from
@@ -21,17 +22,19 @@
  * glvnd libraries (libGLdispatch, libGLX, libEGL, libGL) on LD_LIBRARY_PATH, and
  * VK_DRIVER_FILES pointing at nvidia_icd.json.
  * Options: --preset gpu|small (default: small on SwiftShader, else gpu), --in N --out N,
- *   --layers N, --iters N, --copy-mb N, --rows 1,4,16 (tree sizes), --variants split,dot, --json FILE.
+ *   --layers N, --iters N, --copy-mb N, --rows 1,4,16 (tree sizes), --variants split,dot,
+ *   --dtypes f32,f16,q8,q4, --json FILE.
  */
-import { createStorage, packF16Rows, unpackF16Rows, uploadStorage } from '../src/gpu/buffers.ts';
+import { createStorage, unpackF16Rows, uploadStorage } from '../src/gpu/buffers.ts';
 import { CopyOp } from '../src/gpu/copy.ts';
 import { acquireDevice } from '../src/gpu/device.ts';
 import { PipelineCache, type KernelEnv } from '../src/gpu/pipelines.ts';
 import { cpuTimeSubmit, GpuTimer } from '../src/gpu/profiler.ts';
 import { StepUniform } from '../src/gpu/step.ts';
 import { matmul } from '../src/model/cpu-ops.ts';
-import type { WeightDtype } from '../src/ops/embed.ts';
-import { MatmulOp, preferredMatmulVariant, type MatmulVariant } from '../src/ops/matmul.ts';
+import { dequantizeRows, isQuantDtype } from '../src/model/quantize.ts';
+import { packMatrix } from '../src/model/upload.ts';
+import { MatmulOp, preferredMatmulVariant, type MatmulVariant, type MatrixDtype } from '../src/ops/matmul.ts';
 
 interface Options {
   inDim: number;
@@ -42,10 +45,11 @@ interface Options {
   rows: number[];
   /** Matmul entries to measure; default: the adapter's preferred one. */
   variants: MatmulVariant[];
+  dtypes: MatrixDtype[];
   json: string | null;
 }
 
-const PRESETS: Record<string, Omit<Options, 'json' | 'variants'>> = {
+const PRESETS: Record<string, Omit<Options, 'json' | 'variants' | 'dtypes'>> = {
   // 4096 x 4096 (a 7B model's attention projection); 16 f32 / 32 f16 matrices = 1 GB per pass, far beyond L2.
   gpu: { inDim: 4096, outDim: 4096, layers: 16, iters: 10, copyMb: 1024, rows: [1, 2, 4, 8, 16, 32, 64, 128] },
   // SmolLM2-135M's MLP shape; SwiftShader runs on the CPU, so keep a pass well under a second.
@@ -66,6 +70,7 @@ function parseArgs(argv: string[], swiftshader: boolean, preferred: MatmulVarian
     copyMb: num('copy-mb', base.copyMb),
     rows: flags.has('rows') ? flags.get('rows')!.split(',').map(Number) : base.rows,
     variants: flags.has('variants') ? (flags.get('variants')!.split(',') as MatmulVariant[]) : [preferred],
+    dtypes: (flags.get('dtypes') ?? 'f32,f16,q8,q4').split(',') as MatrixDtype[],
     json: flags.get('json') ?? null,
   };
 }
@@ -91,12 +96,13 @@ async function timePerPass(device: GPUDevice, timer: GpuTimer | null, iters: num
   return ms[Math.floor(ms.length / 2)];
 }
 
-function makeLayers(env: KernelEnv, o: Options, variant: MatmulVariant, dtype: WeightDtype, x: GPUBuffer, y: GPUBuffer): { ops: MatmulOp[]; weightBytes: number } {
+function makeLayers(env: KernelEnv, o: Options, variant: MatmulVariant, dtype: MatrixDtype, x: GPUBuffer, y: GPUBuffer): { ops: MatmulOp[]; weightBytes: number } {
   // One random matrix, uploaded into every layer's own buffer: values do not change the timing.
   const w = new Float32Array(o.inDim * o.outDim);
   for (let i = 0; i < w.length; i++) w[i] = Math.sin(i * 12.9898) * 0.05;
-  const data = dtype === 'f16' ? packF16Rows(w, o.outDim, o.inDim) : w;
-  const layers = dtype === 'f16' ? 2 * o.layers : o.layers; // same bytes per pass for both dtypes
+  const data = packMatrix(w, o.outDim, o.inDim, dtype);
+  // about the bytes per pass of `layers` f32 matrices for every dtype
+  const layers = Math.max(1, Math.round((o.layers * w.byteLength) / data.byteLength));
   const ops: MatmulOp[] = [];
   for (let l = 0; l < layers; l++) {
     const wBuf = uploadStorage(env.device, `bench.w${dtype}.${l}`, data);
@@ -109,13 +115,15 @@ function makeLayers(env: KernelEnv, o: Options, variant: MatmulVariant, dtype: W
  * Largest |GPU - CPU reference| of one small awkward matmul (odd widths, 5 rows), so that a
  * benchmark on an untested adapter also says whether the kernel it timed is correct there.
  */
-async function checkMatmul(env: KernelEnv, step: StepUniform, variant: MatmulVariant, dtype: WeightDtype): Promise<number> {
+async function checkMatmul(env: KernelEnv, step: StepUniform, variant: MatmulVariant, dtype: MatrixDtype): Promise<number> {
   const { device } = env;
   const [rows, inDim, outDim] = [5, 101, 37];
   const x = Float32Array.from({ length: rows * inDim }, (_, i) => Math.sin(i * 1.7));
   let w: Float32Array = Float32Array.from({ length: outDim * inDim }, (_, i) => Math.cos(i * 0.37));
-  const packed = dtype === 'f16' ? packF16Rows(w, outDim, inDim) : w;
+  const packed = packMatrix(w, outDim, inDim, dtype);
+  // the reference multiplies the values the kernel sees
   if (dtype === 'f16') w = unpackF16Rows(packed as Uint32Array, outDim, inDim);
+  if (isQuantDtype(dtype)) w = dequantizeRows(packed as Uint32Array, outDim, inDim, dtype);
   const y = createStorage(device, 'bench.check.y', rows * outDim * 4);
   const op = new MatmulOp(env, 'bench.check', { x: uploadStorage(device, 'bench.check.x', x), w: uploadStorage(device, 'bench.check.w', packed), y }, { inDim, outDim, dtype, variant });
   step.write(rows);
@@ -157,7 +165,7 @@ async function main(): Promise<void> {
   const x = uploadStorage(device, 'bench.x', Float32Array.from({ length: 128 * o.inDim }, (_, i) => Math.cos(i) * 0.5));
   const y = createStorage(device, 'bench.y', 128 * o.outDim * 4);
   const results: Record<string, unknown>[] = [];
-  for (const variant of o.variants) for (const dtype of ['f32', 'f16'] as const) {
+  for (const variant of o.variants) for (const dtype of o.dtypes) {
     const maxError = await checkMatmul(env, step, variant, dtype);
     log(`${variant} ${dtype} check vs CPU reference (5 x 101 -> 37): max |error| ${maxError.toExponential(2)}`);
     const { ops, weightBytes } = makeLayers(env, o, variant, dtype, x, y);

@@ -6,7 +6,7 @@
 // reads are clamped to the row's last input (a finite activation times a zero weight).
 // Work split: shaders/common/matmul_tile.wgsl (main = split, perColumn = dot).
 // Includer declares (module-scope order is free in WGSL): const QUADS (vec4s of inputs per
-// u32 word) and fn quad(word, h) -> vec4<f32>, the integer levels of inputs 4h .. 4h+3 of a word.
+// u32 word) and fn quad(word, h) -> vec4<f32>, the levels of inputs 4h .. 4h+3 of a word.
 //#include common/step.wgsl
 
 override WG: u32 = 64;             // main: threads splitting IN, a power of two >= 4 * TR; dot: columns per workgroup
@@ -32,8 +32,13 @@ fn blockScale(scales: u32, b: u32) -> f32 {
   return select(pair.x, pair.y, (b & 1u) == 1u);
 }
 
-// x[xo + k .. k+3], indices clamped to the row (padding of the last block; see above).
-fn xQuad(xo: u32, k: u32, IN: u32) -> vec4<f32> {
+// x[xo + k .. k+3] of a row of IN inputs; `tail`: k may pass the row's end (the padded last
+// block), so indices are clamped to the row. A uniform branch, so full blocks skip the clamps
+// (on SwiftShader the clamps cost about as much as the dot products).
+fn xQuad(xo: u32, k: u32, IN: u32, tail: bool) -> vec4<f32> {
+  if (!tail) {
+    return vec4<f32>(x[xo + k], x[xo + k + 1u], x[xo + k + 2u], x[xo + k + 3u]);
+  }
   let last = IN - 1u;
   return vec4<f32>(x[xo + min(k, last)], x[xo + min(k + 1u, last)], x[xo + min(k + 2u, last)], x[xo + min(k + 3u, last)]);
 }
@@ -48,6 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     return;  // uniform per workgroup
   }
   let blocks = (IN + BLOCK - 1u) / BLOCK;
+  let full = IN / BLOCK;  // blocks before the padded one
   let qWords = blocks * WPB;
   // Columns past the end are clamped to valid ones: they compute garbage that is never stored.
   let wa = min(o0, OUT - 1u) * dims.stride;
@@ -69,7 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let qc = quad(word.z, h) * s.z;
       let qd = quad(word.w, h) * s.w;
       for (var r = 0u; r < TR; r++) {
-        let xv = xQuad(min(row0 + r, lastRow) * IN, k0 + 4u * h, IN);
+        let xv = xQuad(min(row0 + r, lastRow) * IN, k0 + 4u * h, IN, b == full);
         acc[r] += vec4<f32>(dot(qa, xv), dot(qb, xv), dot(qc, xv), dot(qd, xv));
       }
     }
@@ -79,7 +85,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 // Entry `perColumn` (variant dot): thread = output column o, workgroup row tile wid.y; TR is 1
 // or 4 with scalar / vec4 accumulators (see matmul_f16.wgsl). Each block's partial dot is
-// summed from integer levels and scaled once. Dispatch (ceil(OUT / WG), ceil(rows / TR)).
+// summed from the levels and scaled once. One flat loop over the block's 8 vec4s of inputs
+// (SwiftShader's JIT keeps every loop, so nested loops of 1 or 2 trips cost more than the
+// work). Dispatch (ceil(OUT / WG), ceil(rows / TR)).
 @compute @workgroup_size(WG)
 fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let IN = dims.inDim;
@@ -89,18 +97,18 @@ fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
     return;
   }
   let blocks = (IN + BLOCK - 1u) / BLOCK;
+  let full = IN / BLOCK;  // blocks before the padded one (== blocks when IN % 32 == 0)
   let wo = o * dims.stride;
   let scales = wo + blocks * WPB;
   if (TR == 1u) {
     let xo = row0 * IN;
     var acc = 0.0;
     for (var b = 0u; b < blocks; b++) {
+      let tail = b == full;
       var part = 0.0;
-      for (var j = 0u; j < WPB; j++) {
-        let word = w[wo + b * WPB + j];
-        for (var h = 0u; h < QUADS; h++) {
-          part += dot(quad(word, h), xQuad(xo, b * BLOCK + (j * QUADS + h) * 4u, IN));
-        }
+      for (var t = 0u; t < BLOCK / 4u; t++) {
+        let q = quad(w[wo + b * WPB + t / QUADS], t % QUADS);
+        part += dot(q, xQuad(xo, b * BLOCK + 4u * t, IN, tail));
       }
       acc += part * blockScale(scales, b);
     }
@@ -114,14 +122,13 @@ fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
   let x3 = min(row0 + 3u, last) * IN;
   var acc = vec4<f32>();
   for (var b = 0u; b < blocks; b++) {
+    let tail = b == full;
     var part = vec4<f32>();
-    for (var j = 0u; j < WPB; j++) {
-      let word = w[wo + b * WPB + j];
-      for (var h = 0u; h < QUADS; h++) {
-        let q = quad(word, h);
-        let k = b * BLOCK + (j * QUADS + h) * 4u;
-        part += vec4<f32>(dot(q, xQuad(x0, k, IN)), dot(q, xQuad(x1, k, IN)), dot(q, xQuad(x2, k, IN)), dot(q, xQuad(x3, k, IN)));
-      }
+    for (var t = 0u; t < BLOCK / 4u; t++) {
+      let q = quad(w[wo + b * WPB + t / QUADS], t % QUADS);
+      let k = b * BLOCK + 4u * t;
+      // columns = the 4 rows' inputs: q * X = the 4 rows' dot products with q
+      part += q * mat4x4<f32>(xQuad(x0, k, IN, tail), xQuad(x1, k, IN, tail), xQuad(x2, k, IN, tail), xQuad(x3, k, IN, tail));
     }
     acc += part * blockScale(scales, b);
   }

@@ -74,7 +74,7 @@ export function embedDtypeOf(dtype: WeightDtype): EmbedDtype {
 }
 
 /** (rows, cols) f32 values packed as `dtype`. */
-function packMatrix(values: Float32Array, rows: number, cols: number, dtype: WeightDtype): Float32Array | Uint32Array {
+export function packMatrix(values: Float32Array, rows: number, cols: number, dtype: WeightDtype): Float32Array | Uint32Array {
   if (dtype === 'f32') return values;
   return dtype === 'f16' ? packF16Rows(values, rows, cols) : quantizeRows(values, rows, cols, dtype);
 }
