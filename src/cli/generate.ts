@@ -5,7 +5,7 @@ import { engineDefaults, isWeightDtype, resolveGenerateOptions, OptionsError, ty
 import { profileTable } from './profile';
 import { isStrategyName, strategyNames } from '../engine/strategies';
 import { ContextLengthError } from '../errors';
-import { loadModelFiles } from '../model/weights';
+import { dequantizedFiles, loadModelFiles } from '../model/weights';
 import { sourceFromString } from '../model/source';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { generateOnCpu } from '../engine/cpu-generate';
@@ -93,7 +93,9 @@ export async function runGenerate(args: string[]): Promise<number> {
     if (prompt.length >= context) {
       throw new ContextLengthError(`the prompt has ${prompt.length} tokens; the context holds ${context} (prompt + output), so at most ${context - 1} prompt tokens`);
     }
-    result = generateOnCpu(files, tokenizer, prompt, { ...opts, maxTokens: Math.min(opts.maxTokens, context - prompt.length) });
+    // --weights q8|q4: the reference runs on the weights the GPU would compute with
+    const cpuFiles = weights === 'q8' || weights === 'q4' ? dequantizedFiles(files, weights) : files;
+    result = generateOnCpu(cpuFiles, tokenizer, prompt, { ...opts, maxTokens: Math.min(opts.maxTokens, context - prompt.length) });
   } else {
     if (f['vocab-trim'] !== undefined && !f.draft) throw new OptionsError('--vocab-trim N trims the draft model: it needs --draft DIR');
     const context = maxContext ?? Math.min(files.config.maxPositionEmbeddings, engineDefaults.maxContextCap);
