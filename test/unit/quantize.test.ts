@@ -1,4 +1,11 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runQuantize } from '../../src/cli/quantize.ts';
+import { makeFixture, writeFixture } from '../../src/model/fixture.ts';
+import { FolderSource, MemorySource } from '../../src/model/source.ts';
+import { loadModelFiles, tensorF32 } from '../../src/model/weights.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/model/f16.ts';
 import { dequantizeRows, QUANT_BLOCK, quantizeRows, quantRowWords } from '../../src/model/quantize.ts';
 
@@ -50,4 +57,29 @@ describe('block quantization', () => {
       expect(Array.from(quantizeRows(d, 3, 64, dtype))).toEqual(Array.from(p));
     });
   }
+});
+
+describe('treespec quantize', () => {
+  it('writes a folder that loads with the stored rows and the dequantized values', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'treespec-quant-'));
+    const shape = { modelType: 'llama', vocabSize: 300, hiddenSize: 40, intermediateSize: 72, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 20, tieWordEmbeddings: true, dtype: 'f16' } as const;
+    await writeFixture(join(dir, 'src'), makeFixture(shape, 3));
+    const write = process.stdout.write;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    try {
+      expect(await runQuantize(['--model', join(dir, 'src'), '--to', 'q4', '--out', join(dir, 'q4')])).toBe(0);
+    } finally {
+      process.stdout.write = write;
+    }
+    const orig = await loadModelFiles(new MemorySource(makeFixture(shape, 3)));
+    const pre = await loadModelFiles(new FolderSource(join(dir, 'q4')));
+    expect(pre.quantized?.dtype).toBe('q4');
+    const name = 'model.layers.0.mlp.down_proj.weight';
+    const packed = quantizeRows(tensorF32(orig.tensors.get(name)!), 40, 72, 'q4');
+    expect(Array.from(pre.quantized!.packed.get(name)!)).toEqual(Array.from(packed));
+    expect(Array.from(tensorF32(pre.tensors.get(name)!))).toEqual(Array.from(dequantizeRows(packed, 40, 72, 'q4')));
+    // tied: the LM head is stored quantized, the embedding table unchanged
+    expect(pre.quantized!.packed.has('lm_head.weight')).toBe(true);
+    expect(Array.from(tensorF32(pre.tensors.get('model.embed_tokens.weight')!))).toEqual(Array.from(tensorF32(orig.tensors.get('model.embed_tokens.weight')!)));
+  });
 });
