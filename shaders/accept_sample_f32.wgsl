@@ -5,7 +5,7 @@
 // One workgroup walks sequentially over depth; each step is parallel over the vocabulary
 // (invocation lid owns entries lid, lid + WG, ...). Per visited row u (the root, then each
 // accepted row):
-//  1. p = the processed goal distribution of row u: repetition penalty over the history
+//  1. p = the processed target distribution of row u: repetition penalty over the history
 //     (committed tokens + the tokens of u's path, each distinct token once: a per-vocab mark),
 //     then temperature, top-k, softmax, top-p (processRow);
 //  2. the children of u are tried in node order with one uniform each: deterministic drafts
@@ -18,6 +18,7 @@
 // order (one per tried child, then the bonus); result[2] says how many were used.
 //#include common/accept_result.wgsl
 //#include common/ranking.wgsl
+//#include common/workgroup_reduce.wgsl
 
 override WG: u32 = 256;   // power of two
 override K: u32;          // top-k width of the pass
@@ -40,64 +41,8 @@ fn P(i: u32) -> u32 { return i; }
 fn QW(i: u32) -> u32 { return VOCAB + i; }
 fn SEEN(i: u32) -> u32 { return 2u * VOCAB + i; }
 
-var<workgroup> red: array<f32, WG>;
-var<workgroup> redU: array<u32, WG>;
-var<workgroup> flag: u32;
-var<workgroup> pick: atomic<u32>;
-
-// ---- workgroup reductions: every invocation calls them (uniform control flow) and gets the
-// same result. The leading barrier keeps a reduction's writes after every read of the previous.
-
-fn sumF(lid: u32, x: f32) -> f32 {
-  return reduceF(lid, x, false);
-}
-
-fn maxF(lid: u32, x: f32) -> f32 {
-  return reduceF(lid, x, true);
-}
-
-// Sum (or max) of x over the workgroup.
-fn reduceF(lid: u32, x: f32, isMax: bool) -> f32 {
-  workgroupBarrier();
-  red[lid] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] = select(red[lid] + red[lid + s], max(red[lid], red[lid + s]), isMax);
-    }
-    workgroupBarrier();
-  }
-  return workgroupUniformLoad(&red[0]);
-}
-
-fn sumU(lid: u32, x: u32) -> u32 {
-  workgroupBarrier();
-  redU[lid] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      redU[lid] += redU[lid + s];
-    }
-    workgroupBarrier();
-  }
-  return workgroupUniformLoad(&redU[0]);
-}
-
-// Argmax of (value, id) pairs in common/ranking.wgsl's order (ties to the lowest id).
-fn argmaxF(lid: u32, v: f32, id: u32) -> u32 {
-  workgroupBarrier();
-  red[lid] = v;
-  redU[lid] = id;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s && ranksBefore(red[lid + s], redU[lid + s], red[lid], redU[lid])) {
-      red[lid] = red[lid + s];
-      redU[lid] = redU[lid + s];
-    }
-    workgroupBarrier();
-  }
-  return workgroupUniformLoad(&redU[0]);
-}
+var<workgroup> flag: u32;          // invocation 0's accept decision, read uniformly
+var<workgroup> pick: atomic<u32>;  // the bonus token (lowest claiming id)
 
 // Order-preserving u32 key of a float: a < b iff key(a) < key(b) (IEEE sign-magnitude mapped
 // to unsigned order: negative floats have every bit flipped, positive ones only the sign bit).
@@ -114,7 +59,7 @@ fn countKeyAtLeast(lid: u32, t: u32) -> u32 {
   return sumU(lid, n);
 }
 
-// ---- the goal distribution of a row (targetProbs), left normalised in scratch P.
+// ---- the target distribution of a row (targetProbs), left normalised in scratch P.
 
 fn processRow(lid: u32, row: u32) {
   // repetition penalty (CTRL, as transformers): a seen token's logit / penalty if positive, * penalty if negative
@@ -382,7 +327,7 @@ fn drawBonus(lid: u32, u: f32) -> u32 {
     }
     atomicMin(&pick, got);
   }
-  // the overall last positive entry, for a goal past every chunk (round-off)
+  // the overall last positive entry, for a draw past every chunk (round-off)
   workgroupBarrier();
   redU[lid] = select(0u, lastPos + 1u, lastPos != NO_ID);
   workgroupBarrier();
