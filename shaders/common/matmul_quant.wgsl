@@ -32,13 +32,10 @@ fn blockScale(scales: u32, b: u32) -> f32 {
   return select(pair.x, pair.y, (b & 1u) == 1u);
 }
 
-// x[xo + k .. k+3] of a row of IN inputs; `tail`: k may pass the row's end (the padded last
-// block), so indices are clamped to the row. A uniform branch, so full blocks skip the clamps
-// (on SwiftShader the clamps cost about as much as the dot products).
-fn xQuad(xo: u32, k: u32, IN: u32, tail: bool) -> vec4<f32> {
-  if (!tail) {
-    return vec4<f32>(x[xo + k], x[xo + k + 1u], x[xo + k + 2u], x[xo + k + 3u]);
-  }
+// x[xo + k .. k+3] of a row of IN inputs, indices clamped to the row (k may pass its end in
+// the padded last block). Branch-free: SwiftShader runs both sides of a branch it cannot prove
+// uniform, which cost more than the clamps.
+fn xQuad(xo: u32, k: u32, IN: u32) -> vec4<f32> {
   let last = IN - 1u;
   return vec4<f32>(x[xo + min(k, last)], x[xo + min(k + 1u, last)], x[xo + min(k + 2u, last)], x[xo + min(k + 3u, last)]);
 }
@@ -53,7 +50,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     return;  // uniform per workgroup
   }
   let blocks = (IN + BLOCK - 1u) / BLOCK;
-  let full = IN / BLOCK;  // blocks before the padded one
   let qWords = blocks * WPB;
   // Columns past the end are clamped to valid ones: they compute garbage that is never stored.
   let wa = min(o0, OUT - 1u) * dims.stride;
@@ -75,7 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let qc = quad(word.z, h) * s.z;
       let qd = quad(word.w, h) * s.w;
       for (var r = 0u; r < TR; r++) {
-        let xv = xQuad(min(row0 + r, lastRow) * IN, k0 + 4u * h, IN, b == full);
+        let xv = xQuad(min(row0 + r, lastRow) * IN, k0 + 4u * h, IN);
         acc[r] += vec4<f32>(dot(qa, xv), dot(qb, xv), dot(qc, xv), dot(qd, xv));
       }
     }
@@ -97,18 +93,16 @@ fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
     return;
   }
   let blocks = (IN + BLOCK - 1u) / BLOCK;
-  let full = IN / BLOCK;  // blocks before the padded one (== blocks when IN % 32 == 0)
   let wo = o * dims.stride;
   let scales = wo + blocks * WPB;
   if (TR == 1u) {
     let xo = row0 * IN;
     var acc = 0.0;
     for (var b = 0u; b < blocks; b++) {
-      let tail = b == full;
       var part = 0.0;
       for (var t = 0u; t < BLOCK / 4u; t++) {
         let q = quad(w[wo + b * WPB + t / QUADS], t % QUADS);
-        part += dot(q, xQuad(xo, b * BLOCK + 4u * t, IN, tail));
+        part += dot(q, xQuad(xo, b * BLOCK + 4u * t, IN));
       }
       acc += part * blockScale(scales, b);
     }
@@ -122,13 +116,12 @@ fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
   let x3 = min(row0 + 3u, last) * IN;
   var acc = vec4<f32>();
   for (var b = 0u; b < blocks; b++) {
-    let tail = b == full;
     var part = vec4<f32>();
     for (var t = 0u; t < BLOCK / 4u; t++) {
       let q = quad(w[wo + b * WPB + t / QUADS], t % QUADS);
       let k = b * BLOCK + 4u * t;
       // columns = the 4 rows' inputs: q * X = the 4 rows' dot products with q
-      part += q * mat4x4<f32>(xQuad(x0, k, IN, tail), xQuad(x1, k, IN, tail), xQuad(x2, k, IN, tail), xQuad(x3, k, IN, tail));
+      part += q * mat4x4<f32>(xQuad(x0, k, IN), xQuad(x1, k, IN), xQuad(x2, k, IN), xQuad(x3, k, IN));
     }
     acc += part * blockScale(scales, b);
   }
