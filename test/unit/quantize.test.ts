@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runQuantize } from '../../src/cli/quantize.ts';
+import { SafetensorsError } from '../../src/errors.ts';
 import { makeFixture, writeFixture } from '../../src/model/fixture.ts';
+import { serializeQuantized } from '../../src/model/quantized-files.ts';
+import { parseSafetensors, serializeSafetensors, type RawTensor } from '../../src/model/safetensors.ts';
 import { FolderSource, MemorySource } from '../../src/model/source.ts';
 import { loadModelFiles, tensorF32 } from '../../src/model/weights.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/model/f16.ts';
@@ -81,5 +84,28 @@ describe('treespec quantize', () => {
     // tied: the LM head is stored quantized, the embedding table unchanged
     expect(pre.quantized!.packed.has('lm_head.weight')).toBe(true);
     expect(Array.from(tensorF32(pre.tensors.get('model.embed_tokens.weight')!))).toEqual(Array.from(tensorF32(orig.tensors.get('model.embed_tokens.weight')!)));
+  });
+});
+
+describe('pre-quantized files', () => {
+  const shape = { modelType: 'llama', vocabSize: 300, hiddenSize: 40, intermediateSize: 72, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 20, dtype: 'f32' } as const;
+  const name = 'model.layers.0.self_attn.q_proj.weight';
+
+  async function load(edit: (tensors: Map<string, RawTensor>) => void): Promise<unknown> {
+    const files = makeFixture(shape, 5);
+    const orig = await loadModelFiles(new MemorySource(files));
+    const tensors = parseSafetensors(serializeQuantized(orig.config, orig.tensors, tensorF32, 'q8'));
+    edit(tensors);
+    files.set('model.safetensors', serializeSafetensors(tensors.values()));
+    return loadModelFiles(new MemorySource(files));
+  }
+
+  it('rejects a U8 tensor that is no quantized matrix, mixed dtypes, a wrong shape and a missing projection', async () => {
+    const u8 = (n: string, shape: number[]): RawTensor => ({ name: n, dtype: 'U8', shape, data: new Uint8Array(shape[0] * shape[1]) });
+    await expect(load((t) => t.set('extra', u8('extra', [2, 4])))).rejects.toThrow(SafetensorsError);
+    await expect(load((t) => t.set('model.norm.weight.q8', u8('model.norm.weight.q8', [1, 36])))).rejects.toThrow(/not a quantizable matrix/);
+    await expect(load((t) => { const q = t.get(`${name}.q8`)!; t.delete(`${name}.q8`); t.set(`${name}.q4`, { ...q, name: `${name}.q4` }); })).rejects.toThrow(/is q4, other matrices are q8/);
+    await expect(load((t) => { const q = t.get(`${name}.q8`)!; t.set(`${name}.q8`, { ...q, shape: [q.shape[1], q.shape[0]] }); })).rejects.toThrow(/expected U8 \[40, 68\]/);
+    await expect(load((t) => t.delete(`${name}.q8`))).rejects.toThrow(/must quantize every projection/);
   });
 });
