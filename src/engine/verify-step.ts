@@ -59,6 +59,9 @@ function walkOf(model: GpuModel): Promise<GpuAcceptWalk> {
       k: model.topK,
       maxRows: model.maxRows,
       historyCapacity: model.kv.capacity,
+    }).then((walk) => {
+      model.attach(walk);
+      return walk;
     });
     walks.set(model, w);
   }

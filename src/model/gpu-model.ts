@@ -95,6 +95,7 @@ export class GpuModel {
   private taps: { layers: number[]; buffer: GPUBuffer } | null = null;
   /** Rows of the last pass that filled the taps. */
   private tappedRows = 0;
+  private readonly attached: { destroy(): void }[] = [];
   /** Attached by a profiled generation (--profile): forward() then times every op. */
   profiler: ForwardProfiler | null = null;
 
@@ -369,7 +370,13 @@ export class GpuModel {
     return exitLayer;
   }
 
+  /** Resources built over this model's buffers by others (the acceptance walk): destroyed with it. */
+  attach(resource: { destroy(): void }): void {
+    this.attached.push(resource);
+  }
+
   destroy(): void {
+    for (const r of this.attached.splice(0)) r.destroy();
     this.taps?.buffer.destroy();
     this.kv.destroy();
     const w = this.weights;
