@@ -4,7 +4,7 @@
  * keeps the previous engine; a failed generation leaves the page ready for the next one.
  */
 import { WorkerEngine } from '../src/worker/client';
-import type { GenerateOptions } from '../src/engine/options';
+import type { GenerateOptions, WeightDtype } from '../src/engine/options';
 import { byId, showError } from './dom';
 import { checkWebGPU } from './gpu-check';
 import { bindSourceRadios, readPick } from './model-picker';
@@ -71,7 +71,7 @@ async function load(): Promise<void> {
     const pick = readPick();
     ui.info.textContent = `Loading ${pick.label}: downloading (or reading the browser cache), then uploading the weights to the GPU and compiling kernels…`;
     const started = performance.now();
-    const next = await WorkerEngine.load(pick.spec, { draft: pick.draft, weightDtype: ui.dtype.value as 'f16' | 'f32', onProgress: (p) => progress.update(p) });
+    const next = await WorkerEngine.load(pick.spec, { draft: pick.draft, weightDtype: ui.dtype.value as WeightDtype, onProgress: (p) => progress.update(p) });
     progress.finishAll();
     engine?.destroy();
     engine = next;
