@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Plugin } from 'vite';
 import { chromiumArgs, chromiumPath } from '../test/chromium';
 import type { BrowserJob } from './page/main';
-import type { BenchPrompt, RunnerResult, SuiteConfig } from './types';
+import type { BenchPrompt, BenchWeights, RunnerResult, SuiteConfig } from './types';
 
 const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..');
 
@@ -60,7 +60,8 @@ async function launch() {
  */
 export interface BrowserPeers {
   wllama?: { gguf: string; nCtx: number; gpu: boolean; cpu: boolean };
-  transformers?: { onnxDir: string; gpu: boolean; cpu: boolean };
+  /** weights: the formats to run it at (each its export's graph, bench/onnx.ts). */
+  transformers?: { onnxDir: string; weights: BenchWeights[]; gpu: boolean; cpu: boolean };
 }
 
 export async function runBrowser(model: string, draft: string | undefined, prompts: BenchPrompt[], config: SuiteConfig, peers: BrowserPeers = {}): Promise<RunnerResult> {
@@ -101,7 +102,7 @@ export async function runBrowser(model: string, draft: string | undefined, promp
     const job: BrowserJob = { modelUrl: '/__bench/model/', modelLabel: model, prompts, config: { ...config, draftModel: draft ? '/__bench/draft/' : undefined },
       peers: {
         ...(peers.wllama ? { wllama: { ...peers.wllama, ggufUrl: `/__bench/gguf/${basename(peers.wllama.gguf)}` } } : {}),
-        ...(peers.transformers ? { transformers: { gpu: peers.transformers.gpu, cpu: peers.transformers.cpu, modelsUrl: '/__bench/onnx/', modelId: basename(peers.transformers.onnxDir), ortUrl: '/__bench/ort/' } } : {}),
+        ...(peers.transformers ? { transformers: { gpu: peers.transformers.gpu, cpu: peers.transformers.cpu, weights: peers.transformers.weights, modelsUrl: '/__bench/onnx/', modelId: basename(peers.transformers.onnxDir), ortUrl: '/__bench/ort/' } } : {}),
       },
     };
     const result = await page.evaluate((j) => (window as unknown as { treespecBench: { run: (j: BrowserJob) => Promise<RunnerResult> } }).treespecBench.run(j), job);

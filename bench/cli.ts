@@ -13,7 +13,8 @@ import { makeReport, failed, type BenchReport } from './results';
 import { renderHtml, markdownTable, tokenAgreement } from './report';
 import { runBrowser, type BrowserPeers } from './browser';
 import { ensureOnnxExport } from './onnx';
-import type { BenchPrompt, RunnerResult, SuiteConfig } from './types';
+import { isWeightDtype } from '../src/engine/options';
+import type { BenchPrompt, BenchWeights, RunnerResult, SuiteConfig } from './types';
 
 export const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..');
 
@@ -44,7 +45,11 @@ const usage = `npm run bench -- [options]
   --max-tokens N               tokens per generation (default ${DEFAULT_MAX_TOKENS})
   --repeats N                  measured repeats after the warm-up (default ${DEFAULT_REPEATS})
   --tree-budget N              draft tree nodes (default: the engine's)
-  --weights f16|f32            weights on the GPU (default f16)
+  --weights f16,q8,q4          weight formats on the GPU, any of f32 f16 q8 q4 (default f16): one treespec engine
+                               each, interleaved like strategies; speedups are against ar at the first one, the
+                               equality check is against ar at the same weights, and each output's agreement
+                               with ar at f16 (or the first) is reported. transformers.js runs at the matching
+                               precisions (fp32, fp16, q8, q4 exports: tools/fixtures/quantize_onnx.py)
   --keep-drafter-state         let drafters keep what they learned across generations (default: reset before each)
   --peers a,b                  peers measured beside treespec in the browser runtime (default ${DEFAULT_PEERS}; none = no peer):
                                transformers (transformers.js on onnxruntime-web's WebGPU backend, WebAssembly when
@@ -142,8 +147,11 @@ async function main(argv: string[]): Promise<number> {
   if (!existsSync(join(model, 'config.json'))) {
     throw new UsageError(`no model at ${model} (config.json missing); pass --model DIR, or write a random fixture with "node bin/treespec.mjs fixture --out DIR"`);
   }
-  const weights = f.weights ?? 'f16';
-  if (weights !== 'f16' && weights !== 'f32') throw new UsageError(`--weights is "${weights}"; expected f16 or f32`);
+  const listed = (f.weights ?? 'f16').split(',').map((w) => w.trim()).filter(Boolean);
+  const weights: BenchWeights[] = listed.filter(isWeightDtype);
+  if (weights.length !== listed.length || !weights.length || new Set(weights).size !== weights.length) {
+    throw new UsageError(`--weights is "${f.weights}"; expected a list of distinct f32, f16, q8, q4`);
+  }
   let prompts = loadPrompts(resolve(f.prompts ?? join(repoRoot, 'public/bench/prompts.jsonl')));
   if (f.categories) {
     const want = f.categories.split(',');
@@ -165,7 +173,7 @@ async function main(argv: string[]): Promise<number> {
     maxTokens: int(f['max-tokens'], 'max-tokens', DEFAULT_MAX_TOKENS),
     repeats: int(f.repeats, 'repeats', DEFAULT_REPEATS),
     treeBudget: f['tree-budget'] === undefined ? undefined : int(f['tree-budget'], 'tree-budget', 0, 0),
-    weightDtype: weights,
+    weights,
     resetDrafters: !f['keep-drafter-state'],
   };
   // The bundled draft model goes with the bundled target; another target needs its own --draft.
@@ -180,12 +188,12 @@ async function main(argv: string[]): Promise<number> {
   const browserPeers: BrowserPeers = {};
   const notes: Record<string, string> = {};
   if (runtime !== 'node' && peerNames.some((p) => p.startsWith('transformers'))) {
-    const onnx = ensureOnnxExport(repoRoot, model, (line) => process.stderr.write(`${line}\n`));
+    const onnx = ensureOnnxExport(repoRoot, model, weights, (line) => process.stderr.write(`${line}\n`));
     if ('skipped' in onnx) {
       process.stderr.write(`note: transformers.js peer skipped: ${onnx.skipped}\n`);
       notes['transformers.js'] = `skipped: ${onnx.skipped}`;
     } else {
-      browserPeers.transformers = { onnxDir: onnx.dir, gpu: peerNames.includes('transformers'), cpu: peerNames.includes('transformers-wasm') };
+      browserPeers.transformers = { onnxDir: onnx.dir, weights: onnx.weights, gpu: peerNames.includes('transformers'), cpu: peerNames.includes('transformers-wasm') };
     }
   }
   if (runtime !== 'node' && peerNames.some((p) => p.startsWith('wllama'))) {
@@ -217,6 +225,7 @@ async function main(argv: string[]): Promise<number> {
   for (const m of s.mismatches) process.stdout.write(`MISMATCH ${m.strategy} on ${m.promptId} (repeat ${m.repeat}): first difference at token ${m.at}: ar ${m.expected} vs ${m.got}\n`);
   for (const e of s.failedRuns) process.stdout.write(`FAILED RUN ${e.strategy} on ${e.promptId}: ${e.error}\n`);
   for (const a of s.peerAgreement) process.stdout.write(`peer ${a.engine} on ${a.promptId}: ${a.matchingChars}/${a.ourChars} chars of treespec ar's text match; token ids ${tokenAgreement(a)}\n`);
+  for (const a of s.weightAgreement) process.stdout.write(`${a.engine} ${a.strategy} on ${a.promptId} vs treespec ar ${s.agreementWeights}: token ids ${tokenAgreement(a)}\n`);
   process.stdout.write(`${failed(report) ? 'FAIL' : 'PASS'} in ${((Date.now() - t0) / 1000).toFixed(0)} s\nresults: ${join(outDir, 'results.json')}\nreport: ${join(outDir, 'report.html')}${png ? `\npng: ${png}` : ''}\n`);
   return failed(report) ? 1 : 0;
 }

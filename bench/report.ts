@@ -68,11 +68,28 @@ function seriesOf(s: Summary, f: (g: GroupSummary) => number) {
   }));
 }
 
-/** The summary table in Markdown: one row per strategy, tokens/s, tau and speedup per category. */
+/**
+ * A series' outputs against treespec ar at the agreement weights: "identical (4/4)" or
+ * "2/4 identical; first differs at 14, 20" (one index per differing prompt).
+ */
+function agreementCell(s: Summary, st: { engine: string; strategy: string }): string {
+  const mine = s.weightAgreement.filter((a) => a.engine === st.engine && a.strategy === st.strategy);
+  if (!mine.length) return isTreespec(st.engine) && st.strategy === 'ar' ? 'reference' : '–';
+  const known = mine.filter((a) => a.firstTokenDiff !== null);
+  if (!known.length) return 'not exposed';
+  const diffs = known.filter((a) => a.firstTokenDiff! >= 0).map((a) => a.firstTokenDiff);
+  return diffs.length ? `${known.length - diffs.length}/${known.length} identical; first differs at ${diffs.join(', ')}` : `identical (${known.length}/${known.length})`;
+}
+
+/**
+ * The summary table in Markdown: one row per strategy, tokens/s, tau and speedup per category;
+ * with several weight formats, a column of each series' agreement with treespec ar at f16.
+ */
 export function markdownTable(s: Summary): string {
   const cats = [...s.categories, 'mean'];
-  const head = `| strategy | ${cats.map((c) => `${c} tok/s (τ, ×treespec ar)`).join(' | ')} | draft ms/tok | verify ms/tok |`;
-  const sep = `|---|${cats.map(() => '---:').join('|')}|---:|---:|`;
+  const vs = s.agreementWeights && s.weightAgreement ? ` vs treespec ar ${s.agreementWeights} |` : '';
+  const head = `| strategy | ${cats.map((c) => `${c} tok/s (τ, ×treespec ar)`).join(' | ')} | draft ms/tok | verify ms/tok |${vs}`;
+  const sep = `|---|${cats.map(() => '---:').join('|')}|---:|---:|${vs ? '---|' : ''}`;
   const rows = s.strategies.map((st) => {
     const g = (c: string) => s.groups.find((x) => x.engine === st.engine && x.strategy === st.strategy && x.category === c);
     const cells = cats.map((c) => {
@@ -80,13 +97,13 @@ export function markdownTable(s: Summary): string {
       return x ? `${fmt(x.tokensPerSecond)} (${fmt(x.tau)}, ${fmt(x.speedup)}×)` : '–';
     });
     const m = g('mean');
-    return `| ${label(st)} | ${cells.join(' | ')} | ${fmt(m?.draftMsPerToken ?? NaN)} | ${fmt(m?.verifyMsPerToken ?? NaN)} |`;
+    return `| ${label(st)} | ${cells.join(' | ')} | ${fmt(m?.draftMsPerToken ?? NaN)} | ${fmt(m?.verifyMsPerToken ?? NaN)} |${vs ? ` ${agreementCell(s, st)} |` : ''}`;
   });
   return [head, sep, ...rows].join('\n');
 }
 
 /** "identical (32)", "first differs at 17 of 32", or "not exposed" for a peer that returns text only. */
-export function tokenAgreement(p: Summary['peerAgreement'][number]): string {
+export function tokenAgreement(p: { firstTokenDiff: number | null; ourTokens: number }): string {
   if (p.firstTokenDiff === null) return 'not exposed';
   return p.firstTokenDiff < 0 ? `identical (${p.ourTokens})` : `first differs at ${p.firstTokenDiff} of ${p.ourTokens}`;
 }
@@ -125,8 +142,11 @@ export function renderHtml(report: BenchReport): string {
   const peer = s.peerAgreement.length
     ? `<h2>Peers’ output against treespec <code>ar</code></h2><table class="small"><thead><tr><th>engine</th><th>prompt</th><th>matching prefix (chars)</th><th>treespec chars</th><th>token ids</th></tr></thead><tbody>${s.peerAgreement.map((p) => `<tr><td>${esc(p.engine)}</td><td>${esc(p.promptId)}</td><td>${p.matchingChars}</td><td>${p.ourChars}</td><td>${esc(tokenAgreement(p))}</td></tr>`).join('')}</tbody></table>`
     : '';
+  const byWeights = s.agreementWeights && s.weightAgreement?.length
+    ? `<h2>Outputs against treespec <code>ar</code> at ${esc(s.agreementWeights)}</h2><p class="meta">Other weights legitimately change greedy outputs; reported, not failed.</p><table class="small"><thead><tr><th>engine</th><th>strategy</th><th>prompt</th><th>token ids</th></tr></thead><tbody>${s.weightAgreement.map((a) => `<tr><td>${esc(a.engine)}</td><td>${esc(a.strategy)}</td><td>${esc(a.promptId)}</td><td>${esc(tokenAgreement(a))}</td></tr>`).join('')}</tbody></table>`
+    : '';
   const samples = report.results.flatMap((r) => r.runs).filter((r) => r.engine === 'treespec' && r.strategy === 'ar' && r.repeat === 0);
-  const sampleList = samples.map((r) => `<details><summary>${esc(r.promptId)} (${esc(r.category)})</summary><pre>${esc(r.text)}</pre></details>`).join('');
+  const sampleList = samples.map((r) => `<details><summary>${esc(r.promptId)} (${esc(r.category)}${s.agreementWeights && r.weights ? `, ${esc(r.weights)}` : ''})</summary><pre>${esc(r.text)}</pre></details>`).join('');
   const cfg = report.config;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>treespec benchmark ${esc(report.createdAt)}</title>
@@ -140,7 +160,7 @@ pre{white-space:pre-wrap;background:#f7f7f7;padding:8px;font-size:12px}code{font
 </style></head><body>
 <h1>treespec benchmark</h1>
 <p class="meta">${esc(report.createdAt)} · <code>${esc(report.command)}</code><br>
-model <code>${esc(report.results[0]?.model.source ?? '?')}</code>${cfg.draftModel ? ` · draft model <code>${esc(cfg.draftModel)}</code>` : ''} · ${cfg.maxTokens} tokens per generation · greedy · ${cfg.repeats} measured repeat(s) after a warm-up, medians · tree budget ${cfg.treeBudget ?? 'default'} · drafter state ${cfg.resetDrafters ? 'reset before every generation' : 'kept across generations'}</p>
+model <code>${esc(report.results[0]?.model.source ?? '?')}</code>${cfg.draftModel ? ` · draft model <code>${esc(cfg.draftModel)}</code>` : ''} · ${cfg.maxTokens} tokens per generation · greedy · ${cfg.repeats} measured repeat(s) after a warm-up, medians · tree budget ${cfg.treeBudget ?? 'default'} · drafter state ${cfg.resetDrafters ? 'reset before every generation' : 'kept across generations'} · weights ${esc((cfg.weights ?? []).join(', ') || 'default')}</p>
 <ul class="meta">${env}</ul>
 ${status}
 ${barChart('Tokens per second', cats, seriesOf(s, (g) => g.tokensPerSecond))}
@@ -150,7 +170,7 @@ ${barChart('τ: tokens per target forward pass', cats, seriesOf(s, (g) => g.tau)
 <ul class="meta">
 <li>treespec tokens/s: generated tokens over the wall time of the decode loop (first step to last token, prefill excluded), measured in the page; median over repeats per prompt.</li>
 <li>τ: tokens committed per target forward pass (accepted draft tokens + 1). Draft / verify / other: the decode loop’s wall time split per generated token.</li>
-<li>Peers: wllama with llama.cpp’s own decode timing (<code>predicted_ms</code>, prompt processing excluded) on a GGUF export of the same weights (f16 matrices, f32 norms); transformers.js (onnxruntime-web) on an f32 ONNX export, fed treespec’s prompt token ids, timed per token through a streamer: tokens after the first over the time from the first token to the last (the prompt’s forward pass, which yields the first token, excluded). Greedy. Their output is compared with treespec <code>ar</code> below, not counted as a failure.</li>
+<li>Peers: wllama with llama.cpp’s own decode timing (<code>predicted_ms</code>, prompt processing excluded) on a GGUF export of the same weights (f16 matrices, f32 norms); transformers.js (onnxruntime-web) on an ONNX export at the precision matching each treespec weight format (fp32, fp16, or q8 / q4 MatMulNBits with treespec’s own block quantization), fed treespec’s prompt token ids, timed per token through a streamer: tokens after the first over the time from the first token to the last (the prompt’s forward pass, which yields the first token, excluded). Greedy. Their output is compared with treespec <code>ar</code> below, not counted as a failure.</li>
 <li>Every generation is greedy with the same prompt; strategies and peers take turns on each prompt (order rotated per repeat) after one warm-up generation each.</li>
 </ul>
 <h2>Per strategy and category</h2>
@@ -158,7 +178,7 @@ ${barChart('τ: tokens per target forward pass', cats, seriesOf(s, (g) => g.tau)
 ${groupTable(s)}
 <h2>GPU memory the engine allocated (MiB)</h2>
 <table><thead><tr><th>runtime</th><th>after load</th><th>of which the draft model</th><th>added by each drafter at first use</th><th>peak</th></tr></thead><tbody>${mem}</tbody></table>
-${mismatchList}${failureList}${peer}
+${mismatchList}${failureList}${peer}${byWeights}
 <h2>Per prompt (medians)</h2>
 ${cellTable(s)}
 <h2>Plain-decoding outputs</h2>

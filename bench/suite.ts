@@ -1,17 +1,20 @@
 /**
- * The measured loop, shared by the browser page and the Node runner: load the engine once,
- * warm every strategy up, then run every strategy on every prompt, interleaved (the strategy
+ * The measured loop, shared by the browser page and the Node runner: load the engine once per
+ * weight format of config.weights (each (strategy, weights) pair is a contestant), warm every
+ * strategy up, then run every strategy on every prompt, interleaved (the strategy
  * order rotates with each repeat, so no strategy always runs first or last after a prompt
  * change), `repeats` times. Greedy decoding (temperature 0), so every strategy must produce
- * the tokens of plain decoding; summary.ts checks that.
+ * the tokens of plain decoding at the same weights; summary.ts checks that.
  */
-import { Engine, acquireDevice, generateDefaults, isStrategyName, strategyNames, type ModelInput } from '../src/index';
+import { Engine, acquireDevice, engineDefaults, generateDefaults, isStrategyName, strategyNames, type ModelInput } from '../src/index';
 import { DraftModel } from '../src/draft/draft-model';
-import type { BenchPrompt, GpuMemory, RunRecord, RunnerResult, RunStats, SuiteConfig } from './types';
+import type { BenchPrompt, BenchWeights, GpuMemory, RunRecord, RunnerResult, RunStats, SuiteConfig } from './types';
 
 /** Another engine measured in the same run on the same model (plain decoding). */
 export interface Peer {
   name: string;
+  /** The treespec weight format whose precision it runs (fp16 for f16, q8, q4, fp32 for f32). */
+  weights?: BenchWeights;
   /** What to record about the peer (version, backend). */
   environment?: Record<string, string>;
   /** One greedy generation; tokens may be empty when the peer does not expose ids. */
@@ -97,6 +100,28 @@ export function rotation<T>(xs: T[], r: number): T[] {
   return [...xs.slice(k), ...xs.slice(0, k)];
 }
 
+interface LoadedEngine {
+  weights: BenchWeights;
+  engine: Engine;
+}
+
+/** One engine (and draft model) per weight format, in config.weights order. */
+async function loadEngines(input: SuiteInput, device: GPUDevice, meter: BufferMeter, gpuMemory: GpuMemory): Promise<LoadedEngine[]> {
+  const { config } = input;
+  const list: BenchWeights[] = config.weights.length ? config.weights : [engineDefaults.weightDtype];
+  const engines: LoadedEngine[] = [];
+  for (const weights of list) {
+    let draft: DraftModel | undefined;
+    if (input.draft) {
+      const before = meter.live;
+      draft = await DraftModel.load(device, input.draft, { maxContext: config.maxContext, weightDtype: weights });
+      gpuMemory.draftModelBytes ??= meter.live - before;
+    }
+    engines.push({ weights, engine: await Engine.load(input.model, { device, weightDtype: weights, maxContext: config.maxContext, draft }) });
+  }
+  return engines;
+}
+
 export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
   const { config, prompts, log } = input;
   const errors: string[] = [];
@@ -127,16 +152,12 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
   result.environment.adapter = ctx.adapterInfo;
   const meter = new BufferMeter(ctx.device);
   const t0 = performance.now();
-  let draft: DraftModel | undefined;
-  if (input.draft) {
-    draft = await DraftModel.load(ctx.device, input.draft, { maxContext: config.maxContext, weightDtype: config.weightDtype });
-    gpuMemory.draftModelBytes = meter.live;
-  }
-  const engine = await Engine.load(input.model, { device: ctx.device, weightDtype: config.weightDtype, maxContext: config.maxContext, draft });
+  const engines = await loadEngines(input, ctx.device, meter, gpuMemory);
   result.loadMs = performance.now() - t0;
   gpuMemory.afterLoadBytes = meter.live;
+  const engine = engines[0].engine;
   result.model.config = JSON.parse(JSON.stringify(engine.config)) as Record<string, unknown>;
-  log(`loaded ${input.modelLabel} in ${result.loadMs.toFixed(0)} ms on ${ctx.adapterInfo}; ${(meter.live / 2 ** 20).toFixed(1)} MiB of GPU buffers`);
+  log(`loaded ${input.modelLabel} (${engines.map((e) => e.weights).join(', ')}) in ${result.loadMs.toFixed(0)} ms on ${ctx.adapterInfo}; ${(meter.live / 2 ** 20).toFixed(1)} MiB of GPU buffers`);
 
   const peers: Peer[] = [];
   const target: PeerTarget = { encode: (prompt) => Array.from(engine.encodePrompt(prompt, generateDefaults)) };
@@ -151,22 +172,24 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
   }
 
   const runPeer = async (peer: Peer, p: BenchPrompt, repeat: number, maxTokens = config.maxTokens): Promise<void> => {
-    const rec: RunRecord = { engine: peer.name, strategy: 'ar', promptId: p.id, category: p.category, repeat, tokens: [], text: '', stats: emptyStats };
+    const rec: RunRecord = { engine: peer.name, strategy: 'ar', weights: peer.weights, promptId: p.id, category: p.category, repeat, tokens: [], text: '', stats: emptyStats };
     try {
       Object.assign(rec, await peer.generate(p, maxTokens));
     } catch (e) {
       rec.error = `${(e as Error).name}: ${(e as Error).message}`;
     }
     runs.push(rec);
-    log(`${repeat < 0 ? 'warm-up' : `repeat ${repeat + 1}/${config.repeats}`} ${p.id} ${peer.name}: ` +
+    log(`${repeat < 0 ? 'warm-up' : `repeat ${repeat + 1}/${config.repeats}`} ${p.id} ${peer.name}${peer.weights ? ` ${peer.weights}` : ''}: ` +
       (rec.error ? `ERROR ${rec.error}` : `${rec.stats.generatedTokens} tokens, ${rec.stats.tokensPerSecond.toFixed(2)} tok/s`));
   };
 
-  const runOne = async (p: BenchPrompt, strategy: string, repeat: number, maxTokens = config.maxTokens): Promise<void> => {
+  const several = engines.length > 1;
+  const runOne = async ({ engine, weights }: LoadedEngine, p: BenchPrompt, strategy: string, repeat: number, maxTokens = config.maxTokens): Promise<void> => {
     const before = meter.live;
-    const firstUse = !(strategy in gpuMemory.byStrategyBytes) && strategy !== 'ar';
+    const memKey = several ? `${strategy} ${weights}` : strategy;
+    const firstUse = !(memKey in gpuMemory.byStrategyBytes) && strategy !== 'ar';
     if (config.resetDrafters) engine.resetDrafters();
-    const rec: RunRecord = { engine: 'treespec', strategy, promptId: p.id, category: p.category, repeat, tokens: [], text: '', stats: emptyStats };
+    const rec: RunRecord = { engine: 'treespec', strategy, weights, promptId: p.id, category: p.category, repeat, tokens: [], text: '', stats: emptyStats };
     try {
       const out = await engine.generateText(p.prompt, {
         maxTokens,
@@ -182,12 +205,12 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
     } catch (e) {
       rec.error = `${(e as Error).name}: ${(e as Error).message}`;
     }
-    if (firstUse) gpuMemory.byStrategyBytes[strategy] = meter.live - before;
-    if (strategy === 'ar' && !('ar' in gpuMemory.byStrategyBytes)) gpuMemory.byStrategyBytes.ar = 0;
+    if (firstUse) gpuMemory.byStrategyBytes[memKey] = meter.live - before;
+    if (strategy === 'ar' && !(memKey in gpuMemory.byStrategyBytes)) gpuMemory.byStrategyBytes[memKey] = 0;
     rec.gpuBytesLive = meter.live;
     runs.push(rec);
     const s = rec.stats;
-    log(`${repeat < 0 ? 'warm-up' : `repeat ${repeat + 1}/${config.repeats}`} ${p.id} ${strategy}: ` +
+    log(`${repeat < 0 ? 'warm-up' : `repeat ${repeat + 1}/${config.repeats}`} ${p.id} ${strategy}${several ? ` ${weights}` : ''}: ` +
       (rec.error ? `ERROR ${rec.error}` : `${s.generatedTokens} tokens, ${s.tokensPerSecond.toFixed(2)} tok/s, tau ${s.tau.toFixed(2)}`));
   };
 
@@ -195,7 +218,7 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
     // Warm-up: every strategy once on the first prompt, a few tokens (pipelines compiled,
     // drafters created); not measured.
     const contestants: ((p: BenchPrompt, r: number, n?: number) => Promise<void>)[] = [
-      ...strategies.map((s) => (p: BenchPrompt, r: number, n?: number) => runOne(p, s, r, n)),
+      ...engines.flatMap((e) => strategies.map((s) => (p: BenchPrompt, r: number, n?: number) => runOne(e, p, s, r, n))),
       ...peers.map((peer) => (p: BenchPrompt, r: number, n?: number) => runPeer(peer, p, r, n)),
     ];
     if (prompts.length) for (const c of contestants) await c(prompts[0], -1, Math.min(config.maxTokens, WARMUP_TOKENS));
@@ -207,7 +230,7 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
   } finally {
     gpuMemory.peakBytes = meter.peak;
     for (const peer of peers) await peer.destroy().catch(() => undefined);
-    engine.destroy();
+    for (const e of engines) e.engine.destroy();
     log('done');
   }
   return result;

@@ -2,7 +2,10 @@
  * From raw runs to the numbers of the report (DESIGN section 7): per (engine, strategy,
  * prompt) the median over repeats; per category the aggregate of those medians; speedup
  * over plain decoding (`ar`) of the same engine in the same run; and the equality check of
- * every strategy's greedy tokens against `ar`'s.
+ * every strategy's greedy tokens against `ar`'s. With several weight formats every engine is
+ * named with its weights ("treespec q8", "transformers.js q8"): speedups are against treespec
+ * `ar` at the first listed weights, equality against `ar` at the same weights, and agreement with
+ * `ar` at f16 (or the first weights) is reported per output, not failed.
  */
 import type { RunRecord, RunnerResult } from './types';
 
@@ -63,6 +66,13 @@ export interface Summary {
    * where the ids differ (-1: identical; null: the peer returns no ids).
    */
   peerAgreement: { engine: string; promptId: string; matchingChars: number; ourChars: number; firstTokenDiff: number | null; ourTokens: number }[];
+  /** The weights of the treespec `ar` that weightAgreement compares with (f16 when listed, else the first). */
+  agreementWeights?: string;
+  /**
+   * With several weight formats: every first measured output (treespec strategies and peers, any
+   * weights) against treespec `ar` at agreementWeights, same prompt and runtime (-1: identical).
+   */
+  weightAgreement: { engine: string; strategy: string; promptId: string; firstTokenDiff: number | null; ourTokens: number }[];
   categories: string[];
   strategies: { engine: string; strategy: string }[];
 }
@@ -131,18 +141,27 @@ function commonPrefix(a: string, b: string): number {
 
 const key = (...parts: string[]) => parts.join('\u0000');
 
-/** "treespec", or "treespec (node)" when a report holds several runtimes. */
+/** "treespec", or "treespec q8", "treespec (node)", "treespec q8 (node)" with several weights or runtimes. */
 export function isTreespec(engine: string): boolean {
-  return engine === 'treespec' || engine.startsWith('treespec (');
+  return engine === 'treespec' || engine.startsWith('treespec ');
 }
+
+/** A run with the runtime it ran in (engine renamed as the summary names it). */
+type Run = RunRecord & { runtime: string };
 
 export function summarize(results: RunnerResult[]): Summary {
   // With several runtimes in one report, every engine is named with its runtime, so browser
-  // and Node numbers are never pooled and each runtime's strategies are checked against its own ar.
+  // and Node numbers are never pooled and each runtime's strategies are checked against its own ar;
+  // likewise with its weights when the run had several.
   const several = new Set(results.map((r) => r.runtime)).size > 1;
-  const runs = results.flatMap((res) => res.runs.map((r) => (several ? { ...r, engine: `${r.engine} (${res.runtime})` } : r)));
-  const runtimeOf = (engine: string) => /\((\w+)\)$/.exec(engine)?.[1] ?? '';
-  const treespecOf = (engine: string) => (runtimeOf(engine) ? `treespec (${runtimeOf(engine)})` : 'treespec');
+  const firstWeights = results[0]?.config.weights?.[0];
+  const severalWeights = results.some((r) => (r.config.weights?.length ?? 0) > 1);
+  const agreementWeights = severalWeights ? (results.some((r) => r.config.weights?.includes('f16')) ? 'f16' : firstWeights) : undefined;
+  const nameOf = (engine: string, weights: string | undefined, runtime: string) =>
+    `${engine}${severalWeights && weights ? ` ${weights}` : ''}${several ? ` (${runtime})` : ''}`;
+  const runs: Run[] = results.flatMap((res) => res.runs.map((r) => ({ ...r, engine: nameOf(r.engine, r.weights, res.runtime), runtime: res.runtime })));
+  // engine name -> its treespec at the first weights (the speedup reference) in the same runtime
+  const speedupBase = new Map(runs.map((r) => [r.engine, nameOf('treespec', firstWeights, r.runtime)]));
   const categories = [...new Set(runs.map((r) => r.category))];
   const strategies: Summary['strategies'] = [];
   for (const r of runs) if (!strategies.some((s) => s.engine === r.engine && s.strategy === r.strategy)) strategies.push({ engine: r.engine, strategy: r.strategy });
@@ -163,7 +182,7 @@ export function summarize(results: RunnerResult[]): Summary {
   // Speedup against treespec's plain decoding in the same category: for treespec strategies
   // the speculative gain, for peers how they compare with treespec without speculation.
   for (const g of groups) {
-    const base = groups.find((b) => b.engine === treespecOf(g.engine) && b.strategy === 'ar' && b.category === g.category);
+    const base = groups.find((b) => b.engine === speedupBase.get(g.engine) && b.strategy === 'ar' && b.category === g.category);
     g.speedup = base ? g.tokensPerSecond / base.tokensPerSecond : NaN;
   }
   for (const { engine, strategy } of strategies) {
@@ -184,7 +203,7 @@ export function summarize(results: RunnerResult[]): Summary {
   // (shorter) against `ar`'s warm-up run.
   const mismatches: Mismatch[] = [];
   const reference = new Map<string, RunRecord>();
-  const refKey = (r: RunRecord) => key(treespecOf(r.engine), r.promptId, r.repeat < 0 ? 'warm-up' : 'measured');
+  const refKey = (r: Run, weights = r.weights) => key(r.runtime, weights ?? '', r.promptId, r.repeat < 0 ? 'warm-up' : 'measured');
   for (const r of runs) {
     if (!isTreespec(r.engine) || r.strategy !== 'ar' || r.error) continue;
     const cur = reference.get(refKey(r));
@@ -217,5 +236,16 @@ export function summarize(results: RunnerResult[]): Summary {
       });
     }
   }
-  return { cells, groups, mismatches, failedRuns, peerAgreement, categories, strategies };
+  const weightAgreement: Summary['weightAgreement'] = [];
+  for (const r of runs) {
+    if (!agreementWeights || r.error || r.repeat !== 0) continue;
+    const ref = reference.get(refKey(r, agreementWeights));
+    if (ref && ref !== r) {
+      weightAgreement.push({
+        engine: r.engine, strategy: r.strategy, promptId: r.promptId,
+        firstTokenDiff: r.tokens.length || !ref.tokens.length ? firstDiff(ref.tokens, r.tokens) : null, ourTokens: ref.tokens.length,
+      });
+    }
+  }
+  return { cells, groups, mismatches, failedRuns, peerAgreement, agreementWeights, weightAgreement, categories, strategies };
 }

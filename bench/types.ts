@@ -1,5 +1,9 @@
 /** Plain data exchanged by the benchmark's runners (browser page, Node), summary and report. */
 import type { GenerationStats } from '../src/engine/stats';
+import type { WeightDtype } from '../src/engine/options';
+
+/** A weight format on the GPU (treespec's weightDtype; peers run their closest precision). */
+export type BenchWeights = WeightDtype;
 
 /** One line of the prompt suite (public/bench/prompts.jsonl). */
 export interface BenchPrompt {
@@ -22,7 +26,11 @@ export interface SuiteConfig {
   repeats: number;
   /** Draft tree budget (nodes); undefined = the engine's default. */
   treeBudget?: number;
-  weightDtype?: 'f16' | 'f32';
+  /**
+   * Weight formats, one treespec engine each in the same run (interleaved like strategies);
+   * the first is the reference of every speedup. Empty = the engine's default.
+   */
+  weights: BenchWeights[];
   maxContext?: number;
   /** Forget drafter state before every generation, so each run is independent of the order. */
   resetDrafters: boolean;
@@ -46,6 +54,8 @@ export interface RunRecord {
   promptId: string;
   category: string;
   repeat: number;
+  /** Weights of the engine that ran it (a peer: the format its precision matches); absent in older results. */
+  weights?: BenchWeights;
   tokens: number[];
   text: string;
   stats: RunStats;
@@ -56,11 +66,11 @@ export interface RunRecord {
 
 /** GPU buffer bytes the engine allocated, counted by wrapping device.createBuffer. */
 export interface GpuMemory {
-  /** After Engine.load (weights, KV cache, scratch; the draft model's included). */
+  /** After Engine.load of every weight format (weights, KV cache, scratch; the draft models included). */
   afterLoadBytes: number;
-  /** The draft model alone (weights and its cache), when one was loaded. */
+  /** The draft model of the first weight format alone (weights and its cache), when one was loaded. */
   draftModelBytes?: number;
-  /** Extra bytes each strategy's drafter allocated when first used. */
+  /** Extra bytes each strategy's drafter allocated when first used ("strategy weights" keys with several weights). */
   byStrategyBytes: Record<string, number>;
   /** Largest total alive at any time. */
   peakBytes: number;

@@ -7,7 +7,7 @@ import { UrlSource } from '../../src/index';
 import { runSuite, type Peer, type PeerTarget } from '../suite';
 import { loadWllama } from '../peers/wllama';
 import { loadTransformers, type TransformersFiles } from '../peers/transformers';
-import type { BenchPrompt, RunnerResult, SuiteConfig } from '../types';
+import type { BenchPrompt, BenchWeights, RunnerResult, SuiteConfig } from '../types';
 
 export interface BrowserJob {
   /** URL base of the model files, relative to the page's origin. */
@@ -21,7 +21,7 @@ export interface BrowserJob {
    */
   peers: {
     wllama?: { ggufUrl: string; nCtx: number; gpu: boolean; cpu: boolean };
-    transformers?: TransformersFiles & { gpu: boolean; cpu: boolean };
+    transformers?: TransformersFiles & { weights: BenchWeights[]; gpu: boolean; cpu: boolean };
   };
 }
 
@@ -31,14 +31,14 @@ const logEl = document.getElementById('log')!;
  * transformers.js on WebGPU; when that fails (onnxruntime-web's WebGPU backend on a software
  * adapter), the error is recorded and the peer runs on WebAssembly instead, named so.
  */
-async function transformersWebGpuOrWasm(files: TransformersFiles, target: PeerTarget, log: (line: string) => void): Promise<Peer> {
+async function transformersWebGpuOrWasm(files: TransformersFiles, weights: BenchWeights, target: PeerTarget, log: (line: string) => void): Promise<Peer> {
   try {
-    return await loadTransformers(files, 'webgpu', target.encode, log);
+    return await loadTransformers(files, 'webgpu', weights, target.encode, log);
   } catch (e) {
     const error = `${(e as Error).name}: ${(e as Error).message}`.slice(0, 400);
-    log(`transformers.js on WebGPU failed (${error}); running it on WebAssembly instead`);
-    const peer = await loadTransformers(files, 'wasm', target.encode, log);
-    return { ...peer, environment: { ...peer.environment, 'transformers.js webgpu error': error } };
+    log(`transformers.js ${weights} on WebGPU failed (${error}); running it on WebAssembly instead`);
+    const peer = await loadTransformers(files, 'wasm', weights, target.encode, log);
+    return { ...peer, environment: { ...peer.environment, [`transformers.js ${weights} webgpu error`]: error } };
   }
 }
 
@@ -65,8 +65,8 @@ async function run(job: BrowserJob): Promise<RunnerResult> {
     peers: [
       ...(w?.gpu ? [() => loadWllama(w.ggufUrl, w.nCtx, true, log)] : []),
       ...(w?.cpu ? [() => loadWllama(w.ggufUrl, w.nCtx, false, log)] : []),
-      ...(files && t?.gpu ? [(target: PeerTarget) => transformersWebGpuOrWasm(files, target, log)] : []),
-      ...(files && t?.cpu ? [(target: PeerTarget) => loadTransformers(files, 'wasm', target.encode, log)] : []),
+      ...(files && t?.gpu ? t.weights.map((w) => (target: PeerTarget) => transformersWebGpuOrWasm(files, w, target, log)) : []),
+      ...(files && t?.cpu ? t.weights.map((w) => (target: PeerTarget) => loadTransformers(files, 'wasm', w, target.encode, log)) : []),
     ],
   });
 }

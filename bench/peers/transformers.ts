@@ -1,15 +1,18 @@
 /**
  * transformers.js (@huggingface/transformers: onnxruntime-web, WebGPU or WebAssembly) as a peer
  * in the browser runtime, on an ONNX export of the same model (tools/fixtures/export_onnx.py:
- * f32, KV cache). It is fed treespec's own prompt token ids, so its output ids compare with
+ * f32, KV cache; quantize_onnx.py: its fp16, q8 and q4 variants, one peer each). It is fed treespec's own prompt token ids, so its output ids compare with
  * treespec `ar`'s one for one. Greedy (do_sample false). Local files only: the model and
  * onnxruntime-web's WebAssembly come from the bench's Vite server, never from a hub or a CDN.
  */
 import { AutoModelForCausalLM, AutoTokenizer, BaseStreamer, Tensor, env, type TextStreamer } from '@huggingface/transformers';
 import type { Peer } from '../suite';
-import type { BenchPrompt } from '../types';
+import type { BenchPrompt, BenchWeights } from '../types';
 
 export type TransformersDevice = 'webgpu' | 'wasm';
+
+/** transformers.js's dtype for each treespec weight format (it picks onnx/model{_fp16,_quantized,_q4}.onnx). */
+const DTYPE = { f32: 'fp32', f16: 'fp16', q8: 'q8', q4: 'q4' } as const;
 
 /** Where the page finds the export and onnxruntime-web's files (URLs on the bench's server). */
 export interface TransformersFiles {
@@ -59,7 +62,7 @@ async function generateIds(model: Awaited<ReturnType<typeof AutoModelForCausalLM
  * adds them). The WebGPU load is checked with a one-token generation; the caller falls back
  * to WebAssembly when it throws.
  */
-export async function loadTransformers(files: TransformersFiles, device: TransformersDevice, encode: (text: string) => number[], log: (line: string) => void): Promise<Peer> {
+export async function loadTransformers(files: TransformersFiles, device: TransformersDevice, weights: BenchWeights, encode: (text: string) => number[], log: (line: string) => void): Promise<Peer> {
   const name = device === 'webgpu' ? 'transformers.js' : 'transformers.js-wasm';
   env.allowRemoteModels = false;
   env.allowLocalModels = true;
@@ -69,16 +72,18 @@ export async function loadTransformers(files: TransformersFiles, device: Transfo
   // A URL prefix (not a {mjs, wasm} pair): onnxruntime-web fetches the .wasm its build needs from here.
   env.backends.onnx.wasm!.wasmPaths = files.ortUrl;
   const t0 = performance.now();
-  const model = await AutoModelForCausalLM.from_pretrained(files.modelId, { device, dtype: 'fp32' });
+  const dtype = DTYPE[weights];
+  const model = await AutoModelForCausalLM.from_pretrained(files.modelId, { device, dtype });
   const tokenizer = await AutoTokenizer.from_pretrained(files.modelId);
   const smoke = await generateIds(model, encode('Once upon a time'), 1);
   if (smoke.ids.length !== 1) throw new Error(`${name}: a one-token generation returned ${smoke.ids.length} tokens`);
   const eos = new Set([tokenizer.eos_token_id].filter((x): x is number => typeof x === 'number'));
-  log(`${name} (transformers.js ${env.version}, onnxruntime-web ${env.backends.onnx.versions?.web ?? '?'}) loaded ${files.modelId} on ${device} in ${(performance.now() - t0).toFixed(0)} ms`);
+  log(`${name} (transformers.js ${env.version}, onnxruntime-web ${env.backends.onnx.versions?.web ?? '?'}) loaded ${files.modelId} ${dtype} on ${device} in ${(performance.now() - t0).toFixed(0)} ms`);
   return {
     name,
+    weights,
     environment: {
-      [name]: `transformers.js ${env.version}, onnxruntime-web ${env.backends.onnx.versions?.web ?? '?'}, device ${device}, f32 ONNX export, ` +
+      [`${name} ${dtype}`]: `transformers.js ${env.version}, onnxruntime-web ${env.backends.onnx.versions?.web ?? '?'}, device ${device}, ${dtype} ONNX export, ` +
         `${env.backends.onnx.wasm?.numThreads ?? '?'} WebAssembly thread(s); prompts fed as treespec's token ids`,
     },
     async generate(p: BenchPrompt, maxTokens: number) {
