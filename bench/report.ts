@@ -140,7 +140,7 @@ export function renderHtml(report: BenchReport): string {
     return `<li><b>${r.runtime}</b>: ${esc(line)}; model load ${fmt(r.loadMs, 0)} ms${folds}</li>`;
   }).join('');
   const peer = s.peerAgreement.length
-    ? `<h2>Peers’ output against treespec <code>ar</code></h2><table class="small"><thead><tr><th>engine</th><th>prompt</th><th>matching prefix (chars)</th><th>treespec chars</th><th>token ids</th></tr></thead><tbody>${s.peerAgreement.map((p) => `<tr><td>${esc(p.engine)}</td><td>${esc(p.promptId)}</td><td>${p.matchingChars}</td><td>${p.ourChars}</td><td>${esc(tokenAgreement(p))}</td></tr>`).join('')}</tbody></table>`
+    ? `<h2>Peers’ output against treespec <code>ar</code>${s.agreementWeights ? ' at the same weights' : ''}</h2><table class="small"><thead><tr><th>engine</th><th>prompt</th><th>matching prefix (chars)</th><th>treespec chars</th><th>token ids</th></tr></thead><tbody>${s.peerAgreement.map((p) => `<tr><td>${esc(p.engine)}</td><td>${esc(p.promptId)}</td><td>${p.matchingChars}</td><td>${p.ourChars}</td><td>${esc(tokenAgreement(p))}</td></tr>`).join('')}</tbody></table>`
     : '';
   const byWeights = s.agreementWeights && s.weightAgreement?.length
     ? `<h2>Outputs against treespec <code>ar</code> at ${esc(s.agreementWeights)}</h2><p class="meta">Other weights legitimately change greedy outputs; reported, not failed.</p><table class="small"><thead><tr><th>engine</th><th>strategy</th><th>prompt</th><th>token ids</th></tr></thead><tbody>${s.weightAgreement.map((a) => `<tr><td>${esc(a.engine)}</td><td>${esc(a.strategy)}</td><td>${esc(a.promptId)}</td><td>${esc(tokenAgreement(a))}</td></tr>`).join('')}</tbody></table>`
