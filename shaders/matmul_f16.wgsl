@@ -14,7 +14,8 @@ override ACCUMULATE: bool = false; // y += x @ W^T (fuses a residual add)
 @group(0) @binding(2) var<storage, read> w: array<u32>;          // (OUT, STRIDE) f16 pairs
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (OUT,); one unused element when !HAS_BIAS
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;    // (maxRows, OUT)
-@group(0) @binding(5) var<uniform> dims: MatmulDims;             // IN, OUT, weight stride
+@group(0) @binding(5) var<uniform> dims: MatmulDims;             // IN, OUT, weight stride, eps
+// binding 6, g (IN,): the RMSNorm weight of RMS_INPUT, in common/matmul_tile.wgsl
 
 //#include common/matmul_tile.wgsl
 
@@ -28,6 +29,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (row0 >= step.rows) {
     return;  // uniform per workgroup: rows come from a uniform, wid is uniform
   }
+  let scale = splitRowScale(lid, row0);
   // Rows and columns past the end are clamped to valid ones: they compute garbage that is never stored.
   let w0 = min(o0, OUT - 1u) * STRIDE;
   let w1 = min(o0 + 1u, OUT - 1u) * STRIDE;
@@ -45,13 +47,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let k = 2u * p;
     let hasHi = k + 1u < IN;
     for (var r = 0u; r < TR; r++) {
-      let xi = min(row0 + r, lastRow) * IN + k;
+      let xo = min(row0 + r, lastRow) * IN;
       // Past an odd IN the x read may fall outside the row (robust access keeps it in the
       // buffer); select drops it rather than relying on 0 * padding, which a NaN/inf would break.
-      acc[r] += x[xi] * lo + select(0.0, x[xi + 1u], hasHi) * hi;
+      acc[r] += xin(xo, k) * lo + select(0.0, xin(xo, k + 1u), hasHi) * hi;
     }
   }
-  reduceAndStore(&acc, lid, row0, o0);
+  reduceAndStore(&acc, lid, row0, o0, scale);
 }
 
 // Entry `perColumn` (variant dot; see common/matmul_tile.wgsl): thread = output column o, workgroup row tile wid.y.
@@ -59,10 +61,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 // function arrays stay in memory on SwiftShader's JIT, which halved the speed of this loop.
 // Dispatch (ceil(OUT / WG), ceil(rows / TR)).
 @compute @workgroup_size(WG)
-fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let IN = dims.inDim;
   let o = gid.x;
   let row0 = wid.y * TR;
+  dotRowScales(lid, row0);  // before the early return: it has a barrier
   if (o >= dims.outDim || row0 >= step.rows) {
     return;
   }
@@ -73,12 +76,12 @@ fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
     let xo = row0 * IN;
     var acc = 0.0;
     for (var p = 0u; p < pairs; p++) {
-      acc += dot(vec2<f32>(x[xo + 2u * p], x[xo + 2u * p + 1u]), unpack2x16float(w[wo + p]));
+      acc += dot(vec2<f32>(xdot(xo, 2u * p), xdot(xo, 2u * p + 1u)), unpack2x16float(w[wo + p]));
     }
     if (pairs * 2u < IN) {
-      acc += x[xo + IN - 1u] * unpack2x16float(w[wo + pairs]).x;
+      acc += xdot(xo, IN - 1u) * unpack2x16float(w[wo + pairs]).x;
     }
-    storeOne(row0, o, acc);
+    storeOne(row0, o, acc, dotRowScale(0u));
     return;
   }
   let last = step.rows - 1u;  // rows past the end repeat the last row; never stored
@@ -90,14 +93,13 @@ fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
   for (var p = 0u; p < pairs; p++) {
     let wv = unpack2x16float(w[wo + p]);
     let k = 2u * p;
-    acc += vec4<f32>(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]) * wv.x
-         + vec4<f32>(x[x0 + k + 1u], x[x1 + k + 1u], x[x2 + k + 1u], x[x3 + k + 1u]) * wv.y;
+    acc += xdot4(x0, x1, x2, x3, k) * wv.x + xdot4(x0, x1, x2, x3, k + 1u) * wv.y;
   }
   if (pairs * 2u < IN) {
     let k = IN - 1u;
-    acc += vec4<f32>(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]) * unpack2x16float(w[wo + pairs]).x;
+    acc += xdot4(x0, x1, x2, x3, k) * unpack2x16float(w[wo + pairs]).x;
   }
   for (var r = 0u; r < 4u; r++) {
-    storeOne(row0 + r, o, acc[r]);
+    storeOne(row0 + r, o, acc[r], dotRowScale(r));
   }
 }

@@ -13,7 +13,8 @@ override ACCUMULATE: bool = false; // y += x @ W^T (fuses a residual add)
 @group(0) @binding(2) var<storage, read> w: array<f32>;          // (OUT, IN)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (OUT,); one unused element when !HAS_BIAS
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;    // (maxRows, OUT)
-@group(0) @binding(5) var<uniform> dims: MatmulDims;             // IN, OUT, weight stride
+@group(0) @binding(5) var<uniform> dims: MatmulDims;             // IN, OUT, weight stride, eps
+// binding 6, g (IN,): the RMSNorm weight of RMS_INPUT, in common/matmul_tile.wgsl
 
 //#include common/matmul_tile.wgsl
 
@@ -26,6 +27,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (row0 >= step.rows) {
     return;  // uniform per workgroup: rows come from a uniform, wid is uniform
   }
+  let scale = splitRowScale(lid, row0);
   // Rows and columns past the end are clamped to valid ones: they compute garbage that is never stored.
   let w0 = min(o0, OUT - 1u) * IN;
   let w1 = min(o0 + 1u, OUT - 1u) * IN;
@@ -36,10 +38,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var k = lid; k < IN; k += WG) {
     let wv = vec4<f32>(w[w0 + k], w[w1 + k], w[w2 + k], w[w3 + k]);
     for (var r = 0u; r < TR; r++) {
-      acc[r] += x[min(row0 + r, lastRow) * IN + k] * wv;
+      acc[r] += xin(min(row0 + r, lastRow) * IN, k) * wv;
     }
   }
-  reduceAndStore(&acc, lid, row0, o0);
+  reduceAndStore(&acc, lid, row0, o0, scale);
 }
 
 // Entry `perColumn` (variant dot; see common/matmul_tile.wgsl): thread = output column o, workgroup row tile wid.y.
@@ -47,10 +49,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 // function arrays stay in memory on SwiftShader's JIT, which halved the speed of this loop.
 // Dispatch (ceil(OUT / WG), ceil(rows / TR)).
 @compute @workgroup_size(WG)
-fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let IN = dims.inDim;
   let o = gid.x;
   let row0 = wid.y * TR;
+  dotRowScales(lid, row0);  // before the early return: it has a barrier
   if (o >= dims.outDim || row0 >= step.rows) {
     return;
   }
@@ -59,9 +62,9 @@ fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
     let xo = row0 * IN;
     var acc = 0.0;
     for (var k = 0u; k < IN; k++) {
-      acc += x[xo + k] * w[wo + k];
+      acc += xdot(xo, k) * w[wo + k];
     }
-    storeOne(row0, o, acc);
+    storeOne(row0, o, acc, dotRowScale(0u));
     return;
   }
   let last = step.rows - 1u;  // rows past the end repeat the last row; never stored
@@ -71,9 +74,9 @@ fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
   let x3 = min(row0 + 3u, last) * IN;
   var acc = vec4<f32>();
   for (var k = 0u; k < IN; k++) {
-    acc += vec4<f32>(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]) * w[wo + k];
+    acc += xdot4(x0, x1, x2, x3, k) * w[wo + k];
   }
   for (var r = 0u; r < 4u; r++) {
-    storeOne(row0 + r, o, acc[r]);
+    storeOne(row0 + r, o, acc[r], dotRowScale(r));
   }
 }

@@ -19,7 +19,8 @@ override ACCUMULATE: bool = false; // y += x @ W^T (fuses a residual add)
 @group(0) @binding(2) var<storage, read> w: array<u32>;          // (OUT, STRIDE) quants then scales per row
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (OUT,); one unused element when !HAS_BIAS
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;    // (maxRows, OUT)
-@group(0) @binding(5) var<uniform> dims: MatmulDims;             // IN, OUT, weight stride
+@group(0) @binding(5) var<uniform> dims: MatmulDims;             // IN, OUT, weight stride, eps
+// binding 6, g (IN,): the RMSNorm weight of RMS_INPUT, in common/matmul_tile.wgsl
 
 //#include common/matmul_tile.wgsl
 
@@ -32,12 +33,18 @@ fn blockScale(scales: u32, b: u32) -> f32 {
   return select(pair.x, pair.y, (b & 1u) == 1u);
 }
 
-// x[xo + k .. k+3] of a row of IN inputs, indices clamped to the row (k may pass its end in
-// the padded last block). Branch-free: SwiftShader runs both sides of a branch it cannot prove
-// uniform, which cost more than the clamps.
+// Inputs k .. k+3 (xin) of the row starting at x[xo], indices clamped to the row (k may pass
+// its end in the padded last block). Branch-free: SwiftShader runs both sides of a branch it
+// cannot prove uniform, which cost more than the clamps.
 fn xQuad(xo: u32, k: u32, IN: u32) -> vec4<f32> {
   let last = IN - 1u;
-  return vec4<f32>(x[xo + min(k, last)], x[xo + min(k + 1u, last)], x[xo + min(k + 2u, last)], x[xo + min(k + 3u, last)]);
+  return vec4<f32>(xin(xo, min(k, last)), xin(xo, min(k + 1u, last)), xin(xo, min(k + 2u, last)), xin(xo, min(k + 3u, last)));
+}
+
+// xQuad for entry perColumn (xdot: staged inputs).
+fn xQuadDot(xo: u32, k: u32, IN: u32) -> vec4<f32> {
+  let last = IN - 1u;
+  return vec4<f32>(xdot(xo, min(k, last)), xdot(xo, min(k + 1u, last)), xdot(xo, min(k + 2u, last)), xdot(xo, min(k + 3u, last)));
 }
 
 @compute @workgroup_size(WG)
@@ -49,6 +56,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (row0 >= step.rows) {
     return;  // uniform per workgroup
   }
+  let scale = splitRowScale(lid, row0);
   let blocks = (IN + BLOCK - 1u) / BLOCK;
   let qWords = blocks * WPB;
   // Columns past the end are clamped to valid ones: they compute garbage that is never stored.
@@ -76,7 +84,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
     }
   }
-  reduceAndStore(&acc, lid, row0, o0);
+  reduceAndStore(&acc, lid, row0, o0, scale);
 }
 
 // Entry `perColumn` (variant dot): thread = output column o, workgroup row tile wid.y; TR is 1
@@ -85,10 +93,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 // (SwiftShader's JIT keeps every loop, so nested loops of 1 or 2 trips cost more than the
 // work). Dispatch (ceil(OUT / WG), ceil(rows / TR)).
 @compute @workgroup_size(WG)
-fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let IN = dims.inDim;
   let o = gid.x;
   let row0 = wid.y * TR;
+  dotRowScales(lid, row0);  // before the early return: it has a barrier
   if (o >= dims.outDim || row0 >= step.rows) {
     return;
   }
@@ -102,11 +111,11 @@ fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
       var part = 0.0;
       for (var t = 0u; t < BLOCK / 4u; t++) {
         let q = quad(w[wo + b * WPB + t / QUADS], t % QUADS);
-        part += dot(q, xQuad(xo, b * BLOCK + 4u * t, IN));
+        part += dot(q, xQuadDot(xo, b * BLOCK + 4u * t, IN));
       }
       acc += part * blockScale(scales, b);
     }
-    storeOne(row0, o, acc);
+    storeOne(row0, o, acc, dotRowScale(0u));
     return;
   }
   let last = step.rows - 1u;  // rows past the end repeat the last row; never stored
@@ -121,11 +130,11 @@ fn perColumn(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
       let q = quad(w[wo + b * WPB + t / QUADS], t % QUADS);
       let k = b * BLOCK + 4u * t;
       // columns = the 4 rows' inputs: q * X = the 4 rows' dot products with q
-      part += q * mat4x4<f32>(xQuad(x0, k, IN), xQuad(x1, k, IN), xQuad(x2, k, IN), xQuad(x3, k, IN));
+      part += q * mat4x4<f32>(xQuadDot(x0, k, IN), xQuadDot(x1, k, IN), xQuadDot(x2, k, IN), xQuadDot(x3, k, IN));
     }
     acc += part * blockScale(scales, b);
   }
   for (var r = 0u; r < 4u; r++) {
-    storeOne(row0 + r, o, acc[r]);
+    storeOne(row0 + r, o, acc[r], dotRowScale(r));
   }
 }

@@ -19,27 +19,143 @@
 // IN and OUT are uniforms, not overrides, so every layer shape shares the pipelines of one
 // (dtype, TR, flags) variant: compiling a pipeline per shape and tier cost seconds each on
 // SwiftShader, and loop bounds from a uniform cost nothing in a memory-bound kernel.
-// Includer declares: override WG, TR, HAS_BIAS, ACCUMULATE; bindings step, dims, bias, y.
+//
+// RMSNorm input (RMS_INPUT, fuses the rmsnorm before q/k/v, gate/up and the LM head): x is the
+// raw residual and the input is rmsnorm(x) * g = inv_rms(row) * (x * g), so the kernels read
+// x * g (xin, xin4; xQuad in matmul_quant.wgsl) and the store scales each row's dot product by
+// inv_rms = 1 / sqrt(mean(x^2) + eps) before the bias: y = inv_rms * (W @ (g * x)) + bias.
+// Each workgroup computes its rows' inv_rms at the start (splitRowScale, dotRowScales); the
+// recomputation per workgroup reads TR rows of x, a small fraction of the weight tile it reads.
+// Entry perColumn also stages its rows' x * g in workgroup memory (tileX, when TILE_IN > 0) and
+// reads inputs there (xdot, xdot4): on SwiftShader an extra g load and multiply per input in
+// the dot loop made the LM head about 60% slower than reading a normalised copy of x.
+// Overrides, so the unfused kernels compile without any of it.
+// Includer declares: override WG, TR, HAS_BIAS, ACCUMULATE; bindings step, x, dims, bias, y.
 
 // The op's fixed sizes, written once at construction.
 struct MatmulDims {
   inDim: u32,   // IN: x row width
   outDim: u32,  // OUT: y row width, weight rows
   stride: u32,  // weight words per row: IN for f32, ceil(IN/2) for f16 pairs, quantRowWords for q8/q4
-  pad: u32,
+  eps: f32,     // RMSNorm epsilon (RMS_INPUT)
 }
+
+override RMS_INPUT: bool = false;  // input = rmsnorm(x) * g instead of x
+
+@group(0) @binding(6) var<storage, read> g: array<f32>;          // (IN,) RMSNorm weight; one unused element when !RMS_INPUT
 
 const MAX_TR: u32 = 16u;
 override RED: u32 = WG * TR;  // vec4 partial sums per workgroup, laid out (TR, WG)
 
 var<workgroup> red: array<vec4<f32>, RED>;
+// Entry perColumn: inv_rms of the tile's rows (TR <= 4). Entry main keeps its row's in a
+// register instead: red already fills the 16 KiB of workgroup memory at WG 64, TR 16.
+var<workgroup> tileInvRms: array<f32, 4>;
+// Entry perColumn, RMS_INPUT: IN when the tile's x * g (TR, IN) is staged in tileX (the op sets
+// it where TR * IN fits in workgroup memory, src/ops/matmul.ts), else 0 (read x * g per input).
+override TILE_IN: u32 = 0u;
+var<workgroup> tileX: array<f32, TR * max(TILE_IN, 1u)>;  // (TR, IN) x * g of rows row0..
+var<private> tileBase: u32;                               // x offset of row row0 (dotRowScales)
 
-// Sums the per-thread partials acc[0..TR) over the workgroup and writes the (TR, 4) tile at
-// (row0, o0). Called by every thread of the workgroup (it has barriers).
-fn reduceAndStore(acc: ptr<function, array<vec4<f32>, MAX_TR>>, lid: u32, row0: u32, o0: u32) {
-  for (var r = 0u; r < TR; r++) {
-    red[r * WG + lid] = (*acc)[r];
+// Input k of the row starting at x[xo]: x, or x * g with RMS_INPUT (inv_rms comes at the store).
+fn xin(xo: u32, k: u32) -> f32 {
+  if (RMS_INPUT) {
+    return x[xo + k] * g[k];
   }
+  return x[xo + k];
+}
+
+// Input k of the four rows starting at x[x0], x[x1], x[x2], x[x3] (see xin).
+fn xin4(x0: u32, x1: u32, x2: u32, x3: u32, k: u32) -> vec4<f32> {
+  let v = vec4<f32>(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]);
+  if (RMS_INPUT) {
+    return v * g[k];
+  }
+  return v;
+}
+
+// Entry main, RMS_INPUT: inv_rms of row row0 + lid / 4, the row this thread stores in
+// reduceAndStore (1 without RMS_INPUT). The WG threads split each row's sum of squares as they
+// split the dot products, reduced in red. Called by every thread of the workgroup (barriers).
+fn splitRowScale(lid: u32, row0: u32) -> f32 {
+  if (!RMS_INPUT) {
+    return 1.0;
+  }
+  let IN = dims.inDim;
+  let lastRow = step.rows - 1u;  // rows past the end repeat the last row; never stored
+  for (var r = 0u; r < TR; r++) {
+    let xo = min(row0 + r, lastRow) * IN;
+    var ss = 0.0;
+    for (var k = lid; k < IN; k += WG) {
+      let v = x[xo + k];
+      ss += v * v;
+    }
+    red[r * WG + lid] = vec4<f32>(ss);
+  }
+  sumRed(lid);
+  let scale = inverseSqrt(red[min(lid / 4u, TR - 1u) * WG].x / f32(IN) + dims.eps);
+  workgroupBarrier();  // every thread has read red before reduceAndStore writes it
+  return scale;
+}
+
+// Entry perColumn, RMS_INPUT: tileInvRms[r] = inv_rms of row row0 + r, and tileX. One thread
+// per row sums its squares alone: no reduction, so a single barrier (SwiftShader pays per
+// barrier, see above) and TR * IN reads per workgroup against the WG * TR * IN of its dot
+// products. Called by every thread of the workgroup before any early return.
+fn dotRowScales(lid: u32, row0: u32) {
+  if (!RMS_INPUT) {
+    return;
+  }
+  let IN = dims.inDim;
+  let lastRow = step.rows - 1u;  // rows past the end repeat the last row; never stored
+  for (var r = lid; r < TR; r += WG) {
+    let xo = min(row0 + r, lastRow) * IN;
+    var ss = 0.0;
+    for (var k = 0u; k < IN; k++) {
+      let v = x[xo + k];
+      ss += v * v;
+    }
+    tileInvRms[r] = inverseSqrt(ss / f32(IN) + dims.eps);
+  }
+  if (TILE_IN > 0u) {
+    tileBase = row0 * IN;
+    for (var i = lid; i < TR * IN; i += WG) {
+      let r = i / IN;
+      let k = i - r * IN;
+      tileX[i] = x[min(row0 + r, lastRow) * IN + k] * g[k];
+    }
+  }
+  workgroupBarrier();
+}
+
+// Entry perColumn: the scale of tile row r (dotRowScales), 1 without RMS_INPUT.
+fn dotRowScale(r: u32) -> f32 {
+  if (RMS_INPUT) {
+    return tileInvRms[r];
+  }
+  return 1.0;
+}
+
+// Entry perColumn: input k of the tile row starting at x[xo] (xin, from tileX when staged).
+fn xdot(xo: u32, k: u32) -> f32 {
+  if (RMS_INPUT && TILE_IN > 0u) {
+    return tileX[xo - tileBase + k];
+  }
+  return xin(xo, k);
+}
+
+// Entry perColumn: input k of four tile rows (xin4, from tileX when staged).
+fn xdot4(x0: u32, x1: u32, x2: u32, x3: u32, k: u32) -> vec4<f32> {
+  if (RMS_INPUT && TILE_IN > 0u) {
+    let t = k - tileBase;
+    return vec4<f32>(tileX[x0 + t], tileX[x1 + t], tileX[x2 + t], tileX[x3 + t]);
+  }
+  return xin4(x0, x1, x2, x3, k);
+}
+
+// red[r * WG] = sum of red[r * WG .. r * WG + WG) for each tile row r, after every thread has
+// written its partials. Called by every thread of the workgroup (it has barriers).
+fn sumRed(lid: u32) {
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
     if (lid < s) {
@@ -49,15 +165,28 @@ fn reduceAndStore(acc: ptr<function, array<vec4<f32>, MAX_TR>>, lid: u32, row0: 
     }
     workgroupBarrier();
   }
+}
+
+// Sums the per-thread partials acc[0..TR) over the workgroup and writes the (TR, 4) tile at
+// (row0, o0), scaled by this thread's row scale (splitRowScale). Called by every thread of the
+// workgroup (it has barriers).
+fn reduceAndStore(acc: ptr<function, array<vec4<f32>, MAX_TR>>, lid: u32, row0: u32, o0: u32, scale: f32) {
+  for (var r = 0u; r < TR; r++) {
+    red[r * WG + lid] = (*acc)[r];
+  }
+  sumRed(lid);
   if (lid < TR * 4u) {
-    storeOne(row0 + lid / 4u, o0 + lid % 4u, red[(lid / 4u) * WG][lid % 4u]);
+    storeOne(row0 + lid / 4u, o0 + lid % 4u, red[(lid / 4u) * WG][lid % 4u], scale);
   }
 }
 
-// y[row, o] = v (+ bias[o]) (+ y[row, o]); skips rows and columns past the end.
-fn storeOne(row: u32, o: u32, v: f32) {
+// y[row, o] = v (* scale with RMS_INPUT) (+ bias[o]) (+ y[row, o]); skips rows and columns past the end.
+fn storeOne(row: u32, o: u32, v: f32, scale: f32) {
   if (row < step.rows && o < dims.outDim) {
     var out = v;
+    if (RMS_INPUT) {
+      out *= scale;
+    }
     if (HAS_BIAS) {
       out += bias[o];
     }

@@ -15,10 +15,8 @@ export interface Activations {
   mask: GPUBuffer;
   /** (capacity, headDim/2) vec2<f32> (cos, sin) per position, written once. */
   ropeTable: GPUBuffer;
-  /** (maxRows, hidden) f32 residual stream. */
+  /** (maxRows, hidden) f32 residual stream; the projections after a norm read it and normalise it themselves. */
   x: GPUBuffer;
-  /** (maxRows, hidden) f32 normalised residual (input of the projections). */
-  xn: GPUBuffer;
   /** (maxRows, numHeads, headDim) f32 queries. */
   q: GPUBuffer;
   /** (maxRows, numKvHeads, headDim) f32 keys before RoPE. */
@@ -43,7 +41,7 @@ export interface Activations {
 
 /** Bytes per row of every per-row activation buffer together (the memory bound is maxRows times this). */
 export function activationBytesPerRow(c: ModelConfig, topK: number, outVocab = c.vocabSize): number {
-  return 4 * (2 + 4 + 2 * c.hiddenSize + 2 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + 2 * outVocab + 2 * topK);
+  return 4 * (2 + 4 + c.hiddenSize + 2 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + 2 * outVocab + 2 * topK);
 }
 
 export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, capacity: number, topK: number, outVocab = c.vocabSize): Activations {
@@ -54,7 +52,6 @@ export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: 
     mask: f32('mask', 4),
     ropeTable: uploadStorage(device, 'forward.ropeTable', ropeTable(c.headDim, c.ropeTheta, c.ropeScaling, capacity)),
     x: f32('x', c.hiddenSize),
-    xn: f32('xn', c.hiddenSize),
     q: f32('q', qDim(c)),
     k: f32('k', kvDim(c)),
     v: f32('v', kvDim(c)),

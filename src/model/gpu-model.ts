@@ -170,23 +170,22 @@ export class GpuModel {
       const p = `layer${l}.`;
       // early-exit taps (DEL): the residual entering layer l, saved for readTapTopK
       if (tapping) this.encodeTap(rec, l, rows);
-      // attention block: x += o_proj(attention(rope(q), cache + rope(k) and v of this pass))
-      rec.op(`${p}inputNorm`, layer.inputNorm, rows);
+      // attention block: x += o_proj(attention(rope(q), cache + rope(k) and v of this pass)),
+      // q, k, v = projections of xn = rmsnorm(x) * input_layernorm (the norm fused into each)
       rec.op(`${p}q`, layer.q, rows);
       rec.op(`${p}k`, layer.k, rows);
       rec.op(`${p}v`, layer.v, rows);
       rec.op(`${p}rope`, layer.rope, rows); // K/V of row r -> cache slot prefix + r
       rec.op(`${p}attention`, layer.attention, rows);
       rec.op(`${p}o`, layer.o, rows);
-      // MLP block: x += down_proj(silu(gate_proj(xn)) * up_proj(xn))
-      rec.op(`${p}postNorm`, layer.postNorm, rows);
+      // MLP block: x += down_proj(silu(gate_proj(xn)) * up_proj(xn)),
+      // xn = rmsnorm(x) * post_attention_layernorm (fused into gateUp)
       rec.op(`${p}gateUp`, layer.gateUp, rows);
       rec.op(`${p}siluMul`, layer.siluMul, rows);
       rec.op(`${p}down`, layer.down, rows);
     }
     if (withLogits) {
-      // final norm and LM head (after layer layerCount - 1 for an early exit): logits (rows, vocab)
-      rec.op('finalNorm', ops.finalNorm, rows);
+      // final norm and LM head, one kernel (after layer layerCount - 1 for an early exit): logits (rows, vocab)
       rec.op('lmHead', ops.lmHead, rows);
       // per-row top-k (column 0 = argmax) for verification and the drafters
       rec.op('topK', ops.topK, rows);
@@ -344,8 +343,7 @@ export class GpuModel {
     rows.forEach((r, i) => encoder.copyBufferToBuffer(this.taps!.buffer, base + r * rowBytes, this.acts.x, i * rowBytes, rowBytes));
     this.step.write(rows.length, this.kv.length);
     const pass = encoder.beginComputePass({ label: 'forward.tapPass' });
-    this.ops.finalNorm.encode(pass, rows.length);
-    this.ops.lmHead.encode(pass, rows.length);
+    this.ops.lmHead.encode(pass, rows.length); // final norm fused in
     this.ops.topK.encode(pass, rows.length);
     pass.end();
     const slot = this.topKReadback.copy(encoder, this.acts.topKIds, 0, rows.length * this.topK * 4);

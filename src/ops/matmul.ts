@@ -2,6 +2,8 @@
  * y (rows, out) = x (rows, in) @ W^T (+ bias) (+ y), W in Hugging Face's (out, in) layout, f32,
  * f16 packed, or int8 / int4 blocks dequantized in the kernel (shaders/matmul_f32.wgsl,
  * shaders/matmul_f16.wgsl, shaders/matmul_q8.wgsl, shaders/matmul_q4.wgsl; src/model/quantize.ts).
+ * With a norm weight the input is rmsnorm(x) * norm, computed in the kernel (RMS_INPUT,
+ * shaders/common/matmul_tile.wgsl): the projections after a norm read the residual directly.
  *
  * One pipeline per row-tile tier is taken from the cache in the constructor (shared by every
  * shape of the same dtype and flags); encode() picks the smallest tier that holds `rows` (or the
@@ -36,6 +38,8 @@ export interface MatmulBuffers {
   y: GPUBuffer;
   /** (outDim,) f32, or null. */
   bias?: GPUBuffer | null;
+  /** (inDim,) f32 RMSNorm weight g, or null: with it y = (rmsnorm(x) * g) @ W^T (+ bias); needs MatmulOptions.normEps. */
+  norm?: GPUBuffer | null;
 }
 
 /**
@@ -58,6 +62,8 @@ export interface MatmulOptions {
   dtype: MatrixDtype;
   /** y += x @ W^T instead of y = ... (fuses the residual add after o_proj / down_proj). */
   accumulate?: boolean;
+  /** RMSNorm epsilon of MatmulBuffers.norm (required with it): inv_rms = 1 / sqrt(mean(x^2) + eps). */
+  normEps?: number;
   /** Row-tile tiers, ascending: 'split' each <= 16 (default [1, 4, 16]); 'dot' 1 and/or 4 (default [1, 4]). */
   rowTiles?: number[];
   /** Threads per workgroup: 'split' - a power of two >= 4 * largest tier; 'dot' - columns per workgroup (default 64). */
@@ -81,16 +87,32 @@ export class MatmulOp implements GpuOp {
     // workgroups along the output axis: 4 columns each (split), wg columns each (dot)
     this.outTiles = Math.ceil(outDim / (this.variant === 'split' ? 4 : wg));
     checkShape(label, b, opts, tiles, wg, this.maxRows, this.outTiles, this.variant);
-    const bias = b.bias ?? env.device.createBuffer({ label: `${label}.noBias`, size: 4, usage: GPUBufferUsage.STORAGE });
-    // MatmulDims { inDim, outDim, stride, pad }: shapes are uniforms so all shapes share pipelines.
+    // Bindings the flags leave unread still need a buffer (layout 'auto' keeps every declared one).
+    const unused = (what: string) => env.device.createBuffer({ label: `${label}.${what}`, size: 4, usage: GPUBufferUsage.STORAGE });
+    const bias = b.bias ?? unused('noBias');
+    const norm = b.norm ?? unused('noNorm');
+    // MatmulDims { inDim, outDim, stride, eps }: shapes are uniforms so all shapes share pipelines.
     const dims = createUniform(env.device, `${label}.dims`, 16);
-    env.device.queue.writeBuffer(dims, 0, Uint32Array.of(inDim, outDim, matrixRowWords(inDim, dtype), 0));
+    const dimsData = new ArrayBuffer(16);
+    new Uint32Array(dimsData, 0, 3).set([inDim, outDim, matrixRowWords(inDim, dtype)]);
+    new Float32Array(dimsData, 12, 1)[0] = opts.normEps ?? 0;
+    env.device.queue.writeBuffer(dims, 0, dimsData);
     this.tiers = tiles.map((tr) => {
       const pipeline = env.pipelines.get(`matmul_${dtype}`, {
-        WG: wg, TR: tr, HAS_BIAS: !!b.bias, ACCUMULATE: !!opts.accumulate,
+        WG: wg, TR: tr, HAS_BIAS: !!b.bias, ACCUMULATE: !!opts.accumulate, RMS_INPUT: !!b.norm, TILE_IN: this.stagedInputs(env.device, b, tr, inDim),
       }, this.variant === 'split' ? 'main' : 'perColumn');
-      return { rows: tr, pipeline, bind: bindBuffers(env.device, `${label}.bind${tr}`, pipeline, [env.step, b.x, b.w, bias, b.y, dims]) };
+      return { rows: tr, pipeline, bind: bindBuffers(env.device, `${label}.bind${tr}`, pipeline, [env.step, b.x, b.w, bias, b.y, dims, norm]) };
     });
+  }
+
+  /**
+   * TILE_IN of a tier (shaders/common/matmul_tile.wgsl): the dot entry with a norm stages its
+   * tile's normalised inputs, (tr, inDim) f32, in workgroup memory where they fit beside
+   * tileInvRms; else 0 (no staging: the same sums, an extra load per input).
+   */
+  private stagedInputs(device: GPUDevice, b: MatmulBuffers, tr: number, inDim: number): number {
+    const fits = tr * inDim * 4 + 16 <= device.limits.maxComputeWorkgroupStorageSize;
+    return b.norm && this.variant === 'dot' && fits ? inDim : 0;
   }
 
   encode(pass: GPUComputePassEncoder, rows: number): void {
@@ -112,6 +134,9 @@ function checkShape(label: string, b: MatmulBuffers, o: MatmulOptions, tiles: nu
   if (maxRows < 1) throw fail(`x (${b.x.size} bytes) or y (${b.y.size} bytes) holds no row of ${o.inDim} -> ${o.outDim}`);
   if (b.w.size < alignedSize(o.outDim * wordsPerRow * 4)) throw fail(`weight holds ${b.w.size} bytes, (${o.outDim}, ${o.inDim}) ${o.dtype} needs ${o.outDim * wordsPerRow * 4}`);
   if (b.bias && b.bias.size < o.outDim * 4) throw fail(`bias holds ${b.bias.size} bytes, needs ${o.outDim * 4}`);
+  if (b.norm && b.norm.size < o.inDim * 4) throw fail(`norm weight holds ${b.norm.size} bytes, needs ${o.inDim * 4}`);
+  if (!!b.norm !== (o.normEps !== undefined)) throw fail('a norm weight and normEps go together');
+  if (o.normEps !== undefined && !(o.normEps > 0 && Number.isFinite(o.normEps))) throw fail(`normEps ${o.normEps} must be a finite number > 0`);
   if (b.x === b.y) throw fail('y must not alias x');
   if (!tiles.length || tiles.some((t, i) => !Number.isInteger(t) || t < 1 || t > MAX_TILE_ROWS || (i > 0 && t <= tiles[i - 1]))) {
     throw fail(`rowTiles ${JSON.stringify(tiles)} must ascend within 1..${MAX_TILE_ROWS}`);

@@ -12,8 +12,9 @@ import { MemorySource } from '../../src/model/source';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import { testGpu, type TestGpu } from './util';
 
-const LAYER_KERNELS = ['inputNorm', 'q', 'k', 'v', 'rope', 'attention', 'o', 'postNorm', 'gateUp', 'siluMul', 'down'];
-const KERNELS = ['embed', ...LAYER_KERNELS, 'finalNorm', 'lmHead', 'topK'];
+// The RMSNorms run inside q/k/v, gateUp and lmHead (MatmulBuffers.norm): no kernel of their own.
+const LAYER_KERNELS = ['q', 'k', 'v', 'rope', 'attention', 'o', 'gateUp', 'siluMul', 'down'];
+const KERNELS = ['embed', ...LAYER_KERNELS, 'lmHead', 'topK'];
 
 describe('profiling', () => {
   let gpu: TestGpu;
@@ -41,7 +42,7 @@ describe('profiling', () => {
         model.profiler = null;
         const spans = await profiler.take();
         const layers = files.config.numLayers;
-        const expected = ['embed', ...Array.from({ length: layers }, (_, l) => LAYER_KERNELS.map((k) => `layer${l}.${k}`)).flat(), 'finalNorm', 'lmHead', 'topK'];
+        const expected = ['embed', ...Array.from({ length: layers }, (_, l) => LAYER_KERNELS.map((k) => `layer${l}.${k}`)).flat(), 'lmHead', 'topK'];
         expect(spans.map((s) => s.label), timing).toEqual(expected);
         for (const s of spans) expect(Number.isFinite(s.ms) && s.ms >= 0, `${timing} ${s.label} ${s.ms}`).toBe(true);
         expect(await model.readLogits(5), timing).toEqual(plain);

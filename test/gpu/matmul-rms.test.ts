@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { createStorage, uploadF16Rows, uploadStorage } from '../../src/gpu/buffers.ts';
+import { OpShapeError } from '../../src/gpu/errors.ts';
+import { matmul, rmsNorm } from '../../src/model/cpu-ops.ts';
+import { dequantizeRows, quantizeRows } from '../../src/model/quantize.ts';
+import { MatmulOp, type MatrixDtype, type MatmulVariant } from '../../src/ops/matmul.ts';
+import { expectClose, randomF32, readF32, roundF16, runPass, testGpu, type TestGpu } from './util.ts';
+
+interface Case {
+  dtype: MatrixDtype;
+  variant: MatmulVariant;
+  rows: number;
+  inDim: number;
+  outDim: number;
+  bias: boolean;
+  accumulate?: boolean;
+}
+
+const EPS = 1e-5;
+
+/** The weight as the kernel sees it (f32 values) and as uploaded. */
+function weights(gpu: TestGpu, w: Float32Array, c: Case): { values: Float32Array; buffer: GPUBuffer } {
+  if (c.dtype === 'f32') return { values: w, buffer: uploadStorage(gpu.device, 'test.w', w) };
+  if (c.dtype === 'f16') return { values: roundF16(w), buffer: uploadF16Rows(gpu.device, 'test.w', w, c.outDim, c.inDim) };
+  const packed = quantizeRows(w, c.outDim, c.inDim, c.dtype);
+  return { values: dequantizeRows(packed, c.outDim, c.inDim, c.dtype), buffer: uploadStorage(gpu.device, 'test.w', packed) };
+}
+
+// The fused input mode (RMS_INPUT) == the CPU reference: rmsnorm (f64 sums, f32 output) then
+// matmul (f64 sums) with the weights the kernel holds.
+async function check(gpu: TestGpu, c: Case): Promise<void> {
+  const env = { device: gpu.device, pipelines: gpu.pipelines, step: gpu.step.buffer };
+  const seed = c.rows * 7919 + c.inDim * 31 + c.outDim + ['f32', 'f16', 'q8', 'q4'].indexOf(c.dtype);
+  const x = randomF32(c.rows * c.inDim, seed, -3, 3);
+  const g = randomF32(c.inDim, seed + 4, 0.5, 1.5);
+  const w = randomF32(c.outDim * c.inDim, seed + 1);
+  const bias = c.bias ? randomF32(c.outDim, seed + 2) : null;
+  const y0 = randomF32(c.rows * c.outDim, seed + 3);
+  const { values, buffer } = weights(gpu, w, c);
+  const y = uploadStorage(gpu.device, 'test.y', y0);
+  const b = { x: uploadStorage(gpu.device, 'test.x', x), w: buffer, y, bias: bias && uploadStorage(gpu.device, 'test.b', bias), norm: uploadStorage(gpu.device, 'test.g', g) };
+  const op = new MatmulOp(env, 'test.matmulRms', b, { inDim: c.inDim, outDim: c.outDim, dtype: c.dtype, variant: c.variant, accumulate: c.accumulate, normEps: EPS });
+  await runPass(gpu, c.rows, (pass) => op.encode(pass, c.rows));
+  const ref = matmul(rmsNorm(x, g, EPS), values, c.inDim, c.outDim, bias);
+  if (c.accumulate) for (let i = 0; i < ref.length; i++) ref[i] += y0[i];
+  // Normalised inputs reach |x| / rms * g ~ 2.6 (matmul.test.ts bounds |x| <= 1): f32 partial
+  // sums in another order, and inv_rms applied after the sum rather than per input.
+  const atol = 3e-5 * Math.sqrt(c.inDim) + 1e-5;
+  expectClose(await readF32(gpu.device, y, c.rows * c.outDim), ref, atol, 2e-5, `y ${c.variant} ${c.dtype} rms ${c.rows}x${c.inDim}->${c.outDim}`);
+}
+
+describe('matmul with the RMSNorm input (RMS_INPUT)', () => {
+  // rows: one (decode), partial and several row tiles of every tier, 128; inDim: 1, odd, under
+  // a quant block, not a multiple of 32, an odd number of blocks, and 1100, whose 4-row tile
+  // does not fit in workgroup memory (dot reads x * g unstaged, TILE_IN 0); bias on most.
+  const shapes: [rows: number, inDim: number, outDim: number, bias: boolean][] = [
+    [1, 1, 3, true], [1, 37, 5, false], [3, 64, 96, true], [17, 129, 33, true], [128, 96, 70, true], [5, 576, 19, false], [4, 48, 1027, true], [6, 1100, 9, true],
+  ];
+  for (const variant of ['split', 'dot'] as const) {
+    for (const dtype of ['f32', 'f16', 'q8', 'q4'] as const) {
+      for (const [rows, inDim, outDim, bias] of shapes) {
+        it(`${variant} ${dtype} ${rows} rows, ${inDim} -> ${outDim}${bias ? ' + bias' : ''}`, async () => check(await testGpu(), { dtype, variant, rows, inDim, outDim, bias }));
+      }
+      it(`${variant} ${dtype} with bias and accumulate, 9 rows, 45 -> 23`, async () => check(await testGpu(), { dtype, variant, rows: 9, inDim: 45, outDim: 23, bias: true, accumulate: true }));
+    }
+  }
+
+  it('rejects a short norm weight and a norm without eps', async () => {
+    const gpu = await testGpu();
+    const env = { device: gpu.device, pipelines: gpu.pipelines, step: gpu.step.buffer };
+    const floats = (label: string, n: number) => createStorage(gpu.device, label, 4 * n);
+    const b = { x: floats('x', 8), y: floats('y', 8), w: floats('w', 64) };
+    const opts = { inDim: 8, outDim: 8, dtype: 'f32' as const };
+    expect(() => new MatmulOp(env, 't', { ...b, norm: floats('g', 7) }, { ...opts, normEps: EPS })).toThrow(OpShapeError);
+    expect(() => new MatmulOp(env, 't', { ...b, norm: floats('g', 8) }, opts)).toThrow(OpShapeError);
+    expect(() => new MatmulOp(env, 't', b, { ...opts, normEps: EPS })).toThrow(OpShapeError);
+    expect(() => new MatmulOp(env, 't', { ...b, norm: floats('g', 8) }, { ...opts, normEps: 0 })).toThrow(OpShapeError);
+    expect(() => new MatmulOp(env, 't', { ...b, norm: floats('g', 8) }, { ...opts, normEps: EPS })).not.toThrow();
+  });
+});
