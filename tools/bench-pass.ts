@@ -6,11 +6,13 @@
  *
  * Run (the `?raw` shader glob needs Vite's module runner):
  *   node --input-type=module -e "await (await import('vite')).runnerImport('./tools/bench-pass.ts')" -- \
- *     --model public/models/tinystories-target [--sizes 1,8,16,32,64,128] [--repeats 5] [--context 256] [--weights f16|f32]
+ *     --model public/models/tinystories-target [--sizes 1,8,16,32,64,128] [--repeats 5] [--context 256] [--weights f16|f32|q8|q4]
+ *     [--fuse-norm auto|on|off] (RMSNorm fused into the projections; auto = the adapter's default)
  */
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/gpu/device.ts';
 import { GpuModel } from '../src/model/gpu-model.ts';
+import type { WeightDtype } from '../src/model/upload.ts';
 import { FolderSource } from '../src/model/source.ts';
 import { loadModelFiles } from '../src/model/weights.ts';
 import { layoutTree } from '../src/tree/layout.ts';
@@ -27,6 +29,7 @@ const { values: f } = parseArgs({
     repeats: { type: 'string', default: '5' },
     context: { type: 'string', default: '256' },
     weights: { type: 'string', default: 'f16' },
+    'fuse-norm': { type: 'string', default: 'auto' },
   },
 });
 const sizes = f.sizes!.split(',').map(Number);
@@ -35,7 +38,10 @@ const context = Number(f.context);
 
 const { device, adapterInfo } = await acquireDevice();
 const files = await loadModelFiles(new FolderSource(f.model!));
-const model = await GpuModel.load(device, files, { maxContext: context, maxTreeRows: 128, weightDtype: f.weights as 'f16' | 'f32' });
+const fuse = f['fuse-norm'];
+if (fuse !== 'auto' && fuse !== 'on' && fuse !== 'off') throw new Error(`--fuse-norm is "${fuse}"; expected auto, on or off`);
+const fuseNorm = fuse === 'auto' ? undefined : fuse === 'on';
+const model = await GpuModel.load(device, files, { maxContext: context, maxTreeRows: 128, weightDtype: f.weights as WeightDtype, fuseNorm });
 const vocab = files.config.vocabSize;
 // A committed prefix of 64 tokens, so attention reads a realistic cache.
 const prefix = Int32Array.from({ length: 64 }, (_, i) => (i * 7919) % vocab);
@@ -66,7 +72,7 @@ for (const rows of sizes) {
   results.push({ rows, ms: median(times) });
 }
 const base = results.find((r) => r.rows === 1)?.ms ?? results[0].ms;
-console.log(`adapter: ${adapterInfo}; model: ${f.model} (${f.weights}); prefix 64; median of ${repeats}`);
+console.log(`adapter: ${adapterInfo}; model: ${f.model} (${f.weights}, fuse-norm ${fuse}); prefix 64; median of ${repeats}`);
 console.log('rows  ms/pass  relative to 1 row');
 for (const r of results) console.log(`${String(r.rows).padStart(4)}  ${r.ms.toFixed(1).padStart(7)}  ${(r.ms / base).toFixed(2)}`);
 process.exit(0);

@@ -17,6 +17,8 @@ export interface Activations {
   ropeTable: GPUBuffer;
   /** (maxRows, hidden) f32 residual stream; the projections after a norm read it and normalise it themselves. */
   x: GPUBuffer;
+  /** (maxRows, hidden) f32 normalised residual, the projections' input where RMSNorm runs as its own kernel (unfused). */
+  xn: GPUBuffer;
   /** (maxRows, numHeads, headDim) f32 queries. */
   q: GPUBuffer;
   /** (maxRows, numKvHeads, headDim) f32 keys before RoPE. */
@@ -41,7 +43,7 @@ export interface Activations {
 
 /** Bytes per row of every per-row activation buffer together (the memory bound is maxRows times this). */
 export function activationBytesPerRow(c: ModelConfig, topK: number, outVocab = c.vocabSize): number {
-  return 4 * (2 + 4 + c.hiddenSize + 2 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + 2 * outVocab + 2 * topK);
+  return 4 * (2 + 4 + 2 * c.hiddenSize + 2 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + 2 * outVocab + 2 * topK);
 }
 
 export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, capacity: number, topK: number, outVocab = c.vocabSize): Activations {
@@ -52,6 +54,7 @@ export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: 
     mask: f32('mask', 4),
     ropeTable: uploadStorage(device, 'forward.ropeTable', ropeTable(c.headDim, c.ropeTheta, c.ropeScaling, capacity)),
     x: f32('x', c.hiddenSize),
+    xn: f32('xn', c.hiddenSize),
     q: f32('q', qDim(c)),
     k: f32('k', kvDim(c)),
     v: f32('v', kvDim(c)),

@@ -1,14 +1,18 @@
 /**
  * The ops of the GPU forward pass, built once at load over the weights, the activation
  * buffers and the KV cache (src/model/gpu-model.ts runs them). Every op owns its bind groups.
- * Each RMSNorm is fused into the projections that read it (MatmulBuffers.norm): they read the
- * residual x and normalise it in the kernel, so no normalised copy of x is written or read.
+ * With `fuseNorm`, each RMSNorm is fused into the projections that read it (MatmulBuffers.norm):
+ * they read the residual x and normalise it in the kernel, so no normalised copy of x is written
+ * or read and three dispatches per layer go. Without it, an RMSNorm kernel writes xn first: on
+ * SwiftShader the fused 'dot' kernels pay a workgroup barrier that costs more than the
+ * dispatches saved (measured 15% slower per token), so fusion is chosen per adapter.
  */
 import type { KernelEnv } from '../gpu/pipelines.ts';
 import type { KvCache } from '../kv/cache.ts';
 import { TreeAttention } from '../ops/attention.ts';
 import { EmbedOp } from '../ops/embed.ts';
 import { MatmulOp } from '../ops/matmul.ts';
+import { RmsNormOp } from '../ops/rmsnorm.ts';
 import { RopeKvWrite } from '../ops/rope.ts';
 import { SiluMulOp } from '../ops/silu-mul.ts';
 import { SoftmaxOp } from '../ops/softmax.ts';
@@ -18,7 +22,9 @@ import type { Activations } from './forward-buffers.ts';
 import type { GpuWeights, LayerWeights } from './upload.ts';
 
 export interface LayerOps {
-  /** q = xn @ Wq^T (+ bq), xn = rmsnorm(x) * input_layernorm computed in the kernel. */
+  /** xn = rmsnorm(x) * input_layernorm; null when fused into q, k and v. */
+  inputNorm: RmsNormOp | null;
+  /** q = xn @ Wq^T (+ bq), xn = rmsnorm(x) * input_layernorm (computed in the kernel when fused). */
   q: MatmulOp;
   /** k = xn @ Wk^T (+ bk), xn as for q. */
   k: MatmulOp;
@@ -30,7 +36,9 @@ export interface LayerOps {
   attention: TreeAttention;
   /** x += att @ Wo^T (residual fused into the matmul). */
   o: MatmulOp;
-  /** [gate | up] = xn @ [Wgate; Wup]^T, xn = rmsnorm(x) * post_attention_layernorm computed in the kernel. */
+  /** xn = rmsnorm(x) * post_attention_layernorm; null when fused into gateUp. */
+  postNorm: RmsNormOp | null;
+  /** [gate | up] = xn @ [Wgate; Wup]^T, xn = rmsnorm(x) * post_attention_layernorm (in the kernel when fused). */
   gateUp: MatmulOp;
   /** act = silu(gate) * up. */
   siluMul: SiluMulOp;
@@ -42,7 +50,9 @@ export interface ModelOps {
   /** x = embed_tokens[tokens]. */
   embed: EmbedOp;
   layers: LayerOps[];
-  /** logits = xn @ lm_head^T, xn = rmsnorm(x) * norm computed in the kernel. */
+  /** xn = rmsnorm(x) * norm; null when fused into the LM head. */
+  finalNorm: RmsNormOp | null;
+  /** logits = xn @ lm_head^T, xn = rmsnorm(x) * norm (in the kernel when fused). */
   lmHead: MatmulOp;
   /**
    * Best k ids per row, ties to the lowest id; column 0 is the argmax of DESIGN section 5
@@ -53,33 +63,53 @@ export interface ModelOps {
   softmax: SoftmaxOp;
 }
 
-/** outVocab: LM head rows (the vocabulary, or the N kept rows of VocabTrim). */
-export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activations, kv: KvCache, maxRows: number, k: number, outVocab = c.vocabSize): ModelOps {
+/**
+ * The input of the projections after an RMSNorm with weight `g`: fused, the residual x with the
+ * norm applied in the matmul; unfused, an RmsNormOp writing xn, which the matmul reads.
+ */
+interface NormedInput {
+  norm: RmsNormOp | null;
+  /** MatmulBuffers fields and MatmulOptions fields that read the normalised input. */
+  buffers: { x: GPUBuffer; norm?: GPUBuffer };
+  options: { normEps?: number };
+}
+
+function normedInput(env: KernelEnv, label: string, c: ModelConfig, a: Activations, g: GPUBuffer, fuse: boolean): NormedInput {
+  if (fuse) return { norm: null, buffers: { x: a.x, norm: g }, options: { normEps: c.rmsNormEps } };
+  return { norm: new RmsNormOp(env, label, { x: a.x, weight: g, out: a.xn }, c.hiddenSize, c.rmsNormEps), buffers: { x: a.xn }, options: {} };
+}
+
+/** outVocab: LM head rows (the vocabulary, or the N kept rows of VocabTrim). fuseNorm: see the header. */
+export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activations, kv: KvCache, maxRows: number, k: number, outVocab: number, fuseNorm: boolean): ModelOps {
   const dtype = w.dtype;
   const h = c.hiddenSize;
   const embed = new EmbedOp(env, 'forward.embed', { tokens: a.tokens, table: w.embed, out: a.x }, h, c.vocabSize, w.embedDtype);
-  const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, dtype));
-  const lmHead = new MatmulOp(env, 'forward.lmHead', { x: a.x, norm: w.finalNorm, w: w.lmHead, y: a.logits }, { inDim: h, outDim: outVocab, dtype, normEps: c.rmsNormEps });
+  const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, dtype, fuseNorm));
+  const fin = normedInput(env, 'forward.finalNorm', c, a, w.finalNorm, fuseNorm);
+  const lmHead = new MatmulOp(env, 'forward.lmHead', { ...fin.buffers, w: w.lmHead, y: a.logits }, { inDim: h, outDim: outVocab, dtype, ...fin.options });
   const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, outVocab, k);
   const softmax = new SoftmaxOp(env, 'forward.softmax', { logits: a.logits, probs: a.probs }, outVocab);
-  return { embed, layers, lmHead, topK, softmax };
+  return { embed, layers, finalNorm: fin.norm, lmHead, topK, softmax };
 }
 
-function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activations, kv: KvCache, l: number, maxRows: number, dtype: GpuWeights['dtype']): LayerOps {
+function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activations, kv: KvCache, l: number, maxRows: number, dtype: GpuWeights['dtype'], fuse: boolean): LayerOps {
   const h = c.hiddenSize;
   const I = c.intermediateSize;
   const p = `forward.layer${l}.`;
   const dims = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim, maxRows };
   const cache = { kCache: kv.k[l], vCache: kv.v[l] };
-  const eps = c.rmsNormEps;
+  const pre = normedInput(env, `${p}inputNorm`, c, a, w.inputNorm, fuse);
+  const post = normedInput(env, `${p}postNorm`, c, a, w.postNorm, fuse);
   return {
-    q: new MatmulOp(env, `${p}q`, { x: a.x, norm: w.inputNorm, w: w.wq, bias: w.bq, y: a.q }, { inDim: h, outDim: qDim(c), dtype, normEps: eps }),
-    k: new MatmulOp(env, `${p}k`, { x: a.x, norm: w.inputNorm, w: w.wk, bias: w.bk, y: a.k }, { inDim: h, outDim: kvDim(c), dtype, normEps: eps }),
-    v: new MatmulOp(env, `${p}v`, { x: a.x, norm: w.inputNorm, w: w.wv, bias: w.bv, y: a.v }, { inDim: h, outDim: kvDim(c), dtype, normEps: eps }),
+    inputNorm: pre.norm,
+    q: new MatmulOp(env, `${p}q`, { ...pre.buffers, w: w.wq, bias: w.bq, y: a.q }, { inDim: h, outDim: qDim(c), dtype, ...pre.options }),
+    k: new MatmulOp(env, `${p}k`, { ...pre.buffers, w: w.wk, bias: w.bk, y: a.k }, { inDim: h, outDim: kvDim(c), dtype, ...pre.options }),
+    v: new MatmulOp(env, `${p}v`, { ...pre.buffers, w: w.wv, bias: w.bv, y: a.v }, { inDim: h, outDim: kvDim(c), dtype, ...pre.options }),
     rope: new RopeKvWrite(env, `${p}rope`, { positions: a.positions, table: a.ropeTable, q: a.q, k: a.k, v: a.v, ...cache }, dims),
     attention: new TreeAttention(env, `${p}attention`, { mask: a.mask, q: a.q, ...cache, out: a.att }, dims),
     o: new MatmulOp(env, `${p}o`, { x: a.att, w: w.wo, y: a.x }, { inDim: qDim(c), outDim: h, dtype, accumulate: true }),
-    gateUp: new MatmulOp(env, `${p}gateUp`, { x: a.x, norm: w.postNorm, w: w.wGateUp, y: a.gateUp }, { inDim: h, outDim: 2 * I, dtype, normEps: eps }),
+    postNorm: post.norm,
+    gateUp: new MatmulOp(env, `${p}gateUp`, { ...post.buffers, w: w.wGateUp, y: a.gateUp }, { inDim: h, outDim: 2 * I, dtype, ...post.options }),
     siluMul: new SiluMulOp(env, `${p}siluMul`, { gateUp: a.gateUp, out: a.act }, I),
     down: new MatmulOp(env, `${p}down`, { x: a.act, w: w.wDown, y: a.x }, { inDim: I, outDim: h, dtype, accumulate: true }),
   };

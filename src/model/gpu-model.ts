@@ -31,6 +31,7 @@ import { passRecorder, type ForwardProfiler, type PassRecorder } from '../gpu/pa
 import { MAX_ROWS, StepUniform } from '../gpu/step.ts';
 import { KvCache, kvCacheBytes } from '../kv/cache.ts';
 import { MAX_TOP_K } from '../ops/topk.ts';
+import { preferredMatmulVariant } from '../ops/matmul.ts';
 import type { ModelConfig } from './config.ts';
 import { activationBytesPerRow, allocateActivations, type Activations } from './forward-buffers.ts';
 import { buildOps, type ModelOps } from './forward-ops.ts';
@@ -45,6 +46,11 @@ export interface GpuModelOptions {
   maxTreeRows?: number;
   /** Matrix storage on the GPU (default 'f16': half the memory and bandwidth of 'f32'; 'q8' / 'q4' blocks, src/model/quantize.ts). */
   weightDtype?: WeightDtype;
+  /**
+   * RMSNorm fused into the projections after it (src/model/forward-ops.ts). Default: where the
+   * matmul variant is 'split' (GPUs), not on SwiftShader's 'dot', where fusion measured slower.
+   */
+  fuseNorm?: boolean;
   /** Top-k width computed per row for the drafters (1..16, default 8). */
   topK?: number;
   /**
@@ -131,7 +137,7 @@ export class GpuModel {
     device.pushErrorScope('out-of-memory');
     let built;
     try {
-      built = allocate(device, files, { maxContext, maxRows, dtype, topK, lmHeadRows });
+      built = allocate(device, files, { maxContext, maxRows, dtype, topK, lmHeadRows, fuseNorm: opts.fuseNorm ?? preferredMatmulVariant(device) === 'split' });
     } finally {
       const oom = await device.popErrorScope();
       const invalid = await device.popErrorScope();
@@ -171,7 +177,8 @@ export class GpuModel {
       // early-exit taps (DEL): the residual entering layer l, saved for readTapTopK
       if (tapping) this.encodeTap(rec, l, rows);
       // attention block: x += o_proj(attention(rope(q), cache + rope(k) and v of this pass)),
-      // q, k, v = projections of xn = rmsnorm(x) * input_layernorm (the norm fused into each)
+      // q, k, v = projections of xn = rmsnorm(x) * input_layernorm (its own kernel, or fused into each)
+      if (layer.inputNorm) rec.op(`${p}inputNorm`, layer.inputNorm, rows);
       rec.op(`${p}q`, layer.q, rows);
       rec.op(`${p}k`, layer.k, rows);
       rec.op(`${p}v`, layer.v, rows);
@@ -179,13 +186,15 @@ export class GpuModel {
       rec.op(`${p}attention`, layer.attention, rows);
       rec.op(`${p}o`, layer.o, rows);
       // MLP block: x += down_proj(silu(gate_proj(xn)) * up_proj(xn)),
-      // xn = rmsnorm(x) * post_attention_layernorm (fused into gateUp)
+      // xn = rmsnorm(x) * post_attention_layernorm (its own kernel, or fused into gateUp)
+      if (layer.postNorm) rec.op(`${p}postNorm`, layer.postNorm, rows);
       rec.op(`${p}gateUp`, layer.gateUp, rows);
       rec.op(`${p}siluMul`, layer.siluMul, rows);
       rec.op(`${p}down`, layer.down, rows);
     }
     if (withLogits) {
-      // final norm and LM head, one kernel (after layer layerCount - 1 for an early exit): logits (rows, vocab)
+      // final norm and LM head (after layer layerCount - 1 for an early exit): logits (rows, vocab)
+      if (ops.finalNorm) rec.op('finalNorm', ops.finalNorm, rows);
       rec.op('lmHead', ops.lmHead, rows);
       // per-row top-k (column 0 = argmax) for verification and the drafters
       rec.op('topK', ops.topK, rows);
@@ -343,7 +352,8 @@ export class GpuModel {
     rows.forEach((r, i) => encoder.copyBufferToBuffer(this.taps!.buffer, base + r * rowBytes, this.acts.x, i * rowBytes, rowBytes));
     this.step.write(rows.length, this.kv.length);
     const pass = encoder.beginComputePass({ label: 'forward.tapPass' });
-    this.ops.lmHead.encode(pass, rows.length); // final norm fused in
+    this.ops.finalNorm?.encode(pass, rows.length); // unless fused into the LM head
+    this.ops.lmHead.encode(pass, rows.length);
     this.ops.topK.encode(pass, rows.length);
     pass.end();
     const slot = this.topKReadback.copy(encoder, this.acts.topKIds, 0, rows.length * this.topK * 4);
@@ -412,7 +422,7 @@ export class GpuModel {
 }
 
 /** Every GPU object of a model (one call at load). */
-function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array }) {
+function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array; fuseNorm: boolean }) {
   const c = files.config;
   const { maxRows, topK } = o;
   const capacity = o.maxContext + maxRows;
@@ -424,7 +434,7 @@ function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number;
   const acts = allocateActivations(device, c, maxRows, capacity, topK, outVocab);
   const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
   const kv = new KvCache(device, pipelines, kvShape);
-  const ops = buildOps(env, c, weights, acts, kv, maxRows, topK, outVocab);
+  const ops = buildOps(env, c, weights, acts, kv, maxRows, topK, outVocab, o.fuseNorm);
   const topKReadback = new ReadbackRing(device, 'forward.topKReadback', maxRows * topK * 4, 2);
   const hostBytes = maxRows * outVocab * 4;
   const hostStaging = device.createBuffer({ label: 'forward.hostStaging', size: hostBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });

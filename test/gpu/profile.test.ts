@@ -6,15 +6,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine';
 import { GpuModel } from '../../src/model/gpu-model';
+import { preferredMatmulVariant } from '../../src/ops/matmul';
 import { ForwardProfiler } from '../../src/gpu/pass-recorder';
 import { makeFixture, FIXTURE_SHAPES } from '../../src/model/fixture';
 import { MemorySource } from '../../src/model/source';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import { testGpu, type TestGpu } from './util';
 
-// The RMSNorms run inside q/k/v, gateUp and lmHead (MatmulBuffers.norm): no kernel of their own.
-const LAYER_KERNELS = ['q', 'k', 'v', 'rope', 'attention', 'o', 'gateUp', 'siluMul', 'down'];
-const KERNELS = ['embed', ...LAYER_KERNELS, 'lmHead', 'topK'];
+/** Kernels of a layer; the RMSNorms run as their own kernels unless fused into q/k/v, gateUp and lmHead. */
+const layerKernels = (fused: boolean) => (fused ? ['q', 'k', 'v', 'rope', 'attention', 'o', 'gateUp', 'siluMul', 'down'] : ['inputNorm', 'q', 'k', 'v', 'rope', 'attention', 'o', 'postNorm', 'gateUp', 'siluMul', 'down']);
+const passKernels = (fused: boolean) => ['embed', ...layerKernels(fused), ...(fused ? [] : ['finalNorm']), 'lmHead', 'topK'];
 
 describe('profiling', () => {
   let gpu: TestGpu;
@@ -26,8 +27,8 @@ describe('profiling', () => {
 
   const timings = (): ('gpu-timestamps' | 'cpu-submit')[] => (gpu.device.features.has('timestamp-query') ? ['gpu-timestamps', 'cpu-submit'] : ['cpu-submit']);
 
-  it('times every kernel of a pass, in order, without changing its logits', async () => {
-    const model = await GpuModel.load(gpu.device, files, { maxContext: 32, maxTreeRows: 8, weightDtype: 'f32' });
+  for (const fused of [false, true]) it(`times every kernel of a pass, in order, without changing its logits (fuseNorm ${fused})`, async () => {
+    const model = await GpuModel.load(gpu.device, files, { maxContext: 32, maxTreeRows: 8, weightDtype: 'f32', fuseNorm: fused });
     try {
       const tokens = Int32Array.of(3, 1, 4, 1, 5);
       const positions = Int32Array.of(0, 1, 2, 3, 4);
@@ -42,7 +43,8 @@ describe('profiling', () => {
         model.profiler = null;
         const spans = await profiler.take();
         const layers = files.config.numLayers;
-        const expected = ['embed', ...Array.from({ length: layers }, (_, l) => LAYER_KERNELS.map((k) => `layer${l}.${k}`)).flat(), 'lmHead', 'topK'];
+        const tail = passKernels(fused).slice(1 + layerKernels(fused).length);
+        const expected = ['embed', ...Array.from({ length: layers }, (_, l) => layerKernels(fused).map((k) => `layer${l}.${k}`)).flat(), ...tail];
         expect(spans.map((s) => s.label), timing).toEqual(expected);
         for (const s of spans) expect(Number.isFinite(s.ms) && s.ms >= 0, `${timing} ${s.label} ${s.ms}`).toBe(true);
         expect(await model.readLogits(5), timing).toEqual(plain);
@@ -70,6 +72,7 @@ describe('profiling', () => {
         expect(profiled.tokens).toEqual(plain.tokens);
         const p = profiled.stats.profile!;
         expect(p.timing).toBe(gpu.device.features.has('timestamp-query') ? 'gpu-timestamps' : 'cpu-submit');
+        const KERNELS = passKernels(preferredMatmulVariant(gpu.device) === 'split'); // the adapter's default mode
         expect(Object.keys(p.kernelMs).sort()).toEqual([...KERNELS].sort());
         for (const step of profiled.stats.steps) expect(Object.keys(step.kernelMs ?? {}).sort()).toEqual([...KERNELS].sort());
         for (const k of KERNELS) {

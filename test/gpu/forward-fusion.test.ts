@@ -1,0 +1,56 @@
+/**
+ * RMSNorm as its own kernel or fused into the projections after it (GpuModelOptions.fuseNorm):
+ * both forward modes match the CPU reference, on every weight format, including the early-exit
+ * read (final norm + LM head over a tapped hidden state), whichever mode the adapter defaults to.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURE_SHAPES, makeFixture } from '../../src/model/fixture.ts';
+import { GpuModel } from '../../src/model/gpu-model.ts';
+import { ReferenceModel } from '../../src/model/reference.ts';
+import { MemorySource } from '../../src/model/source.ts';
+import { dequantizedFiles, loadModelFiles, type ModelFiles } from '../../src/model/weights.ts';
+import { expectClose, randomU32, testGpu } from './util.ts';
+
+function chainMask(rows: number): Uint32Array {
+  const m = new Uint32Array(rows * 4);
+  for (let r = 0; r < rows; r++) for (let j = 0; j <= r; j++) m[r * 4 + (j >> 5)] |= 1 << (j & 31);
+  return m;
+}
+
+describe('fused and unfused RMSNorm', () => {
+  let device: GPUDevice;
+  const fixtures: Record<string, ModelFiles> = {};
+  beforeAll(async () => {
+    device = (await testGpu()).device;
+    fixtures.tiny = await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.tiny, 8)));
+    fixtures.awkward = await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.awkward, 9)));
+  });
+
+  const cases = [
+    ['tiny', 'f32'],
+    ['awkward', 'f16'],
+    ['tiny', 'q8'],
+    ['awkward', 'q4'],
+  ] as const;
+  for (const [name, weightDtype] of cases) {
+    it(`${name} ${weightDtype}: both modes match the reference, taps included`, async () => {
+      const files = fixtures[name];
+      const reference = ReferenceModel.fromFiles(weightDtype === 'q8' || weightDtype === 'q4' ? dequantizedFiles(files, weightDtype) : files, 64);
+      const tokens = Int32Array.from(randomU32(9, files.config.vocabSize, 4));
+      const expected = reference.forward(tokens);
+      const taps: Int32Array[] = [];
+      for (const fuseNorm of [false, true]) {
+        const model = await GpuModel.load(device, files, { maxContext: 32, maxTreeRows: 16, weightDtype, fuseNorm });
+        try {
+          model.tapHidden([1]);
+          model.forward(tokens, Int32Array.from({ length: 9 }, (_, i) => i), chainMask(9));
+          expectClose(await model.readLogits(9), expected, 2e-4, 0, `logits (fuseNorm ${fuseNorm})`);
+          taps.push(await model.readTapTopK(1, [0, 4, 8]));
+        } finally {
+          model.destroy();
+        }
+      }
+      expect(taps[1]).toEqual(taps[0]);
+    });
+  }
+});
