@@ -7,7 +7,7 @@
  * Run (the `?raw` shader glob needs Vite's module runner):
  *   node --input-type=module -e "await (await import('vite')).runnerImport('./tools/bench-pass.ts')" -- \
  *     --model public/models/tinystories-target [--sizes 1,8,16,32,64,128] [--repeats 5] [--context 256] [--weights f16|f32|q8|q4]
- *     [--fuse-norm auto|on|off] (RMSNorm fused into the projections; auto = the adapter's default)
+ *     [--fuse-norm auto|on|off] (RMSNorm fused into the projections; auto = the engine's default, unfused)
  */
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/gpu/device.ts';

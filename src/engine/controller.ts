@@ -15,6 +15,11 @@
  * so the controller converges to plain decoding when no drafter pays, yet notices when the
  * text turns repetitive and a drafter starts paying. A retry weighs its fresh evidence at 0.5.
  *
+ * A drafting arm whose steps yield fewer than `minTokens` tokens on average (its drafts are
+ * almost never accepted) is never the best and opens no larger budget: where a tree pass costs
+ * what a one-row pass costs (a GPU at small sizes), timing alone cannot tell it from plain
+ * decoding, and it would only add drafting and verification overhead.
+ *
  * Budgets open one at a time per drafter, smallest first: a drafter's next budget opens only
  * once its largest open budget has been tried and ran at no less than `unlock` times plain
  * decoding's rate. The cost of finding out that a drafter is useless is then one step at the
@@ -37,6 +42,12 @@ export interface ControllerOptions {
   backoff?: number;
   /** A drafter's next budget opens when its largest open one runs at >= unlock x plain decoding's rate. Default 0.8. */
   unlock?: number;
+  /**
+   * Tokens per step (EMA) below which a drafting arm cannot be the best or open a larger budget:
+   * a drafter whose trees are (nearly) never accepted cannot beat plain decoding, whatever the
+   * timing noise says. Default 1.1.
+   */
+  minTokens?: number;
   /** Clock in ms. Default performance.now (tests inject a simulated one). */
   now?: () => number;
 }
@@ -65,6 +76,7 @@ export class Controller implements Drafter {
   private readonly alpha: number;
   private readonly backoff: number;
   private readonly unlock: number;
+  private readonly minTokens: number;
   private readonly now: () => number;
   private current: Arm | null = null;
   /** Whether the current arm was the best when chosen (a retry otherwise). */
@@ -79,6 +91,7 @@ export class Controller implements Drafter {
     this.alpha = options.alpha ?? 0.15;
     this.backoff = options.backoff ?? 64;
     this.unlock = options.unlock ?? 0.8;
+    this.minTokens = options.minTokens ?? 1.1;
     this.now = options.now ?? (() => performance.now());
     const budgets = [...(options.budgets ?? [2, 4, 8, 16, 32])].sort((a, b) => a - b);
     this.arms.push(this.arm(null, 0, true));
@@ -137,7 +150,7 @@ export class Controller implements Drafter {
     if (!arm.drafter) return;
     const ladder = this.arms.filter((a) => a.drafter === arm.drafter);
     const next = ladder[ladder.indexOf(arm) + 1];
-    if (!next || next.open) return;
+    if (!next || next.open || arm.tokens < this.minTokens) return;
     const plain = this.arms[0];
     if (plain.pulls > 0 && this.rate(arm) < this.unlock * this.rate(plain)) return;
     next.open = true;
@@ -148,10 +161,13 @@ export class Controller implements Drafter {
     return a.tokens / Math.max(a.ms, 1e-3);
   }
 
-  /** The tried open arm with the best rate (plain decoding before any try). */
+  /** The tried open arm with the best rate among plain decoding and the drafting arms that get drafts accepted. */
   private best(): Arm {
     let best = this.arms[0];
-    for (const a of this.arms) if (a.open && a.pulls > 0 && (best.pulls === 0 || this.rate(a) > this.rate(best))) best = a;
+    for (const a of this.arms) {
+      const eligible = a.open && a.pulls > 0 && (a.drafter === null || a.tokens >= this.minTokens);
+      if (eligible && (best.pulls === 0 || this.rate(a) > this.rate(best))) best = a;
+    }
     return best;
   }
 

@@ -3,9 +3,9 @@
  * buffers and the KV cache (src/model/gpu-model.ts runs them). Every op owns its bind groups.
  * With `fuseNorm`, each RMSNorm is fused into the projections that read it (MatmulBuffers.norm):
  * they read the residual x and normalise it in the kernel, so no normalised copy of x is written
- * or read and three dispatches per layer go. Without it, an RMSNorm kernel writes xn first: on
- * SwiftShader the fused 'dot' kernels pay a workgroup barrier that costs more than the
- * dispatches saved (measured 15% slower per token), so fusion is chosen per adapter.
+ * or read and three dispatches per layer go. Without it (the default), an RMSNorm kernel writes
+ * xn first: the fused kernels measured slower on SwiftShader (the 'dot' entry pays a workgroup
+ * barrier: 15% per token) and on an H200 (the 'split' entry, more so the more rows a pass has).
  */
 import type { KernelEnv } from '../gpu/pipelines.ts';
 import type { KvCache } from '../kv/cache.ts';

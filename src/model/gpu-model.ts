@@ -31,7 +31,6 @@ import { passRecorder, type ForwardProfiler, type PassRecorder } from '../gpu/pa
 import { MAX_ROWS, StepUniform } from '../gpu/step.ts';
 import { KvCache, kvCacheBytes } from '../kv/cache.ts';
 import { MAX_TOP_K } from '../ops/topk.ts';
-import { preferredMatmulVariant } from '../ops/matmul.ts';
 import type { ModelConfig } from './config.ts';
 import { activationBytesPerRow, allocateActivations, type Activations } from './forward-buffers.ts';
 import { buildOps, type ModelOps } from './forward-ops.ts';
@@ -47,8 +46,10 @@ export interface GpuModelOptions {
   /** Matrix storage on the GPU (default 'f16': half the memory and bandwidth of 'f32'; 'q8' / 'q4' blocks, src/model/quantize.ts). */
   weightDtype?: WeightDtype;
   /**
-   * RMSNorm fused into the projections after it (src/model/forward-ops.ts). Default: where the
-   * matmul variant is 'split' (GPUs), not on SwiftShader's 'dot', where fusion measured slower.
+   * RMSNorm fused into the projections after it (src/model/forward-ops.ts). Default false: the
+   * fused kernels measured slower on both adapters we have (SwiftShader 'dot': 15% per token;
+   * an H200's 'split': a 16-row pass 3.1 vs 2.7 ms on the shipped target, a 64-row pass 26.3
+   * vs 16.4 ms on a SmolLM2-135M-shaped model; tools/bench-pass.ts --fuse-norm on|off).
    */
   fuseNorm?: boolean;
   /** Top-k width computed per row for the drafters (1..16, default 8). */
@@ -137,7 +138,7 @@ export class GpuModel {
     device.pushErrorScope('out-of-memory');
     let built;
     try {
-      built = allocate(device, files, { maxContext, maxRows, dtype, topK, lmHeadRows, fuseNorm: opts.fuseNorm ?? preferredMatmulVariant(device) === 'split' });
+      built = allocate(device, files, { maxContext, maxRows, dtype, topK, lmHeadRows, fuseNorm: opts.fuseNorm ?? false });
     } finally {
       const oom = await device.popErrorScope();
       const invalid = await device.popErrorScope();

@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine';
 import { GpuModel } from '../../src/model/gpu-model';
-import { preferredMatmulVariant } from '../../src/ops/matmul';
 import { ForwardProfiler } from '../../src/gpu/pass-recorder';
 import { makeFixture, FIXTURE_SHAPES } from '../../src/model/fixture';
 import { MemorySource } from '../../src/model/source';
@@ -72,7 +71,7 @@ describe('profiling', () => {
         expect(profiled.tokens).toEqual(plain.tokens);
         const p = profiled.stats.profile!;
         expect(p.timing).toBe(gpu.device.features.has('timestamp-query') ? 'gpu-timestamps' : 'cpu-submit');
-        const KERNELS = passKernels(preferredMatmulVariant(gpu.device) === 'split'); // the adapter's default mode
+        const KERNELS = passKernels(false); // RMSNorm unfused by default
         expect(Object.keys(p.kernelMs).sort()).toEqual([...KERNELS].sort());
         for (const step of profiled.stats.steps) expect(Object.keys(step.kernelMs ?? {}).sort()).toEqual([...KERNELS].sort());
         for (const k of KERNELS) {

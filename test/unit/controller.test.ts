@@ -86,6 +86,16 @@ describe('auto controller', () => {
     expect([...chosen.keys()].filter((k) => k.startsWith('wrong/'))).toEqual(['wrong/2']);
   });
 
+  it('never prefers an always-wrong drafter where a tree pass costs what a plain pass costs (GPU)', async () => {
+    // rowMs = 0: verifying 33 rows costs the same as 1; timing alone cannot tell the arms apart.
+    const wrong = new ScriptedDrafter('wrong', 0);
+    const clock = new Clock();
+    const c = new Controller([wrong], { now: clock.now });
+    const chosen = await simulate(c, clock, [wrong], 300, 0);
+    expect([...chosen.keys()].filter((k) => k.startsWith('wrong/'))).toEqual(['wrong/2']);
+    expect(chosen.get('wrong/2')).toBeLessThanOrEqual(4); // the first try and backoff retries only
+  });
+
   it('climbs the budget ladder while larger trees pay', async () => {
     const good = new ScriptedDrafter('good', 0.97);
     const clock = new Clock();
