@@ -4,6 +4,8 @@
  * the tree against them (src/verify/gpu-walk.ts). The CPU reads back only the accepted nodes,
  * the bonus token, the draws used and the top-k ids of the path rows (root + accepted rows;
  * every row for a drafter with observesAllRows) - no logits, under greedy decoding or sampling.
+ * A step is one command buffer: the previous step's KV compaction (recorded lazily by the KV
+ * cache), the pass, the walk and the copy of its result to a mappable buffer.
  *
  * Greedy (temperature 0, no repetition penalty) walks against each row's argmax; otherwise the
  * kernel computes each visited row's distribution by the rules of targetProbs and walks as
@@ -87,12 +89,14 @@ export async function verifyTree(
   const positions = new Int32Array(layout.rows);
   for (let r = 0; r < layout.rows; r++) positions[r] = n - 1 + layout.depth[r];
   const walk = await walkOf(model);
-  model.forward(rowTokens(root, tree), positions, layout.mask);
+  // The walk's inputs are written first, then it is recorded in the pass's own command buffer:
+  // one submit and one small readback per step. The repetition penalty's history at the root
+  // is the committed text (root included); the kernel adds each row's own path.
+  const pending = needsDistribution(sampling)
+    ? walk.prepareSample(tree, layout, sampling, committed, rng, allRows)
+    : walk.prepareGreedy(tree, layout, allRows);
+  model.forward(rowTokens(root, tree), positions, layout.mask, { after: (encoder) => pending.record(encoder) });
   model.checkPassRows(layout.rows);
-  // The repetition penalty's history at the root is the committed text (root included); the
-  // kernel adds each row's own path.
-  const { nodes, bonus, topK, k } = needsDistribution(sampling)
-    ? await walk.sample(tree, layout, sampling, committed, rng, allRows)
-    : await walk.greedy(tree, layout, allRows);
+  const { nodes, bonus, topK, k } = await pending.result();
   return { nodes, bonus, topK, k };
 }

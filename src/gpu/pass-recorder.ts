@@ -13,8 +13,8 @@ export interface PassRecorder {
   op(label: string, op: GpuOp, rows: number): void;
   /** Records encoder work between compute passes (a buffer copy). */
   copy(record: (encoder: GPUCommandEncoder) => void): void;
-  /** Ends recording and submits. */
-  submit(): void;
+  /** Ends recording, records `after` (more work for the same command buffer, e.g. a readback copy), and submits. */
+  submit(after?: (encoder: GPUCommandEncoder) => void): void;
 }
 
 /** One compute pass for every op: the unprofiled hot path. */
@@ -37,8 +37,9 @@ class SinglePass implements PassRecorder {
     this.pass = this.encoder.beginComputePass({ label: `${this.label}.pass` });
   }
 
-  submit(): void {
+  submit(after?: (encoder: GPUCommandEncoder) => void): void {
     this.pass.end();
+    after?.(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
   }
 }
@@ -61,7 +62,8 @@ class TimedPasses implements PassRecorder {
     record(this.encoder);
   }
 
-  submit(): void {
+  submit(after?: (encoder: GPUCommandEncoder) => void): void {
+    after?.(this.encoder);
     this.timer.resolve(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
     this.done(this.timer.read());
@@ -97,7 +99,8 @@ class SubmitPerOp implements PassRecorder {
     this.device.queue.submit([encoder.finish()]);
   }
 
-  submit(): void {
+  submit(after?: (encoder: GPUCommandEncoder) => void): void {
+    if (after) this.copy(after);
     const start = this.start;
     this.done(Promise.all(this.ends).then((ends) => this.labels.map((label, i) => ({ label, ms: ends[i] - (i === 0 ? start : ends[i - 1]) }))));
   }

@@ -5,11 +5,16 @@
  * by compacting them to length..length+k-1 (src/ops/compact.ts). Rejected rows are simply left
  * behind and overwritten by the next pass.
  *
+ * The compaction is recorded lazily: commit() updates the length at once and leaves the moves
+ * pending; the next pass records them first in its own command buffer (takePending), so a
+ * speculative step is one submit. A path that keeps rows in place (a prefill chunk, a chain
+ * accepted from its first node) moves nothing. Whoever reads the buffers directly calls flush().
+ *
  * Memory bound: 2 * numLayers * capacity * nKvHeads * headDim * 4 bytes (`kvCacheBytes`), with
  * capacity = max context + max tree rows so a full tree fits behind a full context.
  */
 import { ContextLengthError, TreespecError } from '../errors.ts';
-import type { PipelineCache } from '../gpu/pipelines.ts';
+import type { GpuOp, PipelineCache } from '../gpu/pipelines.ts';
 import { KvCompact } from '../ops/compact.ts';
 
 /** A commit path that is not a strictly increasing list of rows of the last pass. */
@@ -45,6 +50,9 @@ export class KvCache {
   private readonly paramsData = new Uint32Array(4);
   private readonly pathData: Uint32Array<ArrayBuffer>;
   private readonly compact: KvCompact;
+  /** The compaction of the last commit, while not yet recorded (see the header). */
+  private pending = false;
+  private readonly compaction: GpuOp;
 
   constructor(private readonly device: GPUDevice, pipelines: PipelineCache, readonly shape: KvCacheShape) {
     const bytes = shape.capacity * shape.nKvHeads * shape.headDim * 4;
@@ -56,6 +64,7 @@ export class KvCache {
     this.params = device.createBuffer({ label: 'kv.compactParams', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.path = device.createBuffer({ label: 'kv.commitPath', size: shape.maxRows * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     this.pathData = new Uint32Array(shape.maxRows);
+    this.compaction = { encode: (pass) => this.compact.encode(pass) };
     const buffers = { params: this.params, path: this.path, kCaches: this.k, vCaches: this.v };
     this.compact = new KvCompact(pipelines, 'kv.compact', buffers, shape.nKvHeads * shape.headDim);
   }
@@ -71,27 +80,55 @@ export class KvCache {
 
   /**
    * Keeps rows `path` of the last pass (written at slots length + row) as slots
-   * length..length+path.length-1, then commits them. `passRows` = rows of that pass. One submit.
+   * length..length+path.length-1, then commits them. `passRows` = rows of that pass. The moves
+   * run at the start of the next pass (takePending) or at flush().
    */
   commit(path: ArrayLike<number>, passRows: number): void {
     this.checkPath(path, passRows);
     if (this.length + passRows > this.capacity) {
       throw new ContextLengthError(`KV cache: a pass of ${passRows} rows after ${this.length} committed slots exceeds the capacity ${this.capacity}`);
     }
-    for (let j = 0; j < path.length; j++) this.pathData[j] = path[j];
-    this.paramsData[0] = this.length;
-    this.paramsData[1] = path.length;
-    this.device.queue.writeBuffer(this.params, 0, this.paramsData);
-    this.device.queue.writeBuffer(this.path, 0, this.pathData, 0, path.length);
-    const enc = this.device.createCommandEncoder({ label: 'kv.commit' });
-    const pass = enc.beginComputePass({ label: 'kv.commitPass' });
-    this.compact.encode(pass);
-    pass.end();
-    this.device.queue.submit([enc.finish()]);
+    let moves = false;
+    for (let j = 0; j < path.length; j++) {
+      this.pathData[j] = path[j];
+      moves ||= path[j] !== j;
+    }
+    if (moves) {
+      this.paramsData[0] = this.length;
+      this.paramsData[1] = path.length;
+      this.device.queue.writeBuffer(this.params, 0, this.paramsData);
+      this.device.queue.writeBuffer(this.path, 0, this.pathData, 0, path.length);
+      this.pending = true;
+    }
     this.committed += path.length;
   }
 
-  /** Drops committed slots beyond `length` (mlx-lm `trim`); nothing moves on the GPU. */
+  /**
+   * The last commit's compaction, to be recorded before anything that reads the cache (a pass
+   * records it first), or null when nothing is pending. Taking it clears it.
+   */
+  takePending(): GpuOp | null {
+    if (!this.pending) return null;
+    this.pending = false;
+    return this.compaction;
+  }
+
+  /** Submits a pending compaction on its own (for readers of the K/V buffers outside a pass). */
+  flush(): void {
+    const op = this.takePending();
+    if (!op) return;
+    const enc = this.device.createCommandEncoder({ label: 'kv.flush' });
+    const pass = enc.beginComputePass({ label: 'kv.flushPass' });
+    op.encode(pass, 0);
+    pass.end();
+    this.device.queue.submit([enc.finish()]);
+  }
+
+  /**
+   * Drops committed slots beyond `length` (mlx-lm `trim`); nothing moves on the GPU. A pending
+   * compaction stays pending: it only moves rows into slots at or beyond its own prefix, and
+   * runs before the next pass writes any slot.
+   */
   truncate(length: number): void {
     if (!Number.isInteger(length) || length < 0 || length > this.length) {
       throw new KvCommitError(`KV cache: truncate(${length}) needs an integer in 0..${this.length} (the committed length)`);

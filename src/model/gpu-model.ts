@@ -71,6 +71,11 @@ export interface ForwardOptions {
    * them before the next full pass, which rewrites every layer of its slots. Default: all.
    */
   exitLayer?: number;
+  /**
+   * More work for the pass's command buffer, recorded after the LM head and top-k (the
+   * acceptance walk and its readback copy), so that a verify step is one submit.
+   */
+  after?: (encoder: GPUCommandEncoder) => void;
 }
 
 /** Per-row results of a pass that the CPU needs every step (one small readback). */
@@ -171,6 +176,9 @@ export class GpuModel {
 
     const rec = passRecorder(this.device, 'forward', this.profiler);
     const ops = this.ops;
+    // the last commit's KV compaction, recorded lazily (src/kv/cache.ts)
+    const compaction = this.kv.takePending();
+    if (compaction) rec.op('kvCompact', compaction, rows);
     // embedding: x = embed_tokens[tokens]
     rec.op('embed', ops.embed, rows);
     for (const [l, layer] of ops.layers.slice(0, layerCount).entries()) {
@@ -200,7 +208,7 @@ export class GpuModel {
       // per-row top-k (column 0 = argmax) for verification and the drafters
       rec.op('topK', ops.topK, rows);
     }
-    rec.submit();
+    rec.submit(opts.after);
     this.lastRows = withLogits ? rows : 0;
     this.pendingRows = rows;
     if (tapping) this.tappedRows = rows;
@@ -285,7 +293,7 @@ export class GpuModel {
     }
   }
 
-  /** Keeps rows `rowPath` (strictly increasing, e.g. [0, a1, .., ak]) of the last pass; kv.length += rowPath.length. One submit. */
+  /** Keeps rows `rowPath` (strictly increasing, e.g. [0, a1, .., ak]) of the last pass; kv.length += rowPath.length. The moves are recorded by the next pass. */
   commit(rowPath: ArrayLike<number>): void {
     this.kv.commit(rowPath, this.pendingRows);
     this.pendingRows = 0;

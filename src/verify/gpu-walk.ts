@@ -55,6 +55,12 @@ export interface GpuWalkResult extends AcceptResult {
   readBytes: number;
 }
 
+/** A walk whose buffers are written: record() it into the pass's command buffer, then await result(). */
+export interface PendingWalk {
+  record(encoder: GPUCommandEncoder): void;
+  result(): Promise<GpuWalkResult>;
+}
+
 export class GpuAcceptWalk {
   private readonly pipelines: PipelineCache;
   /** AcceptParams (12 words: see shaders/common/accept_result.wgsl). */
@@ -101,19 +107,30 @@ export class GpuAcceptWalk {
     return walk;
   }
 
-  /** Greedy walk over the last pass (rows = layout.rows). */
+  /** Greedy walk over the last pass (rows = layout.rows), submitted on its own. */
   greedy(tree: DraftTree, layout: TreeLayout, allRows: boolean): Promise<GpuWalkResult> {
+    return this.submit(this.prepareGreedy(tree, layout, allRows));
+  }
+
+  /** The greedy walk over the pass about to be recorded (rows = layout.rows). */
+  prepareGreedy(tree: DraftTree, layout: TreeLayout, allRows: boolean): PendingWalk {
     const depth = this.writeTree(tree, layout);
     this.src.device.queue.writeBuffer(this.tree, 0, this.treeData);
     this.writeParams(layout.rows, depth, allRows, 0, 0, { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1 });
-    return this.run((pass) => this.greedyOp.encode(pass), layout.rows, depth, allRows, null);
+    return this.pending((pass) => this.greedyOp.encode(pass), layout.rows, depth, allRows, null);
   }
 
   /**
-   * Sampling walk (or greedy with a repetition penalty) over the last pass. `committed` is the
-   * history the penalty sees at the root (the root included); `rng` advances by the draws used.
+   * Sampling walk (or greedy with a repetition penalty) over the last pass, submitted on its
+   * own. `committed` is the history the penalty sees at the root (the root included); `rng`
+   * advances by the draws used.
    */
   sample(tree: DraftTree, layout: TreeLayout, sampling: SamplingOptions, committed: Int32Array, rng: Rng, allRows: boolean): Promise<GpuWalkResult> {
+    return this.submit(this.prepareSample(tree, layout, sampling, committed, rng, allRows));
+  }
+
+  /** The sampling walk over the pass about to be recorded (see sample()). */
+  prepareSample(tree: DraftTree, layout: TreeLayout, sampling: SamplingOptions, committed: Int32Array, rng: Rng, allRows: boolean): PendingWalk {
     validateSampling(sampling);
     const depth = this.writeTree(tree, layout);
     const draft = tree.draft.kind === 'deterministic' ? 0 : tree.draft.withReplacement ? 1 : 2;
@@ -127,7 +144,7 @@ export class GpuAcceptWalk {
     rng.peekU32(layout.rows, this.treeData.subarray(3 * MAX_ROWS, 3 * MAX_ROWS + layout.rows));
     this.src.device.queue.writeBuffer(this.tree, 0, this.treeData);
     this.writeParams(layout.rows, depth, allRows, draft, history, sampling);
-    return this.run((pass) => this.sampleOp.encode(pass), layout.rows, depth, allRows, rng);
+    return this.pending((pass) => this.sampleOp.encode(pass), layout.rows, depth, allRows, rng);
   }
 
   /** (vocab) the sampling walk's distribution after its last walk: the last visited row's p (its residual if children were rejected). Tests only. */
@@ -191,26 +208,39 @@ export class GpuAcceptWalk {
     this.src.device.queue.writeBuffer(this.params, 0, this.paramData);
   }
 
-  /** Encodes the walk, reads back its result, consumes the draws used from rng. */
-  private async run(encode: (pass: GPUComputePassEncoder) => void, rows: number, depth: number, allRows: boolean, rng: Rng | null): Promise<GpuWalkResult> {
+  /** Records a prepared walk in a command buffer of its own and submits it. */
+  private submit(walk: PendingWalk): Promise<GpuWalkResult> {
+    const encoder = this.src.device.createCommandEncoder({ label: 'acceptWalk.encoder' });
+    walk.record(encoder);
+    this.src.device.queue.submit([encoder.finish()]);
+    return walk.result();
+  }
+
+  /** The walk's recording (its pass and the readback copy) and its result: parsed, with the draws used consumed from rng. */
+  private pending(encode: (pass: GPUComputePassEncoder) => void, rows: number, depth: number, allRows: boolean, rng: Rng | null): PendingWalk {
     const k = this.src.k;
     const outRows = allRows ? rows : depth + 1;
     const words = HEADER + depth + outRows * k;
-    const encoder = this.src.device.createCommandEncoder({ label: 'acceptWalk.encoder' });
-    const pass = encoder.beginComputePass({ label: 'acceptWalk.pass' });
-    encode(pass);
-    pass.end();
-    const slot = this.ring.copy(encoder, this.result, 0, words * 4);
-    this.src.device.queue.submit([encoder.finish()]);
-    const out = await this.ring.read(slot, new Int32Array(words));
-    const count = out[0];
-    if (!(count >= 0 && count <= depth)) throw new VerifyError(`GpuAcceptWalk: the walk reported ${count} accepted nodes, expected 0..${depth}`);
-    rng?.skip(out[2]);
-    const nodes = out.slice(HEADER, HEADER + count);
-    const topK = new Int32Array(rows * k).fill(-1);
-    const ids = out.subarray(HEADER + depth);
-    if (allRows) topK.set(ids.subarray(0, rows * k));
-    else for (let j = 0; j <= count; j++) topK.set(ids.subarray(j * k, (j + 1) * k), (j === 0 ? 0 : nodes[j - 1] + 1) * k);
-    return { nodes, bonus: out[1], topK, k, readBytes: words * 4 };
+    let slot = -1;
+    const record = (encoder: GPUCommandEncoder): void => {
+      const pass = encoder.beginComputePass({ label: 'acceptWalk.pass' });
+      encode(pass);
+      pass.end();
+      slot = this.ring.copy(encoder, this.result, 0, words * 4);
+    };
+    const result = async (): Promise<GpuWalkResult> => {
+      if (slot < 0) throw new VerifyError('GpuAcceptWalk: result() before the walk was recorded');
+      const out = await this.ring.read(slot, new Int32Array(words));
+      const count = out[0];
+      if (!(count >= 0 && count <= depth)) throw new VerifyError(`GpuAcceptWalk: the walk reported ${count} accepted nodes, expected 0..${depth}`);
+      rng?.skip(out[2]);
+      const nodes = out.slice(HEADER, HEADER + count);
+      const topK = new Int32Array(rows * k).fill(-1);
+      const ids = out.subarray(HEADER + depth);
+      if (allRows) topK.set(ids.subarray(0, rows * k));
+      else for (let j = 0; j <= count; j++) topK.set(ids.subarray(j * k, (j + 1) * k), (j === 0 ? 0 : nodes[j - 1] + 1) * k);
+      return { nodes, bonus: out[1], topK, k, readBytes: words * 4 };
+    };
+    return { record, result };
   }
 }

@@ -38,6 +38,7 @@ async function expectCommit(device: GPUDevice, kv: KvCache, path: ArrayLike<numb
   const before = await fill(device, kv, seed);
   kv.commit(path, passRows);
   expect(kv.length).toBe(prefix + path.length);
+  kv.flush(); // the moves are recorded lazily (by the next pass, or here)
   for (let l = 0; l < shape.numLayers; l++) {
     expectClose(await readF32(device, kv.k[l], shape.capacity * W), moved(before[2 * l], prefix, path), 0, 0, `layer ${l} K`);
     expectClose(await readF32(device, kv.v[l], shape.capacity * W), moved(before[2 * l + 1], prefix, path), 0, 0, `layer ${l} V`);

@@ -72,8 +72,10 @@ describe('profiling', () => {
         const p = profiled.stats.profile!;
         expect(p.timing).toBe(gpu.device.features.has('timestamp-query') ? 'gpu-timestamps' : 'cpu-submit');
         const KERNELS = passKernels(false); // RMSNorm unfused by default
-        expect(Object.keys(p.kernelMs).sort()).toEqual([...KERNELS].sort());
-        for (const step of profiled.stats.steps) expect(Object.keys(step.kernelMs ?? {}).sort()).toEqual([...KERNELS].sort());
+        // kvCompact runs in a step after a commit that moved rows (a non-first child accepted)
+        const kernels = (ms: Record<string, number>) => Object.keys(ms).filter((k) => k !== 'kvCompact').sort();
+        expect(kernels(p.kernelMs)).toEqual([...KERNELS].sort());
+        for (const step of profiled.stats.steps) expect(kernels(step.kernelMs ?? {})).toEqual([...KERNELS].sort());
         for (const k of KERNELS) {
           const sum = profiled.stats.steps.reduce((t, s) => t + s.kernelMs![k], 0);
           expect(p.kernelMs[k]).toBeCloseTo(sum, 6);
