@@ -25,42 +25,19 @@
  */
 import { ContextLengthError, GpuOutOfMemoryError, OptionsError, TreespecError } from '../errors.ts';
 import { ReadbackStateError } from '../gpu/errors.ts';
-import { PipelineCache, type KernelEnv } from '../gpu/pipelines.ts';
-import { ReadbackRing } from '../gpu/readback.ts';
+import type { ReadbackRing } from '../gpu/readback.ts';
 import { passRecorder, type ForwardProfiler, type PassRecorder } from '../gpu/pass-recorder.ts';
-import { MAX_ROWS, StepUniform } from '../gpu/step.ts';
-import { KvCache, kvCacheBytes } from '../kv/cache.ts';
-import { MAX_TOP_K } from '../ops/topk.ts';
+import type { StepUniform } from '../gpu/step.ts';
+import type { KvCache } from '../kv/cache.ts';
 import type { ModelConfig } from './config.ts';
-import { activationBytesPerRow, allocateActivations, type Activations } from './forward-buffers.ts';
-import { buildOps, type ModelOps } from './forward-ops.ts';
-import { matrixBytes, uploadWeights, type GpuWeights, type WeightDtype } from './upload.ts';
-import { checkBufferLimits, type BufferNeed } from '../gpu/limits.ts';
+import type { Activations } from './forward-buffers.ts';
+import type { ModelOps } from './forward-ops.ts';
+import type { GpuWeights } from './upload.ts';
+import { checkBufferLimits } from '../gpu/limits.ts';
 import type { ModelFiles } from './weights.ts';
+import { allocate, checkOptions, largestBuffers, type GpuModelOptions } from './gpu-model-setup.ts';
 
-export interface GpuModelOptions {
-  /** Longest committed context in tokens (prompt + generated); at most max_position_embeddings. */
-  maxContext: number;
-  /** Most rows of one pass: root + draft nodes, or a prefill chunk (1..128, default 128). */
-  maxTreeRows?: number;
-  /** Matrix storage on the GPU (default 'f16': half the memory and bandwidth of 'f32'; 'q8' / 'q4' blocks, src/model/quantize.ts). */
-  weightDtype?: WeightDtype;
-  /**
-   * RMSNorm fused into the projections after it (src/model/forward-ops.ts). Default false: the
-   * fused kernels measured slower on both adapters we have (SwiftShader 'dot': 15% per token;
-   * an H200's 'split': a 16-row pass 3.1 vs 2.7 ms on the shipped target, a 64-row pass 26.3
-   * vs 16.4 ms on a SmolLM2-135M-shaped model; tools/bench-pass.ts --fuse-norm on|off).
-   */
-  fuseNorm?: boolean;
-  /** Top-k width computed per row for the drafters (1..16, default 8). */
-  topK?: number;
-  /**
-   * VocabTrim (a draft model's option): the LM head keeps only these N distinct token ids, in
-   * this order. Logits, probs and top-k ids are then (rows, N) and index into this list, not
-   * the vocabulary: the caller maps them back. Default: the whole vocabulary.
-   */
-  lmHeadRows?: Int32Array;
-}
+export type { GpuModelOptions } from './gpu-model-setup.ts';
 
 export interface ForwardOptions {
   /** false: no final norm, LM head or top-k (a prefill chunk only fills the cache). Default true. */
@@ -428,67 +405,4 @@ export class GpuModel {
       throw new OptionsError(`GpuModel.${where}: rows must be in 1..${this.lastRows} (rows of the last pass), got ${rows}`);
     }
   }
-}
-
-/** Every GPU object of a model (one call at load). */
-function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array; fuseNorm: boolean }) {
-  const c = files.config;
-  const { maxRows, topK } = o;
-  const capacity = o.maxContext + maxRows;
-  const pipelines = new PipelineCache(device);
-  const step = new StepUniform(device, 'forward.step');
-  const env: KernelEnv = { device, pipelines, step: step.buffer };
-  const outVocab = o.lmHeadRows?.length ?? c.vocabSize;
-  const weights = uploadWeights(device, files, o.dtype, o.lmHeadRows);
-  const acts = allocateActivations(device, c, maxRows, capacity, topK, outVocab);
-  const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
-  const kv = new KvCache(device, pipelines, kvShape);
-  const ops = buildOps(env, c, weights, acts, kv, maxRows, topK, outVocab, o.fuseNorm);
-  const topKReadback = new ReadbackRing(device, 'forward.topKReadback', maxRows * topK * 4, 2);
-  const hostBytes = maxRows * outVocab * 4;
-  const hostStaging = device.createBuffer({ label: 'forward.hostStaging', size: hostBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const memory = { weights: weights.bytes, kvCache: kvCacheBytes(kvShape), activations: maxRows * activationBytesPerRow(c, topK, outVocab) + hostBytes };
-  return { pipelines, step, weights, acts, kv, ops, topKReadback, hostStaging, memory };
-}
-
-/** The buffers of a load that can outgrow an adapter's limits (every other one is smaller than one of these). */
-function largestBuffers(c: ModelConfig, maxRows: number, capacity: number, dtype: WeightDtype, outVocab: number): BufferNeed[] {
-  const h = c.hiddenSize;
-  const qd = c.numHeads * c.headDim;
-  const w = (label: string, rows: number, cols: number): BufferNeed => ({ label: `weights.${label}`, bytes: matrixBytes(rows, cols, dtype), binding: true });
-  return [
-    w('model.embed_tokens.weight', c.vocabSize, h),
-    ...(c.tieWordEmbeddings ? [] : [w('lm_head.weight', c.vocabSize, h)]),
-    w('model.layers.0.self_attn.q_proj.weight', qd, h),
-    w('model.layers.0.self_attn.o_proj.weight', h, qd),
-    w('model.layers.0.mlp.gate_up_proj', 2 * c.intermediateSize, h),
-    w('model.layers.0.mlp.down_proj.weight', h, c.intermediateSize),
-    { label: 'kv.k0', bytes: capacity * c.numKvHeads * c.headDim * 4, binding: true },
-    { label: 'forward.ropeTable', bytes: capacity * c.headDim * 4, binding: true },
-    { label: 'forward.logits', bytes: maxRows * outVocab * 4, binding: true },
-    { label: 'forward.gateUp', bytes: maxRows * 2 * c.intermediateSize * 4, binding: true },
-    { label: 'forward.hostStaging', bytes: maxRows * outVocab * 4, binding: false },
-  ];
-}
-
-function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array } {
-  const maxRows = o.maxTreeRows ?? MAX_ROWS;
-  const topK = o.topK ?? 8;
-  const rows = o.lmHeadRows;
-  if (rows && (rows.length < 1 || new Set(rows).size !== rows.length || rows.some((t) => !(t >= 0 && t < c.vocabSize)))) {
-    throw new OptionsError(`GpuModel: lmHeadRows must be 1..${c.vocabSize} distinct token ids in [0, ${c.vocabSize}), got ${rows.length} ids`);
-  }
-  const outVocab = rows?.length ?? c.vocabSize;
-  if (!Number.isInteger(topK) || topK < 1 || topK > Math.min(MAX_TOP_K, outVocab)) {
-    throw new OptionsError(`GpuModel: topK is ${topK}, expected an integer in 1..${Math.min(MAX_TOP_K, outVocab)}`);
-  }
-  const dtype = o.weightDtype ?? 'f16';
-  if (!Number.isInteger(o.maxContext) || o.maxContext < 1 || o.maxContext > c.maxPositionEmbeddings) {
-    throw new OptionsError(`GpuModel: maxContext is ${o.maxContext}, expected an integer in 1..${c.maxPositionEmbeddings} (max_position_embeddings)`);
-  }
-  if (!Number.isInteger(maxRows) || maxRows < 1 || maxRows > MAX_ROWS) {
-    throw new OptionsError(`GpuModel: maxTreeRows is ${maxRows}, expected an integer in 1..${MAX_ROWS} (four u32 of ancestor mask per row)`);
-  }
-  if (!['f32', 'f16', 'q8', 'q4'].includes(dtype)) throw new OptionsError(`GpuModel: weightDtype is ${JSON.stringify(dtype)}, expected "f32", "f16", "q8" or "q4"`);
-  return { maxContext: o.maxContext, maxRows, dtype, topK, lmHeadRows: rows };
 }
