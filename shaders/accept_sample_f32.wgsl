@@ -19,6 +19,7 @@
 //#include common/accept_result.wgsl
 //#include common/ranking.wgsl
 //#include common/workgroup_reduce.wgsl
+//#include common/workgroup_argmax.wgsl
 
 override WG: u32 = 256;   // power of two
 override K: u32;          // top-k width of the pass

@@ -1,6 +1,6 @@
 // Argmax per row over the vocabulary: ids[r] = the lowest id holding the largest logit of row r.
-// One workgroup per row; each thread scans a strided slice, then a tree reduction in workgroup
-// memory keeps the better pair (common/ranking.wgsl).
+// One workgroup per row; each thread scans a strided slice, then a workgroup argmax keeps the
+// better pair (common/ranking.wgsl, common/workgroup_argmax.wgsl).
 //#include common/step.wgsl
 //#include common/ranking.wgsl
 
@@ -11,8 +11,7 @@ override VOCAB: u32;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;        // (maxRows, VOCAB)
 @group(0) @binding(2) var<storage, read_write> ids: array<u32>;     // (maxRows,)
 
-var<workgroup> bestV: array<f32, WG>;
-var<workgroup> bestI: array<u32, WG>;
+//#include common/workgroup_argmax.wgsl
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -30,18 +29,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       id = i;
     }
   }
-  bestV[lid] = v;
-  bestI[lid] = id;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s && ranksBefore(bestV[lid + s], bestI[lid + s], bestV[lid], bestI[lid])) {
-      bestV[lid] = bestV[lid + s];
-      bestI[lid] = bestI[lid + s];
-    }
-    workgroupBarrier();
-  }
+  let best = argmaxF(lid, v, id);
   if (lid == 0u) {
     // a row of NaN only leaves NO_ID: report 0 like the CPU reference, whose scan starts at 0
-    ids[r] = select(bestI[0], 0u, bestI[0] == NO_ID);
+    ids[r] = select(best, 0u, best == NO_ID);
   }
 }

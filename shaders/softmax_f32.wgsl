@@ -4,6 +4,7 @@
 // never created in the token loop.
 //#include common/step.wgsl
 //#include common/neg_inf.wgsl
+//#include common/workgroup_reduce.wgsl
 
 override WG: u32 = 256;   // power of two
 override VOCAB: u32;
@@ -20,8 +21,6 @@ struct SoftmaxParams {
 @group(0) @binding(2) var<storage, read> logits: array<f32>;        // (maxRows, VOCAB)
 @group(0) @binding(3) var<storage, read_write> probs: array<f32>;   // (maxRows, VOCAB)
 
-var<workgroup> partial: array<f32, WG>;
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let r = wid.x;
@@ -33,30 +32,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var i = lid; i < VOCAB; i += WG) {
     m = max(m, logits[base + i]);
   }
-  partial[lid] = m;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      partial[lid] = max(partial[lid], partial[lid + s]);
-    }
-    workgroupBarrier();
-  }
-  let rowMax = partial[0];
-  workgroupBarrier();  // everyone has read partial[0] before it is reused
+  let rowMax = maxF(lid, m);
   let invT = params.invTemperature;
   var sum = 0.0;
   for (var i = lid; i < VOCAB; i += WG) {
     sum += exp((logits[base + i] - rowMax) * invT);
   }
-  partial[lid] = sum;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      partial[lid] += partial[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let inv = 1.0 / partial[0];
+  let inv = 1.0 / sumF(lid, sum);
   for (var i = lid; i < VOCAB; i += WG) {
     probs[base + i] = exp((logits[base + i] - rowMax) * invT) * inv;
   }

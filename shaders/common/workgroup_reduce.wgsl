@@ -1,6 +1,6 @@
-// Workgroup reductions over one value per invocation (sum, max, u32 sum, argmax), for kernels
-// where one workgroup works on a whole vector. The including kernel declares `override WG`
-// (a power of two) and includes common/ranking.wgsl. Every invocation must call them in
+// Workgroup reductions over one value per invocation (sum, max, u32 sum; argmax in
+// common/workgroup_argmax.wgsl), for kernels where one workgroup works on a whole vector. The
+// including kernel declares `override WG` (a power of two). Every invocation must call them in
 // uniform control flow; each returns the same value to all. The leading barrier keeps a
 // reduction's writes after every read of the previous one's result.
 
@@ -36,22 +36,6 @@ fn sumU(lid: u32, x: u32) -> u32 {
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
     if (lid < s) {
       redU[lid] += redU[lid + s];
-    }
-    workgroupBarrier();
-  }
-  return workgroupUniformLoad(&redU[0]);
-}
-
-// Argmax of (value, id) pairs in common/ranking.wgsl's order (ties to the lowest id).
-fn argmaxF(lid: u32, v: f32, id: u32) -> u32 {
-  workgroupBarrier();
-  red[lid] = v;
-  redU[lid] = id;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s && ranksBefore(red[lid + s], redU[lid + s], red[lid], redU[lid])) {
-      red[lid] = red[lid + s];
-      redU[lid] = redU[lid + s];
     }
     workgroupBarrier();
   }
