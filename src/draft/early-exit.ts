@@ -27,7 +27,7 @@ import type { DraftTree } from '../tree/types';
 import { emptyTree } from '../tree/types';
 import type { GpuModel } from '../model/gpu-model';
 import { TreespecError } from '../errors';
-import { targetProbs, sampleFrom } from '../verify/sampler';
+import { draftChain } from './chain';
 import { ExitPolicy, candidateLayers, headCostInLayers, type ExitPolicyOptions } from './early-exit-policy';
 
 export interface EarlyExitOptions extends ExitPolicyOptions {
@@ -78,36 +78,11 @@ export class EarlyExitDrafter implements Drafter {
       return emptyTree();
     }
     const t0 = performance.now();
-    const tokens = new Int32Array(length);
-    const q: (Float32Array | null)[] = [];
-    const history = Array.from(ctx.tokens);
-    let prev = ctx.tokens[n - 1];
-    try {
-      for (let d = 0; d < length; d++) {
-        // Draft token d+1 from the root's chain: slot n-1+d, position n-1+d, sees the cache and itself.
-        model.forward(Int32Array.of(prev), Int32Array.of(n - 1 + d), Uint32Array.of(1, 0, 0, 0), { exitLayer: pick.layer });
-        if (ctx.sampling) {
-          const p = targetProbs(await model.readLogits(1), ctx.options, Int32Array.from(history));
-          q.push(p);
-          prev = sampleFrom(p, ctx.rng);
-        } else {
-          prev = (await model.readArgmaxTopK(1)).argmax[0];
-        }
-        model.commit(Int32Array.of(0)); // the next draft row sees this one
-        tokens[d] = prev;
-        history.push(prev);
-      }
-    } finally {
-      model.truncate(n - 1); // the verify pass starts from the committed tokens again
-    }
-    q.push(null);
+    // the verify pass starts from the committed tokens again: draftChain truncates the chain
+    const tree = await draftChain(model, ctx, length, { exitLayer: pick.layer });
     this.proposedAt = performance.now();
     this.policy.recordDraftMs(pick.layer, (this.proposedAt - t0) / length);
-    return {
-      tokens,
-      parents: Int32Array.from({ length }, (_, i) => i - 1),
-      draft: ctx.sampling ? { kind: 'sampled', withReplacement: true, q } : { kind: 'deterministic' },
-    };
+    return tree;
   }
 
   observe(obs: VerifyObservation): void {

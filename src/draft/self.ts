@@ -8,7 +8,7 @@
 import type { Drafter, DraftContext, VerifyObservation } from './drafter';
 import type { DraftTree } from '../tree/types';
 import type { GpuModel } from '../model/gpu-model';
-import { targetProbs, sampleFrom } from '../verify/sampler';
+import { draftChain } from './chain';
 
 export class SelfDrafter implements Drafter {
   readonly name = 'self';
@@ -34,31 +34,7 @@ export class SelfDrafter implements Drafter {
     // The draft cache holds what the target's holds, tokens[0..n-2], whatever it held before
     // (another generation's context, or another target's when the draft model is shared).
     this.sync(ctx.tokens.subarray(0, n - 1));
-    const tokens = new Int32Array(budget);
-    const q: (Float32Array | null)[] = [];
-    const history = Array.from(ctx.tokens);
-    let prev = ctx.tokens[n - 1];
-    for (let d = 0; d < budget; d++) {
-      model.forward(Int32Array.of(prev), Int32Array.of(n - 1 + d), Uint32Array.of(1, 0, 0, 0));
-      if (ctx.sampling) {
-        const p = targetProbs(await model.readLogits(1), ctx.options, Int32Array.from(history));
-        q.push(p);
-        prev = sampleFrom(p, ctx.rng);
-      } else {
-        prev = (await model.readArgmaxTopK(1)).argmax[0];
-      }
-      model.commit(Int32Array.of(0));
-      tokens[d] = prev;
-      history.push(prev);
-    }
-    q.push(null);
-    model.truncate(n - 1); // drop the chain: `cached` still describes the cache
-    const parents = Int32Array.from({ length: budget }, (_, i) => i - 1);
-    return {
-      tokens,
-      parents,
-      draft: ctx.sampling ? { kind: 'sampled', withReplacement: true, q } : { kind: 'deterministic' },
-    };
+    return draftChain(model, ctx, budget); // the chain is dropped after: `cached` still describes the cache
   }
 
   observe(_obs: VerifyObservation): void {}
