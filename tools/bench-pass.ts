@@ -4,10 +4,15 @@
  * per-step readback (argmax and top-k), median over repeats, relative to a 1-row pass. This is
  * the cost curve the `auto` controller learns online.
  *
+ * Fusion settings given as lists (`--fuse-silu off,on`) load one model per combination and
+ * interleave their passes, repeat by repeat, so that the comparison shares the machine's state
+ * (SwiftShader here shares two cores with whatever else runs).
+ *
  * Run (the `?raw` shader glob needs Vite's module runner):
  *   node --input-type=module -e "await (await import('vite')).runnerImport('./tools/bench-pass.ts')" -- \
  *     --model public/models/tinystories-target [--sizes 1,8,16,32,64,128] [--repeats 5] [--context 256] [--weights f16|f32|q8|q4]
- *     [--fuse-norm auto|on|off] (RMSNorm fused into the projections; auto = the engine's default, unfused)
+ *     [--fuse-norm auto|on|off[,...]] (RMSNorm fused into the projections; auto = the engine's default)
+ *     [--fuse-silu auto|on|off[,...]] (SwiGLU fused into the down projection; auto = the engine's default)
  */
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/gpu/device.ts';
@@ -30,26 +35,39 @@ const { values: f } = parseArgs({
     context: { type: 'string', default: '256' },
     weights: { type: 'string', default: 'f16' },
     'fuse-norm': { type: 'string', default: 'auto' },
+    'fuse-silu': { type: 'string', default: 'auto' },
   },
 });
 const sizes = f.sizes!.split(',').map(Number);
 const repeats = Number(f.repeats);
 const context = Number(f.context);
 
+/** A fusion flag's settings: undefined = the engine's default. */
+function fusionSettings(flag: string): (boolean | undefined)[] {
+  return f[flag as 'fuse-norm']!.split(',').map((v) => {
+    if (v !== 'auto' && v !== 'on' && v !== 'off') throw new Error(`--${flag} has "${v}"; expected auto, on or off`);
+    return v === 'auto' ? undefined : v === 'on';
+  });
+}
+const show = (v: boolean | undefined) => (v === undefined ? 'auto' : v ? 'on' : 'off');
+
 const { device, adapterInfo } = await acquireDevice();
 const files = await loadModelFiles(new FolderSource(f.model!));
-const fuse = f['fuse-norm'];
-if (fuse !== 'auto' && fuse !== 'on' && fuse !== 'off') throw new Error(`--fuse-norm is "${fuse}"; expected auto, on or off`);
-const fuseNorm = fuse === 'auto' ? undefined : fuse === 'on';
-const model = await GpuModel.load(device, files, { maxContext: context, maxTreeRows: 128, weightDtype: f.weights as WeightDtype, fuseNorm });
 const vocab = files.config.vocabSize;
 // A committed prefix of 64 tokens, so attention reads a realistic cache.
 const prefix = Int32Array.from({ length: 64 }, (_, i) => (i * 7919) % vocab);
-model.prefill(prefix);
+const configs: { name: string; model: GpuModel }[] = [];
+for (const fuseNorm of fusionSettings('fuse-norm')) {
+  for (const fuseSilu of fusionSettings('fuse-silu')) {
+    const model = await GpuModel.load(device, files, { maxContext: context, maxTreeRows: 128, weightDtype: f.weights as WeightDtype, fuseNorm, fuseSilu });
+    model.prefill(prefix);
+    configs.push({ name: `norm ${show(fuseNorm)}, silu ${show(fuseSilu)}`, model });
+  }
+}
 const drafter = new RandomDrafter({ vocabSize: vocab, seed: 5 });
 const rng = new Rng(1);
 
-async function pass(rows: number): Promise<number> {
+async function pass(model: GpuModel, rows: number): Promise<number> {
   // A random tree of exactly rows - 1 nodes (the drafter draws sizes up to the budget).
   let tree = drafter.propose({ tokens: prefix, sampling: false, options: defaultSampling, rng }, rows - 1);
   while (tree.tokens.length !== rows - 1) tree = drafter.propose({ tokens: prefix, sampling: false, options: defaultSampling, rng }, rows - 1);
@@ -63,16 +81,23 @@ async function pass(rows: number): Promise<number> {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-await pass(1);
-await pass(Math.max(...sizes)); // warm-up: pipelines, first-touch of buffers
-const results: { rows: number; ms: number }[] = [];
-for (const rows of sizes) {
-  const times: number[] = [];
-  for (let i = 0; i < repeats; i++) times.push(await pass(rows));
-  results.push({ rows, ms: median(times) });
+for (const { model } of configs) {
+  await pass(model, 1);
+  await pass(model, Math.max(...sizes)); // warm-up: pipelines, first-touch of buffers
 }
-const base = results.find((r) => r.rows === 1)?.ms ?? results[0].ms;
-console.log(`adapter: ${adapterInfo}; model: ${f.model} (${f.weights}, fuse-norm ${fuse}); prefix 64; median of ${repeats}`);
-console.log('rows  ms/pass  relative to 1 row');
-for (const r of results) console.log(`${String(r.rows).padStart(4)}  ${r.ms.toFixed(1).padStart(7)}  ${(r.ms / base).toFixed(2)}`);
+// ms[config][size index]
+const ms = configs.map(() => sizes.map(() => [] as number[]));
+for (const [s, rows] of sizes.entries()) {
+  for (let i = 0; i < repeats; i++) for (const [c, { model }] of configs.entries()) ms[c][s].push(await pass(model, rows));
+}
+console.log(`adapter: ${adapterInfo}; model: ${f.model} (${f.weights}); prefix 64; median of ${repeats}, configurations interleaved`);
+for (const [c, { name }] of configs.entries()) {
+  const med = ms[c].map(median);
+  const base = med[sizes.indexOf(1)] ?? med[0];
+  console.log(`\n${name}\nrows  ms/pass  relative to 1 row${c > 0 ? `  ms vs ${configs[0].name}` : ''}`);
+  for (const [s, rows] of sizes.entries()) {
+    const vsFirst = c > 0 ? `  ${(med[s] / median(ms[0][s])).toFixed(2)}` : '';
+    console.log(`${String(rows).padStart(4)}  ${med[s].toFixed(1).padStart(7)}  ${(med[s] / base).toFixed(2).padStart(17)}${vsFirst}`);
+  }
+}
 process.exit(0);

@@ -30,6 +30,14 @@
 // reads inputs there (xdot, xdot4): on SwiftShader an extra g load and multiply per input in
 // the dot loop made the LM head about 60% slower than reading a normalised copy of x.
 // Overrides, so the unfused kernels compile without any of it.
+//
+// Gated input (SILU_INPUT, fuses SwiGLU's silu(gate) * up into the down projection): x is the
+// gate/up projection's output, (rows, 2 * IN) with row r = [gate | up], and input k of row r is
+// silu(gate[r, k]) * up[r, k] (shaders/silu_mul_f32.wgsl's formula), so no (rows, IN) act buffer
+// is written and read back and one dispatch per layer goes. Kernels keep addressing rows by
+// their logical offset xo = row * IN; xin reads gate at 2 * xo + k and up IN further on. Entry
+// perColumn stages the tile's gated inputs in tileX like RMS_INPUT's x * g, so an exp is paid per
+// input per workgroup rather than per output column.
 // Includer declares: override WG, TR, HAS_BIAS, ACCUMULATE; bindings step, x, dims, bias, y.
 
 // The op's fixed sizes, written once at construction.
@@ -40,7 +48,8 @@ struct MatmulDims {
   eps: f32,     // RMSNorm epsilon (RMS_INPUT)
 }
 
-override RMS_INPUT: bool = false;  // input = rmsnorm(x) * g instead of x
+override RMS_INPUT: bool = false;   // input = rmsnorm(x) * g instead of x
+override SILU_INPUT: bool = false;  // input = silu(gate) * up of x = [gate | up]; not with RMS_INPUT
 
 @group(0) @binding(6) var<storage, read> g: array<f32>;          // (IN,) RMSNorm weight; one unused element when !RMS_INPUT
 
@@ -51,22 +60,36 @@ var<workgroup> red: array<vec4<f32>, RED>;
 // Entry perColumn: inv_rms of the tile's rows (TR <= 4). Entry main keeps its row's in a
 // register instead: red already fills the 16 KiB of workgroup memory at WG 64, TR 16.
 var<workgroup> tileInvRms: array<f32, 4>;
-// Entry perColumn, RMS_INPUT: IN when the tile's x * g (TR, IN) is staged in tileX (the op sets
-// it where TR * IN fits in workgroup memory, src/ops/matmul.ts), else 0 (read x * g per input).
+// Entry perColumn, RMS_INPUT or SILU_INPUT: IN when the tile's inputs (TR, IN), x * g or
+// silu(gate) * up, are staged in tileX (the op sets it where TR * IN fits in workgroup memory,
+// src/ops/matmul.ts), else 0 (compute them per input).
 override TILE_IN: u32 = 0u;
-var<workgroup> tileX: array<f32, TR * max(TILE_IN, 1u)>;  // (TR, IN) x * g of rows row0..
-var<private> tileBase: u32;                               // x offset of row row0 (dotRowScales)
+var<workgroup> tileX: array<f32, TR * max(TILE_IN, 1u)>;  // (TR, IN) inputs of rows row0..
+var<private> tileBase: u32;                               // logical x offset of row row0 (dotRowScales)
 
-// Input k of the row starting at x[xo]: x, or x * g with RMS_INPUT (inv_rms comes at the store).
+// silu(v) * u. exp(-v) overflows to +inf for v < -88: v / inf = -0, the limit of silu.
+fn gated(v: f32, u: f32) -> f32 {
+  return v / (1.0 + exp(-v)) * u;
+}
+
+// Input k of the row at logical offset xo (row * IN): x, x * g with RMS_INPUT (inv_rms comes at
+// the store), or silu(gate) * up with SILU_INPUT.
 fn xin(xo: u32, k: u32) -> f32 {
+  if (SILU_INPUT) {
+    let i = 2u * xo + k;
+    return gated(x[i], x[i + dims.inDim]);
+  }
   if (RMS_INPUT) {
     return x[xo + k] * g[k];
   }
   return x[xo + k];
 }
 
-// Input k of the four rows starting at x[x0], x[x1], x[x2], x[x3] (see xin).
+// Input k of the four rows at logical offsets x0, x1, x2, x3 (see xin).
 fn xin4(x0: u32, x1: u32, x2: u32, x3: u32, k: u32) -> vec4<f32> {
+  if (SILU_INPUT) {
+    return vec4<f32>(xin(x0, k), xin(x1, k), xin(x2, k), xin(x3, k));
+  }
   let v = vec4<f32>(x[x0 + k], x[x1 + k], x[x2 + k], x[x3 + k]);
   if (RMS_INPUT) {
     return v * g[k];
@@ -98,31 +121,33 @@ fn splitRowScale(lid: u32, row0: u32) -> f32 {
   return scale;
 }
 
-// Entry perColumn, RMS_INPUT: tileInvRms[r] = inv_rms of row row0 + r, and tileX. One thread
-// per row sums its squares alone: no reduction, so a single barrier (SwiftShader pays per
-// barrier, see above) and TR * IN reads per workgroup against the WG * TR * IN of its dot
-// products. Called by every thread of the workgroup before any early return.
+// Entry perColumn, RMS_INPUT or SILU_INPUT: tileInvRms[r] = inv_rms of row row0 + r (RMS_INPUT),
+// and tileX. One thread per row sums its squares alone: no reduction, so a single barrier
+// (SwiftShader pays per barrier, see above) and TR * IN reads per workgroup against the
+// WG * TR * IN of its dot products. Called by every thread of the workgroup before any early return.
 fn dotRowScales(lid: u32, row0: u32) {
-  if (!RMS_INPUT) {
+  if (!RMS_INPUT && !SILU_INPUT) {
     return;
   }
   let IN = dims.inDim;
   let lastRow = step.rows - 1u;  // rows past the end repeat the last row; never stored
-  for (var r = lid; r < TR; r += WG) {
-    let xo = min(row0 + r, lastRow) * IN;
-    var ss = 0.0;
-    for (var k = 0u; k < IN; k++) {
-      let v = x[xo + k];
-      ss += v * v;
+  if (RMS_INPUT) {
+    for (var r = lid; r < TR; r += WG) {
+      let xo = min(row0 + r, lastRow) * IN;
+      var ss = 0.0;
+      for (var k = 0u; k < IN; k++) {
+        let v = x[xo + k];
+        ss += v * v;
+      }
+      tileInvRms[r] = inverseSqrt(ss / f32(IN) + dims.eps);
     }
-    tileInvRms[r] = inverseSqrt(ss / f32(IN) + dims.eps);
   }
   if (TILE_IN > 0u) {
     tileBase = row0 * IN;
     for (var i = lid; i < TR * IN; i += WG) {
       let r = i / IN;
       let k = i - r * IN;
-      tileX[i] = x[min(row0 + r, lastRow) * IN + k] * g[k];
+      tileX[i] = xin(min(row0 + r, lastRow) * IN, k);
     }
   }
   workgroupBarrier();
@@ -138,7 +163,7 @@ fn dotRowScale(r: u32) -> f32 {
 
 // Entry perColumn: input k of the tile row starting at x[xo] (xin, from tileX when staged).
 fn xdot(xo: u32, k: u32) -> f32 {
-  if (RMS_INPUT && TILE_IN > 0u) {
+  if (TILE_IN > 0u) {
     return tileX[xo - tileBase + k];
   }
   return xin(xo, k);
@@ -146,7 +171,7 @@ fn xdot(xo: u32, k: u32) -> f32 {
 
 // Entry perColumn: input k of four tile rows (xin4, from tileX when staged).
 fn xdot4(x0: u32, x1: u32, x2: u32, x3: u32, k: u32) -> vec4<f32> {
-  if (RMS_INPUT && TILE_IN > 0u) {
+  if (TILE_IN > 0u) {
     let t = k - tileBase;
     return vec4<f32>(tileX[x0 + t], tileX[x1 + t], tileX[x2 + t], tileX[x3 + t]);
   }

@@ -6,6 +6,9 @@
  * or read and three dispatches per layer go. Without it (the default), an RMSNorm kernel writes
  * xn first: the fused kernels measured slower on SwiftShader (the 'dot' entry pays a workgroup
  * barrier: 15% per token) and on an H200 (the 'split' entry, more so the more rows a pass has).
+ * With `fuseSilu`, SwiGLU's silu(gate) * up is computed by the down projection as it reads the
+ * gate/up output (MatmulOptions.gated): no act buffer is written and read back, one dispatch per
+ * layer goes (GpuModelOptions.fuseSilu says when it is on).
  */
 import type { KernelEnv } from '../gpu/pipelines.ts';
 import type { KvCache } from '../kv/cache.ts';
@@ -40,9 +43,9 @@ export interface LayerOps {
   postNorm: RmsNormOp | null;
   /** [gate | up] = xn @ [Wgate; Wup]^T, xn = rmsnorm(x) * post_attention_layernorm (in the kernel when fused). */
   gateUp: MatmulOp;
-  /** act = silu(gate) * up. */
-  siluMul: SiluMulOp;
-  /** x += act @ Wdown^T (residual fused into the matmul). */
+  /** act = silu(gate) * up; null when fused into down. */
+  siluMul: SiluMulOp | null;
+  /** x += act @ Wdown^T (residual fused into the matmul; act computed in the kernel when fused). */
   down: MatmulOp;
 }
 
@@ -79,27 +82,34 @@ function normedInput(env: KernelEnv, label: string, c: ModelConfig, a: Activatio
   return { norm: new RmsNormOp(env, label, { x: a.x, weight: g, out: a.xn }, c.hiddenSize, c.rmsNormEps), buffers: { x: a.xn }, options: {} };
 }
 
-/** outVocab: LM head rows (the vocabulary, or the N kept rows of VocabTrim). fuseNorm: see the header. */
-export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activations, kv: KvCache, maxRows: number, k: number, outVocab: number, fuseNorm: boolean): ModelOps {
+/** Which elementwise steps are fused into the matmuls after them (see the header). */
+export interface Fusion {
+  norm: boolean;
+  silu: boolean;
+}
+
+/** outVocab: LM head rows (the vocabulary, or the N kept rows of VocabTrim). */
+export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activations, kv: KvCache, maxRows: number, k: number, outVocab: number, fuse: Fusion): ModelOps {
   const dtype = w.dtype;
   const h = c.hiddenSize;
   const embed = new EmbedOp(env, 'forward.embed', { tokens: a.tokens, table: w.embed, out: a.x }, h, c.vocabSize, w.embedDtype);
-  const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, dtype, fuseNorm));
-  const fin = normedInput(env, 'forward.finalNorm', c, a, w.finalNorm, fuseNorm);
+  const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, dtype, fuse));
+  const fin = normedInput(env, 'forward.finalNorm', c, a, w.finalNorm, fuse.norm);
   const lmHead = new MatmulOp(env, 'forward.lmHead', { ...fin.buffers, w: w.lmHead, y: a.logits }, { inDim: h, outDim: outVocab, dtype, ...fin.options });
   const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, outVocab, k);
   const softmax = new SoftmaxOp(env, 'forward.softmax', { logits: a.logits, probs: a.probs }, outVocab);
   return { embed, layers, finalNorm: fin.norm, lmHead, topK, softmax };
 }
 
-function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activations, kv: KvCache, l: number, maxRows: number, dtype: GpuWeights['dtype'], fuse: boolean): LayerOps {
+function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activations, kv: KvCache, l: number, maxRows: number, dtype: GpuWeights['dtype'], fuse: Fusion): LayerOps {
   const h = c.hiddenSize;
   const I = c.intermediateSize;
   const p = `forward.layer${l}.`;
   const dims = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim, maxRows };
   const cache = { kCache: kv.k[l], vCache: kv.v[l] };
-  const pre = normedInput(env, `${p}inputNorm`, c, a, w.inputNorm, fuse);
-  const post = normedInput(env, `${p}postNorm`, c, a, w.postNorm, fuse);
+  const pre = normedInput(env, `${p}inputNorm`, c, a, w.inputNorm, fuse.norm);
+  const post = normedInput(env, `${p}postNorm`, c, a, w.postNorm, fuse.norm);
+  const down = { inDim: I, outDim: h, dtype, accumulate: true };
   return {
     inputNorm: pre.norm,
     q: new MatmulOp(env, `${p}q`, { ...pre.buffers, w: w.wq, bias: w.bq, y: a.q }, { inDim: h, outDim: qDim(c), dtype, ...pre.options }),
@@ -110,7 +120,9 @@ function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activati
     o: new MatmulOp(env, `${p}o`, { x: a.att, w: w.wo, y: a.x }, { inDim: qDim(c), outDim: h, dtype, accumulate: true }),
     postNorm: post.norm,
     gateUp: new MatmulOp(env, `${p}gateUp`, { ...post.buffers, w: w.wGateUp, y: a.gateUp }, { inDim: h, outDim: 2 * I, dtype, ...post.options }),
-    siluMul: new SiluMulOp(env, `${p}siluMul`, { gateUp: a.gateUp, out: a.act }, I),
-    down: new MatmulOp(env, `${p}down`, { x: a.act, w: w.wDown, y: a.x }, { inDim: I, outDim: h, dtype, accumulate: true }),
+    siluMul: fuse.silu ? null : new SiluMulOp(env, `${p}siluMul`, { gateUp: a.gateUp, out: a.act }, I),
+    down: fuse.silu
+      ? new MatmulOp(env, `${p}down`, { x: a.gateUp, w: w.wDown, y: a.x }, { ...down, gated: true })
+      : new MatmulOp(env, `${p}down`, { x: a.act, w: w.wDown, y: a.x }, down),
   };
 }

@@ -11,7 +11,7 @@ import { KvCache, kvCacheBytes } from '../kv/cache.ts';
 import { MAX_TOP_K } from '../ops/topk.ts';
 import type { ModelConfig } from './config.ts';
 import { activationBytesPerRow, allocateActivations } from './forward-buffers.ts';
-import { buildOps } from './forward-ops.ts';
+import { buildOps, type Fusion } from './forward-ops.ts';
 import { matrixBytes, uploadWeights, type WeightDtype } from './upload.ts';
 import type { ModelFiles } from './weights.ts';
 
@@ -29,6 +29,15 @@ export interface GpuModelOptions {
    * vs 16.4 ms on a SmolLM2-135M-shaped model; tools/bench-pass.ts --fuse-norm on|off).
    */
   fuseNorm?: boolean;
+  /**
+   * SwiGLU's silu(gate) * up computed inside the down projection (src/model/forward-ops.ts).
+   * Default false. On SwiftShader ('dot') fused and unfused passes were within the noise of
+   * each other (tools/bench-pass.ts --fuse-silu off,on); on a GPU's 'split' entry every
+   * workgroup of 4 output columns recomputes the whole gated input, an exp per input per
+   * workgroup (hidden / 4 times the exps of the separate kernel), not yet measured against the
+   * act buffer it saves.
+   */
+  fuseSilu?: boolean;
   /** Top-k width computed per row for the drafters (1..16, default 8). */
   topK?: number;
   /**
@@ -39,8 +48,13 @@ export interface GpuModelOptions {
   lmHeadRows?: Int32Array;
 }
 
+/** The fusions of a load: the options where given, else the defaults (GpuModelOptions). */
+export function defaultFusion(o: GpuModelOptions): Fusion {
+  return { norm: o.fuseNorm ?? false, silu: o.fuseSilu ?? false };
+}
+
 /** Every GPU object of a model (one call at load). */
-export function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array; fuseNorm: boolean }) {
+export function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array; fuse: Fusion }) {
   const c = files.config;
   const { maxRows, topK } = o;
   const capacity = o.maxContext + maxRows;
@@ -52,7 +66,7 @@ export function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: 
   const acts = allocateActivations(device, c, maxRows, capacity, topK, outVocab);
   const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
   const kv = new KvCache(device, pipelines, kvShape);
-  const ops = buildOps(env, c, weights, acts, kv, maxRows, topK, outVocab, o.fuseNorm);
+  const ops = buildOps(env, c, weights, acts, kv, maxRows, topK, outVocab, o.fuse);
   const topKReadback = new ReadbackRing(device, 'forward.topKReadback', maxRows * topK * 4, 2);
   const hostBytes = maxRows * outVocab * 4;
   const hostStaging = device.createBuffer({ label: 'forward.hostStaging', size: hostBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });

@@ -35,7 +35,7 @@ import type { ModelOps } from './forward-ops.ts';
 import type { GpuWeights } from './upload.ts';
 import { checkBufferLimits } from '../gpu/limits.ts';
 import type { ModelFiles } from './weights.ts';
-import { allocate, checkOptions, largestBuffers, type GpuModelOptions } from './gpu-model-setup.ts';
+import { allocate, checkOptions, defaultFusion, largestBuffers, type GpuModelOptions } from './gpu-model-setup.ts';
 
 export type { GpuModelOptions } from './gpu-model-setup.ts';
 
@@ -120,7 +120,7 @@ export class GpuModel {
     device.pushErrorScope('out-of-memory');
     let built;
     try {
-      built = allocate(device, files, { maxContext, maxRows, dtype, topK, lmHeadRows, fuseNorm: opts.fuseNorm ?? false });
+      built = allocate(device, files, { maxContext, maxRows, dtype, topK, lmHeadRows, fuse: defaultFusion(opts) });
     } finally {
       const oom = await device.popErrorScope();
       const invalid = await device.popErrorScope();
@@ -172,10 +172,11 @@ export class GpuModel {
       rec.op(`${p}attention`, layer.attention, rows);
       rec.op(`${p}o`, layer.o, rows);
       // MLP block: x += down_proj(silu(gate_proj(xn)) * up_proj(xn)),
-      // xn = rmsnorm(x) * post_attention_layernorm (its own kernel, or fused into gateUp)
+      // xn = rmsnorm(x) * post_attention_layernorm (its own kernel, or fused into gateUp);
+      // silu(gate) * up its own kernel, or fused into down
       if (layer.postNorm) rec.op(`${p}postNorm`, layer.postNorm, rows);
       rec.op(`${p}gateUp`, layer.gateUp, rows);
-      rec.op(`${p}siluMul`, layer.siluMul, rows);
+      if (layer.siluMul) rec.op(`${p}siluMul`, layer.siluMul, rows);
       rec.op(`${p}down`, layer.down, rows);
     }
     if (withLogits) {

@@ -4,6 +4,8 @@
  * shaders/matmul_f16.wgsl, shaders/matmul_q8.wgsl, shaders/matmul_q4.wgsl; src/model/quantize.ts).
  * With a norm weight the input is rmsnorm(x) * norm, computed in the kernel (RMS_INPUT,
  * shaders/common/matmul_tile.wgsl): the projections after a norm read the residual directly.
+ * With `gated` the input is SwiGLU's silu(gate) * up of x = [gate | up], also computed in the
+ * kernel (SILU_INPUT): the down projection reads the gate/up projection's output directly.
  *
  * One pipeline per row-tile tier is taken from the cache in the constructor (shared by every
  * shape of the same dtype and flags); encode() picks the smallest tier that holds `rows` (or the
@@ -30,7 +32,7 @@ export function matrixRowWords(cols: number, dtype: MatrixDtype): number {
 const MAX_TILE_ROWS = 16;
 
 export interface MatmulBuffers {
-  /** (maxRows, inDim) f32. */
+  /** (maxRows, inDim) f32; (maxRows, 2 * inDim) [gate | up] with MatmulOptions.gated. */
   x: GPUBuffer;
   /** (outDim, matrixRowWords(inDim, dtype)): f32, u32 of f16 pairs, or u32 of packed blocks. */
   w: GPUBuffer;
@@ -64,6 +66,8 @@ export interface MatmulOptions {
   accumulate?: boolean;
   /** RMSNorm epsilon of MatmulBuffers.norm (required with it): inv_rms = 1 / sqrt(mean(x^2) + eps). */
   normEps?: number;
+  /** x rows are [gate | up] (2 * inDim wide) and the input is silu(gate) * up; not with a norm. */
+  gated?: boolean;
   /** Row-tile tiers, ascending: 'split' each <= 16 (default [1, 4, 16]); 'dot' 1 and/or 4 (default [1, 4]). */
   rowTiles?: number[];
   /** Threads per workgroup: 'split' - a power of two >= 4 * largest tier; 'dot' - columns per workgroup (default 64). */
@@ -83,7 +87,8 @@ export class MatmulOp implements GpuOp {
     const wg = opts.workgroupSize ?? 64;
     this.variant = opts.variant ?? preferredMatmulVariant(env.device);
     const tiles = opts.rowTiles ?? (this.variant === 'split' ? [1, 4, 16] : [1, 4]);
-    this.maxRows = Math.min(MAX_ROWS, Math.floor(b.x.size / (4 * inDim)), Math.floor(b.y.size / (4 * outDim)));
+    const xWidth = opts.gated ? 2 * inDim : inDim;
+    this.maxRows = Math.min(MAX_ROWS, Math.floor(b.x.size / (4 * xWidth)), Math.floor(b.y.size / (4 * outDim)));
     // workgroups along the output axis: 4 columns each (split), wg columns each (dot)
     this.outTiles = Math.ceil(outDim / (this.variant === 'split' ? 4 : wg));
     checkShape(label, b, opts, tiles, wg, this.maxRows, this.outTiles, this.variant);
@@ -99,20 +104,21 @@ export class MatmulOp implements GpuOp {
     env.device.queue.writeBuffer(dims, 0, dimsData);
     this.tiers = tiles.map((tr) => {
       const pipeline = env.pipelines.get(`matmul_${dtype}`, {
-        WG: wg, TR: tr, HAS_BIAS: !!b.bias, ACCUMULATE: !!opts.accumulate, RMS_INPUT: !!b.norm, TILE_IN: this.stagedInputs(env.device, b, tr, inDim),
+        WG: wg, TR: tr, HAS_BIAS: !!b.bias, ACCUMULATE: !!opts.accumulate, RMS_INPUT: !!b.norm, SILU_INPUT: !!opts.gated,
+        TILE_IN: this.stagedInputs(env.device, !!b.norm || !!opts.gated, tr, inDim),
       }, this.variant === 'split' ? 'main' : 'perColumn');
       return { rows: tr, pipeline, bind: bindBuffers(env.device, `${label}.bind${tr}`, pipeline, [env.step, b.x, b.w, bias, b.y, dims, norm]) };
     });
   }
 
   /**
-   * TILE_IN of a tier (shaders/common/matmul_tile.wgsl): the dot entry with a norm stages its
-   * tile's normalised inputs, (tr, inDim) f32, in workgroup memory where they fit beside
-   * tileInvRms; else 0 (no staging: the same sums, an extra load per input).
+   * TILE_IN of a tier (shaders/common/matmul_tile.wgsl): the dot entry with a computed input
+   * (normalised or gated) stages its tile's inputs, (tr, inDim) f32, in workgroup memory where
+   * they fit beside tileInvRms; else 0 (no staging: the same sums, computed per input).
    */
-  private stagedInputs(device: GPUDevice, b: MatmulBuffers, tr: number, inDim: number): number {
+  private stagedInputs(device: GPUDevice, computed: boolean, tr: number, inDim: number): number {
     const fits = tr * inDim * 4 + 16 <= device.limits.maxComputeWorkgroupStorageSize;
-    return b.norm && this.variant === 'dot' && fits ? inDim : 0;
+    return computed && this.variant === 'dot' && fits ? inDim : 0;
   }
 
   encode(pass: GPUComputePassEncoder, rows: number): void {
@@ -137,6 +143,7 @@ function checkShape(label: string, b: MatmulBuffers, o: MatmulOptions, tiles: nu
   if (b.norm && b.norm.size < o.inDim * 4) throw fail(`norm weight holds ${b.norm.size} bytes, needs ${o.inDim * 4}`);
   if (!!b.norm !== (o.normEps !== undefined)) throw fail('a norm weight and normEps go together');
   if (o.normEps !== undefined && !(o.normEps > 0 && Number.isFinite(o.normEps))) throw fail(`normEps ${o.normEps} must be a finite number > 0`);
+  if (b.norm && o.gated) throw fail('a norm weight and a gated input cannot be combined');
   if (b.x === b.y) throw fail('y must not alias x');
   if (!tiles.length || tiles.some((t, i) => !Number.isInteger(t) || t < 1 || t > MAX_TILE_ROWS || (i > 0 && t <= tiles[i - 1]))) {
     throw fail(`rowTiles ${JSON.stringify(tiles)} must ascend within 1..${MAX_TILE_ROWS}`);

@@ -1,7 +1,8 @@
 /**
- * RMSNorm as its own kernel or fused into the projections after it (GpuModelOptions.fuseNorm):
- * both forward modes match the CPU reference, on every weight format, including the early-exit
- * read (final norm + LM head over a tapped hidden state), whichever mode the adapter defaults to.
+ * RMSNorm and SwiGLU as their own kernels or fused into the projections after them
+ * (GpuModelOptions.fuseNorm, fuseSilu): every forward mode matches the CPU reference, on every
+ * weight format, including the early-exit read (final norm + LM head over a tapped hidden
+ * state), whichever mode the adapter defaults to.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_SHAPES, makeFixture } from '../../src/model/fixture.ts';
@@ -17,7 +18,7 @@ function chainMask(rows: number): Uint32Array {
   return m;
 }
 
-describe('fused and unfused RMSNorm', () => {
+describe('fused and unfused RMSNorm and SwiGLU', () => {
   let device: GPUDevice;
   const fixtures: Record<string, ModelFiles> = {};
   beforeAll(async () => {
@@ -39,18 +40,20 @@ describe('fused and unfused RMSNorm', () => {
       const tokens = Int32Array.from(randomU32(9, files.config.vocabSize, 4));
       const expected = reference.forward(tokens);
       const taps: Int32Array[] = [];
-      for (const fuseNorm of [false, true]) {
-        const model = await GpuModel.load(device, files, { maxContext: 32, maxTreeRows: 16, weightDtype, fuseNorm });
+      const modes = [{ fuseNorm: false, fuseSilu: false }, { fuseNorm: true, fuseSilu: false }, { fuseNorm: false, fuseSilu: true }];
+      for (const mode of modes) {
+        const model = await GpuModel.load(device, files, { maxContext: 32, maxTreeRows: 16, weightDtype, ...mode });
         try {
           model.tapHidden([1]);
           model.forward(tokens, Int32Array.from({ length: 9 }, (_, i) => i), chainMask(9));
-          expectClose(await model.readLogits(9), expected, 2e-4, 0, `logits (fuseNorm ${fuseNorm})`);
+          expectClose(await model.readLogits(9), expected, 2e-4, 0, `logits (${JSON.stringify(mode)})`);
           taps.push(await model.readTapTopK(1, [0, 4, 8]));
         } finally {
           model.destroy();
         }
       }
       expect(taps[1]).toEqual(taps[0]);
+      expect(taps[2]).toEqual(taps[0]);
     });
   }
 });

@@ -13,7 +13,7 @@ import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import { testGpu, type TestGpu } from './util';
 
 /** Kernels of a layer; the RMSNorms run as their own kernels unless fused into q/k/v, gateUp and lmHead. */
-const layerKernels = (fused: boolean) => (fused ? ['q', 'k', 'v', 'rope', 'attention', 'o', 'gateUp', 'siluMul', 'down'] : ['inputNorm', 'q', 'k', 'v', 'rope', 'attention', 'o', 'postNorm', 'gateUp', 'siluMul', 'down']);
+const layerKernels = (fused: boolean) => (fused ? ['q', 'k', 'v', 'rope', 'attention', 'o', 'gateUp', 'down'] : ['inputNorm', 'q', 'k', 'v', 'rope', 'attention', 'o', 'postNorm', 'gateUp', 'siluMul', 'down']);
 const passKernels = (fused: boolean) => ['embed', ...layerKernels(fused), ...(fused ? [] : ['finalNorm']), 'lmHead', 'topK'];
 
 describe('profiling', () => {
@@ -26,8 +26,8 @@ describe('profiling', () => {
 
   const timings = (): ('gpu-timestamps' | 'cpu-submit')[] => (gpu.device.features.has('timestamp-query') ? ['gpu-timestamps', 'cpu-submit'] : ['cpu-submit']);
 
-  for (const fused of [false, true]) it(`times every kernel of a pass, in order, without changing its logits (fuseNorm ${fused})`, async () => {
-    const model = await GpuModel.load(gpu.device, files, { maxContext: 32, maxTreeRows: 8, weightDtype: 'f32', fuseNorm: fused });
+  for (const fused of [false, true]) it(`times every kernel of a pass, in order, without changing its logits (fuseNorm and fuseSilu ${fused})`, async () => {
+    const model = await GpuModel.load(gpu.device, files, { maxContext: 32, maxTreeRows: 8, weightDtype: 'f32', fuseNorm: fused, fuseSilu: fused });
     try {
       const tokens = Int32Array.of(3, 1, 4, 1, 5);
       const positions = Int32Array.of(0, 1, 2, 3, 4);
