@@ -1,7 +1,13 @@
 /**
  * Top-k per row, k <= 16: ids and values, best first, ties to the lowest id
  * (shaders/topk_f32.wgsl). Feeds Token Recycling's adjacency matrix and multi-branch drafting.
+ *
+ * Two stages in one pass: stage 1 finds the k best of each slice of a row, one workgroup per
+ * (slice, row), into a scratch buffer; stage 2 merges each row's slice lists. One workgroup
+ * per row over a whole vocabulary kept the largest kernel of a decode step on one SM (one CPU
+ * core on SwiftShader); slicing spreads a row over `slices` workgroups.
  */
+import { createStorage } from '../gpu/buffers.ts';
 import { OpShapeError } from '../gpu/errors.ts';
 import { bindBuffers, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
 import { checkRows, MAX_ROWS } from '../gpu/step.ts';
@@ -9,6 +15,21 @@ import { checkRows, MAX_ROWS } from '../gpu/step.ts';
 const WG = 64;
 /** Register-list limit of the kernel (MAX_K in shaders/topk_f32.wgsl). */
 export const MAX_TOP_K = 16;
+/**
+ * Logits per stage-1 slice, before the cap below: 32 per thread of a 64-thread workgroup, so the
+ * scan still outweighs the log2(64) = 6 merge rounds of k steps that close every slice, while a
+ * 32000-49152 vocabulary is cut into 16-24 workgroups per row. The target is a GPU with many
+ * SMs: on SwiftShader, which ran a dispatch's workgroups on about one core in our measurements,
+ * the extra lists and merges only add work (one 32000-logit row: about 2.7 ms before, 6-10 ms).
+ */
+const SLICE_TARGET = 2048;
+/** Stage 2 holds one slice list per thread, so at most WG slices (longer slices beyond 128k logits). */
+const MAX_SLICES = WG;
+
+/** Slices per row of a vocabulary; 1 (stage 1 alone) up to SLICE_TARGET logits. */
+export function topKSlices(vocab: number): number {
+  return Math.min(MAX_SLICES, Math.ceil(vocab / SLICE_TARGET));
+}
 
 export interface TopKBuffers {
   /** (maxRows, vocab) f32. */
@@ -20,9 +41,12 @@ export interface TopKBuffers {
 }
 
 export class TopKOp implements GpuOp {
-  private readonly pipeline: GPUComputePipeline;
-  private readonly bind: GPUBindGroup;
+  private readonly slicePipeline: GPUComputePipeline;
+  private readonly sliceBind: GPUBindGroup;
+  /** Stage 2; null when one slice covers the vocabulary and stage 1 writes the outputs. */
+  private readonly merge: { pipeline: GPUComputePipeline; bind: GPUBindGroup } | null = null;
   private readonly maxRows: number;
+  readonly slices: number;
 
   constructor(env: KernelEnv, label: string, b: TopKBuffers, readonly vocab: number, readonly k: number) {
     this.maxRows = Math.min(MAX_ROWS, Math.floor(b.logits.size / (4 * vocab)), Math.floor(b.ids.size / (4 * k)), Math.floor(b.values.size / (4 * k)));
@@ -32,14 +56,31 @@ export class TopKOp implements GpuOp {
     if (!Number.isInteger(vocab) || this.maxRows < 1) {
       throw new OpShapeError(`TopKOp "${label}": vocab ${vocab}, k ${k} do not fit logits ${b.logits.size}, ids ${b.ids.size}, values ${b.values.size} bytes`);
     }
-    this.pipeline = env.pipelines.get('topk_f32', { WG, K: k, VOCAB: vocab });
-    this.bind = bindBuffers(env.device, `${label}.bind`, this.pipeline, [env.step, b.logits, b.ids, b.values]);
+    this.slices = topKSlices(vocab);
+    const constants = { WG, K: k, VOCAB: vocab, SLICES: this.slices };
+    this.slicePipeline = env.pipelines.get('topk_f32', constants, 'main');
+    if (this.slices === 1) {
+      this.sliceBind = bindBuffers(env.device, `${label}.bind`, this.slicePipeline, [env.step, b.logits, b.ids, b.values]);
+      return;
+    }
+    const words = this.maxRows * this.slices * k * 4;
+    const sliceIds = createStorage(env.device, `${label}.sliceIds`, words); // (maxRows, slices, k) u32
+    const sliceVals = createStorage(env.device, `${label}.sliceVals`, words); // (maxRows, slices, k) f32
+    this.sliceBind = bindBuffers(env.device, `${label}.sliceBind`, this.slicePipeline, [env.step, b.logits, sliceIds, sliceVals]);
+    const pipeline = env.pipelines.get('topk_f32', constants, 'merge');
+    this.merge = { pipeline, bind: bindBuffers(env.device, `${label}.mergeBind`, pipeline, [env.step, sliceIds, sliceVals, b.ids, b.values]) };
   }
 
   encode(pass: GPUComputePassEncoder, rows: number): void {
     checkRows(rows, this.maxRows, 'TopKOp.encode');
-    pass.setPipeline(this.pipeline);
-    pass.setBindGroup(0, this.bind);
-    pass.dispatchWorkgroups(rows);
+    pass.setPipeline(this.slicePipeline);
+    pass.setBindGroup(0, this.sliceBind);
+    pass.dispatchWorkgroups(this.slices, rows);
+    if (this.merge) {
+      // Dispatches in one pass run in order, so stage 2 sees all of stage 1's writes.
+      pass.setPipeline(this.merge.pipeline);
+      pass.setBindGroup(0, this.merge.bind);
+      pass.dispatchWorkgroups(rows);
+    }
   }
 }
