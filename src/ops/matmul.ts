@@ -12,6 +12,7 @@
  * largest, repeated), so one row (decode) runs the pure mat-vec and a tree of up to 128 rows
  * reuses each weight read across a whole tile of rows.
  */
+import { isSoftwareAdapter } from '../gpu/adapter.ts';
 import { alignedSize, createUniform, f16RowStride } from '../gpu/buffers.ts';
 import { OpShapeError } from '../gpu/errors.ts';
 import { bindBuffers, MAX_GROUPS_PER_DIM, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
@@ -51,11 +52,9 @@ export interface MatmulBuffers {
  */
 export type MatmulVariant = 'split' | 'dot';
 
-/** 'dot' on a software adapter (SwiftShader), else 'split'. Reads GPUDevice.adapterInfo where the runtime has it. */
+/** 'dot' on a software adapter (SwiftShader), else 'split'. */
 export function preferredMatmulVariant(device: GPUDevice): MatmulVariant {
-  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  const text = info ? `${info.vendor} ${info.architecture} ${info.device} ${info.description}` : '';
-  return /swiftshader|llvmpipe|software/i.test(text) ? 'dot' : 'split';
+  return isSoftwareAdapter(device) ? 'dot' : 'split';
 }
 
 export interface MatmulOptions {

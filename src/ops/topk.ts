@@ -4,9 +4,11 @@
  *
  * Two stages in one pass: stage 1 finds the k best of each slice of a row, one workgroup per
  * (slice, row), into a scratch buffer; stage 2 merges each row's slice lists. One workgroup
- * per row over a whole vocabulary kept the largest kernel of a decode step on one SM (one CPU
- * core on SwiftShader); slicing spreads a row over `slices` workgroups.
+ * per row over a whole vocabulary kept the largest kernel of a decode step on one SM; slicing
+ * spreads a row over `slices` workgroups. On a software adapter one slice covers the row
+ * (preferredTopKSlice): there the extra lists and merges only add work.
  */
+import { isSoftwareAdapter } from '../gpu/adapter.ts';
 import { createStorage } from '../gpu/buffers.ts';
 import { OpShapeError } from '../gpu/errors.ts';
 import { bindBuffers, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
@@ -26,9 +28,14 @@ const SLICE_TARGET = 2048;
 /** Stage 2 holds one slice list per thread, so at most WG slices (longer slices beyond 128k logits). */
 const MAX_SLICES = WG;
 
-/** Slices per row of a vocabulary; 1 (stage 1 alone) up to SLICE_TARGET logits. */
-export function topKSlices(vocab: number): number {
-  return Math.min(MAX_SLICES, Math.ceil(vocab / SLICE_TARGET));
+/** Slices per row of a vocabulary; 1 (stage 1 alone) up to `sliceLength` logits. */
+export function topKSlices(vocab: number, sliceLength = SLICE_TARGET): number {
+  return Math.max(1, Math.min(MAX_SLICES, Math.ceil(vocab / sliceLength)));
+}
+
+/** Logits per slice on this adapter: SLICE_TARGET on a GPU; a whole row (one slice) on a software adapter. */
+export function preferredTopKSlice(device: GPUDevice): number {
+  return isSoftwareAdapter(device) ? Infinity : SLICE_TARGET;
 }
 
 export interface TopKBuffers {
@@ -48,7 +55,8 @@ export class TopKOp implements GpuOp {
   private readonly maxRows: number;
   readonly slices: number;
 
-  constructor(env: KernelEnv, label: string, b: TopKBuffers, readonly vocab: number, readonly k: number) {
+  /** sliceLength: logits per stage-1 slice (default preferredTopKSlice; Infinity: one slice). */
+  constructor(env: KernelEnv, label: string, b: TopKBuffers, readonly vocab: number, readonly k: number, sliceLength = preferredTopKSlice(env.device)) {
     this.maxRows = Math.min(MAX_ROWS, Math.floor(b.logits.size / (4 * vocab)), Math.floor(b.ids.size / (4 * k)), Math.floor(b.values.size / (4 * k)));
     if (!Number.isInteger(k) || k < 1 || k > MAX_TOP_K || k > vocab) {
       throw new OpShapeError(`TopKOp "${label}": k must be an integer in 1..min(${MAX_TOP_K}, vocab ${vocab}), got ${k}`);
@@ -56,7 +64,8 @@ export class TopKOp implements GpuOp {
     if (!Number.isInteger(vocab) || this.maxRows < 1) {
       throw new OpShapeError(`TopKOp "${label}": vocab ${vocab}, k ${k} do not fit logits ${b.logits.size}, ids ${b.ids.size}, values ${b.values.size} bytes`);
     }
-    this.slices = topKSlices(vocab);
+    if (!(sliceLength >= 1)) throw new OpShapeError(`TopKOp "${label}": sliceLength must be >= 1, got ${sliceLength}`);
+    this.slices = topKSlices(vocab, sliceLength);
     const constants = { WG, K: k, VOCAB: vocab, SLICES: this.slices };
     this.slicePipeline = env.pipelines.get('topk_f32', constants, 'main');
     if (this.slices === 1) {

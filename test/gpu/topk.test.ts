@@ -13,13 +13,14 @@ function tiedLogits(n: number, seed: number): Float32Array {
 /**
  * Runs TopKOp on `x` (rows, vocab) and compares every row with the CPU oracle `topK` on
  * `oracle` (default: x itself), ids and values. Returns the op, to check its slice count.
+ * sliceLength: a GPU's (default, so two stages run here too) or Infinity (one slice, as on SwiftShader).
  */
-async function checkTopK(x: Float32Array, rows: number, vocab: number, k: number, oracle = x): Promise<TopKOp> {
+async function checkTopK(x: Float32Array, rows: number, vocab: number, k: number, oracle = x, sliceLength = 2048): Promise<TopKOp> {
   const gpu = await testGpu();
   const env = { device: gpu.device, pipelines: gpu.pipelines, step: gpu.step.buffer };
   const ids = createStorage(gpu.device, 'test.ids', rows * k * 4);
   const values = createStorage(gpu.device, 'test.vals', rows * k * 4);
-  const op = new TopKOp(env, 'test.topk', { logits: uploadStorage(gpu.device, 'test.logits', x), ids, values }, vocab, k);
+  const op = new TopKOp(env, 'test.topk', { logits: uploadStorage(gpu.device, 'test.logits', x), ids, values }, vocab, k, sliceLength);
   await runPass(gpu, rows, (pass) => op.encode(pass, rows));
   const gotIds = await readU32(gpu.device, ids, rows * k);
   const gotVals = await readF32(gpu.device, values, rows * k);
@@ -36,11 +37,14 @@ describe('top-k', () => {
   const cases: [number, number, number][] = [[1, 1, 1], [1, 32000, 16], [3, 257, 5], [17, 1000, 8], [128, 77, 16], [2, 16, 16], [3, 5000, 8]];
   for (const [rows, vocab, k] of cases) {
     for (const kind of ['random', 'tied'] as const) {
-      it(`k=${k} of ${vocab}, ${rows} rows, ${kind} logits`, async () => {
-        const x = kind === 'random' ? randomF32(rows * vocab, rows * 3 + vocab, -5, 5) : tiedLogits(rows * vocab, rows + vocab);
-        if (rows > 1) x.fill(-Infinity, vocab, vocab + Math.floor(vocab / 2)); // row 1: half masked
-        await checkTopK(x, rows, vocab, k);
-      });
+      for (const sliceLength of [2048, Infinity]) {
+        it(`k=${k} of ${vocab}, ${rows} rows, ${kind} logits, slices of ${sliceLength}`, async () => {
+          const x = kind === 'random' ? randomF32(rows * vocab, rows * 3 + vocab, -5, 5) : tiedLogits(rows * vocab, rows + vocab);
+          if (rows > 1) x.fill(-Infinity, vocab, vocab + Math.floor(vocab / 2)); // row 1: half masked
+          const op = await checkTopK(x, rows, vocab, k, x, sliceLength);
+          expect(op.slices).toBe(topKSlices(vocab, sliceLength));
+        });
+      }
     }
   }
 
@@ -49,6 +53,8 @@ describe('top-k', () => {
     expect(topKSlices(2049)).toBe(2);
     expect(topKSlices(32000)).toBeGreaterThan(8);
     expect(topKSlices(1 << 20)).toBe(64);
+    expect(topKSlices(1 << 20, Infinity)).toBe(1);
+    expect(topKSlices(32000, 8192)).toBe(4);
   });
 
   it('k=16 just above the one-slice vocabulary: two slices, ties at their boundary', async () => {
