@@ -31,7 +31,7 @@
  * VK_DRIVER_FILES pointing at nvidia_icd.json.
  * Options: --preset gpu|small (default: small on SwiftShader, else gpu), --in N --out N,
  *   --layers N, --iters N, --batch N, --warm-ms N, --copy-mb N, --rows 1,4,16 (tree sizes),
- *   --variants split,dot, --dtypes f32,f16,q8,q4, --wg 64,128 (workgroup sizes to compare; default
+ *   --variants split,dot, --dtypes f32,f16,q8,q4 (none: skip), --wg 64,128 (workgroup sizes to compare; default
  *   the op's), --topk-vocab 32000,49152 (none: skip), --topk-rows 1,16,64, --json FILE.
  */
 import { createStorage, unpackF16Rows, uploadStorage } from '../src/gpu/buffers.ts';
@@ -92,7 +92,7 @@ function parseArgs(argv: string[], swiftshader: boolean, preferred: MatmulVarian
     copyMb: num('copy-mb', base.copyMb),
     rows: list('rows', base.rows),
     variants: flags.has('variants') ? (flags.get('variants')!.split(',') as MatmulVariant[]) : [preferred],
-    dtypes: (flags.get('dtypes') ?? 'f32,f16,q8,q4').split(',') as MatrixDtype[],
+    dtypes: flags.get('dtypes') === 'none' ? [] : ((flags.get('dtypes') ?? 'f32,f16,q8,q4').split(',') as MatrixDtype[]),
     wgs: list('wg', [0]),
     topkVocabs: list('topk-vocab', base.topkVocabs),
     topkRows: list('topk-rows', base.topkRows),
