@@ -15,6 +15,8 @@ function constantsKey(c: Constants): string {
 
 export class PipelineCache {
   private readonly modules = new Map<string, GPUShaderModule>();
+  /** Modules whose compilation info was read (checkCompilation). */
+  private readonly checked = new Set<string>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
 
   constructor(readonly device: GPUDevice) {}
@@ -56,12 +58,16 @@ export class PipelineCache {
   }
 
   /**
-   * Throws ShaderCompileError if any module created so far has compile errors. Call once after
-   * load: compile errors otherwise surface only as asynchronous uncaptured device errors.
+   * Throws ShaderCompileError if any module created since the last check has compile errors.
+   * Call after building ops: compile errors otherwise surface only as asynchronous uncaptured
+   * device errors. Each module is asked once: in Chromium a second getCompilationInfo() on a
+   * module never resolved (a model load hung after its matmul tuning had checked the same cache).
    */
   async checkCompilation(): Promise<void> {
     const problems: string[] = [];
     for (const [name, m] of this.modules) {
+      if (this.checked.has(name)) continue;
+      this.checked.add(name);
       const info = await m.getCompilationInfo();
       for (const msg of info.messages) {
         if (msg.type === 'error') problems.push(`shaders/${name}.wgsl:${msg.lineNum}:${msg.linePos}: ${msg.message}`);
