@@ -48,6 +48,12 @@ export class GpuTimer {
     this.resolved = true;
   }
 
+  destroy(): void {
+    this.querySet.destroy();
+    this.resolveBuf.destroy();
+    this.staging.destroy();
+  }
+
   /** After the submit: the frame's spans in pass order; starts a new frame. */
   async read(): Promise<Span[]> {
     if (!this.resolved) throw new ReadbackStateError('GpuTimer.read: resolve(encoder) was not recorded');

@@ -15,6 +15,7 @@ import type { KvCache } from '../kv/cache.ts';
 import { TreeAttention } from '../ops/attention.ts';
 import { EmbedOp } from '../ops/embed.ts';
 import { MatmulOp } from '../ops/matmul.ts';
+import type { MatmulTiling } from '../ops/matmul-tuning.ts';
 import { RmsNormOp } from '../ops/rmsnorm.ts';
 import { RopeKvWrite } from '../ops/rope.ts';
 import { SiluMulOp } from '../ops/silu-mul.ts';
@@ -88,20 +89,30 @@ export interface Fusion {
   silu: boolean;
 }
 
+/** How the ops are built: the fusions, and the matmuls' tiling (null: MatmulOp's defaults for the adapter). */
+export interface OpsPlan {
+  fuse: Fusion;
+  tiling: MatmulTiling | null;
+}
+
 /** outVocab: LM head rows (the vocabulary, or the N kept rows of VocabTrim). */
-export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activations, kv: KvCache, maxRows: number, k: number, outVocab: number, fuse: Fusion): ModelOps {
-  const dtype = w.dtype;
+export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activations, kv: KvCache, maxRows: number, k: number, outVocab: number, plan: OpsPlan): ModelOps {
+  // every matmul: the weight format and the tiling
+  const format = { dtype: w.dtype, ...plan.tiling };
+  const fuse = plan.fuse;
   const h = c.hiddenSize;
   const embed = new EmbedOp(env, 'forward.embed', { tokens: a.tokens, table: w.embed, out: a.x }, h, c.vocabSize, w.embedDtype);
-  const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, dtype, fuse));
+  const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, format, fuse));
   const fin = normedInput(env, 'forward.finalNorm', c, a, w.finalNorm, fuse.norm);
-  const lmHead = new MatmulOp(env, 'forward.lmHead', { ...fin.buffers, w: w.lmHead, y: a.logits }, { inDim: h, outDim: outVocab, dtype, ...fin.options });
+  const lmHead = new MatmulOp(env, 'forward.lmHead', { ...fin.buffers, w: w.lmHead, y: a.logits }, { inDim: h, outDim: outVocab, ...format, ...fin.options });
   const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, outVocab, k);
   const softmax = new SoftmaxOp(env, 'forward.softmax', { logits: a.logits, probs: a.probs }, outVocab);
   return { embed, layers, finalNorm: fin.norm, lmHead, topK, softmax };
 }
 
-function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activations, kv: KvCache, l: number, maxRows: number, dtype: GpuWeights['dtype'], fuse: Fusion): LayerOps {
+type MatmulFormat = { dtype: GpuWeights['dtype'] } & Partial<MatmulTiling>;
+
+function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activations, kv: KvCache, l: number, maxRows: number, format: MatmulFormat, fuse: Fusion): LayerOps {
   const h = c.hiddenSize;
   const I = c.intermediateSize;
   const p = `forward.layer${l}.`;
@@ -109,17 +120,17 @@ function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activati
   const cache = { kCache: kv.k[l], vCache: kv.v[l] };
   const pre = normedInput(env, `${p}inputNorm`, c, a, w.inputNorm, fuse.norm);
   const post = normedInput(env, `${p}postNorm`, c, a, w.postNorm, fuse.norm);
-  const down = { inDim: I, outDim: h, dtype, accumulate: true };
+  const down = { inDim: I, outDim: h, ...format, accumulate: true };
   return {
     inputNorm: pre.norm,
-    q: new MatmulOp(env, `${p}q`, { ...pre.buffers, w: w.wq, bias: w.bq, y: a.q }, { inDim: h, outDim: qDim(c), dtype, ...pre.options }),
-    k: new MatmulOp(env, `${p}k`, { ...pre.buffers, w: w.wk, bias: w.bk, y: a.k }, { inDim: h, outDim: kvDim(c), dtype, ...pre.options }),
-    v: new MatmulOp(env, `${p}v`, { ...pre.buffers, w: w.wv, bias: w.bv, y: a.v }, { inDim: h, outDim: kvDim(c), dtype, ...pre.options }),
+    q: new MatmulOp(env, `${p}q`, { ...pre.buffers, w: w.wq, bias: w.bq, y: a.q }, { inDim: h, outDim: qDim(c), ...format, ...pre.options }),
+    k: new MatmulOp(env, `${p}k`, { ...pre.buffers, w: w.wk, bias: w.bk, y: a.k }, { inDim: h, outDim: kvDim(c), ...format, ...pre.options }),
+    v: new MatmulOp(env, `${p}v`, { ...pre.buffers, w: w.wv, bias: w.bv, y: a.v }, { inDim: h, outDim: kvDim(c), ...format, ...pre.options }),
     rope: new RopeKvWrite(env, `${p}rope`, { positions: a.positions, table: a.ropeTable, q: a.q, k: a.k, v: a.v, ...cache }, dims),
     attention: new TreeAttention(env, `${p}attention`, { mask: a.mask, q: a.q, ...cache, out: a.att }, dims),
-    o: new MatmulOp(env, `${p}o`, { x: a.att, w: w.wo, y: a.x }, { inDim: qDim(c), outDim: h, dtype, accumulate: true }),
+    o: new MatmulOp(env, `${p}o`, { x: a.att, w: w.wo, y: a.x }, { inDim: qDim(c), outDim: h, ...format, accumulate: true }),
     postNorm: post.norm,
-    gateUp: new MatmulOp(env, `${p}gateUp`, { ...post.buffers, w: w.wGateUp, y: a.gateUp }, { inDim: h, outDim: 2 * I, dtype, ...post.options }),
+    gateUp: new MatmulOp(env, `${p}gateUp`, { ...post.buffers, w: w.wGateUp, y: a.gateUp }, { inDim: h, outDim: 2 * I, ...format, ...post.options }),
     siluMul: fuse.silu ? null : new SiluMulOp(env, `${p}siluMul`, { gateUp: a.gateUp, out: a.act }, I),
     down: fuse.silu
       ? new MatmulOp(env, `${p}down`, { x: a.gateUp, w: w.wDown, y: a.x }, { ...down, gated: true })

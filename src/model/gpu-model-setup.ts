@@ -12,6 +12,8 @@ import { MAX_TOP_K } from '../ops/topk.ts';
 import type { ModelConfig } from './config.ts';
 import { activationBytesPerRow, allocateActivations } from './forward-buffers.ts';
 import { buildOps, type Fusion } from './forward-ops.ts';
+import { preferredMatmulVariant } from '../ops/matmul.ts';
+import { checkTiling, splitTilings, tuneMatmul, type MatmulTiling, type TuningResult } from '../ops/matmul-tuning.ts';
 import { matrixBytes, uploadWeights, type WeightDtype } from './upload.ts';
 import type { ModelFiles } from './weights.ts';
 
@@ -38,6 +40,14 @@ export interface GpuModelOptions {
    * act buffer it saves.
    */
   fuseSilu?: boolean;
+  /**
+   * How the matmul kernels are tiled (src/ops/matmul-tuning.ts): 'auto' measures the
+   * candidates for the adapter at load and keeps the fastest; 'default' takes MatmulOp's
+   * defaults for the adapter; or a given tiling. Default: 'auto' where the adapter runs the
+   * split entry (GPUs), 'default' on software adapters (the dot entry, whose pipelines take
+   * seconds each to compile there).
+   */
+  matmulTiling?: 'auto' | 'default' | MatmulTiling;
   /** Top-k width computed per row for the drafters (1..16, default 8). */
   topK?: number;
   /**
@@ -53,8 +63,20 @@ export function defaultFusion(o: GpuModelOptions): Fusion {
   return { norm: o.fuseNorm ?? false, silu: o.fuseSilu ?? false };
 }
 
-/** Every GPU object of a model (one call at load). */
-export function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array; fuse: Fusion }) {
+/** The tiling option as a check-passed value: 'auto', or a tiling, or null (MatmulOp's defaults). */
+export function tilingOption(device: GPUDevice, o: GpuModelOptions): 'auto' | MatmulTiling | null {
+  const t = o.matmulTiling ?? (preferredMatmulVariant(device) === 'split' ? 'auto' : 'default');
+  if (t === 'auto') return 'auto';
+  if (t === 'default') return null;
+  checkTiling(t, device.limits);
+  return t;
+}
+
+/**
+ * Every GPU object of a model (one call at load). With tiling 'auto' the split entry's
+ * candidates are timed on the uploaded gate/up matrices (the largest of a layer) first.
+ */
+export async function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array; fuse: Fusion; tiling: 'auto' | MatmulTiling | null }) {
   const c = files.config;
   const { maxRows, topK } = o;
   const capacity = o.maxContext + maxRows;
@@ -66,12 +88,20 @@ export function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: 
   const acts = allocateActivations(device, c, maxRows, capacity, topK, outVocab);
   const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
   const kv = new KvCache(device, pipelines, kvShape);
-  const ops = buildOps(env, c, weights, acts, kv, maxRows, topK, outVocab, o.fuse);
+  let tuning: TuningResult | null = null;
+  const candidates = splitTilings(device.limits);
+  if (o.tiling === 'auto' && candidates.length > 1) {
+    const probe = { weights: weights.layers.map((l) => l.wGateUp), inDim: c.hiddenSize, outDim: 2 * c.intermediateSize, dtype: o.dtype, setRows: (rows: number) => step.write(rows) };
+    // decode and a typical tree (16 rows), or the largest pass the model allows
+    tuning = await tuneMatmul(env, probe, candidates, [...new Set([1, Math.min(16, maxRows)])]);
+  }
+  const tiling = tuning?.chosen ?? (o.tiling === 'auto' ? null : o.tiling);
+  const ops = buildOps(env, c, weights, acts, kv, maxRows, topK, outVocab, { fuse: o.fuse, tiling });
   const topKReadback = new ReadbackRing(device, 'forward.topKReadback', maxRows * topK * 4, 2);
   const hostBytes = maxRows * outVocab * 4;
   const hostStaging = device.createBuffer({ label: 'forward.hostStaging', size: hostBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const memory = { weights: weights.bytes, kvCache: kvCacheBytes(kvShape), activations: maxRows * activationBytesPerRow(c, topK, outVocab) + hostBytes };
-  return { pipelines, step, weights, acts, kv, ops, topKReadback, hostStaging, memory };
+  return { pipelines, step, weights, acts, kv, ops, topKReadback, hostStaging, memory, tiling, tuning };
 }
 
 /** The buffers of a load that can outgrow an adapter's limits (every other one is smaller than one of these). */

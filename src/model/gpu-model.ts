@@ -33,9 +33,10 @@ import type { ModelConfig } from './config.ts';
 import type { Activations } from './forward-buffers.ts';
 import type { ModelOps } from './forward-ops.ts';
 import type { GpuWeights } from './upload.ts';
+import type { MatmulTiling, TuningResult } from '../ops/matmul-tuning.ts';
 import { checkBufferLimits } from '../gpu/limits.ts';
 import type { ModelFiles } from './weights.ts';
-import { allocate, checkOptions, defaultFusion, largestBuffers, type GpuModelOptions } from './gpu-model-setup.ts';
+import { allocate, checkOptions, defaultFusion, largestBuffers, tilingOption, type GpuModelOptions } from './gpu-model-setup.ts';
 
 export type { GpuModelOptions } from './gpu-model-setup.ts';
 
@@ -105,6 +106,11 @@ export class GpuModel {
     private readonly topKReadback: ReadbackRing,
     /** (maxRows, vocab) f32 MAP_READ staging of readLogits / readProbs. */
     private readonly hostStaging: GPUBuffer,
+    /**
+     * The matmuls' tiling (null: MatmulOp's defaults for the adapter) and, when it was measured
+     * at load (GpuModelOptions.matmulTiling 'auto'), the candidates' times.
+     */
+    readonly matmul: { tiling: MatmulTiling | null; tuning: TuningResult | null },
   ) {
     this.chain = new Uint32Array(maxRows * 4);
     for (let r = 0; r < maxRows; r++) for (let j = 0; j <= r; j++) this.chain[r * 4 + (j >> 5)] |= 1 << (j & 31);
@@ -116,20 +122,21 @@ export class GpuModel {
     const { maxContext, maxRows, dtype, topK, lmHeadRows } = checkOptions(c, opts);
     const outVocab = lmHeadRows?.length ?? c.vocabSize;
     checkBufferLimits(largestBuffers(c, maxRows, maxContext + maxRows, dtype, outVocab), device.limits);
+    const tiling = tilingOption(device, opts);
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
     let built;
     try {
-      built = allocate(device, files, { maxContext, maxRows, dtype, topK, lmHeadRows, fuse: defaultFusion(opts) });
+      built = await allocate(device, files, { maxContext, maxRows, dtype, topK, lmHeadRows, fuse: defaultFusion(opts), tiling });
     } finally {
       const oom = await device.popErrorScope();
       const invalid = await device.popErrorScope();
       if (oom) throw new GpuOutOfMemoryError(`GpuModel.load: the GPU could not allocate the model (${oom.message})`);
       if (invalid) throw new TreespecError(`GpuModel.load: WebGPU rejected a buffer, pipeline or bind group (${invalid.message})`);
     }
-    const { pipelines, step, weights, acts, kv, ops, topKReadback, hostStaging, memory } = built;
+    const { pipelines, step, weights, acts, kv, ops, topKReadback, hostStaging, memory, tiling: chosen, tuning } = built;
     await pipelines.checkCompilation();
-    return new GpuModel(device, c, kv, maxRows, memory, step, weights, acts, ops, topK, outVocab, topKReadback, hostStaging);
+    return new GpuModel(device, c, kv, maxRows, memory, step, weights, acts, ops, topK, outVocab, topKReadback, hostStaging, { tiling: chosen, tuning });
   }
 
   /**

@@ -13,6 +13,7 @@ import { ReferenceModel } from '../../src/model/reference.ts';
 import { MemorySource } from '../../src/model/source.ts';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights.ts';
 import { expectClose, randomU32, testGpu } from './util.ts';
+import { chain } from './tree-util.ts';
 
 const shape: FixtureShape = {
   modelType: 'llama', vocabSize: 261, hiddenSize: 32, intermediateSize: 48, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 16,
@@ -20,12 +21,6 @@ const shape: FixtureShape = {
 };
 
 /** One causal chain mask of `rows` rows, (rows, 4) u32. */
-function chainMask(rows: number): Uint32Array {
-  const m = new Uint32Array(rows * 4);
-  for (let r = 0; r < rows; r++) for (let j = 0; j <= r; j++) m[r * 4 + (j >> 5)] |= 1 << (j & 31);
-  return m;
-}
-
 const positions = (n: number, from = 0) => Int32Array.from({ length: n }, (_, i) => from + i);
 
 describe('GpuModel contract', () => {
@@ -40,7 +35,7 @@ describe('GpuModel contract', () => {
     it(`bf16 weights uploaded as ${weightDtype} match the reference`, async () => {
       const model = await GpuModel.load(device, files, { maxContext: 32, maxTreeRows: 16, weightDtype });
       const tokens = Int32Array.from(randomU32(12, shape.vocabSize, 3));
-      model.forward(tokens, positions(12), chainMask(12));
+      model.forward(tokens, positions(12), chain(12).mask);
       const expected = ReferenceModel.fromFiles(files, 64).forward(tokens);
       // bf16 values are exact in f32 and, at these magnitudes, in f16: same tolerance as forward.test.ts.
       expectClose(await model.readLogits(12), expected, 2e-4, 0, `logits (${weightDtype})`);
@@ -68,10 +63,10 @@ describe('GpuModel contract', () => {
 
     it('names each error', async () => {
       await expect(model.readLogits(1)).rejects.toThrow(TreespecError); // no pass yet
-      expect(() => model.forward(new Int32Array(9), positions(9), chainMask(9))).toThrow(OptionsError);
-      expect(() => model.forward(Int32Array.of(261), positions(1), chainMask(1))).toThrow(OptionsError);
-      expect(() => model.forward(Int32Array.of(1, 2), positions(1), chainMask(2))).toThrow(OptionsError);
-      model.forward(Int32Array.of(1, 2, 3), positions(3), chainMask(3));
+      expect(() => model.forward(new Int32Array(9), positions(9), chain(9).mask)).toThrow(OptionsError);
+      expect(() => model.forward(Int32Array.of(261), positions(1), chain(1).mask)).toThrow(OptionsError);
+      expect(() => model.forward(Int32Array.of(1, 2), positions(1), chain(2).mask)).toThrow(OptionsError);
+      model.forward(Int32Array.of(1, 2, 3), positions(3), chain(3).mask);
       await expect(model.readLogits(4)).rejects.toThrow(OptionsError);
       expect((await model.readArgmaxTopK(3)).k).toBe(3);
       model.commit([0, 1, 2]);
@@ -80,8 +75,8 @@ describe('GpuModel contract', () => {
       // capacity = maxContext + maxTreeRows = 28 slots: 25 committed + 4 rows overflow.
       model.append(Int32Array.from({ length: 22 }, (_, i) => i));
       expect(model.kv.length).toBe(25);
-      expect(() => model.forward(new Int32Array(4), positions(4, 25), chainMask(4))).toThrow(ContextLengthError);
-      model.forward(new Int32Array(3), positions(3, 25), chainMask(3), { logits: false }); // exactly full
+      expect(() => model.forward(new Int32Array(4), positions(4, 25), chain(4).mask)).toThrow(ContextLengthError);
+      model.forward(new Int32Array(3), positions(3, 25), chain(3).mask, { logits: false }); // exactly full
       await expect(model.readArgmaxTopK(1)).rejects.toThrow(TreespecError); // that pass made no logits
       model.truncate(2);
       expect(model.kv.length).toBe(2);

@@ -11,12 +11,7 @@ import { ReferenceModel } from '../../src/model/reference.ts';
 import { MemorySource } from '../../src/model/source.ts';
 import { dequantizedFiles, loadModelFiles, type ModelFiles } from '../../src/model/weights.ts';
 import { expectClose, randomU32, testGpu } from './util.ts';
-
-function chainMask(rows: number): Uint32Array {
-  const m = new Uint32Array(rows * 4);
-  for (let r = 0; r < rows; r++) for (let j = 0; j <= r; j++) m[r * 4 + (j >> 5)] |= 1 << (j & 31);
-  return m;
-}
+import { chain } from './tree-util.ts';
 
 describe('fused and unfused RMSNorm and SwiGLU', () => {
   let device: GPUDevice;
@@ -45,7 +40,7 @@ describe('fused and unfused RMSNorm and SwiGLU', () => {
         const model = await GpuModel.load(device, files, { maxContext: 32, maxTreeRows: 16, weightDtype, ...mode });
         try {
           model.tapHidden([1]);
-          model.forward(tokens, Int32Array.from({ length: 9 }, (_, i) => i), chainMask(9));
+          model.forward(tokens, Int32Array.from({ length: 9 }, (_, i) => i), chain(9).mask);
           expectClose(await model.readLogits(9), expected, 2e-4, 0, `logits (${JSON.stringify(mode)})`);
           taps.push(await model.readTapTopK(1, [0, 4, 8]));
         } finally {

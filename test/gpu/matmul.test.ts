@@ -4,6 +4,10 @@ import { OpShapeError } from '../../src/gpu/errors.ts';
 import { matmul } from '../../src/model/cpu-ops.ts';
 import type { WeightDtype } from '../../src/ops/embed.ts';
 import { MatmulOp, type MatmulOptions, type MatmulVariant } from '../../src/ops/matmul.ts';
+import { splitTilings } from '../../src/ops/matmul-tuning.ts';
+
+// WebGPU's default limits, which every adapter meets.
+const LIMITS = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256 };
 import { expectClose, randomF32, readF32, roundF16, runPass, testGpu, type TestGpu } from './util.ts';
 
 interface Case {
@@ -14,6 +18,7 @@ interface Case {
   bias?: boolean;
   accumulate?: boolean;
   rowTiles?: number[];
+  workgroupSize?: number;
   variant: MatmulVariant;
 }
 
@@ -26,7 +31,7 @@ async function check(gpu: TestGpu, c: Case): Promise<void> {
   const y0 = randomF32(c.rows * c.outDim, seed + 3);
   const wBuf = c.dtype === 'f16' ? uploadF16Rows(gpu.device, 'test.w', w, c.outDim, c.inDim) : uploadStorage(gpu.device, 'test.w', w);
   const y = uploadStorage(gpu.device, 'test.y', y0);
-  const opts: MatmulOptions = { inDim: c.inDim, outDim: c.outDim, dtype: c.dtype, accumulate: c.accumulate, rowTiles: c.rowTiles, variant: c.variant };
+  const opts: MatmulOptions = { inDim: c.inDim, outDim: c.outDim, dtype: c.dtype, accumulate: c.accumulate, rowTiles: c.rowTiles, workgroupSize: c.workgroupSize, variant: c.variant };
   const op = new MatmulOp(env, 'test.matmul', { x: uploadStorage(gpu.device, 'test.x', x), w: wBuf, y, bias: bias && uploadStorage(gpu.device, 'test.b', bias) }, opts);
   await runPass(gpu, c.rows, (pass) => op.encode(pass, c.rows));
   const ref = matmul(x, c.dtype === 'f16' ? roundF16(w) : w, c.inDim, c.outDim, bias);
@@ -54,6 +59,12 @@ describe('matmul', () => {
         it(`${name} LM head 48 -> 32000, ${rows} rows`, async () => check(await testGpu(), { variant, dtype, rows, inDim: 48, outDim: 32000 }));
       }
     }
+  }
+
+  // The load-time tuning's other candidates (src/ops/matmul-tuning.ts): wider workgroups, fewer rows per tile.
+  for (const t of splitTilings(LIMITS).slice(1)) {
+    it(`split f16 tiling wg ${t.workgroupSize} tiles ${JSON.stringify(t.rowTiles)}: 9 rows, 129 -> 33, bias and accumulate`, async () =>
+      check(await testGpu(), { variant: 'split', dtype: 'f16', rows: 9, inDim: 129, outDim: 33, bias: true, accumulate: true, rowTiles: t.rowTiles, workgroupSize: t.workgroupSize }));
   }
 
   it('rejects mismatched buffers and bad tiles', async () => {
