@@ -38,7 +38,7 @@ import { createStorage, unpackF16Rows, uploadStorage } from '../src/gpu/buffers.
 import { CopyOp } from '../src/gpu/copy.ts';
 import { acquireDevice } from '../src/gpu/device.ts';
 import { PipelineCache, type KernelEnv } from '../src/gpu/pipelines.ts';
-import { cpuTimeSubmit, GpuTimer } from '../src/gpu/profiler.ts';
+import { GpuTimer, timePasses } from '../src/gpu/profiler.ts';
 import { StepUniform } from '../src/gpu/step.ts';
 import { TopKOp } from '../src/ops/topk.ts';
 import { matmul } from '../src/model/cpu-ops.ts';
@@ -114,40 +114,16 @@ const spread = (t: Timing) => `${t.ms.toFixed(3)} ms [${t.min.toFixed(3)}..${t.m
  * encoding it `batch` times. Without timestamps the CPU times whole submits (min = max = mean).
  */
 async function timePerPass(device: GPUDevice, timer: GpuTimer | null, o: Options, encode: (pass: GPUComputePassEncoder) => void): Promise<Timing> {
-  const submit = (profile: boolean) => {
-    const enc = device.createCommandEncoder({ label: 'bench.encoder' });
-    for (let i = 0; i < o.iters; i++) {
-      const pass = enc.beginComputePass({ label: 'bench.pass', timestampWrites: profile && timer ? timer.pass(`iter${i}`) : undefined });
-      for (let b = 0; b < o.batch; b++) encode(pass);
-      pass.end();
-    }
-    if (profile && timer) timer.resolve(enc);
-    device.queue.submit([enc.finish()]);
-  };
-  await cpuTimeSubmit(device, () => submit(false));
-  if (!timer) {
-    const ms = (await cpuTimeSubmit(device, () => submit(false))) / (o.iters * o.batch);
-    return { ms, min: ms, max: ms };
-  }
-  submit(true);
-  const spans = await timer.read();
+  await timePasses(device, null, o.iters, o.batch, encode, 'bench'); // warm-up
   // the median pass: robust to one pass delayed by clock ramp-up or a preempting context
-  const ms = spans.map((s) => s.ms / o.batch).sort((a, b) => a - b);
+  const ms = (await timePasses(device, timer, o.iters, o.batch, encode, 'bench')).sort((a, b) => a - b);
   return { ms: ms[Math.floor(ms.length / 2)], min: ms[0], max: ms[ms.length - 1] };
 }
 
 /** Runs `copy` until `ms` of wall time have passed (clocks up, caches and lazy state settled). */
 async function warmUp(device: GPUDevice, copy: CopyOp, ms: number): Promise<void> {
   const end = performance.now() + ms;
-  while (performance.now() < end) {
-    await cpuTimeSubmit(device, () => {
-      const enc = device.createCommandEncoder({ label: 'bench.warm' });
-      const pass = enc.beginComputePass({ label: 'bench.warm' });
-      copy.encode(pass);
-      pass.end();
-      device.queue.submit([enc.finish()]);
-    });
-  }
+  while (performance.now() < end) await timePasses(device, null, 1, 1, (pass) => copy.encode(pass), 'bench.warm');
 }
 
 function makeLayers(env: KernelEnv, o: Options, variant: MatmulVariant, dtype: MatrixDtype, wg: number, x: GPUBuffer, y: GPUBuffer): { ops: MatmulOp[]; buffers: GPUBuffer[]; weightBytes: number } {

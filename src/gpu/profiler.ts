@@ -68,6 +68,27 @@ export class GpuTimer {
   }
 }
 
+/**
+ * Milliseconds per `encode` of `passes` compute passes recorded in one submit, each pass encoding
+ * it `batch` times: one figure per pass from GPU timestamps (`timer`, capacity >= passes), or
+ * without a timer one figure, the submit's CPU wall time over passes * batch.
+ */
+export async function timePasses(device: GPUDevice, timer: GpuTimer | null, passes: number, batch: number, encode: (pass: GPUComputePassEncoder) => void, label = 'timed'): Promise<number[]> {
+  const submit = (t: GpuTimer | null) => {
+    const enc = device.createCommandEncoder({ label: `${label}.encoder` });
+    for (let i = 0; i < passes; i++) {
+      const pass = enc.beginComputePass({ label: `${label}.pass`, timestampWrites: t ? t.pass(`${label}${i}`) : undefined });
+      for (let b = 0; b < batch; b++) encode(pass);
+      pass.end();
+    }
+    t?.resolve(enc);
+    device.queue.submit([enc.finish()]);
+  };
+  if (!timer) return [(await cpuTimeSubmit(device, () => submit(null))) / (passes * batch)];
+  submit(timer);
+  return (await timer.read()).map((s) => s.ms / batch);
+}
+
 /** CPU-side timing of GPU work: wall time from before `submit` to the queue going idle. */
 export async function cpuTimeSubmit(device: GPUDevice, submit: () => void): Promise<number> {
   await device.queue.onSubmittedWorkDone(); // start from an idle queue

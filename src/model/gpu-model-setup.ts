@@ -33,8 +33,8 @@ export interface GpuModelOptions {
   fuseNorm?: boolean;
   /**
    * SwiGLU's silu(gate) * up computed inside the down projection (src/model/forward-ops.ts).
-   * Default false. On SwiftShader ('dot') fused and unfused passes were within the noise of
-   * each other (tools/bench-pass.ts --fuse-silu off,on); on a GPU's 'split' entry every
+   * Default false. On SwiftShader ('dot') the fused pass measured 0.99, 1.12 and 1.07x the
+   * unfused one at 1, 4 and 16 rows (tools/bench-pass.ts --fuse-silu off,on); on a GPU's 'split' entry every
    * workgroup of 4 output columns recomputes the whole gated input, an exp per input per
    * workgroup (hidden / 4 times the exps of the separate kernel), not yet measured against the
    * act buffer it saves.
@@ -89,8 +89,8 @@ export async function allocate(device: GPUDevice, files: ModelFiles, o: { maxCon
   const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
   const kv = new KvCache(device, pipelines, kvShape);
   let tuning: TuningResult | null = null;
-  const candidates = splitTilings(device.limits);
-  if (o.tiling === 'auto' && candidates.length > 1) {
+  const candidates = o.tiling === 'auto' ? splitTilings(device.limits) : [];
+  if (candidates.length > 1) {
     const probe = { weights: weights.layers.map((l) => l.wGateUp), inDim: c.hiddenSize, outDim: 2 * c.intermediateSize, dtype: o.dtype, setRows: (rows: number) => step.write(rows) };
     // decode and a typical tree (16 rows), or the largest pass the model allows
     tuning = await tuneMatmul(env, probe, candidates, [...new Set([1, Math.min(16, maxRows)])]);

@@ -15,7 +15,7 @@
 import { createStorage } from '../gpu/buffers.ts';
 import { OptionsError } from '../errors.ts';
 import type { KernelEnv } from '../gpu/pipelines.ts';
-import { cpuTimeSubmit, GpuTimer } from '../gpu/profiler.ts';
+import { GpuTimer, timePasses } from '../gpu/profiler.ts';
 import { MatmulOp, type MatmulVariant, type MatrixDtype } from './matmul.ts';
 
 /** How every MatmulOp of a model is tiled (MatmulOptions.variant, workgroupSize, rowTiles). */
@@ -129,27 +129,16 @@ export async function tuneMatmul(env: KernelEnv, probe: TuneProbe, candidates: M
   try {
     const sweeps = candidates.map((t, c) => probe.weights.map((w, l) => new MatmulOp(env, `tune.matmul${c}.${l}`, { x, w, y }, { inDim: probe.inDim, outDim: probe.outDim, dtype: probe.dtype, ...t })));
     await env.pipelines.checkCompilation();
-    const submit = (ops: MatmulOp[], r: number, timed: boolean) => {
+    // ms of one sweep: `repeat` sweeps, a pass each, in one submit
+    const time = async (ops: MatmulOp[], r: number, t: GpuTimer | null): Promise<number> => {
       probe.setRows(r);
-      const enc = device.createCommandEncoder({ label: 'tune.encoder' });
-      for (let i = 0; i < repeat; i++) {
-        const pass = enc.beginComputePass({ label: 'tune.pass', timestampWrites: timed && timer ? timer.pass(`sweep${i}`) : undefined });
-        for (const op of ops) op.encode(pass, r);
-        pass.end();
-      }
-      if (timed && timer) timer.resolve(enc);
-      device.queue.submit([enc.finish()]);
+      return median(await timePasses(device, t, repeat, 1, (pass) => { for (const op of ops) op.encode(pass, r); }, 'tune'));
     };
-    const time = async (ops: MatmulOp[], r: number): Promise<number> => {
-      if (!timer) return (await cpuTimeSubmit(device, () => submit(ops, r, false))) / repeat;
-      submit(ops, r, true);
-      return median((await timer.read()).map((s) => s.ms));
-    };
-    for (const ops of sweeps) for (const r of rows) await cpuTimeSubmit(device, () => submit(ops, r, false)); // warm-up
+    for (const ops of sweeps) for (const r of rows) await time(ops, r, null); // warm-up
     const times = candidates.map(() => rows.map(() => [] as number[]));
     const end = performance.now() + budgetMs;
     for (let round = 0; round < rounds && (round === 0 || performance.now() < end); round++) {
-      for (const [c, ops] of sweeps.entries()) for (const [i, r] of rows.entries()) times[c][i].push(await time(ops, r));
+      for (const [c, ops] of sweeps.entries()) for (const [i, r] of rows.entries()) times[c][i].push(await time(ops, r, timer));
     }
     const timings = candidates.map((tiling, c) => ({ tiling, ms: times[c].map(median) }));
     const best = fastest(timings.map((t) => t.ms.reduce((a, b) => a + b, 0)));
