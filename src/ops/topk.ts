@@ -72,9 +72,9 @@ export class TopKOp implements GpuOp {
       this.sliceBind = bindBuffers(env.device, `${label}.bind`, this.slicePipeline, [env.step, b.logits, b.ids, b.values]);
       return;
     }
-    const words = this.maxRows * this.slices * k * 4;
-    const sliceIds = createStorage(env.device, `${label}.sliceIds`, words); // (maxRows, slices, k) u32
-    const sliceVals = createStorage(env.device, `${label}.sliceVals`, words); // (maxRows, slices, k) f32
+    const bytes = this.maxRows * this.slices * k * 4;
+    const sliceIds = createStorage(env.device, `${label}.sliceIds`, bytes); // (maxRows, slices, k) u32
+    const sliceVals = createStorage(env.device, `${label}.sliceVals`, bytes); // (maxRows, slices, k) f32
     this.sliceBind = bindBuffers(env.device, `${label}.sliceBind`, this.slicePipeline, [env.step, b.logits, sliceIds, sliceVals]);
     const pipeline = env.pipelines.get('topk_f32', constants, 'merge');
     this.merge = { pipeline, bind: bindBuffers(env.device, `${label}.mergeBind`, pipeline, [env.step, sliceIds, sliceVals, b.ids, b.values]) };
