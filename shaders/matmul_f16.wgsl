@@ -21,39 +21,47 @@ override ACCUMULATE: bool = false; // y += x @ W^T (fuses a residual add)
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let IN = dims.inDim;
-  let OUT = dims.outDim;
   let STRIDE = dims.stride;
-  let row0 = wid.x * TR;
-  let o0 = wid.y * 4u;
-  if (row0 >= step.rows) {
+  let t = splitTile(wid);
+  if (t.row0 >= step.rows) {
     return;  // uniform per workgroup: rows come from a uniform, wid is uniform
   }
-  let scale = splitRowScale(lid, row0);
-  // Rows and columns past the end are clamped to valid ones: they compute garbage that is never stored.
-  let w0 = min(o0, OUT - 1u) * STRIDE;
-  let w1 = min(o0 + 1u, OUT - 1u) * STRIDE;
-  let w2 = min(o0 + 2u, OUT - 1u) * STRIDE;
-  let w3 = min(o0 + 3u, OUT - 1u) * STRIDE;
-  let lastRow = step.rows - 1u;
+  let scale = splitRowScale(lid, t.row0);
   var acc: array<vec4<f32>, MAX_TR>;
-  for (var p = lid; p < STRIDE; p += WG) {
-    let a = unpack2x16float(w[w0 + p]);
-    let b = unpack2x16float(w[w1 + p]);
-    let c = unpack2x16float(w[w2 + p]);
-    let d = unpack2x16float(w[w3 + p]);
-    let lo = vec4<f32>(a.x, b.x, c.x, d.x);  // weights of input 2p
-    let hi = vec4<f32>(a.y, b.y, c.y, d.y);  // weights of input 2p + 1 (zero padding past an odd IN)
-    let k = 2u * p;
-    let hasHi = k + 1u < IN;
-    for (var r = 0u; r < TR; r++) {
-      let xo = min(row0 + r, lastRow) * IN;
-      // Past an odd IN the x read may fall outside the row (robust access keeps it in the
-      // buffer); select drops it rather than relying on 0 * padding, which a NaN/inf would break.
-      acc[r] += xin(xo, k) * lo + select(0.0, xin(xo, k + 1u), hasHi) * hi;
+  // RUN consecutive words (2 * RUN inputs) per step; past the row's end (the last run of a
+  // stride that is not a multiple of RUN) the row's last word is loaded again and skipped.
+  for (var p0 = RUN * lid; p0 < STRIDE; p0 += RUN * WG) {
+    var words: array<vec4<u32>, MAX_RUN>;  // word p0 + j of the 4 columns
+    for (var j = 0u; j < RUN; j++) {
+      let p = min(p0 + j, STRIDE - 1u);
+      words[j] = vec4<u32>(w[t.wr.x + p], w[t.wr.y + p], w[t.wr.z + p], w[t.wr.w + p]);
+    }
+    for (var j = 0u; j < RUN; j++) {
+      if (p0 + j < STRIDE) {
+        accumulatePair(&acc, words[j], 2u * (p0 + j), t);
+      }
     }
   }
-  reduceAndStore(&acc, lid, row0, o0, scale);
+  reduceAndStore(&acc, lid, t.row0, t.o0, scale);
+}
+
+// acc[r] += tile t's TR rows' inputs k and k + 1 times the 4 columns' f16 pairs `words` (their
+// weights of inputs k and k + 1).
+fn accumulatePair(acc: ptr<function, array<vec4<f32>, MAX_TR>>, words: vec4<u32>, k: u32, t: SplitTile) {
+  let IN = dims.inDim;
+  let a = unpack2x16float(words.x);
+  let b = unpack2x16float(words.y);
+  let c = unpack2x16float(words.z);
+  let d = unpack2x16float(words.w);
+  let lo = vec4<f32>(a.x, b.x, c.x, d.x);  // weights of input k
+  let hi = vec4<f32>(a.y, b.y, c.y, d.y);  // weights of input k + 1 (zero padding past an odd IN)
+  let hasHi = k + 1u < IN;
+  for (var r = 0u; r < TR; r++) {
+    let xo = min(t.row0 + r, t.lastRow) * IN;
+    // Past an odd IN the x read may fall outside the row (robust access keeps it in the
+    // buffer); select drops it rather than relying on 0 * padding, which a NaN/inf would break.
+    (*acc)[r] += xin(xo, k) * lo + select(0.0, xin(xo, k + 1u), hasHi) * hi;
+  }
 }
 
 // Entry `perColumn` (variant dot; see common/matmul_tile.wgsl): thread = output column o, workgroup row tile wid.y.

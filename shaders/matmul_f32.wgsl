@@ -21,27 +21,30 @@ override ACCUMULATE: bool = false; // y += x @ W^T (fuses a residual add)
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let IN = dims.inDim;
-  let OUT = dims.outDim;
-  let row0 = wid.x * TR;
-  let o0 = wid.y * 4u;
-  if (row0 >= step.rows) {
+  let t = splitTile(wid);
+  if (t.row0 >= step.rows) {
     return;  // uniform per workgroup: rows come from a uniform, wid is uniform
   }
-  let scale = splitRowScale(lid, row0);
-  // Rows and columns past the end are clamped to valid ones: they compute garbage that is never stored.
-  let w0 = min(o0, OUT - 1u) * IN;
-  let w1 = min(o0 + 1u, OUT - 1u) * IN;
-  let w2 = min(o0 + 2u, OUT - 1u) * IN;
-  let w3 = min(o0 + 3u, OUT - 1u) * IN;
-  let lastRow = step.rows - 1u;
+  let scale = splitRowScale(lid, t.row0);
   var acc: array<vec4<f32>, MAX_TR>;
-  for (var k = lid; k < IN; k += WG) {
-    let wv = vec4<f32>(w[w0 + k], w[w1 + k], w[w2 + k], w[w3 + k]);
-    for (var r = 0u; r < TR; r++) {
-      acc[r] += xin(min(row0 + r, lastRow) * IN, k) * wv;
+  // RUN consecutive inputs per step; past the row's end (the last run of an IN that is not a
+  // multiple of RUN) the row's last weight is loaded again and skipped.
+  for (var k0 = RUN * lid; k0 < IN; k0 += RUN * WG) {
+    var wv: array<vec4<f32>, MAX_RUN>;  // weights of input k0 + j in the 4 columns
+    for (var j = 0u; j < RUN; j++) {
+      let k = min(k0 + j, IN - 1u);
+      wv[j] = vec4<f32>(w[t.wr.x + k], w[t.wr.y + k], w[t.wr.z + k], w[t.wr.w + k]);
+    }
+    for (var j = 0u; j < RUN; j++) {
+      let k = k0 + j;
+      if (k < IN) {
+        for (var r = 0u; r < TR; r++) {
+          acc[r] += xin(min(t.row0 + r, t.lastRow) * IN, k) * wv[j];
+        }
+      }
     }
   }
-  reduceAndStore(&acc, lid, row0, o0, scale);
+  reduceAndStore(&acc, lid, t.row0, t.o0, scale);
 }
 
 // Entry `perColumn` (variant dot; see common/matmul_tile.wgsl): thread = output column o, workgroup row tile wid.y.

@@ -31,7 +31,7 @@
  * VK_DRIVER_FILES pointing at nvidia_icd.json.
  * Options: --preset gpu|small (default: small on SwiftShader, else gpu), --in N --out N,
  *   --layers N, --iters N, --batch N, --warm-ms N, --copy-mb N, --rows 1,4,16 (tree sizes),
- *   --variants split,dot, --dtypes f32,f16,q8,q4 (none: skip), --wg 64,128 (workgroup sizes to compare; default
+ *   --variants split,split-wide,dot, --dtypes f32,f16,q8,q4 (none: skip), --wg 64,128 (workgroup sizes to compare; default
  *   the op's), --topk-vocab 32000,49152 (none: skip), --topk-rows 1,16,64, --json FILE.
  */
 import { createStorage, unpackF16Rows, uploadStorage } from '../src/gpu/buffers.ts';
@@ -236,7 +236,8 @@ async function main(): Promise<void> {
   const x = uploadStorage(device, 'bench.x', Float32Array.from({ length: 128 * o.inDim }, (_, i) => Math.cos(i) * 0.5));
   const y = createStorage(device, 'bench.y', 128 * o.outDim * 4);
   const matmuls: Awaited<ReturnType<typeof benchMatmul>>[] = [];
-  for (const variant of o.variants) for (const dtype of o.dtypes) for (const wg of o.wgs) {
+  // the variants of one dtype side by side
+  for (const dtype of o.dtypes) for (const variant of o.variants) for (const wg of o.wgs) {
     await warmUp(device, copy, o.warmMs);
     matmuls.push(await benchMatmul(env, step, timer, o, { variant, dtype, wg, x, y, copyGBs }));
   }

@@ -4,19 +4,24 @@
  * per-step readback (argmax and top-k), median over repeats, relative to a 1-row pass. This is
  * the cost curve the `auto` controller learns online.
  *
- * Fusion settings given as lists (`--fuse-silu off,on`) load one model per combination and
- * interleave their passes, repeat by repeat, so that the comparison shares the machine's state
- * (SwiftShader here shares two cores with whatever else runs).
+ * Fusion and tiling settings given as lists (`--fuse-silu off,on`, `--tiling split:64,split-wide:64`)
+ * load one model per combination and interleave their passes, repeat by repeat, so that the
+ * comparison shares the machine's state (SwiftShader here shares two cores with whatever else
+ * runs). Each model's matmul tiling is printed, with the load-time measurement where 'auto' made one.
  *
  * Run (the `?raw` shader glob needs Vite's module runner):
  *   node --input-type=module -e "await (await import('vite')).runnerImport('./tools/bench-pass.ts')" -- \
  *     --model public/models/tinystories-target [--sizes 1,8,16,32,64,128] [--repeats 5] [--context 256] [--weights f16|f32|q8|q4]
  *     [--fuse-norm auto|on|off[,...]] (RMSNorm fused into the projections; auto = the engine's default)
  *     [--fuse-silu auto|on|off[,...]] (SwiGLU fused into the down projection; auto = the engine's default)
+ *     [--tiling engine|auto|default|VARIANT:WG[,...]] (GpuModelOptions.matmulTiling: engine = the option
+ *       left out; VARIANT:WG = the split candidate of that entry and workgroup size, e.g. split-wide:128)
  */
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/gpu/device.ts';
 import { GpuModel } from '../src/model/gpu-model.ts';
+import type { GpuModelOptions } from '../src/model/gpu-model-setup.ts';
+import { splitTilings, type MatmulTiling } from '../src/ops/matmul-tuning.ts';
 import type { WeightDtype } from '../src/model/upload.ts';
 import { FolderSource } from '../src/model/source.ts';
 import { loadModelFiles } from '../src/model/weights.ts';
@@ -36,6 +41,7 @@ const { values: f } = parseArgs({
     weights: { type: 'string', default: 'f16' },
     'fuse-norm': { type: 'string', default: 'auto' },
     'fuse-silu': { type: 'string', default: 'auto' },
+    tiling: { type: 'string', default: 'engine' },
   },
 });
 const sizes = f.sizes!.split(',').map(Number);
@@ -52,6 +58,19 @@ function fusionSettings(flag: string): (boolean | undefined)[] {
 const show = (v: boolean | undefined) => (v === undefined ? 'auto' : v ? 'on' : 'off');
 
 const { device, adapterInfo } = await acquireDevice();
+
+/** The --tiling settings: undefined = the option left out. */
+function tilingSettings(): { name: string; tiling: GpuModelOptions['matmulTiling'] }[] {
+  return f.tiling!.split(',').map((v) => {
+    if (v === 'engine') return { name: v, tiling: undefined };
+    if (v === 'auto' || v === 'default') return { name: v, tiling: v };
+    const [variant, wg] = v.split(':');
+    const tiling = splitTilings(device.limits).find((t) => t.variant === variant && t.workgroupSize === Number(wg));
+    if (!tiling) throw new Error(`--tiling has "${v}"; expected engine, auto, default or one of ${splitTilings(device.limits).map((t) => `${t.variant}:${t.workgroupSize}`).join(', ')}`);
+    return { name: v, tiling };
+  });
+}
+const showTiling = (t: MatmulTiling | null) => (t ? `${t.variant} wg ${t.workgroupSize} tiles [${t.rowTiles}]` : "the adapter's default");
 const files = await loadModelFiles(new FolderSource(f.model!));
 const vocab = files.config.vocabSize;
 // A committed prefix of 64 tokens, so attention reads a realistic cache.
@@ -59,9 +78,15 @@ const prefix = Int32Array.from({ length: 64 }, (_, i) => (i * 7919) % vocab);
 const configs: { name: string; model: GpuModel }[] = [];
 for (const fuseNorm of fusionSettings('fuse-norm')) {
   for (const fuseSilu of fusionSettings('fuse-silu')) {
-    const model = await GpuModel.load(device, files, { maxContext: context, maxTreeRows: 128, weightDtype: f.weights as WeightDtype, fuseNorm, fuseSilu });
-    model.prefill(prefix);
-    configs.push({ name: `norm ${show(fuseNorm)}, silu ${show(fuseSilu)}`, model });
+    for (const { name: tilingName, tiling } of tilingSettings()) {
+      const model = await GpuModel.load(device, files, { maxContext: context, maxTreeRows: 128, weightDtype: f.weights as WeightDtype, fuseNorm, fuseSilu, matmulTiling: tiling });
+      model.prefill(prefix);
+      const name = `norm ${show(fuseNorm)}, silu ${show(fuseSilu)}, tiling ${tilingName}`;
+      configs.push({ name, model });
+      console.log(`${name}: matmuls tiled ${showTiling(model.matmul.tiling)}`);
+      const tuning = model.matmul.tuning;
+      if (tuning) for (const t of tuning.timings) console.log(`  measured at load: ${showTiling(t.tiling)}: ${t.ms.map((ms, i) => `${ms.toFixed(3)} ms at ${tuning.rows[i]} rows`).join(', ')}`);
+    }
   }
 }
 const drafter = new RandomDrafter({ vocabSize: vocab, seed: 5 });

@@ -33,6 +33,11 @@ fn blockScale(scales: u32, b: u32) -> f32 {
   return select(pair.x, pair.y, (b & 1u) == 1u);
 }
 
+// Scales of block b of the 4 rows whose scales start at words `scales`.
+fn columnScales(scales: vec4<u32>, b: u32) -> vec4<f32> {
+  return vec4<f32>(blockScale(scales.x, b), blockScale(scales.y, b), blockScale(scales.z, b), blockScale(scales.w, b));
+}
+
 // Inputs k .. k+3 (xin) of the row starting at x[xo], indices clamped to the row (k may pass
 // its end in the padded last block). Branch-free: SwiftShader runs both sides of a branch it
 // cannot prove uniform, which cost more than the clamps.
@@ -50,41 +55,39 @@ fn xQuadDot(xo: u32, k: u32, IN: u32) -> vec4<f32> {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let IN = dims.inDim;
-  let OUT = dims.outDim;
-  let row0 = wid.x * TR;
-  let o0 = wid.y * 4u;
-  if (row0 >= step.rows) {
-    return;  // uniform per workgroup
+  let t = splitTile(wid);
+  if (t.row0 >= step.rows) {
+    return;  // uniform per workgroup: rows come from a uniform, wid is uniform
   }
-  let scale = splitRowScale(lid, row0);
+  let scale = splitRowScale(lid, t.row0);
   let blocks = (IN + BLOCK - 1u) / BLOCK;
   let qWords = blocks * WPB;
-  // Columns past the end are clamped to valid ones: they compute garbage that is never stored.
-  let wa = min(o0, OUT - 1u) * dims.stride;
-  let wb = min(o0 + 1u, OUT - 1u) * dims.stride;
-  let wc = min(o0 + 2u, OUT - 1u) * dims.stride;
-  let wd = min(o0 + 3u, OUT - 1u) * dims.stride;
-  let lastRow = step.rows - 1u;
   var acc: array<vec4<f32>, MAX_TR>;
-  // Thread = one quant word of each of the 4 columns per step: consecutive threads read
-  // consecutive words, and the dequantized weights feed all TR rows.
-  for (var p = lid; p < qWords; p += WG) {
-    let b = p / WPB;
-    let k0 = b * BLOCK + (p % WPB) * QUADS * 4u;
-    let s = vec4<f32>(blockScale(wa + qWords, b), blockScale(wb + qWords, b), blockScale(wc + qWords, b), blockScale(wd + qWords, b));
-    let word = vec4<u32>(w[wa + p], w[wb + p], w[wc + p], w[wd + p]);
-    for (var h = 0u; h < QUADS; h++) {
-      let qa = quad(word.x, h) * s.x;
-      let qb = quad(word.y, h) * s.y;
-      let qc = quad(word.z, h) * s.z;
-      let qd = quad(word.w, h) * s.w;
-      for (var r = 0u; r < TR; r++) {
-        let xv = xQuad(min(row0 + r, lastRow) * IN, k0 + 4u * h, IN);
-        acc[r] += vec4<f32>(dot(qa, xv), dot(qb, xv), dot(qc, xv), dot(qd, xv));
+  // Thread = RUN consecutive quant words of each of the 4 columns per step, within one block
+  // (RUN divides WPB, so runs tile the row exactly), and the block's scales once per run; the
+  // dequantized weights feed all TR rows.
+  for (var p0 = RUN * lid; p0 < qWords; p0 += RUN * WG) {
+    let b = p0 / WPB;
+    var words: array<vec4<u32>, MAX_RUN>;  // word p0 + j of the 4 columns
+    for (var j = 0u; j < RUN; j++) {
+      words[j] = vec4<u32>(w[t.wr.x + p0 + j], w[t.wr.y + p0 + j], w[t.wr.z + p0 + j], w[t.wr.w + p0 + j]);
+    }
+    let s = columnScales(t.wr + qWords, b);
+    for (var j = 0u; j < RUN; j++) {
+      let k0 = b * BLOCK + ((p0 + j) % WPB) * QUADS * 4u;
+      for (var h = 0u; h < QUADS; h++) {
+        let qa = quad(words[j].x, h) * s.x;
+        let qb = quad(words[j].y, h) * s.y;
+        let qc = quad(words[j].z, h) * s.z;
+        let qd = quad(words[j].w, h) * s.w;
+        for (var r = 0u; r < TR; r++) {
+          let xv = xQuad(min(t.row0 + r, t.lastRow) * IN, k0 + 4u * h, IN);
+          acc[r] += vec4<f32>(dot(qa, xv), dot(qb, xv), dot(qc, xv), dot(qd, xv));
+        }
       }
     }
   }
-  reduceAndStore(&acc, lid, row0, o0, scale);
+  reduceAndStore(&acc, lid, t.row0, t.o0, scale);
 }
 
 // Entry `perColumn` (variant dot): thread = output column o, workgroup row tile wid.y; TR is 1

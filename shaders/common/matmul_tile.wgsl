@@ -12,7 +12,12 @@
 // Work split of main (why): a decode or tree-verify pass is bound by reading W once, so each
 // workgroup owns 4 output columns (one vec4) and a tile of TR rows held in registers; the WG threads of
 // the workgroup split the IN axis, so consecutive threads read consecutive weights (coalesced)
-// and each weight read feeds TR rows. Row tiles are the fastest-varying workgroup index
+// and each weight read feeds TR rows. Each step a thread loads RUN consecutive words of each of
+// its 4 columns before using any: RUN 1 (variant 'split') keeps one warp's loads on the fewest
+// cache lines; a longer run (variant 'split-wide': 4 words of f16/f32, a whole q8/q4 block,
+// whose scale is then loaded once) puts more bytes in flight per thread, which a GPU needs to
+// cover memory latency when few threads run per core. Which is faster is measured per device
+// at load (src/ops/matmul-tuning.ts). Row tiles are the fastest-varying workgroup index
 // (wid.x), so the workgroups that re-read one weight tile for other row tiles run next to each
 // other and find it in cache. One pipeline per TR tier (1 for decode, larger for trees); the
 // op picks the tier from the row count at encode time.
@@ -54,6 +59,8 @@ override SILU_INPUT: bool = false;  // input = silu(gate) * up of x = [gate | up
 @group(0) @binding(6) var<storage, read> g: array<f32>;          // (IN,) RMSNorm weight; one unused element when !RMS_INPUT
 
 const MAX_TR: u32 = 16u;
+override RUN: u32 = 1u;  // entry main: consecutive words per column a thread loads per step, <= MAX_RUN
+const MAX_RUN: u32 = 8u;
 override RED: u32 = WG * TR;  // vec4 partial sums per workgroup, laid out (TR, WG)
 
 var<workgroup> red: array<vec4<f32>, RED>;
@@ -190,6 +197,21 @@ fn sumRed(lid: u32) {
     }
     workgroupBarrier();
   }
+}
+
+// Split entries: the workgroup's tile, TR rows (wid.x) by 4 output columns (wid.y).
+struct SplitTile {
+  row0: u32,     // first row; rows past step.rows repeat the last row, never stored
+  lastRow: u32,  // step.rows - 1
+  o0: u32,       // first column
+  wr: vec4<u32>, // word offsets of the 4 columns' weight rows; columns past the end are
+                 // clamped to valid ones: they compute garbage that is never stored
+}
+
+fn splitTile(wid: vec3<u32>) -> SplitTile {
+  let o0 = wid.y * 4u;
+  let cols = min(vec4<u32>(o0, o0 + 1u, o0 + 2u, o0 + 3u), vec4<u32>(dims.outDim - 1u));
+  return SplitTile(wid.x * TR, step.rows - 1u, o0, cols * dims.stride);
 }
 
 // Sums the per-thread partials acc[0..TR) over the workgroup and writes the (TR, 4) tile at

@@ -9,14 +9,15 @@
  * against tree verification (16 rows, bound by how often the weights are re-read per tile).
  * `tuneMatmul` times each candidate on one projection of the model, all layers' matrices in a
  * sweep as in a pass (one matrix alone would sit in a GPU's L2), at 1 and 16 rows, interleaved
- * round by round, and keeps the fastest sum. The 'dot' entry (SwiftShader) is not
+ * round by round, and keeps the fastest sum. Each tiling is timed with a word per column per
+ * thread step ('split') and with a run of words ('split-wide'). The 'dot' entry (SwiftShader) is not
  * tuned: each pipeline compiles for seconds there, and its one measured setting is the default.
  */
 import { createStorage } from '../gpu/buffers.ts';
 import { OptionsError } from '../errors.ts';
 import type { KernelEnv } from '../gpu/pipelines.ts';
 import { GpuTimer, timePasses } from '../gpu/profiler.ts';
-import { MatmulOp, type MatmulVariant, type MatrixDtype } from './matmul.ts';
+import { isSplitVariant, MatmulOp, type MatmulVariant, type MatrixDtype } from './matmul.ts';
 
 /** How every MatmulOp of a model is tiled (MatmulOptions.variant, workgroupSize, rowTiles). */
 export interface MatmulTiling {
@@ -43,18 +44,25 @@ export interface TuningResult {
 /** vec4 partial sums of the split entry per workgroup thread and tile row (shaders/common/matmul_tile.wgsl `red`). */
 const RED_BYTES = 16;
 
+type TilingLimits = Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX'>;
+
+/** Workgroup sizes and row tiles of the split entries' candidates. */
+const SPLIT_SHAPES: Omit<MatmulTiling, 'variant'>[] = [
+  { workgroupSize: 64, rowTiles: [1, 4, 16] },
+  { workgroupSize: 128, rowTiles: [1, 4, 8] },
+  { workgroupSize: 256, rowTiles: [1, 2, 4] },
+];
+
 /**
- * The split entry's candidates that the device's limits allow: WG * largest tier * 16 bytes of
- * workgroup memory, WG threads per workgroup. The first is the default of MatmulOp.
+ * The split entries' candidates that the device's limits allow: WG * largest tier * 16 bytes of
+ * workgroup memory, WG threads per workgroup; each with both entries. The first is the default
+ * of MatmulOp.
  */
-export function splitTilings(limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX'>): MatmulTiling[] {
-  const all: MatmulTiling[] = [
-    { variant: 'split', workgroupSize: 64, rowTiles: [1, 4, 16] },
-    { variant: 'split', workgroupSize: 128, rowTiles: [1, 4, 8] },
-    { variant: 'split', workgroupSize: 256, rowTiles: [1, 2, 4] },
-  ];
+export function splitTilings(limits: TilingLimits): MatmulTiling[] {
+  const variants: MatmulVariant[] = ['split', 'split-wide'];
   const threads = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
-  return all.filter((t) => t.workgroupSize <= threads && t.workgroupSize * t.rowTiles[t.rowTiles.length - 1] * RED_BYTES <= limits.maxComputeWorkgroupStorageSize);
+  const shapes = SPLIT_SHAPES.filter((t) => t.workgroupSize <= threads && t.workgroupSize * t.rowTiles[t.rowTiles.length - 1] * RED_BYTES <= limits.maxComputeWorkgroupStorageSize);
+  return variants.flatMap((variant) => shapes.map((t) => ({ variant, ...t })));
 }
 
 /**
@@ -62,11 +70,11 @@ export function splitTilings(limits: Pick<GPUSupportedLimits, 'maxComputeWorkgro
  * (OptionsError naming the field), so that a bad one fails at load with its name, not inside
  * a MatmulOp.
  */
-export function checkTiling(t: MatmulTiling, limits: Parameters<typeof splitTilings>[0]): void {
+export function checkTiling(t: MatmulTiling, limits: TilingLimits): void {
   const fail = (field: string, why: string) => new OptionsError(`GpuModel: matmulTiling.${field} ${why}`);
-  if (t.variant !== 'split' && t.variant !== 'dot') throw fail('variant', `is ${JSON.stringify(t.variant)}, expected "split" or "dot"`);
+  if (t.variant !== 'split' && t.variant !== 'split-wide' && t.variant !== 'dot') throw fail('variant', `is ${JSON.stringify(t.variant)}, expected "split", "split-wide" or "dot"`);
   const tiles = t.rowTiles;
-  const maxTile = t.variant === 'split' ? 16 : 4;
+  const maxTile = isSplitVariant(t.variant) ? 16 : 4;
   if (!Array.isArray(tiles) || !tiles.length || tiles.some((r, i) => !Number.isInteger(r) || r < 1 || r > maxTile || (i > 0 && r <= tiles[i - 1]))) {
     throw fail('rowTiles', `is ${JSON.stringify(tiles)}, expected ascending integers in 1..${maxTile}`);
   }
@@ -74,7 +82,7 @@ export function checkTiling(t: MatmulTiling, limits: Parameters<typeof splitTili
   const wg = t.workgroupSize;
   const threads = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
   if (!Number.isInteger(wg) || wg < 1 || wg > threads) throw fail('workgroupSize', `is ${wg}, expected an integer in 1..${threads} (the device's limit)`);
-  if (t.variant === 'split') {
+  if (isSplitVariant(t.variant)) {
     const top = tiles[tiles.length - 1];
     if ((wg & (wg - 1)) !== 0 || wg < 4 * top) throw fail('workgroupSize', `is ${wg}; the split entry needs a power of two >= 4 * ${top} (the largest row tile)`);
     if (wg * top * RED_BYTES > limits.maxComputeWorkgroupStorageSize) {

@@ -17,7 +17,7 @@ import { alignedSize, createUniform, f16RowStride } from '../gpu/buffers.ts';
 import { OpShapeError } from '../gpu/errors.ts';
 import { bindBuffers, MAX_GROUPS_PER_DIM, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
 import { checkRows, MAX_ROWS } from '../gpu/step.ts';
-import { quantRowWords, type QuantDtype } from '../model/quantize.ts';
+import { isQuantDtype, quantRowWords, quantWordsPerBlock, type QuantDtype } from '../model/quantize.ts';
 import type { WeightDtype } from './embed.ts';
 
 /** Storage format of a matrix: an embedding dtype, or block-quantized int8 / int4 (src/model/quantize.ts). */
@@ -47,10 +47,26 @@ export interface MatmulBuffers {
 
 /**
  * Kernel entry (shaders/common/matmul_tile.wgsl): 'split' splits the input axis over a
- * workgroup (coalesced weight reads, for GPUs); 'dot' gives each thread whole dot products with
- * no barriers (for SwiftShader, where barriers dominate).
+ * workgroup (coalesced weight reads, for GPUs); 'split-wide' is the same split with each thread
+ * loading a run of words per column per step rather than one (a quant block, or 4 words); 'dot'
+ * gives each thread whole dot products with no barriers (for SwiftShader, where barriers dominate).
  */
-export type MatmulVariant = 'split' | 'dot';
+export type MatmulVariant = 'split' | 'split-wide' | 'dot';
+
+/** The split entries: a workgroup per 4 output columns whose threads split the input axis. */
+export function isSplitVariant(v: MatmulVariant): boolean {
+  return v === 'split' || v === 'split-wide';
+}
+
+/**
+ * Consecutive words per column a thread of a split entry loads per step (RUN in
+ * shaders/common/matmul_tile.wgsl): one, or for 'split-wide' a whole q8/q4 block (its words
+ * share one scale) or 4 words of f16/f32.
+ */
+function wordsPerStep(variant: MatmulVariant, dtype: MatrixDtype): number {
+  if (variant !== 'split-wide') return 1;
+  return isQuantDtype(dtype) ? quantWordsPerBlock(dtype) : 4;
+}
 
 /** 'dot' on a software adapter (SwiftShader), else 'split'. */
 export function preferredMatmulVariant(device: GPUDevice): MatmulVariant {
@@ -67,9 +83,9 @@ export interface MatmulOptions {
   normEps?: number;
   /** x rows are [gate | up] (2 * inDim wide) and the input is silu(gate) * up; not with a norm. */
   gated?: boolean;
-  /** Row-tile tiers, ascending: 'split' each <= 16 (default [1, 4, 16]); 'dot' 1 and/or 4 (default [1, 4]). */
+  /** Row-tile tiers, ascending: the split entries each <= 16 (default [1, 4, 16]); 'dot' 1 and/or 4 (default [1, 4]). */
   rowTiles?: number[];
-  /** Threads per workgroup: 'split' - a power of two >= 4 * largest tier; 'dot' - columns per workgroup (default 64). */
+  /** Threads per workgroup: the split entries - a power of two >= 4 * largest tier; 'dot' - columns per workgroup (default 64). */
   workgroupSize?: number;
   /** Kernel entry; default preferredMatmulVariant(device). */
   variant?: MatmulVariant;
@@ -85,11 +101,12 @@ export class MatmulOp implements GpuOp {
     const { inDim, outDim, dtype } = opts;
     const wg = opts.workgroupSize ?? 64;
     this.variant = opts.variant ?? preferredMatmulVariant(env.device);
-    const tiles = opts.rowTiles ?? (this.variant === 'split' ? [1, 4, 16] : [1, 4]);
+    const split = isSplitVariant(this.variant);
+    const tiles = opts.rowTiles ?? (split ? [1, 4, 16] : [1, 4]);
     const xWidth = opts.gated ? 2 * inDim : inDim;
     this.maxRows = Math.min(MAX_ROWS, Math.floor(b.x.size / (4 * xWidth)), Math.floor(b.y.size / (4 * outDim)));
     // workgroups along the output axis: 4 columns each (split), wg columns each (dot)
-    this.outTiles = Math.ceil(outDim / (this.variant === 'split' ? 4 : wg));
+    this.outTiles = Math.ceil(outDim / (split ? 4 : wg));
     checkShape(label, b, opts, tiles, wg, this.maxRows, this.outTiles, this.variant);
     // Bindings the flags leave unread still need a buffer (layout 'auto' keeps every declared one).
     const unused = (what: string) => env.device.createBuffer({ label: `${label}.${what}`, size: 4, usage: GPUBufferUsage.STORAGE });
@@ -102,10 +119,10 @@ export class MatmulOp implements GpuOp {
     new Float32Array(dimsData, 12, 1)[0] = opts.normEps ?? 0;
     env.device.queue.writeBuffer(dims, 0, dimsData);
     this.tiers = tiles.map((tr) => {
-      const pipeline = env.pipelines.get(`matmul_${dtype}`, {
-        WG: wg, TR: tr, HAS_BIAS: !!b.bias, ACCUMULATE: !!opts.accumulate, RMS_INPUT: !!b.norm, SILU_INPUT: !!opts.gated,
-        TILE_IN: this.stagedInputs(env.device, !!b.norm || !!opts.gated, tr, inDim),
-      }, this.variant === 'split' ? 'main' : 'perColumn');
+      const flags = { WG: wg, TR: tr, HAS_BIAS: !!b.bias, ACCUMULATE: !!opts.accumulate, RMS_INPUT: !!b.norm, SILU_INPUT: !!opts.gated };
+      const pipeline = split
+        ? env.pipelines.get(`matmul_${dtype}`, { ...flags, RUN: wordsPerStep(this.variant, dtype) }, 'main')
+        : env.pipelines.get(`matmul_${dtype}`, { ...flags, TILE_IN: this.stagedInputs(env.device, !!b.norm || !!opts.gated, tr, inDim) }, 'perColumn');
       return { rows: tr, pipeline, bind: bindBuffers(env.device, `${label}.bind${tr}`, pipeline, [env.step, b.x, b.w, bias, b.y, dims, norm]) };
     });
   }
@@ -127,7 +144,7 @@ export class MatmulOp implements GpuOp {
     pass.setBindGroup(0, tier.bind);
     const rowTiles = Math.ceil(rows / tier.rows);
     // split: row tiles fastest (neighbouring workgroups share a weight tile); dot: (columns, row tiles)
-    if (this.variant === 'split') pass.dispatchWorkgroups(rowTiles, this.outTiles);
+    if (isSplitVariant(this.variant)) pass.dispatchWorkgroups(rowTiles, this.outTiles);
     else pass.dispatchWorkgroups(this.outTiles, rowTiles);
   }
 }
@@ -147,7 +164,7 @@ function checkShape(label: string, b: MatmulBuffers, o: MatmulOptions, tiles: nu
   if (!tiles.length || tiles.some((t, i) => !Number.isInteger(t) || t < 1 || t > MAX_TILE_ROWS || (i > 0 && t <= tiles[i - 1]))) {
     throw fail(`rowTiles ${JSON.stringify(tiles)} must ascend within 1..${MAX_TILE_ROWS}`);
   }
-  if (variant === 'split' && ((wg & (wg - 1)) !== 0 || wg < 4 * tiles[tiles.length - 1])) throw fail(`workgroupSize ${wg} must be a power of two >= 4 * ${tiles[tiles.length - 1]}`);
+  if (isSplitVariant(variant) && ((wg & (wg - 1)) !== 0 || wg < 4 * tiles[tiles.length - 1])) throw fail(`workgroupSize ${wg} must be a power of two >= 4 * ${tiles[tiles.length - 1]}`);
   if (variant === 'dot' && !(Number.isInteger(wg) && wg >= 1)) throw fail(`workgroupSize ${wg} must be a positive integer`);
   if (variant === 'dot' && tiles.some((t) => t !== 1 && t !== 4)) throw fail(`rowTiles ${JSON.stringify(tiles)}: the dot entry has tiles of 1 and 4 rows only`);
   if (outTiles > MAX_GROUPS_PER_DIM) throw fail(`outDim ${o.outDim} needs ${outTiles} workgroups in one dimension (limit ${MAX_GROUPS_PER_DIM})`);

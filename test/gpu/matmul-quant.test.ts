@@ -40,7 +40,7 @@ describe('quantized matmul', () => {
   const shapes: [number, number, number][] = [
     [1, 1, 1], [1, 37, 5], [3, 64, 96], [17, 129, 33], [128, 96, 70], [5, 576, 19], [1, 300, 1027], [4, 48, 32000],
   ];
-  for (const variant of ['split', 'dot'] as const) {
+  for (const variant of ['split', 'split-wide', 'dot'] as const) {
     for (const dtype of ['q8', 'q4'] as const) {
       const name = `${variant} ${dtype}`;
       for (const [rows, inDim, outDim] of shapes) {

@@ -10,7 +10,7 @@ import { FIXTURE_SHAPES, makeFixture } from '../../src/model/fixture.ts';
 import { GpuModel } from '../../src/model/gpu-model.ts';
 import { ReferenceModel } from '../../src/model/reference.ts';
 import { MemorySource } from '../../src/model/source.ts';
-import { loadModelFiles, type ModelFiles } from '../../src/model/weights.ts';
+import { dequantizedFiles, loadModelFiles, type ModelFiles } from '../../src/model/weights.ts';
 import { splitTilings, type MatmulTiling } from '../../src/ops/matmul-tuning.ts';
 import { expectClose, randomU32, testGpu, type TestGpu } from './util.ts';
 import { chain } from './tree-util.ts';
@@ -48,6 +48,27 @@ describe('matmul tiling', () => {
       model.destroy();
     }
   });
+
+  // The run-of-words entry (split-wide) in a whole model whose rows end in a partial run: the
+  // awkward fixture (f16 file; hidden 72, intermediate 100: f16 rows of 36 and 50 words, q4 rows
+  // of 2.25 and 3.125 blocks); 3 rows in tiles of 2.
+  for (const weightDtype of ['f16', 'q4'] as const) {
+    it(`split-wide on ${weightDtype} weights computes the reference logits of the weights the GPU holds`, async () => {
+      const rows = 3;
+      const tiling: MatmulTiling = { variant: 'split-wide', workgroupSize: 64, rowTiles: [1, 2] };
+      const files = await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.awkward, 12)));
+      const model = await GpuModel.load(gpu.device, files, { maxContext: 32, maxTreeRows: rows, weightDtype, matmulTiling: tiling });
+      try {
+        expect(model.matmul).toEqual({ tiling, tuning: null });
+        const tokens = Int32Array.from(randomU32(rows, files.config.vocabSize, 13));
+        model.forward(tokens, Int32Array.from({ length: rows }, (_, i) => i), chain(rows).mask);
+        const held = weightDtype === 'q4' ? dequantizedFiles(files, 'q4') : files;
+        expectClose(await model.readLogits(rows), ReferenceModel.fromFiles(held, 64).forward(tokens), 2e-4, 0, 'logits');
+      } finally {
+        model.destroy();
+      }
+    });
+  }
 
   it('a tiling the device cannot run is an OptionsError at load, and the device stays usable', async () => {
     const bad: MatmulTiling = { variant: 'split', workgroupSize: 256, rowTiles: [1, 16] };

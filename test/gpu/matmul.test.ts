@@ -46,14 +46,14 @@ describe('matmul', () => {
   const shapes: [number, number, number][] = [
     [1, 1, 1], [1, 37, 5], [3, 64, 96], [17, 129, 33], [128, 96, 70], [5, 576, 19], [1, 300, 1027],
   ];
-  for (const variant of ['split', 'dot'] as const) {
+  for (const variant of ['split', 'split-wide', 'dot'] as const) {
     for (const dtype of ['f32', 'f16'] as const) {
       const name = `${variant} ${dtype}`;
       for (const [rows, inDim, outDim] of shapes) {
         it(`${name} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant, dtype, rows, inDim, outDim }));
       }
       it(`${name} with bias and accumulate, 3 rows, 45 -> 23`, async () => check(await testGpu(), { variant, dtype, rows: 3, inDim: 45, outDim: 23, bias: true, accumulate: true }));
-      const tiles = variant === 'split' ? [2, 8] : [4];
+      const tiles = variant === 'dot' ? [4] : [2, 8];
       it(`${name} row tiles ${JSON.stringify(tiles)}: 9 rows run as several tiles`, async () => check(await testGpu(), { variant, dtype, rows: 9, inDim: 33, outDim: 13, bias: true, rowTiles: tiles }));
       for (const rows of [1, 4]) {
         it(`${name} LM head 48 -> 32000, ${rows} rows`, async () => check(await testGpu(), { variant, dtype, rows, inDim: 48, outDim: 32000 }));

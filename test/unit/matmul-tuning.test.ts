@@ -8,13 +8,15 @@ const LIMITS = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPer
 describe('matmul tiling candidates and checks', () => {
   it('offers the split tilings whose partial sums fit the workgroup memory and threads, default first', () => {
     const all = splitTilings(LIMITS);
-    expect(all.map((t) => [t.workgroupSize, t.rowTiles])).toEqual([[64, [1, 4, 16]], [128, [1, 4, 8]], [256, [1, 2, 4]]]);
+    const shapes = [[64, [1, 4, 16]], [128, [1, 4, 8]], [256, [1, 2, 4]]];
+    // each shape with a word per thread step (split), then with a run of words (split-wide)
+    expect(all.map((t) => [t.workgroupSize, t.rowTiles])).toEqual([...shapes, ...shapes]);
+    expect(all.map((t) => t.variant)).toEqual(['split', 'split', 'split', 'split-wide', 'split-wide', 'split-wide']);
     for (const t of all) {
-      expect(t.variant).toBe('split');
       expect(t.workgroupSize * t.rowTiles[t.rowTiles.length - 1] * 16).toBeLessThanOrEqual(LIMITS.maxComputeWorkgroupStorageSize);
       expect(() => checkTiling(t, LIMITS)).not.toThrow();
     }
-    expect(splitTilings({ ...LIMITS, maxComputeInvocationsPerWorkgroup: 128 }).map((t) => t.workgroupSize)).toEqual([64, 128]);
+    expect(splitTilings({ ...LIMITS, maxComputeInvocationsPerWorkgroup: 128 }).map((t) => `${t.variant} ${t.workgroupSize}`)).toEqual(['split 64', 'split 128', 'split-wide 64', 'split-wide 128']);
   });
 
   it('picks the lowest total, ties to the earlier candidate', () => {
@@ -32,6 +34,8 @@ describe('matmul tiling candidates and checks', () => {
       [{ variant: 'split', workgroupSize: 96, rowTiles: [1, 4] }, /matmulTiling\.workgroupSize .*power of two/],
       [{ variant: 'split', workgroupSize: 32, rowTiles: [1, 16] }, /matmulTiling\.workgroupSize/],
       [{ variant: 'split', workgroupSize: 256, rowTiles: [1, 8] }, /workgroup memory/],
+      [{ variant: 'split-wide', workgroupSize: 128, rowTiles: [1, 16] }, /workgroup memory/],
+      [{ variant: 'split-wide', workgroupSize: 64, rowTiles: [1, 32] }, /matmulTiling\.rowTiles/],
       [{ variant: 'split', workgroupSize: 512, rowTiles: [1] }, /device's limit/],
       [{ variant: 'dot', workgroupSize: 64, rowTiles: [1, 2] }, /tiles of 1 and 4 rows only/],
       [{ variant: 'dot', workgroupSize: 0, rowTiles: [1] }, /matmulTiling\.workgroupSize/],
