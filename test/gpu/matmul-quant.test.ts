@@ -40,12 +40,16 @@ describe('quantized matmul', () => {
   const shapes: [number, number, number][] = [
     [1, 1, 1], [1, 37, 5], [3, 64, 96], [17, 129, 33], [128, 96, 70], [5, 576, 19], [1, 300, 1027], [4, 48, 32000],
   ];
+  // split-wide (a block per thread step) on the walks that differ from split: IN under one
+  // block, a padded last block, several row tiles, an odd number of blocks
+  const wideShapes = new Set([shapes[0], shapes[1], shapes[3], shapes[5]]);
   for (const variant of ['split', 'split-wide', 'dot'] as const) {
     for (const dtype of ['q8', 'q4'] as const) {
       const name = `${variant} ${dtype}`;
-      for (const [rows, inDim, outDim] of shapes) {
+      for (const [rows, inDim, outDim] of shapes.filter((s) => variant !== 'split-wide' || wideShapes.has(s))) {
         it(`${name} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant, dtype, rows, inDim, outDim }));
       }
+      if (variant === 'split-wide') continue; // the store (bias, accumulate) is split's
       it(`${name} with bias and accumulate, 9 rows, 45 -> 23`, async () => check(await testGpu(), { variant, dtype, rows: 9, inDim: 45, outDim: 23, bias: true, accumulate: true }));
     }
   }
