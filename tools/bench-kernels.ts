@@ -31,8 +31,8 @@
  * VK_DRIVER_FILES pointing at nvidia_icd.json.
  * Options: --preset gpu|small (default: small on SwiftShader, else gpu), --in N --out N,
  *   --layers N, --iters N, --batch N, --warm-ms N, --copy-mb N, --rows 1,4,16 (tree sizes),
- *   --variants split,split-wide,dot, --dtypes f32,f16,q8,q4 (none: skip), --wg 64,128 (workgroup sizes to compare; default
- *   the op's), --topk-vocab 32000,49152 (none: skip), --topk-rows 1,16,64, --json FILE.
+ *   --variants split,split-wide,dot, --dtypes f32,f16,q8,q4 (none: skip), --wg 64,128 (workgroup sizes to compare, split
+ *   entries with the tuning's row tiles for each; default the op's), --topk-vocab 32000,49152 (none: skip), --topk-rows 1,16,64, --json FILE.
  */
 import { createStorage, unpackF16Rows, uploadStorage } from '../src/gpu/buffers.ts';
 import { CopyOp } from '../src/gpu/copy.ts';
@@ -44,7 +44,8 @@ import { TopKOp } from '../src/ops/topk.ts';
 import { matmul } from '../src/model/cpu-ops.ts';
 import { dequantizeRows, isQuantDtype } from '../src/model/quantize.ts';
 import { packMatrix } from '../src/model/upload.ts';
-import { MatmulOp, preferredMatmulVariant, type MatmulVariant, type MatrixDtype } from '../src/ops/matmul.ts';
+import { isSplitVariant, MatmulOp, preferredMatmulVariant, type MatmulVariant, type MatrixDtype } from '../src/ops/matmul.ts';
+import { splitTilings } from '../src/ops/matmul-tuning.ts';
 
 interface Options {
   inDim: number;
@@ -126,6 +127,19 @@ async function warmUp(device: GPUDevice, copy: CopyOp, ms: number): Promise<void
   while (performance.now() < end) await timePasses(device, null, 1, 1, (pass) => copy.encode(pass), 'bench.warm');
 }
 
+/**
+ * Workgroup size and row tiles for --wg: on the split entries, the load-time tuning's candidate
+ * of that size (a wider workgroup holds fewer rows per tile in 16 KiB of workgroup memory); on
+ * 'dot', columns per workgroup with the default tiles; 0 = the op's defaults.
+ */
+function tilingOf(device: GPUDevice, variant: MatmulVariant, wg: number): { workgroupSize?: number; rowTiles?: number[] } {
+  if (!wg) return {};
+  if (!isSplitVariant(variant)) return { workgroupSize: wg };
+  const t = splitTilings(device.limits).find((c) => c.variant === variant && c.workgroupSize === wg);
+  if (!t) throw new Error(`--wg ${wg}: the ${variant} entry's candidates on this device have ${splitTilings(device.limits).filter((c) => c.variant === variant).map((c) => c.workgroupSize).join(', ')} threads`);
+  return { workgroupSize: t.workgroupSize, rowTiles: t.rowTiles };
+}
+
 function makeLayers(env: KernelEnv, o: Options, variant: MatmulVariant, dtype: MatrixDtype, wg: number, x: GPUBuffer, y: GPUBuffer): { ops: MatmulOp[]; buffers: GPUBuffer[]; weightBytes: number } {
   // One random matrix, uploaded into every layer's own buffer: values do not change the timing.
   const w = new Float32Array(o.inDim * o.outDim);
@@ -134,8 +148,7 @@ function makeLayers(env: KernelEnv, o: Options, variant: MatmulVariant, dtype: M
   // about the bytes per pass of `layers` f32 matrices for every dtype
   const layers = Math.max(1, Math.round((o.layers * w.byteLength) / data.byteLength));
   const buffers = Array.from({ length: layers }, (_, l) => uploadStorage(env.device, `bench.w${dtype}.${l}`, data));
-  const workgroupSize = wg || undefined;
-  const ops = buffers.map((w, l) => new MatmulOp(env, `bench.matmul${dtype}.${l}`, { x, w, y }, { inDim: o.inDim, outDim: o.outDim, dtype, variant, workgroupSize }));
+  const ops = buffers.map((w, l) => new MatmulOp(env, `bench.matmul${dtype}.${l}`, { x, w, y }, { inDim: o.inDim, outDim: o.outDim, dtype, variant, ...tilingOf(env.device, variant, wg) }));
   return { ops, buffers, weightBytes: layers * data.byteLength };
 }
 
