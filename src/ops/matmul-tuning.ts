@@ -17,7 +17,7 @@ import { createStorage } from '../gpu/buffers.ts';
 import { OptionsError } from '../errors.ts';
 import type { KernelEnv } from '../gpu/pipelines.ts';
 import { GpuTimer, timePasses } from '../gpu/profiler.ts';
-import { isSplitVariant, MatmulOp, type MatmulVariant, type MatrixDtype } from './matmul.ts';
+import { isSplitVariant, MatmulOp, tilingRuleBreach, type MatmulVariant, type MatrixDtype } from './matmul.ts';
 
 /** How every MatmulOp of a model is tiled (MatmulOptions.variant, workgroupSize, rowTiles). */
 export interface MatmulTiling {
@@ -73,21 +73,15 @@ export function splitTilings(limits: TilingLimits): MatmulTiling[] {
 export function checkTiling(t: MatmulTiling, limits: TilingLimits): void {
   const fail = (field: string, why: string) => new OptionsError(`GpuModel: matmulTiling.${field} ${why}`);
   if (t.variant !== 'split' && t.variant !== 'split-wide' && t.variant !== 'dot') throw fail('variant', `is ${JSON.stringify(t.variant)}, expected "split", "split-wide" or "dot"`);
-  const tiles = t.rowTiles;
-  const maxTile = isSplitVariant(t.variant) ? 16 : 4;
-  if (!Array.isArray(tiles) || !tiles.length || tiles.some((r, i) => !Number.isInteger(r) || r < 1 || r > maxTile || (i > 0 && r <= tiles[i - 1]))) {
-    throw fail('rowTiles', `is ${JSON.stringify(tiles)}, expected ascending integers in 1..${maxTile}`);
-  }
-  if (t.variant === 'dot' && tiles.some((r) => r !== 1 && r !== 4)) throw fail('rowTiles', `is ${JSON.stringify(tiles)}: the dot entry has tiles of 1 and 4 rows only`);
+  const breach = tilingRuleBreach(t.variant, t.workgroupSize, t.rowTiles);
+  if (breach) throw fail(breach.field, breach.why);
+  // the device's limits
   const wg = t.workgroupSize;
   const threads = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
-  if (!Number.isInteger(wg) || wg < 1 || wg > threads) throw fail('workgroupSize', `is ${wg}, expected an integer in 1..${threads} (the device's limit)`);
-  if (isSplitVariant(t.variant)) {
-    const top = tiles[tiles.length - 1];
-    if ((wg & (wg - 1)) !== 0 || wg < 4 * top) throw fail('workgroupSize', `is ${wg}; the split entry needs a power of two >= 4 * ${top} (the largest row tile)`);
-    if (wg * top * RED_BYTES > limits.maxComputeWorkgroupStorageSize) {
-      throw fail('workgroupSize', `${wg} with row tiles up to ${top} needs ${wg * top * RED_BYTES} bytes of workgroup memory; the device has ${limits.maxComputeWorkgroupStorageSize}`);
-    }
+  if (wg > threads) throw fail('workgroupSize', `is ${wg}, expected an integer in 1..${threads} (the device's limit)`);
+  const top = t.rowTiles[t.rowTiles.length - 1];
+  if (isSplitVariant(t.variant) && wg * top * RED_BYTES > limits.maxComputeWorkgroupStorageSize) {
+    throw fail('workgroupSize', `${wg} with row tiles up to ${top} needs ${wg * top * RED_BYTES} bytes of workgroup memory; the device has ${limits.maxComputeWorkgroupStorageSize}`);
   }
 }
 

@@ -68,6 +68,24 @@ function wordsPerStep(variant: MatmulVariant, dtype: MatrixDtype): number {
   return isQuantDtype(dtype) ? quantWordsPerBlock(dtype) : 4;
 }
 
+/**
+ * The kernels' own rules for a variant's workgroup size and row tiles: the first one broken, as
+ * the field and why, or null. MatmulOp's shape check and GpuModel's tiling option check
+ * (checkTiling, src/ops/matmul-tuning.ts) both apply it, each with its own error.
+ */
+export function tilingRuleBreach(variant: MatmulVariant, wg: number, tiles: number[]): { field: 'rowTiles' | 'workgroupSize'; why: string } | null {
+  if (!Array.isArray(tiles) || !tiles.length || tiles.some((t, i) => !Number.isInteger(t) || t < 1 || t > MAX_TILE_ROWS || (i > 0 && t <= tiles[i - 1]))) {
+    return { field: 'rowTiles', why: `is ${JSON.stringify(tiles)}, expected ascending integers in 1..${MAX_TILE_ROWS}` };
+  }
+  if (variant === 'dot' && tiles.some((t) => t !== 1 && t !== 4)) return { field: 'rowTiles', why: `is ${JSON.stringify(tiles)}: the dot entry has tiles of 1 and 4 rows only` };
+  if (!(Number.isInteger(wg) && wg >= 1)) return { field: 'workgroupSize', why: `is ${wg}, expected a positive integer` };
+  const top = tiles[tiles.length - 1];
+  if (isSplitVariant(variant) && ((wg & (wg - 1)) !== 0 || wg < 4 * top)) {
+    return { field: 'workgroupSize', why: `is ${wg}; the split entries need a power of two >= 4 * ${top} (the largest row tile)` };
+  }
+  return null;
+}
+
 /** 'dot' on a software adapter (SwiftShader), else 'split'. */
 export function preferredMatmulVariant(device: GPUDevice): MatmulVariant {
   return isSoftwareAdapter(device) ? 'dot' : 'split';
@@ -161,11 +179,7 @@ function checkShape(label: string, b: MatmulBuffers, o: MatmulOptions, tiles: nu
   if (o.normEps !== undefined && !(o.normEps > 0 && Number.isFinite(o.normEps))) throw fail(`normEps ${o.normEps} must be a finite number > 0`);
   if (b.norm && o.gated) throw fail('a norm weight and a gated input cannot be combined');
   if (b.x === b.y) throw fail('y must not alias x');
-  if (!tiles.length || tiles.some((t, i) => !Number.isInteger(t) || t < 1 || t > MAX_TILE_ROWS || (i > 0 && t <= tiles[i - 1]))) {
-    throw fail(`rowTiles ${JSON.stringify(tiles)} must ascend within 1..${MAX_TILE_ROWS}`);
-  }
-  if (isSplitVariant(variant) && ((wg & (wg - 1)) !== 0 || wg < 4 * tiles[tiles.length - 1])) throw fail(`workgroupSize ${wg} must be a power of two >= 4 * ${tiles[tiles.length - 1]}`);
-  if (variant === 'dot' && !(Number.isInteger(wg) && wg >= 1)) throw fail(`workgroupSize ${wg} must be a positive integer`);
-  if (variant === 'dot' && tiles.some((t) => t !== 1 && t !== 4)) throw fail(`rowTiles ${JSON.stringify(tiles)}: the dot entry has tiles of 1 and 4 rows only`);
+  const breach = tilingRuleBreach(variant, wg, tiles);
+  if (breach) throw fail(`${breach.field} ${breach.why}`);
   if (outTiles > MAX_GROUPS_PER_DIM) throw fail(`outDim ${o.outDim} needs ${outTiles} workgroups in one dimension (limit ${MAX_GROUPS_PER_DIM})`);
 }
