@@ -101,6 +101,9 @@ function parseArgs(argv: string[], swiftshader: boolean, preferred: MatmulVarian
   };
 }
 
+/** Progress lines go to stderr; stdout carries the JSON report. */
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
 /** Milliseconds of one run of the measured work: the median, fastest and slowest timed pass. */
 interface Timing {
   ms: number;
@@ -183,7 +186,6 @@ async function checkMatmul(env: KernelEnv, step: StepUniform, variant: MatmulVar
 
 /** Matmul timings of one (variant, dtype, workgroup size): mat-vec GB/s and the cost by tree size. */
 async function benchMatmul(env: KernelEnv, step: StepUniform, timer: GpuTimer | null, o: Options, m: { variant: MatmulVariant; dtype: MatrixDtype; wg: number; x: GPUBuffer; y: GPUBuffer; copyGBs: number }) {
-  const log = (line: string) => process.stderr.write(`${line}\n`);
   const name = `${m.variant} ${m.dtype}${m.wg ? ` wg ${m.wg}` : ''}`;
   const maxError = await checkMatmul(env, step, m.variant, m.dtype);
   log(`${name} check vs CPU reference (5 x 101 -> 37): max |error| ${maxError.toExponential(2)}`);
@@ -204,7 +206,6 @@ async function benchMatmul(env: KernelEnv, step: StepUniform, timer: GpuTimer | 
 
 /** Per-row top-8 over each vocabulary (the forward pass's TopKOp), by row count. */
 async function benchTopK(env: KernelEnv, step: StepUniform, timer: GpuTimer | null, o: Options) {
-  const log = (line: string) => process.stderr.write(`${line}\n`);
   const k = 8;
   const maxRows = Math.max(...o.topkRows);
   const results: { vocab: number; rows: number; ms: number; min: number; max: number }[] = [];
@@ -233,7 +234,6 @@ async function main(): Promise<void> {
   const step = new StepUniform(device, 'bench.step');
   const env: KernelEnv = { device, pipelines, step: step.buffer };
   const timer = ctx.hasTimestamps ? new GpuTimer(device, Math.max(o.iters, 1), 'bench.timer') : null;
-  const log = (line: string) => process.stderr.write(`${line}\n`);
   log(`adapter: ${ctx.adapterInfo}; timing: ${timer ? 'timestamp queries' : 'CPU'}; ${JSON.stringify(o)}`);
 
   const copyBytes = o.copyMb * 2 ** 20;
