@@ -88,8 +88,8 @@ function agreementCell(s: Summary, st: { engine: string; strategy: string }): st
 export function markdownTable(s: Summary): string {
   const cats = [...s.categories, 'mean'];
   const vs = s.agreementWeights && s.weightAgreement ? ` vs treespec ar ${s.agreementWeights} |` : '';
-  const head = `| strategy | ${cats.map((c) => `${c} tok/s (τ, ×treespec ar)`).join(' | ')} | draft ms/tok | verify ms/tok |${vs}`;
-  const sep = `|---|${cats.map(() => '---:').join('|')}|---:|---:|${vs ? '---|' : ''}`;
+  const head = `| strategy | ${cats.map((c) => `${c} tok/s (τ, ×treespec ar)`).join(' | ')} | draft ms/tok | verify ms/tok | dispatches/tok (draft) | readbacks/tok |${vs}`;
+  const sep = `|---|${cats.map(() => '---:').join('|')}|---:|---:|---:|---:|${vs ? '---|' : ''}`;
   const rows = s.strategies.map((st) => {
     const g = (c: string) => s.groups.find((x) => x.engine === st.engine && x.strategy === st.strategy && x.category === c);
     const cells = cats.map((c) => {
@@ -97,7 +97,8 @@ export function markdownTable(s: Summary): string {
       return x ? `${fmt(x.tokensPerSecond)} (${fmt(x.tau)}, ${fmt(x.speedup)}×)` : '–';
     });
     const m = g('mean');
-    return `| ${label(st)} | ${cells.join(' | ')} | ${fmt(m?.draftMsPerToken ?? NaN)} | ${fmt(m?.verifyMsPerToken ?? NaN)} |${vs ? ` ${agreementCell(s, st)} |` : ''}`;
+    const gpu = m ? `${dispatchCell(m)} | ${fmt(m.readbacksPerToken)}` : '– | –';
+    return `| ${label(st)} | ${cells.join(' | ')} | ${fmt(m?.draftMsPerToken ?? NaN)} | ${fmt(m?.verifyMsPerToken ?? NaN)} | ${gpu} |${vs ? ` ${agreementCell(s, st)} |` : ''}`;
   });
   return [head, sep, ...rows].join('\n');
 }
@@ -108,14 +109,25 @@ export function tokenAgreement(p: { firstTokenDiff: number | null; ourTokens: nu
   return p.firstTokenDiff < 0 ? `identical (${p.ourTokens})` : `first differs at ${p.firstTokenDiff} of ${p.ourTokens}`;
 }
 
+/** "71.0 (0.0)": GPU dispatches per token and, in brackets, the drafters' share; "–" for a peer. */
+function dispatchCell(x: { dispatchesPerToken: number; draftDispatchesPerToken: number }): string {
+  return Number.isFinite(x.dispatchesPerToken) ? `${fmt(x.dispatchesPerToken)} (${fmt(x.draftDispatchesPerToken)})` : '–';
+}
+
+/** GPU work per token (dispatches with the draft share, submits, readbacks): exact on any adapter (DESIGN section 8). */
+function gpuCells(x: { dispatchesPerToken: number; draftDispatchesPerToken: number; submitsPerToken: number; readbacksPerToken: number }): string {
+  return `<td>${esc(dispatchCell(x))}</td><td>${fmt(x.submitsPerToken)}</td><td>${fmt(x.readbacksPerToken)}</td>`;
+}
+const GPU_HEADS = '<th>dispatches/tok (draft)</th><th>submits/tok</th><th>readbacks/tok</th>';
+
 function groupTable(s: Summary): string {
-  const rows = s.groups.map((g) => `<tr${g.category === 'mean' ? ' class="mean"' : ''}><td>${esc(label(g))}</td><td>${esc(g.category)}</td><td>${g.prompts}</td><td>${fmt(g.tokensPerSecond)}</td><td>${fmt(g.tau)}</td><td>${fmt(g.speedup)}×</td><td>${fmt(g.draftMsPerToken)}</td><td>${fmt(g.verifyMsPerToken)}</td><td>${fmt(g.otherMsPerToken)}</td></tr>`);
-  return `<table><thead><tr><th>strategy</th><th>category</th><th>prompts</th><th>tokens/s</th><th>τ</th><th>speedup</th><th>draft ms/tok</th><th>verify ms/tok</th><th>other ms/tok</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  const rows = s.groups.map((g) => `<tr${g.category === 'mean' ? ' class="mean"' : ''}><td>${esc(label(g))}</td><td>${esc(g.category)}</td><td>${g.prompts}</td><td>${fmt(g.tokensPerSecond)}</td><td>${fmt(g.tau)}</td><td>${fmt(g.speedup)}×</td><td>${fmt(g.draftMsPerToken)}</td><td>${fmt(g.verifyMsPerToken)}</td><td>${fmt(g.otherMsPerToken)}</td>${gpuCells(g)}</tr>`);
+  return `<table><thead><tr><th>strategy</th><th>category</th><th>prompts</th><th>tokens/s</th><th>τ</th><th>speedup</th><th>draft ms/tok</th><th>verify ms/tok</th><th>other ms/tok</th>${GPU_HEADS}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 function cellTable(s: Summary): string {
-  const rows = s.cells.map((c) => `<tr><td>${esc(c.promptId)}</td><td>${esc(c.category)}</td><td>${esc(label(c))}</td><td>${c.n}</td><td>${fmt(c.generatedTokens, 0)}</td><td>${fmt(c.tokensPerSecond)}</td><td>${fmt(c.tau)}</td><td>${fmt(c.targetForwards, 0)}</td><td>${fmt(c.prefillMs, 0)}</td><td>${fmt(c.draftMsPerToken)}</td><td>${fmt(c.verifyMsPerToken)}</td></tr>`);
-  return `<table class="small"><thead><tr><th>prompt</th><th>category</th><th>strategy</th><th>runs</th><th>tokens</th><th>tokens/s</th><th>τ</th><th>target passes</th><th>prefill ms</th><th>draft ms/tok</th><th>verify ms/tok</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  const rows = s.cells.map((c) => `<tr><td>${esc(c.promptId)}</td><td>${esc(c.category)}</td><td>${esc(label(c))}</td><td>${c.n}</td><td>${fmt(c.generatedTokens, 0)}</td><td>${fmt(c.tokensPerSecond)}</td><td>${fmt(c.tau)}</td><td>${fmt(c.targetForwards, 0)}</td><td>${fmt(c.prefillMs, 0)}</td><td>${fmt(c.draftMsPerToken)}</td><td>${fmt(c.verifyMsPerToken)}</td>${gpuCells(c)}</tr>`);
+  return `<table class="small"><thead><tr><th>prompt</th><th>category</th><th>strategy</th><th>runs</th><th>tokens</th><th>tokens/s</th><th>τ</th><th>target passes</th><th>prefill ms</th><th>draft ms/tok</th><th>verify ms/tok</th>${GPU_HEADS}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 export function renderHtml(report: BenchReport): string {

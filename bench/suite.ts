@@ -80,6 +80,7 @@ function pickStats(s: Record<string, unknown>): RunStats {
     verifyMsPerToken: n('verifyMsPerToken'),
     otherMsPerToken: n('otherMsPerToken'),
     finishReason: String(s.finishReason),
+    ...(s.gpu && typeof s.gpu === 'object' ? { gpu: s.gpu as RunStats['gpu'] } : {}),
   };
 }
 

@@ -25,6 +25,11 @@ export interface CellSummary {
   verifyMsPerToken: number;
   otherMsPerToken: number;
   prefillMs: number;
+  /** GPU work per generated token (stats.gpu; NaN for peers): dispatches, the drafters' share of them, readbacks, submits. */
+  dispatchesPerToken: number;
+  draftDispatchesPerToken: number;
+  readbacksPerToken: number;
+  submitsPerToken: number;
 }
 
 export interface GroupSummary {
@@ -40,6 +45,10 @@ export interface GroupSummary {
   draftMsPerToken: number;
   verifyMsPerToken: number;
   otherMsPerToken: number;
+  dispatchesPerToken: number;
+  draftDispatchesPerToken: number;
+  readbacksPerToken: number;
+  submitsPerToken: number;
 }
 
 export interface Mismatch {
@@ -103,7 +112,17 @@ function summarizeCell(runs: RunRecord[]): CellSummary {
     verifyMsPerToken: med((r) => r.stats.verifyMsPerToken),
     otherMsPerToken: med((r) => r.stats.otherMsPerToken),
     prefillMs: med((r) => r.stats.prefillMs),
+    dispatchesPerToken: med((r) => perToken(r, (g) => g.dispatches)),
+    draftDispatchesPerToken: med((r) => perToken(r, (g) => g.draftDispatches)),
+    readbacksPerToken: med((r) => perToken(r, (g) => g.readbacks)),
+    submitsPerToken: med((r) => perToken(r, (g) => g.submits)),
   };
+}
+
+/** A run's GPU count per generated token (NaN without stats.gpu). */
+function perToken(r: RunRecord, f: (g: NonNullable<RunRecord['stats']['gpu']>) => number): number {
+  const g = r.stats.gpu;
+  return g && r.stats.generatedTokens > 0 ? f(g) / r.stats.generatedTokens : NaN;
 }
 
 /**
@@ -124,6 +143,10 @@ function aggregate(cells: CellSummary[]): Omit<GroupSummary, 'engine' | 'strateg
     draftMsPerToken: w((c) => c.draftMsPerToken),
     verifyMsPerToken: w((c) => c.verifyMsPerToken),
     otherMsPerToken: w((c) => c.otherMsPerToken),
+    dispatchesPerToken: w((c) => c.dispatchesPerToken),
+    draftDispatchesPerToken: w((c) => c.draftDispatchesPerToken),
+    readbacksPerToken: w((c) => c.readbacksPerToken),
+    submitsPerToken: w((c) => c.submitsPerToken),
   };
 }
 
@@ -195,6 +218,8 @@ export function summarize(results: RunnerResult[]): Summary {
       engine, strategy, category: 'mean', prompts: mine.reduce((s, g) => s + g.prompts, 0),
       tokensPerSecond: mean((g) => g.tokensPerSecond), tau: mean((g) => g.tau), speedup: mean((g) => g.speedup),
       draftMsPerToken: mean((g) => g.draftMsPerToken), verifyMsPerToken: mean((g) => g.verifyMsPerToken), otherMsPerToken: mean((g) => g.otherMsPerToken),
+      dispatchesPerToken: mean((g) => g.dispatchesPerToken), draftDispatchesPerToken: mean((g) => g.draftDispatchesPerToken),
+      readbacksPerToken: mean((g) => g.readbacksPerToken), submitsPerToken: mean((g) => g.submitsPerToken),
     });
   }
 

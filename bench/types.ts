@@ -45,7 +45,11 @@ export interface SuiteConfig {
 export type RunStats = Pick<
   GenerationStats,
   'promptTokens' | 'generatedTokens' | 'prefillMs' | 'decodeMs' | 'tokensPerSecond' | 'targetForwards' | 'tau' | 'draftMsPerToken' | 'verifyMsPerToken' | 'otherMsPerToken'
-> & { finishReason: string };
+> & {
+  finishReason: string;
+  /** treespec's decode-loop GPU work (stats.gpu); absent for peers and in older results. */
+  gpu?: GenerationStats['gpu'];
+};
 
 /** One generation: a (prompt, strategy, repeat) cell; repeat -1 is the warm-up. */
 export interface RunRecord {

@@ -70,6 +70,7 @@ export class RunView {
       ['verify per token', ms(s.verifyMsPerToken)],
       ['other per token', ms(s.otherMsPerToken)],
       ['prefill', ms(s.prefillMs)],
+      ...gpuRows(s),
       ['acceptance by depth', s.acceptanceByDepth.length ? s.acceptanceByDepth.map((a) => a.toFixed(2)).join(' ') : '-'],
       ['finish', s.finishReason],
     ]);
@@ -84,4 +85,15 @@ export class RunView {
       ...rows.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { 'data-stat': k.split(' ')[0] }, v)]),
     );
   }
+}
+
+/** The decode loop's GPU work per generated token (stats.gpu), the drafters' share in brackets. */
+function gpuRows(s: GenerationStats): [string, string][] {
+  const g = s.gpu;
+  const per = (x: number) => (s.generatedTokens > 0 ? (x / s.generatedTokens).toFixed(1) : '-');
+  return [
+    ['dispatches per token (draft)', `${per(g.dispatches)} (${per(g.draftDispatches)})`],
+    ['submits per token', per(g.submits)],
+    ['readbacks per token (draft)', `${per(g.readbacks)} (${per(g.draftReadbacks)})`],
+  ];
 }

@@ -19,6 +19,7 @@
 import type { Drafter, DraftContext as Ctx, VerifyObservation } from './drafter';
 import type { DraftTree } from '../tree/types';
 import type { GpuModel } from '../model/gpu-model';
+import type { GpuCounter } from '../gpu/counter';
 import { TokenTrie } from '../tree/trie';
 import { OptionsError } from '../errors';
 import { NgramDrafter } from './ngram';
@@ -116,6 +117,10 @@ export class CrossVocabDrafter implements Drafter {
 
   observe(obs: VerifyObservation): void {
     this.ngram.observe(obs);
+  }
+
+  counters(): GpuCounter[] {
+    return [this.draft.model.counter];
   }
 
   reset(): void {

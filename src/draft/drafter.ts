@@ -1,3 +1,4 @@
+import type { GpuCounter } from '../gpu/counter';
 import type { DraftTree } from '../tree/types';
 import type { Rng } from '../verify/rng';
 import type { SamplingOptions } from '../verify/sampler';
@@ -52,4 +53,11 @@ export interface Drafter {
   observe(obs: VerifyObservation): void;
   /** Forgets all learned state. */
   reset(): void;
+  /**
+   * The counters of the GPU work this drafter runs (its draft model's GpuModel.counter, or its
+   * own counter that the target's is diverted to while it drafts with the target's layers);
+   * absent or empty for drafters that run on the CPU. The decode loop reports their growth as
+   * the draft share of stats.gpu.
+   */
+  counters?(): GpuCounter[];
 }

@@ -26,6 +26,7 @@ import type { Drafter, DraftContext, VerifyObservation } from './drafter';
 import type { DraftTree } from '../tree/types';
 import { emptyTree } from '../tree/types';
 import type { GpuModel } from '../model/gpu-model';
+import { GpuCounter } from '../gpu/counter';
 import { TreespecError } from '../errors';
 import { draftChain } from './chain';
 import { ExitPolicy, candidateLayers, headCostInLayers, type ExitPolicyOptions } from './early-exit-policy';
@@ -49,6 +50,8 @@ export class EarlyExitDrafter implements Drafter {
   private sinceProbe = 0;
   /** The probe launched by the last observe (awaited by the next propose). */
   private probe: Promise<unknown> | null = null;
+  /** The target's work done for drafting, diverted from the target's counter. */
+  private readonly counter = new GpuCounter('early-exit');
 
   constructor(
     private readonly target: GpuModel,
@@ -79,7 +82,13 @@ export class EarlyExitDrafter implements Drafter {
     }
     const t0 = performance.now();
     // the verify pass starts from the committed tokens again: draftChain truncates the chain
-    const tree = await draftChain(model, ctx, length, { exitLayer: pick.layer });
+    const undo = model.counter.divert(this.counter);
+    let tree: DraftTree;
+    try {
+      tree = await draftChain(model, ctx, length, { exitLayer: pick.layer });
+    } finally {
+      undo();
+    }
     this.proposedAt = performance.now();
     this.policy.recordDraftMs(pick.layer, (this.proposedAt - t0) / length);
     return tree;
@@ -107,7 +116,11 @@ export class EarlyExitDrafter implements Drafter {
     const rows = [0, ...Array.from(obs.acceptedNodes, (i) => i + 1)];
     const t0 = performance.now();
     // observe() is synchronous: the probe is submitted now and read by the next propose.
-    this.probe = this.target.readTapTopK(probed, rows).then(
+    // Its submit and map are issued synchronously, inside the diversion.
+    const undo = this.target.counter.divert(this.counter);
+    const probe = this.target.readTapTopK(probed, rows);
+    undo();
+    this.probe = probe.then(
       (ids) => {
         const k = this.target.topK;
         rows.forEach((r, i) => this.policy.recordRow(probed, ids[i * k] === obs.topK[r * obs.k]));
@@ -124,6 +137,11 @@ export class EarlyExitDrafter implements Drafter {
     this.probe = null;
     const failure = p ? await p : null;
     if (failure) throw failure;
+  }
+
+  /** The target's passes run for drafting (the exit chains and the probes), diverted here. */
+  counters(): GpuCounter[] {
+    return [this.counter];
   }
 
   reset(): void {

@@ -13,6 +13,7 @@
 import type { Drafter, DraftContext, VerifyObservation } from './drafter';
 import type { DraftTree } from '../tree/types';
 import type { DraftModel } from './draft-model';
+import type { GpuCounter } from '../gpu/counter';
 import type { ModelDrafter } from './model-drafter';
 import type { RetrievalDrafter } from './retrieval';
 
@@ -140,5 +141,10 @@ export class FusionDrafter implements Drafter {
 
   reset(): void {
     this.model.reset();
+  }
+
+  /** The draft model's work: its pruning pass and the tree it grows. */
+  counters(): GpuCounter[] {
+    return [this.draft.gpu.counter];
   }
 }

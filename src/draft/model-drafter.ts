@@ -26,6 +26,7 @@
  */
 import type { Drafter, DraftContext, VerifyObservation } from './drafter';
 import type { DraftTree } from '../tree/types';
+import type { GpuCounter } from '../gpu/counter';
 import type { DraftModel } from './draft-model';
 import { targetProbs, sampleFrom } from '../verify/sampler';
 import { OptionsError } from '../errors';
@@ -60,6 +61,10 @@ export class ModelDrafter implements Drafter {
     for (const [k, v] of [['width', this.width], ['maxDepth', this.maxDepth]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new OptionsError(`draft option ${k} must be an integer >= 1, got ${v}`);
     }
+  }
+
+  counters(): GpuCounter[] {
+    return [this.draft.gpu.counter];
   }
 
   propose(ctx: DraftContext, budget: number): Promise<DraftTree> {

@@ -8,6 +8,7 @@
 import type { Drafter, DraftContext, VerifyObservation } from './drafter';
 import type { DraftTree } from '../tree/types';
 import type { GpuModel } from '../model/gpu-model';
+import type { GpuCounter } from '../gpu/counter';
 import { draftChain } from './chain';
 
 export class SelfDrafter implements Drafter {
@@ -38,6 +39,10 @@ export class SelfDrafter implements Drafter {
   }
 
   observe(_obs: VerifyObservation): void {}
+
+  counters(): GpuCounter[] {
+    return [this.model.counter];
+  }
 
   reset(): void {
     this.model.truncate(0);

@@ -31,6 +31,7 @@
  * (Token Recycling, ADED, n-gram) keep learning while another one is chosen.
  */
 import type { Drafter, DraftContext, VerifyObservation } from '../draft/drafter';
+import type { GpuCounter } from '../gpu/counter';
 import { emptyTree, type DraftTree } from '../tree/types';
 
 export interface ControllerOptions {
@@ -131,6 +132,11 @@ export class Controller implements Drafter {
       this.openNext(arm);
     }
     for (const d of this.drafters) d.observe(obs);
+  }
+
+  /** Every arm's counters, each once (fusion and draft share the draft model's). */
+  counters(): GpuCounter[] {
+    return [...new Set(this.drafters.flatMap((d) => d.counters?.() ?? []))];
   }
 
   reset(): void {

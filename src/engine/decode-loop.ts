@@ -13,6 +13,7 @@ import { StatsCollector, kernelTotals, type FinishReason, type GenerationStats }
 import { ForwardProfiler } from '../gpu/pass-recorder';
 import { verifyTree } from './verify-step';
 import { TextStream } from './text-stream';
+import { countsSince, sumCounts, type GpuCounter } from '../gpu/counter';
 
 export interface GenerateChunk {
   /** Text that became final in this step. */
@@ -80,6 +81,7 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null): Asy
   let committed = Int32Array.from(prompt);
   let generated = 0;
   let finish: FinishReason = 'length';
+  const gpu = gpuWork(model.counter, drafter);
   stats.startDecode();
   while (generated < opts.maxTokens) {
     if (signal?.aborted) { finish = 'aborted'; break; }
@@ -120,7 +122,20 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null): Asy
     if (eosAt >= 0) { finish = 'eos'; break; }
     if (stream.stopped) { finish = 'stop'; break; }
   }
+  gpu.record(stats);
   const tail = stream.flush();
   if (tail) yield { text: tail, tokens: [], accepted: 0, treeSize: 0 };
   return stats.finish(generated, finish);
+}
+
+/** Counts the target's and the drafter's GPU work from now until record(): the decode loop's share. */
+function gpuWork(target: GpuCounter, drafter: Drafter | null) {
+  const drafts = (drafter?.counters?.() ?? []).filter((c) => c !== target);
+  const t0 = target.snapshot();
+  const d0 = drafts.map((c) => c.snapshot());
+  return {
+    record(stats: StatsCollector): void {
+      stats.gpuWork(countsSince(t0, target.snapshot()), sumCounts(drafts.map((c, i) => countsSince(d0[i], c.snapshot()))));
+    },
+  };
 }

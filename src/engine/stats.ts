@@ -1,4 +1,5 @@
 /** Per-step and per-generation statistics (DESIGN section 7). */
+import { zeroCounts, type GpuCounts } from '../gpu/counter';
 
 export type FinishReason = 'length' | 'eos' | 'stop' | 'aborted' | 'context';
 
@@ -23,6 +24,19 @@ export interface ProfileStats {
   msPerToken: number;
 }
 
+/**
+ * The GPU work of the decode loop (prefill excluded; the drafters' own prefill in begin() too),
+ * counted as it was encoded (src/gpu/counter.ts): exact on any adapter (DESIGN section 8).
+ * The first four are totals over the target and the drafters; the draft* fields are the
+ * drafters' share of them (their draft models, or the target's layers run for drafting).
+ */
+export interface GpuStats extends GpuCounts {
+  draftDispatches: number;
+  draftSubmits: number;
+  draftReadbacks: number;
+  draftBytesRead: number;
+}
+
 export interface GenerationStats {
   strategy: string;
   promptTokens: number;
@@ -44,6 +58,8 @@ export interface GenerationStats {
   acceptanceByDepth: number[];
   finishReason: FinishReason;
   steps: StepRecord[];
+  /** Dispatches, submits, readbacks and bytes read back by the decode loop. */
+  gpu: GpuStats;
   /** Present when the generation was profiled. */
   profile?: ProfileStats;
 }
@@ -57,6 +73,9 @@ export class StatsCollector {
   private decodeStart = 0;
   private readonly drafted: number[] = [];
   private readonly acceptedAt: number[] = [];
+  /** The decode loop's GPU work: the target's and the drafters'. */
+  private gpuTarget = zeroCounts();
+  private gpuDraft = zeroCounts();
   /** Set by profiled(): the generation's kernel times are summed into `profile`. */
   private timing: ProfileStats['timing'] | null = null;
 
@@ -97,7 +116,29 @@ export class StatsCollector {
       acceptanceByDepth: this.drafted.map((n, d) => (this.acceptedAt[d] ?? 0) / n),
       finishReason,
       steps: this.steps,
+      gpu: this.gpuTotals(),
       ...(this.timing ? { profile: this.profileTotals(generatedTokens) } : {}),
+    };
+  }
+
+  /** The GPU work counted over the decode loop: the target's, and the drafters' (each counted once). */
+  gpuWork(target: GpuCounts, draft: GpuCounts): void {
+    this.gpuTarget = target;
+    this.gpuDraft = draft;
+  }
+
+  private gpuTotals(): GpuStats {
+    const t = this.gpuTarget;
+    const d = this.gpuDraft;
+    return {
+      dispatches: t.dispatches + d.dispatches,
+      submits: t.submits + d.submits,
+      readbacks: t.readbacks + d.readbacks,
+      bytesRead: t.bytesRead + d.bytesRead,
+      draftDispatches: d.dispatches,
+      draftSubmits: d.submits,
+      draftReadbacks: d.readbacks,
+      draftBytesRead: d.bytesRead,
     };
   }
 

@@ -61,6 +61,7 @@ function walkOf(model: GpuModel): Promise<GpuAcceptWalk> {
       k: model.topK,
       maxRows: model.maxRows,
       historyCapacity: model.kv.capacity,
+      counter: model.counter,
     }).then((walk) => {
       model.attach(walk);
       return walk;

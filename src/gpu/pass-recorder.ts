@@ -7,6 +7,7 @@
 import type { GpuOp } from './pipelines.ts';
 import { OpShapeError } from './errors.ts';
 import { GpuTimer, type Span } from './profiler.ts';
+import type { GpuCounter } from './counter.ts';
 
 export interface PassRecorder {
   /** Records `op` over `rows` rows; `label` names it in a profile ("layer3.q"). */
@@ -22,9 +23,9 @@ class SinglePass implements PassRecorder {
   private readonly encoder: GPUCommandEncoder;
   private pass: GPUComputePassEncoder;
 
-  constructor(private readonly device: GPUDevice, private readonly label: string) {
+  constructor(private readonly device: GPUDevice, private readonly label: string, private readonly counter: GpuCounter) {
     this.encoder = device.createCommandEncoder({ label: `${label}.encoder` });
-    this.pass = this.encoder.beginComputePass({ label: `${label}.pass` });
+    this.pass = counter.beginPass(this.encoder, { label: `${label}.pass` });
   }
 
   op(_label: string, op: GpuOp, rows: number): void {
@@ -34,13 +35,13 @@ class SinglePass implements PassRecorder {
   copy(record: (encoder: GPUCommandEncoder) => void): void {
     this.pass.end();
     record(this.encoder);
-    this.pass = this.encoder.beginComputePass({ label: `${this.label}.pass` });
+    this.pass = this.counter.beginPass(this.encoder, { label: `${this.label}.pass` });
   }
 
   submit(after?: (encoder: GPUCommandEncoder) => void): void {
     this.pass.end();
     after?.(this.encoder);
-    this.device.queue.submit([this.encoder.finish()]);
+    this.counter.submit(this.device.queue, this.encoder);
   }
 }
 
@@ -48,12 +49,17 @@ class SinglePass implements PassRecorder {
 class TimedPasses implements PassRecorder {
   private readonly encoder: GPUCommandEncoder;
 
-  constructor(private readonly device: GPUDevice, private readonly timer: GpuTimer, private readonly done: (spans: Promise<Span[]>) => void) {
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly timer: GpuTimer,
+    private readonly counter: GpuCounter,
+    private readonly done: (spans: Promise<Span[]>) => void,
+  ) {
     this.encoder = device.createCommandEncoder({ label: 'profile.encoder' });
   }
 
   op(label: string, op: GpuOp, rows: number): void {
-    const pass = this.encoder.beginComputePass({ label: `profile.${label}`, timestampWrites: this.timer.pass(label) });
+    const pass = this.counter.beginPass(this.encoder, { label: `profile.${label}`, timestampWrites: this.timer.pass(label) });
     op.encode(pass, rows);
     pass.end();
   }
@@ -65,7 +71,7 @@ class TimedPasses implements PassRecorder {
   submit(after?: (encoder: GPUCommandEncoder) => void): void {
     after?.(this.encoder);
     this.timer.resolve(this.encoder);
-    this.device.queue.submit([this.encoder.finish()]);
+    this.counter.submit(this.device.queue, this.encoder);
     this.done(this.timer.read());
   }
 }
@@ -80,15 +86,15 @@ class SubmitPerOp implements PassRecorder {
   private readonly labels: string[] = [];
   private start = 0;
 
-  constructor(private readonly device: GPUDevice, private readonly done: (spans: Promise<Span[]>) => void) {}
+  constructor(private readonly device: GPUDevice, private readonly counter: GpuCounter, private readonly done: (spans: Promise<Span[]>) => void) {}
 
   op(label: string, op: GpuOp, rows: number): void {
     const encoder = this.device.createCommandEncoder({ label: `profile.${label}` });
-    const pass = encoder.beginComputePass({ label: `profile.${label}` });
+    const pass = this.counter.beginPass(encoder, { label: `profile.${label}` });
     op.encode(pass, rows);
     pass.end();
     if (this.labels.length === 0) this.start = performance.now();
-    this.device.queue.submit([encoder.finish()]);
+    this.counter.submit(this.device.queue, encoder);
     this.labels.push(label);
     this.ends.push(this.device.queue.onSubmittedWorkDone().then(() => performance.now()));
   }
@@ -96,7 +102,7 @@ class SubmitPerOp implements PassRecorder {
   copy(record: (encoder: GPUCommandEncoder) => void): void {
     const encoder = this.device.createCommandEncoder({ label: 'profile.copy' });
     record(encoder);
-    this.device.queue.submit([encoder.finish()]);
+    this.counter.submit(this.device.queue, encoder);
   }
 
   submit(after?: (encoder: GPUCommandEncoder) => void): void {
@@ -124,11 +130,11 @@ export class ForwardProfiler {
     if (this.timing === 'gpu-timestamps' && !canStamp) throw new OpShapeError("ForwardProfiler: the device has no 'timestamp-query' feature; use 'cpu-submit' timing");
   }
 
-  /** The recorder of one profiled forward pass. */
-  recorder(): PassRecorder {
-    if (this.timing === 'cpu-submit') return new SubmitPerOp(this.device, (spans) => this.pending.push(spans));
+  /** The recorder of one profiled forward pass; its work counts into `counter` (the profiler's own timestamp reads do not). */
+  recorder(counter: GpuCounter): PassRecorder {
+    if (this.timing === 'cpu-submit') return new SubmitPerOp(this.device, counter, (spans) => this.pending.push(spans));
     const timer = this.idle.pop() ?? new GpuTimer(this.device, 512, 'profile');
-    return new TimedPasses(this.device, timer, (spans) => {
+    return new TimedPasses(this.device, timer, counter, (spans) => {
       this.pending.push(spans.finally(() => this.idle.push(timer)));
     });
   }
@@ -140,7 +146,7 @@ export class ForwardProfiler {
   }
 }
 
-/** The recorder of a forward pass: profiled when a profiler is attached, else one compute pass. */
-export function passRecorder(device: GPUDevice, label: string, profiler: ForwardProfiler | null): PassRecorder {
-  return profiler ? profiler.recorder() : new SinglePass(device, label);
+/** The recorder of a forward pass, counting into `counter`: profiled when a profiler is attached, else one compute pass. */
+export function passRecorder(device: GPUDevice, label: string, profiler: ForwardProfiler | null, counter: GpuCounter): PassRecorder {
+  return profiler ? profiler.recorder(counter) : new SinglePass(device, label, counter);
 }

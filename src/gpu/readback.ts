@@ -5,6 +5,7 @@
  * step n's slot is still being mapped.
  */
 import { OpShapeError, ReadbackStateError } from './errors.ts';
+import type { GpuCounter } from './counter.ts';
 
 type SlotState = 'free' | 'pending' | 'mapping';
 
@@ -14,8 +15,8 @@ export class ReadbackRing {
   private readonly bytes: number[];
   private next = 0;
 
-  /** `slots` staging buffers of `slotBytes` bytes each (multiple of 4). */
-  constructor(device: GPUDevice, label: string, readonly slotBytes: number, slots = 2) {
+  /** `slots` staging buffers of `slotBytes` bytes each (multiple of 4); every read counts as a readback in `counter`. */
+  constructor(device: GPUDevice, label: string, readonly slotBytes: number, private readonly counter: GpuCounter, slots = 2) {
     if (slotBytes <= 0 || slotBytes % 4 !== 0) throw new OpShapeError(`ReadbackRing "${label}": slotBytes must be a positive multiple of 4, got ${slotBytes}`);
     this.staging = Array.from({ length: slots }, (_, i) =>
       device.createBuffer({ label: `${label}.staging${i}`, size: slotBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
@@ -49,7 +50,7 @@ export class ReadbackRing {
     const buf = this.staging[slot];
     this.state[slot] = 'mapping';
     try {
-      await buf.mapAsync(GPUMapMode.READ, 0, bytes);
+      await this.counter.mapRead(buf, 0, bytes);
       new Uint8Array(out.buffer, out.byteOffset, bytes).set(new Uint8Array(buf.getMappedRange(0, bytes)));
       buf.unmap();
     } finally {

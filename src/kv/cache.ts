@@ -15,6 +15,7 @@
  */
 import { ContextLengthError, TreespecError } from '../errors.ts';
 import type { GpuOp, PipelineCache } from '../gpu/pipelines.ts';
+import type { GpuCounter } from '../gpu/counter.ts';
 import { KvCompact } from '../ops/compact.ts';
 
 /** A commit path that is not a strictly increasing list of rows of the last pass. */
@@ -54,7 +55,7 @@ export class KvCache {
   private pending = false;
   private readonly compaction: GpuOp;
 
-  constructor(private readonly device: GPUDevice, pipelines: PipelineCache, readonly shape: KvCacheShape) {
+  constructor(private readonly device: GPUDevice, pipelines: PipelineCache, readonly shape: KvCacheShape, private readonly counter: GpuCounter) {
     const bytes = shape.capacity * shape.nKvHeads * shape.headDim * 4;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     for (let l = 0; l < shape.numLayers; l++) {
@@ -118,10 +119,10 @@ export class KvCache {
     const op = this.takePending();
     if (!op) return;
     const enc = this.device.createCommandEncoder({ label: 'kv.flush' });
-    const pass = enc.beginComputePass({ label: 'kv.flushPass' });
+    const pass = this.counter.beginPass(enc, { label: 'kv.flushPass' });
     op.encode(pass, 0);
     pass.end();
-    this.device.queue.submit([enc.finish()]);
+    this.counter.submit(this.device.queue, enc);
   }
 
   /**

@@ -6,6 +6,7 @@ import { OptionsError } from '../errors.ts';
 import { checkBufferLimits, type BufferNeed } from '../gpu/limits.ts';
 import { PipelineCache, type KernelEnv } from '../gpu/pipelines.ts';
 import { ReadbackRing } from '../gpu/readback.ts';
+import type { GpuCounter } from '../gpu/counter.ts';
 import { MAX_ROWS, StepUniform } from '../gpu/step.ts';
 import { KvCache, kvCacheBytes } from '../kv/cache.ts';
 import { MAX_TOP_K } from '../ops/topk.ts';
@@ -76,7 +77,7 @@ export function tilingOption(device: GPUDevice, o: GpuModelOptions): 'auto' | Ma
  * Every GPU object of a model (one call at load). With tiling 'auto' the split entry's
  * candidates are timed on the uploaded gate/up matrices (the largest of a layer) first.
  */
-export async function allocate(device: GPUDevice, files: ModelFiles, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array; fuse: Fusion; tiling: 'auto' | MatmulTiling | null }) {
+export async function allocate(device: GPUDevice, files: ModelFiles, counter: GpuCounter, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array; fuse: Fusion; tiling: 'auto' | MatmulTiling | null }) {
   const c = files.config;
   const { maxRows, topK } = o;
   const capacity = o.maxContext + maxRows;
@@ -87,7 +88,7 @@ export async function allocate(device: GPUDevice, files: ModelFiles, o: { maxCon
   const weights = uploadWeights(device, files, o.dtype, o.lmHeadRows);
   const acts = allocateActivations(device, c, maxRows, capacity, topK, outVocab);
   const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
-  const kv = new KvCache(device, pipelines, kvShape);
+  const kv = new KvCache(device, pipelines, kvShape, counter);
   let tuning: TuningResult | null = null;
   const candidates = o.tiling === 'auto' ? splitTilings(device.limits) : [];
   if (candidates.length > 1) {
@@ -97,7 +98,7 @@ export async function allocate(device: GPUDevice, files: ModelFiles, o: { maxCon
   }
   const tiling = tuning?.chosen ?? (o.tiling === 'auto' ? null : o.tiling);
   const ops = buildOps(env, c, weights, acts, kv, maxRows, topK, outVocab, { fuse: o.fuse, tiling });
-  const topKReadback = new ReadbackRing(device, 'forward.topKReadback', maxRows * topK * 4, 2);
+  const topKReadback = new ReadbackRing(device, 'forward.topKReadback', maxRows * topK * 4, counter, 2);
   const hostBytes = maxRows * outVocab * 4;
   const hostStaging = device.createBuffer({ label: 'forward.hostStaging', size: hostBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const memory = { weights: weights.bytes, kvCache: kvCacheBytes(kvShape), activations: maxRows * activationBytesPerRow(c, topK, outVocab) + hostBytes };

@@ -27,6 +27,7 @@ import { ContextLengthError, GpuOutOfMemoryError, OptionsError, TreespecError } 
 import { ReadbackStateError } from '../gpu/errors.ts';
 import type { ReadbackRing } from '../gpu/readback.ts';
 import { passRecorder, type ForwardProfiler, type PassRecorder } from '../gpu/pass-recorder.ts';
+import { GpuCounter } from '../gpu/counter.ts';
 import type { StepUniform } from '../gpu/step.ts';
 import type { KvCache } from '../kv/cache.ts';
 import type { ModelConfig } from './config.ts';
@@ -91,6 +92,8 @@ export class GpuModel {
 
   private constructor(
     readonly device: GPUDevice,
+    /** Dispatches, submits and readbacks of this model's work: passes, reads, KV flushes, the acceptance walk over it. */
+    readonly counter: GpuCounter,
     readonly config: ModelConfig,
     readonly kv: KvCache,
     readonly maxRows: number,
@@ -125,9 +128,10 @@ export class GpuModel {
     const tiling = tilingOption(device, opts);
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
+    const counter = new GpuCounter('model');
     let built;
     try {
-      built = await allocate(device, files, { maxContext, maxRows, dtype, topK, lmHeadRows, fuse: defaultFusion(opts), tiling });
+      built = await allocate(device, files, counter, { maxContext, maxRows, dtype, topK, lmHeadRows, fuse: defaultFusion(opts), tiling });
     } finally {
       const oom = await device.popErrorScope();
       const invalid = await device.popErrorScope();
@@ -136,7 +140,7 @@ export class GpuModel {
     }
     const { pipelines, step, weights, acts, kv, ops, topKReadback, hostStaging, memory, tiling: chosen, tuning } = built;
     await pipelines.checkCompilation();
-    return new GpuModel(device, c, kv, maxRows, memory, step, weights, acts, ops, topK, outVocab, topKReadback, hostStaging, { tiling: chosen, tuning });
+    return new GpuModel(device, counter, c, kv, maxRows, memory, step, weights, acts, ops, topK, outVocab, topKReadback, hostStaging, { tiling: chosen, tuning });
   }
 
   /**
@@ -158,7 +162,7 @@ export class GpuModel {
     queue.writeBuffer(a.mask, 0, mask.buffer, mask.byteOffset, rows * 16);
     this.step.write(rows, this.kv.length);
 
-    const rec = passRecorder(this.device, 'forward', this.profiler);
+    const rec = passRecorder(this.device, 'forward', this.profiler, this.counter);
     const ops = this.ops;
     // the last commit's KV compaction, recorded lazily (src/kv/cache.ts)
     const compaction = this.kv.takePending();
@@ -205,7 +209,7 @@ export class GpuModel {
     const k = this.topK;
     const encoder = this.device.createCommandEncoder({ label: 'forward.readTopK' });
     const slot = this.topKReadback.copy(encoder, this.acts.topKIds, 0, rows * k * 4);
-    this.device.queue.submit([encoder.finish()]);
+    this.counter.submit(this.device.queue, encoder);
     const topK = await this.topKReadback.read(slot, new Int32Array(rows * k));
     const argmax = new Int32Array(rows);
     for (let r = 0; r < rows; r++) argmax[r] = topK[r * k];
@@ -221,7 +225,7 @@ export class GpuModel {
     if (!(temperature > 0) || !Number.isFinite(temperature)) throw new OptionsError(`GpuModel.readProbs: temperature must be a finite number > 0, got ${temperature}`);
     this.ops.softmax.setTemperature(temperature);
     const encoder = this.device.createCommandEncoder({ label: 'forward.readProbs' });
-    const pass = encoder.beginComputePass({ label: 'forward.softmaxPass' });
+    const pass = this.counter.beginPass(encoder, { label: 'forward.softmaxPass' });
     this.ops.softmax.encode(pass, last + 1); // the Step uniform still holds the last pass's rows
     pass.end();
     const all = await this.readRows(encoder, this.acts.probs, rows);
@@ -266,10 +270,10 @@ export class GpuModel {
     this.stagingBusy = true;
     const rowBytes = this.outVocab * 4;
     rows.forEach((r, i) => encoder.copyBufferToBuffer(src, r * rowBytes, this.hostStaging, i * rowBytes, rowBytes));
-    this.device.queue.submit([encoder.finish()]);
+    this.counter.submit(this.device.queue, encoder);
     const bytes = rows.length * rowBytes;
     try {
-      await this.hostStaging.mapAsync(GPUMapMode.READ, 0, bytes);
+      await this.counter.mapRead(this.hostStaging, 0, bytes);
       const out = new Float32Array(this.hostStaging.getMappedRange(0, bytes).slice(0));
       this.hostStaging.unmap();
       return out;
@@ -345,13 +349,13 @@ export class GpuModel {
     const encoder = this.device.createCommandEncoder({ label: 'forward.tapEncoder' });
     rows.forEach((r, i) => encoder.copyBufferToBuffer(this.taps!.buffer, base + r * rowBytes, this.acts.x, i * rowBytes, rowBytes));
     this.step.write(rows.length, this.kv.length);
-    const pass = encoder.beginComputePass({ label: 'forward.tapPass' });
+    const pass = this.counter.beginPass(encoder, { label: 'forward.tapPass' });
     this.ops.finalNorm?.encode(pass, rows.length); // unless fused into the LM head
     this.ops.lmHead.encode(pass, rows.length);
     this.ops.topK.encode(pass, rows.length);
     pass.end();
     const slot = this.topKReadback.copy(encoder, this.acts.topKIds, 0, rows.length * this.topK * 4);
-    this.device.queue.submit([encoder.finish()]);
+    this.counter.submit(this.device.queue, encoder);
     this.lastRows = 0;
     return this.topKReadback.read(slot, new Int32Array(rows.length * this.topK));
   }

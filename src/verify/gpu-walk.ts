@@ -17,6 +17,7 @@
 import { createStorage, createUniform, writeStorage } from '../gpu/buffers.ts';
 import { PipelineCache } from '../gpu/pipelines.ts';
 import { ReadbackRing } from '../gpu/readback.ts';
+import type { GpuCounter } from '../gpu/counter.ts';
 import { MAX_ROWS } from '../gpu/step.ts';
 import { AcceptGreedyOp } from '../ops/accept-greedy.ts';
 import { AcceptSampleOp } from '../ops/accept-sample.ts';
@@ -42,6 +43,8 @@ export interface WalkSource {
   maxRows: number;
   /** Most committed tokens a walk may see (the repetition penalty's history). */
   historyCapacity: number;
+  /** The target's counter: the walk's dispatches, submits and readbacks are the target's work. */
+  counter: GpuCounter;
 }
 
 export interface GpuWalkResult extends AcceptResult {
@@ -92,7 +95,7 @@ export class GpuAcceptWalk {
     this.scratch = createStorage(device, 'acceptWalk.scratch', 3 * vocab * 4);
     const resultBytes = (HEADER + maxRows + maxRows * k) * 4;
     this.result = createStorage(device, 'acceptWalk.result', resultBytes);
-    this.ring = new ReadbackRing(device, 'acceptWalk.readback', resultBytes, 2);
+    this.ring = new ReadbackRing(device, 'acceptWalk.readback', resultBytes, src.counter, 2);
     this.q = createStorage(device, 'acceptWalk.q', vocab * 4);
     const env = { device, pipelines: this.pipelines };
     this.greedyOp = new AcceptGreedyOp(env, 'acceptWalk.greedy', { params: this.params, topKIds: src.topKIds, tree: this.tree, result: this.result }, k);
@@ -153,8 +156,8 @@ export class GpuAcceptWalk {
     const staging = device.createBuffer({ label: 'acceptWalk.debugStaging', size: vocab * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const encoder = device.createCommandEncoder({ label: 'acceptWalk.debugRead' });
     encoder.copyBufferToBuffer(this.scratch, 0, staging, 0, vocab * 4);
-    device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
+    this.src.counter.submit(device.queue, encoder);
+    await this.src.counter.mapRead(staging, 0, vocab * 4);
     const out = new Float32Array(staging.getMappedRange().slice(0));
     staging.destroy();
     return out;
@@ -212,7 +215,7 @@ export class GpuAcceptWalk {
   private submit(walk: PendingWalk): Promise<GpuWalkResult> {
     const encoder = this.src.device.createCommandEncoder({ label: 'acceptWalk.encoder' });
     walk.record(encoder);
-    this.src.device.queue.submit([encoder.finish()]);
+    this.src.counter.submit(this.src.device.queue, encoder);
     return walk.result();
   }
 
@@ -223,7 +226,7 @@ export class GpuAcceptWalk {
     const words = HEADER + depth + outRows * k;
     let slot = -1;
     const record = (encoder: GPUCommandEncoder): void => {
-      const pass = encoder.beginComputePass({ label: 'acceptWalk.pass' });
+      const pass = this.src.counter.beginPass(encoder, { label: 'acceptWalk.pass' });
       encode(pass);
       pass.end();
       slot = this.ring.copy(encoder, this.result, 0, words * 4);

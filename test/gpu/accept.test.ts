@@ -17,6 +17,7 @@ import { Rng } from '../../src/verify/rng.ts';
 import { targetProbs, type SamplingOptions } from '../../src/verify/sampler.ts';
 import { acceptStochastic } from '../../src/verify/stochastic.ts';
 import { rng as mulberry, testGpu } from './util.ts';
+import { GpuCounter } from '../../src/gpu/counter.ts';
 
 const K = 4;
 const HISTORY = Int32Array.from([3, 7, 7, 11, 2, 5]); // committed tokens; the last (5) is the root
@@ -116,7 +117,7 @@ async function walkOver(logits: Float32Array, rows: number, vocab: number): Prom
   const lb = uploadStorage(device, 'test.logits', logits);
   const ib = uploadStorage(device, 'test.topKIds', ids);
   buffers.push(lb, ib);
-  const walk = await GpuAcceptWalk.create({ device, logits: lb, topKIds: ib, vocab, k: K, maxRows: 128, historyCapacity: 256 });
+  const walk = await GpuAcceptWalk.create({ device, logits: lb, topKIds: ib, vocab, k: K, maxRows: 128, historyCapacity: 256, counter: new GpuCounter('test') });
   walks.push(walk);
   return { walk, ids };
 }

@@ -9,6 +9,7 @@ import { writeStorage } from '../../src/gpu/buffers.ts';
 import { KvCache, KvCommitError, kvCacheBytes } from '../../src/kv/cache.ts';
 import { randomTree } from './tree-util.ts';
 import { expectClose, randomF32, readF32, rng, testGpu } from './util.ts';
+import { GpuCounter } from '../../src/gpu/counter.ts';
 
 const shape = { numLayers: 3, nKvHeads: 2, headDim: 5, capacity: 400, maxRows: 128 };
 const W = shape.nKvHeads * shape.headDim;
@@ -62,7 +63,7 @@ describe('kv cache commit', () => {
 
   it('moves overlapping paths like sequential CPU moves, commit after commit', async () => {
     const { device, pipelines } = await testGpu();
-    const kv = new KvCache(device, pipelines, shape);
+    const kv = new KvCache(device, pipelines, shape, new GpuCounter('test'));
     await expectCommit(device, kv, Int32Array.from({ length: 40 }, (_, i) => i), 40, 1); // a prefill chunk
     await expectCommit(device, kv, [0, 2, 3], 4, 2); // 2 -> 1 while 3 -> 2
     await expectCommit(device, kv, [0], 1, 3); // plain decode step
@@ -78,7 +79,7 @@ describe('kv cache commit', () => {
 
   it('truncates, then commits at the shorter length', async () => {
     const { device, pipelines } = await testGpu();
-    const kv = new KvCache(device, pipelines, shape);
+    const kv = new KvCache(device, pipelines, shape, new GpuCounter('test'));
     kv.commit(Int32Array.from({ length: 50 }, (_, i) => i), 50);
     kv.truncate(31);
     expect(kv.length).toBe(31);
@@ -88,7 +89,7 @@ describe('kv cache commit', () => {
 
   it('rejects paths the compaction cannot do in place, and overflows', async () => {
     const { device, pipelines } = await testGpu();
-    const kv = new KvCache(device, pipelines, shape);
+    const kv = new KvCache(device, pipelines, shape, new GpuCounter('test'));
     expect(() => kv.commit([0, 3, 2], 4)).toThrow(KvCommitError);
     expect(() => kv.commit([0, 0], 4)).toThrow(KvCommitError);
     expect(() => kv.commit([0, 4], 4)).toThrow(KvCommitError);

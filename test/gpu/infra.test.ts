@@ -6,6 +6,7 @@ import { cpuTimeSubmit, GpuTimer } from '../../src/gpu/profiler.ts';
 import { ReadbackRing } from '../../src/gpu/readback.ts';
 import { shaderNames, shaderSource } from '../../src/gpu/shaders.ts';
 import { randomF32, randomU32, readU32, roundF16, runPass, testGpu } from './util.ts';
+import { GpuCounter } from '../../src/gpu/counter.ts';
 
 describe('shader sources', () => {
   it('inlines //#include snippets once and keeps the kernel text', () => {
@@ -62,7 +63,7 @@ describe('pipelines, copy and readback', () => {
     const gpu = await testGpu();
     const { device } = gpu;
     const src = uploadStorage(device, 'test.ring.src', Uint32Array.from({ length: 16 }, (_, i) => i * 3));
-    const ring = new ReadbackRing(device, 'test.ring', 32, 2);
+    const ring = new ReadbackRing(device, 'test.ring', 32, new GpuCounter('test'), 2);
     const out = new Uint32Array(8);
     for (let step = 0; step < 3; step++) {
       const enc = device.createCommandEncoder();

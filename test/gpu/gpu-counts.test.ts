@@ -1,0 +1,100 @@
+/**
+ * The GPU cost of a token, pinned (DESIGN section 8): stats.gpu counts what the decode loop
+ * really encodes - dispatches, submits, readbacks, bytes read back - and attributes the
+ * drafters' share. The counts are exact on any adapter, so a change that adds a dispatch per
+ * layer, a submit or a round trip per step fails here.
+ *
+ * Model: a 2-layer fixture (vocabulary 512, top-k 8), f32 weights, the engine's default plan.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/engine';
+import { FIXTURE_SHAPES, makeFixture } from '../../src/model/fixture';
+import { MemorySource } from '../../src/model/source';
+import { loadModelFiles } from '../../src/model/weights';
+import type { GenerationStats } from '../../src/engine/stats';
+import { registerStrategy } from '../../src/engine/strategies';
+import { EarlyExitDrafter } from '../../src/draft/early-exit';
+
+const LAYERS = FIXTURE_SHAPES.tiny.numLayers;
+/**
+ * Dispatches of one layer in the default plan: input RMSNorm, q, k, v, RoPE + K/V write,
+ * attention, o, post RMSNorm, gate/up, silu * up, down.
+ */
+const PER_LAYER = 11;
+/** A pass that only fills the cache (prefill chunk, a drafter's catch-up): the embedding and the layers. */
+const FILL_PASS = 1 + PER_LAYER * LAYERS;
+/** A pass with logits: the above, final RMSNorm, LM head, top-k (one stage at this vocabulary). */
+const LOGITS_PASS = FILL_PASS + 3;
+/** A verify step: the pass and the acceptance walk, one command buffer. */
+const VERIFY_STEP = LOGITS_PASS + 1;
+/** The walk's readback under greedy decoding for a tree of `depth`: 4 header words, room for depth nodes, top-k (8) of depth + 1 path rows. */
+const walkBytes = (depth: number) => (4 + depth + 8 * (depth + 1)) * 4;
+
+const prompt = Int32Array.from([5, 17, 99, 3, 250, 41]);
+
+function targetShare(s: GenerationStats) {
+  const g = s.gpu;
+  return { dispatches: g.dispatches - g.draftDispatches, submits: g.submits - g.draftSubmits, readbacks: g.readbacks - g.draftReadbacks, bytesRead: g.bytesRead - g.draftBytesRead };
+}
+
+describe('stats.gpu: the decode loop\'s dispatches, submits and readbacks', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    const files = await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.tiny, 3)));
+    engine = await Engine.load(files, { maxContext: 96, maxTreeNodes: 15, weightDtype: 'f32' });
+  });
+  afterAll(() => engine?.destroy());
+
+  it('plain decoding: one pass, one submit and one small readback per token', async () => {
+    const { stats } = await engine.generateText(prompt, { maxTokens: 6, strategy: 'ar' });
+    const n = stats.targetForwards;
+    expect(n).toBe(6);
+    expect(stats.gpu).toEqual({
+      dispatches: n * VERIFY_STEP,
+      submits: n,
+      readbacks: n,
+      bytesRead: n * walkBytes(0),
+      draftDispatches: 0,
+      draftSubmits: 0,
+      draftReadbacks: 0,
+      draftBytesRead: 0,
+    });
+  });
+
+  it('self-drafting: the draft copy\'s passes and reads are the draft share, the target\'s stay per step', async () => {
+    const { stats } = await engine.generateText(prompt, { maxTokens: 8, strategy: 'self', treeBudget: 3 });
+    const steps = stats.targetForwards;
+    const drafted = stats.steps.reduce((s, r) => s + r.treeSize, 0);
+    const accepted = stats.steps.map((r) => r.accepted);
+    // The copy accepts everything: a chain's path keeps its slots, nothing to compact.
+    expect(accepted.every((a, i) => a === stats.steps[i].treeSize)).toBe(true);
+    expect(targetShare(stats)).toEqual({ dispatches: steps * VERIFY_STEP, submits: steps, readbacks: steps, bytesRead: accepted.reduce((s, a) => s + walkBytes(a), 0) });
+    // Per step the copy catches up on the committed tokens (one fill pass), then drafts its
+    // chain: a pass with logits and a top-k read (two submits, one readback) per token.
+    const g = stats.gpu;
+    expect({ d: g.draftDispatches, s: g.draftSubmits, r: g.draftReadbacks, b: g.draftBytesRead }).toEqual({
+      d: steps * FILL_PASS + drafted * LOGITS_PASS,
+      s: steps + 2 * drafted,
+      r: drafted,
+      b: drafted * 8 * 4,
+    });
+  });
+
+  it('early exit: the target\'s layers run for drafting count as the drafter\'s', async () => {
+    registerStrategy('early-exit-L1', (ctx) => new EarlyExitDrafter(ctx.target, { fixed: { layer: 1, length: 2 } }));
+    const { stats } = await engine.generateText(prompt, { maxTokens: 8, strategy: 'early-exit-L1' });
+    const steps = stats.targetForwards;
+    // chains: a tree's depth is its size
+    expect(targetShare(stats)).toEqual({ dispatches: steps * VERIFY_STEP, submits: steps, readbacks: steps, bytesRead: stats.steps.reduce((s, r) => s + walkBytes(r.treeSize), 0) });
+    // every drafted token: a pass through layer 0 and the head, its top-k read back; a step
+    // drafted without the drafter (no room left) may probe the exit: head and top-k over a
+    // saved hidden state, one submit, one readback
+    const drafted = stats.steps.reduce((s, r) => s + r.treeSize, 0);
+    expect(drafted).toBeGreaterThan(0);
+    const g = stats.gpu;
+    const probes = g.draftSubmits - 2 * drafted;
+    expect(probes).toBeGreaterThanOrEqual(0);
+    expect(probes).toBeLessThanOrEqual(1);
+    expect({ d: g.draftDispatches, r: g.draftReadbacks }).toEqual({ d: drafted * (1 + PER_LAYER + 3) + probes * 3, r: drafted + probes });
+  });
+});
