@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /** treespec: speculative-decoding LLM inference on WebGPU, in the browser and in Node. */
 export { Engine, type LoadOptions, type ModelInput } from './engine/engine';
 export type { EngineOptions, GenerateOptions, WeightDtype } from './engine/options';
@@ -7,6 +8,7 @@ export type { GenerationStats, StepRecord, FinishReason } from './engine/stats';
 export { strategyNames, isStrategyName, registerStrategy } from './engine/strategies';
 export { acquireDevice, WebGPUUnavailableError } from './gpu/device';
 export * from './errors';
+export { WorkerError } from './worker/errors';
 export { parseConfig, type ModelConfig } from './model/config';
 export { loadModelFiles, type ModelFiles, type RawTensor } from './model/weights';
 export * from './model/source';

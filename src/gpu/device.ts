@@ -1,10 +1,11 @@
 /**
- * WebGPU device acquisition in a browser (navigator.gpu) and in Node (the optional `webgpu`
- * package, Dawn). In Node with no other adapter, SwiftShader is used through the ICD that
- * Debian's chromium package ships.
+ * WebGPU device acquisition in a browser (navigator.gpu) and in Node (the `webgpu` package,
+ * Dawn: an optional peer dependency that Node users install themselves). In Node with no other
+ * adapter, SwiftShader is used through the ICD that Debian's chromium package ships.
  */
 
 import { TreespecError } from '../errors';
+import { isNode } from '../env';
 
 /** No WebGPU implementation or no adapter: the message says what to install or enable. */
 export class WebGPUUnavailableError extends TreespecError {
@@ -20,10 +21,6 @@ export interface GpuContext {
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
-function isNode(): boolean {
-  return typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
-}
-
 async function nodeGpu(): Promise<GPU> {
   const fs = await import(/* @vite-ignore */ 'node:fs');
   // The Vulkan loader reads this when Dawn creates its instance, so set it first.
@@ -36,8 +33,11 @@ async function nodeGpu(): Promise<GPU> {
   try {
     mod = await import(/* @vite-ignore */ name);
   } catch (e) {
+    // An optional peer dependency: web apps never need Dawn's binaries, so npm does not install them with treespec.
+    const missing = (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND';
     throw new WebGPUUnavailableError(
-      `WebGPU is not available in Node: the optional package "webgpu" could not be loaded (${(e as Error).message}). Install it with "npm install webgpu".`,
+      `WebGPU in Node needs the package "webgpu" (Dawn), which treespec does not install: run "npm install webgpu"` +
+        (missing ? '' : ` (it is installed but failed to load: ${(e as Error).message})`),
     );
   }
   Object.assign(globalThis, mod.globals);

@@ -1,14 +1,19 @@
 /**
  * A model folder on disk (Node). `node:fs` is imported dynamically so browser bundles that
- * include the source module never resolve it.
+ * include the source module never resolve it; elsewhere every read fails with one clear error.
  */
 import { ModelSourceError } from '../errors.ts';
+import { isNode } from '../env.ts';
 import { checkFileName, type LoadProgress, type ModelSource } from './source-base.ts';
 
 type Fs = typeof import('node:fs/promises');
 
 let fsPromise: Promise<Fs> | null = null;
-function nodeFs(): Promise<Fs> {
+function nodeFs(dir: string): Promise<Fs> {
+  if (!isNode()) {
+    const hint = 'in a browser, name the model by its URL (Engine.load("/models/name/")) or pass the user\'s files (FileListSource)';
+    throw new ModelSourceError(`${dir}: a folder on disk is a model source only in Node; ${hint}`, dir);
+  }
   const name = 'node:fs/promises';
   fsPromise ??= import(/* @vite-ignore */ name) as Promise<Fs>;
   return fsPromise;
@@ -28,7 +33,7 @@ export class FolderSource implements ModelSource {
 
   async read(file: string, onProgress?: (p: LoadProgress) => void): Promise<Uint8Array> {
     const path = this.path(file);
-    const fs = await nodeFs();
+    const fs = await nodeFs(this.dir);
     try {
       const buf = await fs.readFile(path);
       // A Node Buffer may be a view into a shared pool; copy into an exact-size Uint8Array only if so.
@@ -44,7 +49,7 @@ export class FolderSource implements ModelSource {
 
   async exists(file: string): Promise<boolean> {
     const path = this.path(file);
-    const fs = await nodeFs();
+    const fs = await nodeFs(this.dir);
     try {
       return (await fs.stat(path)).isFile();
     } catch {

@@ -38,6 +38,14 @@ function retryable(status: number): boolean {
   return status >= 500 || status === 408 || status === 429;
 }
 
+/**
+ * A web page where a model file was asked for: a single-page app's server answers every
+ * unknown path with 200 and its index.html. No model file is HTML, so this is a missing file.
+ */
+function isHtmlPage(res: Response, file: string): boolean {
+  return /^\s*text\/html\b/i.test(res.headers.get('content-type') ?? '') && !/\.html?$/i.test(file);
+}
+
 /** Bytes the complete file will have, or null when the response does not say. */
 function expectedTotal(res: Response): number | null {
   const enc = res.headers.get('content-encoding');
@@ -112,7 +120,7 @@ export class UrlSource implements ModelSource {
     } catch (e) {
       throw new ModelSourceError(`${url}: request failed (${(e as Error).message})`, url, null, { cause: e });
     }
-    if (res.ok) return true;
+    if (res.ok) return !isHtmlPage(res, file);
     if (res.status === 404) return false;
     throw new ModelSourceError(`${url}: HTTP ${res.status} ${res.statusText}`, url, res.status);
   }
@@ -173,6 +181,9 @@ export class UrlSource implements ModelSource {
     if (!res.ok) {
       if (!retryable(res.status)) throw new ModelSourceError(`${url}: HTTP ${res.status} ${res.statusText}`.trim(), url, res.status);
       return `HTTP ${res.status}`;
+    }
+    if (isHtmlPage(res, file)) {
+      throw new ModelSourceError(`${url}: the server answered with a web page (text/html), not the file: is the URL right, and is the file there?`, url, res.status);
     }
     if (state.received > 0 && res.status !== 206) {
       // The server ignored the Range request: start over from byte 0.

@@ -4,6 +4,7 @@
  * expose the same two calls, so loading code never knows which it has.
  */
 import { ModelSourceError } from '../errors.ts';
+import { absoluteUrl, isNode } from '../env.ts';
 import { checkFileName, type LoadProgress, type ModelSource } from './source-base.ts';
 import { FolderSource } from './source-folder.ts';
 import { UrlSource } from './source-url.ts';
@@ -31,8 +32,12 @@ export class MemorySource implements ModelSource {
   }
 }
 
-/** "http(s)://..." -> UrlSource; anything else is a folder path (Node). */
+/**
+ * A model named by a string. In Node, "http(s)://..." is a URL base and anything else a folder
+ * on disk; in a browser (page or worker) every string is a URL base, a relative one resolved
+ * against the page ('/models/name/').
+ */
 export function sourceFromString(s: string): ModelSource {
   if (/^https?:\/\//i.test(s)) return new UrlSource(s);
-  return new FolderSource(s);
+  return isNode() ? new FolderSource(s) : new UrlSource(absoluteUrl(s));
 }

@@ -111,13 +111,30 @@ function parseIndex(json: unknown, file: string): Map<string, string[]> {
 
 type Progress = ((p: LoadProgress) => void) | undefined;
 
+const absent = Symbol('absent');
+
+/**
+ * An optional JSON file's value, or `absent`. A file whose text does not even start like JSON
+ * (an HTML page, a "Not found" text that a server answered with) counts as absent, not as a
+ * broken file: servers and hosts that never return 404 exist. Text that starts like JSON and
+ * does not parse is still an error of class `Err`.
+ */
+async function readOptionalJson<E extends Error>(source: ModelSource, file: string, Err: new (m: string) => E, onProgress: Progress): Promise<unknown> {
+  if (!(await source.exists(file))) return absent;
+  const bytes = await source.read(file, onProgress);
+  const first = new TextDecoder().decode(bytes.subarray(0, 64)).replace(/^\uFEFF/, '').trimStart()[0];
+  if (first !== '{' && first !== '[') return absent;
+  return parseJson(bytes, file, Err);
+}
+
 async function readShards(source: ModelSource, onProgress: Progress): Promise<{ tensors: Map<string, RawTensor>; file: string }> {
   const indexFile = 'model.safetensors.index.json';
-  if (!(await source.exists(indexFile))) {
+  const index = await readOptionalJson(source, indexFile, SafetensorsError, onProgress);
+  if (index === absent) {
     const file = 'model.safetensors';
     return { tensors: parseSafetensors(await source.read(file, onProgress), file), file };
   }
-  const shards = parseIndex(parseJson(await source.read(indexFile, onProgress), indexFile, SafetensorsError), indexFile);
+  const shards = parseIndex(index, indexFile);
   const tensors = new Map<string, RawTensor>();
   for (const [shard, names] of shards) {
     const inShard = parseSafetensors(await source.read(shard, onProgress), shard);
@@ -139,8 +156,9 @@ async function readShards(source: ModelSource, onProgress: Progress): Promise<{ 
  */
 async function mergeGenerationConfig(source: ModelSource, config: ModelConfig, onProgress: Progress): Promise<void> {
   const file = 'generation_config.json';
-  if (!(await source.exists(file))) return;
-  const gen = parseJson(await source.read(file, onProgress), file, ConfigError) as { eos_token_id?: unknown } | null;
+  const json = await readOptionalJson(source, file, ConfigError, onProgress);
+  if (json === absent) return;
+  const gen = json as { eos_token_id?: unknown } | null;
   const eos = gen?.eos_token_id;
   const ids = Array.isArray(eos) ? eos : eos === undefined || eos === null ? [] : [eos];
   for (const id of ids) {
@@ -160,12 +178,16 @@ export async function loadModelFiles(source: ModelSource, opts: { onProgress?: (
     throw new TokenizerError(`${source.id}: tokenizer.json is missing (only tokenizer.json is supported, not tokenizer.model)`);
   }
   const tokenizerJson = parseJson(await source.read('tokenizer.json', onProgress), 'tokenizer.json', TokenizerError);
-  const tokenizerConfig = (await source.exists('tokenizer_config.json'))
-    ? parseJson(await source.read('tokenizer_config.json', onProgress), 'tokenizer_config.json', TokenizerError)
-    : null;
+  const tokenizerConfig = await readOptionalJson(source, 'tokenizer_config.json', TokenizerError, onProgress);
   const { tensors, file } = await readShards(source, onProgress);
   const quantized = extractQuantized(tensors, config, file);
-  return { config, tensors: validateTensors(tensors, config, file), tokenizerJson, tokenizerConfig, quantized };
+  return {
+    config,
+    tensors: validateTensors(tensors, config, file),
+    tokenizerJson,
+    tokenizerConfig: tokenizerConfig === absent ? null : tokenizerConfig,
+    quantized,
+  };
 }
 
 /** f16 bits -> f32 for all 65536 values: a table turns decoding into one lookup per element. */

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * WorkerEngine: the Engine API on the main thread, with the engine itself in a Web Worker.
  * `load` resolves once the model is on the GPU, `generate` is an async iterator of the same
@@ -9,12 +10,16 @@ import type { GenerateChunk } from '../engine/decode-loop';
 import { collectGeneration, type CollectedGeneration } from '../engine/collect';
 import type { GenerationStats } from '../engine/stats';
 import type { LoadProgress } from '../model/source-base';
+import { absoluteUrl } from '../env';
 import { reviveError, WorkerError } from './errors';
 import type { EngineInfo, ModelSpec, Request, Response, WorkerLoadOptions } from './protocol';
 
+export { WorkerError } from './errors';
+export type { EngineInfo, ModelSpec, WorkerLoadOptions } from './protocol';
+
 export interface WorkerLoadConfig extends WorkerLoadOptions {
   onProgress?: (p: LoadProgress) => void;
-  /** Makes the worker (tests, or bundlers that need another URL). Default: src/worker/engine-worker.ts as a module worker. */
+  /** Makes the worker (tests, or bundlers that need another URL). Default: engine-worker.js beside this module, as a module worker. */
   createWorker?: () => Worker;
   /** A draft model with the target's tokenizer, for the `draft` and `fusion` strategies (its progress files are prefixed "draft/"). */
   draft?: ModelSpec;
@@ -37,8 +42,19 @@ class Inbox {
   }
 }
 
+/**
+ * The worker's script is found relative to this module in the one form bundlers recognise and
+ * bundle (Vite, webpack 5) and a static host serves as is; the library build keeps it verbatim,
+ * naming the built script (vite.lib.config.ts).
+ */
 function defaultWorker(): Worker {
   return new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module', name: 'treespec-engine' });
+}
+
+/** The spec with its URL made absolute here: the worker would resolve it against its own script. */
+function pageRelative(model: ModelSpec | string): ModelSpec {
+  const spec: ModelSpec = typeof model === 'string' ? { kind: 'url', base: model } : model;
+  return spec.kind === 'url' ? { kind: 'url', base: absoluteUrl(spec.base) } : spec;
 }
 
 export class WorkerEngine {
@@ -57,13 +73,18 @@ export class WorkerEngine {
     worker.onmessageerror = () => this.fail('a message from the engine worker could not be read');
   }
 
-  /** Loads a model in a new worker. On failure the worker is terminated and the error rethrown. */
-  static async load(model: ModelSpec, opts: WorkerLoadConfig = {}): Promise<WorkerEngine> {
+  /**
+   * Loads a model in a new worker: a URL base (a string, relative ones resolved against the
+   * page, like Engine.load's in a browser) or a ModelSpec. On failure the worker is terminated
+   * and the error rethrown.
+   */
+  static async load(model: ModelSpec | string, opts: WorkerLoadConfig = {}): Promise<WorkerEngine> {
     const { onProgress, createWorker, draft, ...options } = opts;
     const engine = new WorkerEngine((createWorker ?? defaultWorker)());
     try {
       const id = engine.nextId++;
-      for await (const m of engine.exchange({ type: 'load', id, model, draft, options })) {
+      const req: Request = { type: 'load', id, model: pageRelative(model), draft: draft && pageRelative(draft), options };
+      for await (const m of engine.exchange(req)) {
         if (m.type === 'progress') onProgress?.(m.progress);
         else if (m.type === 'loaded') engine.engineInfo = m.info;
       }

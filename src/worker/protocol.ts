@@ -36,6 +36,8 @@ export interface SerializedError {
   name: string;
   message: string;
   stack?: string;
+  /** The error was a TreespecError (of a class the client may not export). */
+  treespec?: boolean;
   /** ModelSourceError's file and HTTP status. */
   file?: string;
   status?: number | null;

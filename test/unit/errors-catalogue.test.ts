@@ -25,11 +25,12 @@ import { engineDefaults, resolveGenerateOptions } from '../../src/engine/options
 import { createDrafter, type DrafterFactoryContext } from '../../src/engine/strategies';
 import { checkBufferLimits } from '../../src/gpu/limits';
 import { DeviceWatch } from '../../src/engine/device-loss';
+import { WorkerError } from '../../src/worker/errors';
 
 /** Classes of src/errors.ts, by the name they must report. */
 const publicClasses = Object.entries(errors).filter(([k, v]) => typeof v === 'function' && k.endsWith('Error')) as [string, typeof TreespecError][];
 const internalClasses: [string, typeof TreespecError][] = Object.entries({
-  WebGPUUnavailableError, ShaderNotFoundError, ShaderCompileError, OpShapeError, ReadbackStateError, TreeError, VerifyError, KvCommitError, RecyclingStateError,
+  WebGPUUnavailableError, ShaderNotFoundError, ShaderCompileError, OpShapeError, ReadbackStateError, TreeError, VerifyError, KvCommitError, RecyclingStateError, WorkerError,
 });
 
 /** Runs `f` and returns what it threw (fails when it does not throw). */
@@ -81,9 +82,10 @@ describe('error classes', () => {
     for (const [a, A] of all) for (const [b, B] of all) if (a !== b) expect(new A('x', {}) instanceof B, `${a} instanceof ${b}`).toBe(false);
   });
 
-  it('the library exports every public error class and WebGPUUnavailableError', () => {
+  it('the library exports every public error class, WebGPUUnavailableError and WorkerError', () => {
     for (const [key, Cls] of publicClasses) expect((lib as Record<string, unknown>)[key], key).toBe(Cls);
     expect(lib.WebGPUUnavailableError).toBe(WebGPUUnavailableError);
+    expect(lib.WorkerError).toBe(WorkerError);
   });
 
   it('ModelSourceError carries the file and HTTP status', () => {
