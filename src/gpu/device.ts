@@ -22,7 +22,7 @@ export interface GpuContext {
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 async function nodeGpu(): Promise<GPU> {
-  const fs = await import(/* @vite-ignore */ 'node:fs');
+  const fs = await import(/* @vite-ignore */ /* webpackIgnore: true */ 'node:fs');
   // The Vulkan loader reads this when Dawn creates its instance, so set it first.
   if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && fs.existsSync(SWIFTSHADER_ICD)) {
     const hasNvidia = fs.existsSync('/dev/nvidia0') || fs.existsSync('/dev/dri/renderD128');
@@ -31,7 +31,7 @@ async function nodeGpu(): Promise<GPU> {
   const name = 'webgpu';
   let mod: { create: (opts: string[]) => GPU; globals: Record<string, unknown> };
   try {
-    mod = await import(/* @vite-ignore */ name);
+    mod = await import(/* @vite-ignore */ /* webpackIgnore: true */ name);
   } catch (e) {
     // An optional peer dependency: web apps never need Dawn's binaries, so npm does not install them with treespec.
     const missing = (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND';

@@ -137,7 +137,7 @@ export function makeFixture(shape: FixtureShape, seed: number): Map<string, Uint
 /** Writes fixture files into `dir` (created if needed). Node only. */
 export async function writeFixture(dir: string, files: Map<string, Uint8Array>): Promise<void> {
   const name = 'node:fs/promises';
-  const fs = (await import(/* @vite-ignore */ name)) as typeof import('node:fs/promises');
+  const fs = (await import(/* @vite-ignore */ /* webpackIgnore: true */ name)) as typeof import('node:fs/promises');
   await fs.mkdir(dir, { recursive: true });
   for (const [file, data] of files) await fs.writeFile(`${dir.replace(/\/+$/, '')}/${file}`, data);
 }

@@ -1,6 +1,7 @@
 /**
- * A model folder on disk (Node). `node:fs` is imported dynamically so browser bundles that
- * include the source module never resolve it; elsewhere every read fails with one clear error.
+ * A model folder on disk (Node). `node:fs` is imported dynamically, marked for Vite and webpack
+ * to leave alone, so browser bundles that include this module never resolve it; outside Node
+ * every read fails with one clear error.
  */
 import { ModelSourceError } from '../errors.ts';
 import { isNode } from '../env.ts';
@@ -15,7 +16,7 @@ function nodeFs(dir: string): Promise<Fs> {
     throw new ModelSourceError(`${dir}: a folder on disk is a model source only in Node; ${hint}`, dir);
   }
   const name = 'node:fs/promises';
-  fsPromise ??= import(/* @vite-ignore */ name) as Promise<Fs>;
+  fsPromise ??= import(/* @vite-ignore */ /* webpackIgnore: true */ name) as Promise<Fs>;
   return fsPromise;
 }
 

@@ -39,9 +39,13 @@ describe('UrlSource behind a single-page app fallback', () => {
     const direct = await loadModelFiles(new MemorySource(files));
     expect(loaded.config).toEqual(direct.config);
     expect([...loaded.tensors.keys()]).toEqual([...direct.tensors.keys()]);
-    // The probes happened, and were answered with the page, not a 404.
-    expect(s.asked).toContain(`HEAD ${base}generation_config.json`);
-    expect(s.asked).toContain(`HEAD ${base}model.safetensors.index.json`);
+    // The probes happened, were answered with the page (not a 404), and the page was not downloaded.
+    for (const optional of ['generation_config.json', 'model.safetensors.index.json']) {
+      expect(s.asked).toContain(`HEAD ${base}${optional}`);
+      expect(s.asked).not.toContain(`GET ${base}${optional}`);
+    }
+    expect(await new UrlSource(base, noCache(s.fetch)).exists('generation_config.json')).toBe(false);
+    expect(await new UrlSource(base, noCache(s.fetch)).exists('config.json')).toBe(true);
   });
 
   it('a required file answered with a web page is a ModelSourceError saying so, not a JSON error', async () => {
