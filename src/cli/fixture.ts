@@ -1,6 +1,7 @@
 /** `treespec fixture`: writes a seeded random-weight model in the Hugging Face layout. */
 import { parseArgs } from 'node:util';
-import { makeFixture, writeFixture, type FixtureShape } from '../model/fixture';
+import { makeFixture, type FixtureShape } from '../model/fixture';
+import { checkOutputFolder, writeModelFolder } from './output-files';
 import { OptionsError } from '../engine/options';
 
 function int(v: string | undefined, flag: string, dflt: number): number {
@@ -26,6 +27,7 @@ export async function runFixture(args: string[]): Promise<number> {
     bias: { type: 'boolean' },
     untied: { type: 'boolean' },
     seed: { type: 'string' },
+    force: { type: 'boolean' },
     debug: { type: 'boolean' },
   } }).values;
   if (!f.out) throw new OptionsError('--out is required (the folder to write the model into)');
@@ -48,8 +50,9 @@ export async function runFixture(args: string[]): Promise<number> {
     tieWordEmbeddings: !f.untied,
     dtype,
   };
+  await checkOutputFolder(f.out, { force: !!f.force });
   const files = makeFixture(shape, int(f.seed, 'seed', 1));
-  await writeFixture(f.out, files);
+  await writeModelFolder(f.out, files);
   process.stdout.write(`wrote ${[...files.keys()].join(', ')} to ${f.out}\n`);
   return 0;
 }

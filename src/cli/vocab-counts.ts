@@ -4,7 +4,8 @@
  * (src/draft/vocab-trim.ts). Deterministic: the same inputs give the same file, byte for byte.
  */
 import { parseArgs } from 'node:util';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { checkOutputFile, writeFileAtomic } from './output-files';
 import { acquireDevice } from '../gpu/device';
 import type { WeightDtype } from '../engine/options';
 import { GpuModel } from '../model/gpu-model';
@@ -34,6 +35,7 @@ export async function runVocabCounts(args: string[]): Promise<number> {
   const weights = f.weights ?? 'f32';
   if (weights !== 'f16' && weights !== 'f32') throw new OptionsError(`--weights is "${weights}"; expected f16 or f32`);
 
+  await checkOutputFile(f.out, [['--model', f.model], ...f.text.map((t): [string, string] => ['--text', t])]);
   const files = await loadModelFiles(sourceFromString(f.model));
   const tokenizer = Tokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfig, files.config);
   const { device } = await acquireDevice();
@@ -57,7 +59,7 @@ export async function runVocabCounts(args: string[]): Promise<number> {
     positions: counts.reduce((a, b) => a + b, 0),
     counts: sortedCounts(counts),
   };
-  await writeFile(f.out, JSON.stringify(out) + '\n');
+  await writeFileAtomic('--out', f.out, JSON.stringify(out) + '\n');
   process.stdout.write(`${f.out}: ${out.positions} positions, ${out.counts.length} distinct predicted tokens\n`);
   return 0;
 }
