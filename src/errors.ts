@@ -31,6 +31,11 @@ export class TokenizerError extends TreespecError {
   override name = 'TokenizerError';
 }
 
+/** The model's values are unusable: a weight holds NaN or infinity, or decoding produced non-finite logits. */
+export class ModelError extends TreespecError {
+  override name = 'ModelError';
+}
+
 /** A model file could not be obtained: missing file, HTTP error, truncated or corrupted download. */
 export class ModelSourceError extends TreespecError {
   override name = 'ModelSourceError';
@@ -74,6 +79,11 @@ export class DeviceLostError extends TreespecError {
 /** A generation stopped because its AbortSignal fired. */
 export class AbortedError extends TreespecError {
   override name = 'AbortedError';
+}
+
+/** The engine was destroyed: the generation in flight (at its next step) and every queued or later one reject with this. */
+export class EngineDestroyedError extends TreespecError {
+  override name = 'EngineDestroyedError';
 }
 
 /** Two generate calls would interleave on one KV cache. */

@@ -8,7 +8,7 @@ import { loadModelFiles, type ModelFiles } from '../model/weights';
 import { sourceFromString, type LoadProgress, type ModelSource } from '../model/source';
 import { GpuModel } from '../model/gpu-model';
 import { Tokenizer } from '../tokenizer/tokenizer';
-import { ContextLengthError } from '../errors';
+import { ContextLengthError, EngineDestroyedError } from '../errors';
 import type { Drafter } from '../draft/drafter';
 import { engineDefaults, resolveGenerateOptions, OptionsError, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions } from './options';
 import { createDrafter } from './strategies';
@@ -44,6 +44,9 @@ export class Engine {
   private readonly lock = new Lock();
   private readonly drafters = new Map<string, Drafter>();
   private destroyed = false;
+  /** True while a generation runs a step (between its consumer's next() and the step's yield). */
+  private stepping = false;
+  private freed = false;
   /** The retrieval datastore of the last documents passed, rebuilt only when they change. */
   private docs: { key: string; store: Datastore | null } = { key: '', store: null };
   /** Turns a loss of the device into DeviceLostError for the generation in flight and every later one. */
@@ -103,11 +106,14 @@ export class Engine {
    * return value is the generation's statistics.
    */
   async *generate(prompt: string | Int32Array, options: GenerateOptions = {}): AsyncGenerator<GenerateChunk, GenerationStats, void> {
-    if (this.destroyed) throw new OptionsError('this engine has been destroyed; load a new one');
+    this.checkAlive();
     this.watch.check();
     const opts = resolveGenerateOptions(options, this.opts.maxTreeNodes);
     const release = await this.lock.acquire();
+    this.stepping = true;
     try {
+      // Queued behind a generation that saw destroy(): rejected before touching the GPU.
+      this.checkAlive();
       const promptIds = typeof prompt === 'string' ? this.encodePrompt(prompt, opts) : Int32Array.from(prompt);
       if (promptIds.length === 0) throw new OptionsError('the prompt encodes to no tokens; expected at least one');
       if (promptIds.length >= this.maxContext) {
@@ -118,7 +124,7 @@ export class Engine {
       const retrieval = this.drafters.get('retrieval');
       if (retrieval instanceof RetrievalDrafter) retrieval.setDatastore(this.datastore(opts.documents));
       // A lost device rejects the loop with DeviceLostError instead of leaving a readback pending forever.
-      return yield* this.watch.guardGenerator(decodeLoop({
+      const steps = this.watch.guardGenerator(decodeLoop({
         model: this.model,
         tokenizer: this.tokenizer,
         drafter,
@@ -128,9 +134,29 @@ export class Engine {
         maxContext: this.maxContext,
         maxRows: this.opts.maxTreeNodes + 1,
       }));
+      try {
+        for (;;) {
+          this.checkAlive();
+          const r = await steps.next();
+          // destroy() during the step: its buffers were kept until here, the step boundary.
+          this.checkAlive();
+          if (r.done) return r.value;
+          this.stepping = false;
+          yield r.value;
+          this.stepping = true;
+        }
+      } finally {
+        await steps.return(undefined as unknown as GenerationStats);
+      }
     } finally {
+      this.stepping = false;
       release();
+      if (this.destroyed) this.free();
     }
+  }
+
+  private checkAlive(): void {
+    if (this.destroyed) throw new EngineDestroyedError('this engine was destroyed; its generations are cancelled (load a new engine with Engine.load)');
   }
 
   /** generate() collected: the whole text, the token ids and the statistics. */
@@ -173,9 +199,23 @@ export class Engine {
     for (const d of this.drafters.values()) d.reset();
   }
 
+  /**
+   * Frees the engine's GPU memory. A generation in the middle of a step keeps its buffers until
+   * the step ends, then rejects with EngineDestroyedError, as do queued and later generations.
+   */
   destroy(): void {
     this.destroyed = true;
-    this.model.destroy();
-    this.crossVocab?.model.destroy();
+    if (!this.stepping) this.free();
+  }
+
+  /** Destroys the buffers once the GPU has finished the work already submitted with them. */
+  private free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    const release = () => {
+      this.model.destroy();
+      this.crossVocab?.model.destroy();
+    };
+    this.device.queue.onSubmittedWorkDone().then(release, release);
   }
 }

@@ -1,0 +1,69 @@
+/**
+ * Engine.destroy() while generations run (issue 20): the generation in the middle of a step
+ * finishes that step on intact buffers (no GPU validation error), then rejects with
+ * EngineDestroyedError; queued and later generations reject with it too; a generation paused
+ * between steps rejects at its next step; Engine.load afterwards works and gives the same tokens.
+ */
+import { describe, expect, it, beforeAll } from 'vitest';
+import { Engine } from '../../src/engine/engine';
+import { acquireDevice } from '../../src/gpu/device';
+import { FIXTURE_SHAPES, makeFixture } from '../../src/model/fixture';
+import { MemorySource } from '../../src/model/source';
+import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
+import type { GenerateChunk } from '../../src/engine/decode-loop';
+
+const engineOpts = { maxContext: 64, maxTreeNodes: 8, weightDtype: 'f32' as const };
+const prompt = 'the cat sat on the mat';
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  return p.then(
+    (v) => {
+      throw new Error(`expected a rejection, got ${JSON.stringify(v)}`);
+    },
+    (e: Error) => e,
+  );
+}
+
+/** Counts GPU errors nobody captured (a destroyed buffer used by a submit is one). */
+function gpuErrors(device: GPUDevice): string[] {
+  const errors: string[] = [];
+  device.addEventListener('uncapturederror', (ev) => errors.push((ev as GPUUncapturedErrorEvent).error.message));
+  return errors;
+}
+
+describe('Engine.destroy() during generation', () => {
+  let files: ModelFiles;
+  let device: GPUDevice;
+  beforeAll(async () => {
+    files = await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.tiny, 5)));
+    device = (await acquireDevice()).device; // one device: its pipelines compile once
+  });
+
+  it('mid-step: the step ends on intact buffers, the generation and the queued ones reject; paused: rejects on resume; a new engine works', async () => {
+    const errors = gpuErrors(device);
+    const engine = await Engine.load(files, { ...engineOpts, device });
+    const a = engine.generate(prompt, { maxTokens: 8, strategy: 'ar' });
+    const seen = [...((await a.next()).value as GenerateChunk).tokens];
+    const queued = engine.generateText(prompt, { maxTokens: 5, strategy: 'ar' }); // waits for `a`
+    seen.push(...((await a.next()).value as GenerateChunk).tokens);
+    const step = a.next(); // the third step is in flight ...
+    engine.destroy(); // ... when the engine is destroyed
+    const e = await rejection(step);
+    expect(e.name).toBe('EngineDestroyedError');
+    expect(e.message).toMatch(/destroyed.*Engine\.load/);
+    expect((await rejection(queued)).name).toBe('EngineDestroyedError');
+    expect((await rejection(engine.generateText(prompt, { maxTokens: 2 }))).name).toBe('EngineDestroyedError');
+
+    const again = await Engine.load(files, { ...engineOpts, device });
+    const reference = (await again.generateText(prompt, { maxTokens: 8, strategy: 'ar' })).tokens;
+    // The tokens before the destroy were the model's.
+    expect(seen).toEqual(reference.slice(0, seen.length));
+    const b = again.generate(prompt, { maxTokens: 8, strategy: 'ar' });
+    await b.next();
+    again.destroy(); // between steps: freed at once
+    expect((await rejection(b.next())).name).toBe('EngineDestroyedError');
+    // No submit used a destroyed buffer.
+    await device.queue.onSubmittedWorkDone();
+    expect(errors).toEqual([]);
+  });
+});
