@@ -21,6 +21,43 @@ export interface UrlSourceOptions {
   retryDelayMs?: number;
   /** Cancels downloads in flight. */
   signal?: AbortSignal;
+  /** A request that receives nothing (no headers, no body bytes) for this long is abandoned and retried. Default 30 000 ms. */
+  stallTimeoutMs?: number;
+  /** Longest time one file may take, retries included; then ModelSourceError. Default: no limit (the stall timeout still applies). */
+  timeoutMs?: number;
+}
+
+/**
+ * The clock of one request: its controller aborts when the caller's signal fires, when nothing
+ * arrived for `stallMs` (touch() restarts that clock on every chunk) or at the file's deadline.
+ * `why` says which timer fired, so the caller retries a stall and gives up at the deadline.
+ */
+class RequestClock {
+  readonly ctrl = new AbortController();
+  why: 'stall' | 'deadline' | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly onOuter = () => this.ctrl.abort();
+
+  constructor(private readonly stallMs: number, private readonly deadline: number, private readonly outer?: AbortSignal) {
+    if (outer?.aborted) this.ctrl.abort();
+    outer?.addEventListener('abort', this.onOuter);
+    this.touch();
+  }
+
+  touch(): void {
+    clearTimeout(this.timer);
+    const left = this.deadline - performance.now();
+    const fire = (why: 'stall' | 'deadline') => () => {
+      this.why = why;
+      this.ctrl.abort();
+    };
+    this.timer = left <= this.stallMs ? setTimeout(fire('deadline'), Math.max(0, left)) : setTimeout(fire('stall'), this.stallMs);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.outer?.removeEventListener('abort', this.onOuter);
+  }
 }
 
 const LENGTH_HEADER = 'x-treespec-bytes';
@@ -74,7 +111,7 @@ export class UrlSource implements ModelSource {
   readonly id: string;
   /** Base URL ending in '/'. */
   readonly base: string;
-  private readonly opts: Required<Omit<UrlSourceOptions, 'signal' | 'cacheStorage'>> & Pick<UrlSourceOptions, 'signal'>;
+  private readonly opts: Required<Omit<UrlSourceOptions, 'signal' | 'cacheStorage' | 'timeoutMs'>> & Pick<UrlSourceOptions, 'signal' | 'timeoutMs'>;
   private readonly cacheStorage: CacheStorage | null;
 
   constructor(base: string, opts: UrlSourceOptions = {}) {
@@ -89,6 +126,8 @@ export class UrlSource implements ModelSource {
       retries: opts.retries ?? 3,
       retryDelayMs: opts.retryDelayMs ?? 500,
       signal: opts.signal,
+      stallTimeoutMs: opts.stallTimeoutMs ?? 30_000,
+      timeoutMs: opts.timeoutMs,
     };
     const global = (globalThis as { caches?: CacheStorage }).caches;
     this.cacheStorage = opts.cacheStorage === undefined ? (global ?? null) : opts.cacheStorage;
@@ -114,11 +153,22 @@ export class UrlSource implements ModelSource {
   async exists(file: string): Promise<boolean> {
     const url = this.url(file);
     if (await this.fromCache(url)) return true;
-    let res: Response;
-    try {
-      res = await this.opts.fetch(url, { method: 'HEAD', signal: this.opts.signal });
-    } catch (e) {
-      throw new ModelSourceError(`${url}: request failed (${(e as Error).message})`, url, null, { cause: e });
+    const deadline = this.deadline();
+    let res: Response | null = null;
+    for (let attempt = 0; res === null; attempt++) {
+      if (attempt > 0) await this.sleep(this.opts.retryDelayMs * 2 ** (attempt - 1));
+      const clock = new RequestClock(this.opts.stallTimeoutMs, deadline, this.opts.signal);
+      try {
+        res = await this.opts.fetch(url, { method: 'HEAD', signal: clock.ctrl.signal });
+      } catch (e) {
+        if (this.opts.signal?.aborted) throw e;
+        const why = clock.why === null ? (e as Error).message : this.timeoutMessage(clock.why);
+        if (clock.why !== 'stall' || attempt >= this.opts.retries) {
+          throw new ModelSourceError(`${url}: request failed (${why}${attempt > 0 ? `, after ${attempt + 1} attempts` : ''})`, url, null, { cause: e });
+        }
+      } finally {
+        clock.stop();
+      }
     }
     if (res.ok) return !isHtmlPage(res, file);
     if (res.status === 404) return false;
@@ -154,9 +204,10 @@ export class UrlSource implements ModelSource {
   private async download(url: string, file: string, onProgress?: (p: LoadProgress) => void): Promise<Uint8Array> {
     const state = { parts: [] as Uint8Array[], received: 0, total: null as number | null };
     let lastError = 'no attempt made';
+    const deadline = this.deadline();
     for (let attempt = 0; attempt <= this.opts.retries; attempt++) {
       if (attempt > 0) await this.sleep(this.opts.retryDelayMs * 2 ** (attempt - 1));
-      const outcome = await this.attempt(url, file, state, onProgress);
+      const outcome = await this.attempt(url, file, state, deadline, onProgress);
       if (outcome === null) return concat(state.parts, state.received);
       lastError = outcome;
     }
@@ -168,16 +219,33 @@ export class UrlSource implements ModelSource {
     url: string,
     file: string,
     state: { parts: Uint8Array[]; received: number; total: number | null },
+    deadline: number,
+    onProgress?: (p: LoadProgress) => void,
+  ): Promise<string | null> {
+    const clock = new RequestClock(this.opts.stallTimeoutMs, deadline, this.opts.signal);
+    try {
+      return await this.request(url, file, state, clock, onProgress);
+    } catch (e) {
+      if (e instanceof ModelSourceError || this.opts.signal?.aborted) throw e;
+      if (clock.why === 'deadline') throw new ModelSourceError(`${url}: ${this.timeoutMessage('deadline')} (${state.received} bytes received)`, url, null, { cause: e });
+      const why = clock.why ? this.timeoutMessage(clock.why) : (e as Error).message;
+      return state.received > 0 ? `body interrupted after ${state.received} bytes: ${why}` : `network error: ${why}`;
+    } finally {
+      clock.stop();
+    }
+  }
+
+  /** The request of one attempt; a thrown error other than ModelSourceError is retried by attempt(). */
+  private async request(
+    url: string,
+    file: string,
+    state: { parts: Uint8Array[]; received: number; total: number | null },
+    clock: RequestClock,
     onProgress?: (p: LoadProgress) => void,
   ): Promise<string | null> {
     const headers: Record<string, string> = state.received > 0 ? { Range: `bytes=${state.received}-` } : {};
-    let res: Response;
-    try {
-      res = await this.opts.fetch(url, { headers, signal: this.opts.signal });
-    } catch (e) {
-      if (this.opts.signal?.aborted) throw e;
-      return `network error: ${(e as Error).message}`;
-    }
+    const res = await this.opts.fetch(url, { headers, signal: clock.ctrl.signal });
+    clock.touch();
     if (!res.ok) {
       if (!retryable(res.status)) throw new ModelSourceError(`${url}: HTTP ${res.status} ${res.statusText}`.trim(), url, res.status);
       return `HTTP ${res.status}`;
@@ -191,12 +259,7 @@ export class UrlSource implements ModelSource {
       state.received = 0;
     }
     state.total ??= expectedTotal(res);
-    try {
-      await this.readBody(res, file, state, onProgress);
-    } catch (e) {
-      if (e instanceof ModelSourceError || this.opts.signal?.aborted) throw e;
-      return `body interrupted after ${state.received} bytes: ${(e as Error).message}`;
-    }
+    await this.readBody(res, file, state, clock, onProgress);
     if (state.total !== null && state.received < state.total) return `truncated: ${state.received} of ${state.total} bytes`;
     return null;
   }
@@ -205,6 +268,7 @@ export class UrlSource implements ModelSource {
     res: Response,
     file: string,
     state: { parts: Uint8Array[]; received: number; total: number | null },
+    clock: RequestClock,
     onProgress?: (p: LoadProgress) => void,
   ): Promise<void> {
     if (!res.body) {
@@ -216,6 +280,7 @@ export class UrlSource implements ModelSource {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
+        clock.touch();
         state.parts.push(value);
         state.received += value.length;
         onProgress?.({ file, loaded: state.received, total: state.total });
@@ -224,6 +289,16 @@ export class UrlSource implements ModelSource {
     if (state.total !== null && state.received > state.total) {
       throw new ModelSourceError(`${res.url || file}: received ${state.received} bytes, more than the announced ${state.total}`, file);
     }
+  }
+
+  /** performance.now() at which a file's download gives up (Infinity without timeoutMs). */
+  private deadline(): number {
+    const t = this.opts.timeoutMs;
+    return t === undefined ? Infinity : performance.now() + t;
+  }
+
+  private timeoutMessage(why: 'stall' | 'deadline'): string {
+    return why === 'stall' ? `no data for ${this.opts.stallTimeoutMs} ms (stalled)` : `not complete within timeoutMs ${this.opts.timeoutMs} ms`;
   }
 
   private sleep(ms: number): Promise<void> {
