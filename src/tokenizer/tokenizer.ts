@@ -5,7 +5,7 @@
  * differs from the target's are TokenizerErrors.
  */
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { Template } from '@huggingface/jinja';
+import { renderChatTemplate } from './chat-template';
 import { TokenizerError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { createStreamDecoder, type StreamDecoder } from './stream.ts';
@@ -124,11 +124,7 @@ export class Tokenizer {
   /** Renders the model's chat template with a generation prompt for the assistant's turn. */
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
     if (this.template === null) throw new TokenizerError('tokenizer_config.json has no chat_template; use a plain prompt');
-    try {
-      return new Template(this.template).render({ messages, add_generation_prompt: opts.addGenerationPrompt ?? true, ...this.specials });
-    } catch (e) {
-      throw new TokenizerError(`tokenizer_config.json chat_template failed to render: ${(e as Error).message}`, { cause: e });
-    }
+    return renderChatTemplate(this.template, { messages, add_generation_prompt: opts.addGenerationPrompt ?? true, ...this.specials });
   }
 
   /** Incremental decoder for streamed output (see stream.ts). */

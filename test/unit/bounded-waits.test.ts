@@ -7,7 +7,10 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ModelSourceError } from '../../src/errors';
+import { Template } from '@huggingface/jinja';
+import { ModelSourceError, TokenizerError } from '../../src/errors';
+import { fixtureTokenizer } from '../../src/model/fixture-tokenizer';
+import { Tokenizer } from '../../src/tokenizer/tokenizer';
 import { UrlSource } from '../../src/model/source';
 import { loadModelFiles } from '../../src/model/weights';
 
@@ -79,5 +82,31 @@ describe('model downloads never hang', () => {
   it('a trickle that never stalls: the overall timeoutMs ends it with ModelSourceError', async () => {
     const e = await failure(new UrlSource(`${base}/trickle/`, { ...opts, timeoutMs: 400 }).read('model.safetensors'));
     expect(e.message).toMatch(/trickle\/model\.safetensors: not complete within timeoutMs 400 ms \(\d+ bytes received\)/);
+  });
+});
+
+describe('chat templates run under a budget', () => {
+  const tok = fixtureTokenizer(300);
+  const withTemplate = (t: string) => Tokenizer.fromFiles(tok.tokenizerJson, { ...(tok.tokenizerConfig as object), chat_template: t });
+  const cases: [string, RegExp][] = [
+    ['{% for i in range(100000000) %}x{% endfor %}', /range\(\) of 100000000 items/],
+    ['{% for i in range(50000) %}{% for j in range(50000) %}{{ j }}{% endfor %}{% endfor %}', /evaluation steps|ms\)|characters/],
+    ["{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}", /longer than \d+ characters/],
+    ['{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}', /failed to render/],
+  ];
+  for (const [template, why] of cases) {
+    it(`TokenizerError within the budget: ${template.slice(0, 60)}`, () => {
+      const t0 = performance.now();
+      const t = withTemplate(template);
+      expect(() => t.applyChatTemplate([{ role: 'user', content: 'hi' }])).toThrow(TokenizerError);
+      expect(() => t.applyChatTemplate([{ role: 'user', content: 'hi' }])).toThrow(why);
+      expect(performance.now() - t0).toBeLessThan(6000);
+    });
+  }
+
+  it('a normal template still renders, and the library renders unbudgeted elsewhere', () => {
+    const t = withTemplate("{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}");
+    expect(t.applyChatTemplate([{ role: 'user', content: 'hi' }])).toBe('<user>hi<assistant>');
+    expect(new Template('{% for i in range(3) %}{{ i }}{% endfor %}').render({})).toBe('012');
   });
 });
