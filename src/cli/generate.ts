@@ -1,7 +1,7 @@
 /** `treespec generate`: one generation on the GPU engine or the CPU reference. */
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/engine';
-import { engineDefaults, isWeightDtype, resolveGenerateOptions, OptionsError, type GenerateOptions } from '../engine/options';
+import { engineDefaults, isWeightDtype, resolveGenerateOptions, OptionsError, type DocumentsProgress, type GenerateOptions } from '../engine/options';
 import { profileTable } from './profile';
 import { isStrategyName, strategyNames } from '../engine/strategies';
 import { ContextLengthError } from '../errors';
@@ -28,6 +28,20 @@ async function readDocuments(paths: string[]): Promise<string[]> {
       }),
     ),
   );
+}
+
+/** One stderr line per tenth of each indexing stage (rewritten in place on a terminal). */
+function documentsProgressLine(): (p: DocumentsProgress) => void {
+  let shown = '';
+  return (p) => {
+    const tenth = Math.floor((10 * p.done) / Math.max(1, p.total));
+    const key = `${p.stage}${tenth}`;
+    if (key === shown) return;
+    shown = key;
+    const what = p.stage === 'tokenize' ? `tokenized ${p.done} of ${p.total} characters` : p.done < p.total ? `building the suffix array over ${p.total} tokens` : `indexed ${p.total} tokens`;
+    const tty = process.stderr.isTTY;
+    process.stderr.write(`${tty ? '\r\x1b[K' : ''}documents: ${what}${tty && !(p.stage === 'index' && p.done === p.total) ? '' : '\n'}`);
+  };
 }
 
 export async function runGenerate(args: string[]): Promise<number> {
@@ -71,6 +85,7 @@ export async function runGenerate(args: string[]): Promise<number> {
     chat: f.chat,
     documents: await readDocuments(f.documents ?? []),
     profile: f.profile,
+    onProgress: documentsProgressLine(),
   };
   // Bad flag values fail here, before the model is read or the GPU is touched.
   const maxContext = num(f['max-context'], 'max-context');

@@ -10,10 +10,11 @@ import { GpuModel } from '../model/gpu-model';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { ContextLengthError, EngineDestroyedError } from '../errors';
 import type { Drafter } from '../draft/drafter';
-import { engineDefaults, resolveGenerateOptions, OptionsError, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions } from './options';
+import { engineDefaults, resolveGenerateOptions, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions } from './options';
 import { createDrafter } from './strategies';
 import { Lock } from './lock';
-import { Datastore } from '../draft/datastore';
+import type { Datastore } from '../draft/datastore';
+import { indexDocuments } from './documents';
 import { RetrievalDrafter } from '../draft/retrieval';
 import { decodeLoop, type GenerateChunk } from './decode-loop';
 import { collectGeneration, type CollectedGeneration } from './collect';
@@ -122,7 +123,7 @@ export class Engine {
       const drafter = opts.strategy === 'ar' ? null : await this.drafter(opts.strategy);
       // The request's documents go to the retrieval drafter, used alone or inside `auto`.
       const retrieval = this.drafters.get('retrieval');
-      if (retrieval instanceof RetrievalDrafter) retrieval.setDatastore(this.datastore(opts.documents));
+      if (retrieval instanceof RetrievalDrafter) retrieval.setDatastore(await this.datastore(opts.documents, options.onProgress));
       // A lost device rejects the loop with DeviceLostError instead of leaving a readback pending forever.
       const steps = this.watch.guardGenerator(decodeLoop({
         model: this.model,
@@ -185,12 +186,9 @@ export class Engine {
   }
 
   /** A suffix-array datastore over the documents' token ids (none without documents). */
-  private datastore(documents: string[]): Datastore | null {
+  private async datastore(documents: string[], onProgress?: (p: DocumentsProgress) => void): Promise<Datastore | null> {
     const key = JSON.stringify(documents);
-    if (key !== this.docs.key) {
-      const store = documents.length ? Datastore.build(documents.map((d) => this.tokenizer.encode(d, { addSpecialTokens: false }))) : null;
-      this.docs = { key, store };
-    }
+    if (key !== this.docs.key) this.docs = { key, store: await indexDocuments(this.tokenizer, documents, onProgress) };
     return this.docs.store;
   }
 

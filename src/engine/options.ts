@@ -33,6 +33,13 @@ export const engineDefaults = {
   maxDocumentChars: 16 * 1024 * 1024,
 };
 
+/** How far indexing a request's documents has come: `done` of `total` characters (tokenize) or tokens (index). */
+export interface DocumentsProgress {
+  stage: 'tokenize' | 'index';
+  done: number;
+  total: number;
+}
+
 /** Options of one generate() call. */
 export interface GenerateOptions {
   /** Tokens to generate at most. Default 128. */
@@ -61,6 +68,8 @@ export interface GenerateOptions {
   addSpecialTokens?: boolean;
   /** Documents for retrieval drafters (token ids are built by the engine). */
   documents?: string[];
+  /** Progress of indexing `documents` (tokenizing, then the suffix array), when they change. Not sent across a worker. */
+  onProgress?: (p: DocumentsProgress) => void;
   /**
    * Time every kernel of the target's passes (timestamp queries, or per-kernel submits timed
    * from the CPU without them); the stats then hold a per-step and a total breakdown. Each

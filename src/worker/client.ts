@@ -106,7 +106,8 @@ export class WorkerEngine {
 
   /** Streams a generation from the worker; returns its statistics, like Engine.generate. */
   async *generate(prompt: string, options: GenerateOptions = {}): AsyncGenerator<GenerateChunk, GenerationStats, void> {
-    const { signal, ...rest } = options;
+    // Functions do not cross to the worker: indexing progress (onProgress) stays in the worker.
+    const { signal, onProgress: _, ...rest } = options;
     const id = this.nextId++;
     const abort = () => this.post({ type: 'abort', id });
     signal?.addEventListener('abort', abort);

@@ -33,6 +33,17 @@ describe('suffix array', () => {
     );
   });
 
+  it('equals the brute-force sort on repeated blocks (induced sorting recurses several levels)', () => {
+    const blocks = fc.tuple(fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 12 }), fc.integer({ min: 2, max: 40 }), fc.array(fc.integer({ min: -1, max: 2 }), { maxLength: 6 }));
+    fc.assert(
+      fc.property(blocks, ([block, times, tail]) => {
+        const t = [...Array.from({ length: times }, () => block).flat(), ...tail];
+        expect(Array.from(buildSuffixArray(Int32Array.from(t)))).toEqual(naiveSuffixArray(t));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('handles a long run of one token and large token ids', () => {
     const t = new Array(1000).fill(7);
     expect(Array.from(buildSuffixArray(Int32Array.from(t)))).toEqual(naiveSuffixArray(t));
