@@ -9,6 +9,14 @@ import type { Tokenizer } from '../tokenizer/tokenizer';
 import { Rng } from '../verify/rng';
 import { greedyToken, sampleFrom, targetProbs } from '../verify/sampler';
 import type { ResolvedGenerateOptions } from './options';
+import { ModelError } from '../errors';
+
+/** The GPU engine's rule on the CPU: a row of logits with NaN or infinity yields no token. */
+function checkLogits(row: Float32Array, position: number): void {
+  for (let i = 0; i < row.length; i++) {
+    if (!Number.isFinite(row[i])) throw new ModelError(`the model's logits at position ${position} are not finite (NaN or infinity): the weights overflow f32 on this input; no token was produced`);
+  }
+}
 
 export interface CpuGeneration {
   tokens: number[];
@@ -31,6 +39,7 @@ export function generateOnCpu(files: ModelFiles, tokenizer: Tokenizer, prompt: I
   const out: number[] = [];
   let finishReason: 'length' | 'eos' = 'length';
   while (out.length < opts.maxTokens) {
+    checkLogits(last, history.length - 1);
     const next = greedy ? greedyToken(last) : sampleFrom(targetProbs(last, sampling, Int32Array.from(history)), rng);
     if (eos.has(next)) { finishReason = 'eos'; break; }
     out.push(next);

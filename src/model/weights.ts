@@ -3,7 +3,7 @@
  * shards, tokenizer files; and checks every tensor name and shape against the config before
  * anything reaches the GPU (missing or extra tensors are a SafetensorsError naming them).
  */
-import { ConfigError, SafetensorsError, TokenizerError, show } from '../errors.ts';
+import { ConfigError, ModelError, SafetensorsError, TokenizerError, show } from '../errors.ts';
 import { f16BitsToF32, f32ToF16Bits } from './f16.ts';
 import { parseConfig, qDim, kvDim, type ModelConfig } from './config.ts';
 import { dequantizedTensors, extractQuantized, type QuantizedWeights } from './quantized-files.ts';
@@ -181,13 +181,38 @@ export async function loadModelFiles(source: ModelSource, opts: { onProgress?: (
   const tokenizerConfig = await readOptionalJson(source, 'tokenizer_config.json', TokenizerError, onProgress);
   const { tensors, file } = await readShards(source, onProgress);
   const quantized = extractQuantized(tensors, config, file);
+  const valid = validateTensors(tensors, config, file);
+  for (const t of valid.values()) checkFinite(t, file);
   return {
     config,
-    tensors: validateTensors(tensors, config, file),
+    tensors: valid,
     tokenizerJson,
     tokenizerConfig: tokenizerConfig === absent ? null : tokenizerConfig,
     quantized,
   };
+}
+
+/**
+ * A NaN or infinity in a weight makes every later activation NaN: found here, where the tensor
+ * can be named, not as nonsense tokens later. One pass over the exponent bits (all ones means
+ * not finite): about a millisecond per 10 MB.
+ */
+export function checkFinite(t: RawTensor, file: string): void {
+  if (t.dtype === 'U8') return; // packed quantized rows: their values were checked before packing
+  const wide = t.dtype === 'F32';
+  const size = wide ? 4 : 2;
+  const n = t.data.byteLength / size;
+  // Typed views need aligned offsets; a file's tensors may sit at any byte.
+  const aligned = t.data.byteOffset % size === 0 ? t.data : t.data.slice();
+  const words = wide ? new Uint32Array(aligned.buffer, aligned.byteOffset, n) : new Uint16Array(aligned.buffer, aligned.byteOffset, n);
+  // exponent all ones: not finite; then a non-zero mantissa: NaN
+  const [mask, mantissa] = wide ? [0x7f800000, 0x7fffff] : t.dtype === 'F16' ? [0x7c00, 0x3ff] : [0x7f80, 0x7f];
+  for (let i = 0; i < n; i++) {
+    if ((words[i] & mask) === mask) {
+      const what = words[i] & mantissa ? 'NaN' : 'infinity';
+      throw new ModelError(`${file}: tensor "${t.name}" holds ${what} at element ${i} of ${n}; the weights are damaged (re-download or re-export the model)`);
+    }
+  }
 }
 
 /** f16 bits -> f32 for all 65536 values: a table turns decoding into one lookup per element. */

@@ -1,8 +1,12 @@
 /**
- * Engine.destroy() while generations run (issue 20): the generation in the middle of a step
- * finishes that step on intact buffers (no GPU validation error), then rejects with
- * EngineDestroyedError; queued and later generations reject with it too; a generation paused
- * between steps rejects at its next step; Engine.load afterwards works and gives the same tokens.
+ * Faults of a running engine (issue 20), on one device (its pipelines compile once):
+ *  - Engine.destroy() while generations run: the generation in the middle of a step finishes
+ *    that step on intact buffers (no GPU validation error), then rejects with
+ *    EngineDestroyedError; queued and later generations reject with it too; a generation paused
+ *    between steps rejects at its next step; Engine.load afterwards works and gives the same tokens.
+ *  - Non-finite logits: a model whose layer-0 norm overflows f32 makes every logit NaN; the
+ *    generation rejects with ModelError (greedy and sampled, plain and speculative) instead of an
+ *    OptionsError about token -1 or a guessed token, and the device stays usable.
  */
 import { describe, expect, it, beforeAll } from 'vitest';
 import { Engine } from '../../src/engine/engine';
@@ -11,6 +15,7 @@ import { FIXTURE_SHAPES, makeFixture } from '../../src/model/fixture';
 import { MemorySource } from '../../src/model/source';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import type { GenerateChunk } from '../../src/engine/decode-loop';
+import { overflowing } from './damaged-models';
 
 const engineOpts = { maxContext: 64, maxTreeNodes: 8, weightDtype: 'f32' as const };
 const prompt = 'the cat sat on the mat';
@@ -31,12 +36,15 @@ function gpuErrors(device: GPUDevice): string[] {
   return errors;
 }
 
+let device: GPUDevice;
+beforeAll(async () => {
+  device = (await acquireDevice()).device; // one device: its pipelines compile once
+});
+
 describe('Engine.destroy() during generation', () => {
   let files: ModelFiles;
-  let device: GPUDevice;
   beforeAll(async () => {
     files = await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.tiny, 5)));
-    device = (await acquireDevice()).device; // one device: its pipelines compile once
   });
 
   it('mid-step: the step ends on intact buffers, the generation and the queued ones reject; paused: rejects on resume; a new engine works', async () => {
@@ -65,5 +73,27 @@ describe('Engine.destroy() during generation', () => {
     // No submit used a destroyed buffer.
     await device.queue.onSubmittedWorkDone();
     expect(errors).toEqual([]);
+  });
+});
+
+describe('non-finite logits on the GPU', () => {
+  it('end the generation with ModelError, never a token', async () => {
+    const engine = await Engine.load(await loadModelFiles(new MemorySource(overflowing())), { ...engineOpts, device });
+    try {
+      for (const o of [{ strategy: 'ar' }, { strategy: 'ar', temperature: 0.8 }, { strategy: 'lookup', treeBudget: 3 }]) {
+        const e = await engine.generateText('the cat sat', { maxTokens: 3, ...o }).then(
+          (r) => new Error(`expected ModelError, got ${JSON.stringify(r.tokens)}`),
+          (err: Error) => err,
+        );
+        expect(e.name, `${JSON.stringify(o)}: ${e.message}`).toBe('ModelError');
+        expect(e.message).toMatch(/logits at position \d+ are not finite/);
+      }
+    } finally {
+      engine.destroy();
+    }
+    // A sound model on the same device afterwards: no state is left behind.
+    const ok = await Engine.load(await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.tiny, 7))), { ...engineOpts, device });
+    expect((await ok.generateText('the cat sat', { maxTokens: 2, strategy: 'ar' })).tokens).toHaveLength(2);
+    ok.destroy();
   });
 });

@@ -1,0 +1,80 @@
+/**
+ * Numerical faults are named (issue 20): a NaN or infinity in a weight is a ModelError naming
+ * the tensor when the model loads (f32, f16 and bf16 files); logits that overflow to NaN while
+ * decoding end a CPU generation with ModelError instead of an empty text with exit code 0.
+ * test/gpu/numerics.test.ts covers the GPU engine.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ModelError } from '../../src/errors';
+import { main } from '../../src/cli/main';
+import { writeFixture } from '../../src/model/fixture';
+import { damaged, overflowing } from '../gpu/damaged-models';
+import { MemorySource } from '../../src/model/source';
+import { loadModelFiles } from '../../src/model/weights';
+
+async function loadError(files: Map<string, Uint8Array>): Promise<Error> {
+  return loadModelFiles(new MemorySource(files)).then(
+    () => {
+      throw new Error('expected a ModelError');
+    },
+    (e: Error) => e,
+  );
+}
+
+describe('non-finite weights are found at load', () => {
+  const cases: [string, 'f32' | 'f16' | 'bf16', number, string][] = [
+    ['f32 NaN', 'f32', 0x7fc00000, 'NaN'],
+    ['f32 -infinity', 'f32', 0xff800000, 'infinity'],
+    ['f16 NaN', 'f16', 0x7e00, 'NaN'],
+    ['f16 infinity', 'f16', 0x7c00, 'infinity'],
+    ['bf16 NaN', 'bf16', 0x7fc0, 'NaN'],
+  ];
+  for (const [label, dtype, bits, what] of cases) {
+    it(`${label}: ModelError naming the tensor and element`, async () => {
+      const e = await loadError(damaged(dtype, 'model.layers.1.mlp.up_proj.weight', 77, bits));
+      expect(e).toBeInstanceOf(ModelError);
+      expect(e.message).toBe(`model.safetensors: tensor "model.layers.1.mlp.up_proj.weight" holds ${what} at element 77 of ${160 * 64}; the weights are damaged (re-download or re-export the model)`);
+    });
+  }
+
+  it('the largest finite values load', async () => {
+    await loadModelFiles(new MemorySource(damaged('f32', 'model.norm.weight', 3, 0x7f7fffff)));
+    await loadModelFiles(new MemorySource(damaged('f16', 'model.norm.weight', 3, 0x7bff)));
+  });
+});
+
+async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  try {
+    return { code: await main(argv), stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+describe('non-finite logits end a CPU generation with ModelError', () => {
+  it('treespec generate --device cpu: NaN weights at load, overflowing logits while decoding', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'treespec-numerics-'));
+    try {
+      await writeFixture(join(dir, 'nan'), damaged('f32', 'model.embed_tokens.weight', 5, 0x7fc00000));
+      await writeFixture(join(dir, 'overflow'), overflowing());
+      const nan = await run(['generate', '--model', join(dir, 'nan'), '--prompt', 'hi', '--device', 'cpu']);
+      expect(nan.code).toBe(1);
+      expect(nan.stderr).toMatch(/^ModelError: model\.safetensors: tensor "model\.embed_tokens\.weight" holds NaN/);
+      for (const sampling of [[], ['--temperature', '0.8']]) {
+        const r = await run(['generate', '--model', join(dir, 'overflow'), '--prompt', 'hi', '--device', 'cpu', '--max-tokens', '3', ...sampling]);
+        expect(r.code, r.stdout).toBe(1);
+        expect(r.stderr).toMatch(/^ModelError: the model's logits at position \d+ are not finite/);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
