@@ -1,5 +1,6 @@
 /** `treespec fixture`: writes a seeded random-weight model in the Hugging Face layout. */
 import { parseArgs } from 'node:util';
+import { fixtureFlags } from './flags';
 import { makeFixture, type FixtureShape } from '../model/fixture';
 import { checkOutputFolder, writeModelFolder } from './output-files';
 import { OptionsError } from '../engine/options';
@@ -12,24 +13,7 @@ function int(v: string | undefined, flag: string, dflt: number): number {
 }
 
 export async function runFixture(args: string[]): Promise<number> {
-  const f = parseArgs({ args, strict: true, allowPositionals: false, options: {
-    out: { type: 'string' },
-    vocab: { type: 'string' },
-    hidden: { type: 'string' },
-    intermediate: { type: 'string' },
-    layers: { type: 'string' },
-    heads: { type: 'string' },
-    'kv-heads': { type: 'string' },
-    'head-dim': { type: 'string' },
-    'max-positions': { type: 'string' },
-    'model-type': { type: 'string' },
-    dtype: { type: 'string' },
-    bias: { type: 'boolean' },
-    untied: { type: 'boolean' },
-    seed: { type: 'string' },
-    force: { type: 'boolean' },
-    debug: { type: 'boolean' },
-  } }).values;
+  const f = parseArgs({ args, strict: true, allowPositionals: false, options: fixtureFlags }).values;
   if (!f.out) throw new OptionsError('--out is required (the folder to write the model into)');
   const dtype = f.dtype ?? 'f16';
   if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16') throw new OptionsError(`--dtype is "${dtype}"; expected f32, f16 or bf16`);

@@ -1,7 +1,8 @@
 /** `treespec generate`: one generation on the GPU engine or the CPU reference. */
 import { parseArgs } from 'node:util';
+import { generateFlags } from './flags';
 import { Engine } from '../engine/engine';
-import { engineDefaults, isWeightDtype, resolveGenerateOptions, OptionsError, type DocumentsProgress, type GenerateOptions } from '../engine/options';
+import { engineDefaults, isWeightDtype, resolveGenerateOptions, resolveMaxContext, OptionsError, type DocumentsProgress, type GenerateOptions } from '../engine/options';
 import { profileTable } from './profile';
 import { isStrategyName, strategyNames } from '../engine/strategies';
 import { ContextLengthError } from '../errors';
@@ -13,9 +14,25 @@ import { loadCliDraft } from './vocab-counts';
 
 function num(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
-  const x = Number(v);
+  // Number("") and Number(" ") are 0: a blank value is refused as given, not read as zero.
+  const x = v.trim() === '' ? NaN : Number(v);
   if (!Number.isFinite(x)) throw new OptionsError(`--${flag} is "${v}"; expected a number`);
   return x;
+}
+
+/** Strategies that read --documents and --draft (auto uses both when given). */
+const usesDocuments = (s: string) => s === 'retrieval' || s === 'fusion' || s === 'auto' || (s.startsWith('auto:') && /\b(retrieval|fusion)\b/.test(s));
+const usesDraft = (s: string) => s === 'draft' || s === 'fusion' || s === 'cross-vocab' || s === 'auto' || (s.startsWith('auto:') && /\b(draft|fusion)\b/.test(s));
+
+/** Flags that do not apply to the strategy are refused, not ignored. */
+function checkStrategyFlags(strategy: string, f: { draft?: string; documents?: string[]; 'tree-budget'?: string }): void {
+  const needs = (flag: string, which: string) => new OptionsError(`${flag} does not apply to --strategy ${strategy}; it is used by ${which}`);
+  if (f.draft !== undefined && !usesDraft(strategy)) throw needs('--draft', 'draft, fusion, cross-vocab and auto');
+  if (f.documents?.length && !usesDocuments(strategy)) throw needs('--documents', 'retrieval, fusion and auto');
+  if (f['tree-budget'] !== undefined && strategy === 'ar') throw needs('--tree-budget', 'the drafting strategies');
+  if ((strategy === 'draft' || strategy === 'fusion' || strategy === 'cross-vocab') && f.draft === undefined) {
+    throw new OptionsError(`--strategy ${strategy} needs --draft DIR (a draft model); to draft with the target itself use --strategy self`);
+  }
 }
 
 /** Reads --documents files (UTF-8 text) for the retrieval drafters. */
@@ -45,28 +62,7 @@ function documentsProgressLine(): (p: DocumentsProgress) => void {
 }
 
 export async function runGenerate(args: string[]): Promise<number> {
-  const f = parseArgs({ args, strict: true, allowPositionals: false, options: {
-    model: { type: 'string' },
-    prompt: { type: 'string' },
-    'max-tokens': { type: 'string' },
-    temperature: { type: 'string' },
-    'top-k': { type: 'string' },
-    'top-p': { type: 'string' },
-    'repetition-penalty': { type: 'string' },
-    seed: { type: 'string' },
-    strategy: { type: 'string' },
-    'tree-budget': { type: 'string' },
-    device: { type: 'string' },
-    weights: { type: 'string' },
-    'max-context': { type: 'string' },
-    chat: { type: 'boolean' },
-    documents: { type: 'string', multiple: true },
-    draft: { type: 'string' },
-    'vocab-trim': { type: 'string' },
-    json: { type: 'boolean' },
-    profile: { type: 'boolean' },
-    debug: { type: 'boolean' },
-  } }).values;
+  const f = parseArgs({ args, strict: true, allowPositionals: false, options: generateFlags }).values;
   if (!f.model) throw new OptionsError('--model is required (a model folder or a URL base)');
   if (f.prompt === undefined) throw new OptionsError('--prompt is required');
   const device = f.device ?? 'gpu';
@@ -94,6 +90,7 @@ export async function runGenerate(args: string[]): Promise<number> {
   if (gen.strategy !== undefined && !isStrategyName(gen.strategy)) {
     throw new OptionsError(`generate option "strategy" is "${gen.strategy}"; expected one of ${strategyNames().join(', ')}, or auto:NAME[,NAME...]`);
   }
+  checkStrategyFlags(gen.strategy ?? (device === 'cpu' ? 'ar' : 'auto'), f);
   const files = await loadModelFiles(sourceFromString(f.model));
   let result: { text: string; tokens: number[]; stats: object };
   if (device === 'cpu') {
@@ -104,16 +101,16 @@ export async function runGenerate(args: string[]): Promise<number> {
     const text = opts.chat ? tokenizer.applyChatTemplate([{ role: 'user', content: f.prompt }]) : f.prompt;
     const prompt = tokenizer.encode(text, { addSpecialTokens: !opts.chat && opts.addSpecialTokens });
     // The engine's policy: prompt + output within the context; a longer prompt is an error.
-    const context = maxContext ?? Math.min(files.config.maxPositionEmbeddings, engineDefaults.maxContextCap);
+    const context = resolveMaxContext(maxContext, files.config.maxPositionEmbeddings);
     if (prompt.length >= context) {
       throw new ContextLengthError(`the prompt has ${prompt.length} tokens; the context holds ${context} (prompt + output), so at most ${context - 1} prompt tokens`);
     }
     // --weights q8|q4: the reference runs on the weights the GPU would compute with
     const cpuFiles = weights === 'q8' || weights === 'q4' ? dequantizedFiles(files, weights) : files;
-    result = generateOnCpu(cpuFiles, tokenizer, prompt, { ...opts, maxTokens: Math.min(opts.maxTokens, context - prompt.length) });
+    result = generateOnCpu(cpuFiles, tokenizer, prompt, opts, context);
   } else {
     if (f['vocab-trim'] !== undefined && !f.draft) throw new OptionsError('--vocab-trim N trims the draft model: it needs --draft DIR');
-    const context = maxContext ?? Math.min(files.config.maxPositionEmbeddings, engineDefaults.maxContextCap);
+    const context = resolveMaxContext(maxContext, files.config.maxPositionEmbeddings);
     // cross-vocab takes --draft as a model of another tokenizer (loaded by the engine); the
     // other draft strategies take it as a same-tokenizer DraftModel.
     const cross = gen.strategy === 'cross-vocab';

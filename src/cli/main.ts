@@ -1,48 +1,45 @@
 /**
  * The `treespec` command line: generate (GPU engine or CPU reference), fixture (random-weight
- * models in the Hugging Face layout). Errors print their name and message, and a stack trace
- * only with --debug.
+ * models in the Hugging Face layout), vocab-counts, quantize; help for each (src/cli/flags.ts).
+ * Errors print their name and message, and a stack trace only with --debug.
  */
 import { runGenerate } from './generate';
 import { runFixture } from './fixture';
 import { runVocabCounts } from './vocab-counts';
 import { runQuantize } from './quantize';
 import { OptionsError } from '../errors';
+import { commandUsage, commands, isCommand, usage } from './flags';
 
-const usage = `treespec — speculative decoding on WebGPU
-
-  treespec generate --model DIR_OR_URL --prompt TEXT [--max-tokens N] [--temperature T]
-                    [--top-k K] [--top-p P] [--repetition-penalty R] [--seed S]
-                    [--strategy ar|self|random|...] [--tree-budget N] [--device gpu|cpu]
-                    [--weights f16|f32|q8|q4] [--max-context N] [--chat] [--documents FILE]...
-                    [--draft DIR [--vocab-trim N]]   (with --strategy cross-vocab, DIR may
-                    hold a model of another tokenizer)
-                    [--json] [--profile] [--debug]   (--profile: GPU time per kernel,
-                    per step in the --json stats and as a table on stderr)
-  treespec fixture  --out DIR [--vocab N] [--hidden N] [--intermediate N] [--layers N]
-                    [--heads N] [--kv-heads N] [--head-dim N] [--model-type llama|qwen2|mistral]
-                    [--dtype f32|f16|bf16] [--bias] [--untied] [--seed S]
-  treespec vocab-counts --model TARGET_DIR --text FILE... --out FILE [--max-bytes N]
-                    [--window N] [--weights f32|f16]   (VocabTrim counts of the target's
-                    greedy predictions; ship the file as the draft's vocab-counts.json)
-  treespec quantize --model DIR_OR_URL --to q8|q4 --out DIR   (pre-quantized weights,
-                    loaded as stored by --weights q8|q4; docs/quantization.md)
-`;
+/** A usage error: named on stderr, exit code 2. */
+function unknownCommand(name: string): number {
+  process.stderr.write(`OptionsError: unknown command "${name}"; expected one of ${Object.keys(commands).join(', ')} or help (treespec help lists them)\n`);
+  return 2;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const debug = rest.includes('--debug');
   try {
+    if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+      // `treespec help generate` prints one command's help
+      const one = rest[0];
+      if (one !== undefined && !isCommand(one)) return unknownCommand(one);
+      process.stdout.write(one !== undefined ? commandUsage(one) : usage());
+      return 0;
+    }
+    if (!isCommand(command)) return unknownCommand(command);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(commandUsage(command));
+      return 0;
+    }
     if (command === 'generate') return await runGenerate(rest);
     if (command === 'fixture') return await runFixture(rest);
     if (command === 'vocab-counts') return await runVocabCounts(rest);
-    if (command === 'quantize') return await runQuantize(rest);
-    process.stdout.write(usage);
-    return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
+    return await runQuantize(rest);
   } catch (e) {
     // node:util parseArgs reports unknown flags and missing values as a TypeError with a code.
     const parse = String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
-    const err = parse ? new OptionsError(`${(e as Error).message} (treespec --help lists the flags)`, { cause: e }) : (e as Error);
+    const err = parse ? new OptionsError(`${(e as Error).message} (treespec ${command} --help lists its flags)`, { cause: e }) : (e as Error);
     process.stderr.write(`${err.name ?? 'Error'}: ${err.message}\n`);
     if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
     return 1;

@@ -92,11 +92,13 @@ export async function checkOutputFolder(out: string, opts: { force: boolean; inp
 
 /**
  * Whether `out` may receive a file: never one of the command's inputs (`inputs`: flag -> path;
- * a folder input protects its model files). Checked before any work, so a bad --out fails at once.
+ * a folder input protects its model files), an existing file only with --force. Checked before
+ * any work, so a bad --out fails at once.
  */
-export async function checkOutputFile(out: string, inputs: [flag: string, path: string][]): Promise<void> {
+export async function checkOutputFile(out: string, force: boolean, inputs: [flag: string, path: string][]): Promise<void> {
   const outReal = await realish(out);
-  if ((await stat(out).catch(() => null))?.isDirectory()) throw new OptionsError(`--out ${out} is a folder; expected a file name`);
+  const st = await stat(out).catch(() => null);
+  if (st?.isDirectory()) throw new OptionsError(`--out ${out} is a folder; expected a file name`);
   for (const [flag, path] of inputs) {
     if (/^https?:\/\//.test(path)) continue;
     const inReal = await realish(path);
@@ -104,6 +106,7 @@ export async function checkOutputFile(out: string, inputs: [flag: string, path: 
     const hit = isDir ? dirname(outReal) === inReal && MODEL_FILE.test(basename(outReal)) : outReal === inReal;
     if (hit) throw new OptionsError(`--out ${out} would overwrite ${isDir ? 'a model file of ' : ''}${flag} ${path}; write the result elsewhere`);
   }
+  if (st && !force) throw new OptionsError(`--out ${out} already exists; pass --force to replace it, or pick another name`);
 }
 
 /** Removes temporary files that killed runs left in `dir` (a live writer's files are kept). */

@@ -4,6 +4,7 @@
  * every projection as NAME.q8 / NAME.q4 packed rows, so loading at that dtype skips quantizing.
  */
 import { parseArgs } from 'node:util';
+import { quantizeFlags } from './flags';
 import { OptionsError } from '../engine/options';
 import { serializeQuantized } from '../model/quantized-files';
 import { isQuantDtype } from '../model/quantize';
@@ -15,13 +16,7 @@ import { checkOutputFolder, writeModelFolder } from './output-files';
 const COPIED = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'];
 
 export async function runQuantize(args: string[]): Promise<number> {
-  const f = parseArgs({ args, strict: true, allowPositionals: false, options: {
-    model: { type: 'string' },
-    to: { type: 'string' },
-    out: { type: 'string' },
-    force: { type: 'boolean' },
-    debug: { type: 'boolean' },
-  } }).values;
+  const f = parseArgs({ args, strict: true, allowPositionals: false, options: quantizeFlags }).values;
   if (!f.model) throw new OptionsError('--model is required (the model folder or URL base to quantize)');
   if (!f.out) throw new OptionsError('--out is required (the folder to write the quantized model into)');
   const to = f.to ?? '';

@@ -4,6 +4,7 @@
  * (src/draft/vocab-trim.ts). Deterministic: the same inputs give the same file, byte for byte.
  */
 import { parseArgs } from 'node:util';
+import { vocabCountsFlags } from './flags';
 import { readFile } from 'node:fs/promises';
 import { checkOutputFile, writeFileAtomic } from './output-files';
 import { acquireDevice } from '../gpu/device';
@@ -16,26 +17,24 @@ import { OptionsError } from '../errors';
 import { countGreedyPredictions, keptTokens, parseVocabCounts, sortedCounts, VOCAB_COUNTS_FORMAT, type VocabCounts } from '../draft/vocab-trim';
 import { DraftModel } from '../draft/draft-model';
 
+/** An integer flag >= min, as given ("", "4.5" and "lots" are refused). */
+function positiveInt(v: string, flag: string, min: number, what: string): number {
+  const x = v.trim() === '' ? NaN : Number(v);
+  if (!Number.isInteger(x) || x < min) throw new OptionsError(`${flag} is "${v}"; expected an integer >= ${min} (${what})`);
+  return x;
+}
+
 export async function runVocabCounts(args: string[]): Promise<number> {
-  const f = parseArgs({ args, strict: true, allowPositionals: false, options: {
-    model: { type: 'string' },
-    text: { type: 'string', multiple: true },
-    'max-bytes': { type: 'string' },
-    window: { type: 'string' },
-    out: { type: 'string' },
-    weights: { type: 'string' },
-    debug: { type: 'boolean' },
-  } }).values;
+  const f = parseArgs({ args, strict: true, allowPositionals: false, options: vocabCountsFlags }).values;
   if (!f.model) throw new OptionsError('--model is required (the TARGET model folder: its predictions are counted)');
   if (!f.text?.length) throw new OptionsError('--text FILE is required (one or more calibration texts)');
   if (!f.out) throw new OptionsError('--out FILE is required');
-  const maxBytes = f['max-bytes'] === undefined ? Infinity : Number(f['max-bytes']);
-  if (!(maxBytes >= 1)) throw new OptionsError(`--max-bytes is "${f['max-bytes']}"; expected a number >= 1 (bytes read from the start of each text)`);
-  const window = f.window === undefined ? 256 : Number(f.window);
+  const maxBytes = f['max-bytes'] === undefined ? Infinity : positiveInt(f['max-bytes'], '--max-bytes', 1, 'bytes read from the start of each text');
+  const window = f.window === undefined ? 256 : positiveInt(f.window, '--window', 2, 'tokens per teacher-forced pass');
   const weights = f.weights ?? 'f32';
   if (weights !== 'f16' && weights !== 'f32') throw new OptionsError(`--weights is "${weights}"; expected f16 or f32`);
 
-  await checkOutputFile(f.out, [['--model', f.model], ...f.text.map((t): [string, string] => ['--text', t])]);
+  await checkOutputFile(f.out, !!f.force, [['--model', f.model], ...f.text.map((t): [string, string] => ['--text', t])]);
   const files = await loadModelFiles(sourceFromString(f.model));
   const tokenizer = Tokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfig, files.config);
   const { device } = await acquireDevice();

@@ -21,12 +21,17 @@ function checkLogits(row: Float32Array, position: number): void {
 export interface CpuGeneration {
   tokens: number[];
   text: string;
-  stats: { promptTokens: number; generatedTokens: number; prefillMs: number; decodeMs: number; tokensPerSecond: number; finishReason: 'length' | 'eos' };
+  stats: { promptTokens: number; generatedTokens: number; prefillMs: number; decodeMs: number; tokensPerSecond: number; finishReason: 'length' | 'eos' | 'context' };
 }
 
-export function generateOnCpu(files: ModelFiles, tokenizer: Tokenizer, prompt: Int32Array, opts: ResolvedGenerateOptions): CpuGeneration {
+/**
+ * Plain decoding of at most opts.maxTokens tokens within `maxContext` (prompt + output), with the
+ * engine's finish reasons: 'eos', 'length' (maxTokens reached) or 'context' (the context is full).
+ */
+export function generateOnCpu(files: ModelFiles, tokenizer: Tokenizer, prompt: Int32Array, opts: ResolvedGenerateOptions, maxContext = Infinity): CpuGeneration {
   const vocab = files.config.vocabSize;
-  const model = ReferenceModel.fromFiles(files, prompt.length + opts.maxTokens + 1);
+  const budget = Math.min(opts.maxTokens, maxContext - prompt.length);
+  const model = ReferenceModel.fromFiles(files, prompt.length + budget + 1);
   const rng = new Rng(opts.seed);
   const eos = new Set(tokenizer.eosIds);
   const sampling = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, repetitionPenalty: opts.repetitionPenalty };
@@ -37,14 +42,14 @@ export function generateOnCpu(files: ModelFiles, tokenizer: Tokenizer, prompt: I
   const t1 = performance.now();
   const history = Array.from(prompt);
   const out: number[] = [];
-  let finishReason: 'length' | 'eos' = 'length';
-  while (out.length < opts.maxTokens) {
+  let finishReason: 'length' | 'eos' | 'context' = budget < opts.maxTokens ? 'context' : 'length';
+  while (out.length < budget) {
     checkLogits(last, history.length - 1);
     const next = greedy ? greedyToken(last) : sampleFrom(targetProbs(last, sampling, Int32Array.from(history)), rng);
     if (eos.has(next)) { finishReason = 'eos'; break; }
     out.push(next);
     history.push(next);
-    if (out.length === opts.maxTokens) break;
+    if (out.length === budget) break;
     logits = model.forward(Int32Array.of(next));
     last = logits.subarray(0, vocab);
   }

@@ -10,7 +10,7 @@ import { GpuModel } from '../model/gpu-model';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { ContextLengthError, EngineDestroyedError } from '../errors';
 import type { Drafter } from '../draft/drafter';
-import { engineDefaults, resolveGenerateOptions, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions } from './options';
+import { engineDefaults, given, resolveGenerateOptions, resolveMaxContext, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions } from './options';
 import { createDrafter } from './strategies';
 import { Lock } from './lock';
 import type { Datastore } from '../draft/datastore';
@@ -39,6 +39,25 @@ export type ModelInput = string | ModelSource | ModelFiles;
 
 function isModelFiles(m: ModelInput): m is ModelFiles {
   return typeof m === 'object' && 'tensors' in m && 'config' in m;
+}
+
+/** What Engine.load accepts, checked before use so a wrong argument is an OptionsError, not a TypeError. */
+function checkLoadArgs(model: unknown, opts: unknown): void {
+  const source = typeof model === 'object' && model !== null && typeof (model as ModelSource).read === 'function' && typeof (model as ModelSource).exists === 'function';
+  const files = typeof model === 'object' && model !== null && 'tensors' in model && 'config' in model;
+  if (typeof model !== 'string' && !source && !files) {
+    throw new OptionsError(`Engine.load: the model is ${given(model)}; expected a folder path or URL (string), a ModelSource or loaded ModelFiles`);
+  }
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new OptionsError(`Engine.load: the options are ${given(opts)}; expected an object`);
+}
+
+/** A prompt is text or token ids of the model's vocabulary. */
+function checkPrompt(prompt: unknown, vocab: number): void {
+  if (typeof prompt === 'string') return;
+  const ids = prompt instanceof Int32Array || (Array.isArray(prompt) && prompt.every((t) => typeof t === 'number'));
+  if (!ids) throw new OptionsError(`the prompt is ${given(prompt)}; expected a string or token ids (Int32Array or number[])`);
+  const bad = Array.from(prompt as ArrayLike<number>).findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+  if (bad >= 0) throw new OptionsError(`the prompt's token ${bad} is ${(prompt as ArrayLike<number>)[bad]}; expected an id in [0, ${vocab})`);
 }
 
 export class Engine {
@@ -70,6 +89,7 @@ export class Engine {
 
   /** Loads a model (folder path or URL base as a string, a ModelSource, or parsed files). */
   static async load(model: ModelInput, opts: LoadOptions = {}): Promise<Engine> {
+    checkLoadArgs(model, opts);
     const files = isModelFiles(model)
       ? model
       : await loadModelFiles(typeof model === 'string' ? sourceFromString(model) : model, { onProgress: opts.onProgress });
@@ -78,10 +98,7 @@ export class Engine {
     if (!Number.isInteger(maxTreeNodes) || maxTreeNodes < 0 || maxTreeNodes > 127) {
       throw new OptionsError(`engine option "maxTreeNodes" is ${maxTreeNodes}; expected an integer in [0, 127]`);
     }
-    const maxContext = opts.maxContext ?? Math.min(files.config.maxPositionEmbeddings, engineDefaults.maxContextCap);
-    if (!Number.isInteger(maxContext) || maxContext < 2) {
-      throw new OptionsError(`engine option "maxContext" is ${maxContext}; expected an integer >= 2`);
-    }
+    const maxContext = resolveMaxContext(opts.maxContext, files.config.maxPositionEmbeddings);
     const device = opts.device ?? opts.draft?.gpu.device ?? (await acquireDevice()).device;
     opts.draft?.checkTarget(tokenizer, device, maxContext);
     const weightDtype = opts.weightDtype ?? engineDefaults.weightDtype;
@@ -109,6 +126,7 @@ export class Engine {
   async *generate(prompt: string | Int32Array, options: GenerateOptions = {}): AsyncGenerator<GenerateChunk, GenerationStats, void> {
     this.checkAlive();
     this.watch.check();
+    checkPrompt(prompt, this.config.vocabSize);
     const opts = resolveGenerateOptions(options, this.opts.maxTreeNodes);
     const release = await this.lock.acquire();
     this.stepping = true;

@@ -2,7 +2,7 @@
  * Engine and generation options with their defaults, in one place. Options are validated
  * once, when they enter the engine; bad values throw OptionsError naming the field.
  */
-import { OptionsError } from '../errors';
+import { OptionsError, show } from '../errors';
 
 export { OptionsError };
 
@@ -110,15 +110,34 @@ export const generateDefaults: ResolvedGenerateOptions = {
   profile: false,
 };
 
+/** A value as the caller gave it: NaN, Infinity and undefined as such, strings quoted. */
+export function given(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'bigint' || v === undefined || typeof v === 'function' || typeof v === 'symbol') return String(v);
+  return show(v);
+}
+
 function check(ok: boolean, field: string, value: unknown, expected: string): void {
-  if (!ok) throw new OptionsError(`generate option "${field}" is ${JSON.stringify(value)}; expected ${expected}`);
+  if (!ok) throw new OptionsError(`generate option "${field}" is ${given(value)}; expected ${expected}`);
+}
+
+/**
+ * The context (prompt + output tokens) of an engine or a CPU run: the same rule on both devices.
+ * Default min(max_position_embeddings, engineDefaults.maxContextCap); at most max_position_embeddings.
+ */
+export function resolveMaxContext(maxContext: unknown, maxPositions: number): number {
+  if (maxContext === undefined) return Math.min(maxPositions, engineDefaults.maxContextCap);
+  if (typeof maxContext !== 'number' || !Number.isInteger(maxContext) || maxContext < 2 || maxContext > maxPositions) {
+    throw new OptionsError(`engine option "maxContext" (--max-context) is ${given(maxContext)}; expected an integer in [2, ${maxPositions}] (the model's max_position_embeddings)`);
+  }
+  return maxContext;
 }
 
 /** Fills defaults and validates a generate() call's options. */
 export function resolveGenerateOptions(opts: GenerateOptions, maxTreeNodes: number): ResolvedGenerateOptions {
-  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new OptionsError(`generate options are ${given(opts)}; expected an object`);
+  const set = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
   // The default tree budget never exceeds what the engine was built for.
-  const r = { ...generateDefaults, treeBudget: Math.min(generateDefaults.treeBudget, maxTreeNodes), ...given } as ResolvedGenerateOptions;
+  const r = { ...generateDefaults, treeBudget: Math.min(generateDefaults.treeBudget, maxTreeNodes), ...set } as ResolvedGenerateOptions;
   check(Number.isInteger(r.maxTokens) && r.maxTokens >= 1, 'maxTokens', r.maxTokens, 'an integer >= 1');
   check(Number.isFinite(r.temperature) && r.temperature >= 0, 'temperature', r.temperature, 'a number >= 0');
   check(Number.isInteger(r.topK) && r.topK >= 0, 'topK', r.topK, 'an integer >= 0');
@@ -128,6 +147,10 @@ export function resolveGenerateOptions(opts: GenerateOptions, maxTreeNodes: numb
   check(Number.isInteger(r.treeBudget) && r.treeBudget >= 0 && r.treeBudget <= maxTreeNodes, 'treeBudget', r.treeBudget, `an integer in [0, ${maxTreeNodes}]`);
   check(Array.isArray(r.stop) && r.stop.every((s) => typeof s === 'string' && s.length > 0), 'stop', r.stop, 'an array of non-empty strings');
   check(typeof r.profile === 'boolean', 'profile', r.profile, 'true or false');
+  check(typeof r.chat === 'boolean', 'chat', r.chat, 'true or false');
+  check(typeof r.addSpecialTokens === 'boolean', 'addSpecialTokens', r.addSpecialTokens, 'true or false');
+  check(typeof r.strategy === 'string', 'strategy', r.strategy, 'a strategy name (a string)');
+  check(opts.onProgress === undefined || typeof opts.onProgress === 'function', 'onProgress', opts.onProgress, 'a function');
   check(Array.isArray(r.documents) && r.documents.every((s) => typeof s === 'string'), 'documents', '[...]', 'an array of strings');
   const docChars = r.documents.reduce((n, d) => n + d.length, 0);
   check(docChars <= engineDefaults.maxDocumentChars, 'documents', `${docChars} characters`, `at most ${engineDefaults.maxDocumentChars} characters in all`);

@@ -7,6 +7,7 @@
  *  - Non-finite logits: a model whose layer-0 norm overflows f32 makes every logit NaN; the
  *    generation rejects with ModelError (greedy and sampled, plain and speculative) instead of an
  *    OptionsError about token -1 or a guessed token, and the device stays usable.
+ *  - Prompts of the wrong type (null, a number, non-integer or negative ids) are OptionsErrors.
  */
 import { describe, expect, it, beforeAll } from 'vitest';
 import { Engine } from '../../src/engine/engine';
@@ -93,6 +94,13 @@ describe('non-finite logits on the GPU', () => {
     }
     // A sound model on the same device afterwards: no state is left behind.
     const ok = await Engine.load(await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.tiny, 7))), { ...engineOpts, device });
+    expect((await ok.generateText('the cat sat', { maxTokens: 2, strategy: 'ar' })).tokens).toHaveLength(2);
+    // Prompts of the wrong type are named (never a TypeError), and the engine stays usable.
+    for (const bad of [null, 42, [1.5], Int32Array.of(-1)]) {
+      const e = await ok.generateText(bad as never).then(() => new Error('expected a rejection'), (err: Error) => err);
+      expect(e.name, String(bad)).toBe('OptionsError');
+      expect(e.message).toMatch(/^the prompt/);
+    }
     expect((await ok.generateText('the cat sat', { maxTokens: 2, strategy: 'ar' })).tokens).toHaveLength(2);
     ok.destroy();
   });

@@ -158,7 +158,7 @@ describe('representative throw sites name the file, field and value', () => {
   it('generate options: field, value and the expected range', () => {
     const cases: [object, RegExp][] = [
       [{ maxTokens: 0 }, /"maxTokens" is 0; expected an integer >= 1/],
-      [{ temperature: Number.NaN }, /"temperature" is null; expected a number >= 0/],
+      [{ temperature: Number.NaN }, /"temperature" is NaN; expected a number >= 0/],
       [{ topP: 1.5 }, /"topP" is 1\.5; expected a number in \(0, 1\]/],
       [{ topK: -1 }, /"topK" is -1/],
       [{ repetitionPenalty: 0 }, /"repetitionPenalty" is 0/],
