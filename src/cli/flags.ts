@@ -104,6 +104,6 @@ export function commandUsage(name: CommandName): string {
 /** `treespec help`: the commands, then each command's help. */
 export function usage(): string {
   const names = Object.keys(commands) as CommandName[];
-  const head = `treespec — speculative decoding on WebGPU\n\nusage: treespec COMMAND [flags]   (treespec COMMAND --help: that command's flags)\n\n${names.map((n) => `  ${n.padEnd(13)} ${commands[n].summary}`).join('\n')}\n  help          this text\n`;
+  const head = `treespec — speculative decoding on WebGPU\n\nusage: treespec COMMAND [flags]   (treespec COMMAND --help: that command's flags)\n\n${names.map((n) => `  ${n.padEnd(13)} ${commands[n].summary}`).join('\n')}\n  help          this text\n\n  treespec --version prints the package version.\n`;
   return [head, ...names.map(commandUsage)].join('\n');
 }
