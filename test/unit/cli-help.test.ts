@@ -5,11 +5,11 @@
  * that do not apply to a strategy refused; values reported as given (NaN, "", "4"); no
  * TypeError from the public API for wrong argument types.
  */
-import { describe, expect, it, beforeAll, afterAll, vi } from 'vitest';
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main';
+import { runCli } from './run-cli';
 import { commands, commandUsage, usage, type CommandName } from '../../src/cli/flags';
 import { Engine } from '../../src/engine/engine';
 import { resolveGenerateOptions } from '../../src/engine/options';
@@ -18,18 +18,7 @@ import { FIXTURE_SHAPES, makeFixture, writeFixture } from '../../src/model/fixtu
 import { MemorySource } from '../../src/model/source';
 import { loadModelFiles } from '../../src/model/weights';
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    return { code: await main(argv), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = runCli;
 
 const names = Object.keys(commands) as CommandName[];
 

@@ -4,29 +4,18 @@
  * --model even with it, remove a stale shard index, and write through temporary names.
  * test/unit/cli-binary.test.ts kills the built binary mid-write.
  */
-import { describe, expect, it, beforeAll, afterAll, vi } from 'vitest';
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main';
+import { runCli } from './run-cli';
 import { makeFixture, writeFixture, type FixtureShape } from '../../src/model/fixture';
 import { FolderSource } from '../../src/model/source';
 import { loadModelFiles } from '../../src/model/weights';
 
 const shape: FixtureShape = { modelType: 'llama', vocabSize: 300, hiddenSize: 32, intermediateSize: 48, numLayers: 1, numHeads: 2, numKvHeads: 1, dtype: 'f16' };
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    return { code: await main(argv), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = runCli;
 
 async function snapshot(dir: string): Promise<Map<string, Buffer>> {
   const m = new Map<string, Buffer>();

@@ -4,12 +4,12 @@
  * decoding end a CPU generation with ModelError instead of an empty text with exit code 0.
  * test/gpu/numerics.test.ts covers the GPU engine.
  */
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModelError } from '../../src/errors';
-import { main } from '../../src/cli/main';
+import { runCli } from './run-cli';
 import { writeFixture } from '../../src/model/fixture';
 import { damaged, overflowing } from '../gpu/damaged-models';
 import { MemorySource } from '../../src/model/source';
@@ -46,18 +46,7 @@ describe('non-finite weights are found at load', () => {
   });
 });
 
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    return { code: await main(argv), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = runCli;
 
 describe('non-finite logits end a CPU generation with ModelError', () => {
   it('treespec generate --device cpu: NaN weights at load, overflowing logits while decoding', async () => {
