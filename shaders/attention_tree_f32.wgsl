@@ -1,6 +1,8 @@
 // Tree attention over the KV cache with grouped-query heads (DESIGN section 3, step 2).
-// Query row r of head h attends to every committed slot 0..prefix-1 and to the pass's own
-// slots prefix + j for each bit j set in mask[r] (its ancestors and itself). Plain decoding is
+// Query row r of head h attends to every committed slot 0..prefix-1 and to the uncommitted
+// slots prefix + j for each bit j set in mask[r] (its ancestors and itself), j < rowBase + rows:
+// with rowBase > 0 (a draft tree's level, src/draft/gpu-grow.ts) the rows of earlier passes at
+// slots prefix..prefix+rowBase-1 are visible through the mask too. Plain decoding is
 // one row with mask bit 0; a causal prefill chunk is a chain (row r has bits 0..r).
 //
 // One workgroup per block of RB rows and HPW query heads of one KV head: its RB * HPW query
@@ -51,13 +53,13 @@ fn last_visible_end(row: u32) -> u32 {
     let word = mask[row][w];
     if (word != 0u) { n = w * 32u + 32u - countLeadingZeros(word); }
   }
-  return step.prefix + min(n, step.rows);
+  return step.prefix + min(n, step.rowBase + step.rows);
 }
 
 fn visible(row: u32, slot: u32) -> bool {
   if (slot < step.prefix) { return true; }
   let j = slot - step.prefix;
-  if (j >= step.rows) { return false; }
+  if (j >= step.rowBase + step.rows) { return false; }
   return ((mask[row][j >> 5u] >> (j & 31u)) & 1u) == 1u;
 }
 

@@ -1,7 +1,8 @@
 // Rotary position embedding (Hugging Face "rotate half": element i pairs with i + headDim/2,
 // transformers `apply_rotary_pos_emb`) fused with the KV-cache write of this pass's rows.
 // Query heads are rotated in place; the rotated K and the V of row r go to cache slot
-// `step.prefix + r` (DESIGN section 3: row r of a verify pass owns slot (n-1) + r).
+// `step.prefix + step.rowBase + r` (DESIGN section 3: row r of a verify pass owns slot (n-1) + r;
+// a draft tree's level d starts after the rows of the levels before it).
 //
 // The angles come from a (cos, sin) table computed once on the CPU in double precision from
 // `ropeInvFreq` (Llama-3 scaling included): WGSL only bounds sin/cos error on [-pi, pi]
@@ -44,7 +45,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let kv_head = head - N_HEADS;
   let src = (row * N_KV_HEADS + kv_head) * HEAD_DIM;
-  let dst = ((step.prefix + row) * N_KV_HEADS + kv_head) * HEAD_DIM;
+  let dst = ((step.prefix + step.rowBase + row) * N_KV_HEADS + kv_head) * HEAD_DIM;
   let a = k[src + i];
   let b = k[src + i + half_dim];
   k_cache[dst + i] = a * cs.x - b * cs.y;

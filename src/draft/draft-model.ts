@@ -86,6 +86,12 @@ export class DraftModel {
     this.cached = Array.from(tokens);
   }
 
+  /** The cache grew by `tokens`' K/V, compacted into place on the GPU (src/draft/gpu-grow.ts). */
+  extend(tokens: number[]): void {
+    this.gpu.commitCompacted(tokens.length);
+    this.cached.push(...tokens);
+  }
+
   /** Runs `fn` with the draft model to itself (drafts of different engines never interleave). */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const release = await this.lock.acquire();

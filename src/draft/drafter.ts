@@ -1,5 +1,7 @@
 import type { GpuCounter } from '../gpu/counter';
 import type { DraftTree } from '../tree/types';
+import type { GpuModel } from '../model/gpu-model';
+import type { GpuAcceptWalk } from '../verify/gpu-walk';
 import type { Rng } from '../verify/rng';
 import type { SamplingOptions } from '../verify/sampler';
 
@@ -32,6 +34,28 @@ export interface VerifyObservation {
   k: number;
 }
 
+/** What a step run wholly on the GPU (GpuStepper) verified and accepted. */
+export interface GpuStepResult {
+  /** The tree that was verified. */
+  tree: DraftTree;
+  /** Accepted node indices in path order. */
+  nodes: Int32Array;
+  /** The token drawn from the target at the last accepted row. */
+  bonus: number;
+  /** (rows, k) the target's top-k ids of the root's and the accepted rows (others -1). */
+  topK: Int32Array;
+  k: number;
+}
+
+/**
+ * A greedy step recorded as one command buffer (DESIGN section 8): draft, verify pass,
+ * acceptance walk and both caches' compaction; the target's cache grows by the accepted
+ * nodes and the root (the bonus is the next root), as after verifyTree and commit.
+ */
+export interface GpuStepper {
+  step(committed: Int32Array, budget: number): Promise<GpuStepResult>;
+}
+
 /**
  * A drafter proposes a tree below the root and learns from what the target did. Correctness
  * never depends on it: verification keeps the output equal to the target's.
@@ -51,6 +75,11 @@ export interface Drafter {
   propose(ctx: DraftContext, budget: number): DraftTree | Promise<DraftTree>;
   /** What verification accepted and what the target predicted at every row. */
   observe(obs: VerifyObservation): void;
+  /**
+   * Drafters that can run a whole greedy step on the GPU: the stepper for this target and its
+   * acceptance walk, or null where this drafter's configuration cannot.
+   */
+  gpuStepper?(target: GpuModel, walk: GpuAcceptWalk): Promise<GpuStepper | null>;
   /** Forgets all learned state. */
   reset(): void;
   /**

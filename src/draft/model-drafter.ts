@@ -24,12 +24,16 @@
  * is decided before drawing, from values already known: each level adds min(W, budget left)
  * nodes, one per frontier node in order of cumulative log q, the surplus to the best one.
  */
-import type { Drafter, DraftContext, VerifyObservation } from './drafter';
+import type { Drafter, DraftContext, GpuStepper, VerifyObservation } from './drafter';
+import type { GpuModel } from '../model/gpu-model';
+import type { GpuAcceptWalk } from '../verify/gpu-walk';
+import { GpuTreeGrower, gpuGrowBreach } from './gpu-grow';
 import type { DraftTree } from '../tree/types';
 import type { GpuCounter } from '../gpu/counter';
 import type { DraftModel } from './draft-model';
 import { targetProbs, sampleFrom } from '../verify/sampler';
 import { OptionsError } from '../errors';
+import { greedyLevel, rerank, type GrowNode } from './tree-select';
 
 export interface ModelDrafterOptions {
   /** Frontier nodes expanded per level and children offered per node (default 4). */
@@ -38,18 +42,10 @@ export interface ModelDrafterOptions {
   maxDepth?: number;
 }
 
-/** A node of the tree being grown; row = index + 1 in the draft pass. */
-interface GrowNode {
-  token: number;
-  parent: number;
-  depth: number;
-  /** Cumulative log-probability of the path root..node under the draft. */
-  logp: number;
-}
-
 export class ModelDrafter implements Drafter {
   readonly width: number;
   readonly maxDepth: number;
+  private readonly growers = new WeakMap<GpuModel, Promise<GpuTreeGrower>>();
 
   constructor(
     readonly draft: DraftModel,
@@ -65,6 +61,20 @@ export class ModelDrafter implements Drafter {
 
   counters(): GpuCounter[] {
     return [this.draft.gpu.counter];
+  }
+
+  /**
+   * Greedy steps grown on the GPU (src/draft/gpu-grow.ts), the same rule as grow(): built once
+   * per target; null when this width and depth do not fit the kernels (gpuGrowBreach).
+   */
+  gpuStepper(target: GpuModel, walk: GpuAcceptWalk): Promise<GpuStepper | null> {
+    if (gpuGrowBreach(this.draft, target, this.width, this.maxDepth)) return Promise.resolve(null);
+    let g = this.growers.get(target);
+    if (!g) {
+      g = GpuTreeGrower.create(this.draft, target, walk, this.width, this.maxDepth);
+      this.growers.set(target, g);
+    }
+    return g;
   }
 
   propose(ctx: DraftContext, budget: number): Promise<DraftTree> {
@@ -115,24 +125,7 @@ export class ModelDrafter implements Drafter {
 
   /** Greedy level: the `room` best of the frontier's top-W children that can still enter the budget. */
   private greedyLevel(nodes: GrowNode[], frontier: number[], logits: Float32Array, room: number, budget: number): number[] {
-    const V = this.draft.gpu.outVocab;
-    // A candidate must beat the budget-th best node so far (otherwise neither it nor its subtree is kept).
-    const floor = nodes.length >= budget ? nodes.map((x) => x.logp).sort((a, b) => b - a)[budget - 1] : -Infinity;
-    const cands: GrowNode[] = [];
-    frontier.forEach((f, i) => {
-      const row = logits.subarray(i * V, (i + 1) * V);
-      const lse = logSumExp(row);
-      const base = f < 0 ? 0 : nodes[f].logp;
-      const depth = f < 0 ? 1 : nodes[f].depth + 1;
-      for (const j of topIndices(row, this.width)) {
-        const logp = base + row[j] - lse;
-        if (logp > floor) cands.push({ token: this.draft.tokenOf(j), parent: f, depth, logp });
-      }
-    });
-    cands.sort((a, b) => b.logp - a.logp); // stable: ties keep frontier order
-    const start = nodes.length;
-    nodes.push(...cands.slice(0, room));
-    return Array.from({ length: nodes.length - start }, (_, i) => start + i);
+    return greedyLevel(nodes, frontier, logits, this.draft.gpu.outVocab, this.width, room, budget, (j) => this.draft.tokenOf(j));
   }
 
   /** Sampling level: `count` children drawn without replacement from q, allotted before drawing. */
@@ -178,45 +171,10 @@ function pathHistory(tokens: Int32Array, nodes: GrowNode[], f: number): Int32Arr
   return out;
 }
 
-/** The `budget` best nodes by cumulative log-probability (ties: shallower first), in creation (BFS) order, parents remapped. */
-function rerank(nodes: GrowNode[], budget: number): GrowNode[] {
-  if (nodes.length <= budget) return nodes;
-  const idx = nodes.map((_, i) => i).sort((a, b) => nodes[b].logp - nodes[a].logp || nodes[a].depth - nodes[b].depth || a - b);
-  const keep = idx.slice(0, budget).sort((a, b) => a - b);
-  const newIndex = new Map(keep.map((old, i) => [old, i]));
-  return keep.map((old) => {
-    const nd = nodes[old];
-    const parent = nd.parent < 0 ? -1 : newIndex.get(nd.parent);
-    if (parent === undefined) throw new Error(`rerank: node ${old} kept without its parent ${nd.parent}`);
-    return { ...nd, parent };
-  });
-}
-
 function toTree(nodes: GrowNode[], q: (Float32Array | null)[] | null): DraftTree {
   const tokens = Int32Array.from(nodes, (x) => x.token);
   const parents = Int32Array.from(nodes, (x) => x.parent);
   if (!q) return { tokens, parents, draft: { kind: 'deterministic' } };
   const rows = Array.from({ length: nodes.length + 1 }, (_, r) => q[r] ?? null);
   return { tokens, parents, draft: { kind: 'sampled', withReplacement: false, q: rows } };
-}
-
-function logSumExp(x: Float32Array): number {
-  let max = -Infinity;
-  for (const v of x) if (v > max) max = v;
-  let s = 0;
-  for (const v of x) s += Math.exp(v - max);
-  return max + Math.log(s);
-}
-
-/** Indices of the k largest entries, largest first (ties to the lower index). */
-function topIndices(x: Float32Array, k: number): number[] {
-  const best: number[] = [];
-  for (let i = 0; i < x.length; i++) {
-    if (best.length === k && x[i] <= x[best[k - 1]]) continue;
-    let at = best.length < k ? best.length : k - 1;
-    while (at > 0 && x[i] > x[best[at - 1]]) at--;
-    best.splice(at, 0, i);
-    if (best.length > k) best.pop();
-  }
-  return best;
 }

@@ -11,7 +11,7 @@ import { Rng } from '../verify/rng';
 import type { ResolvedGenerateOptions } from './options';
 import { StatsCollector, kernelTotals, type FinishReason, type GenerationStats } from './stats';
 import { ForwardProfiler } from '../gpu/pass-recorder';
-import { verifyTree } from './verify-step';
+import { needsDistribution, verifyTree, walkOf, type StepOutcome } from './verify-step';
 import { TextStream } from './text-stream';
 import { countsSince, sumCounts, type GpuCounter } from '../gpu/counter';
 
@@ -37,6 +37,14 @@ export interface DecodeRequest {
   signal?: AbortSignal;
   maxContext: number;
   maxRows: number;
+}
+
+/** Depth of the deepest node of a valid tree (parents precede children). */
+function treeDepth(tree: DraftTree): number {
+  const depth = new Int32Array(tree.tokens.length);
+  let d = 0;
+  tree.parents.forEach((p, i) => (d = Math.max(d, (depth[i] = p < 0 ? 1 : depth[p] + 1))));
+  return d;
 }
 
 function maxDepth(tree: DraftTree, depth: Int32Array): number {
@@ -77,6 +85,8 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null): Asy
     stats.profiled(profiler.timing);
   }
   await drafter?.begin?.(prompt);
+  // A drafter that runs whole greedy steps on the GPU does so, unless profiled (per-op timing needs passes of their own).
+  const stepper = drafter?.gpuStepper && !profiler && !needsDistribution(sampling) ? await drafter.gpuStepper(model, await walkOf(model)) : null;
 
   let committed = Int32Array.from(prompt);
   let generated = 0;
@@ -91,17 +101,26 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null): Asy
     const room = Math.min(req.maxContext - n - 1, opts.maxTokens - generated - 1, opts.treeBudget);
 
     const td = performance.now();
-    const tree = drafter && room > 0 ? await drafter.propose({ tokens: committed, sampling: sampling.temperature > 0, options: sampling, rng }, room) : emptyTree();
-    const tv = performance.now();
-    stats.draftMs += tv - td;
-
-    const layout = layoutTree(tree, model.config.vocabSize, req.maxRows);
-    const outcome = await verifyTree(model, committed, tree, layout, sampling, rng, drafter?.observesAllRows === true);
-    const rowPath = Int32Array.from([0, ...Array.from(outcome.nodes, (i) => i + 1)]);
-    model.commit(rowPath);
-    stats.verifyMs += performance.now() - tv;
+    let tree: DraftTree;
+    let outcome: StepOutcome;
+    let depth: number;
+    if (stepper && room > 0) {
+      // draft, verify, walk and both caches' commits in one submit; the draft's share cannot be timed apart
+      ({ tree, ...outcome } = await stepper.step(committed, room));
+      depth = treeDepth(tree);
+      stats.verifyMs += performance.now() - td;
+    } else {
+      tree = drafter && room > 0 ? await drafter.propose({ tokens: committed, sampling: sampling.temperature > 0, options: sampling, rng }, room) : emptyTree();
+      const tv = performance.now();
+      stats.draftMs += tv - td;
+      const layout = layoutTree(tree, model.config.vocabSize, req.maxRows);
+      outcome = await verifyTree(model, committed, tree, layout, sampling, rng, drafter?.observesAllRows === true);
+      model.commit(Int32Array.from([0, ...Array.from(outcome.nodes, (i) => i + 1)]));
+      stats.verifyMs += performance.now() - tv;
+      depth = maxDepth(tree, layout.depth);
+    }
     const kernelMs = profiler ? kernelTotals(await profiler.take()) : undefined;
-    stats.recordStep(tree.tokens.length, maxDepth(tree, layout.depth), outcome.nodes.length, drafter?.choice ?? strategy, kernelMs);
+    stats.recordStep(tree.tokens.length, depth, outcome.nodes.length, drafter?.choice ?? strategy, kernelMs);
 
     const stepTokens = [...Array.from(outcome.nodes, (i) => tree.tokens[i]), outcome.bonus];
     drafter?.observe({ tree, acceptedNodes: outcome.nodes, committed: Int32Array.from(stepTokens), topK: outcome.topK, k: outcome.k });

@@ -47,10 +47,10 @@ export function needsDistribution(s: SamplingOptions): boolean {
   return s.temperature > 0 || s.repetitionPenalty !== 1;
 }
 
-/** The walk of each model, built at its first verify step (buffers and pipelines once). */
+/** The walk of each model, built at its first verify step (buffers and pipelines once); also the GPU-grown drafts' walk. */
 const walks = new WeakMap<GpuModel, Promise<GpuAcceptWalk>>();
 
-function walkOf(model: GpuModel): Promise<GpuAcceptWalk> {
+export function walkOf(model: GpuModel): Promise<GpuAcceptWalk> {
   let w = walks.get(model);
   if (!w) {
     const { logits, topKIds } = model.passOutputs();

@@ -18,13 +18,16 @@ export interface PassRecorder {
   submit(after?: (encoder: GPUCommandEncoder) => void): void;
 }
 
-/** One compute pass for every op: the unprofiled hot path. */
+/**
+ * One compute pass for every op: the unprofiled hot path. Given an encoder (a step recorded as
+ * one command buffer by its caller), submit() only ends the pass and records `after`.
+ */
 class SinglePass implements PassRecorder {
   private readonly encoder: GPUCommandEncoder;
   private pass: GPUComputePassEncoder;
 
-  constructor(private readonly device: GPUDevice, private readonly label: string, private readonly counter: GpuCounter) {
-    this.encoder = device.createCommandEncoder({ label: `${label}.encoder` });
+  constructor(private readonly device: GPUDevice, private readonly label: string, private readonly counter: GpuCounter, private readonly outer: GPUCommandEncoder | null = null) {
+    this.encoder = outer ?? device.createCommandEncoder({ label: `${label}.encoder` });
     this.pass = counter.beginPass(this.encoder, { label: `${label}.pass` });
   }
 
@@ -41,7 +44,7 @@ class SinglePass implements PassRecorder {
   submit(after?: (encoder: GPUCommandEncoder) => void): void {
     this.pass.end();
     after?.(this.encoder);
-    this.counter.submit(this.device.queue, this.encoder);
+    if (!this.outer) this.counter.submit(this.device.queue, this.encoder);
   }
 }
 
@@ -149,4 +152,9 @@ export class ForwardProfiler {
 /** The recorder of a forward pass, counting into `counter`: profiled when a profiler is attached, else one compute pass. */
 export function passRecorder(device: GPUDevice, label: string, profiler: ForwardProfiler | null, counter: GpuCounter): PassRecorder {
   return profiler ? profiler.recorder(counter) : new SinglePass(device, label, counter);
+}
+
+/** A recorder of ops into the caller's `encoder` (one compute pass, its dispatches counted in `counter`); its submit() submits nothing. */
+export function encoderRecorder(device: GPUDevice, label: string, encoder: GPUCommandEncoder, counter: GpuCounter): PassRecorder {
+  return new SinglePass(device, label, counter, encoder);
 }

@@ -30,15 +30,25 @@ export class ReadbackRing {
    * of 4) into the next slot, and returns the slot to pass to read() once the encoder is submitted.
    */
   copy(encoder: GPUCommandEncoder, src: GPUBuffer, srcOffset: number, bytes: number): number {
-    if (bytes <= 0 || bytes > this.slotBytes || bytes % 4 !== 0 || srcOffset % 4 !== 0) {
-      throw new OpShapeError(`ReadbackRing.copy: ${bytes} bytes at offset ${srcOffset} do not fit slots of ${this.slotBytes} bytes (multiples of 4)`);
+    return this.copyParts(encoder, [{ src, srcOffset, bytes }]);
+  }
+
+  /** As copy(), for several ranges placed back to back in one slot (one map reads them all). */
+  copyParts(encoder: GPUCommandEncoder, parts: { src: GPUBuffer; srcOffset: number; bytes: number }[]): number {
+    const total = parts.reduce((sum, p) => sum + p.bytes, 0);
+    if (parts.some((p) => p.bytes <= 0 || p.bytes % 4 !== 0 || p.srcOffset % 4 !== 0) || total > this.slotBytes) {
+      throw new OpShapeError(`ReadbackRing.copy: ${parts.map((p) => `${p.bytes} bytes at offset ${p.srcOffset}`).join(', ')} do not fit slots of ${this.slotBytes} bytes (multiples of 4)`);
     }
     const slot = this.next;
     if (this.state[slot] !== 'free') throw new ReadbackStateError(`ReadbackRing.copy: slot ${slot} has not been read yet (${this.staging.length} slots)`);
     this.next = (slot + 1) % this.staging.length;
-    encoder.copyBufferToBuffer(src, srcOffset, this.staging[slot], 0, bytes);
+    let at = 0;
+    for (const p of parts) {
+      encoder.copyBufferToBuffer(p.src, p.srcOffset, this.staging[slot], at, p.bytes);
+      at += p.bytes;
+    }
     this.state[slot] = 'pending';
-    this.bytes[slot] = bytes;
+    this.bytes[slot] = total;
     return slot;
   }
 

@@ -9,9 +9,8 @@ import { OpShapeError } from './errors.ts';
 export const MAX_ROWS = 128;
 
 export class StepUniform {
-  /** Step { rows: u32, prefix: u32, pad0: u32, pad1: u32 } - 16 bytes. */
+  /** Step { rows: u32, prefix: u32, rowBase: u32, pad1: u32 } - 16 bytes. */
   readonly buffer: GPUBuffer;
-  private readonly data = new Uint32Array(4);
 
   constructor(private readonly device: GPUDevice, label = 'step.uniform') {
     this.buffer = device.createBuffer({ label, size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
@@ -19,12 +18,20 @@ export class StepUniform {
 
   /** Sets the rows of the next pass (1..MAX_ROWS) and the committed prefix every row sees. */
   write(rows: number, prefix = 0): void {
-    checkRows(rows, MAX_ROWS, 'StepUniform.write');
-    if (!Number.isInteger(prefix) || prefix < 0) throw new OpShapeError(`StepUniform.write: prefix must be a non-negative integer, got ${prefix}`);
-    this.data[0] = rows;
-    this.data[1] = prefix;
-    this.device.queue.writeBuffer(this.buffer, 0, this.data);
+    this.device.queue.writeBuffer(this.buffer, 0, stepWords(rows, prefix, 0));
   }
+}
+
+/**
+ * The Step words of a pass: `rows` rows after `prefix` committed slots, row r writing slot
+ * prefix + rowBase + r (rowBase + rows <= MAX_ROWS: mask bit j names slot prefix + j).
+ */
+export function stepWords(rows: number, prefix: number, rowBase: number, out = new Uint32Array(4)): Uint32Array<ArrayBuffer> {
+  checkRows(rows, MAX_ROWS, 'Step');
+  if (!Number.isInteger(prefix) || prefix < 0) throw new OpShapeError(`Step: prefix must be a non-negative integer, got ${prefix}`);
+  if (!Number.isInteger(rowBase) || rowBase < 0 || rowBase + rows > MAX_ROWS) throw new OpShapeError(`Step: rowBase ${rowBase} + rows ${rows} must be at most ${MAX_ROWS}`);
+  out.set([rows, prefix, rowBase, 0]);
+  return out as Uint32Array<ArrayBuffer>;
 }
 
 /** Throws OpShapeError unless 1 <= rows <= max (an op's capacity). */

@@ -126,6 +126,29 @@ export class KvCache {
   }
 
   /**
+   * Records into `encoder` the compaction of a commit path that a kernel wrote on the GPU (a
+   * step recorded as one command buffer, src/draft/gpu-grow.ts): `src` holds Compact { prefix,
+   * count, 0, 0 } at byte `offset`, then the path (at least maxRows u32). The caller advance()s
+   * by the count once it has read it back. Nothing may be pending (a pass records that first).
+   */
+  encodeCompaction(encoder: GPUCommandEncoder, src: GPUBuffer, offset: number): void {
+    if (this.pending) throw new KvCommitError('KV cache: encodeCompaction with the last commit\'s compaction still pending');
+    encoder.copyBufferToBuffer(src, offset, this.params, 0, 16);
+    encoder.copyBufferToBuffer(src, offset + 16, this.path, 0, this.shape.maxRows * 4);
+    const pass = this.counter.beginPass(encoder, { label: 'kv.gpuCompactPass' });
+    this.compact.encode(pass);
+    pass.end();
+  }
+
+  /** Commits `count` slots already compacted on the GPU (encodeCompaction): length += count. */
+  advance(count: number): void {
+    if (!Number.isInteger(count) || count < 1 || this.length + count > this.capacity) {
+      throw new KvCommitError(`KV cache: advance(${count}) needs an integer in 1..${this.capacity - this.length} (capacity ${this.capacity}, ${this.length} committed)`);
+    }
+    this.committed += count;
+  }
+
+  /**
    * Drops committed slots beyond `length` (mlx-lm `trim`); nothing moves on the GPU. A pending
    * compaction stays pending: it only moves rows into slots at or beyond its own prefix, and
    * runs before the next pass writes any slot.

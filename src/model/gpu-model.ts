@@ -26,7 +26,7 @@
 import { ContextLengthError, GpuOutOfMemoryError, OptionsError, TreespecError } from '../errors.ts';
 import { ReadbackStateError } from '../gpu/errors.ts';
 import type { ReadbackRing } from '../gpu/readback.ts';
-import { passRecorder, type ForwardProfiler, type PassRecorder } from '../gpu/pass-recorder.ts';
+import { encoderRecorder, passRecorder, type ForwardProfiler, type PassRecorder } from '../gpu/pass-recorder.ts';
 import { GpuCounter } from '../gpu/counter.ts';
 import type { StepUniform } from '../gpu/step.ts';
 import type { KvCache } from '../kv/cache.ts';
@@ -161,8 +161,50 @@ export class GpuModel {
     queue.writeBuffer(a.positions, 0, positions.buffer, positions.byteOffset, rows * 4);
     queue.writeBuffer(a.mask, 0, mask.buffer, mask.byteOffset, rows * 16);
     this.step.write(rows, this.kv.length);
-
     const rec = passRecorder(this.device, 'forward', this.profiler, this.counter);
+    this.recordOps(rec, rows, layerCount, withLogits, tapping);
+    rec.submit(opts.after);
+    this.lastRows = withLogits ? rows : 0;
+    this.pendingRows = rows;
+    if (tapping) this.tappedRows = rows;
+  }
+
+  /**
+   * A pass whose inputs are already on the GPU (passInputs(): tokens, positions, mask, and the
+   * Step words at `step` in a buffer), recorded into the caller's `encoder` after a copy of
+   * those Step words into this model's Step uniform: a draft tree grown on the GPU runs one such
+   * pass per level and the target's verify pass in one command buffer (src/draft/gpu-grow.ts).
+   * Rows r write slots kv.length + rowBase + r. With logits, the reads then see `rows` rows.
+   */
+  encodePass(encoder: GPUCommandEncoder, rows: number, step: { buffer: GPUBuffer; offset: number }, logits = true): void {
+    if (!Number.isInteger(rows) || rows < 1 || rows > this.maxRows) throw new OptionsError(`GpuModel.encodePass: ${rows} rows, expected 1..${this.maxRows} (maxTreeRows)`);
+    encoder.copyBufferToBuffer(step.buffer, step.offset, this.step.buffer, 0, 16);
+    const rec = encoderRecorder(this.device, 'forward', encoder, this.counter);
+    this.recordOps(rec, rows, this.config.numLayers, logits, false);
+    rec.submit();
+    this.lastRows = logits ? rows : 0;
+    this.pendingRows = 0;
+  }
+
+  /**
+   * Where a pass reads its inputs, for kernels that write them (src/draft/gpu-grow.ts):
+   * tokens (maxRows) u32, positions (maxRows) u32, mask (maxRows, 4) u32.
+   */
+  passInputs(): { tokens: GPUBuffer; positions: GPUBuffer; mask: GPUBuffer } {
+    return { tokens: this.acts.tokens, positions: this.acts.positions, mask: this.acts.mask };
+  }
+
+  /**
+   * Commits `count` slots whose K/V a kernel has already compacted in place (a step recorded
+   * on the GPU, src/draft/gpu-grow.ts): kv.length += count, nothing is moved.
+   */
+  commitCompacted(count: number): void {
+    this.kv.advance(count);
+    this.pendingRows = 0;
+  }
+
+  /** The ops of one pass over `rows` rows: the last commit's compaction, then the forward pass. */
+  private recordOps(rec: PassRecorder, rows: number, layerCount: number, withLogits: boolean, tapping: boolean): void {
     const ops = this.ops;
     // the last commit's KV compaction, recorded lazily (src/kv/cache.ts)
     const compaction = this.kv.takePending();
@@ -197,10 +239,6 @@ export class GpuModel {
       // per-row top-k (column 0 = argmax) for verification and the drafters
       rec.op('topK', ops.topK, rows);
     }
-    rec.submit(opts.after);
-    this.lastRows = withLogits ? rows : 0;
-    this.pendingRows = rows;
-    if (tapping) this.tappedRows = rows;
   }
 
   /** Argmax and top-k of rows 0..rows-1 of the last pass: one copy of rows * k u32. */
@@ -252,11 +290,11 @@ export class GpuModel {
   /**
    * Where every pass leaves its outputs on the GPU, for kernels that read them in place (the
    * acceptance walk, src/verify/gpu-walk.ts): logits (maxRows, outVocab) f32 and top-k ids
-   * (maxRows, topK) u32. The buffers live as long as the model; checkPassRows says whether the
-   * last pass filled `rows` of them.
+   * (maxRows, topK) u32, and their logits (maxRows, topK) f32. The buffers live as long as the
+   * model; checkPassRows says whether the last pass filled `rows` of them.
    */
-  passOutputs(): { logits: GPUBuffer; topKIds: GPUBuffer } {
-    return { logits: this.acts.logits, topKIds: this.acts.topKIds };
+  passOutputs(): { logits: GPUBuffer; topKIds: GPUBuffer; topKValues: GPUBuffer } {
+    return { logits: this.acts.logits, topKIds: this.acts.topKIds, topKValues: this.acts.topKValues };
   }
 
   /** Throws unless the last pass computed logits and top-k for rows 0..rows-1. */

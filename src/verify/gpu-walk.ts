@@ -110,6 +110,25 @@ export class GpuAcceptWalk {
     return walk;
   }
 
+  /**
+   * The greedy walk over a tree that a kernel wrote into this walk's tree buffer (gpuTree():
+   * tokens and parent rows, src/draft/gpu-grow.ts), recorded into `encoder` after the pass of
+   * `rows` rows. The caller copies `words` u32 of gpuResult() to the CPU and parses them.
+   */
+  encodeGreedyOnGpuTree(encoder: GPUCommandEncoder, rows: number, depth: number): { words: number; parse(out: Int32Array): GpuWalkResult } {
+    if (!Number.isInteger(rows) || rows < 1 || rows > this.src.maxRows) throw new TreeError(`GpuAcceptWalk: ${rows} rows, expected 1..${this.src.maxRows}`);
+    this.writeParams(rows, depth, false, 0, 0, { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1 });
+    const pass = this.src.counter.beginPass(encoder, { label: 'acceptWalk.pass' });
+    this.greedyOp.encode(pass);
+    pass.end();
+    return { words: resultWords(rows, depth, false, this.src.k), parse: (out) => this.parse(out, rows, depth, false, null) };
+  }
+
+  /** The tree (4, MAX_ROWS) u32 and result buffers, for kernels that write the tree or read the result on the GPU. */
+  gpuBuffers(): { tree: GPUBuffer; result: GPUBuffer } {
+    return { tree: this.tree, result: this.result };
+  }
+
   /** Greedy walk over the last pass (rows = layout.rows), submitted on its own. */
   greedy(tree: DraftTree, layout: TreeLayout, allRows: boolean): Promise<GpuWalkResult> {
     return this.submit(this.prepareGreedy(tree, layout, allRows));
@@ -221,9 +240,7 @@ export class GpuAcceptWalk {
 
   /** The walk's recording (its pass and the readback copy) and its result: parsed, with the draws used consumed from rng. */
   private pending(encode: (pass: GPUComputePassEncoder) => void, rows: number, depth: number, allRows: boolean, rng: Rng | null): PendingWalk {
-    const k = this.src.k;
-    const outRows = allRows ? rows : depth + 1;
-    const words = HEADER + depth + outRows * k;
+    const words = resultWords(rows, depth, allRows, this.src.k);
     let slot = -1;
     const record = (encoder: GPUCommandEncoder): void => {
       const pass = this.src.counter.beginPass(encoder, { label: 'acceptWalk.pass' });
@@ -233,17 +250,27 @@ export class GpuAcceptWalk {
     };
     const result = async (): Promise<GpuWalkResult> => {
       if (slot < 0) throw new VerifyError('GpuAcceptWalk: result() before the walk was recorded');
-      const out = await this.ring.read(slot, new Int32Array(words));
-      const count = out[0];
-      if (!(count >= 0 && count <= depth)) throw new VerifyError(`GpuAcceptWalk: the walk reported ${count} accepted nodes, expected 0..${depth}`);
-      rng?.skip(out[2]);
-      const nodes = out.slice(HEADER, HEADER + count);
-      const topK = new Int32Array(rows * k).fill(-1);
-      const ids = out.subarray(HEADER + depth);
-      if (allRows) topK.set(ids.subarray(0, rows * k));
-      else for (let j = 0; j <= count; j++) topK.set(ids.subarray(j * k, (j + 1) * k), (j === 0 ? 0 : nodes[j - 1] + 1) * k);
-      return { nodes, bonus: out[1], topK, k, readBytes: words * 4 };
+      return this.parse(await this.ring.read(slot, new Int32Array(words)), rows, depth, allRows, rng);
     };
     return { record, result };
   }
+
+  /** The result words read back: accepted nodes, bonus, top-k of the path rows (or all rows); the draws used consumed from rng. */
+  private parse(out: Int32Array, rows: number, depth: number, allRows: boolean, rng: Rng | null): GpuWalkResult {
+    const k = this.src.k;
+    const count = out[0];
+    if (!(count >= 0 && count <= depth)) throw new VerifyError(`GpuAcceptWalk: the walk reported ${count} accepted nodes, expected 0..${depth}`);
+    rng?.skip(out[2]);
+    const nodes = out.slice(HEADER, HEADER + count);
+    const topK = new Int32Array(rows * k).fill(-1);
+    const ids = out.subarray(HEADER + depth);
+    if (allRows) topK.set(ids.subarray(0, rows * k));
+    else for (let j = 0; j <= count; j++) topK.set(ids.subarray(j * k, (j + 1) * k), (j === 0 ? 0 : nodes[j - 1] + 1) * k);
+    return { nodes, bonus: out[1], topK, k, readBytes: resultWords(rows, depth, allRows, k) * 4 };
+  }
+}
+
+/** u32 words of a walk's result: header, accepted nodes (depth slots), top-k ids of the path rows or of every row. */
+function resultWords(rows: number, depth: number, allRows: boolean, k: number): number {
+  return HEADER + depth + (allRows ? rows : depth + 1) * k;
 }

@@ -1,0 +1,168 @@
+/**
+ * A greedy draft-model step grown entirely on the GPU (DESIGN section 8: one command buffer and
+ * one readback per step). The draft model keeps the K/V of its tree's nodes in its own cache
+ * under the tree mask (Step.rowBase, shaders/common/step.wgsl), so each level runs only its
+ * new frontier rows; the selection of each level (shaders/draft_level_f32.wgsl) writes the next
+ * level's inputs in place; the finished tree (EAGLE-2's reranking, shaders/draft_tree_u32.wgsl)
+ * is written straight into the target's verify inputs and the acceptance walk's tree; after
+ * the walk a kernel writes both caches' commit paths (shaders/draft_commit_u32.wgsl) and both
+ * compactions run. The CPU reads back the walk's result and the tree's tokens and parents.
+ *
+ * Counts (src/gpu/counter.ts): the draft passes, the selection, tree and commit kernels and the
+ * draft cache's compaction are the draft's work; the verify pass, the walk, the target cache's
+ * compaction, the one submit and the one readback are the target's.
+ *
+ * The rule is ModelDrafter's greedy rule (src/draft/tree-select.ts, its oracle). Each step runs
+ * every level (maxDepth draft passes): the CPU cannot see when growth stops without a round
+ * trip, so a level after an empty frontier runs W padding rows whose results nothing reads.
+ * A node of the deepest level never runs in the draft: if accepted, the next sync appends it.
+ */
+import { createStorage, createUniform } from '../gpu/buffers.ts';
+import { PipelineCache } from '../gpu/pipelines.ts';
+import { ReadbackRing } from '../gpu/readback.ts';
+import { MAX_ROWS, stepWords } from '../gpu/step.ts';
+import type { GpuModel } from '../model/gpu-model.ts';
+import { COMMIT_SECTION_BYTES, DraftGrowOps, GROW_STATE_BYTES, GROW_TREE_BYTES, MAX_GROW_WIDTH } from '../ops/draft-grow.ts';
+import type { GpuAcceptWalk } from '../verify/gpu-walk.ts';
+import type { DraftModel } from './draft-model.ts';
+import type { GpuStepResult, GpuStepper } from './drafter.ts';
+
+/** Word offset of GrowState.frontier (shaders/common/draft_grow.wgsl). */
+const FRONTIER_WORD = 4 + 2 * 128;
+const NONE = 0xffffffff;
+
+/** Why a draft of this shape cannot grow its trees on the GPU, or null when it can. */
+export function gpuGrowBreach(draft: DraftModel, target: GpuModel, width: number, maxDepth: number): string | null {
+  const gpu = draft.gpu;
+  if (width > MAX_GROW_WIDTH || width > gpu.topK) return `width ${width} exceeds the draft's top-k ${gpu.topK} or ${MAX_GROW_WIDTH}`;
+  // Slots of one step: the root and W per level, within the mask's 128 bits and the draft's rows.
+  if (1 + width * maxDepth > Math.min(gpu.maxRows, MAX_ROWS)) return `1 + width x maxDepth = ${1 + width * maxDepth} slots exceed the draft's ${Math.min(gpu.maxRows, MAX_ROWS)} rows`;
+  if (target.maxRows < 2) return 'the target runs one row per pass';
+  if (gpu.device !== target.device) return 'the draft runs on another device';
+  return null;
+}
+
+export class GpuTreeGrower implements GpuStepper {
+  private readonly pipelines: PipelineCache;
+  private readonly ops: DraftGrowOps;
+  /** GrowParams uniform (8 u32). */
+  private readonly params: GPUBuffer;
+  private readonly paramData = new Uint32Array(8);
+  /** GrowState (shaders/common/draft_grow.wgsl). */
+  private readonly state: GPUBuffer;
+  /** (maxDepth + 1, 4) u32 Step words: draft pass d at row d - 1, the target's verify pass last. */
+  private readonly steps: GPUBuffer;
+  private readonly stepData: Uint32Array<ArrayBuffer>;
+  /** (2, 4 + 128) u32 commit paths: target, draft. */
+  private readonly commit: GPUBuffer;
+  /** (V) u32 token per LM-head row under VocabTrim, else 4 unused bytes. */
+  private readonly kept: GPUBuffer;
+  private readonly ring: ReadbackRing;
+  private readonly walkWords: number;
+
+  private constructor(readonly draft: DraftModel, readonly target: GpuModel, private readonly walk: GpuAcceptWalk, readonly width: number, readonly maxDepth: number) {
+    const device = target.device;
+    this.pipelines = new PipelineCache(device);
+    this.params = createUniform(device, 'draftGrow.params', 32);
+    this.state = createStorage(device, 'draftGrow.state', GROW_STATE_BYTES);
+    this.stepData = new Uint32Array(4 * (maxDepth + 1));
+    this.steps = createStorage(device, 'draftGrow.steps', this.stepData.byteLength);
+    this.commit = createStorage(device, 'draftGrow.commit', 2 * COMMIT_SECTION_BYTES);
+    this.kept = createStorage(device, 'draftGrow.kept', draft.kept ? draft.kept.byteLength : 4);
+    if (draft.kept) device.queue.writeBuffer(this.kept, 0, Uint32Array.from(draft.kept));
+    const d = draft.gpu.passOutputs();
+    const w = walk.gpuBuffers();
+    const buffers = {
+      params: this.params, state: this.state, draftLogits: d.logits, draftTopKIds: d.topKIds, draftTopKValues: d.topKValues, kept: this.kept,
+      draftInputs: draft.gpu.passInputs(), targetInputs: target.passInputs(), walkTree: w.tree, walkResult: w.result, commit: this.commit,
+    };
+    this.ops = new DraftGrowOps(this.pipelines, 'draftGrow', buffers, draft.gpu.topK, draft.gpu.outVocab);
+    // the walk's result: header, maxDepth accepted nodes, top-k of the path rows
+    this.walkWords = 4 + maxDepth + (maxDepth + 1) * target.topK;
+    this.ring = new ReadbackRing(device, 'draftGrow.readback', this.walkWords * 4 + GROW_TREE_BYTES, target.counter, 2);
+  }
+
+  /** Buffers and pipelines, once per (draft, target); throws ShaderCompileError on a bad kernel. */
+  static async create(draft: DraftModel, target: GpuModel, walk: GpuAcceptWalk, width: number, maxDepth: number): Promise<GpuTreeGrower> {
+    const grower = new GpuTreeGrower(draft, target, walk, width, maxDepth);
+    await grower.pipelines.checkCompilation();
+    target.attach(grower);
+    return grower;
+  }
+
+  /**
+   * One greedy step after `committed` (the target's cache holds all but its last token, the
+   * root): grows a tree of at most `budget` nodes, verifies it, walks it and commits the
+   * accepted path in both caches - one submit and one readback.
+   */
+  step(committed: Int32Array, budget: number): Promise<GpuStepResult> {
+    return this.draft.exclusive(async () => {
+      const n = committed.length;
+      this.draft.sync(committed.subarray(0, n - 1));
+      const targetRows = 1 + Math.min(budget, this.width * this.maxDepth);
+      const encoder = this.target.device.createCommandEncoder({ label: 'draftGrow.encoder' });
+      this.writeInputs(committed[n - 1], n - 1, budget, targetRows);
+      this.encodeLevels(encoder);
+      this.target.encodePass(encoder, targetRows, { buffer: this.steps, offset: this.maxDepth * 16 });
+      const walk = this.walk.encodeGreedyOnGpuTree(encoder, targetRows, this.maxDepth);
+      const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.commitPass' });
+      this.ops.encodeCommit(pass);
+      pass.end();
+      this.target.kv.encodeCompaction(encoder, this.commit, 0);
+      this.draft.gpu.kv.encodeCompaction(encoder, this.commit, COMMIT_SECTION_BYTES);
+      const slot = this.ring.copyParts(encoder, [
+        { src: this.walk.gpuBuffers().result, srcOffset: 0, bytes: walk.words * 4 },
+        { src: this.state, srcOffset: 0, bytes: GROW_TREE_BYTES },
+      ]);
+      this.target.counter.submit(this.target.device.queue, encoder); // the step's one submit
+      const out = await this.ring.read(slot, new Int32Array(walk.words + GROW_TREE_BYTES / 4));
+      const res = walk.parse(out.subarray(0, walk.words));
+      const head = out.subarray(walk.words);
+      const m = head[0];
+      const tokens = head.slice(4, 4 + m);
+      const parents = head.slice(4 + 128, 4 + 128 + m);
+      this.target.commitCompacted(res.nodes.length + 1);
+      // The draft cache now holds the root and the accepted nodes that ran (all but the deepest level's).
+      const ran = Math.min(res.nodes.length, this.maxDepth - 1);
+      this.draft.extend([committed[n - 1], ...Array.from(res.nodes.subarray(0, ran), (t) => tokens[t])]);
+      return { tree: { tokens, parents, draft: { kind: 'deterministic' } }, nodes: res.nodes, bonus: res.bonus, topK: res.topK, k: res.k };
+    });
+  }
+
+  destroy(): void {
+    for (const b of [this.params, this.state, this.steps, this.commit, this.kept]) b.destroy();
+  }
+
+  /** The step's parameters, the Step words of every pass, the state's start and the root's pass input. */
+  private writeInputs(root: number, prefix: number, budget: number, targetRows: number): void {
+    const queue = this.target.device.queue;
+    const W = this.width;
+    this.paramData.set([W, budget, this.maxDepth, prefix, root, targetRows, this.draft.kept ? 1 : 0, 0]);
+    queue.writeBuffer(this.params, 0, this.paramData);
+    for (let d = 1; d <= this.maxDepth; d++) {
+      // pass 1: the root at slot offset 0; pass d >= 2: the depth d - 1 frontier after the root and W per earlier level
+      stepWords(d === 1 ? 1 : W, prefix, d === 1 ? 0 : 1 + W * (d - 2), this.stepData.subarray(4 * (d - 1), 4 * d));
+    }
+    stepWords(targetRows, this.target.kv.length, 0, this.stepData.subarray(4 * this.maxDepth));
+    queue.writeBuffer(this.steps, 0, this.stepData);
+    queue.writeBuffer(this.state, 0, new Uint32Array([0, 0, 1, 1])); // kept, count, frontierCount, level
+    queue.writeBuffer(this.state, FRONTIER_WORD * 4, new Uint32Array([NONE])); // the frontier: the root
+    const inputs = this.draft.gpu.passInputs();
+    queue.writeBuffer(inputs.tokens, 0, new Uint32Array([root]));
+    queue.writeBuffer(inputs.positions, 0, new Uint32Array([prefix]));
+    queue.writeBuffer(inputs.mask, 0, new Uint32Array([1, 0, 0, 0]));
+  }
+
+  /** maxDepth draft passes, each followed by its level's selection, then the finished tree. */
+  private encodeLevels(encoder: GPUCommandEncoder): void {
+    for (let d = 1; d <= this.maxDepth; d++) {
+      this.draft.gpu.encodePass(encoder, d === 1 ? 1 : this.width, { buffer: this.steps, offset: (d - 1) * 16 });
+      const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.levelPass' });
+      this.ops.encodeLevel(pass);
+      pass.end();
+    }
+    const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.treePass' });
+    this.ops.encodeTree(pass);
+    pass.end();
+  }
+}

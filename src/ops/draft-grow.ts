@@ -1,0 +1,85 @@
+/**
+ * The kernels of a draft tree grown on the GPU (src/draft/gpu-grow.ts): per level the
+ * selection (shaders/draft_level_f32.wgsl), then the finished tree written into the target's
+ * verify inputs and the walk's tree (shaders/draft_tree_u32.wgsl), then after the walk both
+ * caches' commit paths (shaders/draft_commit_u32.wgsl). Each is one workgroup.
+ */
+import { OpShapeError } from '../gpu/errors.ts';
+import { bindBuffers, type PipelineCache } from '../gpu/pipelines.ts';
+
+const LEVEL_WG = 256;
+/** Most children per node and frontier nodes per level (MAX_W in shaders/common/draft_grow.wgsl). */
+export const MAX_GROW_WIDTH = 16;
+
+export interface DraftGrowBuffers {
+  /** GrowParams uniform (32 bytes). */
+  params: GPUBuffer;
+  /** GrowState (GROW_STATE_BYTES). */
+  state: GPUBuffer;
+  /** The draft pass's outputs: logits (maxRows, V) f32, top-k ids (maxRows, K) u32, values (maxRows, K) f32. */
+  draftLogits: GPUBuffer;
+  draftTopKIds: GPUBuffer;
+  draftTopKValues: GPUBuffer;
+  /** (V) u32 token of each LM-head row under VocabTrim (any 4 bytes otherwise). */
+  kept: GPUBuffer;
+  /** The draft's pass inputs: tokens (maxRows) u32, positions (maxRows) u32, mask (maxRows, 4) u32. */
+  draftInputs: { tokens: GPUBuffer; positions: GPUBuffer; mask: GPUBuffer };
+  /** The target's pass inputs, same shapes. */
+  targetInputs: { tokens: GPUBuffer; positions: GPUBuffer; mask: GPUBuffer };
+  /** The acceptance walk's tree (4, MAX_ROWS) u32 and result (HEADER + ...) u32. */
+  walkTree: GPUBuffer;
+  walkResult: GPUBuffer;
+  /** (2, 4 + 128) u32 commit paths, target then draft (COMMIT_BYTES). */
+  commit: GPUBuffer;
+}
+
+/** Bytes of GrowState (shaders/common/draft_grow.wgsl): 4 + 2 * 128 + 16 + 6 * 128 u32, then 128 vec4. */
+export const GROW_STATE_BYTES = (4 + 2 * 128 + 16 + 6 * 128) * 4 + 128 * 16;
+/** Bytes of the state's head the CPU reads back: kept, count, frontierCount, level, tree tokens, tree parents. */
+export const GROW_TREE_BYTES = (4 + 2 * 128) * 4;
+/** Bytes of one cache's commit section: Compact { prefix, count, 0, 0 }, then 128 path words. */
+export const COMMIT_SECTION_BYTES = (4 + 128) * 4;
+
+export class DraftGrowOps {
+  private readonly level: GPUComputePipeline;
+  private readonly tree: GPUComputePipeline;
+  private readonly commit: GPUComputePipeline;
+  private readonly levelBind: GPUBindGroup;
+  private readonly treeBind: GPUBindGroup;
+  private readonly commitBind: GPUBindGroup;
+
+  /** k: the draft's top-k width; outVocab: its logits row width. */
+  constructor(pipelines: PipelineCache, label: string, b: DraftGrowBuffers, k: number, outVocab: number) {
+    if (b.state.size < GROW_STATE_BYTES || b.commit.size < 2 * COMMIT_SECTION_BYTES) throw new OpShapeError(`${label}: state ${b.state.size} or commit ${b.commit.size} bytes too small`);
+    const device = pipelines.device;
+    this.level = pipelines.get('draft_level_f32', { WG: LEVEL_WG, K: k, V: outVocab });
+    this.tree = pipelines.get('draft_tree_u32');
+    this.commit = pipelines.get('draft_commit_u32');
+    const d = b.draftInputs;
+    const t = b.targetInputs;
+    this.levelBind = bindBuffers(device, `${label}.levelBind`, this.level, [b.params, b.draftLogits, b.draftTopKIds, b.draftTopKValues, b.kept, b.state, d.tokens, d.positions, d.mask]);
+    this.treeBind = bindBuffers(device, `${label}.treeBind`, this.tree, [b.params, b.state, t.tokens, t.positions, t.mask, b.walkTree]);
+    this.commitBind = bindBuffers(device, `${label}.commitBind`, this.commit, [b.params, b.state, b.walkResult, b.commit]);
+  }
+
+  /** One level's selection after its draft pass. */
+  encodeLevel(pass: GPUComputePassEncoder): void {
+    this.dispatch(pass, this.level, this.levelBind);
+  }
+
+  /** The finished tree into the target's inputs and the walk's tree. */
+  encodeTree(pass: GPUComputePassEncoder): void {
+    this.dispatch(pass, this.tree, this.treeBind);
+  }
+
+  /** Both caches' commit paths from the walk's result. */
+  encodeCommit(pass: GPUComputePassEncoder): void {
+    this.dispatch(pass, this.commit, this.commitBind);
+  }
+
+  private dispatch(pass: GPUComputePassEncoder, pipeline: GPUComputePipeline, bind: GPUBindGroup): void {
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bind);
+    pass.dispatchWorkgroups(1);
+  }
+}
