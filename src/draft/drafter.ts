@@ -32,6 +32,8 @@ export interface VerifyObservation {
   topK: Int32Array;
   /** Width of topK. */
   k: number;
+  /** What the step encoded on the GPU, drafting and verifying (absent where it was not counted). */
+  gpu?: { dispatches: number; readbacks: number };
 }
 
 /** What a step run wholly on the GPU (GpuStepper) verified and accepted. */

@@ -29,10 +29,21 @@
  *
  * Every drafter observes every verified step, whoever drafted it, so the learning drafters
  * (Token Recycling, ADED, n-gram) keep learning while another one is chosen.
+ *
+ * Pricing (DESIGN section 8). With `pricing: 'counts'` (the default on GPU adapters, where a
+ * step of a browser-sized model costs its fixed costs) and steps whose observations carry their
+ * GPU counts, an arm's step is priced as its EMA dispatches and readbacks times the adapter's
+ * unit times, fitted online from every step (src/engine/unit-costs.ts): exact counts, and two
+ * numbers that every step of every arm refines, instead of the arm's own few noisy timings. An
+ * arm's first step is left out of the fit (it carries one-off costs: pipelines compiled,
+ * buffers created), which would otherwise bar a drafter for a whole backoff. Without counts, or
+ * with 'time' (software adapters, where a pass costs its arithmetic, not its dispatches), an
+ * arm costs its measured EMA ms.
  */
 import type { Drafter, DraftContext, VerifyObservation } from '../draft/drafter';
 import type { GpuCounter } from '../gpu/counter';
 import { emptyTree, type DraftTree } from '../tree/types';
+import { UnitCosts, type StepCounts } from './unit-costs';
 
 export interface ControllerOptions {
   /** Tree budgets tried per drafter, climbed smallest first. Default [2, 4, 8, 16, 32]. */
@@ -51,6 +62,8 @@ export interface ControllerOptions {
   minTokens?: number;
   /** Clock in ms. Default performance.now (tests inject a simulated one). */
   now?: () => number;
+  /** How an arm's step is priced (see the header). Default 'time'; the engine asks for 'counts' on GPU adapters. */
+  pricing?: 'counts' | 'time';
 }
 
 interface Arm {
@@ -62,6 +75,8 @@ interface Arm {
   tokens: number;
   /** EMA of ms per step (draft + verify). */
   ms: number;
+  /** EMAs of the dispatches and readbacks of its steps, when counted (null before). */
+  counts: StepCounts | null;
   /** Whether pick() may choose it (see the budget ladder above). */
   open: boolean;
   /** Step of the last try, and steps to wait before retrying while it loses. */
@@ -79,6 +94,8 @@ export class Controller implements Drafter {
   private readonly unlock: number;
   private readonly minTokens: number;
   private readonly now: () => number;
+  private readonly pricing: 'counts' | 'time';
+  private readonly units = new UnitCosts();
   private current: Arm | null = null;
   /** Whether the current arm was the best when chosen (a retry otherwise). */
   private currentWasBest = true;
@@ -94,6 +111,7 @@ export class Controller implements Drafter {
     this.unlock = options.unlock ?? 0.8;
     this.minTokens = options.minTokens ?? 1.1;
     this.now = options.now ?? (() => performance.now());
+    this.pricing = options.pricing ?? 'time';
     const budgets = [...(options.budgets ?? [2, 4, 8, 16, 32])].sort((a, b) => a - b);
     this.arms.push(this.arm(null, 0, true));
     for (const d of drafters) budgets.forEach((b, i) => this.arms.push(this.arm(d, b, i === 0)));
@@ -121,7 +139,13 @@ export class Controller implements Drafter {
     if (arm) {
       // A retry after a long gap weighs its fresh evidence more than the EMA weight.
       const alpha = this.currentWasBest ? this.alpha : Math.max(this.alpha, 0.5);
-      arm.ms = this.ema(arm.ms, this.now() - this.startedAt, arm.pulls, alpha);
+      const ms = this.now() - this.startedAt;
+      if (obs.gpu) {
+        if (arm.pulls > 0) this.units.observe(obs.gpu, ms); // a first step carries one-off costs
+        const c = arm.counts;
+        arm.counts = c ? { dispatches: this.ema(c.dispatches, obs.gpu.dispatches, 1, alpha), readbacks: this.ema(c.readbacks, obs.gpu.readbacks, 1, alpha) } : { ...obs.gpu };
+      }
+      arm.ms = this.ema(arm.ms, ms, arm.pulls, alpha);
       arm.tokens = this.ema(arm.tokens, obs.committed.length, arm.pulls, alpha);
       arm.pulls++;
       arm.lastTry = this.steps;
@@ -148,7 +172,7 @@ export class Controller implements Drafter {
 
   private arm(drafter: Drafter | null, budget: number, open: boolean): Arm {
     const name = drafter ? `${drafter.name}/${budget}` : 'ar';
-    return { drafter, budget, name, pulls: 0, tokens: 1, ms: 0, open, lastTry: 0, backoff: this.backoff };
+    return { drafter, budget, name, pulls: 0, tokens: 1, ms: 0, counts: null, open, lastTry: 0, backoff: this.backoff };
   }
 
   /** Opens the drafter's next budget when `arm`, its largest open one, keeps up with plain decoding. */
@@ -164,7 +188,13 @@ export class Controller implements Drafter {
 
   /** Expected tokens per ms of an arm. */
   private rate(a: Arm): number {
-    return a.tokens / Math.max(a.ms, 1e-3);
+    return a.tokens / Math.max(this.cost(a), 1e-3);
+  }
+
+  /** Expected ms of an arm's step: priced in counts where it can be (see the header), else measured. */
+  private cost(a: Arm): number {
+    const priced = this.pricing === 'counts' && a.counts ? this.units.price(a.counts) : null;
+    return priced ?? a.ms;
   }
 
   /** The tried open arm with the best rate among plain decoding and the drafting arms that get drafts accepted. */

@@ -16,7 +16,8 @@ import { RetrievalDrafter } from '../draft/retrieval';
 import { EarlyExitDrafter } from '../draft/early-exit';
 import { CrossVocabDrafter, type CrossVocabModel } from '../draft/cross-vocab';
 import { Tokenizer } from '../tokenizer/tokenizer';
-import { Controller } from './controller';
+import { Controller, type ControllerOptions } from './controller';
+import { isSoftwareAdapter } from '../gpu/adapter';
 import { DraftModel } from '../draft/draft-model';
 import { ModelDrafter } from '../draft/model-drafter';
 import { FusionDrafter } from '../draft/fusion';
@@ -58,6 +59,11 @@ function autoMembers(name: string, ctx: Pick<DrafterFactoryContext, 'draft'>): s
   return names;
 }
 
+/** Steps priced in dispatches and round trips on GPUs; by time on software adapters, where a pass costs its arithmetic (controller.ts). */
+function controllerOptions(ctx: Pick<DrafterFactoryContext, 'device'>): ControllerOptions {
+  return { pricing: isSoftwareAdapter(ctx.device) ? 'time' : 'counts' };
+}
+
 type Factory = (ctx: DrafterFactoryContext) => Promise<Drafter> | Drafter;
 
 const factories = new Map<string, Factory>([
@@ -82,7 +88,7 @@ const factories = new Map<string, Factory>([
     const d = ((await ctx.drafter('draft')) as ModelDrafter);
     return new FusionDrafter(d.draft, d, (await ctx.drafter('retrieval')) as RetrievalDrafter);
   }],
-  ['auto', async (ctx) => new Controller(await Promise.all(autoMembers('auto', ctx)!.map((n) => ctx.drafter(n))))],
+  ['auto', async (ctx) => new Controller(await Promise.all(autoMembers('auto', ctx)!.map((n) => ctx.drafter(n))), controllerOptions(ctx))],
 ]);
 
 /** Strategy names accepted by generate(), 'ar' (plain decoding) first. */
@@ -110,7 +116,7 @@ export async function createDrafter(name: string, ctx: DrafterFactoryContext): P
   if (members && name !== 'auto') {
     const drafters: Drafter[] = [];
     for (const n of members) drafters.push(await ctx.drafter(n));
-    return new Controller(drafters);
+    return new Controller(drafters, controllerOptions(ctx));
   }
   const f = factories.get(name);
   if (!f) throw new OptionsError(`generate option "strategy" is "${name}"; expected one of ${strategyNames().join(', ')}`);

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Controller } from '../../src/engine/controller';
+import { UnitCosts, type StepCounts } from '../../src/engine/unit-costs';
 import { isStrategyName } from '../../src/engine/strategies';
 import type { Drafter, DraftContext, VerifyObservation } from '../../src/draft/drafter';
 import type { DraftTree } from '../../src/tree/types';
@@ -115,6 +116,54 @@ describe('auto controller', () => {
     const after = await simulate(c, clock, [late], 1000, 0.3);
     const lateSteps = [...after].filter(([k]) => k.startsWith('late/')).reduce((n, [, v]) => n + v, 0);
     expect(lateSteps).toBeGreaterThan(600);
+  });
+
+  it('prices arms in dispatches and round trips: a drafter whose first step paid one-off costs wins once its counts make it fastest', async () => {
+    // A GPU of fixed costs: 0.028 ms a dispatch, 0.5 ms a round trip. `grown` (a tree grown on the
+    // GPU: many dispatches, one readback) converts its tokens into speed; `levels` (a readback per
+    // level) does not; plain decoding is 74 dispatches and one readback. grown's first step pays a
+    // second of pipeline compilation.
+    const counts: Record<string, StepCounts> = { ar: { dispatches: 74, readbacks: 1 }, grown: { dispatches: 313, readbacks: 1 }, levels: { dispatches: 243, readbacks: 6 } };
+    const run = async (pricing: 'counts' | 'time') => {
+      const grown = new ScriptedDrafter('grown', 0.9);
+      const levels = new ScriptedDrafter('levels', 0.7);
+      const clock = new Clock();
+      const c = new Controller([levels, grown], { budgets: [16], now: clock.now, pricing });
+      const rng = new Rng(5);
+      const ctx: DraftContext = { tokens: Int32Array.of(1, 2, 3), sampling: false, options: defaultSampling, rng };
+      let late = 0;
+      for (let s = 0; s < 200; s++) {
+        const tree = await c.propose(ctx, 32);
+        const who = [grown, levels].find((d) => c.choice.startsWith(`${d.name}/`));
+        const gpu = counts[who?.name ?? 'ar'];
+        clock.t += 0.028 * gpu.dispatches + 0.5 * gpu.readbacks;
+        if (who === grown && !firstPaid.has(c)) { firstPaid.add(c); clock.t += 1000; }
+        let accepted = 0;
+        while (who && accepted < tree.tokens.length && rng.next() < who.acceptRate) accepted++;
+        c.observe({ tree, acceptedNodes: Int32Array.from({ length: accepted }, (_, i) => i), committed: new Int32Array(accepted + 1), topK: new Int32Array(0), k: 0, gpu });
+        if (s >= 100 && who === grown) late++;
+      }
+      return late;
+    };
+    const firstPaid = new Set<Controller>();
+    expect(await run('counts')).toBeGreaterThan(80);
+    // timed alone, the one-off second bars it for a backoff and more
+    expect(await run('time')).toBeLessThan(20);
+  });
+
+  it('fits the unit times of a dispatch and a round trip from step times', () => {
+    const u = new UnitCosts();
+    expect(u.units()).toBeNull();
+    for (const [d, r] of [[74, 1], [313, 1], [243, 6], [74, 1], [90, 2]]) u.observe({ dispatches: d, readbacks: r }, 0.028 * d + 0.5 * r);
+    const fit = u.units()!;
+    expect(fit.dispatch).toBeCloseTo(0.028, 6);
+    expect(fit.readback).toBeCloseTo(0.5, 6);
+    expect(u.price({ dispatches: 100, readbacks: 2 })).toBeCloseTo(3.8, 5);
+    // counts in one proportion cannot split the time: all of it goes on dispatches
+    const same = new UnitCosts();
+    for (let i = 0; i < 5; i++) same.observe({ dispatches: 74, readbacks: 1 }, 2.572);
+    expect(same.units()!.readback).toBe(0);
+    expect(same.price({ dispatches: 74, readbacks: 1 })).toBeCloseTo(2.572, 6);
   });
 
   it('accepts auto:NAME[,NAME] over registered drafters only', () => {
