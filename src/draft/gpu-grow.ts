@@ -53,6 +53,8 @@ export class GpuTreeGrower implements GpuStepper {
   /** (maxDepth + 1, 4) u32 Step words: draft pass d at row d - 1, the target's verify pass last. */
   private readonly steps: GPUBuffer;
   private readonly stepData: Uint32Array<ArrayBuffer>;
+  /** The state's start, the frontier's root and the root's pass input (token, position, mask), written per step. */
+  private readonly startData = new Uint32Array(11);
   /** (2, 4 + 128) u32 commit paths: target, draft. */
   private readonly commit: GPUBuffer;
   /** (V) u32 token per LM-head row under VocabTrim, else 4 unused bytes. */
@@ -145,12 +147,14 @@ export class GpuTreeGrower implements GpuStepper {
     }
     stepWords(targetRows, this.target.kv.length, 0, this.stepData.subarray(4 * this.maxDepth));
     queue.writeBuffer(this.steps, 0, this.stepData);
-    queue.writeBuffer(this.state, 0, new Uint32Array([0, 0, 1, 1])); // kept, count, frontierCount, level
-    queue.writeBuffer(this.state, FRONTIER_WORD * 4, new Uint32Array([NONE])); // the frontier: the root
+    const w = this.startData;
+    w.set([0, 0, 1, 1, NONE, root, prefix, 1, 0, 0, 0]);
+    queue.writeBuffer(this.state, 0, w, 0, 4); // kept, count, frontierCount, level
+    queue.writeBuffer(this.state, FRONTIER_WORD * 4, w, 4, 1); // the frontier: the root
     const inputs = this.draft.gpu.passInputs();
-    queue.writeBuffer(inputs.tokens, 0, new Uint32Array([root]));
-    queue.writeBuffer(inputs.positions, 0, new Uint32Array([prefix]));
-    queue.writeBuffer(inputs.mask, 0, new Uint32Array([1, 0, 0, 0]));
+    queue.writeBuffer(inputs.tokens, 0, w, 5, 1);
+    queue.writeBuffer(inputs.positions, 0, w, 6, 1);
+    queue.writeBuffer(inputs.mask, 0, w, 7, 4); // the root sees itself
   }
 
   /** maxDepth draft passes, each followed by its level's selection, then the finished tree. */

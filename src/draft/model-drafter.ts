@@ -152,6 +152,11 @@ export class ModelDrafter implements Drafter {
     return Array.from({ length: nodes.length - start }, (_, i) => start + i);
   }
 
+  /** The draft's prefill: its cache takes the prompt before the first step (DESIGN section 3: all but the root). */
+  begin(prompt: Int32Array): Promise<void> {
+    return this.draft.exclusive(async () => this.draft.sync(prompt.subarray(0, prompt.length - 1)));
+  }
+
   observe(_obs: VerifyObservation): void {
     // The draft learns nothing; the next propose syncs its cache to the committed tokens.
   }

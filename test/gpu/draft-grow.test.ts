@@ -30,7 +30,7 @@ function bits(...js: number[]): number[] {
 }
 
 /** (W, V) logits in quarters over [-3, 3]; row 1 repeats row 0 when `dup`. */
-function levelLogits(seed: number, dup: boolean): Float32Array {
+function levelLogits(seed: number, dup: boolean): Float32Array<ArrayBuffer> {
   const r = rng(seed);
   const x = Float32Array.from({ length: W * V }, () => Math.round((r() * 6 - 3) * 4) / 4);
   if (dup) x.copyWithin(V, 0, V);

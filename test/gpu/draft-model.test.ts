@@ -4,6 +4,8 @@
  *    the 12.9M target) and on random fixtures, over several tree budgets;
  *  - the trees it proposes are valid and within the budget, and a confident draft grows them
  *    deeper than its width;
+ *  - a greedy step grown on the GPU (src/draft/gpu-grow.ts) drafts the CPU rule's tree and
+ *    accepts what the CPU path accepts, in one submit and one map;
  *  - one DraftModel serves two target engines (S2D) without either output changing;
  *  - under sampling, the first two tokens follow the target's exact distribution.
  */
@@ -20,6 +22,8 @@ import { defaultSampling } from '../../src/verify/sampler';
 import { shippedModel } from './models';
 import { exactFirstTwo, firstTwoPValue, type FirstTwo } from './first-two';
 import { acquireDevice } from '../../src/gpu/device';
+import { verifyTree, walkOf } from '../../src/engine/verify-step';
+import { layoutTree } from '../../src/tree/layout';
 
 const target: FixtureShape = { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, dtype: 'f32' };
 /** Same vocabulary (the fixture tokenizer depends on vocabSize only), a smaller network. */
@@ -58,6 +62,37 @@ describe('draft model on random fixtures', () => {
         expect({ treeBudget, tokens: specB.tokens }).toEqual({ treeBudget, tokens: plainB.tokens });
         expect(specA.stats.steps.every((s) => s.treeSize <= treeBudget)).toBe(true);
       }
+    }
+  });
+
+  it('a greedy step grown on the GPU drafts the tree the CPU rule drafts and accepts what the CPU path accepts, in one submit and one map', async () => {
+    const drafter = new ModelDrafter(draftModel, { width: 3, maxDepth: 5 });
+    const model = a.model;
+    const stepper = await drafter.gpuStepper(model, await walkOf(model));
+    expect(stepper).not.toBeNull();
+    const committed = a.encodePrompt('Once upon a time there was', { chat: false, addSpecialTokens: true });
+    const queue = model.device.queue;
+    for (const budget of [2, 12]) {
+      model.prefill(committed);
+      const tree = await drafter.propose({ tokens: committed, sampling: false, options: defaultSampling, rng: new Rng(0) }, budget);
+      const cpu = await verifyTree(model, committed, tree, layoutTree(tree, target.vocabSize, model.maxRows), defaultSampling, new Rng(0));
+      model.prefill(committed); // the CPU path's pass is not committed
+      const counts = { submits: 0, maps: 0 };
+      const submit = queue.submit;
+      const mapAsync = GPUBuffer.prototype.mapAsync;
+      queue.submit = (buffers) => { counts.submits++; return submit.call(queue, buffers); };
+      GPUBuffer.prototype.mapAsync = function (...args) { counts.maps++; return mapAsync.apply(this, args); };
+      let gpu;
+      try {
+        gpu = await stepper!.step(committed, budget);
+      } finally {
+        queue.submit = submit;
+        GPUBuffer.prototype.mapAsync = mapAsync;
+      }
+      expect({ budget, tokens: Array.from(gpu.tree.tokens), parents: Array.from(gpu.tree.parents) }).toEqual({ budget, tokens: Array.from(tree.tokens), parents: Array.from(tree.parents) });
+      expect({ nodes: Array.from(gpu.nodes), bonus: gpu.bonus }).toEqual({ nodes: Array.from(cpu.nodes), bonus: cpu.bonus });
+      expect(counts).toEqual({ submits: 1, maps: 1 });
+      expect(model.kv.length).toBe(committed.length + cpu.nodes.length);
     }
   });
 
