@@ -13,7 +13,7 @@ import { StatsCollector, kernelTotals, type FinishReason, type GenerationStats }
 import { ForwardProfiler } from '../gpu/pass-recorder';
 import { needsDistribution, verifyTree, walkOf, type StepOutcome } from './verify-step';
 import { TextStream } from './text-stream';
-import { countsSince, sumCounts, type GpuCounter } from '../gpu/counter';
+import { countsSince, sumCounts, type GpuCounter, type GpuCounts } from '../gpu/counter';
 
 export interface GenerateChunk {
   /** Text that became final in this step. */
@@ -123,7 +123,7 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null): Asy
     stats.recordStep(tree.tokens.length, depth, outcome.nodes.length, drafter?.choice ?? strategy, kernelMs);
 
     const stepTokens = [...Array.from(outcome.nodes, (i) => tree.tokens[i]), outcome.bonus];
-    drafter?.observe({ tree, acceptedNodes: outcome.nodes, committed: Int32Array.from(stepTokens), topK: outcome.topK, k: outcome.k });
+    drafter?.observe({ tree, acceptedNodes: outcome.nodes, committed: Int32Array.from(stepTokens), topK: outcome.topK, k: outcome.k, gpu: gpu.step() });
     const next = new Int32Array(n + stepTokens.length);
     next.set(committed);
     next.set(stepTokens, n);
@@ -152,7 +152,16 @@ function gpuWork(target: GpuCounter, drafter: Drafter | null) {
   const drafts = (drafter?.counters?.() ?? []).filter((c) => c !== target);
   const t0 = target.snapshot();
   const d0 = drafts.map((c) => c.snapshot());
+  const total = () => sumCounts([target, ...drafts].map((c) => c.snapshot()));
+  let last = total();
   return {
+    /** Target and drafter work since the last call (or the start): one step's, for the controller's prices. */
+    step(): GpuCounts {
+      const now = total();
+      const d = countsSince(last, now);
+      last = now;
+      return d;
+    },
     record(stats: StatsCollector): void {
       stats.gpuWork(countsSince(t0, target.snapshot()), sumCounts(drafts.map((c, i) => countsSince(d0[i], c.snapshot()))));
     },
