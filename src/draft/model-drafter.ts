@@ -3,12 +3,15 @@
  * a small LM with the target's tokenizer grows a tree level by level, expanding the frontier
  * nodes with the highest cumulative log-probability under the draft model.
  *
- * One draft pass per level. GpuModel writes a pass's rows at slots kv.length + r and masks
- * committed slots for no row, so the nodes of earlier levels cannot be kept in the cache
- * without every later row seeing its cousins. Level d therefore re-runs root + every node kept
- * so far (their tree masks, positions n-1+depth) and reads the logits of the frontier rows
- * only (readLogitRows); earlier rows recompute identical values. With `width` W the pass of
- * level d has at most 1 + W(d-1) rows.
+ * Greedy engine steps run on the GPU (gpuStepper, src/draft/gpu-grow.ts): the draft keeps its
+ * nodes' K/V in its cache under the tree mask (Step.rowBase), each level runs only its frontier,
+ * selection runs in kernels, and draft, verify, walk and both compactions are one submit.
+ *
+ * propose() (sampling, fusion, the auto controller, profiled runs; and the GPU path's oracle)
+ * runs one draft pass per level on the CPU's schedule: level d re-runs root + every node kept
+ * so far (their tree masks, positions n-1+depth) and reads the logits of the frontier rows only
+ * (readLogitRows); earlier rows recompute identical values. With `width` W the pass of level d
+ * has at most 1 + W(d-1) rows.
  *
  * Greedy requests (deterministic drafts, DESIGN section 5: q one-hot): each of the W frontier
  * nodes offers its W most likely children, the level keeps the W best candidates by cumulative
