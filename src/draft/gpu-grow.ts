@@ -24,6 +24,7 @@ import { MAX_ROWS, stepWords } from '../gpu/step.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
 import { COMMIT_SECTION_BYTES, DraftGrowOps, GROW_STATE_BYTES, GROW_TREE_BYTES, MAX_GROW_WIDTH } from '../ops/draft-grow.ts';
 import type { GpuAcceptWalk } from '../verify/gpu-walk.ts';
+import { checkBonus } from '../verify/accept.ts';
 import type { DraftModel } from './draft-model.ts';
 import type { GpuStepResult, GpuStepper } from './drafter.ts';
 
@@ -119,6 +120,7 @@ export class GpuTreeGrower implements GpuStepper {
       this.target.counter.submit(this.target.device.queue, encoder); // the step's one submit
       const out = await this.ring.read(slot, new Int32Array(walk.words + GROW_TREE_BYTES / 4));
       const res = walk.parse(out.subarray(0, walk.words));
+      checkBonus(res.bonus, this.target.outVocab, n - 1 + res.nodes.length);
       const head = out.subarray(walk.words);
       const m = head[0];
       const tokens = head.slice(4, 4 + m);

@@ -19,7 +19,7 @@ import type { TreeLayout } from '../tree/layout';
 import { GpuAcceptWalk } from '../verify/gpu-walk';
 import type { SamplingOptions } from '../verify/sampler';
 import type { Rng } from '../verify/rng';
-import { ModelError } from '../errors';
+import { checkBonus } from '../verify/accept';
 
 export interface StepOutcome {
   /** Accepted node indices in path order. */
@@ -100,9 +100,6 @@ export async function verifyTree(
   model.forward(rowTokens(root, tree), positions, layout.mask, { after: (encoder) => pending.record(encoder) });
   model.checkPassRows(layout.rows);
   const { nodes, bonus, topK, k } = await pending.result();
-  // Rows of NaN logits have no argmax (and no distribution): the walk returns no token, never a guess.
-  if (!(bonus >= 0 && bonus < model.outVocab)) {
-    throw new ModelError(`the target's logits at position ${n - 1 + nodes.length} are not finite (NaN or infinity): the weights overflow f32 on this input; no token was produced`);
-  }
+  checkBonus(bonus, model.outVocab, n - 1 + nodes.length);
   return { nodes, bonus, topK, k };
 }

@@ -1,4 +1,4 @@
-import { TreespecError } from '../errors';
+import { ModelError, TreespecError } from '../errors';
 import type { Rng } from './rng';
 
 /** What one verify step keeps (DESIGN section 3, step 3). */
@@ -7,6 +7,16 @@ export interface AcceptResult {
   nodes: Int32Array;
   /** The token the target emits after the accepted path; the step commits k + 1 tokens. */
   bonus: number;
+}
+
+/**
+ * Throws ModelError unless the walk's bonus is a token: rows of NaN logits have no argmax (and no
+ * distribution), so the walk returns no token, never a guess. `position` is the bonus row's.
+ */
+export function checkBonus(bonus: number, vocab: number, position: number): void {
+  if (!(bonus >= 0 && bonus < vocab)) {
+    throw new ModelError(`the target's logits at position ${position} are not finite (NaN or infinity): the weights overflow f32 on this input; no token was produced`);
+  }
 }
 
 /**
