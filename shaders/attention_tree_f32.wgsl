@@ -14,7 +14,8 @@
 // a tile boundary that its plain twin does not cross would round differently (issue 17).
 //
 // One workgroup per block of RB rows and HPW query heads of one KV head: its RB * HPW query
-// vectors share the barriers and each row's HPW heads its K/V loads (grouped-query attention, Ainslie et al. 2023; the rows of a tree
+// vectors share the barriers and, in tiles inside the committed prefix, every K and V load;
+// past the prefix each row's HPW heads share its own loads (grouped-query attention, Ainslie et al. 2023; the rows of a tree
 // share the committed prefix). Keys are visited in tiles of TILE with the online softmax of
 // Milakov & Gimelshein, "Online normalizer calculation for softmax" (2018), as in
 // FlashAttention (Dao et al. 2022): per query vector a running max m and sum l, the
@@ -98,6 +99,29 @@ fn q_offset(row0: u32, head0: u32, i: u32) -> u32 {
   return ((row0 + i / HPW) * N_HEADS + head0 + i % HPW) * HEAD_DIM;
 }
 
+// Thread t writes the slot of key start + t of each live row of the block to tile_slot (NO_KEY
+// past the tile's count or the row's last key).
+fn resolve_keys(row0: u32, nr: u32, start: u32, count: u32, t: u32) {
+  let key = start + t;
+  for (var rb = 0u; rb < nr; rb++) {
+    let bits = row_bits(row0 + rb);
+    tile_slot[rb * TILE + t] = select(NO_KEY, key_slot(bits, key), t < count && key < key_count(bits));
+  }
+}
+
+// Scores of key `slot` of a tile inside the committed prefix, where every row's key is its slot:
+// one K load serves every query vector. The same operations, in the same order, as scores().
+fn prefix_scores(nq: u32, slot: u32, kv_head: u32) -> array<f32, MAX_QV> {
+  var s: array<f32, MAX_QV>;
+  for (var i = 0u; i < nq; i++) { s[i] = 0.0; }
+  let base = (slot * N_KV_HEADS + kv_head) * HEAD_DIM;
+  for (var d = 0u; d < HEAD_DIM; d++) {
+    let kd = k_cache[base + d];
+    for (var i = 0u; i < nq; i++) { s[i] += q_scaled[i * HEAD_DIM + d] * kd; }
+  }
+  return s;
+}
+
 // Scores of this thread's key of the tile for the nq live query vectors (NEG where the row has
 // no such key; tile_slot holds the keys' slots). The HPW heads of a row share each K load.
 fn scores(nr: u32, t: u32, kv_head: u32) -> array<f32, MAX_QV> {
@@ -146,6 +170,21 @@ fn accumulate(t: u32, nr: u32, count: u32, kv_head: u32, alpha: array<f32, MAX_Q
   }
 }
 
+// accumulate() for a tile inside the committed prefix (TILE keys, slots start..start+TILE-1, all
+// of them every row's): one V load serves every query vector. The same operations, in the same
+// order, as accumulate().
+fn accumulate_prefix(t: u32, nq: u32, start: u32, kv_head: u32, alpha: array<f32, MAX_QV>) {
+  for (var d = t; d < HEAD_DIM; d += TILE) {
+    var a: array<f32, MAX_QV>;
+    for (var i = 0u; i < nq; i++) { a[i] = acc[i * HEAD_DIM + d] * alpha[i]; }
+    for (var s = 0u; s < TILE; s++) {
+      let vd = v_cache[((start + s) * N_KV_HEADS + kv_head) * HEAD_DIM + d];
+      for (var i = 0u; i < nq; i++) { a[i] += tile_p[i * TILE + s] * vd; }
+    }
+    for (var i = 0u; i < nq; i++) { acc[i * HEAD_DIM + d] = a[i]; }
+  }
+}
+
 @compute @workgroup_size(TILE)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let head0 = wg.x * HPW;
@@ -172,13 +211,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   var l = 0.0;               // running sum of exp(score - m) of vector t, kept by thread t < nq
   for (var start = 0u; start < n_keys; start += TILE) {
     let count = min(TILE, n_keys - start);
-    // Thread t resolves key start + t of every row, then scores it.
-    for (var rb = 0u; rb < nr; rb++) {
-      let bits = row_bits(row0 + rb);
-      let key = start + t;
-      tile_slot[rb * TILE + t] = select(NO_KEY, key_slot(bits, key), t < count && key < key_count(bits));
+    // A tile inside the committed prefix holds the same keys for every row (key = slot) and
+    // shares each K/V load across the block; past it, each row resolves its own keys. Both
+    // paths do the same operations in the same order, so a row's result does not depend on
+    // which one a tile takes.
+    let in_prefix = start + TILE <= step.prefix; // uniform
+    var s_own: array<f32, MAX_QV>;
+    if (in_prefix) {
+      s_own = prefix_scores(nq, start + t, kv_head);
+    } else {
+      resolve_keys(row0, nr, start, count, t); // thread t resolves key start + t of every row
+      s_own = scores(nr, t, kv_head);
     }
-    var s_own = scores(nr, t, kv_head);
     for (var i = 0u; i < nq; i++) { tile_p[i * TILE + t] = s_own[i]; }
     workgroupBarrier();
     // Thread i reduces vector i: SwiftShader runs lanes in small SIMD groups, so a scan by
@@ -205,7 +249,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       for (var s = 0u; s < count; s++) { tile_sum += tile_p[t * TILE + s]; }
       l = l * alpha[t] + tile_sum;
     }
-    accumulate(t, nr, count, kv_head, alpha);
+    if (in_prefix) { accumulate_prefix(t, nq, start, kv_head, alpha); } else { accumulate(t, nr, count, kv_head, alpha); }
     workgroupBarrier(); // weights, slots and maxima read before the next tile overwrites them
   }
   if (t < nq) { l_total[t] = l; }
