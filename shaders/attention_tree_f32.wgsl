@@ -15,11 +15,11 @@
 //
 // One workgroup per block of RB rows and HPW query heads of one KV head: its RB * HPW query
 // vectors share the barriers and, in tiles inside the committed prefix, every K and V load;
-// past the prefix each row's HPW heads share its own loads (grouped-query attention, Ainslie et al. 2023; the rows of a tree
-// share the committed prefix). Keys are visited in tiles of TILE with the online softmax of
-// Milakov & Gimelshein, "Online normalizer calculation for softmax" (2018), as in
-// FlashAttention (Dao et al. 2022): per query vector a running max m and sum l, the
-// accumulator rescaled by exp(m_old - m_new) per tile, so any cache length needs
+// past the prefix each row's HPW heads share its own loads (grouped-query attention, Ainslie
+// et al. 2023; the rows of a tree share the committed prefix). Keys are visited in tiles of
+// TILE with the online softmax of Milakov & Gimelshein, "Online normalizer calculation for
+// softmax" (2018), as in FlashAttention (Dao et al. 2022): per query vector a running max m and
+// sum l, the accumulator rescaled by exp(m_old - m_new) per tile, so any cache length needs
 // O(QV * (TILE + HEAD_DIM)) workgroup memory. Masked keys use the finite sentinel NEG instead
 // of -inf: WGSL lets implementations assume that no infinities occur.
 //
