@@ -5,15 +5,31 @@
 // slots prefix..prefix+rowBase-1 are visible through the mask too. Plain decoding is
 // one row with mask bit 0; a causal prefill chunk is a chain (row r has bits 0..r).
 //
+// Keys in logical order (DESIGN section 5: greedy output bit-identical to plain decoding). Row
+// r's keys are numbered by the position they hold in its sequence: committed slots 0..prefix-1
+// are keys 0..prefix-1, and the pass rows set in mask[r], ascending, are keys prefix,
+// prefix + 1, ... (a parent precedes its children in the pass, so these are the root, the
+// ancestors by depth, then the row itself). The online softmax tiles over these key numbers,
+// never over slots: a tree row at depth d sums exactly the groups that plain decoding sums for
+// the same token at position prefix + d, whose keys are the consecutive slots 0..prefix + d.
+// Tiling by slot would group a deep row's ancestors by their place in the pass, and a row past
+// a tile boundary that its plain twin does not cross would round differently (issue 17).
+//
 // One workgroup per block of RB rows and HPW query heads of one KV head: its RB * HPW query
-// vectors share every K and V element loaded (grouped-query attention, Ainslie et al. 2023,
-// shares K/V across a head group; the rows of a tree share the committed prefix), and the
-// workgroup's barriers are paid once for all of them. Slots are visited in tiles of TILE with
-// the online softmax of Milakov & Gimelshein, "Online normalizer calculation for softmax"
-// (2018), as in FlashAttention (Dao et al. 2022): per query vector a running max m and sum l,
-// the accumulator rescaled by exp(m_old - m_new) per tile, so any cache length needs
-// O(QV * (TILE + HEAD_DIM)) workgroup memory. Masked slots use the finite sentinel NEG instead
+// vectors share the barriers and, in tiles inside the committed prefix, every K and V load;
+// past the prefix each row's HPW heads share its own loads (grouped-query attention, Ainslie
+// et al. 2023; the rows of a tree share the committed prefix). Keys are visited in tiles of
+// TILE with the online softmax of Milakov & Gimelshein, "Online normalizer calculation for
+// softmax" (2018), as in FlashAttention (Dao et al. 2022): per query vector a running max m and
+// sum l, the accumulator rescaled by exp(m_old - m_new) per tile, so any cache length needs
+// O(QV * (TILE + HEAD_DIM)) workgroup memory. Masked keys use the finite sentinel NEG instead
 // of -inf: WGSL lets implementations assume that no infinities occur.
+//
+// Every query vector's arithmetic is the same sequence of operations whatever its block: scores
+// s = 0 + q[0] * k[0] + ... in dimension order; per tile the max, the weights exp(s - m), their
+// sum in key order and acc * alpha + p * v in key order. Keys a row does not have (past its
+// own, in a tile that another row of the block still fills) weigh exactly 0 and are skipped in
+// the accumulator, so a row's result does not depend on the rows beside it.
 //
 // Query vector i of a workgroup is row row0 + i / HPW, head head0 + i % HPW.
 // Dispatch: (N_HEADS / HPW, ceil(rows / RB)).
@@ -21,6 +37,7 @@
 const TILE: u32 = 64u;
 const NEG: f32 = -1.0e30;
 const MAX_QV: u32 = 16u; // bound of the per-thread arrays below (checked in src/ops/attention.ts)
+const NO_KEY: u32 = 0xffffffffu; // tile_slot of a key number past the row's last key
 
 //#include common/step.wgsl
 
@@ -41,57 +58,130 @@ override QV: u32 = HPW * RB;
 var<workgroup> q_scaled: array<f32, QV * HEAD_DIM>; // (QV, HEAD_DIM) query vectors times 1/sqrt(HEAD_DIM)
 var<workgroup> acc: array<f32, QV * HEAD_DIM>;      // (QV, HEAD_DIM) unnormalised outputs; column d owned by thread d % TILE
 var<workgroup> tile_p: array<f32, QV * TILE>;       // (QV, TILE) scores of the tile, then their exp weights
+var<workgroup> tile_slot: array<u32, RB * TILE>;    // (RB, TILE) cache slot of each row's keys in the tile, or NO_KEY
 var<workgroup> tile_max: array<f32, QV>;            // (QV) running max after the tile (thread i writes vector i)
 var<workgroup> l_total: array<f32, QV>;             // (QV) final softmax denominators
-var<workgroup> block_end: u32;                      // 1 + the last slot any row of the block sees
+var<workgroup> block_keys: u32;                     // the most keys any row of the block has
 
-// prefix + 1 + the highest pass row in the row's mask: slots after it are invisible, so a
-// causal chunk's row r scans prefix + r + 1 slots instead of prefix + rows.
-fn last_visible_end(row: u32) -> u32 {
-  var n = 0u;
+// The uncommitted slots that row `row` sees: mask bits j < rowBase + rows (earlier draft
+// levels' rows, then this pass's), the others cleared.
+fn row_bits(row: u32) -> vec4<u32> {
+  var bits = mask[row];
+  let end = step.rowBase + step.rows;
   for (var w = 0u; w < 4u; w++) {
-    let word = mask[row][w];
-    if (word != 0u) { n = w * 32u + 32u - countLeadingZeros(word); }
+    let lo = w * 32u;
+    if (end <= lo) { bits[w] = 0u; }
+    else if (end < lo + 32u) { bits[w] &= (1u << (end - lo)) - 1u; }
   }
-  return step.prefix + min(n, step.rowBase + step.rows);
+  return bits;
 }
 
-fn visible(row: u32, slot: u32) -> bool {
-  if (slot < step.prefix) { return true; }
-  let j = slot - step.prefix;
-  if (j >= step.rowBase + step.rows) { return false; }
-  return ((mask[row][j >> 5u] >> (j & 31u)) & 1u) == 1u;
+// The row's number of keys: the committed prefix and its visible pass rows.
+fn key_count(bits: vec4<u32>) -> u32 {
+  let c = countOneBits(bits);
+  return step.prefix + c.x + c.y + c.z + c.w;
+}
+
+// Cache slot of key `key` (< key_count) of the row with pass bits `bits`: the key itself in the
+// committed prefix, else the slot of the (key - prefix)-th set bit.
+fn key_slot(bits: vec4<u32>, key: u32) -> u32 {
+  if (key < step.prefix) { return key; }
+  var n = key - step.prefix;
+  for (var w = 0u; w < 4u; w++) {
+    let c = countOneBits(bits[w]);
+    if (n < c) {
+      var word = bits[w];
+      for (var i = 0u; i < n; i++) { word &= word - 1u; } // drop the n lowest set bits
+      return step.prefix + w * 32u + countTrailingZeros(word);
+    }
+    n -= c;
+  }
+  return NO_KEY; // not reached for key < key_count(bits)
 }
 
 fn q_offset(row0: u32, head0: u32, i: u32) -> u32 {
   return ((row0 + i / HPW) * N_HEADS + head0 + i % HPW) * HEAD_DIM;
 }
 
-// Scores of one slot for the nq live query vectors (NEG where the row does not see the slot):
-// one pass over the key row serves them all.
-fn scores(row0: u32, nq: u32, slot: u32, kv_head: u32) -> array<f32, MAX_QV> {
-  var s: array<f32, MAX_QV>;
-  var any_visible = false;
-  for (var i = 0u; i < nq; i++) {
-    let vis = visible(row0 + i / HPW, slot);
-    s[i] = select(NEG, 0.0, vis);
-    any_visible = any_visible || vis;
+// Thread t writes the slot of key start + t of each live row of the block to tile_slot (NO_KEY
+// past the tile's count or the row's last key).
+fn resolve_keys(row0: u32, nr: u32, start: u32, count: u32, t: u32) {
+  let key = start + t;
+  for (var rb = 0u; rb < nr; rb++) {
+    let bits = row_bits(row0 + rb);
+    tile_slot[rb * TILE + t] = select(NO_KEY, key_slot(bits, key), t < count && key < key_count(bits));
   }
-  if (!any_visible) { return s; }
+}
+
+// Scores of key `slot` of a tile inside the committed prefix, where every row's key is its slot:
+// one K load serves every query vector. The same operations, in the same order, as scores().
+fn prefix_scores(nq: u32, slot: u32, kv_head: u32) -> array<f32, MAX_QV> {
+  var s: array<f32, MAX_QV>;
+  for (var i = 0u; i < nq; i++) { s[i] = 0.0; }
   let base = (slot * N_KV_HEADS + kv_head) * HEAD_DIM;
   for (var d = 0u; d < HEAD_DIM; d++) {
     let kd = k_cache[base + d];
     for (var i = 0u; i < nq; i++) { s[i] += q_scaled[i * HEAD_DIM + d] * kd; }
   }
-  return s; // an invisible entry is NEG + a dot product, still far below any real score
+  return s;
 }
 
-// acc[i][d] = acc[i][d] * alpha[i] + sum_s p[i][s] * v[s][d]; each V element is loaded once.
-fn accumulate(t: u32, nq: u32, start: u32, count: u32, kv_head: u32, alpha: array<f32, MAX_QV>) {
+// Scores of this thread's key of the tile for the nq live query vectors (NEG where the row has
+// no such key; tile_slot holds the keys' slots). The HPW heads of a row share each K load.
+fn scores(nr: u32, t: u32, kv_head: u32) -> array<f32, MAX_QV> {
+  var s: array<f32, MAX_QV>;
+  var base: array<u32, MAX_QV>; // (nr) K offset of each row's key (slot 0 where it has none)
+  var any_key = false;
+  for (var rb = 0u; rb < nr; rb++) {
+    let slot = tile_slot[rb * TILE + t];
+    let has = slot != NO_KEY;
+    for (var h = 0u; h < HPW; h++) { s[rb * HPW + h] = select(NEG, 0.0, has); }
+    base[rb] = (select(0u, slot, has) * N_KV_HEADS + kv_head) * HEAD_DIM;
+    any_key = any_key || has;
+  }
+  if (!any_key) { return s; }
+  for (var d = 0u; d < HEAD_DIM; d++) {
+    for (var rb = 0u; rb < nr; rb++) {
+      let kd = k_cache[base[rb] + d];
+      for (var h = 0u; h < HPW; h++) {
+        let i = rb * HPW + h;
+        s[i] += q_scaled[i * HEAD_DIM + d] * kd;
+      }
+    }
+  }
+  return s; // an entry without a key is NEG + a dot product, still far below any real score
+}
+
+// acc[i][d] = acc[i][d] * alpha[i] + sum over the tile's keys, in key order, of p[i][s] * v[s][d];
+// a row's HPW heads share each V load, and keys the row does not have are skipped.
+fn accumulate(t: u32, nr: u32, count: u32, kv_head: u32, alpha: array<f32, MAX_QV>) {
+  let nq = nr * HPW;
   for (var d = t; d < HEAD_DIM; d += TILE) {
     var a: array<f32, MAX_QV>;
     for (var i = 0u; i < nq; i++) { a[i] = acc[i * HEAD_DIM + d] * alpha[i]; }
     for (var s = 0u; s < count; s++) {
+      for (var rb = 0u; rb < nr; rb++) {
+        let slot = tile_slot[rb * TILE + s];
+        if (slot == NO_KEY) { continue; }
+        let vd = v_cache[(slot * N_KV_HEADS + kv_head) * HEAD_DIM + d];
+        for (var h = 0u; h < HPW; h++) {
+          let i = rb * HPW + h;
+          a[i] += tile_p[i * TILE + s] * vd;
+        }
+      }
+    }
+    for (var i = 0u; i < nq; i++) { acc[i * HEAD_DIM + d] = a[i]; }
+  }
+}
+
+// accumulate() for a tile inside the committed prefix (TILE keys, slots start..start+TILE-1, all
+// of them every row's): one V load serves every query vector. The same operations, in the same
+// order, as accumulate().
+fn accumulate_prefix(t: u32, nq: u32, start: u32, kv_head: u32, alpha: array<f32, MAX_QV>) {
+  for (var d = t; d < HEAD_DIM; d += TILE) {
+    var a: array<f32, MAX_QV>;
+    for (var i = 0u; i < nq; i++) { a[i] = acc[i * HEAD_DIM + d] * alpha[i]; }
+    for (var s = 0u; s < TILE; s++) {
       let vd = v_cache[((start + s) * N_KV_HEADS + kv_head) * HEAD_DIM + d];
       for (var i = 0u; i < nq; i++) { a[i] += tile_p[i * TILE + s] * vd; }
     }
@@ -104,7 +194,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let head0 = wg.x * HPW;
   let row0 = wg.y * RB;
   if (row0 >= step.rows) { return; } // uniform over the workgroup
-  let nq = min(RB, step.rows - row0) * HPW; // live query vectors (uniform)
+  let nr = min(RB, step.rows - row0); // live rows (uniform)
+  let nq = nr * HPW;                  // live query vectors (uniform)
   let kv_head = head0 / (N_HEADS / N_KV_HEADS);
   let scale = 1.0 / sqrt(f32(HEAD_DIM));
   for (var e = t; e < nq * HEAD_DIM; e += TILE) {
@@ -112,21 +203,30 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     acc[e] = 0.0;
   }
   if (t == 0u) {
-    var end = 0u;
-    for (var rb = 0u; rb < nq / HPW; rb++) { end = max(end, last_visible_end(row0 + rb)); }
-    block_end = end;
+    var most = 0u;
+    for (var rb = 0u; rb < nr; rb++) { most = max(most, key_count(row_bits(row0 + rb))); }
+    block_keys = most;
   }
   // Also the barrier after the writes above; the loop bound must be uniform for the barriers in it.
-  let n_slots = workgroupUniformLoad(&block_end);
+  let n_keys = workgroupUniformLoad(&block_keys);
 
   var m: array<f32, MAX_QV>; // running max per query vector (same values in every thread)
   for (var i = 0u; i < nq; i++) { m[i] = NEG; }
   var l = 0.0;               // running sum of exp(score - m) of vector t, kept by thread t < nq
-  for (var start = 0u; start < n_slots; start += TILE) {
-    let count = min(TILE, n_slots - start);
+  for (var start = 0u; start < n_keys; start += TILE) {
+    let count = min(TILE, n_keys - start);
+    // A tile inside the committed prefix holds the same keys for every row (key = slot) and
+    // shares each K/V load across the block; past it, each row resolves its own keys. Both
+    // paths do the same operations in the same order, so a row's result does not depend on
+    // which one a tile takes.
+    let in_prefix = start + TILE <= step.prefix; // uniform
     var s_own: array<f32, MAX_QV>;
-    for (var i = 0u; i < nq; i++) { s_own[i] = NEG; }
-    if (t < count) { s_own = scores(row0, nq, start + t, kv_head); }
+    if (in_prefix) {
+      s_own = prefix_scores(nq, start + t, kv_head);
+    } else {
+      resolve_keys(row0, nr, start, count, t); // thread t resolves key start + t of every row
+      s_own = scores(nr, t, kv_head);
+    }
     for (var i = 0u; i < nq; i++) { tile_p[i * TILE + t] = s_own[i]; }
     workgroupBarrier();
     // Thread i reduces vector i: SwiftShader runs lanes in small SIMD groups, so a scan by
@@ -140,9 +240,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     var alpha: array<f32, MAX_QV>;
     for (var i = 0u; i < nq; i++) {
       let m_new = tile_max[i];
-      // Scores of masked slots sit near NEG, below half of it; real scores never do.
+      // Scores without a key sit near NEG, below half of it; real scores never do.
       tile_p[i * TILE + t] = select(0.0, exp(s_own[i] - m_new), s_own[i] > 0.5 * NEG);
-      alpha[i] = exp(m[i] - m_new); // 0 when m was the sentinel, 1 when the max did not move
+      // 0 when m was the sentinel; exactly 1 when the max did not move (also for a row that has
+      // no key in this tile, a tile its plain twin never runs), not exp(0) to some ULPs.
+      alpha[i] = select(exp(m[i] - m_new), 1.0, m_new == m[i]);
       m[i] = m_new;
     }
     workgroupBarrier();
@@ -151,8 +253,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       for (var s = 0u; s < count; s++) { tile_sum += tile_p[t * TILE + s]; }
       l = l * alpha[t] + tile_sum;
     }
-    accumulate(t, nq, start, count, kv_head, alpha);
-    workgroupBarrier(); // weights and maxima read before the next tile overwrites them
+    if (in_prefix) { accumulate_prefix(t, nq, start, kv_head, alpha); } else { accumulate(t, nr, count, kv_head, alpha); }
+    workgroupBarrier(); // weights, slots and maxima read before the next tile overwrites them
   }
   if (t < nq) { l_total[t] = l; }
   workgroupBarrier();

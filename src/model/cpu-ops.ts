@@ -102,6 +102,11 @@ export function rope(x: Float32Array, heads: number, headDim: number, positions:
  * q (rows, nHeads, headDim); kCache, vCache (slots, nKvHeads, headDim).
  * visible(r, slot) says whether row r attends to cache slot `slot`.
  * Returns (rows, nHeads, headDim).
+ *
+ * Every sum runs over the row's visible slots in ascending slot order, whatever else the call
+ * holds; for a tree in BFS order (a parent before its children) that is the prefix, then the
+ * root path by depth, the order of a causal run over the same tokens, so a tree row's output is
+ * bit-identical to plain decoding's (DESIGN section 5). Invisible slots add exact zeros.
  */
 export function attention(
   q: Float32Array,

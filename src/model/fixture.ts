@@ -34,6 +34,13 @@ export interface FixtureShape {
   attentionBias?: boolean;
   tieWordEmbeddings?: boolean;
   dtype: 'f32' | 'f16' | 'bf16';
+  /**
+   * Near-tied LM head (untied f32 only): row 2k + 1 of lm_head is row 2k with each weight scaled
+   * by 1 + u * lmHeadTwins, u uniform in [-1, 1), so every token's logit nearly ties its twin's
+   * and the last bits of a row's hidden state decide greedy choices (the test of bit-identical
+   * speculative output). Default: independent rows.
+   */
+  lmHeadTwins?: number;
 }
 
 /** config.json contents for a shape (transformers field names). */
@@ -97,6 +104,13 @@ function stdOf(name: string, shape: number[], tied: boolean): { mean: number; st
   return { mean: 0, std: (residual ? 2 : 1) / Math.sqrt(shape[shape.length - 1]) };
 }
 
+/** Makes odd rows (width `cols`) near-copies of the even rows before them (FixtureShape.lmHeadTwins). */
+function twinRows(values: Float32Array, cols: number, rel: number, rng: Rng): void {
+  for (let row = 1; row < values.length / cols; row += 2) {
+    for (let i = 0; i < cols; i++) values[row * cols + i] = values[(row - 1) * cols + i] * (1 + (2 * rng.next() - 1) * rel);
+  }
+}
+
 /** Encodes f32 values as little-endian bytes of the fixture dtype. */
 function encode(values: Float32Array, dtype: Dtype): Uint8Array {
   if (dtype === 'F32') return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
@@ -114,6 +128,10 @@ export function makeFixture(shape: FixtureShape, seed: number): Map<string, Uint
   const config = parseConfig(configJson, 'fixture config.json');
   const dtype = ({ f32: 'F32', f16: 'F16', bf16: 'BF16' } as const)[shape.dtype];
   if (!dtype) throw new OptionsError(`fixture: dtype ${JSON.stringify(shape.dtype)}, expected "f32", "f16" or "bf16"`);
+  const twins = shape.lmHeadTwins;
+  if (twins !== undefined && (!(twins > 0 && twins < 1) || shape.tieWordEmbeddings || dtype !== 'F32')) {
+    throw new OptionsError(`fixture: lmHeadTwins ${twins} needs a value in (0, 1), an untied LM head and f32 weights (f16 would round the twins together)`);
+  }
   const rng = new Rng(seed);
   const tensors: RawTensor[] = [];
   for (const [name, dims] of expectedTensors(config)) {
@@ -122,6 +140,7 @@ export function makeFixture(shape: FixtureShape, seed: number): Map<string, Uint
     const a = std * Math.sqrt(3);
     const values = new Float32Array(dims.reduce((x, y) => x * y, 1)); // (product(dims))
     for (let i = 0; i < values.length; i++) values[i] = mean + (2 * rng.next() - 1) * a;
+    if (name === 'lm_head.weight' && shape.lmHeadTwins !== undefined) twinRows(values, dims[1], shape.lmHeadTwins, rng);
     tensors.push({ name, dtype, shape: dims, data: encode(values, dtype) });
   }
   const enc = new TextEncoder();

@@ -2,7 +2,12 @@
  * Tree attention of one layer (shaders/attention_tree_f32.wgsl): query rows attend to the
  * committed cache slots 0..prefix-1 and to the pass slots prefix + j selected by each row's
  * ancestor bitmask. Grouped-query heads; any head width. A workgroup serves a block of rows
- * times several query heads of one KV head, which share every K/V load.
+ * times several query heads of one KV head, which share its barriers.
+ *
+ * Each row's online softmax runs over its keys in logical order (the prefix, then its visible
+ * pass rows ascending: root, ancestors by depth, itself) and tiles them by that order, so a
+ * tree row's output is bit-identical to the one plain decoding computes for the same tokens,
+ * whatever its slot, its block or the pass's row count (DESIGN section 5).
  */
 import { OpShapeError } from '../gpu/errors.ts';
 import { bindBuffers, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
@@ -45,18 +50,22 @@ export interface AttentionBuffers {
 const MAX_QV = 16;
 const TILE = 64;
 
-/** Workgroup memory of the kernel for qv query vectors: q and acc (qv, headDim), tile (qv, TILE), 2 * qv + 1 scalars. */
-function workgroupBytes(qv: number, headDim: number): number {
-  return (2 * qv * headDim + qv * TILE + 2 * qv + 1) * 4;
+/**
+ * Workgroup memory of the kernel for hpw heads times rb rows (qv = hpw * rb query vectors):
+ * q and acc (qv, headDim), tile weights (qv, TILE), tile slots (rb, TILE), 2 * qv + 1 scalars.
+ */
+function workgroupBytes(hpw: number, rb: number, headDim: number): number {
+  const qv = hpw * rb;
+  return (2 * qv * headDim + qv * TILE + rb * TILE + 2 * qv + 1) * 4;
 }
 
 /** Default blocking: the most heads of a group, then the most rows, within MAX_QV and `limit` bytes. */
 export function defaultBlocking(d: AttentionDims, limit: number): { hpw: number; rb: number } {
   const group = d.nHeads / d.nKvHeads;
   let hpw = 0;
-  for (let h = Math.min(group, MAX_QV); h >= 1 && !hpw; h--) if (group % h === 0 && workgroupBytes(h, d.headDim) <= limit) hpw = h;
+  for (let h = Math.min(group, MAX_QV); h >= 1 && !hpw; h--) if (group % h === 0 && workgroupBytes(h, 1, d.headDim) <= limit) hpw = h;
   let rb = Math.max(1, Math.min(Math.floor(MAX_QV / Math.max(hpw, 1)), d.maxRows));
-  while (rb > 1 && workgroupBytes(hpw * rb, d.headDim) > limit) rb--;
+  while (rb > 1 && workgroupBytes(hpw, rb, d.headDim) > limit) rb--;
   return { hpw, rb };
 }
 
@@ -80,8 +89,8 @@ export class TreeAttention implements GpuOp {
     if (!Number.isInteger(hpw) || hpw < 1 || group % hpw !== 0 || !Number.isInteger(rb) || rb < 1 || hpw * rb > MAX_QV) {
       throw new OpShapeError(`${label}: ${hpw} heads (a divisor of the group size ${group}) times ${rb} rows per workgroup must be at most ${MAX_QV}`);
     }
-    if (workgroupBytes(hpw * rb, headDim) > limit) {
-      throw new OpShapeError(`${label}: headDim ${headDim} with ${hpw * rb} query vectors per workgroup needs ${workgroupBytes(hpw * rb, headDim)} B of workgroup memory, the device allows ${limit}`);
+    if (workgroupBytes(hpw, rb, headDim) > limit) {
+      throw new OpShapeError(`${label}: headDim ${headDim} with ${hpw * rb} query vectors per workgroup needs ${workgroupBytes(hpw, rb, headDim)} B of workgroup memory, the device allows ${limit}`);
     }
     this.hpw = hpw;
     this.rb = rb;

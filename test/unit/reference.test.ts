@@ -20,6 +20,11 @@ function row(logits: Float32Array, r: number, vocab: number): Float32Array {
   return logits.subarray(r * vocab, (r + 1) * vocab);
 }
 
+/** The bit patterns of a's elements (bit-identity: -0 and +0 differ). */
+function bits(a: Float32Array): Uint32Array {
+  return new Uint32Array(a.slice().buffer);
+}
+
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
@@ -55,7 +60,9 @@ describe('ReferenceModel', () => {
     }
   });
 
-  it('tree attention: every tree row gets the logits of a causal run over its root path', async () => {
+  // Bit for bit (DESIGN section 5): attention sums a row's visible slots in ascending slot order,
+  // which for a tree in BFS order (a parent before its children) is the order of a causal run.
+  it('tree attention: every tree row gets the logits of a causal run over its root path, bit for bit', async () => {
     const f = await files();
     const V = f.config.vocabSize;
     const prompt = Int32Array.of(11, 22, 33, 44); // committed; the last one is the root
@@ -81,9 +88,7 @@ describe('ReferenceModel', () => {
       const path = [...anc[r]].sort((a, b) => a - b).map((x) => rowTokens[x]);
       const causal = ReferenceModel.fromFiles(f, 32).forward(Int32Array.from([...prompt.subarray(0, n - 1), ...path]));
       const want = row(causal, n - 1 + path.length - 1, V);
-      // Same math, different summation order over slots: float noise only.
-      expect(maxAbsDiff(row(logits, r, V), want)).toBeLessThan(1e-4);
-      expect(argmax(row(logits, r, V))).toBe(argmax(want));
+      expect(bits(row(logits, r, V))).toEqual(bits(want));
     }
     // The check can fail: letting every row see every tree row changes some row's logits.
     const wrong = ReferenceModel.fromFiles(f, 32);
@@ -92,7 +97,7 @@ describe('ReferenceModel', () => {
     expect(maxAbsDiff(leaky, logits)).toBeGreaterThan(1e-2);
   });
 
-  it('moveSlot compaction then truncate continues exactly like a causal run over the accepted path', async () => {
+  it('moveSlot compaction then truncate continues exactly like a causal run over the accepted path, bit for bit', async () => {
     const f = await files();
     const V = f.config.vocabSize;
     const m = ReferenceModel.fromFiles(f, 32);
@@ -111,7 +116,7 @@ describe('ReferenceModel', () => {
     m.truncate(5);
     const next = m.forward(Int32Array.of(9));
     const causal = ReferenceModel.fromFiles(f, 32).forward(Int32Array.of(3, 4, 5, 7, 8, 9));
-    expect(maxAbsDiff(next, row(causal, 5, V))).toBeLessThan(1e-4);
+    expect(bits(next)).toEqual(bits(row(causal, 5, V)));
   });
 
   it('refuses positions beyond the context, slots beyond the cache, and reading empty slots', async () => {
