@@ -1,18 +1,22 @@
 /**
  * config.json -> typed, validated ModelConfig (STYLE 7: parsed once, derived fields computed
  * here, bad values throw ConfigError naming the field). Supported: the Llama family as
- * implemented by Hugging Face transformers' LlamaForCausalLM, Qwen2ForCausalLM and
- * MistralForCausalLM (SmolLM/SmolLM2 ship `model_type: "llama"`). Defaults below are the
- * defaults of the corresponding transformers config classes, so a config.json that omits a
- * field means what it means to transformers.
+ * implemented by Hugging Face transformers' LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM
+ * and MistralForCausalLM (SmolLM/SmolLM2 ship `model_type: "llama"`). RoPE settings are read
+ * in both layouts transformers writes (config-rope.ts); every field that changes the
+ * arithmetic is listed in config-fields.ts and is either implemented here or refused.
+ * Defaults below are the defaults of the corresponding transformers config classes, so a
+ * config.json that omits a field means what it means to transformers.
  */
 import { ConfigError, show } from '../errors.ts';
+import { ConfigReader as Reader, type Json } from './config-reader.ts';
+import { ropeOf } from './config-rope.ts';
 import type { RopeScaling } from './cpu-ops.ts';
 
 export type { RopeScaling } from './cpu-ops.ts';
 
 export interface ModelConfig {
-  /** "llama" | "qwen2" | "mistral" (SmolLM is "llama"). */
+  /** "llama" | "qwen2" | "qwen3" | "mistral" (SmolLM is "llama"). */
   modelType: string;
   vocabSize: number;
   hiddenSize: number;
@@ -31,6 +35,11 @@ export interface ModelConfig {
   tieWordEmbeddings: boolean;
   /** q/k/v projections carry a bias (Qwen2 always; Llama's `attention_bias` is refused, see checkUnsupported). */
   attentionBias: boolean;
+  /**
+   * Qwen3: each query and key head is RMS-normalised over its headDim (weights q_norm, k_norm,
+   * eps rmsNormEps) after the projection and before RoPE.
+   */
+  qkNorm: boolean;
   bosTokenId: number | null;
   eosTokenIds: number[];
 }
@@ -56,59 +65,15 @@ const LIMITS = {
   maxPositionEmbeddings: 1 << 24,
 } as const;
 
-type Json = Record<string, unknown>;
-
-class Reader {
-  constructor(readonly obj: Json, readonly file: string) {}
-
-  fail(field: string, value: unknown, expected: string): never {
-    throw new ConfigError(`${this.file}: field "${field}" is ${show(value)}, expected ${expected}`);
-  }
-
-  has(field: string): boolean {
-    return this.obj[field] !== undefined && this.obj[field] !== null;
-  }
-
-  int(field: string, max: number, fallback?: number): number {
-    const v = this.has(field) ? this.obj[field] : fallback;
-    if (v === undefined) this.fail(field, this.obj[field], `a positive integer (the field is required)`);
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) this.fail(field, v, `an integer in [1, ${max}]`);
-    return v;
-  }
-
-  num(field: string, lo: number, hi: number, fallback?: number): number {
-    const v = this.has(field) ? this.obj[field] : fallback;
-    if (v === undefined) this.fail(field, this.obj[field], `a number (the field is required)`);
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= lo || v >= hi) this.fail(field, v, `a number in (${lo}, ${hi})`);
-    return v;
-  }
-
-  bool(field: string, fallback: boolean): boolean {
-    const v = this.has(field) ? this.obj[field] : fallback;
-    if (typeof v !== 'boolean') this.fail(field, v, 'true or false');
-    return v;
-  }
-
-  /** Token ids: null, one id, or a list of ids, each in [0, vocab). */
-  ids(field: string, vocab: number): number[] {
-    const v = this.obj[field];
-    if (v === undefined || v === null) return [];
-    const list = Array.isArray(v) ? v : [v];
-    for (const id of list) {
-      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= vocab) {
-        this.fail(field, v, `token ids in [0, ${vocab}) (vocab_size)`);
-      }
-    }
-    return [...new Set(list as number[])];
-  }
-}
-
 /** transformers class name -> model_type, for configs that only name the architecture. */
 const ARCHITECTURES: Record<string, string> = {
   LlamaForCausalLM: 'llama',
   Qwen2ForCausalLM: 'qwen2',
+  Qwen3ForCausalLM: 'qwen3',
   MistralForCausalLM: 'mistral',
 };
+
+const MODEL_TYPES = Object.values(ARCHITECTURES);
 
 function modelTypeOf(r: Reader): string {
   const mt = r.obj.model_type;
@@ -118,35 +83,16 @@ function modelTypeOf(r: Reader): string {
     if (!t) r.fail('architectures', r.obj.architectures, `one of ${Object.keys(ARCHITECTURES).join(', ')} (model_type is absent)`);
     return t;
   }
-  if (mt !== 'llama' && mt !== 'qwen2' && mt !== 'mistral') {
-    r.fail('model_type', mt, '"llama", "qwen2" or "mistral" (SmolLM uses "llama"); other architectures are not supported');
+  if (typeof mt !== 'string' || !MODEL_TYPES.includes(mt)) {
+    r.fail('model_type', mt, `one of ${MODEL_TYPES.map((t) => `"${t}"`).join(', ')} (SmolLM uses "llama"); other architectures are not supported`);
   }
   return mt;
 }
 
-/** `rope_scaling`: null/absent/"default" -> null; "llama3" -> RopeScaling; anything else is refused. */
-function ropeScalingOf(r: Reader): RopeScaling | null {
-  const rs = r.obj.rope_scaling;
-  if (rs === undefined || rs === null) return null;
-  if (typeof rs !== 'object' || Array.isArray(rs)) r.fail('rope_scaling', rs, 'null or an object');
-  const s = new Reader(rs as Json, r.file);
-  // transformers reads `rope_type`, falling back to the legacy key `type`.
-  const type = s.obj.rope_type ?? s.obj.type;
-  if (type === 'default') return null;
-  if (type !== 'llama3') r.fail('rope_scaling.rope_type', type, '"llama3" or "default" (other RoPE scalings are not supported)');
-  const scaling: RopeScaling = {
-    factor: s.num('factor', 0, 1e6),
-    lowFreqFactor: s.num('low_freq_factor', 0, 1e6),
-    highFreqFactor: s.num('high_freq_factor', 0, 1e6),
-    originalMaxPositionEmbeddings: s.int('original_max_position_embeddings', LIMITS.maxPositionEmbeddings),
-  };
-  if (scaling.highFreqFactor <= scaling.lowFreqFactor) {
-    r.fail('rope_scaling.high_freq_factor', scaling.highFreqFactor, `a value above low_freq_factor (${scaling.lowFreqFactor})`);
-  }
-  return scaling;
-}
+/** transformers' head_dim when config.json omits it: Qwen3Config defaults to 128, the others derive hidden / heads. */
+const DEFAULT_HEAD_DIM: Record<string, number> = { qwen3: 128 };
 
-function headsOf(r: Reader, hiddenSize: number): { numHeads: number; numKvHeads: number; headDim: number } {
+function headsOf(r: Reader, modelType: string, hiddenSize: number): { numHeads: number; numKvHeads: number; headDim: number } {
   const numHeads = r.int('num_attention_heads', LIMITS.numHeads);
   // transformers: num_key_value_heads defaults to num_attention_heads (plain multi-head attention).
   const numKvHeads = r.int('num_key_value_heads', LIMITS.numHeads, numHeads);
@@ -154,7 +100,7 @@ function headsOf(r: Reader, hiddenSize: number): { numHeads: number; numKvHeads:
     r.fail('num_key_value_heads', numKvHeads, `a divisor of num_attention_heads (${numHeads})`);
   }
   let headDim: number;
-  if (r.has('head_dim')) headDim = r.int('head_dim', LIMITS.headDim);
+  if (r.has('head_dim') || DEFAULT_HEAD_DIM[modelType]) headDim = r.int('head_dim', LIMITS.headDim, DEFAULT_HEAD_DIM[modelType]);
   else {
     if (hiddenSize % numHeads !== 0) {
       r.fail('num_attention_heads', numHeads, `a divisor of hidden_size (${hiddenSize}) since head_dim is absent`);
@@ -170,23 +116,37 @@ function headsOf(r: Reader, hiddenSize: number): { numHeads: number; numKvHeads:
 function checkUnsupported(r: Reader, modelType: string): void {
   const act = r.obj.hidden_act ?? r.obj.hidden_activation;
   if (act !== undefined && act !== 'silu') r.fail('hidden_act', act, '"silu" (the SwiGLU MLP)');
-  // Llama's `attention_bias` also puts a bias on o_proj and `mlp_bias` on the MLP
-  // (transformers LlamaAttention / LlamaMLP); only Qwen2's q/k/v biases are implemented.
+  // Llama's and Qwen3's `attention_bias` also puts a bias on o_proj and Llama's `mlp_bias` on
+  // the MLP (transformers LlamaAttention / LlamaMLP); only Qwen2's q/k/v biases are implemented.
   if (modelType !== 'qwen2' && r.obj.attention_bias === true) r.fail('attention_bias', true, 'false (o_proj bias is not supported)');
   if (r.obj.mlp_bias === true) r.fail('mlp_bias', true, 'false (MLP biases are not supported)');
 }
 
 /** transformers' defaults of max_position_embeddings per config class. */
-const DEFAULT_MAX_POSITIONS: Record<string, number> = { llama: 2048, qwen2: 32768, mistral: 4096 * 32 };
+const DEFAULT_MAX_POSITIONS: Record<string, number> = { llama: 2048, qwen2: 32768, qwen3: 32768, mistral: 4096 * 32 };
+
+/** The layer types of Qwen2/Qwen3 configs (their `layer_types`, and the keys a nested rope_parameters may use). */
+const LAYER_TYPES = ['full_attention', 'sliding_attention'] as const;
 
 /**
- * Sliding-window attention (Mistral v0.1 `sliding_window`, Qwen2 `use_sliding_window`) equals
- * full attention while the sequence fits the window, so capping the context at the window keeps
- * every output exact without a windowed kernel.
+ * Sliding-window attention (Mistral `sliding_window`, Qwen2/Qwen3 `use_sliding_window` on the
+ * layers its `layer_types` or `max_window_layers` mark) equals full attention while the
+ * sequence fits the window, so capping the context at the window keeps every output exact
+ * without a windowed kernel.
  */
-function contextOf(r: Reader, modelType: string): number {
+function contextOf(r: Reader, modelType: string, numLayers: number): number {
   const maxPos = r.int('max_position_embeddings', LIMITS.maxPositionEmbeddings, DEFAULT_MAX_POSITIONS[modelType]);
-  const windowed = modelType === 'mistral' || (modelType === 'qwen2' && r.obj.use_sliding_window === true);
+  const qwen = modelType === 'qwen2' || modelType === 'qwen3';
+  if (qwen) {
+    r.bool('use_sliding_window', false);
+    if (r.has('max_window_layers')) r.int('max_window_layers', LIMITS.numLayers);
+    const lt = r.obj.layer_types;
+    if (lt !== undefined && lt !== null) {
+      const ok = Array.isArray(lt) && lt.length === numLayers && lt.every((t) => (LAYER_TYPES as readonly unknown[]).includes(t));
+      if (!ok) r.fail('layer_types', lt, `a list of ${numLayers} (num_hidden_layers) of ${LAYER_TYPES.map((t) => `"${t}"`).join(' / ')}`);
+    }
+  }
+  const windowed = modelType === 'mistral' || (qwen && r.obj.use_sliding_window === true);
   if (!windowed || !r.has('sliding_window')) return maxPos;
   return Math.min(maxPos, r.int('sliding_window', LIMITS.maxPositionEmbeddings));
 }
@@ -201,21 +161,26 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
   checkUnsupported(r, modelType);
   const vocabSize = r.int('vocab_size', LIMITS.vocabSize);
   const hiddenSize = r.int('hidden_size', LIMITS.hiddenSize);
+  const numLayers = r.int('num_hidden_layers', LIMITS.numLayers);
   const bos = r.ids('bos_token_id', vocabSize);
+  const maxPositionEmbeddings = contextOf(r, modelType, numLayers);
+  // llama3 scaling's original_max_position_embeddings defaults to the unwindowed maximum.
+  const maxPos = r.int('max_position_embeddings', LIMITS.maxPositionEmbeddings, DEFAULT_MAX_POSITIONS[modelType]);
+  const qwenLike = modelType === 'qwen2' || modelType === 'qwen3';
   return {
     modelType,
     vocabSize,
     hiddenSize,
     intermediateSize: r.int('intermediate_size', LIMITS.intermediateSize),
-    numLayers: r.int('num_hidden_layers', LIMITS.numLayers),
-    ...headsOf(r, hiddenSize),
+    numLayers,
+    ...headsOf(r, modelType, hiddenSize),
     rmsNormEps: r.num('rms_norm_eps', 0, 1, 1e-6),
-    ropeTheta: r.num('rope_theta', 1, 1e12, 10000),
-    ropeScaling: ropeScalingOf(r),
-    maxPositionEmbeddings: contextOf(r, modelType),
+    ...ropeOf(r, maxPos, qwenLike ? LAYER_TYPES : []),
+    maxPositionEmbeddings,
     tieWordEmbeddings: r.bool('tie_word_embeddings', false),
     // Qwen2's attention always has q/k/v biases (transformers hard-codes bias=True there).
     attentionBias: modelType === 'qwen2',
+    qkNorm: modelType === 'qwen3',
     bosTokenId: bos.length > 0 ? bos[0] : null,
     eosTokenIds: r.ids('eos_token_id', vocabSize),
   };

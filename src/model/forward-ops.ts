@@ -18,6 +18,7 @@ import { MatmulOp } from '../ops/matmul.ts';
 import type { MatmulTiling } from '../ops/matmul-tuning.ts';
 import { RmsNormOp } from '../ops/rmsnorm.ts';
 import { RopeKvWrite } from '../ops/rope.ts';
+import { HeadRmsNormOp } from '../ops/rmsnorm-heads.ts';
 import { SiluMulOp } from '../ops/silu-mul.ts';
 import { SoftmaxOp } from '../ops/softmax.ts';
 import { TopKOp } from '../ops/topk.ts';
@@ -34,6 +35,8 @@ export interface LayerOps {
   k: MatmulOp;
   /** v = xn @ Wv^T (+ bv), xn as for q. */
   v: MatmulOp;
+  /** Qwen3: per-head RMSNorm of q and k in place (config.qkNorm), else null. */
+  qkNorm: HeadRmsNormOp | null;
   /** RoPE on q and k; K/V of row r to cache slot prefix + r. */
   rope: RopeKvWrite;
   /** att = tree attention of q over the cache. */
@@ -126,6 +129,9 @@ function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activati
     q: new MatmulOp(env, `${p}q`, { ...pre.buffers, w: w.wq, bias: w.bq, y: a.q }, { inDim: h, outDim: qDim(c), ...format, ...pre.options }),
     k: new MatmulOp(env, `${p}k`, { ...pre.buffers, w: w.wk, bias: w.bk, y: a.k }, { inDim: h, outDim: kvDim(c), ...format, ...pre.options }),
     v: new MatmulOp(env, `${p}v`, { ...pre.buffers, w: w.wv, bias: w.bv, y: a.v }, { inDim: h, outDim: kvDim(c), ...format, ...pre.options }),
+    qkNorm: w.qNorm && w.kNorm
+      ? new HeadRmsNormOp(env, `${p}qkNorm`, { q: a.q, k: a.k, qNorm: w.qNorm, kNorm: w.kNorm }, { ...dims, eps: c.rmsNormEps })
+      : null,
     rope: new RopeKvWrite(env, `${p}rope`, { positions: a.positions, table: a.ropeTable, q: a.q, k: a.k, v: a.v, ...cache }, dims),
     attention: new TreeAttention(env, `${p}attention`, { mask: a.mask, q: a.q, ...cache, out: a.att }, dims),
     o: new MatmulOp(env, `${p}o`, { x: a.att, w: w.wo, y: a.x }, { inDim: qDim(c), outDim: h, ...format, accumulate: true }),

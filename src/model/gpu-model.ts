@@ -221,6 +221,8 @@ export class GpuModel {
       rec.op(`${p}q`, layer.q, rows);
       rec.op(`${p}k`, layer.k, rows);
       rec.op(`${p}v`, layer.v, rows);
+      // Qwen3: q and k normalised per head before RoPE
+      if (layer.qkNorm) rec.op(`${p}qkNorm`, layer.qkNorm, rows);
       rec.op(`${p}rope`, layer.rope, rows); // K/V of row r -> cache slot prefix + r
       rec.op(`${p}attention`, layer.attention, rows);
       rec.op(`${p}o`, layer.o, rows);

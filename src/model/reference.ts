@@ -21,6 +21,8 @@ interface LayerWeights {
   bq: Float32Array | null; // (numHeads * headDim)
   bk: Float32Array | null; // (numKvHeads * headDim)
   bv: Float32Array | null; // (numKvHeads * headDim)
+  qNorm: Float32Array | null; // (headDim) Qwen3's per-head RMSNorm of q
+  kNorm: Float32Array | null; // (headDim) Qwen3's per-head RMSNorm of k
   wo: Float32Array; // (hidden, numHeads * headDim)
   postNorm: Float32Array; // (hidden)
   wGate: Float32Array; // (intermediate, hidden)
@@ -63,6 +65,8 @@ export class ReferenceModel {
         bq: bias('q'),
         bk: bias('k'),
         bv: bias('v'),
+        qNorm: c.qkNorm ? get(`${p}self_attn.q_norm.weight`) : null,
+        kNorm: c.qkNorm ? get(`${p}self_attn.k_norm.weight`) : null,
         wo: get(`${p}self_attn.o_proj.weight`),
         postNorm: get(`${p}post_attention_layernorm.weight`),
         wGate: get(`${p}mlp.gate_proj.weight`),
@@ -111,10 +115,14 @@ export class ReferenceModel {
     let x = embed(this.embedTable, h, tokens);
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.layers[l];
-      // attention block: rmsnorm, q/k/v projections (+bias), RoPE, KV write, attention, o_proj, residual
+      // attention block: rmsnorm, q/k/v projections (+bias), per-head q/k norm (Qwen3), RoPE,
+      // KV write, attention, o_proj, residual
       const xn = rmsNorm(x, w.inputNorm, c.rmsNormEps); // (rows, hidden)
-      const q = matmul(xn, w.wq, h, qDim(c), w.bq); // (rows, numHeads, headDim)
-      const k = matmul(xn, w.wk, h, kvDim(c), w.bk); // (rows, numKvHeads, headDim)
+      let q = matmul(xn, w.wq, h, qDim(c), w.bq); // (rows, numHeads, headDim)
+      let k = matmul(xn, w.wk, h, kvDim(c), w.bk); // (rows, numKvHeads, headDim)
+      // rmsNorm normalises rows of its weight's length: here each head of each row
+      if (w.qNorm) q = rmsNorm(q, w.qNorm, c.rmsNormEps);
+      if (w.kNorm) k = rmsNorm(k, w.kNorm, c.rmsNormEps);
       const v = matmul(xn, w.wv, h, kvDim(c), w.bv); // (rows, numKvHeads, headDim)
       rope(q, c.numHeads, c.headDim, positions, this.invFreq);
       rope(k, c.numKvHeads, c.headDim, positions, this.invFreq);

@@ -37,6 +37,10 @@ export interface LayerWeights {
   bk: GPUBuffer | null;
   /** (kvDim) f32. */
   bv: GPUBuffer | null;
+  /** (headDim) f32, Qwen3's per-head q RMSNorm (config.qkNorm), else null. */
+  qNorm: GPUBuffer | null;
+  /** (headDim) f32, Qwen3's per-head k RMSNorm. */
+  kNorm: GPUBuffer | null;
   /** (hidden, qDim) matrix. */
   wo: GPUBuffer;
   /** (hidden) f32. */
@@ -138,6 +142,8 @@ function uploadLayer(
     bq: bias('q'),
     bk: bias('k'),
     bv: bias('v'),
+    qNorm: c.qkNorm ? vector(`${a}q_norm.weight`) : null,
+    kNorm: c.qkNorm ? vector(`${a}k_norm.weight`) : null,
     wo: matrix(`${a}o_proj.weight`, [`${a}o_proj.weight`], qDim(c)),
     postNorm: vector(`${p}post_attention_layernorm.weight`),
     wGateUp: matrix(`${p}mlp.gate_up_proj`, [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`], h),

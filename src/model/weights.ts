@@ -44,6 +44,10 @@ export function expectedTensors(c: ModelConfig): Map<string, number[]> {
       m.set(`${p}self_attn.k_proj.bias`, [kvDim(c)]);
       m.set(`${p}self_attn.v_proj.bias`, [kvDim(c)]);
     }
+    if (c.qkNorm) {
+      m.set(`${p}self_attn.q_norm.weight`, [c.headDim]);
+      m.set(`${p}self_attn.k_norm.weight`, [c.headDim]);
+    }
     m.set(`${p}self_attn.o_proj.weight`, [h, qDim(c)]);
     m.set(`${p}post_attention_layernorm.weight`, [h]);
     m.set(`${p}mlp.gate_proj.weight`, [c.intermediateSize, h]);

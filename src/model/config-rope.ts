@@ -1,0 +1,99 @@
+/**
+ * RoPE settings of config.json in both layouts transformers writes, resolved the way
+ * transformers 5 resolves them (RotaryEmbeddingConfigMixin.convert_rope_params_to_dict and
+ * standardize_rope_params in modeling_rope_utils.py):
+ *
+ *  - transformers 4.x: top-level `rope_theta` and `rope_scaling` ({rope_type | type, factor, ...}
+ *    or null);
+ *  - transformers 5: `rope_parameters` = {rope_theta, rope_type, factor, ...}, no top-level keys;
+ *    possibly nested per layer type ({"full_attention": {...}, "sliding_attention": {...}}).
+ *
+ * Precedence, as in transformers 5: a non-empty `rope_scaling` replaces `rope_parameters`;
+ * theta is the dict's `rope_theta`, else the top-level `rope_theta`, else 10000;
+ * `original_max_position_embeddings` of a scaled type defaults to `max_position_embeddings`.
+ * A setting this engine cannot compute exactly (another rope type, a partial rotary factor,
+ * an unknown key) is refused with a ConfigError naming it: a misread RoPE gives wrong tokens
+ * from the first one without any other symptom.
+ */
+import type { RopeScaling } from './cpu-ops.ts';
+import type { ConfigReader, Json } from './config-reader.ts';
+
+export interface Rope {
+  ropeTheta: number;
+  /** Llama-3 frequency scaling, or null for plain RoPE. */
+  ropeScaling: RopeScaling | null;
+}
+
+/** Keys a RoPE dict may hold, per rope type; any other key is refused (it would change the angles). */
+const KEYS: Record<string, string[]> = {
+  default: ['rope_type', 'type', 'rope_theta', 'partial_rotary_factor'],
+  llama3: ['rope_type', 'type', 'rope_theta', 'partial_rotary_factor', 'factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
+};
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The RoPE dict and the field it came from: `rope_scaling` when it is a non-empty object
+ * (transformers: `rope_scaling or rope_parameters`), else `rope_parameters`, else none.
+ */
+function sourceDict(r: ConfigReader): { dict: Json; field: string } | null {
+  for (const field of ['rope_scaling', 'rope_parameters']) {
+    const v = r.obj[field];
+    if (v === undefined || v === null) continue;
+    if (!isObject(v)) r.fail(field, v, 'null or an object');
+    if (Object.keys(v).length > 0) return { dict: v, field };
+  }
+  return null;
+}
+
+/**
+ * A dict nested by layer type ({"full_attention": {...}}) collapses to one dict when every
+ * layer type has the same settings (the only case this engine runs: one RoPE table); different
+ * settings per layer type are refused.
+ */
+function flatten(r: ConfigReader, dict: Json, field: string, layerTypes: readonly string[]): Json {
+  const nested = Object.keys(dict).filter((k) => layerTypes.includes(k));
+  if (nested.length === 0) return dict;
+  const others = Object.keys(dict).filter((k) => !layerTypes.includes(k));
+  if (others.length > 0) r.fail(`${field}.${others[0]}`, dict[others[0]], `absent: ${field} is nested by layer type (${nested.join(', ')})`);
+  const dicts = nested.map((k) => dict[k]);
+  for (const [i, d] of dicts.entries()) if (!isObject(d)) r.fail(`${field}.${nested[i]}`, d, 'an object of RoPE settings');
+  const first = JSON.stringify(dicts[0]);
+  const differs = dicts.findIndex((d) => JSON.stringify(d) !== first);
+  if (differs >= 0) r.fail(`${field}.${nested[differs]}`, dicts[differs], `the same RoPE settings as ${field}.${nested[0]} (per-layer-type RoPE is not supported for this architecture)`);
+  return dicts[0] as Json;
+}
+
+/** `layerTypes`: the layer type names transformers nests RoPE settings under for this architecture. */
+export function ropeOf(r: ConfigReader, maxPositions: number, layerTypes: readonly string[]): Rope {
+  const src = sourceDict(r);
+  const topTheta = r.num('rope_theta', 1, 1e12, 10000);
+  // A top-level partial_rotary_factor is moved into the dict by transformers: the same check applies.
+  checkPartial(r, 'partial_rotary_factor', r.obj.partial_rotary_factor);
+  if (!src) return { ropeTheta: topTheta, ropeScaling: null };
+  const field = src.field;
+  const s: ConfigReader = r.child(flatten(r, src.dict, field, layerTypes), field);
+  const type = s.obj.rope_type ?? s.obj.type ?? 'default';
+  const keys = typeof type === 'string' ? KEYS[type] : undefined;
+  if (!keys) s.fail('rope_type', type, `one of ${Object.keys(KEYS).map((k) => `"${k}"`).join(', ')} (other RoPE types are not supported)`);
+  const unknown = Object.keys(s.obj).find((k) => !keys.includes(k));
+  if (unknown !== undefined) s.fail(unknown, s.obj[unknown], `absent (not a setting of rope_type "${type}" this engine implements)`);
+  checkPartial(s, 'partial_rotary_factor', s.obj.partial_rotary_factor);
+  const ropeTheta = s.num('rope_theta', 1, 1e12, topTheta);
+  if (type === 'default') return { ropeTheta, ropeScaling: null };
+  const scaling: RopeScaling = {
+    factor: s.num('factor', 0, 1e6),
+    lowFreqFactor: s.num('low_freq_factor', 0, 1e6),
+    highFreqFactor: s.num('high_freq_factor', 0, 1e6),
+    originalMaxPositionEmbeddings: s.int('original_max_position_embeddings', 1 << 24, maxPositions),
+  };
+  if (scaling.highFreqFactor <= scaling.lowFreqFactor) {
+    s.fail('high_freq_factor', scaling.highFreqFactor, `a value above low_freq_factor (${scaling.lowFreqFactor})`);
+  }
+  return { ropeTheta, ropeScaling: scaling };
+}
+
+/** Partial rotary embedding (Phi-3, GLM) rotates only part of each head: refused unless it is 1. */
+function checkPartial(r: ConfigReader, field: string, v: unknown): void {
+  if (v !== undefined && v !== null && v !== 1) r.fail(field, v, '1 (partial rotary embedding is not supported)');
+}
