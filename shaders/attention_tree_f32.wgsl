@@ -23,6 +23,7 @@ const NEG: f32 = -1.0e30;
 const MAX_QV: u32 = 16u; // bound of the per-thread arrays below (checked in src/ops/attention.ts)
 
 //#include common/step.wgsl
+//#include common/tanh.wgsl
 
 override N_HEADS: u32;
 override N_KV_HEADS: u32; // divides N_HEADS
@@ -30,6 +31,8 @@ override HEAD_DIM: u32;   // any width, odd included
 override HPW: u32 = 1u;   // query heads per workgroup: divides N_HEADS / N_KV_HEADS
 override RB: u32 = 1u;    // rows per workgroup; HPW * RB <= MAX_QV
 override QV: u32 = HPW * RB;
+override SCALE: f32 = 0.0;   // scores are q.k * SCALE; 0 means 1/sqrt(HEAD_DIM) (Gemma: query_pre_attn_scalar^-0.5)
+override SOFTCAP: f32 = 0.0; // Gemma 2: a seen score s becomes SOFTCAP * tanh(s / SOFTCAP); 0 means none
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> mask: array<vec4<u32>>;  // (rows) bit j => sees slot prefix + j
@@ -83,6 +86,12 @@ fn scores(row0: u32, nq: u32, slot: u32, kv_head: u32) -> array<f32, MAX_QV> {
     let kd = k_cache[base + d];
     for (var i = 0u; i < nq; i++) { s[i] += q_scaled[i * HEAD_DIM + d] * kd; }
   }
+  if (SOFTCAP > 0.0) {
+    // seen scores only: an invisible entry must stay far below every real one
+    for (var i = 0u; i < nq; i++) {
+      if (s[i] > 0.5 * NEG) { s[i] = SOFTCAP * tanh_exp(s[i] / SOFTCAP); }
+    }
+  }
   return s; // an invisible entry is NEG + a dot product, still far below any real score
 }
 
@@ -106,7 +115,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   if (row0 >= step.rows) { return; } // uniform over the workgroup
   let nq = min(RB, step.rows - row0) * HPW; // live query vectors (uniform)
   let kv_head = head0 / (N_HEADS / N_KV_HEADS);
-  let scale = 1.0 / sqrt(f32(HEAD_DIM));
+  let scale = select(SCALE, 1.0 / sqrt(f32(HEAD_DIM)), SCALE == 0.0);
   for (var e = t; e < nq * HEAD_DIM; e += TILE) {
     q_scaled[e] = q[q_offset(row0, head0, e / HEAD_DIM) + e % HEAD_DIM] * scale;
     acc[e] = 0.0;

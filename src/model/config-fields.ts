@@ -24,6 +24,15 @@ export const ARITHMETIC_FIELDS: Record<string, readonly string[]> = {
   mistral: [...LLAMA_FAMILY, 'sliding_window'],
   qwen2: [...LLAMA_FAMILY, 'use_sliding_window', 'sliding_window', 'max_window_layers', 'layer_types'],
   qwen3: [...LLAMA_FAMILY, 'attention_bias', 'use_sliding_window', 'sliding_window', 'max_window_layers', 'layer_types'],
+  gemma2: [
+    ...LLAMA_FAMILY.filter((f) => f !== 'hidden_act'), 'hidden_activation', 'attention_bias', 'query_pre_attn_scalar',
+    'sliding_window', 'layer_types', 'final_logit_softcapping', 'attn_logit_softcapping', 'use_bidirectional_attention',
+  ],
+  gemma3_text: [
+    ...LLAMA_FAMILY.filter((f) => f !== 'hidden_act'), 'hidden_activation', 'rope_local_base_freq', 'attention_bias',
+    'query_pre_attn_scalar', 'sliding_window', 'sliding_window_pattern', 'layer_types',
+    'final_logit_softcapping', 'attn_logit_softcapping', 'use_bidirectional_attention',
+  ],
 };
 
 /**

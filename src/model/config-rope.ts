@@ -30,7 +30,7 @@ const KEYS: Record<string, string[]> = {
   llama3: ['rope_type', 'type', 'rope_theta', 'partial_rotary_factor', 'factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
 };
 
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * The RoPE dict and the field it came from: `rope_scaling` when it is a non-empty object
@@ -71,15 +71,18 @@ export function ropeOf(r: ConfigReader, maxPositions: number, layerTypes: readon
   // A top-level partial_rotary_factor is moved into the dict by transformers: the same check applies.
   checkPartial(r, 'partial_rotary_factor', r.obj.partial_rotary_factor);
   if (!src) return { ropeTheta: topTheta, ropeScaling: null };
-  const field = src.field;
-  const s: ConfigReader = r.child(flatten(r, src.dict, field, layerTypes), field);
+  return ropeDict(r.child(flatten(r, src.dict, src.field, layerTypes), src.field), topTheta, maxPositions);
+}
+
+/** One RoPE dict ({rope_type, rope_theta, ...}); `theta` where the dict has no rope_theta. */
+export function ropeDict(s: ConfigReader, theta: number, maxPositions: number): Rope {
   const type = s.obj.rope_type ?? s.obj.type ?? 'default';
   const keys = typeof type === 'string' ? KEYS[type] : undefined;
   if (!keys) s.fail('rope_type', type, `one of ${Object.keys(KEYS).map((k) => `"${k}"`).join(', ')} (other RoPE types are not supported)`);
   const unknown = Object.keys(s.obj).find((k) => !keys.includes(k));
   if (unknown !== undefined) s.fail(unknown, s.obj[unknown], `absent (not a setting of rope_type "${type}" this engine implements)`);
   checkPartial(s, 'partial_rotary_factor', s.obj.partial_rotary_factor);
-  const ropeTheta = s.num('rope_theta', 1, 1e12, topTheta);
+  const ropeTheta = s.num('rope_theta', 1, 1e12, theta);
   if (type === 'default') return { ropeTheta, ropeScaling: null };
   const scaling: RopeScaling = {
     factor: s.num('factor', 0, 1e6),
@@ -94,6 +97,6 @@ export function ropeOf(r: ConfigReader, maxPositions: number, layerTypes: readon
 }
 
 /** Partial rotary embedding (Phi-3, GLM) rotates only part of each head: refused unless it is 1. */
-function checkPartial(r: ConfigReader, field: string, v: unknown): void {
+export function checkPartial(r: ConfigReader, field: string, v: unknown): void {
   if (v !== undefined && v !== null && v !== 1) r.fail(field, v, '1 (partial rotary embedding is not supported)');
 }

@@ -11,6 +11,7 @@
 import { ConfigError, show } from '../errors.ts';
 import { ConfigReader as Reader, type Json } from './config-reader.ts';
 import { ropeOf } from './config-rope.ts';
+import { gemmaOf } from './config-gemma.ts';
 import type { RopeScaling } from './cpu-ops.ts';
 
 export type { RopeScaling } from './cpu-ops.ts';
@@ -40,6 +41,28 @@ export interface ModelConfig {
    * eps rmsNormEps) after the projection and before RoPE.
    */
   qkNorm: boolean;
+  /** RMSNorm scales by (normOffset + w): 0, or 1 for Gemma's (1 + w) norms (added to the weights at load). */
+  normOffset: number;
+  /** Embedding rows are multiplied by this: 1, or Gemma's sqrt(hidden) rounded to f32. */
+  embedScale: number;
+  /** The gated MLP's activation: SwiGLU's silu, or GeGLU's tanh-approximated GELU (Gemma). */
+  hiddenAct: 'silu' | 'gelu_tanh';
+  /**
+   * Gemma: post_attention_layernorm normalises the attention output before the residual add,
+   * and pre_/post_feedforward_layernorm wrap the MLP (four norms per layer); else
+   * post_attention_layernorm is the MLP's input norm.
+   */
+  sandwichNorms: boolean;
+  /** Attention logits are q.k times this: headDim^-0.5, or Gemma's query_pre_attn_scalar^-0.5. */
+  attentionScale: number;
+  /** Gemma 2: attention scores become cap * tanh(score / cap) (after the scale), else null. */
+  attnSoftcap: number | null;
+  /** Gemma 2: logits become cap * tanh(logit / cap), else null. */
+  finalSoftcap: number | null;
+  /** (numLayers) true where the layer uses localRope (Gemma 3's sliding layers, the context capped at their window). */
+  localLayers: boolean[];
+  /** RoPE of the local layers; equal to the global one where no layer is local. */
+  localRope: { ropeTheta: number; ropeScaling: RopeScaling | null };
   bosTokenId: number | null;
   eosTokenIds: number[];
 }
@@ -71,6 +94,8 @@ const ARCHITECTURES: Record<string, string> = {
   Qwen2ForCausalLM: 'qwen2',
   Qwen3ForCausalLM: 'qwen3',
   MistralForCausalLM: 'mistral',
+  Gemma2ForCausalLM: 'gemma2',
+  Gemma3ForCausalLM: 'gemma3_text',
 };
 
 const MODEL_TYPES = Object.values(ARCHITECTURES);
@@ -90,7 +115,7 @@ function modelTypeOf(r: Reader): string {
 }
 
 /** transformers' head_dim when config.json omits it: Qwen3Config defaults to 128, the others derive hidden / heads. */
-const DEFAULT_HEAD_DIM: Record<string, number> = { qwen3: 128 };
+const DEFAULT_HEAD_DIM: Record<string, number> = { qwen3: 128, gemma2: 256, gemma3_text: 256 };
 
 function headsOf(r: Reader, modelType: string, hiddenSize: number): { numHeads: number; numKvHeads: number; headDim: number } {
   const numHeads = r.int('num_attention_heads', LIMITS.numHeads);
@@ -114,6 +139,7 @@ function headsOf(r: Reader, modelType: string, hiddenSize: number): { numHeads: 
 
 /** Variants of the family this engine does not implement are refused, not run wrongly. */
 function checkUnsupported(r: Reader, modelType: string): void {
+  if (modelType === 'gemma2' || modelType === 'gemma3_text') return; // config-gemma.ts
   const act = r.obj.hidden_act ?? r.obj.hidden_activation;
   if (act !== undefined && act !== 'silu') r.fail('hidden_act', act, '"silu" (the SwiGLU MLP)');
   // Llama's and Qwen3's `attention_bias` also puts a bias on o_proj and Llama's `mlp_bias` on
@@ -123,7 +149,7 @@ function checkUnsupported(r: Reader, modelType: string): void {
 }
 
 /** transformers' defaults of max_position_embeddings per config class. */
-const DEFAULT_MAX_POSITIONS: Record<string, number> = { llama: 2048, qwen2: 32768, qwen3: 32768, mistral: 4096 * 32 };
+const DEFAULT_MAX_POSITIONS: Record<string, number> = { llama: 2048, qwen2: 32768, qwen3: 32768, mistral: 4096 * 32, gemma2: 8192, gemma3_text: 131072 };
 
 /** The layer types of Qwen2/Qwen3 configs (their `layer_types`, and the keys a nested rope_parameters may use). */
 const LAYER_TYPES = ['full_attention', 'sliding_attention'] as const;
@@ -163,24 +189,35 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
   const hiddenSize = r.int('hidden_size', LIMITS.hiddenSize);
   const numLayers = r.int('num_hidden_layers', LIMITS.numLayers);
   const bos = r.ids('bos_token_id', vocabSize);
-  const maxPositionEmbeddings = contextOf(r, modelType, numLayers);
   // llama3 scaling's original_max_position_embeddings defaults to the unwindowed maximum.
   const maxPos = r.int('max_position_embeddings', LIMITS.maxPositionEmbeddings, DEFAULT_MAX_POSITIONS[modelType]);
-  const qwenLike = modelType === 'qwen2' || modelType === 'qwen3';
+  const heads = headsOf(r, modelType, hiddenSize);
+  const gemma = modelType === 'gemma2' || modelType === 'gemma3_text';
+  const g = gemma ? gemmaOf(r, modelType, numLayers, maxPos) : null;
+  const rope = g ? g.globalRope : ropeOf(r, maxPos, modelType === 'qwen2' || modelType === 'qwen3' ? LAYER_TYPES : []);
   return {
     modelType,
     vocabSize,
     hiddenSize,
     intermediateSize: r.int('intermediate_size', LIMITS.intermediateSize),
     numLayers,
-    ...headsOf(r, modelType, hiddenSize),
+    ...heads,
     rmsNormEps: r.num('rms_norm_eps', 0, 1, 1e-6),
-    ...ropeOf(r, maxPos, qwenLike ? LAYER_TYPES : []),
-    maxPositionEmbeddings,
-    tieWordEmbeddings: r.bool('tie_word_embeddings', false),
+    ...rope,
+    maxPositionEmbeddings: g ? g.context : contextOf(r, modelType, numLayers),
+    tieWordEmbeddings: r.bool('tie_word_embeddings', gemma),
     // Qwen2's attention always has q/k/v biases (transformers hard-codes bias=True there).
     attentionBias: modelType === 'qwen2',
-    qkNorm: modelType === 'qwen3',
+    qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text',
+    normOffset: gemma ? 1 : 0,
+    embedScale: gemma ? Math.fround(Math.sqrt(hiddenSize)) : 1,
+    hiddenAct: gemma ? 'gelu_tanh' : 'silu',
+    sandwichNorms: gemma,
+    attentionScale: g ? g.attentionScale : 1 / Math.sqrt(heads.headDim),
+    attnSoftcap: g ? g.attnSoftcap : null,
+    finalSoftcap: g ? g.finalSoftcap : null,
+    localLayers: g ? g.localLayers : new Array<boolean>(numLayers).fill(false),
+    localRope: g ? g.localRope : rope,
     bosTokenId: bos.length > 0 ? bos[0] : null,
     eosTokenIds: r.ids('eos_token_id', vocabSize),
   };

@@ -100,8 +100,9 @@ export function rope(x: Float32Array, heads: number, headDim: number, positions:
 /**
  * Grouped-query attention of query rows over a KV cache.
  * q (rows, nHeads, headDim); kCache, vCache (slots, nKvHeads, headDim).
- * visible(r, slot) says whether row r attends to cache slot `slot`.
- * Returns (rows, nHeads, headDim).
+ * visible(r, slot) says whether row r attends to cache slot `slot`; scores are q.k * scale
+ * (1/sqrt(headDim), or Gemma's query_pre_attn_scalar^-0.5), then, with `softcap` (Gemma 2),
+ * softcap * tanh(score / softcap). Returns (rows, nHeads, headDim).
  */
 export function attention(
   q: Float32Array,
@@ -113,10 +114,11 @@ export function attention(
   headDim: number,
   slots: number,
   visible: (row: number, slot: number) => boolean,
+  scale = 1 / Math.sqrt(headDim),
+  softcap: number | null = null,
 ): Float32Array {
   const out = new Float32Array(rows * nHeads * headDim);
   const group = nHeads / nKvHeads;
-  const scale = 1 / Math.sqrt(headDim);
   const scores = new Float32Array(slots);
   for (let r = 0; r < rows; r++) {
     for (let h = 0; h < nHeads; h++) {
@@ -128,7 +130,7 @@ export function attention(
         const ko = (s * nKvHeads + kv) * headDim;
         let dot = 0;
         for (let d = 0; d < headDim; d++) dot += q[qo + d] * kCache[ko + d];
-        scores[s] = dot * scale;
+        scores[s] = softcap === null ? dot * scale : softcap * Math.tanh((dot * scale) / softcap);
         if (scores[s] > max) max = scores[s];
       }
       let sum = 0;
@@ -152,6 +154,20 @@ export function attention(
 export function siluMul(gate: Float32Array, up: Float32Array): Float32Array {
   const out = new Float32Array(gate.length);
   for (let i = 0; i < gate.length; i++) out[i] = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
+  return out;
+}
+
+/**
+ * gelu_tanh(gate) * up, elementwise (GeGLU, Gemma's MLP): transformers' "gelu_pytorch_tanh",
+ * 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))).
+ */
+export function geluTanhMul(gate: Float32Array, up: Float32Array): Float32Array {
+  const out = new Float32Array(gate.length);
+  const c = Math.sqrt(2 / Math.PI);
+  for (let i = 0; i < gate.length; i++) {
+    const g = gate[i];
+    out[i] = 0.5 * g * (1 + Math.tanh(c * (g + 0.044715 * g * g * g))) * up[i];
+  }
   return out;
 }
 

@@ -50,6 +50,10 @@ export function expectedTensors(c: ModelConfig): Map<string, number[]> {
     }
     m.set(`${p}self_attn.o_proj.weight`, [h, qDim(c)]);
     m.set(`${p}post_attention_layernorm.weight`, [h]);
+    if (c.sandwichNorms) {
+      m.set(`${p}pre_feedforward_layernorm.weight`, [h]);
+      m.set(`${p}post_feedforward_layernorm.weight`, [h]);
+    }
     m.set(`${p}mlp.gate_proj.weight`, [c.intermediateSize, h]);
     m.set(`${p}mlp.up_proj.weight`, [c.intermediateSize, h]);
     m.set(`${p}mlp.down_proj.weight`, [h, c.intermediateSize]);
@@ -256,6 +260,16 @@ export function tensorF16Bits(t: RawTensor): Uint16Array {
   const out = new Uint16Array(n);
   for (let i = 0; i < n; i++) out[i] = f32ToF16Bits(src[i]);
   return out;
+}
+
+/**
+ * The f32 values a forward pass computes with: the tensor's values, with the config's
+ * normOffset added to RMSNorm weights (Gemma's (1 + w), added in f32 as transformers does).
+ */
+export function weightF32(c: ModelConfig, name: string, t: RawTensor): Float32Array {
+  const v = tensorF32(t);
+  if (c.normOffset === 0 || !name.endsWith('norm.weight')) return v;
+  return v.map((w) => w + c.normOffset);
 }
 
 /**

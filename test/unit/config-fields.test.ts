@@ -63,7 +63,43 @@ const PROBES: Record<string, Probe[]> = {
   // which layers slide: validated, and without effect once the context is capped at the window
   max_window_layers: [{ patch: { max_window_layers: 0 }, refused: /"max_window_layers" is 0/ }],
   layer_types: [{ patch: { layer_types: ['full_attention', 'chunked_attention'] }, refused: /"layer_types" is/ }],
+  // Gemma 3
+  hidden_activation: [{ patch: { hidden_activation: 'gelu' }, refused: /"hidden_activation" is "gelu"/ }],
+  rope_local_base_freq: [{ patch: { rope_local_base_freq: 5000 }, changes: true }],
+  query_pre_attn_scalar: [{ patch: { query_pre_attn_scalar: 64 }, changes: true }],
+  sliding_window_pattern: [{ patch: { sliding_window_pattern: 2 }, changes: true }],
+  final_logit_softcapping: [{ patch: { final_logit_softcapping: 30 }, refused: /"final_logit_softcapping" is 30/ }],
+  attn_logit_softcapping: [{ patch: { attn_logit_softcapping: 50 }, refused: /"attn_logit_softcapping" is 50/ }],
+  use_bidirectional_attention: [{ patch: { use_bidirectional_attention: true }, refused: /"use_bidirectional_attention" is true/ }],
 };
+
+/** Gemma 3 nests its RoPE settings by layer type, and merges a 4.x rope_scaling into the global one. */
+const GEMMA_PROBES: Record<string, Probe[]> = {
+  rope_parameters: [
+    { patch: { rope_parameters: { full_attention: { rope_type: 'default', rope_theta: 5e5 } } }, changes: true },
+    { patch: { rope_parameters: { sliding_attention: { rope_type: 'default', rope_theta: 5e3 } } }, changes: true },
+    { patch: { rope_parameters: { full_attention: { rope_type: 'linear', factor: 8 } } }, refused: /"rope_parameters.full_attention.rope_type" is "linear"/ },
+    { patch: { rope_parameters: { rope_type: 'default', rope_theta: 1e4 } }, refused: /"rope_parameters.rope_type" is "default", expected absent/ },
+  ],
+  rope_scaling: [
+    { patch: { rope_scaling: LLAMA3 }, changes: true },
+    { patch: { rope_scaling: { rope_type: 'linear', factor: 8 } }, refused: /"rope_parameters.full_attention.rope_type" is "linear"/ },
+  ],
+  partial_rotary_factor: [{ patch: { partial_rotary_factor: 0.5 }, refused: /"partial_rotary_factor" is 0.5/ }],
+  // tied by default in Gemma3TextConfig
+  tie_word_embeddings: [{ patch: { tie_word_embeddings: false }, changes: true }],
+};
+
+/** Gemma 2 implements soft-capping (Gemma 3 refuses it) and ties embeddings by default. */
+const GEMMA2_PROBES: Record<string, Probe[]> = {
+  final_logit_softcapping: [{ patch: { final_logit_softcapping: 10 }, changes: true }, { patch: { final_logit_softcapping: null }, changes: true }],
+  attn_logit_softcapping: [{ patch: { attn_logit_softcapping: 20 }, changes: true }, { patch: { attn_logit_softcapping: -1 }, refused: /"attn_logit_softcapping" is -1/ }],
+  tie_word_embeddings: GEMMA_PROBES.tie_word_embeddings,
+};
+
+const OVERRIDES: Record<string, Record<string, Probe[]>> = { gemma3_text: GEMMA_PROBES, gemma2: GEMMA2_PROBES };
+
+const probesOf = (modelType: string, field: string): Probe[] | undefined => OVERRIDES[modelType]?.[field] ?? PROBES[field];
 
 describe('config fields that change the arithmetic', () => {
   for (const [modelType, fields] of Object.entries(ARITHMETIC_FIELDS)) {
@@ -77,9 +113,9 @@ describe('config fields that change the arithmetic', () => {
     it(`${modelType}: each arithmetic field is implemented or refused by name`, () => {
       const ref = parseConfig(base(modelType));
       for (const field of fields) {
-        const probes = PROBES[field];
+        const probes = probesOf(modelType, field);
         expect(probes, `a probe for ${field}`).toBeDefined();
-        for (const p of probes) {
+        for (const p of probes ?? []) {
           const json = { ...base(modelType), ...p.patch };
           if ('changes' in p) expect(parseConfig(json), `${field}: ${JSON.stringify(p.patch)}`).not.toEqual(ref);
           else {

@@ -90,6 +90,22 @@ FAMILIES = {
     'qwen3': dict(cls='Qwen3Config', tokenizer='tokenizer-qwen3', config=dict(
         SMALL, num_attention_heads=4, num_key_value_heads=2, head_dim=8, vocab_size=151936, tie_word_embeddings=True,
         bos_token_id=151643, eos_token_id=151645, rope_parameters=dict(rope_type='default', rope_theta=1000000.0))),
+    # Gemma 3 (text): (1 + w) RMSNorm, four norms per layer, embeddings times sqrt(hidden),
+    # GeGLU with tanh-GELU, q/k norm, query_pre_attn_scalar (12, not head_dim 8), one local
+    # (sliding, theta 1e4) and one global (theta 1e6) layer.
+    'gemma3': dict(cls='Gemma3TextConfig', tokenizer='tokenizer-gemma3', config=dict(
+        SMALL, num_attention_heads=2, num_key_value_heads=1, head_dim=8, vocab_size=262144, tie_word_embeddings=True,
+        bos_token_id=2, eos_token_id=[1, 106], pad_token_id=0, query_pre_attn_scalar=12, sliding_window=512,
+        layer_types=['sliding_attention', 'full_attention'], hidden_activation='gelu_pytorch_tanh',
+        rope_parameters=dict(full_attention=dict(rope_type='default', rope_theta=1000000.0),
+                             sliding_attention=dict(rope_type='default', rope_theta=10000.0)))),
+    # Gemma 2: as Gemma 3 without q/k norm, with attention and final logit soft-capping (caps
+    # low enough to bend these logits), alternating sliding (local) and global layers, one RoPE.
+    'gemma2': dict(cls='Gemma2Config', tokenizer='tokenizer-gemma2', seed=2007, config=dict(
+        SMALL, num_attention_heads=2, num_key_value_heads=1, head_dim=8, vocab_size=256000, tie_word_embeddings=True,
+        bos_token_id=2, eos_token_id=[1, 107], pad_token_id=0, query_pre_attn_scalar=12, sliding_window=512,
+        attn_logit_softcapping=2.0, final_logit_softcapping=15.0, hidden_activation='gelu_pytorch_tanh',
+        rope_parameters=dict(rope_type='default', rope_theta=10000.0))),
 }
 
 
@@ -115,9 +131,13 @@ def init_weights(model, cfg, seed):
 
 
 def legacy_layout(config_json):
-    """The 4.x layout of a transformers 5 config.json: rope_theta and rope_scaling at the top level."""
+    """The 4.x layout of a transformers 5 config.json: rope_theta and rope_scaling at the top level
+    (Gemma 3: the global layers' theta and scaling, the local layers' theta as rope_local_base_freq)."""
     c = dict(config_json)
     rp = dict(c.pop('rope_parameters'))
+    if 'full_attention' in rp:
+        c['rope_local_base_freq'] = rp['sliding_attention']['rope_theta']
+        rp = dict(rp['full_attention'])
     c['rope_theta'] = rp.pop('rope_theta')
     rtype = rp.get('rope_type', 'default')
     c['rope_scaling'] = None if rtype == 'default' else rp
@@ -171,7 +191,9 @@ def make_family(name, spec, seed):
         with tempfile.TemporaryDirectory() as tmp:
             shutil.copy(os.path.join(d, config_file), os.path.join(tmp, 'config.json'))
             shutil.copy(os.path.join(d, 'model.safetensors'), tmp)
-            return AutoModelForCausalLM.from_pretrained(tmp, dtype=dtype).eval()
+            # eager: transformers' reference attention; its default (sdpa) drops Gemma 2's attention
+            # soft-capping (5.18 computes sdpa without it), which the model was trained with
+            return AutoModelForCausalLM.from_pretrained(tmp, dtype=dtype, attn_implementation='eager').eval()
 
     m32 = load('config.json', torch.float32)
     m32_v4 = load('config-v4.json', torch.float32)
@@ -218,7 +240,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     for i, name in enumerate(FAMILIES):
         if name in names:
-            make_family(name, FAMILIES[name], seed=1000 + i)
+            make_family(name, FAMILIES[name], seed=FAMILIES[name].get('seed', 1000 + i))
     config_fields()
 
 
