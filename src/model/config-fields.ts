@@ -24,6 +24,7 @@ export const ARITHMETIC_FIELDS: Record<string, readonly string[]> = {
   mistral: [...LLAMA_FAMILY, 'sliding_window'],
   qwen2: [...LLAMA_FAMILY, 'use_sliding_window', 'sliding_window', 'max_window_layers', 'layer_types'],
   qwen3: [...LLAMA_FAMILY, 'attention_bias', 'use_sliding_window', 'sliding_window', 'max_window_layers', 'layer_types'],
+  phi3: [...LLAMA_FAMILY, 'sliding_window', 'original_max_position_embeddings'],
   gemma2: [
     ...LLAMA_FAMILY.filter((f) => f !== 'hidden_act'), 'hidden_activation', 'attention_bias', 'query_pre_attn_scalar',
     'sliding_window', 'layer_types', 'final_logit_softcapping', 'attn_logit_softcapping', 'use_bidirectional_attention',
@@ -38,11 +39,11 @@ export const ARITHMETIC_FIELDS: Record<string, readonly string[]> = {
 /**
  * Fields with no effect on inference output. `pretraining_tp`: transformers 5's Llama ignores
  * it (4.x split the projections into that many slices, the same sums in another order);
- * `attention_dropout`: training only; the rest are caching, padding, parallelism plans and
+ * `attention_dropout`, `resid_pdrop`, `embd_pdrop`: training only; the rest are caching, padding, parallelism plans and
  * file bookkeeping.
  */
 export const INERT_FIELDS: readonly string[] = [
-  'initializer_range', 'use_cache', 'attention_dropout', 'pad_token_id', 'pretraining_tp',
+  'initializer_range', 'use_cache', 'attention_dropout', 'pad_token_id', 'pretraining_tp', 'resid_pdrop', 'embd_pdrop',
   'architectures', 'model_type', 'torch_dtype', 'dtype', 'transformers_version', '_name_or_path',
   'output_attentions', 'return_dict', 'tie_encoder_decoder', 'is_encoder_decoder',
   'chunk_size_feed_forward', 'problem_type', 'id2label', 'label2id', 'tokenizer_class', 'prefix',

@@ -17,7 +17,7 @@
  * Bidirectional attention and biases are refused.
  */
 import type { ConfigReader } from './config-reader.ts';
-import { checkPartial, isObject, ropeDict, ropeOf, type Rope } from './config-rope.ts';
+import { checkPartial, isObject, ropeDict, ropeOf, type Rope, type RopeContext } from './config-rope.ts';
 
 const LIMIT_POSITIONS = 1 << 24;
 
@@ -58,7 +58,7 @@ function checkGemmaUnsupported(r: ConfigReader): void {
  * rope_parameters.{full_attention, sliding_attention}, a 4.x `rope_scaling` merged into the
  * global one, thetas defaulting to `rope_theta` (1e6) and `rope_local_base_freq` (1e4).
  */
-function gemmaRopes(r: ConfigReader, maxPos: number): { globalRope: Rope; localRope: Rope } {
+function gemmaRopes(r: ConfigReader, ctx: RopeContext): { globalRope: Rope; localRope: Rope } {
   checkPartial(r, 'partial_rotary_factor', r.obj.partial_rotary_factor);
   const rp = r.obj.rope_parameters;
   if (rp !== undefined && rp !== null) {
@@ -78,8 +78,8 @@ function gemmaRopes(r: ConfigReader, maxPos: number): { globalRope: Rope; localR
   const globalTheta = r.num('rope_theta', 1, 1e12, 1_000_000);
   const localTheta = r.num('rope_local_base_freq', 1, 1e12, 10_000);
   return {
-    globalRope: ropeDict(r.child(full, 'rope_parameters.full_attention'), globalTheta, maxPos),
-    localRope: ropeDict(r.child(nested('sliding_attention'), 'rope_parameters.sliding_attention'), localTheta, maxPos),
+    globalRope: ropeDict(r.child(full, 'rope_parameters.full_attention'), globalTheta, ctx),
+    localRope: ropeDict(r.child(nested('sliding_attention'), 'rope_parameters.sliding_attention'), localTheta, ctx),
   };
 }
 
@@ -95,15 +95,16 @@ function softcapOf(r: ConfigReader, field: string, gemma3: boolean, fallback: nu
 }
 
 /** `modelType`: "gemma2" or "gemma3_text". */
-export function gemmaOf(r: ConfigReader, modelType: string, numLayers: number, maxPos: number): GemmaSettings {
+export function gemmaOf(r: ConfigReader, modelType: string, numLayers: number, ctx: RopeContext): GemmaSettings {
+  const maxPos = ctx.maxPositions;
   const gemma3 = modelType === 'gemma3_text';
   checkGemmaUnsupported(r);
   const localLayers = localLayersOf(r, numLayers, gemma3);
   const window = r.int('sliding_window', LIMIT_POSITIONS, 4096);
   let ropes: { globalRope: Rope; localRope: Rope };
-  if (gemma3) ropes = gemmaRopes(r, maxPos);
+  if (gemma3) ropes = gemmaRopes(r, ctx);
   else {
-    const rope = ropeOf(r, maxPos, ['full_attention', 'sliding_attention']);
+    const rope = ropeOf(r, ctx, ['full_attention', 'sliding_attention']);
     ropes = { globalRope: rope, localRope: rope };
   }
   return {

@@ -15,19 +15,30 @@
  * an unknown key) is refused with a ConfigError naming it: a misread RoPE gives wrong tokens
  * from the first one without any other symptom.
  */
-import type { RopeScaling } from './cpu-ops.ts';
+import type { LongRope, RopeScaling } from './cpu-ops.ts';
 import type { ConfigReader, Json } from './config-reader.ts';
 
 export interface Rope {
   ropeTheta: number;
   /** Llama-3 frequency scaling, or null for plain RoPE. */
   ropeScaling: RopeScaling | null;
+  /** LongRoPE (Phi-3) below original_max_position_embeddings, or null. */
+  ropeLong: LongRope | null;
+}
+
+/** What a RoPE dict is read against: the head width and the context, and Phi-3's top-level original length. */
+export interface RopeContext {
+  headDim: number;
+  maxPositions: number;
+  /** Phi3Config's original_max_position_embeddings, which transformers puts into the dict over the dict's own. */
+  originalMaxPositions?: number;
 }
 
 /** Keys a RoPE dict may hold, per rope type; any other key is refused (it would change the angles). */
 const KEYS: Record<string, string[]> = {
   default: ['rope_type', 'type', 'rope_theta', 'partial_rotary_factor'],
   llama3: ['rope_type', 'type', 'rope_theta', 'partial_rotary_factor', 'factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
+  longrope: ['rope_type', 'type', 'rope_theta', 'partial_rotary_factor', 'short_factor', 'long_factor', 'factor', 'attention_factor', 'original_max_position_embeddings'],
 };
 
 export const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -65,17 +76,18 @@ function flatten(r: ConfigReader, dict: Json, field: string, layerTypes: readonl
 }
 
 /** `layerTypes`: the layer type names transformers nests RoPE settings under for this architecture. */
-export function ropeOf(r: ConfigReader, maxPositions: number, layerTypes: readonly string[]): Rope {
+export function ropeOf(r: ConfigReader, ctx: RopeContext, layerTypes: readonly string[]): Rope {
   const src = sourceDict(r);
   const topTheta = r.num('rope_theta', 1, 1e12, 10000);
   // A top-level partial_rotary_factor is moved into the dict by transformers: the same check applies.
   checkPartial(r, 'partial_rotary_factor', r.obj.partial_rotary_factor);
-  if (!src) return { ropeTheta: topTheta, ropeScaling: null };
-  return ropeDict(r.child(flatten(r, src.dict, src.field, layerTypes), src.field), topTheta, maxPositions);
+  if (!src) return { ropeTheta: topTheta, ropeScaling: null, ropeLong: null };
+  return ropeDict(r.child(flatten(r, src.dict, src.field, layerTypes), src.field), topTheta, ctx);
 }
 
 /** One RoPE dict ({rope_type, rope_theta, ...}); `theta` where the dict has no rope_theta. */
-export function ropeDict(s: ConfigReader, theta: number, maxPositions: number): Rope {
+export function ropeDict(s: ConfigReader, theta: number, ctx: RopeContext): Rope {
+  const maxPositions = ctx.maxPositions;
   const type = s.obj.rope_type ?? s.obj.type ?? 'default';
   const keys = typeof type === 'string' ? KEYS[type] : undefined;
   if (!keys) s.fail('rope_type', type, `one of ${Object.keys(KEYS).map((k) => `"${k}"`).join(', ')} (other RoPE types are not supported)`);
@@ -83,7 +95,8 @@ export function ropeDict(s: ConfigReader, theta: number, maxPositions: number): 
   if (unknown !== undefined) s.fail(unknown, s.obj[unknown], `absent (not a setting of rope_type "${type}" this engine implements)`);
   checkPartial(s, 'partial_rotary_factor', s.obj.partial_rotary_factor);
   const ropeTheta = s.num('rope_theta', 1, 1e12, theta);
-  if (type === 'default') return { ropeTheta, ropeScaling: null };
+  if (type === 'default') return { ropeTheta, ropeScaling: null, ropeLong: null };
+  if (type === 'longrope') return { ropeTheta, ropeScaling: null, ropeLong: longRopeOf(s, ctx) };
   const scaling: RopeScaling = {
     factor: s.num('factor', 0, 1e6),
     lowFreqFactor: s.num('low_freq_factor', 0, 1e6),
@@ -93,7 +106,31 @@ export function ropeDict(s: ConfigReader, theta: number, maxPositions: number): 
   if (scaling.highFreqFactor <= scaling.lowFreqFactor) {
     s.fail('high_freq_factor', scaling.highFreqFactor, `a value above low_freq_factor (${scaling.lowFreqFactor})`);
   }
-  return { ropeTheta, ropeScaling: scaling };
+  return { ropeTheta, ropeScaling: scaling, ropeLong: null };
+}
+
+/**
+ * LongRoPE as transformers computes it below the original length (_compute_longrope_parameters):
+ * inv_freq / short_factor, attention factor `attention_factor`, else sqrt(1 + ln(factor) /
+ * ln(original)) with factor `factor`, else max_position_embeddings / original (1 when <= 1).
+ * Beyond the original length transformers switches to long_factor; the context is capped there
+ * (config.ts), so long_factor is validated but never used.
+ */
+function longRopeOf(s: ConfigReader, ctx: RopeContext): LongRope {
+  const half = ctx.headDim / 2;
+  const factors = (field: string): number[] => {
+    const v = s.obj[field];
+    if (!Array.isArray(v) || v.length !== half || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
+      s.fail(field, v, `a list of ${half} (head_dim / 2) positive numbers`);
+    }
+    return v as number[];
+  };
+  const shortFactor = factors('short_factor');
+  factors('long_factor');
+  const original = ctx.originalMaxPositions ?? s.int('original_max_position_embeddings', 1 << 24, ctx.maxPositions);
+  const factor = s.has('factor') ? s.num('factor', 0, 1e9) : ctx.maxPositions / original;
+  const fallback = factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+  return { shortFactor, attentionFactor: s.num('attention_factor', 0, 1e9, fallback), originalMaxPositions: original };
 }
 
 /** Partial rotary embedding (Phi-3, GLM) rotates only part of each head: refused unless it is 1. */

@@ -10,9 +10,9 @@
  */
 import { ConfigError, show } from '../errors.ts';
 import { ConfigReader as Reader, type Json } from './config-reader.ts';
-import { ropeOf } from './config-rope.ts';
+import { ropeOf, type Rope } from './config-rope.ts';
 import { gemmaOf } from './config-gemma.ts';
-import type { RopeScaling } from './cpu-ops.ts';
+import type { LongRope, RopeScaling } from './cpu-ops.ts';
 
 export type { RopeScaling } from './cpu-ops.ts';
 
@@ -31,6 +31,10 @@ export interface ModelConfig {
   ropeTheta: number;
   /** Llama-3 frequency scaling, or null for plain RoPE. */
   ropeScaling: RopeScaling | null;
+  /** LongRoPE (Phi-3) short factors and attention factor, or null; the context is capped at its original length. */
+  ropeLong: LongRope | null;
+  /** Phi-3: q/k/v stored as one qkv_proj and gate/up as one gate_up_proj (split at load, weights.ts). */
+  fusedProjections: boolean;
   /** Longest sequence the model supports (capped at a sliding window, see below). */
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
@@ -62,7 +66,7 @@ export interface ModelConfig {
   /** (numLayers) true where the layer uses localRope (Gemma 3's sliding layers, the context capped at their window). */
   localLayers: boolean[];
   /** RoPE of the local layers; equal to the global one where no layer is local. */
-  localRope: { ropeTheta: number; ropeScaling: RopeScaling | null };
+  localRope: Rope;
   bosTokenId: number | null;
   eosTokenIds: number[];
 }
@@ -94,6 +98,7 @@ const ARCHITECTURES: Record<string, string> = {
   Qwen2ForCausalLM: 'qwen2',
   Qwen3ForCausalLM: 'qwen3',
   MistralForCausalLM: 'mistral',
+  Phi3ForCausalLM: 'phi3',
   Gemma2ForCausalLM: 'gemma2',
   Gemma3ForCausalLM: 'gemma3_text',
 };
@@ -149,7 +154,7 @@ function checkUnsupported(r: Reader, modelType: string): void {
 }
 
 /** transformers' defaults of max_position_embeddings per config class. */
-const DEFAULT_MAX_POSITIONS: Record<string, number> = { llama: 2048, qwen2: 32768, qwen3: 32768, mistral: 4096 * 32, gemma2: 8192, gemma3_text: 131072 };
+const DEFAULT_MAX_POSITIONS: Record<string, number> = { llama: 2048, qwen2: 32768, qwen3: 32768, mistral: 4096 * 32, phi3: 4096, gemma2: 8192, gemma3_text: 131072 };
 
 /** The layer types of Qwen2/Qwen3 configs (their `layer_types`, and the keys a nested rope_parameters may use). */
 const LAYER_TYPES = ['full_attention', 'sliding_attention'] as const;
@@ -172,7 +177,7 @@ function contextOf(r: Reader, modelType: string, numLayers: number): number {
       if (!ok) r.fail('layer_types', lt, `a list of ${numLayers} (num_hidden_layers) of ${LAYER_TYPES.map((t) => `"${t}"`).join(' / ')}`);
     }
   }
-  const windowed = modelType === 'mistral' || (qwen && r.obj.use_sliding_window === true);
+  const windowed = modelType === 'mistral' || modelType === 'phi3' || (qwen && r.obj.use_sliding_window === true);
   if (!windowed || !r.has('sliding_window')) return maxPos;
   return Math.min(maxPos, r.int('sliding_window', LIMITS.maxPositionEmbeddings));
 }
@@ -193,8 +198,14 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
   const maxPos = r.int('max_position_embeddings', LIMITS.maxPositionEmbeddings, DEFAULT_MAX_POSITIONS[modelType]);
   const heads = headsOf(r, modelType, hiddenSize);
   const gemma = modelType === 'gemma2' || modelType === 'gemma3_text';
-  const g = gemma ? gemmaOf(r, modelType, numLayers, maxPos) : null;
-  const rope = g ? g.globalRope : ropeOf(r, maxPos, modelType === 'qwen2' || modelType === 'qwen3' ? LAYER_TYPES : []);
+  const g = gemma ? gemmaOf(r, modelType, numLayers, { headDim: heads.headDim, maxPositions: maxPos }) : null;
+  const phi3 = modelType === 'phi3';
+  // Phi3Config's original_max_position_embeddings (default 4096) overrides the RoPE dict's
+  const ctx = { headDim: heads.headDim, maxPositions: maxPos, originalMaxPositions: phi3 ? r.int('original_max_position_embeddings', LIMITS.maxPositionEmbeddings, 4096) : undefined };
+  const rope = g ? g.globalRope : ropeOf(r, ctx, modelType === 'qwen2' || modelType === 'qwen3' ? LAYER_TYPES : []);
+  // Phi3Config.validate_rope allows only these two
+  if (phi3 && rope.ropeScaling) r.fail('rope_parameters.rope_type', 'llama3', '"default" or "longrope" (the RoPE types of Phi-3)');
+  const context = Math.min(g ? g.context : contextOf(r, modelType, numLayers), rope.ropeLong?.originalMaxPositions ?? Infinity);
   return {
     modelType,
     vocabSize,
@@ -202,9 +213,11 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
     intermediateSize: r.int('intermediate_size', LIMITS.intermediateSize),
     numLayers,
     ...heads,
-    rmsNormEps: r.num('rms_norm_eps', 0, 1, 1e-6),
+    // Phi3Config's default is 1e-5, the others' 1e-6
+    rmsNormEps: r.num('rms_norm_eps', 0, 1, phi3 ? 1e-5 : 1e-6),
+    fusedProjections: phi3,
     ...rope,
-    maxPositionEmbeddings: g ? g.context : contextOf(r, modelType, numLayers),
+    maxPositionEmbeddings: context,
     tieWordEmbeddings: r.bool('tie_word_embeddings', gemma),
     // Qwen2's attention always has q/k/v biases (transformers hard-codes bias=True there).
     attentionBias: modelType === 'qwen2',

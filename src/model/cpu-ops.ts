@@ -54,12 +54,25 @@ export interface RopeScaling {
   originalMaxPositionEmbeddings: number;
 }
 
-/** Inverse frequencies (headDim/2) for RoPE with base theta and optional Llama-3 scaling. */
-export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling | null): Float32Array {
+/**
+ * LongRoPE (`rope_type` "longrope", Phi-3) below original_max_position_embeddings: each
+ * frequency divided by its short factor, cos and sin multiplied by the attention factor.
+ */
+export interface LongRope {
+  /** (headDim / 2) divisors of the inverse frequencies. */
+  shortFactor: number[];
+  attentionFactor: number;
+  /** Positions up to which the short factors hold (the context is capped there). */
+  originalMaxPositions: number;
+}
+
+/** Inverse frequencies (headDim/2) for RoPE with base theta and optional Llama-3 scaling or LongRoPE factors. */
+export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling | null, long: LongRope | null = null): Float32Array {
   const half = headDim / 2;
   const inv = new Float32Array(half);
   for (let i = 0; i < half; i++) {
     let f = 1 / Math.pow(theta, (2 * i) / headDim);
+    if (long) f = 1 / (long.shortFactor[i] * Math.pow(theta, (2 * i) / headDim));
     if (scaling) {
       const lowWavelen = scaling.originalMaxPositionEmbeddings / scaling.lowFreqFactor;
       const highWavelen = scaling.originalMaxPositionEmbeddings / scaling.highFreqFactor;
@@ -79,15 +92,16 @@ export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling
  * Rotary embedding in place, Hugging Face "rotate half" convention: element i pairs with
  * i + headDim/2. x (rows, heads, headDim); positions (rows).
  */
-export function rope(x: Float32Array, heads: number, headDim: number, positions: ArrayLike<number>, invFreq: Float32Array): void {
+export function rope(x: Float32Array, heads: number, headDim: number, positions: ArrayLike<number>, invFreq: Float32Array, attentionFactor = 1): void {
   const half = headDim / 2;
   for (let r = 0; r < positions.length; r++) {
     for (let h = 0; h < heads; h++) {
       const base = (r * heads + h) * headDim;
       for (let i = 0; i < half; i++) {
         const angle = positions[r] * invFreq[i];
-        const c = Math.cos(angle);
-        const s = Math.sin(angle);
+        // LongRoPE scales cos and sin (transformers: emb.cos() * attention_scaling)
+        const c = Math.cos(angle) * attentionFactor;
+        const s = Math.sin(angle) * attentionFactor;
         const a = x[base + i];
         const b = x[base + i + half];
         x[base + i] = a * c - b * s;

@@ -52,14 +52,14 @@ export function activationBytesPerRow(c: ModelConfig, topK: number, outVocab = c
 
 export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, capacity: number, topK: number, outVocab = c.vocabSize): Activations {
   const f32 = (label: string, width: number) => createStorage(device, `forward.${label}`, maxRows * width * 4);
-  const global = uploadStorage(device, 'forward.ropeTable', ropeTable(c.headDim, c.ropeTheta, c.ropeScaling, capacity));
+  const global = uploadStorage(device, 'forward.ropeTable', ropeTable(c.headDim, c.ropeTheta, c.ropeScaling, capacity, c.ropeLong));
   return {
     tokens: f32('tokens', 1),
     positions: f32('positions', 1),
     mask: f32('mask', 4),
     ropeTable: global,
     ropeTableLocal: c.localLayers.some((l) => l)
-      ? uploadStorage(device, 'forward.ropeTableLocal', ropeTable(c.headDim, c.localRope.ropeTheta, c.localRope.ropeScaling, capacity))
+      ? uploadStorage(device, 'forward.ropeTableLocal', ropeTable(c.headDim, c.localRope.ropeTheta, c.localRope.ropeScaling, capacity, c.localRope.ropeLong))
       : global,
     x: f32('x', c.hiddenSize),
     xn: f32('xn', c.hiddenSize),

@@ -82,8 +82,8 @@ export class ReferenceModel {
     this.kCache = this.layers.map(() => new Float32Array(maxSlots * kvDim(c)));
     this.vCache = this.layers.map(() => new Float32Array(maxSlots * kvDim(c)));
     this.written = new Uint8Array(maxSlots);
-    this.invFreq = ropeInvFreq(c.headDim, c.ropeTheta, c.ropeScaling);
-    this.invFreqLocal = ropeInvFreq(c.headDim, c.localRope.ropeTheta, c.localRope.ropeScaling);
+    this.invFreq = ropeInvFreq(c.headDim, c.ropeTheta, c.ropeScaling, c.ropeLong);
+    this.invFreqLocal = ropeInvFreq(c.headDim, c.localRope.ropeTheta, c.localRope.ropeScaling, c.localRope.ropeLong);
   }
 
   /** Builds the model from validated files (weights decoded exactly to f32). */
@@ -123,6 +123,7 @@ export class ReferenceModel {
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.layers[l];
       const invFreq = c.localLayers[l] ? this.invFreqLocal : this.invFreq;
+      const af = (c.localLayers[l] ? c.localRope : c).ropeLong?.attentionFactor ?? 1;
       // attention block: rmsnorm, q/k/v projections (+bias), per-head q/k norm (Qwen3, Gemma),
       // RoPE, KV write, attention, o_proj, (Gemma: post_attention_layernorm), residual
       const xn = rmsNorm(x, w.inputNorm, c.rmsNormEps); // (rows, hidden)
@@ -132,8 +133,8 @@ export class ReferenceModel {
       if (w.qNorm) q = rmsNorm(q, w.qNorm, c.rmsNormEps);
       if (w.kNorm) k = rmsNorm(k, w.kNorm, c.rmsNormEps);
       const v = matmul(xn, w.wv, h, kvDim(c), w.bv); // (rows, numKvHeads, headDim)
-      rope(q, c.numHeads, c.headDim, positions, invFreq);
-      rope(k, c.numKvHeads, c.headDim, positions, invFreq);
+      rope(q, c.numHeads, c.headDim, positions, invFreq, af);
+      rope(k, c.numKvHeads, c.headDim, positions, invFreq, af);
       for (let r = 0; r < rows; r++) {
         this.kCache[l].set(k.subarray(r * kvDim(c), (r + 1) * kvDim(c)), slots[r] * kvDim(c));
         this.vCache[l].set(v.subarray(r * kvDim(c), (r + 1) * kvDim(c)), slots[r] * kvDim(c));

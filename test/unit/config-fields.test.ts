@@ -97,7 +97,21 @@ const GEMMA2_PROBES: Record<string, Probe[]> = {
   tie_word_embeddings: GEMMA_PROBES.tie_word_embeddings,
 };
 
-const OVERRIDES: Record<string, Record<string, Probe[]>> = { gemma3_text: GEMMA_PROBES, gemma2: GEMMA2_PROBES };
+const LONGROPE = { rope_type: 'longrope', rope_theta: 1e4, short_factor: [1, 2, 3, 4], long_factor: [4, 8, 16, 32] };
+
+/** Phi-3: LongRoPE (its original length caps the context), no llama3 scaling. */
+const PHI3_PROBES: Record<string, Probe[]> = {
+  rope_parameters: [
+    { patch: { rope_parameters: LONGROPE }, changes: true },
+    { patch: { rope_parameters: { ...LONGROPE, short_factor: [1, 2] } }, refused: /"rope_parameters.short_factor" is \[1,2\], expected a list of 4/ },
+    { patch: { rope_parameters: { ...LLAMA3, rope_theta: 5e5 } }, refused: /"rope_parameters.rope_type" is "llama3"/ },
+  ],
+  rope_scaling: [{ patch: { rope_scaling: LONGROPE }, changes: true }],
+  original_max_position_embeddings: [{ patch: { rope_parameters: LONGROPE, original_max_position_embeddings: 32 }, changes: true }],
+  sliding_window: [{ patch: { sliding_window: 100 }, changes: true }],
+};
+
+const OVERRIDES: Record<string, Record<string, Probe[]>> = { gemma3_text: GEMMA_PROBES, gemma2: GEMMA2_PROBES, phi3: PHI3_PROBES };
 
 const probesOf = (modelType: string, field: string): Probe[] | undefined => OVERRIDES[modelType]?.[field] ?? PROBES[field];
 

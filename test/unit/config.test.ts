@@ -44,7 +44,7 @@ describe('parseConfig on published configs', () => {
       modelType: 'llama', vocabSize: 32000, hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32,
       headDim: 128, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null, maxPositionEmbeddings: 4096, tieWordEmbeddings: false,
       attentionBias: false, qkNorm: false, normOffset: 0, embedScale: 1, hiddenAct: 'silu', sandwichNorms: false,
-      attentionScale: 1 / Math.sqrt(128), attnSoftcap: null, finalSoftcap: null, localLayers: new Array(32).fill(false), localRope: { ropeTheta: 10000, ropeScaling: null },
+      attentionScale: 1 / Math.sqrt(128), attnSoftcap: null, finalSoftcap: null, localLayers: new Array(32).fill(false), localRope: { ropeTheta: 10000, ropeScaling: null, ropeLong: null }, ropeLong: null, fusedProjections: false,
       bosTokenId: 1, eosTokenIds: [2],
     });
   });

@@ -99,6 +99,15 @@ FAMILIES = {
         layer_types=['sliding_attention', 'full_attention'], hidden_activation='gelu_pytorch_tanh',
         rope_parameters=dict(full_attention=dict(rope_type='default', rope_theta=1000000.0),
                              sliding_attention=dict(rope_type='default', rope_theta=10000.0)))),
+    # Phi-3: fused qkv_proj and gate_up_proj, LongRoPE (per-frequency short factors and the
+    # cos/sin attention factor; treespec caps the context at original_max_position_embeddings,
+    # below which transformers uses the short factors), sliding window, Llama 2 tokenizer
+    # with Phi-3's vocabulary size (no Phi-3 tokenizer package is available here).
+    'phi3': dict(cls='Phi3Config', tokenizer='tokenizer-llama2', config=dict(
+        SMALL, vocab_size=32064, tie_word_embeddings=False, bos_token_id=1, eos_token_id=32000, pad_token_id=32000,
+        sliding_window=2047, original_max_position_embeddings=64,
+        rope_parameters=dict(rope_type='longrope', rope_theta=10000.0, short_factor=[1.0, 1.5, 3.0, 7.0],
+                             long_factor=[1.0, 4.0, 16.0, 40.0]))),
     # Gemma 2: as Gemma 3 without q/k norm, with attention and final logit soft-capping (caps
     # low enough to bend these logits), alternating sliding (local) and global layers, one RoPE.
     'gemma2': dict(cls='Gemma2Config', tokenizer='tokenizer-gemma2', seed=2007, config=dict(
