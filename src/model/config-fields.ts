@@ -24,6 +24,10 @@ export const ARITHMETIC_FIELDS: Record<string, readonly string[]> = {
   mistral: [...LLAMA_FAMILY, 'sliding_window'],
   qwen2: [...LLAMA_FAMILY, 'use_sliding_window', 'sliding_window', 'max_window_layers', 'layer_types'],
   qwen3: [...LLAMA_FAMILY, 'attention_bias', 'use_sliding_window', 'sliding_window', 'max_window_layers', 'layer_types'],
+  smollm3: [
+    ...LLAMA_FAMILY, 'attention_bias', 'mlp_bias', 'use_sliding_window', 'sliding_window', 'layer_types',
+    'no_rope_layers', 'no_rope_layer_interval',
+  ],
   phi3: [...LLAMA_FAMILY, 'sliding_window', 'original_max_position_embeddings'],
   gemma2: [
     ...LLAMA_FAMILY.filter((f) => f !== 'hidden_act'), 'hidden_activation', 'attention_bias', 'query_pre_attn_scalar',

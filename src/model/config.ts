@@ -67,6 +67,8 @@ export interface ModelConfig {
   localLayers: boolean[];
   /** RoPE of the local layers; equal to the global one where no layer is local. */
   localRope: Rope;
+  /** (numLayers) true where the layer applies no RoPE (SmolLM3's `no_rope_layers` entries 0, NoPE). */
+  noRopeLayers: boolean[];
   bosTokenId: number | null;
   eosTokenIds: number[];
 }
@@ -99,6 +101,7 @@ const ARCHITECTURES: Record<string, string> = {
   Qwen3ForCausalLM: 'qwen3',
   MistralForCausalLM: 'mistral',
   Phi3ForCausalLM: 'phi3',
+  SmolLM3ForCausalLM: 'smollm3',
   Gemma2ForCausalLM: 'gemma2',
   Gemma3ForCausalLM: 'gemma3_text',
 };
@@ -154,7 +157,7 @@ function checkUnsupported(r: Reader, modelType: string): void {
 }
 
 /** transformers' defaults of max_position_embeddings per config class. */
-const DEFAULT_MAX_POSITIONS: Record<string, number> = { llama: 2048, qwen2: 32768, qwen3: 32768, mistral: 4096 * 32, phi3: 4096, gemma2: 8192, gemma3_text: 131072 };
+const DEFAULT_MAX_POSITIONS: Record<string, number> = { llama: 2048, qwen2: 32768, qwen3: 32768, mistral: 4096 * 32, phi3: 4096, smollm3: 32768, gemma2: 8192, gemma3_text: 131072 };
 
 /** The layer types of Qwen2/Qwen3 configs (their `layer_types`, and the keys a nested rope_parameters may use). */
 const LAYER_TYPES = ['full_attention', 'sliding_attention'] as const;
@@ -167,7 +170,7 @@ const LAYER_TYPES = ['full_attention', 'sliding_attention'] as const;
  */
 function contextOf(r: Reader, modelType: string, numLayers: number): number {
   const maxPos = r.int('max_position_embeddings', LIMITS.maxPositionEmbeddings, DEFAULT_MAX_POSITIONS[modelType]);
-  const qwen = modelType === 'qwen2' || modelType === 'qwen3';
+  const qwen = modelType === 'qwen2' || modelType === 'qwen3' || modelType === 'smollm3';
   if (qwen) {
     r.bool('use_sliding_window', false);
     if (r.has('max_window_layers')) r.int('max_window_layers', LIMITS.numLayers);
@@ -180,6 +183,22 @@ function contextOf(r: Reader, modelType: string, numLayers: number): number {
   const windowed = modelType === 'mistral' || modelType === 'phi3' || (qwen && r.obj.use_sliding_window === true);
   if (!windowed || !r.has('sliding_window')) return maxPos;
   return Math.min(maxPos, r.int('sliding_window', LIMITS.maxPositionEmbeddings));
+}
+
+/**
+ * SmolLM3's NoPE layers: `no_rope_layers` (1 = RoPE, 0 = none), else every
+ * `no_rope_layer_interval`-th layer (default 4) without RoPE (SmolLM3Config.__post_init__).
+ */
+function noRopeLayersOf(r: Reader, numLayers: number): boolean[] {
+  const v = r.obj.no_rope_layers;
+  if (v === undefined || v === null) {
+    const interval = r.int('no_rope_layer_interval', LIMITS.numLayers, 4);
+    return Array.from({ length: numLayers }, (_, i) => (i + 1) % interval === 0);
+  }
+  if (!Array.isArray(v) || v.length !== numLayers || !v.every((x) => x === 0 || x === 1)) {
+    r.fail('no_rope_layers', v, `a list of ${numLayers} (num_hidden_layers) of 1 (RoPE) / 0 (no RoPE)`);
+  }
+  return (v as number[]).map((x) => x === 0);
 }
 
 /** Parses and validates a config.json object. `file` names the source in error messages. */
@@ -202,7 +221,7 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
   const phi3 = modelType === 'phi3';
   // Phi3Config's original_max_position_embeddings (default 4096) overrides the RoPE dict's
   const ctx = { headDim: heads.headDim, maxPositions: maxPos, originalMaxPositions: phi3 ? r.int('original_max_position_embeddings', LIMITS.maxPositionEmbeddings, 4096) : undefined };
-  const rope = g ? g.globalRope : ropeOf(r, ctx, modelType === 'qwen2' || modelType === 'qwen3' ? LAYER_TYPES : []);
+  const rope = g ? g.globalRope : ropeOf(r, ctx, ['qwen2', 'qwen3', 'smollm3'].includes(modelType) ? LAYER_TYPES : []);
   // Phi3Config.validate_rope allows only these two
   if (phi3 && rope.ropeScaling) r.fail('rope_parameters.rope_type', 'llama3', '"default" or "longrope" (the RoPE types of Phi-3)');
   const context = Math.min(g ? g.context : contextOf(r, modelType, numLayers), rope.ropeLong?.originalMaxPositions ?? Infinity);
@@ -218,7 +237,7 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
     fusedProjections: phi3,
     ...rope,
     maxPositionEmbeddings: context,
-    tieWordEmbeddings: r.bool('tie_word_embeddings', gemma),
+    tieWordEmbeddings: r.bool('tie_word_embeddings', gemma || modelType === 'smollm3'),
     // Qwen2's attention always has q/k/v biases (transformers hard-codes bias=True there).
     attentionBias: modelType === 'qwen2',
     qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text',
@@ -231,6 +250,7 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
     finalSoftcap: g ? g.finalSoftcap : null,
     localLayers: g ? g.localLayers : new Array<boolean>(numLayers).fill(false),
     localRope: g ? g.localRope : rope,
+    noRopeLayers: modelType === 'smollm3' ? noRopeLayersOf(r, numLayers) : new Array<boolean>(numLayers).fill(false),
     bosTokenId: bos.length > 0 ? bos[0] : null,
     eosTokenIds: r.ids('eos_token_id', vocabSize),
   };

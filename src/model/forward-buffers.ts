@@ -3,7 +3,7 @@
  * for `maxRows` rows: a pass of fewer rows uses the leading rows of each buffer.
  */
 import { createStorage, uploadStorage } from '../gpu/buffers.ts';
-import { ropeTable } from '../ops/rope.ts';
+import { identityRopeTable, ropeTable } from '../ops/rope.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 
 export interface Activations {
@@ -17,6 +17,8 @@ export interface Activations {
   ropeTable: GPUBuffer;
   /** The same for the local layers' RoPE (config.localLayers, Gemma 3), or ropeTable itself when no layer is local. */
   ropeTableLocal: GPUBuffer;
+  /** (capacity, headDim/2) cos 1, sin 0 for NoPE layers (config.noRopeLayers, SmolLM3), or null when none. */
+  ropeTableNone: GPUBuffer | null;
   /** (maxRows, hidden) f32 residual stream; the projections after a norm read it and normalise it themselves. */
   x: GPUBuffer;
   /** (maxRows, hidden) f32 normalised residual, the projections' input where RMSNorm runs as its own kernel (unfused). */
@@ -61,6 +63,7 @@ export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: 
     ropeTableLocal: c.localLayers.some((l) => l)
       ? uploadStorage(device, 'forward.ropeTableLocal', ropeTable(c.headDim, c.localRope.ropeTheta, c.localRope.ropeScaling, capacity, c.localRope.ropeLong))
       : global,
+    ropeTableNone: c.noRopeLayers.some((n) => n) ? uploadStorage(device, 'forward.ropeTableNone', identityRopeTable(c.headDim, capacity)) : null,
     x: f32('x', c.hiddenSize),
     xn: f32('xn', c.hiddenSize),
     branch: c.sandwichNorms ? f32('branch', c.hiddenSize) : null,

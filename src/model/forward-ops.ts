@@ -150,7 +150,7 @@ function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activati
   const sandwich = a.branch !== null && w.postFfNorm !== null;
   const out = sandwich ? { y: a.branch!, accumulate: false } : { y: a.x, accumulate: true };
   const down = { inDim: I, outDim: h, ...format, accumulate: out.accumulate };
-  const ropeTable = c.localLayers[l] ? a.ropeTableLocal : a.ropeTable;
+  const ropeTable = c.noRopeLayers[l] ? a.ropeTableNone! : c.localLayers[l] ? a.ropeTableLocal : a.ropeTable;
   return {
     inputNorm: pre.norm,
     q: new MatmulOp(env, `${p}q`, { ...pre.buffers, w: w.wq, bias: w.bq, y: a.q }, { inDim: h, outDim: qDim(c), ...format, ...pre.options }),

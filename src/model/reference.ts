@@ -133,8 +133,11 @@ export class ReferenceModel {
       if (w.qNorm) q = rmsNorm(q, w.qNorm, c.rmsNormEps);
       if (w.kNorm) k = rmsNorm(k, w.kNorm, c.rmsNormEps);
       const v = matmul(xn, w.wv, h, kvDim(c), w.bv); // (rows, numKvHeads, headDim)
-      rope(q, c.numHeads, c.headDim, positions, invFreq, af);
-      rope(k, c.numKvHeads, c.headDim, positions, invFreq, af);
+      // SmolLM3's NoPE layers attend without positions
+      if (!c.noRopeLayers[l]) {
+        rope(q, c.numHeads, c.headDim, positions, invFreq, af);
+        rope(k, c.numKvHeads, c.headDim, positions, invFreq, af);
+      }
       for (let r = 0; r < rows; r++) {
         this.kCache[l].set(k.subarray(r * kvDim(c), (r + 1) * kvDim(c)), slots[r] * kvDim(c));
         this.vCache[l].set(v.subarray(r * kvDim(c), (r + 1) * kvDim(c)), slots[r] * kvDim(c));

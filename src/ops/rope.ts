@@ -55,6 +55,16 @@ export function ropeTable(headDim: number, theta: number, scaling: RopeScaling |
   return table;
 }
 
+/**
+ * (maxPositions, headDim/2, 2) cos 1, sin 0 at every position: a NoPE layer (SmolLM3) runs the
+ * same kernel with no rotation, exactly (a * 1 - b * 0 = a).
+ */
+export function identityRopeTable(headDim: number, maxPositions: number): Float32Array {
+  const table = new Float32Array(maxPositions * headDim);
+  for (let i = 0; i < table.length; i += 2) table[i] = 1;
+  return table;
+}
+
 export class RopeKvWrite implements GpuOp {
   private readonly pipeline: GPUComputePipeline;
   private readonly bindGroup: GPUBindGroup;

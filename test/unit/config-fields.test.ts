@@ -63,6 +63,9 @@ const PROBES: Record<string, Probe[]> = {
   // which layers slide: validated, and without effect once the context is capped at the window
   max_window_layers: [{ patch: { max_window_layers: 0 }, refused: /"max_window_layers" is 0/ }],
   layer_types: [{ patch: { layer_types: ['full_attention', 'chunked_attention'] }, refused: /"layer_types" is/ }],
+  // SmolLM3
+  no_rope_layers: [{ patch: { no_rope_layers: [0, 0] }, changes: true }, { patch: { no_rope_layers: [1, 2] }, refused: /"no_rope_layers" is \[1,2\]/ }],
+  no_rope_layer_interval: [{ patch: { no_rope_layer_interval: 2 }, changes: true }],
   // Gemma 3
   hidden_activation: [{ patch: { hidden_activation: 'gelu' }, refused: /"hidden_activation" is "gelu"/ }],
   rope_local_base_freq: [{ patch: { rope_local_base_freq: 5000 }, changes: true }],
@@ -111,7 +114,11 @@ const PHI3_PROBES: Record<string, Probe[]> = {
   sliding_window: [{ patch: { sliding_window: 100 }, changes: true }],
 };
 
-const OVERRIDES: Record<string, Record<string, Probe[]>> = { gemma3_text: GEMMA_PROBES, gemma2: GEMMA2_PROBES, phi3: PHI3_PROBES };
+const OVERRIDES: Record<string, Record<string, Probe[]>> = {
+  gemma3_text: GEMMA_PROBES, gemma2: GEMMA2_PROBES, phi3: PHI3_PROBES,
+  // tied by default in SmolLM3Config
+  smollm3: { tie_word_embeddings: GEMMA_PROBES.tie_word_embeddings },
+};
 
 const probesOf = (modelType: string, field: string): Probe[] | undefined => OVERRIDES[modelType]?.[field] ?? PROBES[field];
 

@@ -44,7 +44,7 @@ describe('parseConfig on published configs', () => {
       modelType: 'llama', vocabSize: 32000, hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32,
       headDim: 128, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null, maxPositionEmbeddings: 4096, tieWordEmbeddings: false,
       attentionBias: false, qkNorm: false, normOffset: 0, embedScale: 1, hiddenAct: 'silu', sandwichNorms: false,
-      attentionScale: 1 / Math.sqrt(128), attnSoftcap: null, finalSoftcap: null, localLayers: new Array(32).fill(false), localRope: { ropeTheta: 10000, ropeScaling: null, ropeLong: null }, ropeLong: null, fusedProjections: false,
+      attentionScale: 1 / Math.sqrt(128), attnSoftcap: null, finalSoftcap: null, localLayers: new Array(32).fill(false), localRope: { ropeTheta: 10000, ropeScaling: null, ropeLong: null }, ropeLong: null, fusedProjections: false, noRopeLayers: new Array(32).fill(false),
       bosTokenId: 1, eosTokenIds: [2],
     });
   });
@@ -118,7 +118,7 @@ describe('RoPE settings in both config.json layouts', () => {
 
 describe('parseConfig errors name the field and value', () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
-    ['unsupported model_type', { model_type: 'phi3' }, /"model_type" is "phi3"/],
+    ['unsupported model_type', { model_type: 'gemma' }, /"model_type" is "gemma"/],
     ['heads not dividing hidden', { num_attention_heads: 5, num_key_value_heads: 5 }, /"num_attention_heads" is 5, expected a divisor of hidden_size \(576\)/],
     ['kv heads not dividing heads', { num_key_value_heads: 2 }, /"num_key_value_heads" is 2, expected a divisor of num_attention_heads \(9\)/],
     ['missing vocab', { vocab_size: undefined }, /"vocab_size" is undefined/],

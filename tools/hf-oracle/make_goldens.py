@@ -108,6 +108,11 @@ FAMILIES = {
         sliding_window=2047, original_max_position_embeddings=64,
         rope_parameters=dict(rope_type='longrope', rope_theta=10000.0, short_factor=[1.0, 1.5, 3.0, 7.0],
                              long_factor=[1.0, 4.0, 16.0, 40.0]))),
+    # SmolLM3: Llama with layers that skip RoPE (no_rope_layers: 0 = NoPE), tied; the Llama 3
+    # tokenizer (SmolLM3's vocabulary is Llama 3's; no SmolLM3 tokenizer package is available here).
+    'smollm3': dict(cls='SmolLM3Config', tokenizer='tokenizer-llama3', config=dict(
+        SMALL, vocab_size=128256, tie_word_embeddings=True, bos_token_id=128000, eos_token_id=128001, pad_token_id=128004,
+        no_rope_layers=[1, 0], rope_parameters=dict(rope_type='default', rope_theta=5000000.0))),
     # Gemma 2: as Gemma 3 without q/k norm, with attention and final logit soft-capping (caps
     # low enough to bend these logits), alternating sliding (local) and global layers, one RoPE.
     'gemma2': dict(cls='Gemma2Config', tokenizer='tokenizer-gemma2', seed=2007, config=dict(
