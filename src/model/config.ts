@@ -1,12 +1,14 @@
 /**
  * config.json -> typed, validated ModelConfig (STYLE 7: parsed once, derived fields computed
- * here, bad values throw ConfigError naming the field). Supported: the Llama family as
- * implemented by Hugging Face transformers' LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM
- * and MistralForCausalLM (SmolLM/SmolLM2 ship `model_type: "llama"`). RoPE settings are read
- * in both layouts transformers writes (config-rope.ts); every field that changes the
- * arithmetic is listed in config-fields.ts and is either implemented here or refused.
- * Defaults below are the defaults of the corresponding transformers config classes, so a
- * config.json that omits a field means what it means to transformers.
+ * here, bad values throw ConfigError naming the field). Supported: the architectures of
+ * Hugging Face transformers' LlamaForCausalLM (also SmolLM/SmolLM2), MistralForCausalLM,
+ * Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM, SmolLM3ForCausalLM, Gemma2ForCausalLM
+ * and Gemma3ForCausalLM (text), read into family-neutral fields that one forward pass reads
+ * (the Gemma settings in config-gemma.ts). RoPE settings are read in both layouts transformers
+ * writes (config-rope.ts); every field that changes the arithmetic is listed in
+ * config-fields.ts and is either implemented here or refused. Defaults below are the defaults
+ * of the corresponding transformers config classes, so a config.json that omits a field means
+ * what it means to transformers.
  */
 import { ConfigError, show } from '../errors.ts';
 import { ConfigReader as Reader, type Json } from './config-reader.ts';

@@ -1,9 +1,9 @@
 /**
  * The GPU forward against Hugging Face transformers (test/fixtures/hf, made by
  * tools/hf-oracle/make_goldens.py), in Node's WebGPU and in Chromium's: for every family, f32
- * weights (the file's bf16 values, exact), the last-position logits of each prompt within
- * F32_ATOL of transformers' float32 run and the first prompt's greedy continuation token for
- * token (the CPU reference checks every prompt's). (Both
+ * weights (the file's bf16 values, exact), the first prompt's last-position logits within
+ * F32_ATOL of transformers' float32 run and its greedy continuation token for token (the CPU
+ * reference checks every prompt). (Both
  * config layouts parse to the same config: test/unit/hf-goldens.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,15 +34,15 @@ for (const family of HF_FAMILIES) {
     it('last-position logits and greedy tokens', async () => {
       const vocab = g.files.config.vocabSize;
       let worst = 0;
-      for (const [i, p] of g.goldens.prompts.entries()) {
+      // the first prompt (suite time: every pass runs a full-vocabulary LM head; the CPU
+      // reference checks every prompt)
+      for (const [i, p] of g.goldens.prompts.slice(0, 1).entries()) {
         const ids = Int32Array.from(p.ids);
         model.truncate(0);
         model.forward(ids, Int32Array.from(ids, (_, r) => r), chain(ids.length));
         const all = await model.readLogits(ids.length);
         worst = Math.max(worst, maxAbsDiff(all.subarray((ids.length - 1) * vocab), g.logitsF32.subarray(i * vocab, (i + 1) * vocab)));
-        // greedy decoding of the first prompt (suite time: every step runs a full-vocabulary LM head
-        // and top-k): prefill all but the last prompt token, then one row per step
-        if (i > 0) continue;
+        // greedy decoding: prefill all but the last prompt token, then one row per step
         model.prefill(ids);
         const out: number[] = [];
         let last = ids[ids.length - 1];
