@@ -40,6 +40,7 @@ const MAX_QV: u32 = 16u; // bound of the per-thread arrays below (checked in src
 const NO_KEY: u32 = 0xffffffffu; // tile_slot of a key number past the row's last key
 
 //#include common/step.wgsl
+//#include common/tanh.wgsl
 
 override N_HEADS: u32;
 override N_KV_HEADS: u32; // divides N_HEADS
@@ -47,6 +48,8 @@ override HEAD_DIM: u32;   // any width, odd included
 override HPW: u32 = 1u;   // query heads per workgroup: divides N_HEADS / N_KV_HEADS
 override RB: u32 = 1u;    // rows per workgroup; HPW * RB <= MAX_QV
 override QV: u32 = HPW * RB;
+override SCALE: f32 = 0.0;   // scores are q.k * SCALE; 0 means 1/sqrt(HEAD_DIM) (Gemma: query_pre_attn_scalar^-0.5)
+override SOFTCAP: f32 = 0.0; // Gemma 2: a seen score s becomes SOFTCAP * tanh(s / SOFTCAP); 0 means none
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> mask: array<vec4<u32>>;  // (rows) bit j => sees slot prefix + j
@@ -113,6 +116,19 @@ fn resolve_keys(row0: u32, nr: u32, start: u32, count: u32, t: u32) {
   }
 }
 
+// Gemma 2's attention soft-capping of seen scores, s -> SOFTCAP * tanh(s / SOFTCAP) (SOFTCAP 0:
+// none), the same operations on both score paths; an unseen entry (about NEG) stays far below
+// every real score.
+fn softcap(s_in: array<f32, MAX_QV>, nq: u32) -> array<f32, MAX_QV> {
+  var s = s_in;
+  if (SOFTCAP > 0.0) {
+    for (var i = 0u; i < nq; i++) {
+      if (s[i] > 0.5 * NEG) { s[i] = SOFTCAP * tanh_exp(s[i] / SOFTCAP); }
+    }
+  }
+  return s;
+}
+
 // Scores of key `slot` of a tile inside the committed prefix, where every row's key is its slot:
 // one K load serves every query vector. The same operations, in the same order, as scores().
 fn prefix_scores(nq: u32, slot: u32, kv_head: u32) -> array<f32, MAX_QV> {
@@ -123,7 +139,7 @@ fn prefix_scores(nq: u32, slot: u32, kv_head: u32) -> array<f32, MAX_QV> {
     let kd = k_cache[base + d];
     for (var i = 0u; i < nq; i++) { s[i] += q_scaled[i * HEAD_DIM + d] * kd; }
   }
-  return s;
+  return softcap(s, nq);
 }
 
 // Scores of this thread's key of the tile for the nq live query vectors (NEG where the row has
@@ -149,7 +165,7 @@ fn scores(nr: u32, t: u32, kv_head: u32) -> array<f32, MAX_QV> {
       }
     }
   }
-  return s; // an entry without a key is NEG + a dot product, still far below any real score
+  return softcap(s, nr * HPW); // an entry without a key is NEG + a dot product, still far below any real score
 }
 
 // acc[i][d] = acc[i][d] * alpha[i] + sum over the tile's keys, in key order, of p[i][s] * v[s][d];
@@ -197,7 +213,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let nr = min(RB, step.rows - row0); // live rows (uniform)
   let nq = nr * HPW;                  // live query vectors (uniform)
   let kv_head = head0 / (N_HEADS / N_KV_HEADS);
-  let scale = 1.0 / sqrt(f32(HEAD_DIM));
+  let scale = select(SCALE, 1.0 / sqrt(f32(HEAD_DIM)), SCALE == 0.0);
   for (var e = t; e < nq * HEAD_DIM; e += TILE) {
     q_scaled[e] = q[q_offset(row0, head0, e / HEAD_DIM) + e % HEAD_DIM] * scale;
     acc[e] = 0.0;

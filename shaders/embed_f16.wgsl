@@ -1,10 +1,11 @@
 // Embedding gather from an f16 table packed two per u32, rows packed separately (src/gpu/buffers.ts):
-// out[r, :] = f32(table[tokens[r], :]) for the first step.rows rows. One thread per packed pair.
+// out[r, :] = f32(table[tokens[r], :]) * SCALE for the first step.rows rows. One thread per packed pair.
 // Invariant: every token < VOCAB (see embed_f32.wgsl).
 //#include common/step.wgsl
 
 override WG: u32 = 256;
 override HIDDEN: u32;
+override SCALE: f32 = 1.0; // Gemma: sqrt(hidden) (rounded to f32), else 1
 override STRIDE: u32 = (HIDDEN + 1u) / 2u;  // u32 per packed table row
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -21,7 +22,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   let r = i / STRIDE;
   let p = i % STRIDE;
-  let v = unpack2x16float(table[tokens[r] * STRIDE + p]);
+  let v = unpack2x16float(table[tokens[r] * STRIDE + p]) * SCALE;
   let c = 2u * p;
   out[r * HIDDEN + c] = v.x;
   // an odd HIDDEN leaves the last pair's high half as padding

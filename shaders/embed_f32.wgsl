@@ -1,10 +1,11 @@
-// Embedding gather: out[r, :] = table[tokens[r], :] for the first step.rows rows.
+// Embedding gather: out[r, :] = table[tokens[r], :] * SCALE for the first step.rows rows.
 // Invariant: every token < VOCAB (ids come from the tokenizer or from argmax/top-k over VOCAB);
 // WebGPU's robust buffer access keeps a bad id from reading outside the table.
 //#include common/step.wgsl
 
 override WG: u32 = 256;
 override HIDDEN: u32;
+override SCALE: f32 = 1.0; // Gemma: sqrt(hidden) (rounded to f32), else 1
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;        // (maxRows,)
@@ -20,5 +21,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   let r = i / HIDDEN;
   let c = i % HIDDEN;
-  out[i] = table[tokens[r] * HIDDEN + c];
+  out[i] = table[tokens[r] * HIDDEN + c] * SCALE;
 }

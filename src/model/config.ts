@@ -1,18 +1,25 @@
 /**
  * config.json -> typed, validated ModelConfig (STYLE 7: parsed once, derived fields computed
- * here, bad values throw ConfigError naming the field). Supported: the Llama family as
- * implemented by Hugging Face transformers' LlamaForCausalLM, Qwen2ForCausalLM and
- * MistralForCausalLM (SmolLM/SmolLM2 ship `model_type: "llama"`). Defaults below are the
- * defaults of the corresponding transformers config classes, so a config.json that omits a
- * field means what it means to transformers.
+ * here, bad values throw ConfigError naming the field). Supported: the architectures of
+ * Hugging Face transformers' LlamaForCausalLM (also SmolLM/SmolLM2), MistralForCausalLM,
+ * Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM, SmolLM3ForCausalLM, Gemma2ForCausalLM
+ * and Gemma3ForCausalLM (text), read into family-neutral fields that one forward pass reads
+ * (the Gemma settings in config-gemma.ts). RoPE settings are read in both layouts transformers
+ * writes (config-rope.ts); every field that changes the arithmetic is listed in
+ * config-fields.ts and is either implemented here or refused. Defaults below are the defaults
+ * of the corresponding transformers config classes, so a config.json that omits a field means
+ * what it means to transformers.
  */
 import { ConfigError, show } from '../errors.ts';
-import type { RopeScaling } from './cpu-ops.ts';
+import { ConfigReader as Reader, type Json } from './config-reader.ts';
+import { ropeOf, type Rope } from './config-rope.ts';
+import { gemmaOf } from './config-gemma.ts';
+import type { LongRope, RopeScaling } from './cpu-ops.ts';
 
 export type { RopeScaling } from './cpu-ops.ts';
 
 export interface ModelConfig {
-  /** "llama" | "qwen2" | "mistral" (SmolLM is "llama"). */
+  /** "llama" | "qwen2" | "qwen3" | "mistral" (SmolLM is "llama"). */
   modelType: string;
   vocabSize: number;
   hiddenSize: number;
@@ -26,11 +33,44 @@ export interface ModelConfig {
   ropeTheta: number;
   /** Llama-3 frequency scaling, or null for plain RoPE. */
   ropeScaling: RopeScaling | null;
+  /** LongRoPE (Phi-3) short factors and attention factor, or null; the context is capped at its original length. */
+  ropeLong: LongRope | null;
+  /** Phi-3: q/k/v stored as one qkv_proj and gate/up as one gate_up_proj (split at load, weights.ts). */
+  fusedProjections: boolean;
   /** Longest sequence the model supports (capped at a sliding window, see below). */
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
   /** q/k/v projections carry a bias (Qwen2 always; Llama's `attention_bias` is refused, see checkUnsupported). */
   attentionBias: boolean;
+  /**
+   * Qwen3: each query and key head is RMS-normalised over its headDim (weights q_norm, k_norm,
+   * eps rmsNormEps) after the projection and before RoPE.
+   */
+  qkNorm: boolean;
+  /** RMSNorm scales by (normOffset + w): 0, or 1 for Gemma's (1 + w) norms (added to the weights at load). */
+  normOffset: number;
+  /** Embedding rows are multiplied by this: 1, or Gemma's sqrt(hidden) rounded to f32. */
+  embedScale: number;
+  /** The gated MLP's activation: SwiGLU's silu, or GeGLU's tanh-approximated GELU (Gemma). */
+  hiddenAct: 'silu' | 'gelu_tanh';
+  /**
+   * Gemma: post_attention_layernorm normalises the attention output before the residual add,
+   * and pre_/post_feedforward_layernorm wrap the MLP (four norms per layer); else
+   * post_attention_layernorm is the MLP's input norm.
+   */
+  sandwichNorms: boolean;
+  /** Attention logits are q.k times this: headDim^-0.5, or Gemma's query_pre_attn_scalar^-0.5. */
+  attentionScale: number;
+  /** Gemma 2: attention scores become cap * tanh(score / cap) (after the scale), else null. */
+  attnSoftcap: number | null;
+  /** Gemma 2: logits become cap * tanh(logit / cap), else null. */
+  finalSoftcap: number | null;
+  /** (numLayers) true where the layer uses localRope (Gemma 3's sliding layers, the context capped at their window). */
+  localLayers: boolean[];
+  /** RoPE of the local layers; equal to the global one where no layer is local. */
+  localRope: Rope;
+  /** (numLayers) true where the layer applies no RoPE (SmolLM3's `no_rope_layers` entries 0, NoPE). */
+  noRopeLayers: boolean[];
   bosTokenId: number | null;
   eosTokenIds: number[];
 }
@@ -56,59 +96,19 @@ const LIMITS = {
   maxPositionEmbeddings: 1 << 24,
 } as const;
 
-type Json = Record<string, unknown>;
-
-class Reader {
-  constructor(readonly obj: Json, readonly file: string) {}
-
-  fail(field: string, value: unknown, expected: string): never {
-    throw new ConfigError(`${this.file}: field "${field}" is ${show(value)}, expected ${expected}`);
-  }
-
-  has(field: string): boolean {
-    return this.obj[field] !== undefined && this.obj[field] !== null;
-  }
-
-  int(field: string, max: number, fallback?: number): number {
-    const v = this.has(field) ? this.obj[field] : fallback;
-    if (v === undefined) this.fail(field, this.obj[field], `a positive integer (the field is required)`);
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) this.fail(field, v, `an integer in [1, ${max}]`);
-    return v;
-  }
-
-  num(field: string, lo: number, hi: number, fallback?: number): number {
-    const v = this.has(field) ? this.obj[field] : fallback;
-    if (v === undefined) this.fail(field, this.obj[field], `a number (the field is required)`);
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= lo || v >= hi) this.fail(field, v, `a number in (${lo}, ${hi})`);
-    return v;
-  }
-
-  bool(field: string, fallback: boolean): boolean {
-    const v = this.has(field) ? this.obj[field] : fallback;
-    if (typeof v !== 'boolean') this.fail(field, v, 'true or false');
-    return v;
-  }
-
-  /** Token ids: null, one id, or a list of ids, each in [0, vocab). */
-  ids(field: string, vocab: number): number[] {
-    const v = this.obj[field];
-    if (v === undefined || v === null) return [];
-    const list = Array.isArray(v) ? v : [v];
-    for (const id of list) {
-      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= vocab) {
-        this.fail(field, v, `token ids in [0, ${vocab}) (vocab_size)`);
-      }
-    }
-    return [...new Set(list as number[])];
-  }
-}
-
 /** transformers class name -> model_type, for configs that only name the architecture. */
 const ARCHITECTURES: Record<string, string> = {
   LlamaForCausalLM: 'llama',
   Qwen2ForCausalLM: 'qwen2',
+  Qwen3ForCausalLM: 'qwen3',
   MistralForCausalLM: 'mistral',
+  Phi3ForCausalLM: 'phi3',
+  SmolLM3ForCausalLM: 'smollm3',
+  Gemma2ForCausalLM: 'gemma2',
+  Gemma3ForCausalLM: 'gemma3_text',
 };
+
+const MODEL_TYPES = Object.values(ARCHITECTURES);
 
 function modelTypeOf(r: Reader): string {
   const mt = r.obj.model_type;
@@ -118,35 +118,16 @@ function modelTypeOf(r: Reader): string {
     if (!t) r.fail('architectures', r.obj.architectures, `one of ${Object.keys(ARCHITECTURES).join(', ')} (model_type is absent)`);
     return t;
   }
-  if (mt !== 'llama' && mt !== 'qwen2' && mt !== 'mistral') {
-    r.fail('model_type', mt, '"llama", "qwen2" or "mistral" (SmolLM uses "llama"); other architectures are not supported');
+  if (typeof mt !== 'string' || !MODEL_TYPES.includes(mt)) {
+    r.fail('model_type', mt, `one of ${MODEL_TYPES.map((t) => `"${t}"`).join(', ')} (SmolLM uses "llama"); other architectures are not supported`);
   }
   return mt;
 }
 
-/** `rope_scaling`: null/absent/"default" -> null; "llama3" -> RopeScaling; anything else is refused. */
-function ropeScalingOf(r: Reader): RopeScaling | null {
-  const rs = r.obj.rope_scaling;
-  if (rs === undefined || rs === null) return null;
-  if (typeof rs !== 'object' || Array.isArray(rs)) r.fail('rope_scaling', rs, 'null or an object');
-  const s = new Reader(rs as Json, r.file);
-  // transformers reads `rope_type`, falling back to the legacy key `type`.
-  const type = s.obj.rope_type ?? s.obj.type;
-  if (type === 'default') return null;
-  if (type !== 'llama3') r.fail('rope_scaling.rope_type', type, '"llama3" or "default" (other RoPE scalings are not supported)');
-  const scaling: RopeScaling = {
-    factor: s.num('factor', 0, 1e6),
-    lowFreqFactor: s.num('low_freq_factor', 0, 1e6),
-    highFreqFactor: s.num('high_freq_factor', 0, 1e6),
-    originalMaxPositionEmbeddings: s.int('original_max_position_embeddings', LIMITS.maxPositionEmbeddings),
-  };
-  if (scaling.highFreqFactor <= scaling.lowFreqFactor) {
-    r.fail('rope_scaling.high_freq_factor', scaling.highFreqFactor, `a value above low_freq_factor (${scaling.lowFreqFactor})`);
-  }
-  return scaling;
-}
+/** transformers' head_dim when config.json omits it: Qwen3Config defaults to 128, the others derive hidden / heads. */
+const DEFAULT_HEAD_DIM: Record<string, number> = { qwen3: 128, gemma2: 256, gemma3_text: 256 };
 
-function headsOf(r: Reader, hiddenSize: number): { numHeads: number; numKvHeads: number; headDim: number } {
+function headsOf(r: Reader, modelType: string, hiddenSize: number): { numHeads: number; numKvHeads: number; headDim: number } {
   const numHeads = r.int('num_attention_heads', LIMITS.numHeads);
   // transformers: num_key_value_heads defaults to num_attention_heads (plain multi-head attention).
   const numKvHeads = r.int('num_key_value_heads', LIMITS.numHeads, numHeads);
@@ -154,7 +135,7 @@ function headsOf(r: Reader, hiddenSize: number): { numHeads: number; numKvHeads:
     r.fail('num_key_value_heads', numKvHeads, `a divisor of num_attention_heads (${numHeads})`);
   }
   let headDim: number;
-  if (r.has('head_dim')) headDim = r.int('head_dim', LIMITS.headDim);
+  if (r.has('head_dim') || DEFAULT_HEAD_DIM[modelType]) headDim = r.int('head_dim', LIMITS.headDim, DEFAULT_HEAD_DIM[modelType]);
   else {
     if (hiddenSize % numHeads !== 0) {
       r.fail('num_attention_heads', numHeads, `a divisor of hidden_size (${hiddenSize}) since head_dim is absent`);
@@ -168,27 +149,58 @@ function headsOf(r: Reader, hiddenSize: number): { numHeads: number; numKvHeads:
 
 /** Variants of the family this engine does not implement are refused, not run wrongly. */
 function checkUnsupported(r: Reader, modelType: string): void {
+  if (modelType === 'gemma2' || modelType === 'gemma3_text') return; // config-gemma.ts
   const act = r.obj.hidden_act ?? r.obj.hidden_activation;
   if (act !== undefined && act !== 'silu') r.fail('hidden_act', act, '"silu" (the SwiGLU MLP)');
-  // Llama's `attention_bias` also puts a bias on o_proj and `mlp_bias` on the MLP
-  // (transformers LlamaAttention / LlamaMLP); only Qwen2's q/k/v biases are implemented.
+  // Llama's and Qwen3's `attention_bias` also puts a bias on o_proj and Llama's `mlp_bias` on
+  // the MLP (transformers LlamaAttention / LlamaMLP); only Qwen2's q/k/v biases are implemented.
   if (modelType !== 'qwen2' && r.obj.attention_bias === true) r.fail('attention_bias', true, 'false (o_proj bias is not supported)');
   if (r.obj.mlp_bias === true) r.fail('mlp_bias', true, 'false (MLP biases are not supported)');
 }
 
 /** transformers' defaults of max_position_embeddings per config class. */
-const DEFAULT_MAX_POSITIONS: Record<string, number> = { llama: 2048, qwen2: 32768, mistral: 4096 * 32 };
+const DEFAULT_MAX_POSITIONS: Record<string, number> = { llama: 2048, qwen2: 32768, qwen3: 32768, mistral: 4096 * 32, phi3: 4096, smollm3: 32768, gemma2: 8192, gemma3_text: 131072 };
+
+/** The layer types of Qwen2/Qwen3 configs (their `layer_types`, and the keys a nested rope_parameters may use). */
+const LAYER_TYPES = ['full_attention', 'sliding_attention'] as const;
 
 /**
- * Sliding-window attention (Mistral v0.1 `sliding_window`, Qwen2 `use_sliding_window`) equals
- * full attention while the sequence fits the window, so capping the context at the window keeps
- * every output exact without a windowed kernel.
+ * Sliding-window attention (Mistral `sliding_window`, Qwen2/Qwen3 `use_sliding_window` on the
+ * layers its `layer_types` or `max_window_layers` mark) equals full attention while the
+ * sequence fits the window, so capping the context at the window keeps every output exact
+ * without a windowed kernel.
  */
-function contextOf(r: Reader, modelType: string): number {
+function contextOf(r: Reader, modelType: string, numLayers: number): number {
   const maxPos = r.int('max_position_embeddings', LIMITS.maxPositionEmbeddings, DEFAULT_MAX_POSITIONS[modelType]);
-  const windowed = modelType === 'mistral' || (modelType === 'qwen2' && r.obj.use_sliding_window === true);
+  const qwen = modelType === 'qwen2' || modelType === 'qwen3' || modelType === 'smollm3';
+  if (qwen) {
+    r.bool('use_sliding_window', false);
+    if (r.has('max_window_layers')) r.int('max_window_layers', LIMITS.numLayers);
+    const lt = r.obj.layer_types;
+    if (lt !== undefined && lt !== null) {
+      const ok = Array.isArray(lt) && lt.length === numLayers && lt.every((t) => (LAYER_TYPES as readonly unknown[]).includes(t));
+      if (!ok) r.fail('layer_types', lt, `a list of ${numLayers} (num_hidden_layers) of ${LAYER_TYPES.map((t) => `"${t}"`).join(' / ')}`);
+    }
+  }
+  const windowed = modelType === 'mistral' || modelType === 'phi3' || (qwen && r.obj.use_sliding_window === true);
   if (!windowed || !r.has('sliding_window')) return maxPos;
   return Math.min(maxPos, r.int('sliding_window', LIMITS.maxPositionEmbeddings));
+}
+
+/**
+ * SmolLM3's NoPE layers: `no_rope_layers` (1 = RoPE, 0 = none), else every
+ * `no_rope_layer_interval`-th layer (default 4) without RoPE (SmolLM3Config.__post_init__).
+ */
+function noRopeLayersOf(r: Reader, numLayers: number): boolean[] {
+  const v = r.obj.no_rope_layers;
+  if (v === undefined || v === null) {
+    const interval = r.int('no_rope_layer_interval', LIMITS.numLayers, 4);
+    return Array.from({ length: numLayers }, (_, i) => (i + 1) % interval === 0);
+  }
+  if (!Array.isArray(v) || v.length !== numLayers || !v.every((x) => x === 0 || x === 1)) {
+    r.fail('no_rope_layers', v, `a list of ${numLayers} (num_hidden_layers) of 1 (RoPE) / 0 (no RoPE)`);
+  }
+  return (v as number[]).map((x) => x === 0);
 }
 
 /** Parses and validates a config.json object. `file` names the source in error messages. */
@@ -201,21 +213,46 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
   checkUnsupported(r, modelType);
   const vocabSize = r.int('vocab_size', LIMITS.vocabSize);
   const hiddenSize = r.int('hidden_size', LIMITS.hiddenSize);
+  const numLayers = r.int('num_hidden_layers', LIMITS.numLayers);
   const bos = r.ids('bos_token_id', vocabSize);
+  // llama3 scaling's original_max_position_embeddings defaults to the unwindowed maximum.
+  const maxPos = r.int('max_position_embeddings', LIMITS.maxPositionEmbeddings, DEFAULT_MAX_POSITIONS[modelType]);
+  const heads = headsOf(r, modelType, hiddenSize);
+  const gemma = modelType === 'gemma2' || modelType === 'gemma3_text';
+  const g = gemma ? gemmaOf(r, modelType, numLayers, { headDim: heads.headDim, maxPositions: maxPos }) : null;
+  const phi3 = modelType === 'phi3';
+  // Phi3Config's original_max_position_embeddings (default 4096) overrides the RoPE dict's
+  const ctx = { headDim: heads.headDim, maxPositions: maxPos, originalMaxPositions: phi3 ? r.int('original_max_position_embeddings', LIMITS.maxPositionEmbeddings, 4096) : undefined };
+  const rope = g ? g.globalRope : ropeOf(r, ctx, ['qwen2', 'qwen3', 'smollm3'].includes(modelType) ? LAYER_TYPES : []);
+  // Phi3Config.validate_rope allows only these two
+  if (phi3 && rope.ropeScaling) r.fail('rope_parameters.rope_type', 'llama3', '"default" or "longrope" (the RoPE types of Phi-3)');
+  const context = Math.min(g ? g.context : contextOf(r, modelType, numLayers), rope.ropeLong?.originalMaxPositions ?? Infinity);
   return {
     modelType,
     vocabSize,
     hiddenSize,
     intermediateSize: r.int('intermediate_size', LIMITS.intermediateSize),
-    numLayers: r.int('num_hidden_layers', LIMITS.numLayers),
-    ...headsOf(r, hiddenSize),
-    rmsNormEps: r.num('rms_norm_eps', 0, 1, 1e-6),
-    ropeTheta: r.num('rope_theta', 1, 1e12, 10000),
-    ropeScaling: ropeScalingOf(r),
-    maxPositionEmbeddings: contextOf(r, modelType),
-    tieWordEmbeddings: r.bool('tie_word_embeddings', false),
+    numLayers,
+    ...heads,
+    // Phi3Config's default is 1e-5, the others' 1e-6
+    rmsNormEps: r.num('rms_norm_eps', 0, 1, phi3 ? 1e-5 : 1e-6),
+    fusedProjections: phi3,
+    ...rope,
+    maxPositionEmbeddings: context,
+    tieWordEmbeddings: r.bool('tie_word_embeddings', gemma || modelType === 'smollm3'),
     // Qwen2's attention always has q/k/v biases (transformers hard-codes bias=True there).
     attentionBias: modelType === 'qwen2',
+    qkNorm: modelType === 'qwen3' || modelType === 'gemma3_text',
+    normOffset: gemma ? 1 : 0,
+    embedScale: gemma ? Math.fround(Math.sqrt(hiddenSize)) : 1,
+    hiddenAct: gemma ? 'gelu_tanh' : 'silu',
+    sandwichNorms: gemma,
+    attentionScale: g ? g.attentionScale : 1 / Math.sqrt(heads.headDim),
+    attnSoftcap: g ? g.attnSoftcap : null,
+    finalSoftcap: g ? g.finalSoftcap : null,
+    localLayers: g ? g.localLayers : new Array<boolean>(numLayers).fill(false),
+    localRope: g ? g.localRope : rope,
+    noRopeLayers: modelType === 'smollm3' ? noRopeLayersOf(r, numLayers) : new Array<boolean>(numLayers).fill(false),
     bosTokenId: bos.length > 0 ? bos[0] : null,
     eosTokenIds: r.ids('eos_token_id', vocabSize),
   };

@@ -54,12 +54,25 @@ export interface RopeScaling {
   originalMaxPositionEmbeddings: number;
 }
 
-/** Inverse frequencies (headDim/2) for RoPE with base theta and optional Llama-3 scaling. */
-export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling | null): Float32Array {
+/**
+ * LongRoPE (`rope_type` "longrope", Phi-3) below original_max_position_embeddings: each
+ * frequency divided by its short factor, cos and sin multiplied by the attention factor.
+ */
+export interface LongRope {
+  /** (headDim / 2) divisors of the inverse frequencies. */
+  shortFactor: number[];
+  attentionFactor: number;
+  /** Positions up to which the short factors hold (the context is capped there). */
+  originalMaxPositions: number;
+}
+
+/** Inverse frequencies (headDim/2) for RoPE with base theta and optional Llama-3 scaling or LongRoPE factors. */
+export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling | null, long: LongRope | null = null): Float32Array {
   const half = headDim / 2;
   const inv = new Float32Array(half);
   for (let i = 0; i < half; i++) {
     let f = 1 / Math.pow(theta, (2 * i) / headDim);
+    if (long) f = 1 / (long.shortFactor[i] * Math.pow(theta, (2 * i) / headDim));
     if (scaling) {
       const lowWavelen = scaling.originalMaxPositionEmbeddings / scaling.lowFreqFactor;
       const highWavelen = scaling.originalMaxPositionEmbeddings / scaling.highFreqFactor;
@@ -79,15 +92,16 @@ export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling
  * Rotary embedding in place, Hugging Face "rotate half" convention: element i pairs with
  * i + headDim/2. x (rows, heads, headDim); positions (rows).
  */
-export function rope(x: Float32Array, heads: number, headDim: number, positions: ArrayLike<number>, invFreq: Float32Array): void {
+export function rope(x: Float32Array, heads: number, headDim: number, positions: ArrayLike<number>, invFreq: Float32Array, attentionFactor = 1): void {
   const half = headDim / 2;
   for (let r = 0; r < positions.length; r++) {
     for (let h = 0; h < heads; h++) {
       const base = (r * heads + h) * headDim;
       for (let i = 0; i < half; i++) {
         const angle = positions[r] * invFreq[i];
-        const c = Math.cos(angle);
-        const s = Math.sin(angle);
+        // LongRoPE scales cos and sin (transformers: emb.cos() * attention_scaling)
+        const c = Math.cos(angle) * attentionFactor;
+        const s = Math.sin(angle) * attentionFactor;
         const a = x[base + i];
         const b = x[base + i + half];
         x[base + i] = a * c - b * s;
@@ -100,8 +114,9 @@ export function rope(x: Float32Array, heads: number, headDim: number, positions:
 /**
  * Grouped-query attention of query rows over a KV cache.
  * q (rows, nHeads, headDim); kCache, vCache (slots, nKvHeads, headDim).
- * visible(r, slot) says whether row r attends to cache slot `slot`.
- * Returns (rows, nHeads, headDim).
+ * visible(r, slot) says whether row r attends to cache slot `slot`; scores are q.k * scale
+ * (1/sqrt(headDim), or Gemma's query_pre_attn_scalar^-0.5), then, with `softcap` (Gemma 2),
+ * softcap * tanh(score / softcap). Returns (rows, nHeads, headDim).
  *
  * Every sum runs over the row's visible slots in ascending slot order, whatever else the call
  * holds; for a tree in BFS order (a parent before its children) that is the prefix, then the
@@ -118,10 +133,11 @@ export function attention(
   headDim: number,
   slots: number,
   visible: (row: number, slot: number) => boolean,
+  scale = 1 / Math.sqrt(headDim),
+  softcap: number | null = null,
 ): Float32Array {
   const out = new Float32Array(rows * nHeads * headDim);
   const group = nHeads / nKvHeads;
-  const scale = 1 / Math.sqrt(headDim);
   const scores = new Float32Array(slots);
   for (let r = 0; r < rows; r++) {
     for (let h = 0; h < nHeads; h++) {
@@ -133,7 +149,7 @@ export function attention(
         const ko = (s * nKvHeads + kv) * headDim;
         let dot = 0;
         for (let d = 0; d < headDim; d++) dot += q[qo + d] * kCache[ko + d];
-        scores[s] = dot * scale;
+        scores[s] = softcap === null ? dot * scale : softcap * Math.tanh((dot * scale) / softcap);
         if (scores[s] > max) max = scores[s];
       }
       let sum = 0;
@@ -157,6 +173,20 @@ export function attention(
 export function siluMul(gate: Float32Array, up: Float32Array): Float32Array {
   const out = new Float32Array(gate.length);
   for (let i = 0; i < gate.length; i++) out[i] = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
+  return out;
+}
+
+/**
+ * gelu_tanh(gate) * up, elementwise (GeGLU, Gemma's MLP): transformers' "gelu_pytorch_tanh",
+ * 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))).
+ */
+export function geluTanhMul(gate: Float32Array, up: Float32Array): Float32Array {
+  const out = new Float32Array(gate.length);
+  const c = Math.sqrt(2 / Math.PI);
+  for (let i = 0; i < gate.length; i++) {
+    const g = gate[i];
+    out[i] = 0.5 * g * (1 + Math.tanh(c * (g + 0.044715 * g * g * g))) * up[i];
+  }
   return out;
 }
 

@@ -18,7 +18,7 @@ import { expectedTensors } from './weights.ts';
 import { fixtureTokenizer, type FixtureTokenizer } from './fixture-tokenizer.ts';
 
 export interface FixtureShape {
-  modelType?: 'llama' | 'qwen2' | 'mistral';
+  modelType?: 'llama' | 'qwen2' | 'qwen3' | 'mistral';
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -49,7 +49,9 @@ export function fixtureConfigJson(shape: FixtureShape, tok: FixtureTokenizer = f
   if (shape.attentionBias !== undefined && shape.attentionBias !== (modelType === 'qwen2')) {
     throw new OptionsError(`fixture: attentionBias ${shape.attentionBias} with modelType "${modelType}": q/k/v biases exist exactly for qwen2`);
   }
-  const arch = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', mistral: 'MistralForCausalLM' }[modelType];
+  const arch = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', mistral: 'MistralForCausalLM' }[modelType];
+  // Qwen3Config's head_dim defaults to 128, not hidden / heads: always written for qwen3
+  const headDim = shape.headDim ?? (modelType === 'qwen3' ? shape.hiddenSize / shape.numHeads : undefined);
   const rs = shape.ropeScaling ?? null;
   return {
     architectures: [arch],
@@ -60,7 +62,7 @@ export function fixtureConfigJson(shape: FixtureShape, tok: FixtureTokenizer = f
     num_hidden_layers: shape.numLayers,
     num_attention_heads: shape.numHeads,
     num_key_value_heads: shape.numKvHeads,
-    ...(shape.headDim !== undefined ? { head_dim: shape.headDim } : {}),
+    ...(headDim !== undefined ? { head_dim: headDim } : {}),
     hidden_act: 'silu',
     rms_norm_eps: 1e-5,
     rope_theta: shape.ropeTheta ?? 10000,
@@ -73,7 +75,7 @@ export function fixtureConfigJson(shape: FixtureShape, tok: FixtureTokenizer = f
     },
     max_position_embeddings: shape.maxPositionEmbeddings ?? 2048,
     tie_word_embeddings: shape.tieWordEmbeddings ?? false,
-    ...(modelType === 'qwen2' ? { use_sliding_window: false } : {}),
+    ...(modelType === 'qwen2' || modelType === 'qwen3' ? { use_sliding_window: false } : {}),
     ...(modelType === 'mistral' ? { sliding_window: null } : {}),
     bos_token_id: tok.bosTokenId,
     eos_token_id: tok.eosTokenIds.length === 1 ? tok.eosTokenIds[0] : tok.eosTokenIds,

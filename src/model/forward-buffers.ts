@@ -3,7 +3,7 @@
  * for `maxRows` rows: a pass of fewer rows uses the leading rows of each buffer.
  */
 import { createStorage, uploadStorage } from '../gpu/buffers.ts';
-import { ropeTable } from '../ops/rope.ts';
+import { identityRopeTable, ropeTable } from '../ops/rope.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 
 export interface Activations {
@@ -15,10 +15,16 @@ export interface Activations {
   mask: GPUBuffer;
   /** (capacity, headDim/2) vec2<f32> (cos, sin) per position, written once. */
   ropeTable: GPUBuffer;
+  /** The same for the local layers' RoPE (config.localLayers, Gemma 3), or ropeTable itself when no layer is local. */
+  ropeTableLocal: GPUBuffer;
+  /** (capacity, headDim/2) cos 1, sin 0 for NoPE layers (config.noRopeLayers, SmolLM3), or null when none. */
+  ropeTableNone: GPUBuffer | null;
   /** (maxRows, hidden) f32 residual stream; the projections after a norm read it and normalise it themselves. */
   x: GPUBuffer;
   /** (maxRows, hidden) f32 normalised residual, the projections' input where RMSNorm runs as its own kernel (unfused). */
   xn: GPUBuffer;
+  /** (maxRows, hidden) f32 attention or MLP output before its norm (config.sandwichNorms, Gemma), else null. */
+  branch: GPUBuffer | null;
   /** (maxRows, numHeads, headDim) f32 queries. */
   q: GPUBuffer;
   /** (maxRows, numKvHeads, headDim) f32 keys before RoPE. */
@@ -43,18 +49,24 @@ export interface Activations {
 
 /** Bytes per row of every per-row activation buffer together (the memory bound is maxRows times this). */
 export function activationBytesPerRow(c: ModelConfig, topK: number, outVocab = c.vocabSize): number {
-  return 4 * (2 + 4 + 2 * c.hiddenSize + 2 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + 2 * outVocab + 2 * topK);
+  return 4 * (2 + 4 + (c.sandwichNorms ? 3 : 2) * c.hiddenSize + 2 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + 2 * outVocab + 2 * topK);
 }
 
 export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, capacity: number, topK: number, outVocab = c.vocabSize): Activations {
   const f32 = (label: string, width: number) => createStorage(device, `forward.${label}`, maxRows * width * 4);
+  const global = uploadStorage(device, 'forward.ropeTable', ropeTable(c.headDim, c.ropeTheta, c.ropeScaling, capacity, c.ropeLong));
   return {
     tokens: f32('tokens', 1),
     positions: f32('positions', 1),
     mask: f32('mask', 4),
-    ropeTable: uploadStorage(device, 'forward.ropeTable', ropeTable(c.headDim, c.ropeTheta, c.ropeScaling, capacity)),
+    ropeTable: global,
+    ropeTableLocal: c.localLayers.some((l) => l)
+      ? uploadStorage(device, 'forward.ropeTableLocal', ropeTable(c.headDim, c.localRope.ropeTheta, c.localRope.ropeScaling, capacity, c.localRope.ropeLong))
+      : global,
+    ropeTableNone: c.noRopeLayers.some((n) => n) ? uploadStorage(device, 'forward.ropeTableNone', identityRopeTable(c.headDim, capacity)) : null,
     x: f32('x', c.hiddenSize),
     xn: f32('xn', c.hiddenSize),
+    branch: c.sandwichNorms ? f32('branch', c.hiddenSize) : null,
     q: f32('q', qDim(c)),
     k: f32('k', kvDim(c)),
     v: f32('v', kvDim(c)),

@@ -16,10 +16,13 @@ import { TreeAttention } from '../ops/attention.ts';
 import { EmbedOp } from '../ops/embed.ts';
 import { MatmulOp } from '../ops/matmul.ts';
 import type { MatmulTiling } from '../ops/matmul-tuning.ts';
+import { AddOp } from '../ops/add.ts';
 import { RmsNormOp } from '../ops/rmsnorm.ts';
 import { RopeKvWrite } from '../ops/rope.ts';
+import { HeadRmsNormOp } from '../ops/rmsnorm-heads.ts';
 import { SiluMulOp } from '../ops/silu-mul.ts';
 import { SoftmaxOp } from '../ops/softmax.ts';
+import { SoftcapOp } from '../ops/softcap.ts';
 import { TopKOp } from '../ops/topk.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 import type { Activations } from './forward-buffers.ts';
@@ -34,20 +37,39 @@ export interface LayerOps {
   k: MatmulOp;
   /** v = xn @ Wv^T (+ bv), xn as for q. */
   v: MatmulOp;
+  /** Qwen3, Gemma: per-head RMSNorm of q and k in place (config.qkNorm), else null. */
+  qkNorm: HeadRmsNormOp | null;
   /** RoPE on q and k; K/V of row r to cache slot prefix + r. */
   rope: RopeKvWrite;
   /** att = tree attention of q over the cache. */
   attention: TreeAttention;
-  /** x += att @ Wo^T (residual fused into the matmul). */
+  /** x += att @ Wo^T (residual fused into the matmul); with sandwich norms branch = att @ Wo^T. */
   o: MatmulOp;
+  /** Gemma (config.sandwichNorms): x += rmsnorm(branch) * post_attention_layernorm, else null. */
+  attnOut: BranchNorm | null;
   /** xn = rmsnorm(x) * post_attention_layernorm; null when fused into gateUp. */
   postNorm: RmsNormOp | null;
   /** [gate | up] = xn @ [Wgate; Wup]^T, xn = rmsnorm(x) * post_attention_layernorm (in the kernel when fused). */
   gateUp: MatmulOp;
   /** act = silu(gate) * up; null when fused into down. */
   siluMul: SiluMulOp | null;
-  /** x += act @ Wdown^T (residual fused into the matmul; act computed in the kernel when fused). */
+  /** x += act @ Wdown^T (residual fused into the matmul; act computed in the kernel when fused); with sandwich norms branch = act @ Wdown^T. */
   down: MatmulOp;
+  /** Gemma: x += rmsnorm(branch) * post_feedforward_layernorm, else null. */
+  mlpOut: BranchNorm | null;
+}
+
+/** A branch output normalised before the residual add (Gemma's sandwich norms): xn = rmsnorm(branch) * w, then x += xn. */
+export interface BranchNorm {
+  norm: RmsNormOp;
+  add: AddOp;
+}
+
+function branchNorm(env: KernelEnv, label: string, c: ModelConfig, a: Activations, branch: GPUBuffer, g: GPUBuffer): BranchNorm {
+  return {
+    norm: new RmsNormOp(env, `${label}Norm`, { x: branch, weight: g, out: a.xn }, c.hiddenSize, c.rmsNormEps),
+    add: new AddOp(env, `${label}Add`, a.x, a.xn, c.hiddenSize),
+  };
 }
 
 export interface ModelOps {
@@ -58,6 +80,8 @@ export interface ModelOps {
   finalNorm: RmsNormOp | null;
   /** logits = xn @ lm_head^T, xn = rmsnorm(x) * norm (in the kernel when fused). */
   lmHead: MatmulOp;
+  /** Gemma 2: logits = cap * tanh(logits / cap) (config.finalSoftcap), else null. */
+  logitCap: SoftcapOp | null;
   /**
    * Best k ids per row, ties to the lowest id; column 0 is the argmax of DESIGN section 5
    * (the same ranking as ArgmaxOp), so no separate argmax pass runs.
@@ -101,13 +125,14 @@ export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activ
   const format = { dtype: w.dtype, ...plan.tiling };
   const fuse = plan.fuse;
   const h = c.hiddenSize;
-  const embed = new EmbedOp(env, 'forward.embed', { tokens: a.tokens, table: w.embed, out: a.x }, h, c.vocabSize, w.embedDtype);
+  const embed = new EmbedOp(env, 'forward.embed', { tokens: a.tokens, table: w.embed, out: a.x }, h, c.vocabSize, w.embedDtype, c.embedScale);
   const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, format, fuse));
   const fin = normedInput(env, 'forward.finalNorm', c, a, w.finalNorm, fuse.norm);
   const lmHead = new MatmulOp(env, 'forward.lmHead', { ...fin.buffers, w: w.lmHead, y: a.logits }, { inDim: h, outDim: outVocab, ...format, ...fin.options });
   const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, outVocab, k);
   const softmax = new SoftmaxOp(env, 'forward.softmax', { logits: a.logits, probs: a.probs }, outVocab);
-  return { embed, layers, finalNorm: fin.norm, lmHead, topK, softmax };
+  const logitCap = c.finalSoftcap === null ? null : new SoftcapOp(env, 'forward.logitCap', a.logits, outVocab, c.finalSoftcap);
+  return { embed, layers, finalNorm: fin.norm, lmHead, logitCap, topK, softmax };
 }
 
 type MatmulFormat = { dtype: GpuWeights['dtype'] } & Partial<MatmulTiling>;
@@ -119,21 +144,31 @@ function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activati
   const dims = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim, maxRows };
   const cache = { kCache: kv.k[l], vCache: kv.v[l] };
   const pre = normedInput(env, `${p}inputNorm`, c, a, w.inputNorm, fuse.norm);
-  const post = normedInput(env, `${p}postNorm`, c, a, w.postNorm, fuse.norm);
-  const down = { inDim: I, outDim: h, ...format, accumulate: true };
+  // the MLP's input norm: post_attention_layernorm, or Gemma's pre_feedforward_layernorm
+  const post = normedInput(env, `${p}postNorm`, c, a, w.preFfNorm ?? w.postNorm, fuse.norm);
+  // residual branches: accumulated into x by the matmul, or (Gemma) written to branch and normalised first
+  const sandwich = a.branch !== null && w.postFfNorm !== null;
+  const out = sandwich ? { y: a.branch!, accumulate: false } : { y: a.x, accumulate: true };
+  const down = { inDim: I, outDim: h, ...format, accumulate: out.accumulate };
+  const ropeTable = c.noRopeLayers[l] ? a.ropeTableNone! : c.localLayers[l] ? a.ropeTableLocal : a.ropeTable;
   return {
     inputNorm: pre.norm,
     q: new MatmulOp(env, `${p}q`, { ...pre.buffers, w: w.wq, bias: w.bq, y: a.q }, { inDim: h, outDim: qDim(c), ...format, ...pre.options }),
     k: new MatmulOp(env, `${p}k`, { ...pre.buffers, w: w.wk, bias: w.bk, y: a.k }, { inDim: h, outDim: kvDim(c), ...format, ...pre.options }),
     v: new MatmulOp(env, `${p}v`, { ...pre.buffers, w: w.wv, bias: w.bv, y: a.v }, { inDim: h, outDim: kvDim(c), ...format, ...pre.options }),
-    rope: new RopeKvWrite(env, `${p}rope`, { positions: a.positions, table: a.ropeTable, q: a.q, k: a.k, v: a.v, ...cache }, dims),
-    attention: new TreeAttention(env, `${p}attention`, { mask: a.mask, q: a.q, ...cache, out: a.att }, dims),
-    o: new MatmulOp(env, `${p}o`, { x: a.att, w: w.wo, y: a.x }, { inDim: qDim(c), outDim: h, ...format, accumulate: true }),
+    qkNorm: w.qNorm && w.kNorm
+      ? new HeadRmsNormOp(env, `${p}qkNorm`, { q: a.q, k: a.k, qNorm: w.qNorm, kNorm: w.kNorm }, { ...dims, eps: c.rmsNormEps })
+      : null,
+    rope: new RopeKvWrite(env, `${p}rope`, { positions: a.positions, table: ropeTable, q: a.q, k: a.k, v: a.v, ...cache }, dims),
+    attention: new TreeAttention(env, `${p}attention`, { mask: a.mask, q: a.q, ...cache, out: a.att }, { ...dims, scale: c.attentionScale, softcap: c.attnSoftcap }),
+    o: new MatmulOp(env, `${p}o`, { x: a.att, w: w.wo, y: out.y }, { inDim: qDim(c), outDim: h, ...format, accumulate: out.accumulate }),
+    attnOut: sandwich ? branchNorm(env, `${p}attnOut`, c, a, a.branch!, w.postNorm) : null,
     postNorm: post.norm,
     gateUp: new MatmulOp(env, `${p}gateUp`, { ...post.buffers, w: w.wGateUp, y: a.gateUp }, { inDim: h, outDim: 2 * I, ...format, ...post.options }),
-    siluMul: fuse.silu ? null : new SiluMulOp(env, `${p}siluMul`, { gateUp: a.gateUp, out: a.act }, I),
+    siluMul: fuse.silu ? null : new SiluMulOp(env, `${p}siluMul`, { gateUp: a.gateUp, out: a.act }, I, c.hiddenAct === 'gelu_tanh'),
     down: fuse.silu
-      ? new MatmulOp(env, `${p}down`, { x: a.gateUp, w: w.wDown, y: a.x }, { ...down, gated: true })
-      : new MatmulOp(env, `${p}down`, { x: a.act, w: w.wDown, y: a.x }, down),
+      ? new MatmulOp(env, `${p}down`, { x: a.gateUp, w: w.wDown, y: out.y }, { ...down, gated: true })
+      : new MatmulOp(env, `${p}down`, { x: a.act, w: w.wDown, y: out.y }, down),
+    mlpOut: sandwich ? branchNorm(env, `${p}mlpOut`, c, a, a.branch!, w.postFfNorm!) : null,
   };
 }

@@ -143,6 +143,7 @@ export function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: 
   if (!Number.isInteger(maxRows) || maxRows < 1 || maxRows > MAX_ROWS) {
     throw new OptionsError(`GpuModel: maxTreeRows is ${maxRows}, expected an integer in 1..${MAX_ROWS} (four u32 of ancestor mask per row)`);
   }
+  if (o.fuseSilu && c.hiddenAct !== 'silu') throw new OptionsError(`GpuModel: fuseSilu computes SwiGLU in the down projection; this model's MLP is ${c.hiddenAct} (GeGLU), leave fuseSilu off`);
   if (!['f32', 'f16', 'q8', 'q4'].includes(dtype)) throw new OptionsError(`GpuModel: weightDtype is ${JSON.stringify(dtype)}, expected "f32", "f16", "q8" or "q4"`);
   return { maxContext: o.maxContext, maxRows, dtype, topK, lmHeadRows: rows };
 }

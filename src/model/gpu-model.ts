@@ -221,21 +221,36 @@ export class GpuModel {
       rec.op(`${p}q`, layer.q, rows);
       rec.op(`${p}k`, layer.k, rows);
       rec.op(`${p}v`, layer.v, rows);
+      // Qwen3, Gemma: q and k normalised per head before RoPE
+      if (layer.qkNorm) rec.op(`${p}qkNorm`, layer.qkNorm, rows);
       rec.op(`${p}rope`, layer.rope, rows); // K/V of row r -> cache slot prefix + r
       rec.op(`${p}attention`, layer.attention, rows);
       rec.op(`${p}o`, layer.o, rows);
-      // MLP block: x += down_proj(silu(gate_proj(xn)) * up_proj(xn)),
-      // xn = rmsnorm(x) * post_attention_layernorm (its own kernel, or fused into gateUp);
-      // silu(gate) * up its own kernel, or fused into down
+      // Gemma: the attention output normalised (post_attention_layernorm) before the residual add
+      if (layer.attnOut) {
+        rec.op(`${p}attnOutNorm`, layer.attnOut.norm, rows);
+        rec.op(`${p}attnOutAdd`, layer.attnOut.add, rows);
+      }
+      // MLP block: x += down_proj(act(gate_proj(xn)) * up_proj(xn)), act silu (SwiGLU) or
+      // tanh-GELU (GeGLU, Gemma); xn = rmsnorm(x) * post_attention_layernorm (Gemma:
+      // pre_feedforward_layernorm), its own kernel or fused into gateUp; act(gate) * up its own
+      // kernel, or (silu) fused into down
       if (layer.postNorm) rec.op(`${p}postNorm`, layer.postNorm, rows);
       rec.op(`${p}gateUp`, layer.gateUp, rows);
       if (layer.siluMul) rec.op(`${p}siluMul`, layer.siluMul, rows);
       rec.op(`${p}down`, layer.down, rows);
+      // Gemma: the MLP output normalised (post_feedforward_layernorm) before the residual add
+      if (layer.mlpOut) {
+        rec.op(`${p}mlpOutNorm`, layer.mlpOut.norm, rows);
+        rec.op(`${p}mlpOutAdd`, layer.mlpOut.add, rows);
+      }
     }
     if (withLogits) {
       // final norm and LM head (after layer layerCount - 1 for an early exit): logits (rows, vocab)
       if (ops.finalNorm) rec.op('finalNorm', ops.finalNorm, rows);
       rec.op('lmHead', ops.lmHead, rows);
+      // Gemma 2: final logit soft-capping
+      if (ops.logitCap) rec.op('logitCap', ops.logitCap, rows);
       // per-row top-k (column 0 = argmax) for verification and the drafters
       rec.op('topK', ops.topK, rows);
     }
@@ -424,9 +439,10 @@ export class GpuModel {
     this.taps?.buffer.destroy();
     this.kv.destroy();
     const w = this.weights;
-    const buffers = new Set<GPUBuffer>([w.embed, w.lmHead, w.finalNorm, ...Object.values(this.acts), this.step.buffer, this.hostStaging]);
+    // (a Set: acts.ropeTableLocal may be acts.ropeTable; acts.branch may be null)
+    const buffers = new Set<GPUBuffer | null>([w.embed, w.lmHead, w.finalNorm, ...Object.values(this.acts), this.step.buffer, this.hostStaging]);
     for (const l of w.layers) for (const b of Object.values(l)) if (b) buffers.add(b);
-    for (const b of buffers) b.destroy();
+    for (const b of buffers) b?.destroy();
   }
 
   private checkPass(tokens: Int32Array, positions: Int32Array, mask: Uint32Array): number {

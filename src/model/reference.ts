@@ -9,9 +9,9 @@
  * moveSlot is the compaction that follows acceptance.
  */
 import { ContextLengthError, OptionsError, TreespecError } from '../errors.ts';
-import { add, argmax, attention, embed, matmul, rmsNorm, rope, ropeInvFreq, siluMul } from './cpu-ops.ts';
+import { add, argmax, attention, embed, geluTanhMul, matmul, rmsNorm, rope, ropeInvFreq, siluMul } from './cpu-ops.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
-import { tensorF32, type ModelFiles } from './weights.ts';
+import { weightF32, type ModelFiles } from './weights.ts';
 
 interface LayerWeights {
   inputNorm: Float32Array; // (hidden)
@@ -21,8 +21,12 @@ interface LayerWeights {
   bq: Float32Array | null; // (numHeads * headDim)
   bk: Float32Array | null; // (numKvHeads * headDim)
   bv: Float32Array | null; // (numKvHeads * headDim)
+  qNorm: Float32Array | null; // (headDim) Qwen3's per-head RMSNorm of q
+  kNorm: Float32Array | null; // (headDim) Qwen3's per-head RMSNorm of k
   wo: Float32Array; // (hidden, numHeads * headDim)
   postNorm: Float32Array; // (hidden)
+  preFfNorm: Float32Array | null; // (hidden) Gemma's pre_feedforward_layernorm (sandwichNorms)
+  postFfNorm: Float32Array | null; // (hidden) Gemma's post_feedforward_layernorm
   wGate: Float32Array; // (intermediate, hidden)
   wUp: Float32Array; // (intermediate, hidden)
   wDown: Float32Array; // (hidden, intermediate)
@@ -43,7 +47,8 @@ export class ReferenceModel {
   private readonly vCache: Float32Array[]; // per layer (maxSlots, numKvHeads, headDim)
   private readonly written: Uint8Array; // (maxSlots) 1 where the slot holds K/V
   private highWater = 0; // 1 + the highest slot ever written: attention scans [0, highWater)
-  private readonly invFreq: Float32Array; // (headDim / 2)
+  private readonly invFreq: Float32Array; // (headDim / 2) global layers
+  private readonly invFreqLocal: Float32Array; // (headDim / 2) local layers (config.localLayers)
 
   private constructor(readonly config: ModelConfig, get: (name: string) => Float32Array, maxSlots: number) {
     const c = config;
@@ -63,8 +68,12 @@ export class ReferenceModel {
         bq: bias('q'),
         bk: bias('k'),
         bv: bias('v'),
+        qNorm: c.qkNorm ? get(`${p}self_attn.q_norm.weight`) : null,
+        kNorm: c.qkNorm ? get(`${p}self_attn.k_norm.weight`) : null,
         wo: get(`${p}self_attn.o_proj.weight`),
         postNorm: get(`${p}post_attention_layernorm.weight`),
+        preFfNorm: c.sandwichNorms ? get(`${p}pre_feedforward_layernorm.weight`) : null,
+        postFfNorm: c.sandwichNorms ? get(`${p}post_feedforward_layernorm.weight`) : null,
         wGate: get(`${p}mlp.gate_proj.weight`),
         wUp: get(`${p}mlp.up_proj.weight`),
         wDown: get(`${p}mlp.down_proj.weight`),
@@ -73,7 +82,8 @@ export class ReferenceModel {
     this.kCache = this.layers.map(() => new Float32Array(maxSlots * kvDim(c)));
     this.vCache = this.layers.map(() => new Float32Array(maxSlots * kvDim(c)));
     this.written = new Uint8Array(maxSlots);
-    this.invFreq = ropeInvFreq(c.headDim, c.ropeTheta, c.ropeScaling);
+    this.invFreq = ropeInvFreq(c.headDim, c.ropeTheta, c.ropeScaling, c.ropeLong);
+    this.invFreqLocal = ropeInvFreq(c.headDim, c.localRope.ropeTheta, c.localRope.ropeScaling, c.localRope.ropeLong);
   }
 
   /** Builds the model from validated files (weights decoded exactly to f32). */
@@ -82,7 +92,7 @@ export class ReferenceModel {
     const get = (name: string) => {
       const t = files.tensors.get(name);
       if (!t) throw new TreespecError(`ReferenceModel: tensor "${name}" is missing (ModelFiles were not validated?)`);
-      return tensorF32(t);
+      return weightF32(files.config, name, t);
     };
     return new ReferenceModel(files.config, get, maxSlots);
   }
@@ -107,32 +117,48 @@ export class ReferenceModel {
       if (v && !this.written[s] && !inCall[s]) throw new TreespecError(`ReferenceModel: row ${r} attends to slot ${s}, which holds no K/V`);
       return v;
     };
-    // embedding: x (rows, hidden)
+    // embedding: x (rows, hidden), times embedScale (Gemma's sqrt(hidden))
     let x = embed(this.embedTable, h, tokens);
+    if (c.embedScale !== 1) x = x.map((v) => v * c.embedScale);
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.layers[l];
-      // attention block: rmsnorm, q/k/v projections (+bias), RoPE, KV write, attention, o_proj, residual
+      const invFreq = c.localLayers[l] ? this.invFreqLocal : this.invFreq;
+      const af = (c.localLayers[l] ? c.localRope : c).ropeLong?.attentionFactor ?? 1;
+      // attention block: rmsnorm, q/k/v projections (+bias), per-head q/k norm (Qwen3, Gemma),
+      // RoPE, KV write, attention, o_proj, (Gemma: post_attention_layernorm), residual
       const xn = rmsNorm(x, w.inputNorm, c.rmsNormEps); // (rows, hidden)
-      const q = matmul(xn, w.wq, h, qDim(c), w.bq); // (rows, numHeads, headDim)
-      const k = matmul(xn, w.wk, h, kvDim(c), w.bk); // (rows, numKvHeads, headDim)
+      let q = matmul(xn, w.wq, h, qDim(c), w.bq); // (rows, numHeads, headDim)
+      let k = matmul(xn, w.wk, h, kvDim(c), w.bk); // (rows, numKvHeads, headDim)
+      // rmsNorm normalises rows of its weight's length: here each head of each row
+      if (w.qNorm) q = rmsNorm(q, w.qNorm, c.rmsNormEps);
+      if (w.kNorm) k = rmsNorm(k, w.kNorm, c.rmsNormEps);
       const v = matmul(xn, w.wv, h, kvDim(c), w.bv); // (rows, numKvHeads, headDim)
-      rope(q, c.numHeads, c.headDim, positions, this.invFreq);
-      rope(k, c.numKvHeads, c.headDim, positions, this.invFreq);
+      // SmolLM3's NoPE layers attend without positions
+      if (!c.noRopeLayers[l]) {
+        rope(q, c.numHeads, c.headDim, positions, invFreq, af);
+        rope(k, c.numKvHeads, c.headDim, positions, invFreq, af);
+      }
       for (let r = 0; r < rows; r++) {
         this.kCache[l].set(k.subarray(r * kvDim(c), (r + 1) * kvDim(c)), slots[r] * kvDim(c));
         this.vCache[l].set(v.subarray(r * kvDim(c), (r + 1) * kvDim(c)), slots[r] * kvDim(c));
       }
-      const att = attention(q, this.kCache[l], this.vCache[l], rows, c.numHeads, c.numKvHeads, c.headDim, this.highWater, vis);
-      x = add(x, matmul(att, w.wo, qDim(c), h));
-      // MLP block: rmsnorm, SwiGLU (down(silu(gate(x)) * up(x))), residual
-      const xm = rmsNorm(x, w.postNorm, c.rmsNormEps);
+      const att = attention(q, this.kCache[l], this.vCache[l], rows, c.numHeads, c.numKvHeads, c.headDim, this.highWater, vis, c.attentionScale, c.attnSoftcap);
+      const o = matmul(att, w.wo, qDim(c), h); // (rows, hidden)
+      x = add(x, c.sandwichNorms ? rmsNorm(o, w.postNorm, c.rmsNormEps) : o);
+      // MLP block: rmsnorm (post_attention_layernorm, Gemma: pre_feedforward_layernorm),
+      // gated MLP down(act(gate(x)) * up(x)) with silu (SwiGLU) or tanh-GELU (GeGLU),
+      // (Gemma: post_feedforward_layernorm), residual
+      const xm = rmsNorm(x, w.preFfNorm ?? w.postNorm, c.rmsNormEps);
       const gate = matmul(xm, w.wGate, h, c.intermediateSize); // (rows, intermediate)
       const up = matmul(xm, w.wUp, h, c.intermediateSize); // (rows, intermediate)
-      x = add(x, matmul(siluMul(gate, up), w.wDown, c.intermediateSize, h));
+      const mlp = matmul(c.hiddenAct === 'silu' ? siluMul(gate, up) : geluTanhMul(gate, up), w.wDown, c.intermediateSize, h);
+      x = add(x, w.postFfNorm ? rmsNorm(mlp, w.postFfNorm, c.rmsNormEps) : mlp);
     }
     for (const s of slots) this.written[s] = 1;
-    // final norm and LM head: logits (rows, vocab)
-    return matmul(rmsNorm(x, this.finalNorm, c.rmsNormEps), this.lmHead, h, c.vocabSize);
+    // final norm and LM head: logits (rows, vocab); Gemma 2: cap * tanh(logits / cap)
+    const logits = matmul(rmsNorm(x, this.finalNorm, c.rmsNormEps), this.lmHead, h, c.vocabSize);
+    const cap = c.finalSoftcap;
+    return cap === null ? logits : logits.map((v) => cap * Math.tanh(v / cap));
   }
 
   private checkRows(tokens: Int32Array, positions: Int32Array, slots: Int32Array): void {

@@ -17,7 +17,7 @@ import type { WeightDtype as EmbedDtype } from '../ops/embed.ts';
 import { qDim, type ModelConfig } from './config.ts';
 import { isQuantDtype, quantizeRows } from './quantize.ts';
 import { storedQuantized } from './quantized-files.ts';
-import { tensorF32, type ModelFiles } from './weights.ts';
+import { tensorF32, weightF32, type ModelFiles } from './weights.ts';
 
 /** How matrices are stored on the GPU. */
 export type WeightDtype = MatrixDtype;
@@ -37,10 +37,18 @@ export interface LayerWeights {
   bk: GPUBuffer | null;
   /** (kvDim) f32. */
   bv: GPUBuffer | null;
+  /** (headDim) f32, Qwen3's per-head q RMSNorm (config.qkNorm), else null. */
+  qNorm: GPUBuffer | null;
+  /** (headDim) f32, Qwen3's per-head k RMSNorm. */
+  kNorm: GPUBuffer | null;
   /** (hidden, qDim) matrix. */
   wo: GPUBuffer;
   /** (hidden) f32. */
   postNorm: GPUBuffer;
+  /** (hidden) f32, Gemma's pre_feedforward_layernorm (config.sandwichNorms), else null. */
+  preFfNorm: GPUBuffer | null;
+  /** (hidden) f32, Gemma's post_feedforward_layernorm, else null. */
+  postFfNorm: GPUBuffer | null;
   /** (2 * intermediate, hidden) matrix: gate_proj rows then up_proj rows (SiluMulOp's fused layout). */
   wGateUp: GPUBuffer;
   /** (hidden, intermediate) matrix. */
@@ -92,7 +100,8 @@ export function uploadWeights(device: GPUDevice, files: ModelFiles, dtype: Weigh
     bytes += buf.size;
     return buf;
   };
-  const vector = (name: string): GPUBuffer => upload(name, f32(name));
+  // norm weights with the config's normOffset (Gemma's 1 + w), as the CPU reference reads them
+  const vector = (name: string): GPUBuffer => upload(name, weightF32(c, name, files.tensors.get(name)!));
   /** A (rows, cols) matrix from one or more HF tensors stacked along the output axis (rows are packed independently). */
   const matrix = (label: string, names: string[], cols: number): GPUBuffer => {
     const stored = isQuantDtype(dtype) ? names.map((n) => storedQuantized(files.quantized, n, dtype)) : [];
@@ -138,8 +147,12 @@ function uploadLayer(
     bq: bias('q'),
     bk: bias('k'),
     bv: bias('v'),
+    qNorm: c.qkNorm ? vector(`${a}q_norm.weight`) : null,
+    kNorm: c.qkNorm ? vector(`${a}k_norm.weight`) : null,
     wo: matrix(`${a}o_proj.weight`, [`${a}o_proj.weight`], qDim(c)),
     postNorm: vector(`${p}post_attention_layernorm.weight`),
+    preFfNorm: c.sandwichNorms ? vector(`${p}pre_feedforward_layernorm.weight`) : null,
+    postFfNorm: c.sandwichNorms ? vector(`${p}post_feedforward_layernorm.weight`) : null,
     wGateUp: matrix(`${p}mlp.gate_up_proj`, [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`], h),
     wDown: matrix(`${p}mlp.down_proj.weight`, [`${p}mlp.down_proj.weight`], c.intermediateSize),
   };

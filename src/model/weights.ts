@@ -44,8 +44,16 @@ export function expectedTensors(c: ModelConfig): Map<string, number[]> {
       m.set(`${p}self_attn.k_proj.bias`, [kvDim(c)]);
       m.set(`${p}self_attn.v_proj.bias`, [kvDim(c)]);
     }
+    if (c.qkNorm) {
+      m.set(`${p}self_attn.q_norm.weight`, [c.headDim]);
+      m.set(`${p}self_attn.k_norm.weight`, [c.headDim]);
+    }
     m.set(`${p}self_attn.o_proj.weight`, [h, qDim(c)]);
     m.set(`${p}post_attention_layernorm.weight`, [h]);
+    if (c.sandwichNorms) {
+      m.set(`${p}pre_feedforward_layernorm.weight`, [h]);
+      m.set(`${p}post_feedforward_layernorm.weight`, [h]);
+    }
     m.set(`${p}mlp.gate_proj.weight`, [c.intermediateSize, h]);
     m.set(`${p}mlp.up_proj.weight`, [c.intermediateSize, h]);
     m.set(`${p}mlp.down_proj.weight`, [h, c.intermediateSize]);
@@ -56,6 +64,51 @@ export function expectedTensors(c: ModelConfig): Map<string, number[]> {
 }
 
 /**
+ * name -> shape of every weight as a file stores it: expectedTensors, except that Phi-3 stores
+ * q/k/v as one self_attn.qkv_proj (rows q, then k, then v) and gate/up as one mlp.gate_up_proj
+ * (rows gate, then up; transformers Phi3MLP chunks it in that order).
+ */
+function storedTensors(c: ModelConfig): Map<string, number[]> {
+  const m = expectedTensors(c);
+  if (!c.fusedProjections) return m;
+  for (let l = 0; l < c.numLayers; l++) {
+    const p = `model.layers.${l}.`;
+    for (const n of ['q', 'k', 'v']) m.delete(`${p}self_attn.${n}_proj.weight`);
+    m.delete(`${p}mlp.gate_proj.weight`);
+    m.delete(`${p}mlp.up_proj.weight`);
+    m.set(`${p}self_attn.qkv_proj.weight`, [qDim(c) + 2 * kvDim(c), c.hiddenSize]);
+    m.set(`${p}mlp.gate_up_proj.weight`, [2 * c.intermediateSize, c.hiddenSize]);
+  }
+  return m;
+}
+
+/** Rows [from, from + rows) of a (rows, cols) tensor as a tensor of its own, sharing the bytes. */
+function rowSlice(t: RawTensor, name: string, from: number, rows: number): RawTensor {
+  const rowBytes = t.data.byteLength / t.shape[0];
+  return { name, dtype: t.dtype, shape: [rows, t.shape[1]], data: t.data.subarray(from * rowBytes, (from + rows) * rowBytes) };
+}
+
+/** Phi-3's fused tensors split into the names the forward passes read (expectedTensors). */
+function splitFused(stored: Map<string, RawTensor>, c: ModelConfig): Map<string, RawTensor> {
+  if (!c.fusedProjections) return stored;
+  const out = new Map<string, RawTensor>();
+  for (const [name, t] of stored) {
+    const m = /^(model\.layers\.\d+\.)(self_attn\.qkv_proj|mlp\.gate_up_proj)\.weight$/.exec(name);
+    if (!m) { out.set(name, t); continue; }
+    const p = m[1];
+    const parts: [string, number][] = m[2] === 'mlp.gate_up_proj'
+      ? [['mlp.gate_proj', c.intermediateSize], ['mlp.up_proj', c.intermediateSize]]
+      : [['self_attn.q_proj', qDim(c)], ['self_attn.k_proj', kvDim(c)], ['self_attn.v_proj', kvDim(c)]];
+    let row = 0;
+    for (const [part, rows] of parts) {
+      out.set(`${p}${part}.weight`, rowSlice(t, `${p}${part}.weight`, row, rows));
+      row += rows;
+    }
+  }
+  return out;
+}
+
+/**
  * Tensors transformers itself ignores when loading: old Llama checkpoints carry RoPE's
  * `rotary_emb.inv_freq` buffers, and some tied checkpoints still store `lm_head.weight`.
  */
@@ -63,9 +116,9 @@ function ignorable(name: string, c: ModelConfig): boolean {
   return name.endsWith('.rotary_emb.inv_freq') || (c.tieWordEmbeddings && name === 'lm_head.weight');
 }
 
-/** Checks names and shapes; returns exactly the expected tensors. */
+/** Checks names and shapes as stored; returns exactly the expected tensors (fused ones split). */
 export function validateTensors(all: Map<string, RawTensor>, c: ModelConfig, file: string): Map<string, RawTensor> {
-  const expected = expectedTensors(c);
+  const expected = storedTensors(c);
   const missing = [...expected.keys()].filter((n) => !all.has(n));
   if (missing.length > 0) {
     throw new SafetensorsError(`${file}: ${missing.length} tensor(s) required by the config are missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
@@ -82,7 +135,7 @@ export function validateTensors(all: Map<string, RawTensor>, c: ModelConfig, fil
     }
     out.set(name, t);
   }
-  return out;
+  return splitFused(out, c);
 }
 
 function parseJson<E extends Error>(bytes: Uint8Array, file: string, Err: new (m: string) => E): unknown {
@@ -252,6 +305,16 @@ export function tensorF16Bits(t: RawTensor): Uint16Array {
   const out = new Uint16Array(n);
   for (let i = 0; i < n; i++) out[i] = f32ToF16Bits(src[i]);
   return out;
+}
+
+/**
+ * The f32 values a forward pass computes with: the tensor's values, with the config's
+ * normOffset added to RMSNorm weights (Gemma's (1 + w), added in f32 as transformers does).
+ */
+export function weightF32(c: ModelConfig, name: string, t: RawTensor): Float32Array {
+  const v = tensorF32(t);
+  if (c.normOffset === 0 || !name.endsWith('norm.weight')) return v;
+  return v.map((w) => w + c.normOffset);
 }
 
 /**

@@ -20,6 +20,10 @@ export interface AttentionDims {
   headDim: number;
   /** Most rows one pass may hold (at most 128: four mask words per row). */
   maxRows: number;
+  /** Scores are q.k times this; default 1/sqrt(headDim) (Gemma: query_pre_attn_scalar^-0.5). */
+  scale?: number;
+  /** Gemma 2: a score s becomes softcap * tanh(s / softcap) after the scale; default none. */
+  softcap?: number | null;
   /**
    * Query heads per workgroup, sharing each K/V load: a divisor of nHeads / nKvHeads.
    * Default: the largest whose workgroup memory fits the device (at most 16).
@@ -94,7 +98,8 @@ export class TreeAttention implements GpuOp {
     }
     this.hpw = hpw;
     this.rb = rb;
-    this.pipeline = env.pipelines.get('attention_tree_f32', { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim, HPW: hpw, RB: rb });
+    // scale 0: the kernel's 1/sqrt(headDim)
+    this.pipeline = env.pipelines.get('attention_tree_f32', { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim, HPW: hpw, RB: rb, SCALE: dims.scale ?? 0, SOFTCAP: dims.softcap ?? 0 });
     const b = buffers;
     this.bindGroup = bindBuffers(env.device, `${label}.bind`, this.pipeline, [env.step, b.mask, b.q, b.kCache, b.vCache, b.out]);
   }

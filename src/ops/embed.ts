@@ -25,13 +25,14 @@ export class EmbedOp implements GpuOp {
   /** Threads per row: one per f32 element, or one per packed f16 pair. */
   private readonly perRow: number;
 
-  constructor(env: KernelEnv, label: string, b: EmbedBuffers, readonly hidden: number, readonly vocab: number, readonly dtype: WeightDtype) {
+  /** `scale` multiplies every gathered value (Gemma's sqrt(hidden)); default 1. */
+  constructor(env: KernelEnv, label: string, b: EmbedBuffers, readonly hidden: number, readonly vocab: number, readonly dtype: WeightDtype, scale = 1) {
     this.perRow = dtype === 'f16' ? f16RowStride(hidden) : hidden;
     this.maxRows = Math.min(MAX_ROWS, Math.floor(b.tokens.size / 4), Math.floor(b.out.size / (4 * hidden)));
     if (b.table.size < vocab * this.perRow * 4 || this.maxRows < 1) {
       throw new OpShapeError(`EmbedOp "${label}": table ${b.table.size} bytes, tokens ${b.tokens.size}, out ${b.out.size} do not fit vocab ${vocab} x hidden ${hidden} (${dtype})`);
     }
-    this.pipeline = env.pipelines.get(`embed_${dtype}`, { WG, HIDDEN: hidden });
+    this.pipeline = env.pipelines.get(`embed_${dtype}`, { WG, HIDDEN: hidden, SCALE: scale });
     this.bind = bindBuffers(env.device, `${label}.bind`, this.pipeline, [env.step, b.tokens, b.table, b.out]);
   }
 

@@ -6,7 +6,7 @@
 import { OpShapeError } from '../gpu/errors.ts';
 import { bindBuffers, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
 import { checkRows } from '../gpu/step.ts';
-import { ropeInvFreq, type RopeScaling } from '../model/cpu-ops.ts';
+import { ropeInvFreq, type LongRope, type RopeScaling } from '../model/cpu-ops.ts';
 
 export interface RopeDims {
   nHeads: number;
@@ -39,18 +39,29 @@ export interface RopeBuffers {
  * precision from the same f32 inverse frequencies as the CPU reference (`ropeInvFreq`), so the
  * GPU angles equal the reference's up to one f32 rounding.
  */
-export function ropeTable(headDim: number, theta: number, scaling: RopeScaling | null, maxPositions: number): Float32Array {
+export function ropeTable(headDim: number, theta: number, scaling: RopeScaling | null, maxPositions: number, long: LongRope | null = null): Float32Array {
   if (headDim % 2 !== 0) throw new OpShapeError(`ropeTable: headDim must be even for rotate-half RoPE, got ${headDim}`);
-  const inv = ropeInvFreq(headDim, theta, scaling);
+  const inv = ropeInvFreq(headDim, theta, scaling, long);
+  const af = long?.attentionFactor ?? 1;
   const half = headDim / 2;
   const table = new Float32Array(maxPositions * headDim);
   for (let p = 0; p < maxPositions; p++) {
     for (let i = 0; i < half; i++) {
       const angle = p * inv[i];
-      table[(p * half + i) * 2] = Math.cos(angle);
-      table[(p * half + i) * 2 + 1] = Math.sin(angle);
+      table[(p * half + i) * 2] = Math.cos(angle) * af;
+      table[(p * half + i) * 2 + 1] = Math.sin(angle) * af;
     }
   }
+  return table;
+}
+
+/**
+ * (maxPositions, headDim/2, 2) cos 1, sin 0 at every position: a NoPE layer (SmolLM3) runs the
+ * same kernel with no rotation, exactly (a * 1 - b * 0 = a).
+ */
+export function identityRopeTable(headDim: number, maxPositions: number): Float32Array {
+  const table = new Float32Array(maxPositions * headDim);
+  for (let i = 0; i < table.length; i += 2) table[i] = 1;
   return table;
 }
 

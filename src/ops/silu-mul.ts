@@ -1,5 +1,5 @@
 /**
- * SwiGLU gate: out = silu(gate) * up (shaders/silu_mul_f32.wgsl). gate and up are ONE fused
+ * SwiGLU gate: out = silu(gate) * up, or GeGLU's gelu_tanh(gate) * up (shaders/silu_mul_f32.wgsl). gate and up are ONE fused
  * buffer (maxRows, 2*I) - [gate | up] per row - so the MLP runs one matmul with gate_proj and
  * up_proj concatenated along the output axis (one read of x, one dispatch).
  */
@@ -21,12 +21,13 @@ export class SiluMulOp implements GpuOp {
   private readonly bind: GPUBindGroup;
   private readonly maxRows: number;
 
-  constructor(env: KernelEnv, label: string, b: SiluMulBuffers, readonly intermediate: number) {
+  /** `gelu`: GeGLU (Gemma), out = gelu_tanh(gate) * up, instead of SwiGLU's silu. */
+  constructor(env: KernelEnv, label: string, b: SiluMulBuffers, readonly intermediate: number, gelu = false) {
     this.maxRows = Math.min(MAX_ROWS, Math.floor(b.gateUp.size / (8 * intermediate)), Math.floor(b.out.size / (4 * intermediate)));
     if (!Number.isInteger(intermediate) || intermediate < 1 || this.maxRows < 1) {
       throw new OpShapeError(`SiluMulOp "${label}": intermediate ${intermediate} does not fit gateUp ${b.gateUp.size} and out ${b.out.size} bytes`);
     }
-    this.pipeline = env.pipelines.get('silu_mul_f32', { WG, I: intermediate });
+    this.pipeline = env.pipelines.get('silu_mul_f32', { WG, I: intermediate, GELU: gelu });
     this.bind = bindBuffers(env.device, `${label}.bind`, this.pipeline, [env.step, b.gateUp, b.out]);
   }
 

@@ -43,7 +43,9 @@ describe('parseConfig on published configs', () => {
     expect(c).toEqual<ModelConfig>({
       modelType: 'llama', vocabSize: 32000, hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32,
       headDim: 128, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null, maxPositionEmbeddings: 4096, tieWordEmbeddings: false,
-      attentionBias: false, bosTokenId: 1, eosTokenIds: [2],
+      attentionBias: false, qkNorm: false, normOffset: 0, embedScale: 1, hiddenAct: 'silu', sandwichNorms: false,
+      attentionScale: 1 / Math.sqrt(128), attnSoftcap: null, finalSoftcap: null, localLayers: new Array(32).fill(false), localRope: { ropeTheta: 10000, ropeScaling: null, ropeLong: null }, ropeLong: null, fusedProjections: false, noRopeLayers: new Array(32).fill(false),
+      bosTokenId: 1, eosTokenIds: [2],
     });
   });
 
@@ -79,9 +81,44 @@ describe('parseConfig on published configs', () => {
   });
 });
 
+describe('RoPE settings in both config.json layouts', () => {
+  // Llama-3.2 1B as transformers 5 writes it: RoPE in rope_parameters, no top-level keys.
+  const { rope_scaling: scaling, rope_theta: theta, ...rest } = LLAMA32_1B;
+  const V5 = { ...rest, rope_parameters: { ...scaling, rope_theta: theta } };
+
+  it('rope_parameters (transformers 5) means what rope_theta + rope_scaling (4.x) mean', () => {
+    const c = parseConfig(V5);
+    expect(c).toEqual(parseConfig(LLAMA32_1B));
+    expect(c.ropeTheta).toBe(500000);
+    expect(c.ropeScaling?.factor).toBe(32);
+  });
+
+  it('precedence of transformers 5: rope_scaling replaces rope_parameters; the dict\'s theta beats the top-level one', () => {
+    expect(parseConfig({ ...V5, rope_scaling: { rope_type: 'default' } }).ropeScaling).toBeNull();
+    expect(parseConfig({ ...V5, rope_theta: 10000 }).ropeTheta).toBe(500000);
+    expect(parseConfig({ ...rest, rope_theta: 20000, rope_parameters: { rope_type: 'default' } }).ropeTheta).toBe(20000);
+    expect(parseConfig({ ...rest, rope_parameters: { rope_type: 'default' } }).ropeTheta).toBe(10000);
+  });
+
+  it('llama3 original_max_position_embeddings defaults to max_position_embeddings', () => {
+    const { original_max_position_embeddings: _, ...noOrig } = V5.rope_parameters;
+    expect(parseConfig({ ...V5, rope_parameters: noOrig }).ropeScaling?.originalMaxPositionEmbeddings).toBe(131072);
+  });
+
+  it('per-layer-type RoPE (Qwen2/Qwen3): one table when every layer type agrees, refused otherwise', () => {
+    const rp = { rope_type: 'default', rope_theta: 1e6 };
+    const same = parseConfig({ ...QWEN25_05B, rope_theta: undefined, rope_parameters: { full_attention: rp, sliding_attention: rp } });
+    expect(same.ropeTheta).toBe(1e6);
+    const differ = { ...QWEN25_05B, rope_parameters: { full_attention: rp, sliding_attention: { ...rp, rope_theta: 1e4 } } };
+    expect(() => parseConfig(differ)).toThrow(/"rope_parameters.sliding_attention" is .*per-layer-type RoPE is not supported/);
+    // Llama has no layer types: a nested dict is an unknown key there
+    expect(() => parseConfig({ ...LLAMA2_7B, rope_parameters: { full_attention: rp } })).toThrow(/"rope_parameters.full_attention"/);
+  });
+});
+
 describe('parseConfig errors name the field and value', () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
-    ['unsupported model_type', { model_type: 'gemma2' }, /"model_type" is "gemma2"/],
+    ['unsupported model_type', { model_type: 'gemma' }, /"model_type" is "gemma"/],
     ['heads not dividing hidden', { num_attention_heads: 5, num_key_value_heads: 5 }, /"num_attention_heads" is 5, expected a divisor of hidden_size \(576\)/],
     ['kv heads not dividing heads', { num_key_value_heads: 2 }, /"num_key_value_heads" is 2, expected a divisor of num_attention_heads \(9\)/],
     ['missing vocab', { vocab_size: undefined }, /"vocab_size" is undefined/],

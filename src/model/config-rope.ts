@@ -1,0 +1,139 @@
+/**
+ * RoPE settings of config.json in both layouts transformers writes, resolved the way
+ * transformers 5 resolves them (RotaryEmbeddingConfigMixin.convert_rope_params_to_dict and
+ * standardize_rope_params in modeling_rope_utils.py):
+ *
+ *  - transformers 4.x: top-level `rope_theta` and `rope_scaling` ({rope_type | type, factor, ...}
+ *    or null);
+ *  - transformers 5: `rope_parameters` = {rope_theta, rope_type, factor, ...}, no top-level keys;
+ *    possibly nested per layer type ({"full_attention": {...}, "sliding_attention": {...}}).
+ *
+ * Precedence, as in transformers 5: a non-empty `rope_scaling` replaces `rope_parameters`;
+ * theta is the dict's `rope_theta`, else the top-level `rope_theta`, else 10000;
+ * `original_max_position_embeddings` of a scaled type defaults to `max_position_embeddings`.
+ * A setting this engine cannot compute exactly (another rope type, a partial rotary factor,
+ * an unknown key) is refused with a ConfigError naming it: a misread RoPE gives wrong tokens
+ * from the first one without any other symptom.
+ */
+import type { LongRope, RopeScaling } from './cpu-ops.ts';
+import type { ConfigReader, Json } from './config-reader.ts';
+
+export interface Rope {
+  ropeTheta: number;
+  /** Llama-3 frequency scaling, or null for plain RoPE. */
+  ropeScaling: RopeScaling | null;
+  /** LongRoPE (Phi-3) below original_max_position_embeddings, or null. */
+  ropeLong: LongRope | null;
+}
+
+/** What a RoPE dict is read against: the head width and the context, and Phi-3's top-level original length. */
+export interface RopeContext {
+  headDim: number;
+  maxPositions: number;
+  /** Phi3Config's original_max_position_embeddings, which transformers puts into the dict over the dict's own. */
+  originalMaxPositions?: number;
+}
+
+/** Keys a RoPE dict may hold, per rope type; any other key is refused (it would change the angles). */
+const KEYS: Record<string, string[]> = {
+  default: ['rope_type', 'type', 'rope_theta', 'partial_rotary_factor'],
+  llama3: ['rope_type', 'type', 'rope_theta', 'partial_rotary_factor', 'factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
+  longrope: ['rope_type', 'type', 'rope_theta', 'partial_rotary_factor', 'short_factor', 'long_factor', 'factor', 'attention_factor', 'original_max_position_embeddings'],
+};
+
+export const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The RoPE dict and the field it came from: `rope_scaling` when it is a non-empty object
+ * (transformers: `rope_scaling or rope_parameters`), else `rope_parameters`, else none.
+ */
+function sourceDict(r: ConfigReader): { dict: Json; field: string } | null {
+  for (const field of ['rope_scaling', 'rope_parameters']) {
+    const v = r.obj[field];
+    if (v === undefined || v === null) continue;
+    if (!isObject(v)) r.fail(field, v, 'null or an object');
+    if (Object.keys(v).length > 0) return { dict: v, field };
+  }
+  return null;
+}
+
+/**
+ * A dict nested by layer type ({"full_attention": {...}}) collapses to one dict when every
+ * layer type has the same settings (the only case this engine runs: one RoPE table); different
+ * settings per layer type are refused.
+ */
+function flatten(r: ConfigReader, dict: Json, field: string, layerTypes: readonly string[]): Json {
+  const nested = Object.keys(dict).filter((k) => layerTypes.includes(k));
+  if (nested.length === 0) return dict;
+  const others = Object.keys(dict).filter((k) => !layerTypes.includes(k));
+  if (others.length > 0) r.fail(`${field}.${others[0]}`, dict[others[0]], `absent: ${field} is nested by layer type (${nested.join(', ')})`);
+  const dicts = nested.map((k) => dict[k]);
+  for (const [i, d] of dicts.entries()) if (!isObject(d)) r.fail(`${field}.${nested[i]}`, d, 'an object of RoPE settings');
+  const first = JSON.stringify(dicts[0]);
+  const differs = dicts.findIndex((d) => JSON.stringify(d) !== first);
+  if (differs >= 0) r.fail(`${field}.${nested[differs]}`, dicts[differs], `the same RoPE settings as ${field}.${nested[0]} (per-layer-type RoPE is not supported for this architecture)`);
+  return dicts[0] as Json;
+}
+
+/** `layerTypes`: the layer type names transformers nests RoPE settings under for this architecture. */
+export function ropeOf(r: ConfigReader, ctx: RopeContext, layerTypes: readonly string[]): Rope {
+  const src = sourceDict(r);
+  const topTheta = r.num('rope_theta', 1, 1e12, 10000);
+  // A top-level partial_rotary_factor is moved into the dict by transformers: the same check applies.
+  checkPartial(r, 'partial_rotary_factor', r.obj.partial_rotary_factor);
+  if (!src) return { ropeTheta: topTheta, ropeScaling: null, ropeLong: null };
+  return ropeDict(r.child(flatten(r, src.dict, src.field, layerTypes), src.field), topTheta, ctx);
+}
+
+/** One RoPE dict ({rope_type, rope_theta, ...}); `theta` where the dict has no rope_theta. */
+export function ropeDict(s: ConfigReader, theta: number, ctx: RopeContext): Rope {
+  const maxPositions = ctx.maxPositions;
+  const type = s.obj.rope_type ?? s.obj.type ?? 'default';
+  const keys = typeof type === 'string' ? KEYS[type] : undefined;
+  if (!keys) s.fail('rope_type', type, `one of ${Object.keys(KEYS).map((k) => `"${k}"`).join(', ')} (other RoPE types are not supported)`);
+  const unknown = Object.keys(s.obj).find((k) => !keys.includes(k));
+  if (unknown !== undefined) s.fail(unknown, s.obj[unknown], `absent (not a setting of rope_type "${type}" this engine implements)`);
+  checkPartial(s, 'partial_rotary_factor', s.obj.partial_rotary_factor);
+  const ropeTheta = s.num('rope_theta', 1, 1e12, theta);
+  if (type === 'default') return { ropeTheta, ropeScaling: null, ropeLong: null };
+  if (type === 'longrope') return { ropeTheta, ropeScaling: null, ropeLong: longRopeOf(s, ctx) };
+  const scaling: RopeScaling = {
+    factor: s.num('factor', 0, 1e6),
+    lowFreqFactor: s.num('low_freq_factor', 0, 1e6),
+    highFreqFactor: s.num('high_freq_factor', 0, 1e6),
+    originalMaxPositionEmbeddings: s.int('original_max_position_embeddings', 1 << 24, maxPositions),
+  };
+  if (scaling.highFreqFactor <= scaling.lowFreqFactor) {
+    s.fail('high_freq_factor', scaling.highFreqFactor, `a value above low_freq_factor (${scaling.lowFreqFactor})`);
+  }
+  return { ropeTheta, ropeScaling: scaling, ropeLong: null };
+}
+
+/**
+ * LongRoPE as transformers computes it below the original length (_compute_longrope_parameters):
+ * inv_freq / short_factor, attention factor `attention_factor`, else sqrt(1 + ln(factor) /
+ * ln(original)) with factor `factor`, else max_position_embeddings / original (1 when <= 1).
+ * Beyond the original length transformers switches to long_factor; the context is capped there
+ * (config.ts), so long_factor is validated but never used.
+ */
+function longRopeOf(s: ConfigReader, ctx: RopeContext): LongRope {
+  const half = ctx.headDim / 2;
+  const factors = (field: string): number[] => {
+    const v = s.obj[field];
+    if (!Array.isArray(v) || v.length !== half || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
+      s.fail(field, v, `a list of ${half} (head_dim / 2) positive numbers`);
+    }
+    return v as number[];
+  };
+  const shortFactor = factors('short_factor');
+  factors('long_factor');
+  const original = ctx.originalMaxPositions ?? s.int('original_max_position_embeddings', 1 << 24, ctx.maxPositions);
+  const factor = s.has('factor') ? s.num('factor', 0, 1e9) : ctx.maxPositions / original;
+  const fallback = factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+  return { shortFactor, attentionFactor: s.num('attention_factor', 0, 1e9, fallback), originalMaxPositions: original };
+}
+
+/** Partial rotary embedding (Phi-3, GLM) rotates only part of each head: refused unless it is 1. */
+export function checkPartial(r: ConfigReader, field: string, v: unknown): void {
+  if (v !== undefined && v !== null && v !== 1) r.fail(field, v, '1 (partial rotary embedding is not supported)');
+}

@@ -1,0 +1,61 @@
+/**
+ * The GPU forward against Hugging Face transformers (test/fixtures/hf, made by
+ * tools/hf-oracle/make_goldens.py), in Node's WebGPU and in Chromium's: for every family, f32
+ * weights (the file's bf16 values, exact), the first prompt's last-position logits within
+ * F32_ATOL of transformers' float32 run and its greedy continuation token for token (the CPU
+ * reference checks every prompt). (Both
+ * config layouts parse to the same config: test/unit/hf-goldens.test.ts.)
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GpuModel } from '../../src/model/gpu-model.ts';
+import { F32_ATOL, HF_FAMILIES, hfGolden, maxAbsDiff, type HfGolden } from '../hf-goldens.ts';
+import { testGpu } from './util.ts';
+
+const MAX_CONTEXT = 32;
+
+/** (rows, 4) u32 causal chain mask: row r sees rows 0..r. */
+function chain(rows: number): Uint32Array {
+  const mask = new Uint32Array(rows * 4);
+  for (let r = 0; r < rows; r++) for (let j = 0; j <= r; j++) mask[r * 4 + (j >> 5)] |= 1 << (j & 31);
+  return mask;
+}
+
+for (const family of HF_FAMILIES) {
+  describe(`${family} on the GPU against transformers`, () => {
+    let g: HfGolden;
+    let model: GpuModel;
+    beforeAll(async () => {
+      g = await hfGolden(family);
+      const { device } = await testGpu();
+      model = await GpuModel.load(device, g.files, { maxContext: MAX_CONTEXT, maxTreeRows: 16, weightDtype: 'f32', topK: 1 });
+    });
+    afterAll(() => model?.destroy());
+
+    it('last-position logits and greedy tokens', async () => {
+      const vocab = g.files.config.vocabSize;
+      let worst = 0;
+      // the first prompt (suite time: every pass runs a full-vocabulary LM head; the CPU
+      // reference checks every prompt)
+      for (const [i, p] of g.goldens.prompts.slice(0, 1).entries()) {
+        const ids = Int32Array.from(p.ids);
+        model.truncate(0);
+        model.forward(ids, Int32Array.from(ids, (_, r) => r), chain(ids.length));
+        const all = await model.readLogits(ids.length);
+        worst = Math.max(worst, maxAbsDiff(all.subarray((ids.length - 1) * vocab), g.logitsF32.subarray(i * vocab, (i + 1) * vocab)));
+        // greedy decoding: prefill all but the last prompt token, then one row per step
+        model.prefill(ids);
+        const out: number[] = [];
+        let last = ids[ids.length - 1];
+        while (out.length < g.goldens.newTokens) {
+          model.forward(Int32Array.of(last), Int32Array.of(model.kv.length), Uint32Array.of(1, 0, 0, 0));
+          last = (await model.readArgmaxTopK(1)).argmax[0];
+          model.commit([0]);
+          out.push(last);
+        }
+        expect(out, `prompt ${i}: greedy tokens`).toEqual(p.greedy);
+      }
+      expect(worst).toBeLessThan(F32_ATOL);
+      console.log(`${family} GPU (${typeof window === 'undefined' ? 'node' : 'chromium'}): max |logit - transformers f32| = ${worst.toExponential(2)}`);
+    });
+  });
+}

@@ -1,0 +1,88 @@
+/**
+ * The goldens of Hugging Face transformers (tools/hf-oracle/make_goldens.py) in
+ * test/fixtures/hf/<family>/, read from disk in Node and over HTTP from the test server in
+ * Chromium. No Python runs here: the files are committed.
+ */
+import { parseConfig } from '../src/model/config.ts';
+import { parseSafetensors } from '../src/model/safetensors.ts';
+import { tensorF32, validateTensors, type ModelFiles } from '../src/model/weights.ts';
+
+/** The families with goldens, each proven on the CPU reference and the GPU forward. */
+export const HF_FAMILIES = ['llama32', 'llama', 'mistral', 'qwen2', 'qwen3', 'gemma3', 'gemma2', 'phi3', 'smollm3'] as const;
+export type HfFamily = (typeof HF_FAMILIES)[number];
+
+/** config.json as transformers 5 writes it (`rope_parameters`), or the 4.x layout (top-level rope_theta / rope_scaling). */
+export type ConfigLayout = 'v5' | 'v4';
+
+export interface GoldenPrompt {
+  text: string;
+  /** transformers' tokenizer ids of text. */
+  ids: number[];
+  /** Greedy continuation computed in float32. */
+  greedy: number[];
+  /** Greedy continuation computed in bfloat16 (may part from the f32 one where margins are small). */
+  greedyBf16: number[];
+  /** Smallest top-2 logit margin along the f32 greedy continuation. */
+  minMargin: number;
+  /** max |bf16 logits - f32 logits| of transformers itself at the last prompt position. */
+  bf16MaxDiff: number;
+}
+
+export interface Goldens {
+  family: string;
+  tokenizer: string;
+  transformers: string;
+  newTokens: number;
+  prompts: GoldenPrompt[];
+  /** apply_chat_template(messages, tokenize=False, add_generation_prompt=True), or null when the tokenizer has no template. */
+  chat: { messages: { role: string; content: string }[]; text: string } | null;
+}
+
+export interface HfGolden {
+  goldens: Goldens;
+  files: ModelFiles;
+  /** (prompts, vocab) last-position logits computed in float32. */
+  logitsF32: Float32Array;
+  /** (prompts, vocab) last-position logits computed in bfloat16. */
+  logitsBf16: Float32Array;
+}
+
+async function readFixture(path: string): Promise<Uint8Array> {
+  if (typeof window !== 'undefined') {
+    const res = await fetch(new URL(`/${path}`, window.location.origin));
+    if (!res.ok) throw new Error(`GET /${path}: HTTP ${res.status}`);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+  const fs = await import(/* @vite-ignore */ 'node:fs/promises');
+  return new Uint8Array(await fs.readFile(path));
+}
+
+const json = async (path: string): Promise<unknown> => JSON.parse(new TextDecoder().decode(await readFixture(path)));
+
+/** A family's goldens and its model (weights exactly as stored, BF16), with config.json in `layout`. */
+export async function hfGolden(family: HfFamily, layout: ConfigLayout = 'v5'): Promise<HfGolden> {
+  const dir = `test/fixtures/hf/${family}`;
+  const configFile = layout === 'v5' ? 'config.json' : 'config-v4.json';
+  const config = parseConfig(await json(`${dir}/${configFile}`), `${dir}/${configFile}`);
+  const tensors = validateTensors(parseSafetensors(await readFixture(`${dir}/model.safetensors`), 'model.safetensors'), config, 'model.safetensors');
+  const logits = parseSafetensors(await readFixture(`${dir}/logits.safetensors`), 'logits.safetensors');
+  return {
+    goldens: (await json(`${dir}/goldens.json`)) as Goldens,
+    files: { config, tensors, tokenizerJson: null, tokenizerConfig: null },
+    logitsF32: tensorF32(logits.get('f32')!),
+    logitsBf16: tensorF32(logits.get('bf16')!),
+  };
+}
+
+/** max |a - b| over equal-length arrays. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/**
+ * f32 goldens: the engine computes in f32 from the same bf16 weights as transformers' float32
+ * run; the two differ only in summation order and exp/rsqrt rounding (observed below 1e-5).
+ */
+export const F32_ATOL = 1e-3;

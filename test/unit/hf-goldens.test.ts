@@ -1,0 +1,69 @@
+/**
+ * The CPU reference forward against Hugging Face transformers (test/fixtures/hf, made by
+ * tools/hf-oracle/make_goldens.py): for every family and both config.json layouts, the
+ * last-position logits of each prompt within F32_ATOL of transformers' float32 run and the
+ * greedy continuation token for token; the prompts tokenize to transformers' ids and the chat
+ * template renders byte for byte as apply_chat_template.
+ */
+import { describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { argmax } from '../../src/model/cpu-ops.ts';
+import { parseConfig } from '../../src/model/config.ts';
+import { ReferenceModel } from '../../src/model/reference.ts';
+import { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
+import { F32_ATOL, HF_FAMILIES, hfGolden, maxAbsDiff } from '../hf-goldens.ts';
+
+const readJson = async (path: string): Promise<unknown> => JSON.parse(await readFile(path, 'utf8'));
+
+/** Tokenizers by package, loaded once (Qwen2 and Qwen3 share one). */
+const tokenizers = new Map<string, Promise<Tokenizer>>();
+function tokenizerOf(pkg: string): Promise<Tokenizer> {
+  if (!tokenizers.has(pkg)) {
+    const dir = `node_modules/${pkg}/models`;
+    tokenizers.set(pkg, (async () => Tokenizer.fromFiles(await readJson(`${dir}/tokenizer.json`), await readJson(`${dir}/tokenizer_config.json`)))());
+  }
+  return tokenizers.get(pkg)!;
+}
+
+for (const family of HF_FAMILIES) {
+  describe(`${family} against transformers`, () => {
+    it('both config.json layouts parse to the same config', async () => {
+      const dir = `test/fixtures/hf/${family}`;
+      expect(parseConfig(await readJson(`${dir}/config-v4.json`))).toEqual(parseConfig(await readJson(`${dir}/config.json`)));
+    });
+
+    // Both layouts parse to one config (above), so one forward per family suffices; Llama 3.2's
+    // (the family with RoPE scaling) also runs from the 4.x layout.
+    for (const layout of family === 'llama32' ? (['v5', 'v4'] as const) : (['v5'] as const)) {
+      it(`CPU reference (${layout} config): last-position logits and greedy tokens`, async () => {
+        const { goldens, files, logitsF32, logitsBf16 } = await hfGolden(family, layout);
+        const vocab = files.config.vocabSize;
+        const ref = ReferenceModel.fromFiles(files, 64);
+        let worst = 0;
+        let worstBf16 = 0;
+        for (const [i, p] of goldens.prompts.entries()) {
+          ref.truncate(0);
+          const logits = ref.forward(Int32Array.from(p.ids));
+          const last = logits.subarray((p.ids.length - 1) * vocab);
+          worst = Math.max(worst, maxAbsDiff(last, logitsF32.subarray(i * vocab, (i + 1) * vocab)));
+          // transformers' own bf16 run is as far from ours as from its f32 run (bf16 rounding), no farther
+          const bf16 = maxAbsDiff(last, logitsBf16.subarray(i * vocab, (i + 1) * vocab));
+          expect(bf16, `prompt ${i}: distance to the bf16 golden`).toBeLessThanOrEqual(2 * p.bf16MaxDiff + 1e-3);
+          worstBf16 = Math.max(worstBf16, bf16);
+          expect(argmax(last)).toBe(p.greedy[0]);
+          expect(Array.from(ref.generateGreedy(Int32Array.from(p.ids), goldens.newTokens)), `prompt ${i}: greedy tokens`).toEqual(p.greedy);
+        }
+        expect(worst).toBeLessThan(F32_ATOL);
+        console.log(`${family} ${layout} CPU: max |logit - transformers f32| = ${worst.toExponential(2)}, bf16 golden ${worstBf16.toFixed(4)}`);
+      });
+    }
+
+    it('the tokenizer gives transformers\' ids; the chat template renders as apply_chat_template', async () => {
+      const { goldens } = await hfGolden(family);
+      const tok = await tokenizerOf(goldens.tokenizer);
+      for (const p of goldens.prompts) expect(Array.from(tok.encode(p.text, { addSpecialTokens: true }))).toEqual(p.ids);
+      if (goldens.chat) expect(tok.applyChatTemplate(goldens.chat.messages, { addGenerationPrompt: true })).toBe(goldens.chat.text);
+      else expect(tok.hasChatTemplate).toBe(false);
+    });
+  });
+}
