@@ -95,7 +95,7 @@ describe('hydra on a random fixture', () => {
   it('greedy output equals plain greedy output', async () => {
     for (const prompt of prompts) {
       const plain = await engine.generateText(prompt, { maxTokens: 24, strategy: 'ar' });
-      for (const treeBudget of [1, 7, 16]) {
+      for (const treeBudget of [2, 16]) {
         const spec = await engine.generateText(prompt, { maxTokens: 24, strategy: 'hydra', treeBudget });
         expect({ treeBudget, tokens: spec.tokens }).toEqual({ treeBudget, tokens: plain.tokens });
         // every step but the last (whose room may be 0) verified a tree of the budget at most
