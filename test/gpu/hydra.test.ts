@@ -15,7 +15,8 @@ import { loadModelFiles, tensorF32, type ModelFiles } from '../../src/model/weig
 import { randomHeads, type HydraHeads } from '../../src/model/heads';
 import { finalNormState, headLogits, headStep, trimmedTable } from '../../src/model/heads-reference';
 import { topK } from '../../src/model/cpu-ops';
-import type { HydraDrafter } from '../../src/draft/hydra';
+import { HydraDrafter } from '../../src/draft/hydra';
+import { registerStrategy } from '../../src/engine/strategies';
 import type { TreeShape } from '../../src/draft/hydra-shape';
 import { Rng } from '../../src/verify/rng';
 import { shippedHeads, shippedModel } from './models';
@@ -140,16 +141,32 @@ describe('hydra: sampling distribution (engine level)', () => {
 
   beforeAll(async () => {
     const { files, heads } = await fixture(11);
-    engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32', maxTreeNodes: 7, heads });
+    engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32', maxTreeNodes: 7 });
     prompt = engine.encodePrompt('Once upon a', { chat: false, addSpecialTokens: true });
     exact = exactFirstTwo(files, prompt, sampling);
+    // Heads whose trimmed vocabulary is the target's top-3 at the first step: every drafted
+    // first token lies in the support, so acceptance (not only rejection) is exercised.
+    const support = Int32Array.from(new Set(exact.cells.map((c) => Number(c.split(',')[0]))));
+    const supportHeads = { ...heads, vocabIds: support };
+    registerStrategy('test-hydra-support', async (ctx) => {
+      const t = ctx.target.headInputs();
+      const embedValues = tensorF32(files.tensors.get('model.embed_tokens.weight')!);
+      const d = new HydraDrafter({ device: ctx.device, ...t, embedValues, lastPassRows: () => ctx.target.lastPassRows }, supportHeads, { maxRows: ctx.maxRows, k: support.length, matrixDtype: t.matrixDtype });
+      await d.check();
+      return d;
+    });
   });
   afterAll(() => engine?.destroy());
 
   it('the first two tokens follow the target distribution with head-drafted trees', async () => {
     let drafted = 0;
-    const pValue = await firstTwoPValue(engine, prompt, exact, trials, { maxTokens: 2, strategy: 'hydra', treeBudget: 4, ...sampling }, (s) => (drafted += s.steps[0].treeSize));
+    let accepted = 0;
+    const pValue = await firstTwoPValue(engine, prompt, exact, trials, { maxTokens: 2, strategy: 'test-hydra-support', treeBudget: 4, ...sampling }, (s) => {
+      drafted += s.steps[0].treeSize;
+      accepted += s.steps[0].accepted;
+    });
     expect(drafted).toBe(trials); // the first step of every trial verified a 1-node tree (budget: maxTokens - 1)
+    expect(accepted).toBeGreaterThan(trials / 10);
     expect(pValue).toBeGreaterThan(1e-4);
   });
 });
