@@ -7,6 +7,7 @@ import { profileTable } from './profile';
 import { isStrategyName, strategyNames } from '../engine/strategies';
 import { ContextLengthError } from '../errors';
 import { dequantizedFiles, loadModelFiles } from '../model/weights';
+import { loadHeads } from '../model/heads';
 import { sourceFromString } from '../model/source';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { generateOnCpu } from '../engine/cpu-generate';
@@ -91,7 +92,8 @@ export async function runGenerate(args: string[]): Promise<number> {
     throw new OptionsError(`generate option "strategy" is "${gen.strategy}"; expected one of ${strategyNames().join(', ')}, or auto:NAME[,NAME...]`);
   }
   checkStrategyFlags(gen.strategy ?? (device === 'cpu' ? 'ar' : 'auto'), f);
-  const files = await loadModelFiles(sourceFromString(f.model));
+  const source = sourceFromString(f.model);
+  const files = await loadModelFiles(source);
   let result: { text: string; tokens: number[]; stats: object };
   if (device === 'cpu') {
     if (gen.strategy && gen.strategy !== 'ar') throw new OptionsError(`--strategy ${gen.strategy} needs --device gpu; the CPU reference decodes plainly`);
@@ -116,7 +118,9 @@ export async function runGenerate(args: string[]): Promise<number> {
     const cross = gen.strategy === 'cross-vocab';
     if (cross && f['vocab-trim'] !== undefined) throw new OptionsError('--vocab-trim applies to the draft strategies of the same tokenizer, not to cross-vocab');
     const draft = f.draft && !cross ? await loadCliDraft(f.draft, num(f['vocab-trim'], 'vocab-trim'), context, weights) : undefined;
-    const engine = await Engine.load(files, { weightDtype: weights, maxContext, draft, crossVocabDraft: cross ? f.draft : undefined });
+    // Hydra heads next to the model's files, when it has them
+    const heads = (await loadHeads(source, files.config)) ?? false;
+    const engine = await Engine.load(files, { weightDtype: weights, maxContext, draft, crossVocabDraft: cross ? f.draft : undefined, heads });
     if (f.json) {
       result = await engine.generateText(f.prompt, gen);
     } else {

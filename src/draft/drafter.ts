@@ -1,4 +1,5 @@
 import type { GpuCounter } from '../gpu/counter';
+import type { ReadbackPart } from '../gpu/readback';
 import type { DraftTree } from '../tree/types';
 import type { GpuModel } from '../model/gpu-model';
 import type { GpuAcceptWalk } from '../verify/gpu-walk';
@@ -59,6 +60,17 @@ export interface GpuStepper {
 }
 
 /**
+ * Drafting on the GPU inside the verify step's command buffer, after the acceptance walk
+ * (Hydra heads, DESIGN section 8): record() adds its passes, which read the walk's result on
+ * the GPU, and names ranges to read back with the walk's result (the step's one readback);
+ * receive() gets their words and the step's bonus token (the next root).
+ */
+export interface InSubmitDraft {
+  record(encoder: GPUCommandEncoder, walkResult: GPUBuffer): ReadbackPart[];
+  receive(words: Int32Array, bonus: number): void;
+}
+
+/**
  * A drafter proposes a tree below the root and learns from what the target did. Correctness
  * never depends on it: verification keeps the output equal to the target's.
  */
@@ -69,6 +81,8 @@ export interface Drafter {
    * path (Token Recycling refreshes its matrix from all rows); costs rows * k u32 of readback.
    */
   readonly observesAllRows?: boolean;
+  /** Set by a drafter that drafts inside the verify submit (see InSubmitDraft); it runs on every verify step. */
+  readonly inSubmit?: InSubmitDraft;
   /** For composite drafters (the `auto` controller): the arm that drafted the last proposal. */
   readonly choice?: string;
   /** Called once per generation with the prompt tokens (after reset state is kept or not). */

@@ -40,7 +40,7 @@
  * with 'time' (software adapters, where a pass costs its arithmetic, not its dispatches), an
  * arm costs its measured EMA ms.
  */
-import type { Drafter, DraftContext, VerifyObservation } from '../draft/drafter';
+import type { Drafter, DraftContext, InSubmitDraft, VerifyObservation } from '../draft/drafter';
 import type { GpuCounter } from '../gpu/counter';
 import { emptyTree, type DraftTree } from '../tree/types';
 import { UnitCosts, type StepCounts } from './unit-costs';
@@ -132,6 +132,14 @@ export class Controller implements Drafter {
   /** Every drafter observes every step, so one that learns from all rows needs them read back. */
   get observesAllRows(): boolean {
     return this.drafters.some((d) => d.observesAllRows === true);
+  }
+
+  /**
+   * A member's drafting inside the verify submit (Hydra) runs on every step, whichever arm
+   * drafted it, so that member's next tree is ready whenever it is chosen.
+   */
+  get inSubmit(): InSubmitDraft | undefined {
+    return this.drafters.find((d) => d.inSubmit)?.inSubmit;
   }
 
   observe(obs: VerifyObservation): void {

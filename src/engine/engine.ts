@@ -11,7 +11,7 @@ import { Tokenizer } from '../tokenizer/tokenizer';
 import { ContextLengthError, EngineDestroyedError } from '../errors';
 import type { Drafter } from '../draft/drafter';
 import { engineDefaults, given, resolveGenerateOptions, resolveMaxContext, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions } from './options';
-import { createDrafter } from './strategies';
+import { createDrafter, strategyNames } from './strategies';
 import { Lock } from './lock';
 import type { Datastore } from '../draft/datastore';
 import { indexDocuments } from './documents';
@@ -23,6 +23,8 @@ import type { GenerationStats } from './stats';
 import type { DraftModel } from '../draft/draft-model';
 import { loadCrossVocabDraft } from '../draft/cross-vocab-load';
 import type { CrossVocabModel } from '../draft/cross-vocab';
+import { HEADS_JSON, loadHeads, type HydraHeads } from '../model/heads';
+import type { ModelConfig } from '../model/config';
 
 export interface LoadOptions extends EngineOptions {
   onProgress?: (p: LoadProgress) => void;
@@ -33,6 +35,33 @@ export interface LoadOptions extends EngineOptions {
   draft?: DraftModel;
   /** A draft model of another tokenizer for the `cross-vocab` strategy (OmniDraft), loaded on the engine's device. */
   crossVocabDraft?: string | ModelSource | ModelFiles;
+  /**
+   * Hydra draft heads of the target (the `hydra` strategy; `auto` includes it when present):
+   * by default (undefined) hydra-heads.json and its weights are looked for next to the model's
+   * files (none: no heads); a folder path, URL base or ModelSource holding them; parsed heads;
+   * or false for none.
+   */
+  heads?: false | string | ModelSource | HydraHeads;
+}
+
+function isHeads(h: LoadOptions['heads']): h is HydraHeads {
+  return typeof h === 'object' && 'vocabIds' in h;
+}
+
+/** The heads named by LoadOptions.heads (see there); `model` is where the target came from. */
+async function resolveHeads(opt: LoadOptions['heads'], model: ModelInput, config: ModelConfig): Promise<HydraHeads | null> {
+  if (opt === false) return null;
+  if (opt === undefined) return isModelFiles(model) ? null : loadHeads(typeof model === 'string' ? sourceFromString(model) : model, config);
+  if (isHeads(opt)) {
+    if (opt.hidden !== config.hiddenSize || opt.vocabIds.some((t) => t < 0 || t >= config.vocabSize)) {
+      throw new OptionsError(`load option "heads": heads of hidden size ${opt.hidden} over ids up to ${Math.max(...opt.vocabIds)} do not fit the target (hidden ${config.hiddenSize}, vocab ${config.vocabSize})`);
+    }
+    return opt;
+  }
+  const source = typeof opt === 'string' ? sourceFromString(opt) : opt;
+  const heads = await loadHeads(source, config);
+  if (!heads) throw new OptionsError(`load option "heads": ${source.id} has no ${HEADS_JSON}`);
+  return heads;
 }
 
 export type ModelInput = string | ModelSource | ModelFiles;
@@ -75,6 +104,8 @@ export class Engine {
   private draftModel: DraftModel | null = null;
   /** The draft of the `cross-vocab` strategy (LoadOptions.crossVocabDraft). */
   private crossVocab: CrossVocabModel | null = null;
+  /** The target's Hydra heads (LoadOptions.heads), or null. */
+  heads: HydraHeads | null = null;
 
   private constructor(
     readonly device: GPUDevice,
@@ -106,6 +137,7 @@ export class Engine {
     const engine = new Engine(device, files, gpu, tokenizer, maxContext, { weightDtype, maxTreeNodes });
     engine.draftModel = opts.draft ?? null;
     if (opts.crossVocabDraft) engine.crossVocab = await loadCrossVocabDraft(device, opts.crossVocabDraft, weightDtype);
+    engine.heads = await resolveHeads(opts.heads, model, files.config);
     return engine;
   }
 
@@ -195,6 +227,7 @@ export class Engine {
         maxRows: this.opts.maxTreeNodes + 1,
         draft: this.draftModel ?? undefined,
         crossVocabDraft: this.crossVocab ?? undefined,
+        heads: this.heads ?? undefined,
         drafter: (other) => this.drafter(other),
         loadTargetCopy: () => GpuModel.load(this.device, this.files, { maxContext: this.maxContext, maxTreeRows: this.opts.maxTreeNodes + 1, weightDtype: this.opts.weightDtype }),
       });
@@ -208,6 +241,11 @@ export class Engine {
     const key = JSON.stringify(documents);
     if (key !== this.docs.key) this.docs = { key, store: await indexDocuments(this.tokenizer, documents, onProgress) };
     return this.docs.store;
+  }
+
+  /** The strategies this engine can run: every registered one, but `hydra` only with draft heads. */
+  strategyNames(): string[] {
+    return strategyNames().filter((n) => n !== 'hydra' || this.heads !== null);
   }
 
   /** Forgets what every drafter learned. */

@@ -21,6 +21,9 @@ import { isSoftwareAdapter } from '../gpu/adapter';
 import { DraftModel } from '../draft/draft-model';
 import { ModelDrafter } from '../draft/model-drafter';
 import { FusionDrafter } from '../draft/fusion';
+import { HydraDrafter } from '../draft/hydra';
+import { HEADS_JSON, type HydraHeads } from '../model/heads';
+import { tensorF32 } from '../model/weights';
 
 /** What a strategy may build its drafter from. */
 export interface DrafterFactoryContext {
@@ -33,6 +36,8 @@ export interface DrafterFactoryContext {
   draft?: DraftModel;
   /** The draft model of another tokenizer for `cross-vocab` (LoadOptions.crossVocabDraft); absent when none was given. */
   crossVocabDraft?: CrossVocabModel;
+  /** The target's Hydra draft heads (hydra-heads.json next to the model, or LoadOptions.heads); absent when none were found. */
+  heads?: HydraHeads;
   /** Loads another instance of the target (for self-drafting). */
   loadTargetCopy(): Promise<GpuModel>;
   /** The engine's drafter of another strategy (shared: composite drafters reuse them). */
@@ -41,15 +46,16 @@ export interface DrafterFactoryContext {
 
 /**
  * The drafters `auto` chooses among: the cheap model-free ones, which learn from every step,
- * and the draft model when the engine was loaded with one. `auto:a,b,...` chooses among the
+ * the draft model when the engine was loaded with one, and Hydra when the target has draft
+ * heads. `auto:a,b,...` chooses among the
  * named strategies instead (e.g. `auto:random` measures the controller against a drafter that
  * is always wrong).
  */
 export const autoDrafters = ['lookup', 'recycling', 'aded', 'ngram', 'retrieval'];
 
 /** The drafters of an `auto` or `auto:a,b` strategy name, or null for another name. */
-function autoMembers(name: string, ctx: Pick<DrafterFactoryContext, 'draft'>): string[] | null {
-  if (name === 'auto') return ctx.draft ? [...autoDrafters, 'draft'] : autoDrafters;
+function autoMembers(name: string, ctx: Pick<DrafterFactoryContext, 'draft' | 'heads'>): string[] | null {
+  if (name === 'auto') return [...autoDrafters, ...(ctx.draft ? ['draft'] : []), ...(ctx.heads ? ['hydra'] : [])];
   if (!name.startsWith('auto:')) return null;
   const names = name.slice(5).split(',').map((s) => s.trim());
   const bad = names.find((n) => !factories.has(n) || n === 'auto' || n.startsWith('auto:'));
@@ -87,6 +93,16 @@ const factories = new Map<string, Factory>([
   ['fusion', async (ctx) => {
     const d = ((await ctx.drafter('draft')) as ModelDrafter);
     return new FusionDrafter(d.draft, d, (await ctx.drafter('retrieval')) as RetrievalDrafter);
+  }],
+  // Hydra: the target's own draft heads, drafting inside each verify submit on the GPU.
+  ['hydra', async (ctx) => {
+    if (!ctx.heads) throw new OptionsError(`strategy "hydra" needs the target's draft heads: ${HEADS_JSON} and its weights next to the model, or the load option "heads"`);
+    const t = ctx.target.headInputs();
+    const embedValues = tensorF32(ctx.files.tensors.get('model.embed_tokens.weight')!);
+    const d = new HydraDrafter({ device: ctx.device, ...t, embedValues, lastPassRows: () => ctx.target.lastPassRows }, ctx.heads, { maxRows: ctx.maxRows, matrixDtype: t.matrixDtype });
+    await d.check();
+    ctx.target.attach(d);
+    return d;
   }],
   ['auto', async (ctx) => new Controller(await Promise.all(autoMembers('auto', ctx)!.map((n) => ctx.drafter(n))), controllerOptions(ctx))],
 ]);

@@ -13,6 +13,7 @@
  * speculative sampling draw from the same GPU distribution code. The CPU functions
  * (acceptGreedy, acceptStochastic, targetProbs) remain the oracles of test/gpu/accept.test.ts.
  */
+import type { InSubmitDraft } from '../draft/drafter';
 import type { GpuModel } from '../model/gpu-model';
 import type { DraftTree } from '../tree/types';
 import type { TreeLayout } from '../tree/layout';
@@ -85,6 +86,7 @@ export async function verifyTree(
   sampling: SamplingOptions,
   rng: Rng,
   allRows = false,
+  inSubmit?: InSubmitDraft,
 ): Promise<StepOutcome> {
   const n = committed.length;
   const root = committed[n - 1];
@@ -97,9 +99,11 @@ export async function verifyTree(
   const pending = needsDistribution(sampling)
     ? walk.prepareSample(tree, layout, sampling, committed, rng, allRows)
     : walk.prepareGreedy(tree, layout, allRows);
-  model.forward(rowTokens(root, tree), positions, layout.mask, { after: (encoder) => pending.record(encoder) });
+  const after = inSubmit ? (encoder: GPUCommandEncoder) => inSubmit.record(encoder, walk.gpuBuffers().result) : undefined;
+  model.forward(rowTokens(root, tree), positions, layout.mask, { after: (encoder) => pending.record(encoder, after) });
   model.checkPassRows(layout.rows);
-  const { nodes, bonus, topK, k } = await pending.result();
+  const { nodes, bonus, topK, k, tail } = await pending.result();
   checkBonus(bonus, model.outVocab, n - 1 + nodes.length);
+  inSubmit?.receive(tail, bonus);
   return { nodes, bonus, topK, k };
 }

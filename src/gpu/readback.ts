@@ -9,6 +9,13 @@ import type { GpuCounter } from './counter.ts';
 
 type SlotState = 'free' | 'pending' | 'mapping';
 
+/** A range of a GPU buffer to read back: `bytes` bytes from byte `srcOffset` (multiples of 4). */
+export interface ReadbackPart {
+  src: GPUBuffer;
+  srcOffset: number;
+  bytes: number;
+}
+
 export class ReadbackRing {
   private readonly staging: GPUBuffer[];
   private readonly state: SlotState[];
@@ -34,7 +41,7 @@ export class ReadbackRing {
   }
 
   /** As copy(), for several ranges placed back to back in one slot (one map reads them all). */
-  copyParts(encoder: GPUCommandEncoder, parts: { src: GPUBuffer; srcOffset: number; bytes: number }[]): number {
+  copyParts(encoder: GPUCommandEncoder, parts: ReadbackPart[]): number {
     const total = parts.reduce((sum, p) => sum + p.bytes, 0);
     if (parts.some((p) => p.bytes <= 0 || p.bytes % 4 !== 0 || p.srcOffset % 4 !== 0) || total > this.slotBytes) {
       throw new OpShapeError(`ReadbackRing.copy: ${parts.map((p) => `${p.bytes} bytes at offset ${p.srcOffset}`).join(', ')} do not fit slots of ${this.slotBytes} bytes (multiples of 4)`);

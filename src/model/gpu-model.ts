@@ -78,6 +78,8 @@ export class GpuModel {
   private lastRows = 0;
   /** Rows of the last pass that may still be committed (0 after a commit or truncate). */
   private pendingRows = 0;
+  /** Rows of the last forward pass, with or without logits (the rows of x it left, see headInputs). */
+  private passRows = 0;
   /** (maxRows, 4) u32 chain mask: row r sees pass rows 0..r (prefill chunks use its leading rows). */
   private readonly chain: Uint32Array;
   /** Whether `hostStaging` is mapped or about to be (one full-width read at a time). */
@@ -166,6 +168,7 @@ export class GpuModel {
     rec.submit(opts.after);
     this.lastRows = withLogits ? rows : 0;
     this.pendingRows = rows;
+    this.passRows = rows;
     if (tapping) this.tappedRows = rows;
   }
 
@@ -184,6 +187,7 @@ export class GpuModel {
     rec.submit();
     this.lastRows = logits ? rows : 0;
     this.pendingRows = 0;
+    this.passRows = rows;
   }
 
   /**
@@ -310,6 +314,22 @@ export class GpuModel {
    */
   passOutputs(): { logits: GPUBuffer; topKIds: GPUBuffer; topKValues: GPUBuffer } {
     return { logits: this.acts.logits, topKIds: this.acts.topKIds, topKValues: this.acts.topKValues };
+  }
+
+  /**
+   * What draft heads read of the target on the GPU (Hydra, src/draft/hydra-gpu.ts): the residual
+   * stream after the last layer of the last pass, x (maxRows, hidden) f32 - row r's final hidden
+   * state is rmsnorm(x[r]) * finalNorm with epsilon `eps`, what the LM head reads - and the
+   * embedding table (vocab, hidden) in its storage. The buffers live as long as the model.
+   */
+  headInputs(): { x: GPUBuffer; finalNorm: GPUBuffer; eps: number; embed: GPUBuffer; embedDtype: 'f32' | 'f16'; matrixDtype: 'f32' | 'f16' } {
+    const w = this.weights;
+    return { x: this.acts.x, finalNorm: w.finalNorm, eps: this.config.rmsNormEps, embed: w.embed, embedDtype: w.embedDtype, matrixDtype: w.dtype === 'f32' ? 'f32' : 'f16' };
+  }
+
+  /** Rows of x the last forward pass left (a prefill chunk's too): its last row is the last token run. */
+  get lastPassRows(): number {
+    return this.passRows;
   }
 
   /** Throws unless the last pass computed logits and top-k for rows 0..rows-1. */

@@ -16,9 +16,10 @@
  */
 import { createStorage, createUniform, writeStorage } from '../gpu/buffers.ts';
 import { PipelineCache } from '../gpu/pipelines.ts';
-import { ReadbackRing } from '../gpu/readback.ts';
+import { ReadbackRing, type ReadbackPart } from '../gpu/readback.ts';
 import type { GpuCounter } from '../gpu/counter.ts';
 import { MAX_ROWS } from '../gpu/step.ts';
+import { MAX_TOP_K } from '../ops/topk.ts';
 import { AcceptGreedyOp } from '../ops/accept-greedy.ts';
 import { AcceptSampleOp } from '../ops/accept-sample.ts';
 import type { TreeLayout } from '../tree/layout.ts';
@@ -30,6 +31,12 @@ import { validateSampling, type SamplingOptions } from './sampler.ts';
 
 /** Header words of the result (shaders/common/accept_result.wgsl HEADER). */
 const HEADER = 4;
+/**
+ * Bytes a readback slot holds beyond the walk's result: what work recorded after the walk in
+ * the same command buffer reads back with it (a drafter drafting on the GPU: Hydra's best ids,
+ * at most MAX_ROWS frontier nodes x MAX_TOP_K per tree).
+ */
+const TAIL_BYTES = MAX_ROWS * MAX_TOP_K * 4;
 
 /** What the walk reads: the buffers a target pass leaves on the GPU, and their shapes. */
 export interface WalkSource {
@@ -56,11 +63,14 @@ export interface GpuWalkResult extends AcceptResult {
   k: number;
   /** Bytes this walk read back. */
   readBytes: number;
+  /** The words of the ranges recorded after the walk (PendingWalk.record's `after`), read back with it. */
+  tail: Int32Array;
 }
 
 /** A walk whose buffers are written: record() it into the pass's command buffer, then await result(). */
 export interface PendingWalk {
-  record(encoder: GPUCommandEncoder): void;
+  /** `after`: more work for the command buffer after the walk, returning ranges to read back with its result (one map). */
+  record(encoder: GPUCommandEncoder, after?: (encoder: GPUCommandEncoder) => ReadbackPart[]): void;
   result(): Promise<GpuWalkResult>;
 }
 
@@ -95,7 +105,7 @@ export class GpuAcceptWalk {
     this.scratch = createStorage(device, 'acceptWalk.scratch', 3 * vocab * 4);
     const resultBytes = (HEADER + maxRows + maxRows * k) * 4;
     this.result = createStorage(device, 'acceptWalk.result', resultBytes);
-    this.ring = new ReadbackRing(device, 'acceptWalk.readback', resultBytes, src.counter, 2);
+    this.ring = new ReadbackRing(device, 'acceptWalk.readback', resultBytes + TAIL_BYTES, src.counter, 2);
     this.q = createStorage(device, 'acceptWalk.q', vocab * 4);
     const env = { device, pipelines: this.pipelines };
     this.greedyOp = new AcceptGreedyOp(env, 'acceptWalk.greedy', { params: this.params, topKIds: src.topKIds, tree: this.tree, result: this.result }, k);
@@ -242,15 +252,20 @@ export class GpuAcceptWalk {
   private pending(encode: (pass: GPUComputePassEncoder) => void, rows: number, depth: number, allRows: boolean, rng: Rng | null): PendingWalk {
     const words = resultWords(rows, depth, allRows, this.src.k);
     let slot = -1;
-    const record = (encoder: GPUCommandEncoder): void => {
+    let tailWords = 0;
+    const record = (encoder: GPUCommandEncoder, after?: (encoder: GPUCommandEncoder) => ReadbackPart[]): void => {
       const pass = this.src.counter.beginPass(encoder, { label: 'acceptWalk.pass' });
       encode(pass);
       pass.end();
-      slot = this.ring.copy(encoder, this.result, 0, words * 4);
+      const tail = after?.(encoder) ?? [];
+      tailWords = tail.reduce((n, p) => n + p.bytes / 4, 0);
+      slot = this.ring.copyParts(encoder, [{ src: this.result, srcOffset: 0, bytes: words * 4 }, ...tail]);
     };
     const result = async (): Promise<GpuWalkResult> => {
       if (slot < 0) throw new VerifyError('GpuAcceptWalk: result() before the walk was recorded');
-      return this.parse(await this.ring.read(slot, new Int32Array(words)), rows, depth, allRows, rng);
+      const all = await this.ring.read(slot, new Int32Array(words + tailWords));
+      const r = this.parse(all.subarray(0, words), rows, depth, allRows, rng);
+      return { ...r, readBytes: r.readBytes + tailWords * 4, tail: all.subarray(words) };
     };
     return { record, result };
   }
@@ -266,7 +281,7 @@ export class GpuAcceptWalk {
     const ids = out.subarray(HEADER + depth);
     if (allRows) topK.set(ids.subarray(0, rows * k));
     else for (let j = 0; j <= count; j++) topK.set(ids.subarray(j * k, (j + 1) * k), (j === 0 ? 0 : nodes[j - 1] + 1) * k);
-    return { nodes, bonus: out[1], topK, k, readBytes: resultWords(rows, depth, allRows, k) * 4 };
+    return { nodes, bonus: out[1], topK, k, readBytes: resultWords(rows, depth, allRows, k) * 4, tail: new Int32Array(0) };
   }
 }
 

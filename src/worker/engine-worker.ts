@@ -4,9 +4,9 @@
  * GPU submission off the page's main thread, so the page never janks while generating.
  */
 /// <reference lib="webworker" />
+import { loadHeads } from '../model/heads';
 import { Engine } from '../engine/engine';
 import { DraftModel } from '../draft/draft-model';
-import { strategyNames } from '../engine/strategies';
 import { engineDefaults } from '../engine/options';
 import { acquireDevice } from '../gpu/device';
 import { loadModelFiles, type ModelFiles } from '../model/weights';
@@ -57,7 +57,7 @@ function infoOf(e: Engine): EngineInfo {
   const tc = e.files.tokenizerConfig as { chat_template?: unknown } | null;
   return {
     config: e.config,
-    strategies: strategyNames(),
+    strategies: e.strategyNames(),
     maxContext: e.maxContext,
     hasChatTemplate: !!tc && tc.chat_template !== undefined && tc.chat_template !== null,
   };
@@ -80,7 +80,9 @@ async function load(m: Extract<Request, { type: 'load' }>): Promise<void> {
   checkWeightsFit(files.tensors, weightDtype, device.limits);
   if (draftFiles) checkWeightsFit(draftFiles.tensors, weightDtype, device.limits);
   const draft = draftFiles ? await DraftModel.load(device, draftFiles, { weightDtype, maxContext: m.options.maxContext }) : undefined;
-  engine = await Engine.load(files, { ...m.options, device, draft });
+  // Hydra heads stored next to the model's files (none: the engine offers no `hydra`).
+  const heads = await loadHeads(sourceOf(m.model), files.config);
+  engine = await Engine.load(files, { ...m.options, device, draft, heads: heads ?? false });
   post({ type: 'loaded', id: m.id, info: infoOf(engine) });
 }
 
