@@ -116,7 +116,7 @@ describe('GPU limits, out of memory, context and option bounds', () => {
     await expect(engine.generateText('abc', { strategy: 'no-such-drafter' })).rejects.toThrow(/"strategy" is "no-such-drafter"; expected one of ar, /);
     await expect(Engine.load(files, { maxTreeNodes: 128, device })).rejects.toThrow(/"maxTreeNodes" is 128/);
     await expect(Engine.load(files, { maxContext: 1, device })).rejects.toThrow(OptionsError);
-    await expect(Engine.load(files, { maxContext: 1e6, device })).rejects.toThrow(/maxContext is 1000000, expected an integer in 1\.\.\d+ \(max_position_embeddings\)/);
+    await expect(Engine.load(files, { maxContext: 1e6, device })).rejects.toThrow(/"maxContext" \(--max-context\) is 1000000; expected an integer in \[2, \d+\] \(the model's max_position_embeddings\)/);
     // The engine is still usable after every refusal.
     expect((await engine.generateText('abc', { maxTokens: 2, strategy: 'ar' })).tokens).toHaveLength(2);
   });
