@@ -21,6 +21,7 @@ import { validateTree } from '../../src/tree/validate';
 import { defaultSampling } from '../../src/verify/sampler';
 import { shippedModel } from './models';
 import { exactFirstTwo, firstTwoPValue, type FirstTwo } from './first-two';
+import { describeIn } from './runtime';
 import { acquireDevice } from '../../src/gpu/device';
 import { verifyTree, walkOf } from '../../src/engine/verify-step';
 import { layoutTree } from '../../src/tree/layout';
@@ -139,7 +140,8 @@ describe('draft model on the shipped pair', () => {
   });
 });
 
-describe('draft model: sampling distribution (engine level)', () => {
+// In one gpu project (./runtime.ts).
+describeIn('browser')('draft model: sampling distribution (engine level)', () => {
   const sampling = { temperature: 1.3, topK: 3, topP: 1, repetitionPenalty: 1 };
   const trials = 400;
   let engine: Engine;

@@ -14,6 +14,7 @@ import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import { EarlyExitDrafter } from '../../src/draft/early-exit';
 import { shippedModel } from './models';
 import { exactFirstTwo, firstTwoPValue, type FirstTwo } from './first-two';
+import { describeIn } from './runtime';
 
 const shape: FixtureShape = { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 4, numHeads: 4, numKvHeads: 2, dtype: 'f32' };
 const prompts = ['Once upon a time there was a', 'def add(a, b):\n    return a + b\n\ndef add(a, b):'];
@@ -90,7 +91,8 @@ describe('early exit on the shipped target', () => {
   });
 });
 
-describe('early exit: sampling distribution (engine level)', () => {
+// In one gpu project (./runtime.ts).
+describeIn('node')('early exit: sampling distribution (engine level)', () => {
   const sampling = { temperature: 1.3, topK: 3, topP: 1, repetitionPenalty: 1 };
   const trials = 300;
   let engine: Engine;

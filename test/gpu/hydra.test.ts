@@ -21,6 +21,7 @@ import type { TreeShape } from '../../src/draft/hydra-shape';
 import { Rng } from '../../src/verify/rng';
 import { shippedHeads, shippedModel } from './models';
 import { exactFirstTwo, firstTwoPValue, type FirstTwo } from './first-two';
+import { describeIn } from './runtime';
 import { readF32 } from './util';
 import { countsSince } from '../../src/gpu/counter';
 import { layoutTree } from '../../src/tree/layout';
@@ -132,7 +133,8 @@ describe('hydra on the shipped target with its trained heads', () => {
   });
 });
 
-describe('hydra: sampling distribution (engine level)', () => {
+// In one gpu project (./runtime.ts).
+describeIn('node')('hydra: sampling distribution (engine level)', () => {
   const sampling = { temperature: 1.3, topK: 3, topP: 1, repetitionPenalty: 1 };
   const trials = 150;
   let engine: Engine;
