@@ -1,9 +1,12 @@
 // Greedy tree acceptance on the GPU (DESIGN section 5; CPU oracle: src/verify/greedy.ts): from
 // the root, the child whose token equals the current row's argmax (column 0 of the pass's
 // top-k, ties to the lowest id) is accepted and becomes the current row; when no child matches,
-// that argmax is the bonus token. One workgroup: invocation 0 walks (at most MAX_ROWS rows of a
+// that argmax is the bonus token. A row whose argmax is NO_ID (all NaN, or a non-finite logit
+// marked by the top-k's guard) ends the walk with NO_ID as the bonus: no token, which the CPU
+// reports as a ModelError. One workgroup: invocation 0 walks (at most MAX_ROWS rows of a
 // tiny tree), then all gather the result.
 //#include common/accept_result.wgsl
+//#include common/ranking.wgsl
 
 override WG: u32 = 64;
 override K: u32;          // top-k width of the pass
@@ -31,7 +34,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
           break;
         }
       }
-      if (next == 0u) {
+      if (next == 0u || want == NO_ID) {
         walked = vec2<u32>(count, want);
         break;
       }

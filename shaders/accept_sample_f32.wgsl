@@ -14,6 +14,9 @@
 //     renormalised; an all-zero residual leaves p as it is;
 //  3. the first accepted child becomes the current row; when none is, the bonus token is drawn
 //     from p by inverse CDF with one more uniform, and the walk ends.
+// A visited row whose top-k column 0 is NO_ID holds a NaN or infinite logit (the target's top-k
+// guard): the walk stops there with NO_ID as the bonus, which the CPU reports as a ModelError,
+// rather than drawing from a distribution that is not one.
 // Uniforms are raw u32 draws of the request's Rng taken ahead by the CPU, used in the CPU walk's
 // order (one per tried child, then the bonus); result[2] says how many were used.
 //#include common/accept_result.wgsl
@@ -363,7 +366,13 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   var row = 0u;
   var count = 0u;
   var draws = 0u;
+  var broken = false;
   loop {
+    // read-only storage at a uniform address: the branch is uniform
+    if (topKIds[row * K] == NO_ID) {
+      broken = true;
+      break;
+    }
     storageBarrier();
     processRow(lid, row);
     var next = 0u;
@@ -395,8 +404,11 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
     row = next;
   }
-  let bonus = drawBonus(lid, uniformAt(draws));
-  draws++;
+  var bonus = NO_ID;
+  if (!broken) {
+    bonus = drawBonus(lid, uniformAt(draws));
+    draws++;
+  }
   workgroupBarrier();
   writeResult(lid, count, bonus, draws);
 }

@@ -9,6 +9,10 @@
 // With SLICES = 1 stage 1 alone gives the answer and TopKOp binds the outputs to it directly.
 // Ties across slices resolve as within one: every list carries ids and is ordered by
 // ranksBefore, and merging sorted lists by that total order keeps the K first of their union.
+// With GUARD, a NaN or infinite logit enters the lists as (+inf, NO_ID), which ranks before
+// every real pair, so a row holding one has NO_ID in column 0: the acceptance walks read that
+// as "no token" (a named ModelError on the CPU), never the argmax of the finite rest. No pass or
+// readback is added: the scan already reads every logit.
 //#include common/step.wgsl
 //#include common/ranking.wgsl
 
@@ -19,6 +23,7 @@ override VOCAB: u32;
 override SLICES: u32 = 1;  // slices per row, 1..WG
 override SLICE_LEN: u32 = (VOCAB + SLICES - 1u) / SLICES;  // logits per slice (the last may be shorter)
 override LISTS: u32 = WG * K;
+override GUARD: bool = false; // mark rows holding a non-finite logit (see the header)
 
 @group(0) @binding(0) var<uniform> step: Step;
 
@@ -36,6 +41,12 @@ override LISTS: u32 = WG * K;
 
 var<workgroup> listV: array<f32, LISTS>;   // (WG, K): thread t's sorted list at t*K
 var<workgroup> listI: array<u32, LISTS>;
+
+// Exponent bits all ones: infinity or NaN, tested on the bits because float comparisons may
+// assume finite values.
+fn isNonFinite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}
 
 // Merges the sorted lists at a0 and b0 of listV/listI into the K first of both, written at a0.
 fn mergeTwoLists(a0: u32, b0: u32) {
@@ -93,17 +104,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var filled = 0u;
   let end = min((slice + 1u) * SLICE_LEN, VOCAB);
   for (var i = slice * SLICE_LEN + lid; i < end; i += WG) {
-    let x = logits[r * VOCAB + i];
-    if (ranksBefore(x, i, v[K - 1u], id[K - 1u])) {
+    var x = logits[r * VOCAB + i];
+    var xi = i;
+    if (GUARD && isNonFinite(x)) {
+      x = -negInf();
+      xi = NO_ID;
+    }
+    if (ranksBefore(x, xi, v[K - 1u], id[K - 1u])) {
       var j = min(filled, K - 1u);
       filled++;
-      while (j > 0u && ranksBefore(x, i, v[j - 1u], id[j - 1u])) {
+      while (j > 0u && ranksBefore(x, xi, v[j - 1u], id[j - 1u])) {
         v[j] = v[j - 1u];
         id[j] = id[j - 1u];
         j--;
       }
       v[j] = x;
-      id[j] = i;
+      id[j] = xi;
     }
   }
   for (var j = 0u; j < K; j++) {

@@ -97,7 +97,7 @@ export class HydraGpu {
       });
       const lmHead = new MatmulOp(env, `hydra.level${d + 1}.lmHead`, { x: states, w: eTrim, y: logits }, { inDim: H, outDim: trim, dtype: matrixDtype });
       // one slice: a level's top-k is one dispatch (the 4-dispatch budget of a level)
-      const topK = new TopKOp(env, `hydra.level${d + 1}.topK`, { logits, ids, values }, trim, k, Infinity);
+      const topK = new TopKOp(env, `hydra.level${d + 1}.topK`, { logits, ids, values }, trim, k, { sliceLength: Infinity });
       this.levels.push({ step, frontier, states, ids, head, lmHead, topK, count: 0 });
       prev = { states, ids, k };
     }

@@ -129,7 +129,7 @@ export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activ
   const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, format, fuse));
   const fin = normedInput(env, 'forward.finalNorm', c, a, w.finalNorm, fuse.norm);
   const lmHead = new MatmulOp(env, 'forward.lmHead', { ...fin.buffers, w: w.lmHead, y: a.logits }, { inDim: h, outDim: outVocab, ...format, ...fin.options });
-  const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, outVocab, k);
+  const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, outVocab, k, { guard: true });
   const softmax = new SoftmaxOp(env, 'forward.softmax', { logits: a.logits, probs: a.probs }, outVocab);
   const logitCap = c.finalSoftcap === null ? null : new SoftcapOp(env, 'forward.logitCap', a.logits, outVocab, c.finalSoftcap);
   return { embed, layers, finalNorm: fin.norm, lmHead, logitCap, topK, softmax };

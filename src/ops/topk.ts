@@ -47,6 +47,17 @@ export interface TopKBuffers {
   values: GPUBuffer;
 }
 
+export interface TopKOptions {
+  /** Logits per stage-1 slice (default preferredTopKSlice; Infinity: one slice). */
+  sliceLength?: number;
+  /**
+   * Mark a row holding NaN or infinity: its column 0 becomes NO_ID (-1 as i32) instead of the
+   * argmax of its finite logits (shaders/topk_f32.wgsl GUARD). The target's pass sets it, so
+   * the acceptance walk never emits a token from a broken row; free, the scan reads every logit.
+   */
+  guard?: boolean;
+}
+
 export class TopKOp implements GpuOp {
   private readonly slicePipeline: GPUComputePipeline;
   private readonly sliceBind: GPUBindGroup;
@@ -55,8 +66,8 @@ export class TopKOp implements GpuOp {
   private readonly maxRows: number;
   readonly slices: number;
 
-  /** sliceLength: logits per stage-1 slice (default preferredTopKSlice; Infinity: one slice). */
-  constructor(env: KernelEnv, label: string, b: TopKBuffers, readonly vocab: number, readonly k: number, sliceLength = preferredTopKSlice(env.device)) {
+  constructor(env: KernelEnv, label: string, b: TopKBuffers, readonly vocab: number, readonly k: number, opts: TopKOptions = {}) {
+    const sliceLength = opts.sliceLength ?? preferredTopKSlice(env.device);
     this.maxRows = Math.min(MAX_ROWS, Math.floor(b.logits.size / (4 * vocab)), Math.floor(b.ids.size / (4 * k)), Math.floor(b.values.size / (4 * k)));
     if (!Number.isInteger(k) || k < 1 || k > MAX_TOP_K || k > vocab) {
       throw new OpShapeError(`TopKOp "${label}": k must be an integer in 1..min(${MAX_TOP_K}, vocab ${vocab}), got ${k}`);
@@ -66,7 +77,7 @@ export class TopKOp implements GpuOp {
     }
     if (!(sliceLength >= 1)) throw new OpShapeError(`TopKOp "${label}": sliceLength must be >= 1, got ${sliceLength}`);
     this.slices = topKSlices(vocab, sliceLength);
-    const constants = { WG, K: k, VOCAB: vocab, SLICES: this.slices };
+    const constants = { WG, K: k, VOCAB: vocab, SLICES: this.slices, GUARD: opts.guard ? 1 : 0 };
     this.slicePipeline = env.pipelines.get('topk_f32', constants, 'main');
     if (this.slices === 1) {
       this.sliceBind = bindBuffers(env.device, `${label}.bind`, this.slicePipeline, [env.step, b.logits, b.ids, b.values]);

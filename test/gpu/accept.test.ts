@@ -309,3 +309,32 @@ describe('the distribution the GPU walk samples from', () => {
     });
   }
 });
+
+describe('a row the top-k guard marked (column 0 NO_ID: a non-finite logit)', () => {
+  it('ends the greedy and the sampling walk there with no token', async () => {
+    const [vocab, nodes] = [50, 4];
+    const rows = nodes + 1;
+    const logits = randomLogits(rows, vocab, 3);
+    const { device } = await testGpu();
+    const ids = topKIds(logits, rows, vocab);
+    // a chain drafting each row's argmax: the greedy walk accepts every node up to the marked row
+    const tree: DraftTree = { tokens: Int32Array.from({ length: nodes }, (_, i) => ids[i * K]), parents: Int32Array.from({ length: nodes }, (_, i) => i - 1), draft: { kind: 'deterministic' } };
+    const layout = layoutTree(tree, vocab);
+    ids[2 * K] = 0xffffffff; // row 2 (node 1) holds a non-finite logit
+    const lb = uploadStorage(device, 'test.logits', logits);
+    const ib = uploadStorage(device, 'test.topKIds', ids);
+    buffers.push(lb, ib);
+    const walk = await GpuAcceptWalk.create({ device, logits: lb, topKIds: ib, vocab, k: K, maxRows: 128, historyCapacity: 256, counter: new GpuCounter('test') });
+    walks.push(walk);
+    const greedy = await walk.greedy(tree, layout, false);
+    expect(Array.from(greedy.nodes)).toEqual([0, 1]);
+    expect(greedy.bonus === 0xffffffff || greedy.bonus === -1, `greedy bonus ${greedy.bonus}`).toBe(true);
+    const s: SamplingOptions = { temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1 };
+    ids[2 * K] = ids[0];
+    ids[0] = 0xffffffff; // the root's row: the sampling walk stops before drawing
+    device.queue.writeBuffer(ib, 0, Uint32Array.from(ids));
+    const sampled = await walk.sample(tree, layout, s, HISTORY, new Rng(1), false);
+    expect(Array.from(sampled.nodes)).toEqual([]);
+    expect(sampled.bonus === 0xffffffff || sampled.bonus === -1, `sampled bonus ${sampled.bonus}`).toBe(true);
+  });
+});

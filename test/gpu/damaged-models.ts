@@ -22,3 +22,20 @@ export function overflowing(): Map<string, Uint8Array> {
   for (let i = 0; i < t.data.byteLength / 4; i++) v.setFloat32(4 * i, 3e38, true);
   return files;
 }
+
+/** Tokens whose LM-head rows partlyOverflowing() sets to 3e38. */
+export const OVERFLOWING_TOKENS = [100, 101, 102, 103];
+
+/**
+ * Rows OVERFLOWING_TOKENS of the (untied) LM head at 3e38 (finite, so the load-time scan passes
+ * them): those few logits overflow to infinity or NaN, every other logit stays finite. An argmax
+ * over the finite rest would be a wrong token; the generation must end with ModelError.
+ */
+export function partlyOverflowing(): Map<string, Uint8Array> {
+  const files = makeFixture({ ...FIXTURE_SHAPES.tiny, dtype: 'f32' }, 7);
+  const t = parseSafetensors(files.get('model.safetensors')!, 'model.safetensors').get('lm_head.weight')!;
+  const v = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  const hidden = FIXTURE_SHAPES.tiny.hiddenSize;
+  for (const tok of OVERFLOWING_TOKENS) for (let j = 0; j < hidden; j++) v.setFloat32(4 * (tok * hidden + j), 3e38, true);
+  return files;
+}

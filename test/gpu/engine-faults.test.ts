@@ -4,9 +4,10 @@
  *    that step on intact buffers (no GPU validation error), then rejects with
  *    EngineDestroyedError; queued and later generations reject with it too; a generation paused
  *    between steps rejects at its next step; Engine.load afterwards works and gives the same tokens.
- *  - Non-finite logits: a model whose layer-0 norm overflows f32 makes every logit NaN; the
- *    generation rejects with ModelError (greedy and sampled, plain and speculative) instead of an
- *    OptionsError about token -1 or a guessed token, and the device stays usable.
+ *  - Non-finite logits: a model whose layer-0 norm overflows f32 makes every logit NaN, one
+ *    with a few overflowing LM-head rows makes only those logits non-finite; either generation
+ *    rejects with ModelError (greedy and sampled, plain and speculative) instead of an
+ *    OptionsError about token -1 or the argmax of the finite rest, and the device stays usable.
  *  - Prompts of the wrong type (null, a number, non-integer or negative ids) are OptionsErrors.
  */
 import { describe, expect, it, beforeAll } from 'vitest';
@@ -16,7 +17,7 @@ import { FIXTURE_SHAPES, makeFixture } from '../../src/model/fixture';
 import { MemorySource } from '../../src/model/source';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import type { GenerateChunk } from '../../src/engine/decode-loop';
-import { overflowing } from './damaged-models';
+import { overflowing, partlyOverflowing } from './damaged-models';
 
 const engineOpts = { maxContext: 64, maxTreeNodes: 8, weightDtype: 'f32' as const };
 const prompt = 'the cat sat on the mat';
@@ -79,18 +80,20 @@ describe('Engine.destroy() during generation', () => {
 
 describe('non-finite logits on the GPU', () => {
   it('end the generation with ModelError, never a token', async () => {
-    const engine = await Engine.load(await loadModelFiles(new MemorySource(overflowing())), { ...engineOpts, device });
-    try {
-      for (const o of [{ strategy: 'ar' }, { strategy: 'ar', temperature: 0.8 }, { strategy: 'lookup', treeBudget: 3 }]) {
-        const e = await engine.generateText('the cat sat', { maxTokens: 3, ...o }).then(
-          (r) => new Error(`expected ModelError, got ${JSON.stringify(r.tokens)}`),
-          (err: Error) => err,
-        );
-        expect(e.name, `${JSON.stringify(o)}: ${e.message}`).toBe('ModelError');
-        expect(e.message).toMatch(/logits at position \d+ are not finite/);
+    for (const [name, model] of [['all NaN', overflowing], ['a few overflowing', partlyOverflowing]] as const) {
+      const engine = await Engine.load(await loadModelFiles(new MemorySource(model())), { ...engineOpts, device });
+      try {
+        for (const o of [{ strategy: 'ar' }, { strategy: 'ar', temperature: 0.8 }, { strategy: 'lookup', treeBudget: 3 }]) {
+          const e = await engine.generateText('the cat sat', { maxTokens: 3, ...o }).then(
+            (r) => new Error(`expected ModelError, got ${JSON.stringify(r.tokens)}`),
+            (err: Error) => err,
+          );
+          expect(e.name, `${name} ${JSON.stringify(o)}: ${e.message}`).toBe('ModelError');
+          expect(e.message).toMatch(/logits at position \d+ are not finite/);
+        }
+      } finally {
+        engine.destroy();
       }
-    } finally {
-      engine.destroy();
     }
     // A sound model on the same device afterwards: no state is left behind.
     const ok = await Engine.load(await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.tiny, 7))), { ...engineOpts, device });

@@ -20,7 +20,7 @@ async function checkTopK(x: Float32Array, rows: number, vocab: number, k: number
   const env = { device: gpu.device, pipelines: gpu.pipelines, step: gpu.step.buffer };
   const ids = createStorage(gpu.device, 'test.ids', rows * k * 4);
   const values = createStorage(gpu.device, 'test.vals', rows * k * 4);
-  const op = new TopKOp(env, 'test.topk', { logits: uploadStorage(gpu.device, 'test.logits', x), ids, values }, vocab, k, sliceLength);
+  const op = new TopKOp(env, 'test.topk', { logits: uploadStorage(gpu.device, 'test.logits', x), ids, values }, vocab, k, { sliceLength });
   await runPass(gpu, rows, (pass) => op.encode(pass, rows));
   const gotIds = await readU32(gpu.device, ids, rows * k);
   const gotVals = await readF32(gpu.device, values, rows * k);
@@ -89,6 +89,24 @@ describe('top-k', () => {
     // topK's sort comparator is not a total order with NaN; a NaN-free copy with -inf in their
     // place has the same answer while k finite values exist in every row.
     await checkTopK(x, rows, vocab, k, x.map((v) => (Number.isNaN(v) ? -Infinity : v)));
+  });
+
+  it('guard: a row holding one NaN or infinity has NO_ID first; finite rows are untouched', async () => {
+    const [rows, vocab, k] = [5, 5000, 4];
+    const x = randomF32(rows * vocab, 9, -5, 5);
+    // row 0 finite; rows 1-4 one bad logit each, in the second slice (two stages) or the first
+    [[1, 4321, NaN], [2, 3000, Infinity], [3, 17, -Infinity], [4, 0, NaN]].forEach(([r, i, v]) => (x[r * vocab + i] = v));
+    for (const sliceLength of [2048, Infinity]) {
+      const gpu = await testGpu();
+      const env = { device: gpu.device, pipelines: gpu.pipelines, step: gpu.step.buffer };
+      const ids = createStorage(gpu.device, 'test.ids', rows * k * 4);
+      const values = createStorage(gpu.device, 'test.vals', rows * k * 4);
+      const op = new TopKOp(env, 'test.topkGuard', { logits: uploadStorage(gpu.device, 'test.logits', x), ids, values }, vocab, k, { sliceLength, guard: true });
+      await runPass(gpu, rows, (pass) => op.encode(pass, rows));
+      const got = await readU32(gpu.device, ids, rows * k);
+      expect(Array.from(got.subarray(0, k)), `finite row, slices of ${sliceLength}`).toEqual(Array.from(topK(x, k, 0, vocab)));
+      for (let r = 1; r < rows; r++) expect(got[r * k], `row ${r}, slices of ${sliceLength}`).toBe(0xffffffff);
+    }
   });
 
   it('128 rows of a 32000 vocabulary', async () => {

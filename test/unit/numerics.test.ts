@@ -1,8 +1,9 @@
 /**
  * Numerical faults are named (issue 20): a NaN or infinity in a weight is a ModelError naming
  * the tensor when the model loads (f32, f16 and bf16 files); logits that overflow to NaN while
- * decoding end a CPU generation with ModelError instead of an empty text with exit code 0.
- * test/gpu/numerics.test.ts covers the GPU engine.
+ * decoding end a CPU generation with ModelError instead of an empty text with exit code 0,
+ * also when only a few logits of a row are not finite (never the argmax of the finite rest).
+ * test/gpu/engine-faults.test.ts covers the GPU engine.
  */
 import { describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,7 +12,8 @@ import { join } from 'node:path';
 import { ModelError } from '../../src/errors';
 import { runCli } from './run-cli';
 import { writeFixture } from '../../src/model/fixture';
-import { damaged, overflowing } from '../gpu/damaged-models';
+import { damaged, overflowing, OVERFLOWING_TOKENS, partlyOverflowing } from '../gpu/damaged-models';
+import { ReferenceModel } from '../../src/model/reference';
 import { MemorySource } from '../../src/model/source';
 import { loadModelFiles } from '../../src/model/weights';
 
@@ -54,16 +56,25 @@ describe('non-finite logits end a CPU generation with ModelError', () => {
     try {
       await writeFixture(join(dir, 'nan'), damaged('f32', 'model.embed_tokens.weight', 5, 0x7fc00000));
       await writeFixture(join(dir, 'overflow'), overflowing());
+      await writeFixture(join(dir, 'partly'), partlyOverflowing());
       const nan = await run(['generate', '--model', join(dir, 'nan'), '--prompt', 'hi', '--device', 'cpu']);
       expect(nan.code).toBe(1);
       expect(nan.stderr).toMatch(/^ModelError: model\.safetensors: tensor "model\.embed_tokens\.weight" holds NaN/);
-      for (const sampling of [[], ['--temperature', '0.8']]) {
-        const r = await run(['generate', '--model', join(dir, 'overflow'), '--prompt', 'hi', '--device', 'cpu', '--max-tokens', '3', ...sampling]);
-        expect(r.code, r.stdout).toBe(1);
+      for (const [model, sampling] of [['overflow', []], ['overflow', ['--temperature', '0.8']], ['partly', []], ['partly', ['--temperature', '0.8']]] as const) {
+        const r = await run(['generate', '--model', join(dir, model), '--prompt', 'hi', '--device', 'cpu', '--max-tokens', '3', ...sampling]);
+        expect(r.code, `${model} ${sampling.join(' ')}: ${r.stdout}`).toBe(1);
         expect(r.stderr).toMatch(/^ModelError: the model's logits at position \d+ are not finite/);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the partly overflowing fixture', () => {
+  it('has non-finite logits at exactly its few tokens, finite ones elsewhere', async () => {
+    const logits = ReferenceModel.fromFiles(await loadModelFiles(new MemorySource(partlyOverflowing())), 8).forward(Int32Array.of(5));
+    const bad = Array.from(logits.keys()).filter((i) => !Number.isFinite(logits[i]));
+    expect(bad).toEqual(OVERFLOWING_TOKENS);
   });
 });
