@@ -5,7 +5,8 @@
  * chunks with the same statistics as its return value, an AbortSignal (or abort()) stops it
  * within one step, and errors arrive as the same named classes (src/worker/errors.ts).
  */
-import type { GenerateOptions } from '../engine/options';
+import { given, type GenerateOptions } from '../engine/options';
+import { OptionsError } from '../errors';
 import type { GenerateChunk } from '../engine/decode-loop';
 import { collectGeneration, type CollectedGeneration } from '../engine/collect';
 import type { GenerationStats } from '../engine/stats';
@@ -106,16 +107,21 @@ export class WorkerEngine {
 
   /** Streams a generation from the worker; returns its statistics, like Engine.generate. */
   async *generate(prompt: string, options: GenerateOptions = {}): AsyncGenerator<GenerateChunk, GenerationStats, void> {
-    // Functions do not cross to the worker: indexing progress (onProgress) stays in the worker.
-    const { signal, onProgress: _, ...rest } = options;
+    // Functions do not cross to the worker: onProgress becomes a flag, and the worker sends
+    // each indexing progress event back as a message.
+    if (typeof options !== 'object' || options === null) throw new OptionsError(`generate options are ${given(options)}; expected an object`);
+    const { signal, onProgress, ...rest } = options;
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new OptionsError(`generate option "onProgress" is ${given(onProgress)}; expected a function`);
     const id = this.nextId++;
     const abort = () => this.post({ type: 'abort', id });
     signal?.addEventListener('abort', abort);
     let finished = false;
     try {
       let stats: GenerationStats | null = null;
-      for await (const m of this.exchange({ type: 'generate', id, prompt, options: rest }, () => signal?.aborted && abort())) {
-        if (m.type === 'chunk') yield m.chunk;
+      const request: Request = { type: 'generate', id, prompt, options: { ...rest, progress: onProgress !== undefined } };
+      for await (const m of this.exchange(request, () => signal?.aborted && abort())) {
+        if (m.type === 'indexing') onProgress?.(m.progress);
+        else if (m.type === 'chunk') yield m.chunk;
         else if (m.type === 'done') stats = m.stats;
       }
       finished = true;

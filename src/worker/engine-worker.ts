@@ -7,7 +7,7 @@
 import { loadHeads } from '../model/heads';
 import { Engine } from '../engine/engine';
 import { DraftModel } from '../draft/draft-model';
-import { engineDefaults } from '../engine/options';
+import { engineDefaults, type DocumentsProgress } from '../engine/options';
 import { acquireDevice } from '../gpu/device';
 import { loadModelFiles, type ModelFiles } from '../model/weights';
 import { checkWeightsFit } from './limits';
@@ -91,7 +91,11 @@ async function generate(m: Extract<Request, { type: 'generate' }>): Promise<void
   const ctrl = new AbortController();
   running.set(m.id, ctrl);
   try {
-    const it = engine.generate(m.prompt, { ...m.options, signal: ctrl.signal });
+    const { progress, ...options } = m.options;
+    // Progress events of a document index arrive within one synchronous tokenization (one per
+    // 64k characters): each is posted at once, so the page sees them while the worker works.
+    const onProgress = progress ? (p: DocumentsProgress) => post({ type: 'indexing', id: m.id, progress: { ...p } }) : undefined;
+    const it = engine.generate(m.prompt, { ...options, signal: ctrl.signal, onProgress });
     for (;;) {
       const r = await it.next();
       if (r.done) {

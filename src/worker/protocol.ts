@@ -3,7 +3,7 @@
  * structured-cloneable data crosses: File objects clone, AbortSignals and class instances do
  * not, so an abort is a message and errors travel as SerializedError.
  */
-import type { EngineOptions, GenerateOptions } from '../engine/options';
+import type { DocumentsProgress, EngineOptions, GenerateOptions } from '../engine/options';
 import type { GenerateChunk } from '../engine/decode-loop';
 import type { GenerationStats } from '../engine/stats';
 import type { ModelConfig } from '../model/config';
@@ -19,8 +19,12 @@ export type ModelSpec =
 /** Engine options that can cross to a worker (a GPUDevice cannot). */
 export type WorkerLoadOptions = Omit<EngineOptions, 'device'>;
 
-/** Generate options that can cross (the signal becomes an 'abort' message). */
-export type WorkerGenerateOptions = Omit<GenerateOptions, 'signal'>;
+/**
+ * Generate options that can cross: the signal becomes an 'abort' message, the onProgress
+ * function the flag `progress`, which has the worker send each DocumentsProgress as an
+ * 'indexing' message.
+ */
+export type WorkerGenerateOptions = Omit<GenerateOptions, 'signal' | 'onProgress'> & { progress?: boolean };
 
 /** What the page learns about a loaded engine. */
 export interface EngineInfo {
@@ -55,6 +59,8 @@ export type Request =
 export type Response =
   | { type: 'progress'; id: number; progress: LoadProgress }
   | { type: 'loaded'; id: number; info: EngineInfo }
+  /** Indexing progress of a generation's documents (sent when its options ask for `progress`). */
+  | { type: 'indexing'; id: number; progress: DocumentsProgress }
   | { type: 'chunk'; id: number; chunk: GenerateChunk }
   | { type: 'done'; id: number; stats: GenerationStats }
   | { type: 'pieces'; id: number; pieces: string[] }
