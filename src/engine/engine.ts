@@ -30,9 +30,17 @@ export interface LoadOptions extends EngineOptions {
   onProgress?: (p: LoadProgress) => void;
   /**
    * A loaded draft model for the `draft` and `fusion` strategies (same tokenizer, same device;
-   * several engines may share one, S2D). Without it those strategies draft with a copy of the target.
+   * several engines may share one, S2D). Without it (and without draftWithTarget) those
+   * strategies are refused with OptionsError and strategyNames() leaves them out.
    */
   draft?: DraftModel;
+  /**
+   * Draft with a copy of the target (its own weights and cache on the engine's device) where
+   * `draft`, `fusion` or `cross-vocab` has no draft model given: the upper bound of what a draft
+   * model can reach, for tests and measurements. Default false. (Self-drafting as a strategy of
+   * its own is `self`.)
+   */
+  draftWithTarget?: boolean;
   /** A draft model of another tokenizer for the `cross-vocab` strategy (OmniDraft), loaded on the engine's device. */
   crossVocabDraft?: string | ModelSource | ModelFiles;
   /**
@@ -78,6 +86,8 @@ function checkLoadArgs(model: unknown, opts: unknown): void {
     throw new OptionsError(`Engine.load: the model is ${given(model)}; expected a folder path or URL (string), a ModelSource or loaded ModelFiles`);
   }
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw new OptionsError(`Engine.load: the options are ${given(opts)}; expected an object`);
+  const withTarget = (opts as LoadOptions).draftWithTarget;
+  if (withTarget !== undefined && typeof withTarget !== 'boolean') throw new OptionsError(`load option "draftWithTarget" is ${given(withTarget)}; expected true or false`);
 }
 
 /** A prompt is text or token ids of the model's vocabulary. */
@@ -102,6 +112,8 @@ export class Engine {
   private readonly watch: DeviceWatch;
   /** The draft model of the `draft` and `fusion` strategies (LoadOptions.draft), possibly shared. */
   private draftModel: DraftModel | null = null;
+  /** LoadOptions.draftWithTarget: a copy of the target stands in for a missing draft model. */
+  private draftWithTarget = false;
   /** The draft of the `cross-vocab` strategy (LoadOptions.crossVocabDraft). */
   private crossVocab: CrossVocabModel | null = null;
   /** The target's Hydra heads (LoadOptions.heads), or null. */
@@ -136,6 +148,7 @@ export class Engine {
     const gpu = await GpuModel.load(device, files, { maxContext, maxTreeRows: maxTreeNodes + 1, weightDtype });
     const engine = new Engine(device, files, gpu, tokenizer, maxContext, { weightDtype, maxTreeNodes });
     engine.draftModel = opts.draft ?? null;
+    engine.draftWithTarget = opts.draftWithTarget ?? false;
     if (opts.crossVocabDraft) engine.crossVocab = await loadCrossVocabDraft(device, opts.crossVocabDraft, weightDtype);
     engine.heads = await resolveHeads(opts.heads, model, files.config);
     return engine;
@@ -228,6 +241,7 @@ export class Engine {
         draft: this.draftModel ?? undefined,
         crossVocabDraft: this.crossVocab ?? undefined,
         heads: this.heads ?? undefined,
+        draftWithTarget: this.draftWithTarget,
         drafter: (other) => this.drafter(other),
         loadTargetCopy: () => GpuModel.load(this.device, this.files, { maxContext: this.maxContext, maxTreeRows: this.opts.maxTreeNodes + 1, weightDtype: this.opts.weightDtype }),
       });
@@ -243,9 +257,19 @@ export class Engine {
     return this.docs.store;
   }
 
-  /** The strategies this engine can run: every registered one, but `hydra` only with draft heads. */
+  /**
+   * The strategies this engine can run: every registered one, but `hydra` only with draft heads,
+   * `draft` and `fusion` only with a draft model, `cross-vocab` only with its draft (either of
+   * the two with draftWithTarget).
+   */
   strategyNames(): string[] {
-    return strategyNames().filter((n) => n !== 'hydra' || this.heads !== null);
+    const can: Record<string, boolean> = {
+      hydra: this.heads !== null,
+      draft: this.draftModel !== null || this.draftWithTarget,
+      fusion: this.draftModel !== null || this.draftWithTarget,
+      'cross-vocab': this.crossVocab !== null || this.draftWithTarget,
+    };
+    return strategyNames().filter((n) => can[n] ?? true);
   }
 
   /** Forgets what every drafter learned. */

@@ -38,6 +38,8 @@ export interface DrafterFactoryContext {
   crossVocabDraft?: CrossVocabModel;
   /** The target's Hydra draft heads (hydra-heads.json next to the model, or LoadOptions.heads); absent when none were found. */
   heads?: HydraHeads;
+  /** LoadOptions.draftWithTarget: a copy of the target stands in for a missing draft model. */
+  draftWithTarget?: boolean;
   /** Loads another instance of the target (for self-drafting). */
   loadTargetCopy(): Promise<GpuModel>;
   /** The engine's drafter of another strategy (shared: composite drafters reuse them). */
@@ -81,16 +83,21 @@ const factories = new Map<string, Factory>([
   ['ngram', () => new NgramDrafter()],
   ['retrieval', () => new RetrievalDrafter()],
   ['early-exit', (ctx) => new EarlyExitDrafter(ctx.target)],
-  // Without a draft of another tokenizer, a copy of the target drafts through text all the same.
+  // With draftWithTarget and no draft of another tokenizer, a copy of the target drafts through text all the same.
   ['cross-vocab', async (ctx) => {
+    if (!ctx.crossVocabDraft) needDraft(ctx, 'cross-vocab', 'crossVocabDraft');
     const target = Tokenizer.fromFiles(ctx.files.tokenizerJson, ctx.files.tokenizerConfig, ctx.files.config);
     return new CrossVocabDrafter(ctx.crossVocabDraft ?? { model: await ctx.loadTargetCopy(), tokenizer: target }, target);
   }],
-  // Without a draft model the target drafts for itself (a copy with its own cache): still a
-  // dynamic tree, and the upper bound of what a draft model can reach.
-  ['draft', async (ctx) => new ModelDrafter(ctx.draft ?? new DraftModel(await ctx.loadTargetCopy(), null, null))],
+  // With draftWithTarget and no draft model the target drafts for itself (a copy with its own
+  // cache): still a dynamic tree, and the upper bound of what a draft model can reach.
+  ['draft', async (ctx) => {
+    if (!ctx.draft) needDraft(ctx, 'draft', 'draft');
+    return new ModelDrafter(ctx.draft ?? new DraftModel(await ctx.loadTargetCopy(), null, null));
+  }],
   // RASD: the draft model's tree fused with the shared retrieval drafter's continuations (its documents).
   ['fusion', async (ctx) => {
+    if (!ctx.draft) needDraft(ctx, 'fusion', 'draft');
     const d = ((await ctx.drafter('draft')) as ModelDrafter);
     return new FusionDrafter(d.draft, d, (await ctx.drafter('retrieval')) as RetrievalDrafter);
   }],
@@ -106,6 +113,17 @@ const factories = new Map<string, Factory>([
   }],
   ['auto', async (ctx) => new Controller(await Promise.all(autoMembers('auto', ctx)!.map((n) => ctx.drafter(n))), controllerOptions(ctx))],
 ]);
+
+/**
+ * Refuses a strategy whose draft model was not given, unless draftWithTarget lets a copy of the
+ * target stand in: a silent copy would cost a second target's memory and draft no better than
+ * `self`.
+ */
+function needDraft(ctx: DrafterFactoryContext, strategy: string, option: 'draft' | 'crossVocabDraft'): void {
+  if (ctx.draftWithTarget) return;
+  const what = option === 'draft' ? 'a draft model with the target\'s tokenizer (DraftModel.load)' : 'a draft model of any tokenizer';
+  throw new OptionsError(`strategy "${strategy}" needs ${what}: the load option "${option}" (--draft DIR on the command line); or "draftWithTarget: true" to draft with a copy of the target; for self-drafting use the strategy "self"`);
+}
 
 /** Strategy names accepted by generate(), 'ar' (plain decoding) first. */
 export function strategyNames(): string[] {

@@ -8,7 +8,8 @@
  *    with a few overflowing LM-head rows makes only those logits non-finite; either generation
  *    rejects with ModelError (greedy and sampled, plain and speculative) instead of an
  *    OptionsError about token -1 or the argmax of the finite rest, and the device stays usable.
- *  - Prompts of the wrong type (null, a number, non-integer or negative ids) are OptionsErrors.
+ *  - Prompts of the wrong type (null, a number, non-integer or negative ids) are OptionsErrors;
+ *    so are draft, fusion and cross-vocab on an engine loaded without a draft model.
  */
 import { describe, expect, it, beforeAll } from 'vitest';
 import { Engine } from '../../src/engine/engine';
@@ -104,6 +105,18 @@ describe('non-finite logits on the GPU', () => {
       expect(e.name, String(bad)).toBe('OptionsError');
       expect(e.message).toMatch(/^the prompt/);
     }
+    expect((await ok.generateText('the cat sat', { maxTokens: 2, strategy: 'ar' })).tokens).toHaveLength(2);
+    // Strategies that need a draft model the engine was not given are refused, not run with a
+    // silent copy of the target, and not listed.
+    for (const strategy of ['draft', 'fusion', 'cross-vocab', 'auto:draft,lookup']) {
+      const e = await ok.generateText('the cat sat', { maxTokens: 2, strategy }).then(() => new Error('expected a rejection'), (err: Error) => err);
+      expect(e.name, strategy).toBe('OptionsError');
+      expect(e.message).toMatch(/^strategy "(draft|fusion|cross-vocab)" needs a draft model.*load option "(draft|crossVocabDraft)".*draftWithTarget: true.*strategy "self"/);
+    }
+    expect(ok.strategyNames()).not.toContain('draft');
+    expect(ok.strategyNames()).not.toContain('fusion');
+    expect(ok.strategyNames()).not.toContain('cross-vocab');
+    expect(ok.strategyNames()).toContain('self');
     expect((await ok.generateText('the cat sat', { maxTokens: 2, strategy: 'ar' })).tokens).toHaveLength(2);
     ok.destroy();
   });

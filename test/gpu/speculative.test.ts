@@ -36,7 +36,8 @@ for (const [name, shape] of Object.entries(shapes)) {
     let engine: Engine;
     beforeAll(async () => {
       files = await fixtureFiles(shape, 7);
-      engine = await Engine.load(files, { maxContext: 160, weightDtype: shape.dtype === 'f32' ? 'f32' : 'f16' });
+      // draftWithTarget: draft, fusion and cross-vocab run with a copy of the target as their draft
+      engine = await Engine.load(files, { maxContext: 160, weightDtype: shape.dtype === 'f32' ? 'f32' : 'f16', draftWithTarget: true });
     });
     afterAll(() => engine?.destroy());
 
