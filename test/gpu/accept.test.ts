@@ -16,7 +16,7 @@ import { acceptGreedy } from '../../src/verify/greedy.ts';
 import { Rng } from '../../src/verify/rng.ts';
 import { targetProbs, type SamplingOptions } from '../../src/verify/sampler.ts';
 import { acceptStochastic } from '../../src/verify/stochastic.ts';
-import { rng as mulberry, testGpu } from './util.ts';
+import { readU32, rng as mulberry, testGpu } from './util.ts';
 import { GpuCounter } from '../../src/gpu/counter.ts';
 
 const K = 4;
@@ -336,5 +336,16 @@ describe('a row the top-k guard marked (column 0 NO_ID: a non-finite logit)', ()
     const sampled = await walk.sample(tree, layout, s, HISTORY, new Rng(1), false);
     expect(Array.from(sampled.nodes)).toEqual([]);
     expect(sampled.bonus === 0xffffffff || sampled.bonus === -1, `sampled bonus ${sampled.bonus}`).toBe(true);
+    // A tree grown on the GPU from a draft whose own row was marked holds NO_ID as a token: it
+    // must not match the marked root's NO_ID and be accepted.
+    const gpuTree = new Uint32Array(4 * 128); // (4, MAX_ROWS): node tokens, parent rows, ...
+    gpuTree[0] = 0xffffffff; // node 0: token NO_ID, parent row 0 (the root)
+    device.queue.writeBuffer(walk.gpuBuffers().tree, 0, gpuTree);
+    const encoder = device.createCommandEncoder({ label: 'test.gpuTreeWalk' });
+    const pending = walk.encodeGreedyOnGpuTree(encoder, 2, 1);
+    device.queue.submit([encoder.finish()]);
+    const grown = pending.parse(new Int32Array((await readU32(device, walk.gpuBuffers().result, pending.words)).buffer));
+    expect(Array.from(grown.nodes)).toEqual([]);
+    expect(grown.bonus === 0xffffffff || grown.bonus === -1, `GPU tree bonus ${grown.bonus}`).toBe(true);
   });
 });
