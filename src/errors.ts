@@ -66,6 +66,28 @@ export class GpuLimitsError extends TreespecError {
   override name = 'GpuLimitsError';
 }
 
+/**
+ * The model's estimated GPU memory (src/model/memory.ts) exceeds a limit, found before any
+ * weight is downloaded: an adapter's per-buffer limit (maxBufferSize,
+ * maxStorageBufferBindingSize) or the caller's memoryBudget for the total.
+ */
+export class ModelTooLargeError extends TreespecError {
+  override name = 'ModelTooLargeError';
+  /** Bytes needed (the buffer's, or the total's for memoryBudget); 0 when not given. */
+  readonly needed: number;
+  /** Bytes the limit allows; 0 when not given. */
+  readonly available: number;
+  /** The limit: "memoryBudget", "maxBufferSize" or "maxStorageBufferBindingSize"; "" when not given. */
+  readonly limit: string;
+
+  constructor(message: string, options?: { cause?: unknown; needed?: number; available?: number; limit?: string }) {
+    super(message, options);
+    this.needed = options?.needed ?? 0;
+    this.available = options?.available ?? 0;
+    this.limit = options?.limit ?? '';
+  }
+}
+
 /** Allocation on the GPU failed (out of memory). */
 export class GpuOutOfMemoryError extends TreespecError {
   override name = 'GpuOutOfMemoryError';

@@ -28,7 +28,8 @@ export const generateFlags = {
   strategy: { type: 'string', value: 'NAME', dflt: 'auto', help: 'ar, auto, auto:NAME[,NAME...], self, random, lookup, recycling, aded, ngram, retrieval, early-exit, cross-vocab, draft, fusion, hydra (when the model has heads)' },
   'tree-budget': { type: 'string', value: 'N', dflt: '16', help: 'draft tree nodes per step (not with --strategy ar)' },
   device: { type: 'string', value: 'gpu|cpu', dflt: 'gpu', help: 'cpu: the TypeScript reference, plain decoding only' },
-  weights: { type: 'string', value: 'f16|f32|q8|q4', dflt: 'f16', help: 'weight storage on the GPU (the CPU computes with the same values)' },
+  weights: { type: 'string', value: 'f16|f32|q8|q4|auto', dflt: 'f16', help: 'weight storage on the GPU (the CPU computes with the same values); auto: the most precise that fits' },
+  'memory-budget': { type: 'string', value: 'BYTES', dflt: 'unchecked', help: 'GPU memory the model may take in all; refused before loading when the estimate exceeds it' },
   'max-context': { type: 'string', value: 'N', dflt: 'min(max_position_embeddings, 2048)', help: 'prompt + output tokens, at most max_position_embeddings' },
   chat: { type: 'boolean', dflt: 'off', help: "apply the model's chat template to the prompt" },
   documents: { type: 'string', multiple: true, value: 'FILE', dflt: 'none', help: 'text for retrieval drafting (retrieval, fusion, auto); repeatable' },
@@ -77,11 +78,19 @@ export const quantizeFlags = {
   debug,
 } as const satisfies Record<string, Flag>;
 
+export const inspectFlags = {
+  model: { type: 'string', value: 'DIR_OR_URL', dflt: 'required', help: 'model folder or URL base (reads config.json and the safetensors headers only)' },
+  'max-context': { type: 'string', value: 'N', dflt: 'min(max_position_embeddings, 2048)', help: 'a context to estimate besides the default one' },
+  json: { type: 'boolean', dflt: 'off', help: 'print the shape, parameters, stored weights and estimates (bytes) as JSON' },
+  debug,
+} as const satisfies Record<string, Flag>;
+
 export const commands = {
   generate: { flags: generateFlags, summary: 'generate text on the GPU engine or the CPU reference' },
   fixture: { flags: fixtureFlags, summary: 'write a seeded random-weight model in the Hugging Face layout' },
   'vocab-counts': { flags: vocabCountsFlags, summary: "VocabTrim counts of the target's greedy predictions" },
   quantize: { flags: quantizeFlags, summary: 'write the pre-quantized form of a model, loaded as stored by --weights q8|q4' },
+  inspect: { flags: inspectFlags, summary: 'shape, parameters and GPU memory per weight format, without downloading weights' },
 } as const;
 
 export type CommandName = keyof typeof commands;

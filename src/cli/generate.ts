@@ -1,12 +1,13 @@
 /** `treespec generate`: one generation on the GPU engine or the CPU reference. */
 import { parseArgs } from 'node:util';
 import { generateFlags } from './flags';
-import { Engine } from '../engine/engine';
+import { Engine, planWeights } from '../engine/engine';
+import { acquireDevice } from '../gpu/device';
 import { engineDefaults, isWeightDtype, resolveGenerateOptions, resolveMaxContext, OptionsError, type DocumentsProgress, type GenerateOptions } from '../engine/options';
 import { profileTable } from './profile';
 import { isStrategyName, strategyNames } from '../engine/strategies';
 import { ContextLengthError } from '../errors';
-import { dequantizedFiles, loadModelFiles } from '../model/weights';
+import { dequantizedFiles, loadModelFiles, readConfig } from '../model/weights';
 import { loadHeads } from '../model/heads';
 import { sourceFromString } from '../model/source';
 import { Tokenizer } from '../tokenizer/tokenizer';
@@ -68,8 +69,10 @@ export async function runGenerate(args: string[]): Promise<number> {
   if (f.prompt === undefined) throw new OptionsError('--prompt is required');
   const device = f.device ?? 'gpu';
   if (device !== 'gpu' && device !== 'cpu') throw new OptionsError(`--device is "${device}"; expected gpu or cpu`);
-  const weights = f.weights ?? 'f16';
-  if (!isWeightDtype(weights)) throw new OptionsError(`--weights is "${weights}"; expected f16, f32, q8 or q4`);
+  const asked = f.weights ?? 'f16';
+  if (!isWeightDtype(asked) && asked !== 'auto') throw new OptionsError(`--weights is "${asked}"; expected f16, f32, q8, q4 or auto`);
+  const memoryBudget = num(f['memory-budget'], 'memory-budget');
+  if (memoryBudget !== undefined && device === 'cpu') throw new OptionsError('--memory-budget limits GPU memory; it needs --device gpu');
   const gen: GenerateOptions = {
     maxTokens: num(f['max-tokens'], 'max-tokens'),
     temperature: num(f.temperature, 'temperature'),
@@ -93,7 +96,14 @@ export async function runGenerate(args: string[]): Promise<number> {
   }
   checkStrategyFlags(gen.strategy ?? (device === 'cpu' ? 'ar' : 'auto'), f);
   const source = sourceFromString(f.model);
-  const files = await loadModelFiles(source);
+  // GPU: the memory check (and --weights auto) before any weight is read, as Engine.load does
+  const config = await readConfig(source);
+  const gpu = device === 'gpu' ? (await acquireDevice()).device : null;
+  const context = resolveMaxContext(maxContext, config.maxPositionEmbeddings);
+  const weights = gpu
+    ? planWeights(config, { weightDtype: asked, memoryBudget }, { maxContext: context, maxRows: engineDefaults.maxTreeNodes + 1 }, gpu).dtype
+    : asked === 'auto' ? 'f32' : asked; // the CPU reference computes in f32
+  const files = await loadModelFiles(source, { config });
   let result: { text: string; tokens: number[]; stats: object };
   if (device === 'cpu') {
     if (gen.strategy && gen.strategy !== 'ar') throw new OptionsError(`--strategy ${gen.strategy} needs --device gpu; the CPU reference decodes plainly`);
@@ -103,7 +113,6 @@ export async function runGenerate(args: string[]): Promise<number> {
     const text = opts.chat ? tokenizer.applyChatTemplate([{ role: 'user', content: f.prompt }]) : f.prompt;
     const prompt = tokenizer.encode(text, { addSpecialTokens: !opts.chat && opts.addSpecialTokens });
     // The engine's policy: prompt + output within the context; a longer prompt is an error.
-    const context = resolveMaxContext(maxContext, files.config.maxPositionEmbeddings);
     if (prompt.length >= context) {
       throw new ContextLengthError(`the prompt has ${prompt.length} tokens; the context holds ${context} (prompt + output), so at most ${context - 1} prompt tokens`);
     }
@@ -112,15 +121,14 @@ export async function runGenerate(args: string[]): Promise<number> {
     result = generateOnCpu(cpuFiles, tokenizer, prompt, opts, context);
   } else {
     if (f['vocab-trim'] !== undefined && !f.draft) throw new OptionsError('--vocab-trim N trims the draft model: it needs --draft DIR');
-    const context = resolveMaxContext(maxContext, files.config.maxPositionEmbeddings);
     // cross-vocab takes --draft as a model of another tokenizer (loaded by the engine); the
     // other draft strategies take it as a same-tokenizer DraftModel.
     const cross = gen.strategy === 'cross-vocab';
     if (cross && f['vocab-trim'] !== undefined) throw new OptionsError('--vocab-trim applies to the draft strategies of the same tokenizer, not to cross-vocab');
-    const draft = f.draft && !cross ? await loadCliDraft(f.draft, num(f['vocab-trim'], 'vocab-trim'), context, weights) : undefined;
+    const draft = f.draft && !cross ? await loadCliDraft(f.draft, num(f['vocab-trim'], 'vocab-trim'), context, weights, gpu!) : undefined;
     // Hydra heads next to the model's files, when it has them
     const heads = (await loadHeads(source, files.config)) ?? false;
-    const engine = await Engine.load(files, { weightDtype: weights, maxContext, draft, crossVocabDraft: cross ? f.draft : undefined, heads });
+    const engine = await Engine.load(files, { weightDtype: weights, maxContext, device: gpu!, draft, crossVocabDraft: cross ? f.draft : undefined, heads });
     if (f.json) {
       result = await engine.generateText(f.prompt, gen);
     } else {

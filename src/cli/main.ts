@@ -1,12 +1,13 @@
 /**
  * The `treespec` command line: generate (GPU engine or CPU reference), fixture (random-weight
- * models in the Hugging Face layout), vocab-counts, quantize; help for each (src/cli/flags.ts).
+ * models in the Hugging Face layout), vocab-counts, quantize, inspect; help for each (src/cli/flags.ts).
  * Errors print their name and message, and a stack trace only with --debug.
  */
 import { runGenerate } from './generate';
 import { runFixture } from './fixture';
 import { runVocabCounts } from './vocab-counts';
 import { runQuantize } from './quantize';
+import { runInspect } from './inspect';
 import { OptionsError } from '../errors';
 import { commandUsage, commands, isCommand, usage } from './flags';
 
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'generate') return await runGenerate(rest);
     if (command === 'fixture') return await runFixture(rest);
     if (command === 'vocab-counts') return await runVocabCounts(rest);
+    if (command === 'inspect') return await runInspect(rest);
     return await runQuantize(rest);
   } catch (e) {
     // node:util parseArgs reports unknown flags and missing values as a TypeError with a code.

@@ -67,7 +67,7 @@ export async function runVocabCounts(args: string[]): Promise<number> {
  * `--draft DIR [--vocab-trim N]` of `treespec generate`: the draft model, its LM head trimmed to
  * the N tokens most counted in DIR/vocab-counts.json when N is given.
  */
-export async function loadCliDraft(dir: string, vocabTrim: number | undefined, maxContext: number, weights: WeightDtype): Promise<DraftModel> {
+export async function loadCliDraft(dir: string, vocabTrim: number | undefined, maxContext: number, weights: WeightDtype, gpu?: GPUDevice): Promise<DraftModel> {
   const files = await loadModelFiles(sourceFromString(dir));
   let kept: Int32Array | undefined;
   if (vocabTrim !== undefined) {
@@ -77,6 +77,6 @@ export async function loadCliDraft(dir: string, vocabTrim: number | undefined, m
     });
     kept = keptTokens(parseVocabCounts(JSON.parse(text), files.config.vocabSize), vocabTrim);
   }
-  const { device } = await acquireDevice();
+  const device = gpu ?? (await acquireDevice()).device;
   return DraftModel.load(device, files, { maxContext, weightDtype: weights, vocabTrim: kept });
 }

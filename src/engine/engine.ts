@@ -4,13 +4,15 @@
  * are queued.
  */
 import { acquireDevice } from '../gpu/device';
-import { loadModelFiles, type ModelFiles } from '../model/weights';
+import { loadModelFiles, readConfig, type ModelFiles } from '../model/weights';
+import { chooseWeightDtype, type MemoryEstimate } from '../model/memory';
+import { preferredTopKSlice } from '../ops/topk';
 import { sourceFromString, type LoadProgress, type ModelSource } from '../model/source';
 import { GpuModel } from '../model/gpu-model';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { ContextLengthError, EngineDestroyedError } from '../errors';
 import type { Drafter } from '../draft/drafter';
-import { engineDefaults, given, resolveGenerateOptions, resolveMaxContext, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions } from './options';
+import { engineDefaults, given, isWeightDtype, resolveGenerateOptions, resolveMaxContext, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions, type WeightDtype } from './options';
 import { createDrafter, strategyNames } from './strategies';
 import { Lock } from './lock';
 import type { Datastore } from '../draft/datastore';
@@ -74,6 +76,23 @@ async function resolveHeads(opt: LoadOptions['heads'], model: ModelInput, config
 
 export type ModelInput = string | ModelSource | ModelFiles;
 
+/**
+ * The weight format of a load (EngineOptions.weightDtype, 'auto' resolved) and its memory
+ * estimate; throws ModelTooLargeError when it exceeds the adapter's buffer limits or
+ * `memoryBudget`. Engine.load and the worker call it before downloading weights.
+ */
+export function planWeights(config: ModelConfig, opts: Pick<EngineOptions, 'weightDtype' | 'memoryBudget'>, shape: { maxContext: number; maxRows: number }, device: GPUDevice): { dtype: WeightDtype; estimate: MemoryEstimate } {
+  const requested = opts.weightDtype ?? engineDefaults.weightDtype;
+  if (requested !== 'auto' && !isWeightDtype(requested)) {
+    throw new OptionsError(`engine option "weightDtype" is ${given(requested)}; expected "f32", "f16", "q8", "q4" or "auto"`);
+  }
+  const budget = opts.memoryBudget;
+  if (budget !== undefined && !(typeof budget === 'number' && Number.isSafeInteger(budget) && budget > 0)) {
+    throw new OptionsError(`engine option "memoryBudget" is ${given(budget)}; expected a positive integer (bytes)`);
+  }
+  return chooseWeightDtype(config, requested, { ...shape, topKSlice: preferredTopKSlice(device) }, device.limits, budget);
+}
+
 function isModelFiles(m: ModelInput): m is ModelFiles {
   return typeof m === 'object' && 'tensors' in m && 'config' in m;
 }
@@ -125,7 +144,7 @@ export class Engine {
     readonly model: GpuModel,
     readonly tokenizer: Tokenizer,
     readonly maxContext: number,
-    private readonly opts: Required<Pick<EngineOptions, 'weightDtype' | 'maxTreeNodes'>>,
+    private readonly opts: { weightDtype: WeightDtype; maxTreeNodes: number },
   ) {
     this.watch = new DeviceWatch(device);
   }
@@ -133,18 +152,19 @@ export class Engine {
   /** Loads a model (folder path or URL base as a string, a ModelSource, or parsed files). */
   static async load(model: ModelInput, opts: LoadOptions = {}): Promise<Engine> {
     checkLoadArgs(model, opts);
-    const files = isModelFiles(model)
-      ? model
-      : await loadModelFiles(typeof model === 'string' ? sourceFromString(model) : model, { onProgress: opts.onProgress });
-    const tokenizer = Tokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfig, files.config);
+    // config.json first: the memory check runs before any weight is downloaded
+    const source = isModelFiles(model) ? null : typeof model === 'string' ? sourceFromString(model) : model;
+    const config = source ? await readConfig(source, opts.onProgress) : (model as ModelFiles).config;
     const maxTreeNodes = opts.maxTreeNodes ?? engineDefaults.maxTreeNodes;
     if (!Number.isInteger(maxTreeNodes) || maxTreeNodes < 0 || maxTreeNodes > 127) {
       throw new OptionsError(`engine option "maxTreeNodes" is ${maxTreeNodes}; expected an integer in [0, 127]`);
     }
-    const maxContext = resolveMaxContext(opts.maxContext, files.config.maxPositionEmbeddings);
+    const maxContext = resolveMaxContext(opts.maxContext, config.maxPositionEmbeddings);
     const device = opts.device ?? opts.draft?.gpu.device ?? (await acquireDevice()).device;
+    const weightDtype = planWeights(config, opts, { maxContext, maxRows: maxTreeNodes + 1 }, device).dtype;
+    const files = source ? await loadModelFiles(source, { onProgress: opts.onProgress, config }) : (model as ModelFiles);
+    const tokenizer = Tokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfig, files.config);
     opts.draft?.checkTarget(tokenizer, device, maxContext);
-    const weightDtype = opts.weightDtype ?? engineDefaults.weightDtype;
     const gpu = await GpuModel.load(device, files, { maxContext, maxTreeRows: maxTreeNodes + 1, weightDtype });
     const engine = new Engine(device, files, gpu, tokenizer, maxContext, { weightDtype, maxTreeNodes });
     engine.draftModel = opts.draft ?? null;
@@ -156,6 +176,11 @@ export class Engine {
 
   get config() {
     return this.files.config;
+  }
+
+  /** The weight format the model was loaded at (LoadOptions.weightDtype, with 'auto' resolved). */
+  get weightDtype(): WeightDtype {
+    return this.opts.weightDtype;
   }
 
   /** Prompt text -> token ids, as generate() encodes it. */

@@ -17,8 +17,19 @@ export function isWeightDtype(v: string): v is WeightDtype {
 export interface EngineOptions {
   /** Largest context (prompt + generated tokens). Default: min(model max positions, 2048). */
   maxContext?: number;
-  /** How weights are stored on the GPU. Default 'f16' (half the memory traffic of f32). */
-  weightDtype?: WeightDtype;
+  /**
+   * How weights are stored on the GPU. Default 'f16' (half the memory traffic of f32). 'auto':
+   * the most precise of f32, f16, q8, q4 whose memory estimate (src/model/memory.ts) fits the
+   * adapter's buffer limits and `memoryBudget`.
+   */
+  weightDtype?: WeightDtype | 'auto';
+  /**
+   * GPU memory the model may take in all, in bytes (WebGPU has no query for it): Engine.load
+   * refuses with ModelTooLargeError, before downloading weights, when the estimate of weights,
+   * KV cache, activations and staging exceeds it. Default: unchecked (only the adapter's
+   * per-buffer limits are).
+   */
+  memoryBudget?: number;
   /** Largest draft tree (nodes below the root); verify passes have up to this + 1 rows. Default 127. */
   maxTreeNodes?: number;
   /** An existing device to run on (shared by several engines). Default: acquire one. */

@@ -15,7 +15,7 @@ import { activationBytesPerRow, allocateActivations } from './forward-buffers.ts
 import { buildOps, type Fusion } from './forward-ops.ts';
 import { preferredMatmulVariant } from '../ops/matmul.ts';
 import { checkTiling, splitTilings, tuneMatmul, type MatmulTiling, type TuningResult } from '../ops/matmul-tuning.ts';
-import { matrixBytes, uploadWeights, type WeightDtype } from './upload.ts';
+import { embedDtypeOf, matrixBytes, uploadWeights, type WeightDtype } from './upload.ts';
 import type { ModelFiles } from './weights.ts';
 
 export interface GpuModelOptions {
@@ -109,9 +109,10 @@ export async function allocate(device: GPUDevice, files: ModelFiles, counter: Gp
 export function largestBuffers(c: ModelConfig, maxRows: number, capacity: number, dtype: WeightDtype, outVocab: number): BufferNeed[] {
   const h = c.hiddenSize;
   const qd = c.numHeads * c.headDim;
-  const w = (label: string, rows: number, cols: number): BufferNeed => ({ label: `weights.${label}`, bytes: matrixBytes(rows, cols, dtype), binding: true });
+  const w = (label: string, rows: number, cols: number, d = dtype): BufferNeed => ({ label: `weights.${label}`, bytes: matrixBytes(rows, cols, d), binding: true });
   return [
-    w('model.embed_tokens.weight', c.vocabSize, h),
+    // the embedding table stays f16 under q8 / q4 (upload.ts)
+    w('model.embed_tokens.weight', c.vocabSize, h, embedDtypeOf(dtype)),
     ...(c.tieWordEmbeddings ? [] : [w('lm_head.weight', c.vocabSize, h)]),
     w('model.layers.0.self_attn.q_proj.weight', qd, h),
     w('model.layers.0.self_attn.o_proj.weight', h, qd),

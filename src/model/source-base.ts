@@ -17,6 +17,12 @@ export interface ModelSource {
   read(file: string, onProgress?: (p: LoadProgress) => void): Promise<Uint8Array>;
   /** Whether the file exists (no download of its body). */
   exists(file: string): Promise<boolean>;
+  /**
+   * The file's first `bytes` bytes (all of it when shorter), without reading the rest: a
+   * safetensors header before its weights (`treespec inspect`). Optional: a source without it
+   * is read whole by the callers that need a head.
+   */
+  readHead?(file: string, bytes: number): Promise<Uint8Array>;
 }
 
 /**

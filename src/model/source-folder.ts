@@ -48,6 +48,25 @@ export class FolderSource implements ModelSource {
     }
   }
 
+  async readHead(file: string, bytes: number): Promise<Uint8Array> {
+    const path = this.path(file);
+    const fs = await nodeFs(this.dir);
+    try {
+      const handle = await fs.open(path, 'r');
+      try {
+        const out = new Uint8Array(bytes); // (bytes)
+        const { bytesRead } = await handle.read(out, 0, bytes, 0);
+        return out.subarray(0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'not found' : `could not be read (${(e as Error).message})`;
+      throw new ModelSourceError(`${this.id}: file "${file}" ${why}`, file, null, { cause: e });
+    }
+  }
+
   async exists(file: string): Promise<boolean> {
     const path = this.path(file);
     const fs = await nodeFs(this.dir);

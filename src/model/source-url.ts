@@ -175,6 +175,36 @@ export class UrlSource implements ModelSource {
     throw new ModelSourceError(`${url}: HTTP ${res.status} ${res.statusText}`, url, res.status);
   }
 
+  /**
+   * The first `bytes` bytes with one Range request (a cached file is sliced); a server that
+   * ignores Range answers 200 and its body is read only up to `bytes`, then cancelled.
+   */
+  async readHead(file: string, bytes: number): Promise<Uint8Array> {
+    const url = this.url(file);
+    const cached = await this.fromCache(url);
+    if (cached) return cached.subarray(0, bytes);
+    let res: Response;
+    try {
+      res = await this.opts.fetch(url, { headers: { Range: `bytes=0-${bytes - 1}` }, signal: this.opts.signal });
+    } catch (e) {
+      if (this.opts.signal?.aborted) throw e;
+      throw new ModelSourceError(`${url}: request failed (${(e as Error).message})`, url, null, { cause: e });
+    }
+    if (!res.ok) throw new ModelSourceError(`${url}: HTTP ${res.status} ${res.statusText}`, url, res.status);
+    const out = new Uint8Array(bytes); // (bytes)
+    let n = 0;
+    const reader = res.body!.getReader();
+    while (n < bytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const take = Math.min(value.length, bytes - n);
+      out.set(value.subarray(0, take), n);
+      n += take;
+    }
+    await reader.cancel().catch(() => undefined);
+    return out.subarray(0, n);
+  }
+
   /** The cached bytes when present and intact; a damaged entry is deleted (and so re-fetched). */
   private async fromCache(url: string): Promise<Uint8Array | null> {
     if (!this.cacheStorage) return null;

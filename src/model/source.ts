@@ -30,6 +30,10 @@ export class MemorySource implements ModelSource {
     checkFileName(file, this.id);
     return this.files.has(file);
   }
+
+  async readHead(file: string, bytes: number): Promise<Uint8Array> {
+    return (await this.read(file)).subarray(0, bytes);
+  }
 }
 
 /**

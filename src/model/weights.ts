@@ -222,10 +222,18 @@ async function mergeGenerationConfig(source: ModelSource, config: ModelConfig, o
   }
 }
 
-/** Reads and validates everything needed to run a model. */
-export async function loadModelFiles(source: ModelSource, opts: { onProgress?: (p: LoadProgress) => void } = {}): Promise<ModelFiles> {
+/** config.json of a source, parsed and validated (nothing else is read). */
+export async function readConfig(source: ModelSource, onProgress?: (p: LoadProgress) => void): Promise<ModelConfig> {
+  return parseConfig(parseJson(await source.read('config.json', onProgress), 'config.json', ConfigError), 'config.json');
+}
+
+/**
+ * Reads and validates everything needed to run a model. `config`: the source's config.json
+ * already read with readConfig (Engine.load checks its memory before any weight is read).
+ */
+export async function loadModelFiles(source: ModelSource, opts: { onProgress?: (p: LoadProgress) => void; config?: ModelConfig } = {}): Promise<ModelFiles> {
   const onProgress = opts.onProgress;
-  const config = parseConfig(parseJson(await source.read('config.json', onProgress), 'config.json', ConfigError), 'config.json');
+  const config = opts.config ?? (await readConfig(source, onProgress));
   await mergeGenerationConfig(source, config, onProgress);
   if (!(await source.exists('tokenizer.json'))) {
     throw new TokenizerError(`${source.id}: tokenizer.json is missing (only tokenizer.json is supported, not tokenizer.model)`);

@@ -5,11 +5,11 @@
  */
 /// <reference lib="webworker" />
 import { loadHeads } from '../model/heads';
-import { Engine } from '../engine/engine';
+import { Engine, planWeights } from '../engine/engine';
 import { DraftModel } from '../draft/draft-model';
-import { engineDefaults, type DocumentsProgress } from '../engine/options';
+import { engineDefaults, resolveMaxContext, type DocumentsProgress, type WeightDtype } from '../engine/options';
 import { acquireDevice } from '../gpu/device';
-import { loadModelFiles, type ModelFiles } from '../model/weights';
+import { loadModelFiles, readConfig, type ModelFiles } from '../model/weights';
 import { checkWeightsFit } from './limits';
 import { FileListSource, UrlSource, type LoadProgress, type ModelSource } from '../model/source';
 import { serializeError } from './errors';
@@ -68,21 +68,27 @@ async function load(m: Extract<Request, { type: 'load' }>): Promise<void> {
   const progress = throttledProgress(m.id);
   let files: ModelFiles;
   let draftFiles: ModelFiles | null = null;
+  let weightDtype: WeightDtype;
+  let device: GPUDevice;
   try {
-    files = await loadModelFiles(sourceOf(m.model), { onProgress: progress.onProgress });
+    // config.json and the device first: a model too large for this adapter or the memory
+    // budget is refused before its weights are downloaded (Engine.load's check).
+    const source = sourceOf(m.model);
+    const config = await readConfig(source, progress.onProgress);
+    device = (await acquireDevice()).device;
+    const maxContext = resolveMaxContext(m.options.maxContext, config.maxPositionEmbeddings);
+    const maxRows = (m.options.maxTreeNodes ?? engineDefaults.maxTreeNodes) + 1;
+    weightDtype = planWeights(config, m.options, { maxContext, maxRows }, device).dtype;
+    files = await loadModelFiles(source, { onProgress: progress.onProgress, config });
     if (m.draft) draftFiles = await loadModelFiles(sourceOf(m.draft), { onProgress: (p) => progress.onProgress({ ...p, file: `draft/${p.file}` }) });
   } finally {
     progress.flush();
   }
-  // Files first, then the device: a model too large for this adapter is refused before any upload.
-  const { device } = await acquireDevice();
-  const weightDtype = m.options.weightDtype ?? engineDefaults.weightDtype;
-  checkWeightsFit(files.tensors, weightDtype, device.limits);
   if (draftFiles) checkWeightsFit(draftFiles.tensors, weightDtype, device.limits);
   const draft = draftFiles ? await DraftModel.load(device, draftFiles, { weightDtype, maxContext: m.options.maxContext }) : undefined;
   // Hydra heads stored next to the model's files (none: the engine offers no `hydra`).
   const heads = await loadHeads(sourceOf(m.model), files.config);
-  engine = await Engine.load(files, { ...m.options, device, draft, heads: heads ?? false });
+  engine = await Engine.load(files, { ...m.options, weightDtype, device, draft, heads: heads ?? false });
   post({ type: 'loaded', id: m.id, info: infoOf(engine) });
 }
 

@@ -1,0 +1,77 @@
+/**
+ * `treespec inspect`: a model's family and shape, parameter count, stored weights and the GPU
+ * memory it needs per weight format (src/model/memory.ts), from config.json and the
+ * safetensors headers only: nothing else is downloaded and no GPU is used.
+ */
+import { parseArgs } from 'node:util';
+import { inspectFlags } from './flags';
+import { engineDefaults, resolveMaxContext, OptionsError } from '../engine/options';
+import { estimateMemory, parameterCount, WEIGHT_FORMATS, type MemoryEstimate } from '../model/memory';
+import { readConfig } from '../model/weights';
+import { readStoredWeights } from '../model/stored-weights';
+import { sourceFromString } from '../model/source';
+import type { ModelConfig } from '../model/config';
+
+const MIB = 1024 * 1024;
+
+function shapeLine(c: ModelConfig): string {
+  const parts = [
+    `vocab ${c.vocabSize}`,
+    `hidden ${c.hiddenSize}`,
+    `${c.numLayers} layers`,
+    `${c.numHeads} heads (${c.numKvHeads} kv) x ${c.headDim}`,
+    `MLP ${c.intermediateSize}`,
+    c.tieWordEmbeddings ? 'tied embeddings' : 'separate LM head',
+    `max positions ${c.maxPositionEmbeddings}`,
+  ];
+  return `${c.modelType}: ${parts.join(', ')}`;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / MIB).toFixed(1)}`;
+}
+
+function table(estimates: MemoryEstimate[]): string {
+  const head = ['weights', 'context', 'weights MiB', 'KV MiB', 'activations MiB', 'staging MiB', 'total MiB', 'largest buffer MiB'];
+  const rows = estimates.map((e) => {
+    const largest = e.largest.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+    return [e.dtype, String(e.maxContext), mib(e.weights), mib(e.kvCache), mib(e.activations), mib(e.staging), mib(e.total), `${mib(largest.bytes)} (${largest.label})`];
+  });
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [head, ...rows].map((r) => r.map((x, i) => (i === r.length - 1 ? x : x.padStart(w[i]))).join('  ')).join('\n');
+}
+
+export async function runInspect(args: string[]): Promise<number> {
+  const f = parseArgs({ args, strict: true, allowPositionals: false, options: inspectFlags }).values;
+  if (!f.model) throw new OptionsError('--model is required (a model folder or a URL base)');
+  const given = f['max-context'];
+  const asked = given === undefined ? undefined : Number(given);
+  if (given !== undefined && !(given.trim() !== '' && Number.isInteger(asked) && asked! >= 2)) throw new OptionsError(`--max-context is "${given}"; expected an integer >= 2`);
+  const source = sourceFromString(f.model);
+  const config = await readConfig(source);
+  const stored = await readStoredWeights(source);
+  const contexts = [...new Set([resolveMaxContext(undefined, config.maxPositionEmbeddings), ...(asked === undefined ? [] : [resolveMaxContext(asked, config.maxPositionEmbeddings)])])];
+  const maxRows = engineDefaults.maxTreeNodes + 1;
+  const estimates = contexts.flatMap((maxContext) => WEIGHT_FORMATS.map((dtype) => estimateMemory(config, { dtype, maxContext, maxRows })));
+  const parameters = parameterCount(config);
+  if (f.json) {
+    process.stdout.write(`${JSON.stringify({ model: source.id, modelType: config.modelType, config, parameters, stored, maxTreeRows: maxRows, estimates }, null, 1)}\n`);
+    return 0;
+  }
+  const storedLine = stored
+    ? `${stored.files.length} file(s), ${stored.tensors} tensors, ${stored.bytes} bytes (${mib(stored.bytes)} MiB); elements per dtype: ${Object.entries(stored.elements).map(([d, n]) => `${d} ${n}`).join(', ')}`
+    : 'unknown (this source cannot read a file head)';
+  const lines = [
+    `model: ${source.id}`,
+    shapeLine(config),
+    `parameters: ${parameters}`,
+    `stored weights: ${storedLine}`,
+    '',
+    `GPU memory per weight format (maxTreeRows ${maxRows}; MiB = 2^20 bytes; --json gives bytes):`,
+    table(estimates),
+    '',
+    'The largest buffer must fit the adapter\'s maxStorageBufferBindingSize and maxBufferSize; the total is what Engine.load checks against memoryBudget.',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
