@@ -32,7 +32,10 @@ export class MemorySource implements ModelSource {
   }
 
   async readHead(file: string, bytes: number): Promise<Uint8Array> {
-    return (await this.read(file)).subarray(0, bytes);
+    checkFileName(file, this.id);
+    const data = this.files.get(file);
+    if (!data) throw new ModelSourceError(`${this.id}: file "${file}" not found`, file, 404);
+    return data.subarray(0, bytes);
   }
 }
 

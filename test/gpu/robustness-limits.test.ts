@@ -1,6 +1,7 @@
 /**
  * Limits on the GPU engine (issue 9):
- *  - adapter limits too small for the model: GpuLimitsError before anything is allocated,
+ *  - adapter limits too small for the model: ModelTooLargeError (Engine.load, before the weights
+ *    are read) or GpuLimitsError (GpuModel.load) before anything is allocated,
  *    naming the buffer, its bytes and the adapter's maxStorageBufferBindingSize/maxBufferSize;
  *  - out-of-memory reported by the device's error scope during allocation: GpuOutOfMemoryError;
  *  - a prompt longer than the context: ContextLengthError; maxTokens beyond the context: the
@@ -15,7 +16,7 @@ import { FIXTURE_SHAPES, makeFixture } from '../../src/model/fixture';
 import { MemorySource } from '../../src/model/source';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import { acquireDevice } from '../../src/gpu/device';
-import { ContextLengthError, GpuLimitsError, GpuOutOfMemoryError, OptionsError } from '../../src/errors';
+import { ContextLengthError, GpuLimitsError, GpuOutOfMemoryError, ModelTooLargeError, OptionsError } from '../../src/errors';
 
 interface Spy {
   createBuffer: number;
@@ -55,16 +56,19 @@ describe('GPU limits, out of memory, context and option bounds', () => {
   });
   afterAll(() => engine?.destroy());
 
-  it('a weight larger than the storage binding limit: GpuLimitsError with the numbers, nothing allocated', async () => {
+  it('a weight larger than the storage binding limit: ModelTooLargeError (Engine.load) or GpuLimitsError (GpuModel.load) with the numbers, nothing allocated', async () => {
     const spy = { createBuffer: 0 };
     const small = proxyDevice(device, { maxStorageBufferBindingSize: 65536 }, spy);
     const err = await Engine.load(files, { maxContext: 24, weightDtype: 'f32', device: small }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(GpuLimitsError);
+    expect(err).toBeInstanceOf(ModelTooLargeError);
     const msg = (err as Error).message;
     // tiny: vocab 512 x hidden 64 f32 = 131072 bytes
     expect(msg).toContain('"weights.model.embed_tokens.weight" needs 131072 bytes');
-    expect(msg).toContain('maxStorageBufferBindingSize = 65536');
-    expect(msg).toContain(`maxBufferSize = ${device.limits.maxBufferSize}`);
+    expect(msg).toContain('maxStorageBufferBindingSize is 65536 bytes');
+    const direct = await GpuModel.load(small, files, { maxContext: 24, weightDtype: 'f32' }).catch((e: unknown) => e);
+    expect(direct).toBeInstanceOf(GpuLimitsError);
+    expect((direct as Error).message).toContain('maxStorageBufferBindingSize = 65536');
+    expect((direct as Error).message).toContain(`maxBufferSize = ${device.limits.maxBufferSize}`);
     expect(spy.createBuffer).toBe(0);
   });
 

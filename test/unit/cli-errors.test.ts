@@ -155,6 +155,6 @@ describe('treespec generate: bad input', () => {
   it('an unknown command is named on stderr and exits 2', async () => {
     const r = await run(['frobnicate']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('OptionsError: unknown command "frobnicate"; expected one of generate, fixture, vocab-counts, quantize or help (treespec help lists them)\n');
+    expect(r.stderr).toBe('OptionsError: unknown command "frobnicate"; expected one of generate, fixture, vocab-counts, quantize, inspect or help (treespec help lists them)\n');
   });
 });

@@ -46,7 +46,7 @@ describe('help', () => {
     for (const argv of [['bogus'], ['help', 'bogus']]) {
       const r = await run(argv);
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/^OptionsError: unknown command "bogus"; expected one of generate, fixture, vocab-counts, quantize or help/);
+      expect(r.stderr).toMatch(/^OptionsError: unknown command "bogus"; expected one of generate, fixture, vocab-counts, quantize, inspect or help/);
     }
   });
 

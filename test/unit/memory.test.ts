@@ -1,0 +1,130 @@
+/**
+ * The memory estimate without a GPU (its exactness against real allocations is in
+ * test/gpu/memory-estimate.test.ts): parameter counts of published models, the buffers that
+ * bind real sizes, safetensors headers read without the weights, and `treespec inspect`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../../src/model/config';
+import { estimateMemory, parameterCount, shortfall, WEIGHT_FORMATS } from '../../src/model/memory';
+import { readStoredWeights } from '../../src/model/stored-weights';
+import { FIXTURE_SHAPES, makeFixture, writeFixture } from '../../src/model/fixture';
+import { MemorySource, UrlSource } from '../../src/model/source';
+import { runCli } from './run-cli';
+
+/** config.json of meta-llama/Llama-3.2-1B (the fields that size it). */
+const LLAMA32_1B = {
+  architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 128256, hidden_size: 2048, intermediate_size: 8192,
+  num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64, max_position_embeddings: 131072,
+  rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: true, bos_token_id: 128000, eos_token_id: 128001,
+  rope_scaling: { factor: 32, high_freq_factor: 4, low_freq_factor: 1, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+};
+
+/** config.json of Qwen/Qwen3-0.6B. */
+const QWEN3_06B = {
+  architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', vocab_size: 151936, hidden_size: 1024, intermediate_size: 3072,
+  num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128, max_position_embeddings: 40960,
+  rms_norm_eps: 1e-6, rope_theta: 1000000, tie_word_embeddings: true, bos_token_id: 151643, eos_token_id: 151645,
+};
+
+/** A MemorySource whose weights cannot be read whole: only their heads. */
+class HeadOnlySource extends MemorySource {
+  override async read(file: string): Promise<Uint8Array> {
+    if (file.endsWith('.safetensors')) throw new Error(`${file} was read whole`);
+    return super.read(file);
+  }
+}
+
+describe('memory estimate', () => {
+  it('parameter counts equal the published ones (Llama-3.2-1B 1,235,814,400; Qwen3-0.6B 596,049,920 of which 440,466,432 non-embedding)', () => {
+    expect(parameterCount(parseConfig(LLAMA32_1B))).toBe(1_235_814_400);
+    const q = parseConfig(QWEN3_06B);
+    expect(parameterCount(q)).toBe(596_049_920);
+    expect(parameterCount(q) - q.vocabSize * q.hiddenSize - q.hiddenSize).toBe(440_466_432);
+  });
+
+  it('Llama-3.2-1B at q4: the f16 embedding is the largest weight buffer, and it exceeds a 128 MiB binding', () => {
+    const c = parseConfig(LLAMA32_1B);
+    const e = estimateMemory(c, { dtype: 'q4', maxContext: 2048 });
+    const embed = e.largest.find((b) => b.label === 'weights.model.embed_tokens.weight')!;
+    expect(embed.bytes).toBe(128256 * 2048 * 2);
+    // q4: 64 blocks of 4 words + 32 words of scales per row of 2048
+    // rows x words x 4: q, k, v, o, gate/up over 2048 inputs (288 words), down over 8192 (256 blocks: 1152 words); two f32 norms
+    const layer = 2048 * 288 * 4 + 2 * 512 * 288 * 4 + 2048 * 288 * 4 + 16384 * 288 * 4 + 2048 * 1152 * 4 + 2 * 2048 * 4;
+    // the f16 embedding, its q4 copy as the tied head, 16 layers, the final norm
+    expect(e.weights).toBe(128256 * 2048 * 2 + 128256 * 288 * 4 + 16 * layer + 2048 * 4);
+    expect(e.kvCache).toBe(2 * 16 * (2048 + 128) * 8 * 64 * 4);
+    expect(shortfall(e, { maxStorageBufferBindingSize: 128 * 2 ** 20, maxBufferSize: 2 ** 30 })).toEqual({
+      limit: 'maxStorageBufferBindingSize', needed: 128256 * 2048 * 2, available: 128 * 2 ** 20, buffer: 'weights.model.embed_tokens.weight',
+    });
+    expect(shortfall(e, { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30 })).toBeNull();
+    expect(shortfall(e, { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30 }, e.total - 1)).toMatchObject({ limit: 'memoryBudget', needed: e.total });
+  });
+
+  it('formats shrink in order of precision; the KV cache grows with the context', () => {
+    const c = parseConfig(QWEN3_06B);
+    const totals = WEIGHT_FORMATS.map((dtype) => estimateMemory(c, { dtype, maxContext: 4096 }).weights);
+    expect([...totals].sort((a, b) => b - a)).toEqual(totals);
+    const kv = (maxContext: number) => estimateMemory(c, { dtype: 'q4', maxContext }).kvCache;
+    expect(kv(4096 * 2 - 128) - kv(4096 - 128)).toBe(2 * 28 * 4096 * 8 * 128 * 4);
+  });
+});
+
+describe('stored weights from safetensors headers', () => {
+  it('size and dtypes of a model without reading its weights', async () => {
+    const files = makeFixture(FIXTURE_SHAPES.tiny, 1);
+    const s = await readStoredWeights(new HeadOnlySource(files));
+    expect(s).toEqual({ files: ['model.safetensors'], tensors: expect.any(Number), bytes: files.get('model.safetensors')!.length, elements: { F32: parameterCount(parseConfig(JSON.parse(new TextDecoder().decode(files.get('config.json')!)))) } });
+  });
+
+  it('UrlSource.readHead asks for a Range, and cuts the body of a server that ignores it', async () => {
+    const body = new Uint8Array(1000).map((_, i) => i & 255);
+    const ranges: (string | null)[] = [];
+    const serve = (honour: boolean) => async (_url: RequestInfo | URL, init?: RequestInit) => {
+      const range = new Headers(init?.headers).get('Range');
+      ranges.push(range);
+      const m = /bytes=0-(\d+)/.exec(range ?? '');
+      return honour && m ? new Response(body.slice(0, Number(m[1]) + 1), { status: 206 }) : new Response(body, { status: 200 });
+    };
+    for (const honour of [true, false]) {
+      const src = new UrlSource('https://example.test/m/', { fetch: serve(honour), cacheStorage: null });
+      expect(Array.from(await src.readHead('model.safetensors', 10))).toEqual(Array.from(body.slice(0, 10)));
+    }
+    expect(ranges).toEqual(['bytes=0-9', 'bytes=0-9']);
+  });
+});
+
+describe('treespec inspect', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'treespec-inspect-'));
+    await writeFixture(dir, makeFixture({ ...FIXTURE_SHAPES.tiny, maxPositionEmbeddings: 4096 }, 1));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('prints shape, parameters, stored weights and a row per format and context', async () => {
+    const r = await runCli(['inspect', '--model', dir, '--max-context', '4096']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const c = parseConfig(JSON.parse(new TextDecoder().decode(makeFixture(FIXTURE_SHAPES.tiny, 1).get('config.json')!)));
+    expect(r.stdout).toContain(`parameters: ${parameterCount(c)}`);
+    expect(r.stdout).toMatch(/stored weights: 1 file\(s\), \d+ tensors, \d+ bytes/);
+    for (const f of WEIGHT_FORMATS) for (const ctx of [2048, 4096]) expect(r.stdout).toMatch(new RegExp(`^ *${f} +${ctx} `, 'm'));
+  });
+
+  it('--json: the estimates in bytes, as estimateMemory computes them', async () => {
+    const r = await runCli(['inspect', '--model', dir, '--json']);
+    const j = JSON.parse(r.stdout) as { parameters: number; estimates: { dtype: string; total: number; maxContext: number }[]; config: unknown };
+    expect(j.estimates.map((e) => e.dtype)).toEqual([...WEIGHT_FORMATS]);
+    const c = parseConfig(JSON.parse(new TextDecoder().decode(makeFixture(FIXTURE_SHAPES.tiny, 1).get('config.json')!)));
+    expect(j.estimates[1].total).toBe(estimateMemory(c, { dtype: 'f16', maxContext: 2048, maxRows: 128 }).total);
+  });
+
+  it('a bad --max-context is an OptionsError', async () => {
+    const r = await runCli(['inspect', '--model', dir, '--max-context', '1.5']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^OptionsError: --max-context is "1.5"; expected an integer >= 2/);
+  });
+});
