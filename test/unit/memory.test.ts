@@ -63,6 +63,17 @@ describe('memory estimate', () => {
     expect(shortfall(e, { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30 }, e.total - 1)).toMatchObject({ limit: 'memoryBudget', needed: e.total });
   });
 
+  it('an untied head is a matrix of its own at every format (tiny: vocab 512, hidden 64, 2 layers, kv 2 x 16, MLP 160)', () => {
+    const c = parseConfig(JSON.parse(new TextDecoder().decode(makeFixture(FIXTURE_SHAPES.tiny, 1).get('config.json')!)));
+    expect(c.tieWordEmbeddings).toBe(false);
+    // f16: 32 words per row of 64; down_proj rows of 160: 80 words
+    const layer = 2 * 64 * 4 + (64 + 32 + 32 + 64 + 320) * 32 * 4 + 64 * 80 * 4;
+    expect(estimateMemory(c, { dtype: 'f16', maxContext: 16 }).weights).toBe(2 * 512 * 32 * 4 + 2 * layer + 64 * 4);
+    // q8: the embedding f16, the head 2 blocks of 8 words + 1 word of scales per row
+    expect(estimateMemory(c, { dtype: 'q8', maxContext: 16 }).weights - estimateMemory(c, { dtype: 'f16', maxContext: 16 }).weights)
+      .toBe(512 * (17 - 32) * 4 + 2 * ((64 + 32 + 32 + 64 + 320) * (17 - 32) * 4 + 64 * (5 * 8 + 3 - 80) * 4));
+  });
+
   it('formats shrink in order of precision; the KV cache grows with the context', () => {
     const c = parseConfig(QWEN3_06B);
     const totals = WEIGHT_FORMATS.map((dtype) => estimateMemory(c, { dtype, maxContext: 4096 }).weights);
