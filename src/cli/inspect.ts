@@ -60,7 +60,7 @@ export async function runInspect(args: string[]): Promise<number> {
   }
   const storedLine = stored
     ? `${stored.files.length} file(s), ${stored.tensors} tensors, ${stored.bytes} bytes (${mib(stored.bytes)} MiB); elements per dtype: ${Object.entries(stored.elements).map(([d, n]) => `${d} ${n}`).join(', ')}`
-    : 'unknown (this source cannot read a file head)';
+    : 'unknown (no model.safetensors or index, or a source that cannot read a file head)';
   const lines = [
     `model: ${source.id}`,
     shapeLine(config),

@@ -62,10 +62,12 @@ async function shardFiles(source: ModelSource): Promise<string[] | null> {
   return [...new Set(Object.values(wm).map(String))];
 }
 
-/** The stored weights of `source` from their headers, or null when the source cannot read a head. */
+/** The stored weights of `source` from their headers, or null when the source cannot read a head or has no weights file. */
 export async function readStoredWeights(source: ModelSource): Promise<StoredWeights | null> {
   if (!source.readHead) return null;
-  const files = (await shardFiles(source)) ?? ['model.safetensors'];
+  const shards = await shardFiles(source);
+  if (!shards && !(await source.exists('model.safetensors'))) return null;
+  const files = shards ?? ['model.safetensors'];
   const out: StoredWeights = { files, tensors: 0, bytes: 0, elements: {} };
   for (const f of files) {
     const h = await readHeader(source, f);
