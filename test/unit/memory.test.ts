@@ -133,6 +133,15 @@ describe('treespec inspect', () => {
     expect(j.estimates[1].total).toBe(estimateMemory(c, { dtype: 'f16', maxContext: 2048, maxRows: 128 }).total);
   });
 
+  it('generate --memory-budget: ModelTooLargeError before the weights are read (auto included); an OptionsError on the CPU', async () => {
+    const gen = (...a: string[]) => runCli(['generate', '--model', dir, '--prompt', 'hi', '--max-tokens', '1', ...a]);
+    const r = await gen('--weights', 'auto', '--memory-budget', '1000');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ModelTooLargeError: the model does not fit in any weight format \(f32, f16, q8, q4\): at q4 weights .* memoryBudget is 1000 bytes/);
+    const cpu = await gen('--device', 'cpu', '--memory-budget', '1000');
+    expect(cpu.stderr).toMatch(/^OptionsError: --memory-budget limits GPU memory; it needs --device gpu/);
+  });
+
   it('a bad --max-context is an OptionsError', async () => {
     const r = await runCli(['inspect', '--model', dir, '--max-context', '1.5']);
     expect(r.code).toBe(1);
