@@ -1,30 +1,68 @@
 // Rotary position embedding (Hugging Face "rotate half": element i pairs with i + headDim/2,
 // transformers `apply_rotary_pos_emb`) fused with the KV-cache write of this pass's rows.
-// Query heads are rotated in place; the rotated K and the V of row r go to cache slot
-// `step.prefix + step.rowBase + r` (DESIGN section 3: row r of a verify pass owns slot (n-1) + r;
-// a draft tree's level d starts after the rows of the levels before it).
+// It reads the fused projection's output row [q | k | v]: rotated query heads go to `q` (what
+// attention reads), the rotated K and the V of row r to cache slot `step.prefix + step.rowBase
+// + r` (DESIGN section 3: row r of a verify pass owns slot (n-1) + r; a draft tree's level d
+// starts after the rows of the levels before it).
 //
 // The angles come from a (cos, sin) table computed once on the CPU in double precision from
 // `ropeInvFreq` (Llama-3 scaling included): WGSL only bounds sin/cos error on [-pi, pi]
 // (absolute 2^-11), and positions * invFreq reach thousands of radians.
 //
-// Dispatch: (ceil((N_HEADS + N_KV_HEADS) * HEAD_DIM / 2 / 64), rows). One thread per rotated
-// pair (i, i + HEAD_DIM/2) of one head of one row; threads of KV heads also copy V.
+// Entry points:
+//   main:   one thread per rotated pair (i, i + HEAD_DIM/2) of one head of one row; threads of
+//           KV heads also copy V. Dispatch (ceil((N_HEADS + N_KV_HEADS) * HEAD_DIM / 2 / 64), rows).
+//   normed: Qwen3's and Gemma 3's q_norm / k_norm first (transformers: each head of the q and k
+//           projections RMS-normalised over its HEAD_DIM, times a per-tensor weight, before RoPE):
+//             x_h = x_h / sqrt(mean(x_h^2) + EPS) * w
+//           one workgroup of WG per (head, row), which needs the head's sum of squares before
+//           it rotates. Dispatch (N_HEADS + N_KV_HEADS, rows).
 
 //#include common/step.wgsl
 
 override N_HEADS: u32;
 override N_KV_HEADS: u32;
 override HEAD_DIM: u32; // even (rotate-half needs pairs)
+override WG: u32 = 32;  // normed: power of two
+override EPS: f32 = 1e-6;
+
+//#include common/workgroup_reduce.wgsl
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> positions: array<u32>;         // (rows) RoPE position per row
 @group(0) @binding(2) var<storage, read> rope_table: array<vec2<f32>>;  // (maxPositions, HEAD_DIM/2) (cos, sin)
-@group(0) @binding(3) var<storage, read_write> q: array<f32>;           // (rows, N_HEADS, HEAD_DIM), rotated in place
-@group(0) @binding(4) var<storage, read> k: array<f32>;                 // (rows, N_KV_HEADS, HEAD_DIM)
-@group(0) @binding(5) var<storage, read> v: array<f32>;                 // (rows, N_KV_HEADS, HEAD_DIM)
-@group(0) @binding(6) var<storage, read_write> k_cache: array<f32>;     // (slots, N_KV_HEADS, HEAD_DIM)
-@group(0) @binding(7) var<storage, read_write> v_cache: array<f32>;     // (slots, N_KV_HEADS, HEAD_DIM)
+@group(0) @binding(3) var<storage, read> qkv: array<f32>;               // (rows, N_HEADS + 2 * N_KV_HEADS, HEAD_DIM): q heads, k heads, v heads
+@group(0) @binding(4) var<storage, read_write> q: array<f32>;           // (rows, N_HEADS, HEAD_DIM) rotated queries
+@group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;     // (slots, N_KV_HEADS, HEAD_DIM)
+@group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;     // (slots, N_KV_HEADS, HEAD_DIM)
+@group(0) @binding(7) var<storage, read> qk_norm: array<f32>;           // normed only: (2, HEAD_DIM) q_norm weight, then k_norm weight
+
+// Offset of head `head` of `row` in qkv: q heads 0..N_HEADS-1, then k heads; v head j follows
+// k head j at N_KV_HEADS heads on.
+fn head_at(row: u32, head: u32) -> u32 {
+  return (row * (N_HEADS + 2u * N_KV_HEADS) + head) * HEAD_DIM;
+}
+
+// Rotates the pair (a, b) = elements (i, i + HEAD_DIM/2) of head `head` of `row` and writes it:
+// a query head to q; a key head to the row's cache slot, with the V pair beside it.
+fn rotate_write(row: u32, head: u32, i: u32, a: f32, b: f32) {
+  let half_dim = HEAD_DIM / 2u;
+  let cs = rope_table[positions[row] * half_dim + i];
+  let ra = a * cs.x - b * cs.y;
+  let rb = b * cs.x + a * cs.y;
+  if (head < N_HEADS) {
+    let dst = (row * N_HEADS + head) * HEAD_DIM;
+    q[dst + i] = ra;
+    q[dst + i + half_dim] = rb;
+    return;
+  }
+  let dst = ((step.prefix + step.rowBase + row) * N_KV_HEADS + head - N_HEADS) * HEAD_DIM;
+  let v_src = head_at(row, head) + N_KV_HEADS * HEAD_DIM;
+  k_cache[dst + i] = ra;
+  k_cache[dst + i + half_dim] = rb;
+  v_cache[dst + i] = qkv[v_src + i];
+  v_cache[dst + i + half_dim] = qkv[v_src + i + half_dim];
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -33,23 +71,27 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let head = gid.x / half_dim;   // 0..N_HEADS-1 query heads, then N_KV_HEADS key heads
   let i = gid.x % half_dim;
   if (row >= step.rows || head >= N_HEADS + N_KV_HEADS) { return; }
+  let src = head_at(row, head);
+  rotate_write(row, head, i, qkv[src + i], qkv[src + i + half_dim]);
+}
 
-  let cs = rope_table[positions[row] * half_dim + i];
-  if (head < N_HEADS) {
-    let base = (row * N_HEADS + head) * HEAD_DIM;
-    let a = q[base + i];
-    let b = q[base + i + half_dim];
-    q[base + i] = a * cs.x - b * cs.y;
-    q[base + i + half_dim] = b * cs.x + a * cs.y;
-    return;
+@compute @workgroup_size(WG)
+fn normed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let half_dim = HEAD_DIM / 2u;
+  let head = wid.x;
+  let row = wid.y;
+  if (row >= step.rows) { return; }
+  let src = head_at(row, head);
+  var ss = 0.0;
+  for (var i = lid; i < HEAD_DIM; i += WG) {
+    let x = qkv[src + i];
+    ss += x * x;
   }
-  let kv_head = head - N_HEADS;
-  let src = (row * N_KV_HEADS + kv_head) * HEAD_DIM;
-  let dst = ((step.prefix + step.rowBase + row) * N_KV_HEADS + kv_head) * HEAD_DIM;
-  let a = k[src + i];
-  let b = k[src + i + half_dim];
-  k_cache[dst + i] = a * cs.x - b * cs.y;
-  k_cache[dst + i + half_dim] = b * cs.x + a * cs.y;
-  v_cache[dst + i] = v[src + i];
-  v_cache[dst + i + half_dim] = v[src + i + half_dim];
+  let scale = inverseSqrt(sumF(lid, ss) / f32(HEAD_DIM) + EPS);
+  let w = select(HEAD_DIM, 0u, head < N_HEADS); // q_norm or k_norm
+  for (var i = lid; i < half_dim; i += WG) {
+    let a = qkv[src + i] * scale * qk_norm[w + i];
+    let b = qkv[src + i + half_dim] * scale * qk_norm[w + i + half_dim];
+    rotate_write(row, head, i, a, b);
+  }
 }

@@ -25,12 +25,10 @@ export interface Activations {
   xn: GPUBuffer;
   /** (maxRows, hidden) f32 attention or MLP output before its norm (config.sandwichNorms, Gemma), else null. */
   branch: GPUBuffer | null;
-  /** (maxRows, numHeads, headDim) f32 queries. */
+  /** (maxRows, numHeads + 2 * numKvHeads, headDim) f32 the fused projection's [q | k | v] per row, before RoPE (and the per-head q/k norms). */
+  qkv: GPUBuffer;
+  /** (maxRows, numHeads, headDim) f32 rotated queries. */
   q: GPUBuffer;
-  /** (maxRows, numKvHeads, headDim) f32 keys before RoPE. */
-  k: GPUBuffer;
-  /** (maxRows, numKvHeads, headDim) f32 values. */
-  v: GPUBuffer;
   /** (maxRows, numHeads, headDim) f32 attention output. */
   att: GPUBuffer;
   /** (maxRows, 2 * intermediate) f32 [gate | up] per row. */
@@ -49,7 +47,7 @@ export interface Activations {
 
 /** Bytes per row of every per-row activation buffer together (the memory bound is maxRows times this). */
 export function activationBytesPerRow(c: ModelConfig, topK: number, outVocab = c.vocabSize): number {
-  return 4 * (2 + 4 + (c.sandwichNorms ? 3 : 2) * c.hiddenSize + 2 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + 2 * outVocab + 2 * topK);
+  return 4 * (2 + 4 + (c.sandwichNorms ? 3 : 2) * c.hiddenSize + 3 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + 2 * outVocab + 2 * topK);
 }
 
 export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, capacity: number, topK: number, outVocab = c.vocabSize): Activations {
@@ -67,9 +65,8 @@ export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: 
     x: f32('x', c.hiddenSize),
     xn: f32('xn', c.hiddenSize),
     branch: c.sandwichNorms ? f32('branch', c.hiddenSize) : null,
+    qkv: f32('qkv', qDim(c) + 2 * kvDim(c)),
     q: f32('q', qDim(c)),
-    k: f32('k', kvDim(c)),
-    v: f32('v', kvDim(c)),
     att: f32('att', qDim(c)),
     gateUp: f32('gateUp', 2 * c.intermediateSize),
     act: f32('act', c.intermediateSize),

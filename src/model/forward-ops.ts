@@ -1,14 +1,15 @@
 /**
  * The ops of the GPU forward pass, built once at load over the weights, the activation
  * buffers and the KV cache (src/model/gpu-model.ts runs them). Every op owns its bind groups.
- * With `fuseNorm`, each RMSNorm is fused into the projections that read it (MatmulBuffers.norm):
- * they read the residual x and normalise it in the kernel, so no normalised copy of x is written
- * or read and three dispatches per layer go. Without it (the default), an RMSNorm kernel writes
- * xn first: the fused kernels measured slower on SwiftShader (the 'dot' entry pays a workgroup
- * barrier: 15% per token) and on an H200 (the 'split' entry, more so the more rows a pass has).
- * With `fuseSilu`, SwiGLU's silu(gate) * up is computed by the down projection as it reads the
+ * q, k and v are one matmul over weights concatenated at load ([Wq; Wk; Wv], biases likewise),
+ * and one kernel rotates q and k and writes K/V to the cache.
+ * With `fuse.norm`, each RMSNorm of a layer is fused into the projections that read it
+ * (MatmulBuffers.norm): they read the residual x and normalise it in the kernel, so no
+ * normalised copy of x is written or read and two dispatches per layer go; `fuse.finalNorm`
+ * does the same for the LM head. Without them an RMSNorm kernel writes xn first.
+ * With `fuse.silu`, SwiGLU's silu(gate) * up is computed by the down projection as it reads the
  * gate/up output (MatmulOptions.gated): no act buffer is written and read back, one dispatch per
- * layer goes (GpuModelOptions.fuseSilu says when it is on).
+ * layer goes. GpuModelOptions says which plan each adapter gets and why.
  */
 import type { KernelEnv } from '../gpu/pipelines.ts';
 import type { KvCache } from '../kv/cache.ts';
@@ -19,7 +20,6 @@ import type { MatmulTiling } from '../ops/matmul-tuning.ts';
 import { AddOp } from '../ops/add.ts';
 import { RmsNormOp } from '../ops/rmsnorm.ts';
 import { RopeKvWrite } from '../ops/rope.ts';
-import { HeadRmsNormOp } from '../ops/rmsnorm-heads.ts';
 import { SiluMulOp } from '../ops/silu-mul.ts';
 import { SoftmaxOp } from '../ops/softmax.ts';
 import { SoftcapOp } from '../ops/softcap.ts';
@@ -31,15 +31,12 @@ import type { GpuWeights, LayerWeights } from './upload.ts';
 export interface LayerOps {
   /** xn = rmsnorm(x) * input_layernorm; null when fused into q, k and v. */
   inputNorm: RmsNormOp | null;
-  /** q = xn @ Wq^T (+ bq), xn = rmsnorm(x) * input_layernorm (computed in the kernel when fused). */
-  q: MatmulOp;
-  /** k = xn @ Wk^T (+ bk), xn as for q. */
-  k: MatmulOp;
-  /** v = xn @ Wv^T (+ bv), xn as for q. */
-  v: MatmulOp;
-  /** Qwen3, Gemma: per-head RMSNorm of q and k in place (config.qkNorm), else null. */
-  qkNorm: HeadRmsNormOp | null;
-  /** RoPE on q and k; K/V of row r to cache slot prefix + r. */
+  /** [q | k | v] = xn @ [Wq; Wk; Wv]^T (+ [bq | bk | bv]), xn = rmsnorm(x) * input_layernorm (computed in the kernel when fused). */
+  qkv: MatmulOp;
+  /**
+   * RoPE on q and k (Qwen3, Gemma 3: after their per-head RMSNorm, config.qkNorm, in the same
+   * kernel); rotated q to its buffer, K/V of row r to cache slot prefix + r.
+   */
   rope: RopeKvWrite;
   /** att = tree attention of q over the cache. */
   attention: TreeAttention;
@@ -109,7 +106,10 @@ function normedInput(env: KernelEnv, label: string, c: ModelConfig, a: Activatio
 
 /** Which elementwise steps are fused into the matmuls after them (see the header). */
 export interface Fusion {
+  /** The layers' RMSNorms into q/k/v and gate/up. */
   norm: boolean;
+  /** The final RMSNorm into the LM head. */
+  finalNorm: boolean;
   silu: boolean;
 }
 
@@ -127,7 +127,7 @@ export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activ
   const h = c.hiddenSize;
   const embed = new EmbedOp(env, 'forward.embed', { tokens: a.tokens, table: w.embed, out: a.x }, h, c.vocabSize, w.embedDtype, c.embedScale);
   const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, format, fuse));
-  const fin = normedInput(env, 'forward.finalNorm', c, a, w.finalNorm, fuse.norm);
+  const fin = normedInput(env, 'forward.finalNorm', c, a, w.finalNorm, fuse.finalNorm);
   const lmHead = new MatmulOp(env, 'forward.lmHead', { ...fin.buffers, w: w.lmHead, y: a.logits }, { inDim: h, outDim: outVocab, ...format, ...fin.options });
   const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, outVocab, k, { guard: true });
   const softmax = new SoftmaxOp(env, 'forward.softmax', { logits: a.logits, probs: a.probs }, outVocab);
@@ -153,13 +153,8 @@ function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activati
   const ropeTable = c.noRopeLayers[l] ? a.ropeTableNone! : c.localLayers[l] ? a.ropeTableLocal : a.ropeTable;
   return {
     inputNorm: pre.norm,
-    q: new MatmulOp(env, `${p}q`, { ...pre.buffers, w: w.wq, bias: w.bq, y: a.q }, { inDim: h, outDim: qDim(c), ...format, ...pre.options }),
-    k: new MatmulOp(env, `${p}k`, { ...pre.buffers, w: w.wk, bias: w.bk, y: a.k }, { inDim: h, outDim: kvDim(c), ...format, ...pre.options }),
-    v: new MatmulOp(env, `${p}v`, { ...pre.buffers, w: w.wv, bias: w.bv, y: a.v }, { inDim: h, outDim: kvDim(c), ...format, ...pre.options }),
-    qkNorm: w.qNorm && w.kNorm
-      ? new HeadRmsNormOp(env, `${p}qkNorm`, { q: a.q, k: a.k, qNorm: w.qNorm, kNorm: w.kNorm }, { ...dims, eps: c.rmsNormEps })
-      : null,
-    rope: new RopeKvWrite(env, `${p}rope`, { positions: a.positions, table: ropeTable, q: a.q, k: a.k, v: a.v, ...cache }, dims),
+    qkv: new MatmulOp(env, `${p}qkv`, { ...pre.buffers, w: w.wQkv, bias: w.bQkv, y: a.qkv }, { inDim: h, outDim: qDim(c) + 2 * kvDim(c), ...format, ...pre.options }),
+    rope: new RopeKvWrite(env, `${p}rope`, { positions: a.positions, table: ropeTable, qkv: a.qkv, q: a.q, qkNorm: w.qkNorm, ...cache }, { ...dims, eps: c.rmsNormEps }),
     attention: new TreeAttention(env, `${p}attention`, { mask: a.mask, q: a.q, ...cache, out: a.att }, { ...dims, scale: c.attentionScale, softcap: c.attnSoftcap }),
     o: new MatmulOp(env, `${p}o`, { x: a.att, w: w.wo, y: out.y }, { inDim: qDim(c), outDim: h, ...format, accumulate: out.accumulate }),
     attnOut: sandwich ? branchNorm(env, `${p}attnOut`, c, a, a.branch!, w.postNorm) : null,

@@ -14,6 +14,7 @@ import type { ModelConfig } from './config.ts';
 import { activationBytesPerRow, allocateActivations } from './forward-buffers.ts';
 import { buildOps, type Fusion } from './forward-ops.ts';
 import { preferredMatmulVariant } from '../ops/matmul.ts';
+import { isSoftwareAdapter } from '../gpu/adapter.ts';
 import { checkTiling, splitTilings, tuneMatmul, type MatmulTiling, type TuningResult } from '../ops/matmul-tuning.ts';
 import { embedDtypeOf, matrixBytes, uploadWeights, type WeightDtype } from './upload.ts';
 import type { ModelFiles } from './weights.ts';
@@ -26,19 +27,30 @@ export interface GpuModelOptions {
   /** Matrix storage on the GPU (default 'f16': half the memory and bandwidth of 'f32'; 'q8' / 'q4' blocks, src/model/quantize.ts). */
   weightDtype?: WeightDtype;
   /**
-   * RMSNorm fused into the projections after it (src/model/forward-ops.ts). Default false: the
-   * fused kernels measured slower on both adapters we have (SwiftShader 'dot': 15% per token;
-   * an H200's 'split': a 16-row pass 3.1 vs 2.7 ms on the shipped target, a 64-row pass 26.3
-   * vs 16.4 ms on a SmolLM2-135M-shaped model; tools/bench-pass.ts --fuse-norm on|off).
+   * Every RMSNorm fused into the projections after it (src/model/forward-ops.ts): two
+   * dispatches per layer and one per pass fewer. Default: on for a GPU adapter, off on a
+   * software one. On a GPU a decode pass of a browser-size model costs its dispatches (about
+   * 28 us each on an H200, DESIGN section 8), so the saved dispatches are the point, although
+   * the fused 'split' kernels measured slower in isolation there (an H200: a 16-row pass 3.1 vs
+   * 2.7 ms on the shipped target, a 64-row pass 26.3 vs 16.4 ms on a SmolLM2-135M-shaped model;
+   * tools/bench-pass.ts --fuse-norm on|off; remeasure with tools/gpu-check.sh). SwiftShader
+   * has no dispatch cost to save and its 'dot' entry pays a workgroup barrier (15% per token).
    */
   fuseNorm?: boolean;
   /**
-   * SwiGLU's silu(gate) * up computed inside the down projection (src/model/forward-ops.ts).
-   * Default false. On SwiftShader ('dot') the fused pass measured 0.99, 1.12 and 1.07x the
-   * unfused one at 1, 4 and 16 rows (tools/bench-pass.ts --fuse-silu off,on); on a GPU's 'split' entry every
-   * workgroup of 4 output columns recomputes the whole gated input, an exp per input per
-   * workgroup (hidden / 4 times the exps of the separate kernel), not yet measured against the
-   * act buffer it saves.
+   * The final RMSNorm alone fused into the LM head (implied by fuseNorm): one dispatch per pass.
+   * Default on: the head's workgroups each recompute one row's norm, a few hundred adds
+   * against a vocabulary-wide matmul.
+   */
+  fuseFinalNorm?: boolean;
+  /**
+   * SwiGLU's silu(gate) * up computed inside the down projection (src/model/forward-ops.ts):
+   * one dispatch per layer. Default on for SwiGLU models (GeGLU's tanh-GELU has no fused
+   * entry, so Gemma keeps the separate kernel and refuses the option): on SwiftShader ('dot') the fused pass measured 0.99,
+   * 1.12 and 1.07x the unfused one at 1, 4 and 16 rows (tools/bench-pass.ts --fuse-silu
+   * off,on), within noise of it at a decode row; on a GPU's 'split' entry every workgroup of 4
+   * output columns recomputes the whole gated input (hidden / 4 times the exps of the separate
+   * kernel), cheap next to the dispatch it saves.
    */
   fuseSilu?: boolean;
   /**
@@ -59,9 +71,15 @@ export interface GpuModelOptions {
   lmHeadRows?: Int32Array;
 }
 
-/** The fusions of a load: the options where given, else the defaults (GpuModelOptions). */
-export function defaultFusion(o: GpuModelOptions): Fusion {
-  return { norm: o.fuseNorm ?? false, silu: o.fuseSilu ?? false };
+/**
+ * The fusions of a load: the options where given, else the adapter's plan (GpuModelOptions):
+ * on a GPU every fusion (6 dispatches per layer + 4 per pass), on a software adapter the norms
+ * of the layers as their own kernels (8 per layer + 4); silu * up fused for SwiGLU models only.
+ */
+export function defaultFusion(device: GPUDevice, c: ModelConfig, o: GpuModelOptions): Fusion {
+  const norm = o.fuseNorm ?? !isSoftwareAdapter(device);
+  // the down projection's gated entry computes silu only: GeGLU (Gemma) keeps its own kernel
+  return { norm, finalNorm: norm || (o.fuseFinalNorm ?? true), silu: o.fuseSilu ?? c.hiddenAct === 'silu' };
 }
 
 /** The tiling option as a check-passed value: 'auto', or a tiling, or null (MatmulOp's defaults). */
@@ -114,7 +132,7 @@ export function largestBuffers(c: ModelConfig, maxRows: number, capacity: number
     // the embedding table stays f16 under q8 / q4 (upload.ts)
     w('model.embed_tokens.weight', c.vocabSize, h, embedDtypeOf(dtype)),
     ...(c.tieWordEmbeddings ? [] : [w('lm_head.weight', c.vocabSize, h)]),
-    w('model.layers.0.self_attn.q_proj.weight', qd, h),
+    w('model.layers.0.self_attn.qkv_proj.weight', qd + 2 * c.numKvHeads * c.headDim, h),
     w('model.layers.0.self_attn.o_proj.weight', h, qd),
     w('model.layers.0.mlp.gate_up_proj', 2 * c.intermediateSize, h),
     w('model.layers.0.mlp.down_proj.weight', h, c.intermediateSize),

@@ -133,7 +133,7 @@ export class GpuModel {
     const counter = new GpuCounter('model');
     let built;
     try {
-      built = await allocate(device, files, counter, { maxContext, maxRows, dtype, topK, lmHeadRows, fuse: defaultFusion(opts), tiling });
+      built = await allocate(device, files, counter, { maxContext, maxRows, dtype, topK, lmHeadRows, fuse: defaultFusion(device, files.config, opts), tiling });
     } finally {
       const oom = await device.popErrorScope();
       const invalid = await device.popErrorScope();
@@ -222,12 +222,9 @@ export class GpuModel {
       // attention block: x += o_proj(attention(rope(q), cache + rope(k) and v of this pass)),
       // q, k, v = projections of xn = rmsnorm(x) * input_layernorm (its own kernel, or fused into each)
       if (layer.inputNorm) rec.op(`${p}inputNorm`, layer.inputNorm, rows);
-      rec.op(`${p}q`, layer.q, rows);
-      rec.op(`${p}k`, layer.k, rows);
-      rec.op(`${p}v`, layer.v, rows);
-      // Qwen3, Gemma: q and k normalised per head before RoPE
-      if (layer.qkNorm) rec.op(`${p}qkNorm`, layer.qkNorm, rows);
-      rec.op(`${p}rope`, layer.rope, rows); // K/V of row r -> cache slot prefix + r
+      rec.op(`${p}qkv`, layer.qkv, rows);
+      // rotated q; K/V of row r -> cache slot prefix + r (Qwen3, Gemma 3: q and k heads RMS-normalised first, in the same kernel)
+      rec.op(`${p}rope`, layer.rope, rows);
       rec.op(`${p}attention`, layer.attention, rows);
       rec.op(`${p}o`, layer.o, rows);
       // Gemma: the attention output normalised (post_attention_layernorm) before the residual add

@@ -25,22 +25,15 @@ export type WeightDtype = MatrixDtype;
 export interface LayerWeights {
   /** (hidden) f32. */
   inputNorm: GPUBuffer;
-  /** (qDim, hidden) matrix. */
-  wq: GPUBuffer;
-  /** (kvDim, hidden) matrix. */
-  wk: GPUBuffer;
-  /** (kvDim, hidden) matrix. */
-  wv: GPUBuffer;
-  /** (qDim) f32, when the config has q/k/v biases (Qwen2). */
-  bq: GPUBuffer | null;
-  /** (kvDim) f32. */
-  bk: GPUBuffer | null;
-  /** (kvDim) f32. */
-  bv: GPUBuffer | null;
-  /** (headDim) f32, Qwen3's per-head q RMSNorm (config.qkNorm), else null. */
-  qNorm: GPUBuffer | null;
-  /** (headDim) f32, Qwen3's per-head k RMSNorm. */
-  kNorm: GPUBuffer | null;
+  /**
+   * (qDim + 2 * kvDim, hidden) matrix: q_proj rows, then k_proj rows, then v_proj rows, so the
+   * three projections are one matmul (one dispatch) whose output row is [q | k | v].
+   */
+  wQkv: GPUBuffer;
+  /** (qDim + 2 * kvDim) f32 [bq | bk | bv], when the config has q/k/v biases (Qwen2). */
+  bQkv: GPUBuffer | null;
+  /** (2, headDim) f32 [q_norm | k_norm], the per-head RMSNorms of q and k (config.qkNorm: Qwen3, Gemma 3), else null. */
+  qkNorm: GPUBuffer | null;
   /** (hidden, qDim) matrix. */
   wo: GPUBuffer;
   /** (hidden) f32. */
@@ -100,8 +93,11 @@ export function uploadWeights(device: GPUDevice, files: ModelFiles, dtype: Weigh
     bytes += buf.size;
     return buf;
   };
-  // norm weights with the config's normOffset (Gemma's 1 + w), as the CPU reference reads them
-  const vector = (name: string): GPUBuffer => upload(name, weightF32(c, name, files.tensors.get(name)!));
+  /**
+   * One f32 vector from one or more HF tensors, back to back; norm weights with the config's
+   * normOffset (Gemma's 1 + w), as the CPU reference reads them (weightF32: biases get none).
+   */
+  const vector = (name: string, parts: string[] = [name]): GPUBuffer => upload(name, concat(parts.map((n) => weightF32(c, n, files.tensors.get(n)!))));
   /** A (rows, cols) matrix from one or more HF tensors stacked along the output axis (rows are packed independently). */
   const matrix = (label: string, names: string[], cols: number): GPUBuffer => {
     const stored = isQuantDtype(dtype) ? names.map((n) => storedQuantized(files.quantized, n, dtype)) : [];
@@ -133,22 +129,17 @@ export function uploadWeights(device: GPUDevice, files: ModelFiles, dtype: Weigh
 function uploadLayer(
   c: ModelConfig,
   p: string,
-  vector: (name: string) => GPUBuffer,
+  vector: (name: string, parts?: string[]) => GPUBuffer,
   matrix: (label: string, names: string[], cols: number) => GPUBuffer,
 ): LayerWeights {
   const h = c.hiddenSize;
   const a = `${p}self_attn.`;
-  const bias = (n: string) => (c.attentionBias ? vector(`${a}${n}_proj.bias`) : null);
+  const qkv = (kind: 'weight' | 'bias') => ['q', 'k', 'v'].map((n) => `${a}${n}_proj.${kind}`);
   return {
     inputNorm: vector(`${p}input_layernorm.weight`),
-    wq: matrix(`${a}q_proj.weight`, [`${a}q_proj.weight`], h),
-    wk: matrix(`${a}k_proj.weight`, [`${a}k_proj.weight`], h),
-    wv: matrix(`${a}v_proj.weight`, [`${a}v_proj.weight`], h),
-    bq: bias('q'),
-    bk: bias('k'),
-    bv: bias('v'),
-    qNorm: c.qkNorm ? vector(`${a}q_norm.weight`) : null,
-    kNorm: c.qkNorm ? vector(`${a}k_norm.weight`) : null,
+    wQkv: matrix(`${a}qkv_proj.weight`, qkv('weight'), h),
+    bQkv: c.attentionBias ? vector(`${a}qkv_proj.bias`, qkv('bias')) : null,
+    qkNorm: c.qkNorm ? vector(`${a}qk_norm.weight`, [`${a}q_norm.weight`, `${a}k_norm.weight`]) : null,
     wo: matrix(`${a}o_proj.weight`, [`${a}o_proj.weight`], qDim(c)),
     postNorm: vector(`${p}post_attention_layernorm.weight`),
     preFfNorm: c.sandwichNorms ? vector(`${p}pre_feedforward_layernorm.weight`) : null,

@@ -1,7 +1,9 @@
 /**
- * RoPE fused with the KV-cache write (shaders/rope_kv_f32.wgsl): rotates the pass's query heads
- * in place and writes rotated K and plain V of row r to cache slot `prefix + r` of one layer.
- * One instance per layer (its cache buffers are bound in the constructor).
+ * RoPE fused with the KV-cache write (shaders/rope_kv_f32.wgsl): from the fused q/k/v
+ * projection's rows it writes the rotated query heads to `q`, and rotated K and plain V of row
+ * r to cache slot `prefix + r` of one layer: one dispatch. Given the per-head norm weights
+ * (Qwen3's and Gemma 3's q_norm / k_norm), it RMS-normalises each q and k head first, in the same
+ * dispatch. One instance per layer (its cache buffers are bound in the constructor).
  */
 import { OpShapeError } from '../gpu/errors.ts';
 import { bindBuffers, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
@@ -15,6 +17,8 @@ export interface RopeDims {
   headDim: number;
   /** Most rows one pass may hold (the activation buffers' capacity). */
   maxRows: number;
+  /** The per-head RMSNorm's epsilon (with RopeBuffers.qkNorm). */
+  eps?: number;
 }
 
 export interface RopeBuffers {
@@ -22,16 +26,16 @@ export interface RopeBuffers {
   positions: GPUBuffer;
   /** (maxPositions, headDim/2) vec2<f32> (cos, sin), from `ropeTable`. */
   table: GPUBuffer;
-  /** (maxRows, nHeads, headDim) f32, rotated in place. */
+  /** (maxRows, nHeads + 2 * nKvHeads, headDim) f32: each row's query heads, key heads, value heads. */
+  qkv: GPUBuffer;
+  /** (maxRows, nHeads, headDim) f32: the rotated queries. */
   q: GPUBuffer;
-  /** (maxRows, nKvHeads, headDim) f32. */
-  k: GPUBuffer;
-  /** (maxRows, nKvHeads, headDim) f32. */
-  v: GPUBuffer;
   /** (slots, nKvHeads, headDim) f32: this layer's key cache. */
   kCache: GPUBuffer;
   /** (slots, nKvHeads, headDim) f32: this layer's value cache. */
   vCache: GPUBuffer;
+  /** (2, headDim) f32 [q_norm | k_norm] weights: each q and k head RMS-normalised before RoPE; absent or null: none. */
+  qkNorm?: GPUBuffer | null;
 }
 
 /**
@@ -74,10 +78,23 @@ export class RopeKvWrite implements GpuOp {
     const { nHeads, nKvHeads, headDim } = dims;
     if (headDim % 2 !== 0) throw new OpShapeError(`${label}: headDim must be even for rotate-half RoPE, got ${headDim}`);
     if (nKvHeads < 1 || nHeads % nKvHeads !== 0) throw new OpShapeError(`${label}: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
-    this.pipeline = env.pipelines.get('rope_kv_f32', { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim });
     const b = buffers;
-    this.bindGroup = bindBuffers(env.device, `${label}.bind`, this.pipeline, [env.step, b.positions, b.table, b.q, b.k, b.v, b.kCache, b.vCache]);
-    this.groupsX = Math.ceil(((nHeads + nKvHeads) * headDim) / 2 / 64);
+    const bindings = [env.step, b.positions, b.table, b.qkv, b.q, b.kCache, b.vCache];
+    const constants = { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim };
+    if (b.qkNorm) {
+      const eps = dims.eps ?? NaN;
+      if (b.qkNorm.size < 2 * headDim * 4 || !(eps > 0)) {
+        throw new OpShapeError(`${label}: the q/k norm weights (${b.qkNorm.size} bytes, eps ${eps}) are not (2, ${headDim}) f32 with eps > 0`);
+      }
+      // one workgroup per (head, row): the head's sum of squares comes before its rotation
+      this.pipeline = env.pipelines.get('rope_kv_f32', { ...constants, EPS: eps }, 'normed');
+      this.bindGroup = bindBuffers(env.device, `${label}.bind`, this.pipeline, [...bindings, b.qkNorm]);
+      this.groupsX = nHeads + nKvHeads;
+    } else {
+      this.pipeline = env.pipelines.get('rope_kv_f32', constants);
+      this.bindGroup = bindBuffers(env.device, `${label}.bind`, this.pipeline, bindings);
+      this.groupsX = Math.ceil(((nHeads + nKvHeads) * headDim) / 2 / 64);
+    }
   }
 
   /** Records the dispatch for `rows` rows (the Step uniform must hold the same rows). */

@@ -3,7 +3,7 @@
  * seeded random trees, cache lengths and awkward head shapes.
  */
 import { describe, expect, it } from 'vitest';
-import { attention, rope, ropeInvFreq, type RopeScaling } from '../../src/model/cpu-ops.ts';
+import { attention, rmsNorm, rope, ropeInvFreq, type RopeScaling } from '../../src/model/cpu-ops.ts';
 import { createStorage, uploadStorage } from '../../src/gpu/buffers.ts';
 import { RopeKvWrite, ropeTable } from '../../src/ops/rope.ts';
 import { TreeAttention } from '../../src/ops/attention.ts';
@@ -15,30 +15,46 @@ interface Case { name: string; nHeads: number; nKv: number; hd: number; prefix: 
 const LLAMA3: RopeScaling = { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 };
 
 describe('rope + kv write', () => {
-  for (const [name, hd, scaling, prefix, rows] of [
-    ['plain theta, GQA, hd 24', 24, null, 0, 5],
-    ['llama-3 scaling, hd 40, long prefix', 40, LLAMA3, 913, 17],
+  // qkNorm: Qwen3's / Gemma 3's per-head RMSNorm of q and k first (the 'normed' entry, a
+  // workgroup of 32 per head): a head of fewer elements than the workgroup, and one wider
+  for (const [name, hd, scaling, prefix, rows, qkNorm] of [
+    ['plain theta, GQA, hd 24', 24, null, 0, 5, false],
+    ['llama-3 scaling, hd 40, long prefix', 40, LLAMA3, 913, 17, false],
+    ['per-head q/k RMSNorm first, hd 10', 10, null, 3, 4, true],
+    ['per-head q/k RMSNorm first, hd 128', 128, null, 0, 3, true],
   ] as const) {
     it(name, async () => {
       const gpu = await testGpu();
       const { device } = gpu;
       const nHeads = 6, nKv = 2, slots = prefix + rows + 3, maxPos = slots;
+      const eps = 1e-6;
+      const qw = randomF32(hd, 9, 0.5, 1.5), kw = randomF32(hd, 10, 0.5, 1.5);
       const theta = 10000;
       const q = randomF32(rows * nHeads * hd, 1), k = randomF32(rows * nKv * hd, 2), v = randomF32(rows * nKv * hd, 3);
+      // the fused projection's rows: [q heads | k heads | v heads]
+      const qkv = new Float32Array(rows * (nHeads + 2 * nKv) * hd);
+      for (let r = 0; r < rows; r++) {
+        const at = r * (nHeads + 2 * nKv) * hd;
+        qkv.set(q.subarray(r * nHeads * hd, (r + 1) * nHeads * hd), at);
+        qkv.set(k.subarray(r * nKv * hd, (r + 1) * nKv * hd), at + nHeads * hd);
+        qkv.set(v.subarray(r * nKv * hd, (r + 1) * nKv * hd), at + (nHeads + nKv) * hd);
+      }
       const positions = Uint32Array.from({ length: rows }, (_, r) => (prefix + r * 7) % maxPos);
       const cacheInit = randomF32(slots * nKv * hd, 4);
       const b = {
         positions: uploadStorage(device, 'test.positions', positions),
         table: uploadStorage(device, 'test.ropeTable', ropeTable(hd, theta, scaling, maxPos)),
-        q: uploadStorage(device, 'test.q', q), k: uploadStorage(device, 'test.k', k), v: uploadStorage(device, 'test.v', v),
+        qkv: uploadStorage(device, 'test.qkv', qkv), q: createStorage(device, 'test.q', q.byteLength),
         kCache: uploadStorage(device, 'test.kCache', cacheInit), vCache: uploadStorage(device, 'test.vCache', cacheInit),
+        qkNorm: qkNorm ? uploadStorage(device, 'test.qkNorm', Float32Array.of(...qw, ...kw)) : null,
       };
       const env = { device, pipelines: gpu.pipelines, step: gpu.step.buffer };
-      const op = new RopeKvWrite(env, 'test.rope', b, { nHeads, nKvHeads: nKv, headDim: hd, maxRows: rows });
+      const op = new RopeKvWrite(env, 'test.rope', b, { nHeads, nKvHeads: nKv, headDim: hd, maxRows: rows, eps });
       await runPass(gpu, rows, (p) => op.encode(p, rows), prefix);
 
       const inv = ropeInvFreq(hd, theta, scaling);
-      const qRef = q.slice(), kRef = k.slice();
+      // the CPU rmsNorm normalises rows of its weight's width: here each head
+      const qRef = qkNorm ? rmsNorm(q, qw, eps) : q.slice(), kRef = qkNorm ? rmsNorm(k, kw, eps) : k.slice();
       rope(qRef, nHeads, hd, positions, inv);
       rope(kRef, nKv, hd, positions, inv);
       const kCacheRef = cacheInit.slice(), vCacheRef = cacheInit.slice();

@@ -35,7 +35,7 @@ describe('fused and unfused RMSNorm and SwiGLU', () => {
       const tokens = Int32Array.from(randomU32(9, files.config.vocabSize, 4));
       const expected = reference.forward(tokens);
       const taps: Int32Array[] = [];
-      const modes = [{ fuseNorm: false, fuseSilu: false }, { fuseNorm: true, fuseSilu: false }, { fuseNorm: false, fuseSilu: true }];
+      const modes = [{ fuseNorm: false, fuseFinalNorm: false, fuseSilu: false }, { fuseNorm: true, fuseSilu: false }, { fuseNorm: false, fuseSilu: true }];
       for (const mode of modes) {
         const model = await GpuModel.load(device, files, { maxContext: 32, maxTreeRows: 16, weightDtype, ...mode });
         try {

@@ -10,23 +10,32 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine';
 import { FIXTURE_SHAPES, makeFixture } from '../../src/model/fixture';
 import { MemorySource } from '../../src/model/source';
-import { loadModelFiles } from '../../src/model/weights';
+import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
+import { GpuModel } from '../../src/model/gpu-model';
+import { ReferenceModel } from '../../src/model/reference';
+import { isSoftwareAdapter } from '../../src/gpu/adapter';
+import { expectClose } from './util';
+import { chain } from './tree-util';
 import type { GenerationStats } from '../../src/engine/stats';
 import { registerStrategy } from '../../src/engine/strategies';
 import { EarlyExitDrafter } from '../../src/draft/early-exit';
 
 const LAYERS = FIXTURE_SHAPES.tiny.numLayers;
 /**
- * Dispatches of one layer in the default plan: input RMSNorm, q, k, v, RoPE + K/V write,
- * attention, o, post RMSNorm, gate/up, silu * up, down.
+ * Dispatches of one layer in a software adapter's default plan: input RMSNorm, q/k/v (one
+ * matmul), RoPE + K/V write, attention, o, post RMSNorm, gate/up, down (silu * up fused in).
  */
-const PER_LAYER = 11;
+const PER_LAYER_SOFTWARE = 8;
+/** The plan a GPU adapter gets: the RMSNorms fused into q/k/v and gate/up too. */
+const PER_LAYER_GPU = 6;
+/** The default plan of the adapter the tests run on. */
+let PER_LAYER = PER_LAYER_SOFTWARE;
 /** A pass that only fills the cache (prefill chunk, a drafter's catch-up): the embedding and the layers. */
-const FILL_PASS = 1 + PER_LAYER * LAYERS;
-/** A pass with logits: the above, final RMSNorm, LM head, top-k (one stage at this vocabulary). */
-const LOGITS_PASS = FILL_PASS + 3;
+let FILL_PASS = 0;
+/** A pass with logits: the above, the LM head (final RMSNorm fused in), top-k (one stage at this vocabulary). */
+let LOGITS_PASS = 0;
 /** A verify step: the pass and the acceptance walk, one command buffer. */
-const VERIFY_STEP = LOGITS_PASS + 1;
+let VERIFY_STEP = 0;
 /** The walk's readback under greedy decoding for a tree of `depth`: 4 header words, room for depth nodes, top-k (8) of depth + 1 path rows. */
 const walkBytes = (depth: number) => (4 + depth + 8 * (depth + 1)) * 4;
 
@@ -37,11 +46,17 @@ function targetShare(s: GenerationStats) {
   return { dispatches: g.dispatches - g.draftDispatches, submits: g.submits - g.draftSubmits, readbacks: g.readbacks - g.draftReadbacks, bytesRead: g.bytesRead - g.draftBytesRead };
 }
 
+let files: ModelFiles;
+
 describe('stats.gpu: the decode loop\'s dispatches, submits and readbacks', () => {
   let engine: Engine;
   beforeAll(async () => {
-    const files = await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.tiny, 3)));
+    files = await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.tiny, 3)));
     engine = await Engine.load(files, { maxContext: 96, maxTreeNodes: 15, weightDtype: 'f32' });
+    PER_LAYER = isSoftwareAdapter(engine.device) ? PER_LAYER_SOFTWARE : PER_LAYER_GPU;
+    FILL_PASS = 1 + PER_LAYER * LAYERS;
+    LOGITS_PASS = FILL_PASS + 2;
+    VERIFY_STEP = LOGITS_PASS + 1;
   });
   afterAll(() => engine?.destroy());
 
@@ -95,6 +110,22 @@ describe('stats.gpu: the decode loop\'s dispatches, submits and readbacks', () =
     const probes = g.draftSubmits - 2 * drafted;
     expect(probes).toBeGreaterThanOrEqual(0);
     expect(probes).toBeLessThanOrEqual(1);
-    expect({ d: g.draftDispatches, r: g.draftReadbacks }).toEqual({ d: drafted * (1 + PER_LAYER + 3) + probes * 3, r: drafted + probes });
+    expect({ d: g.draftDispatches, r: g.draftReadbacks }).toEqual({ d: drafted * (1 + PER_LAYER + 2) + probes * 2, r: drafted + probes });
+  });
+
+  // The plan a GPU adapter gets, built here whatever the adapter (the software plan is the
+  // engine's above; its logits are forward.test.ts's): a pass's dispatches, and its logits
+  // against the CPU reference.
+  it(`the GPU adapter's plan: ${PER_LAYER_GPU} dispatches per layer + 3 per pass, logits as the reference's`, async () => {
+    const model = await GpuModel.load(engine.device, files, { maxContext: 32, maxTreeRows: 8, weightDtype: 'f32', fuseNorm: true, fuseSilu: true });
+    try {
+      const tokens = Int32Array.of(7, 300, 12, 5, 498);
+      const before = model.counter.snapshot();
+      model.forward(tokens, Int32Array.of(0, 1, 2, 3, 4), chain(5).mask);
+      expect(model.counter.snapshot().dispatches - before.dispatches).toBe(1 + PER_LAYER_GPU * LAYERS + 2);
+      expectClose(await model.readLogits(5), ReferenceModel.fromFiles(files, 32).forward(tokens), 2e-4, 0, 'GPU plan logits');
+    } finally {
+      model.destroy();
+    }
   });
 });

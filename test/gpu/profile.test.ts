@@ -12,8 +12,8 @@ import { MemorySource } from '../../src/model/source';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import { testGpu, type TestGpu } from './util';
 
-/** Kernels of a layer; the RMSNorms run as their own kernels unless fused into q/k/v, gateUp and lmHead. */
-const layerKernels = (fused: boolean) => (fused ? ['q', 'k', 'v', 'rope', 'attention', 'o', 'gateUp', 'down'] : ['inputNorm', 'q', 'k', 'v', 'rope', 'attention', 'o', 'postNorm', 'gateUp', 'siluMul', 'down']);
+/** Kernels of a layer; the RMSNorms and silu * up run as their own kernels unless fused into qkv, gateUp, lmHead and down. */
+const layerKernels = (fused: boolean) => (fused ? ['qkv', 'rope', 'attention', 'o', 'gateUp', 'down'] : ['inputNorm', 'qkv', 'rope', 'attention', 'o', 'postNorm', 'gateUp', 'siluMul', 'down']);
 const passKernels = (fused: boolean) => ['embed', ...layerKernels(fused), ...(fused ? [] : ['finalNorm']), 'lmHead', 'topK'];
 
 describe('profiling', () => {
@@ -27,7 +27,7 @@ describe('profiling', () => {
   const timings = (): ('gpu-timestamps' | 'cpu-submit')[] => (gpu.device.features.has('timestamp-query') ? ['gpu-timestamps', 'cpu-submit'] : ['cpu-submit']);
 
   for (const fused of [false, true]) it(`times every kernel of a pass, in order, without changing its logits (fuseNorm and fuseSilu ${fused})`, async () => {
-    const model = await GpuModel.load(gpu.device, files, { maxContext: 32, maxTreeRows: 8, weightDtype: 'f32', fuseNorm: fused, fuseSilu: fused });
+    const model = await GpuModel.load(gpu.device, files, { maxContext: 32, maxTreeRows: 8, weightDtype: 'f32', fuseNorm: fused, fuseFinalNorm: fused, fuseSilu: fused });
     try {
       const tokens = Int32Array.of(3, 1, 4, 1, 5);
       const positions = Int32Array.of(0, 1, 2, 3, 4);
