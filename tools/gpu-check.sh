@@ -32,9 +32,11 @@ if [ "$quick" = 1 ]; then
   run=(--limit 1 --categories stories --max-tokens 8)
   # vocabulary, hidden, intermediate, layers, heads, kv heads of the random model
   shape=(--vocab 512 --hidden 64 --intermediate 160 --layers 2 --heads 4 --kv-heads 2)
+  name="tiny random model"
 else
   run=(--limit 1 --max-tokens 64)
   shape=(--vocab 49152 --hidden 576 --intermediate 1536 --layers 30 --heads 9 --kv-heads 3)
+  name="SmolLM2-135M-shaped random model"
 fi
 common=(--runtime node --peers none --repeats 1 --no-png --strategies "$strategies")
 
@@ -45,7 +47,9 @@ mkdir -p "$out"
 model="$out/smollm2-model"
 if [ ! -f "$model/config.json" ] || [ "$(cat "$model/shape" 2>/dev/null)" != "${shape[*]}" ]; then
   rm -rf "$model"
-  npx tsx src/cli/entry.ts fixture --out "$model" "${shape[@]}" --dtype f16 --seed 1
+  # the command line runs from the bundle (shaders inlined)
+  npx vite build --config vite.lib.config.ts > "$out/build.log" 2>&1 || { tail -20 "$out/build.log"; exit 1; }
+  node bin/treespec.mjs fixture --out "$model" "${shape[@]}" --dtype f16 --seed 1
   echo "${shape[*]}" > "$model/shape"
 fi
 
@@ -54,6 +58,6 @@ npx tsx bench/cli.ts "${common[@]}" "${run[@]}" --out "$out/shipped" > "$out/shi
 cat "$out/shipped/summary.md"
 
 echo
-echo "== SmolLM2-135M-shaped random model (${shape[*]}), drafted by a copy of itself"
+echo "== $name (${shape[*]}), drafted by a copy of itself"
 npx tsx bench/cli.ts "${common[@]}" "${run[@]}" --model "$model" --out "$out/smollm2" > "$out/smollm2.log" 2>&1 || { tail -20 "$out/smollm2.log"; exit 1; }
 cat "$out/smollm2/summary.md"
