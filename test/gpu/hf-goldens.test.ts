@@ -9,6 +9,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GpuModel } from '../../src/model/gpu-model.ts';
 import { F32_ATOL, HF_FAMILIES, hfGolden, maxAbsDiff, type HfGolden } from '../hf-goldens.ts';
+import { isSoftwareAdapter } from '../../src/gpu/adapter.ts';
+import { preferredTopKSlice, topKSlices } from '../../src/ops/topk.ts';
 import { testGpu } from './util.ts';
 
 const MAX_CONTEXT = 32;
@@ -18,6 +20,21 @@ function chain(rows: number): Uint32Array {
   const mask = new Uint32Array(rows * 4);
   for (let r = 0; r < rows; r++) for (let j = 0; j <= r; j++) mask[r * 4 + (j >> 5)] |= 1 << (j & 31);
   return mask;
+}
+
+/**
+ * A pass's dispatches in the adapter's default plan: the embedding; per layer the input norm
+ * (fused into q/k/v on GPU adapters), q/k/v as one matmul, RoPE + K/V write (Qwen3's and
+ * Gemma 3's per-head q/k norms inside it), attention, o, the MLP's input norm (likewise),
+ * gate/up, act * up (GeGLU only: SwiGLU's is fused into down), down, and Gemma's two branch
+ * norms with their adds; the LM head (final norm fused in), Gemma 2's logit soft-capping,
+ * top-k in one or two stages.
+ */
+function passDispatches(g: HfGolden, model: GpuModel): number {
+  const c = g.files.config;
+  const perLayer = (isSoftwareAdapter(model.device) ? 8 : 6) + (c.hiddenAct === 'silu' ? 0 : 1) + (c.sandwichNorms ? 4 : 0);
+  const topK = topKSlices(c.vocabSize, preferredTopKSlice(model.device)) > 1 ? 2 : 1;
+  return 1 + c.numLayers * perLayer + 1 + (c.finalSoftcap === null ? 0 : 1) + topK;
 }
 
 for (const family of HF_FAMILIES) {
@@ -39,7 +56,9 @@ for (const family of HF_FAMILIES) {
       for (const [i, p] of g.goldens.prompts.slice(0, 1).entries()) {
         const ids = Int32Array.from(p.ids);
         model.truncate(0);
+        const before = model.counter.snapshot().dispatches;
         model.forward(ids, Int32Array.from(ids, (_, r) => r), chain(ids.length));
+        expect(model.counter.snapshot().dispatches - before, 'dispatches of a pass').toBe(passDispatches(g, model));
         const all = await model.readLogits(ids.length);
         worst = Math.max(worst, maxAbsDiff(all.subarray((ids.length - 1) * vocab), g.logitsF32.subarray(i * vocab, (i + 1) * vocab)));
         // greedy decoding: prefill all but the last prompt token, then one row per step
