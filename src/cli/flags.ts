@@ -25,7 +25,7 @@ export const generateFlags = {
   'top-p': { type: 'string', value: 'P', dflt: '1 (off)', help: 'nucleus sampling mass' },
   'repetition-penalty': { type: 'string', value: 'R', dflt: '1 (off)', help: 'CTRL repetition penalty' },
   seed: { type: 'string', value: 'S', dflt: '0', help: 'seed of sampling and random drafters' },
-  strategy: { type: 'string', value: 'NAME', dflt: 'auto', help: 'ar, auto, auto:NAME[,NAME...], self, random, lookup, recycling, aded, ngram, retrieval, early-exit, cross-vocab, draft, fusion, hydra (when the model has heads)' },
+  strategy: { type: 'string', value: 'NAME', dflt: 'auto', help: 'ar, auto, auto:NAME[,NAME...], self, random, lookup, recycling, aded, ngram, retrieval, early-exit, cross-vocab, draft, fusion, hydra (when the model has heads), diffusion (when it has a block drafter)' },
   'tree-budget': { type: 'string', value: 'N', dflt: '16', help: 'draft tree nodes per step (not with --strategy ar)' },
   device: { type: 'string', value: 'gpu|cpu', dflt: 'gpu', help: 'cpu: the TypeScript reference, plain decoding only' },
   weights: { type: 'string', value: 'f16|f32|q8|q4|auto', dflt: 'f16', help: 'weight storage on the GPU (the CPU computes with the same values); auto: the most precise that fits' },

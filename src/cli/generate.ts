@@ -9,6 +9,7 @@ import { isStrategyName, strategyNames } from '../engine/strategies';
 import { ContextLengthError } from '../errors';
 import { dequantizedFiles, loadModelFiles, readConfig } from '../model/weights';
 import { loadHeads } from '../model/heads';
+import { loadDiffusion } from '../model/diffusion';
 import { sourceFromString } from '../model/source';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { generateOnCpu } from '../engine/cpu-generate';
@@ -128,7 +129,9 @@ export async function runGenerate(args: string[]): Promise<number> {
     const draft = f.draft && !cross ? await loadCliDraft(f.draft, num(f['vocab-trim'], 'vocab-trim'), context, weights, gpu!) : undefined;
     // Hydra heads next to the model's files, when it has them
     const heads = (await loadHeads(source, files.config)) ?? false;
-    const engine = await Engine.load(files, { weightDtype: weights, maxContext, device: gpu!, draft, crossVocabDraft: cross ? f.draft : undefined, heads });
+    // and the block (diffusion) drafter
+    const diffusion = (await loadDiffusion(source, files.config)) ?? false;
+    const engine = await Engine.load(files, { weightDtype: weights, maxContext, device: gpu!, draft, crossVocabDraft: cross ? f.draft : undefined, heads, diffusion });
     if (f.json) {
       result = await engine.generateText(f.prompt, gen);
     } else {

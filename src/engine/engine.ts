@@ -26,6 +26,7 @@ import type { DraftModel } from '../draft/draft-model';
 import { loadCrossVocabDraft } from '../draft/cross-vocab-load';
 import type { CrossVocabModel } from '../draft/cross-vocab';
 import { HEADS_JSON, loadHeads, type HydraHeads } from '../model/heads';
+import { DIFFUSION_JSON, loadDiffusion, type DiffusionDrafterModel } from '../model/diffusion';
 import type { ModelConfig } from '../model/config';
 
 export interface LoadOptions extends EngineOptions {
@@ -52,6 +53,28 @@ export interface LoadOptions extends EngineOptions {
    * or false for none.
    */
   heads?: false | string | ModelSource | HydraHeads;
+  /**
+   * The target's block (diffusion) drafter (the `diffusion` strategy): by default
+   * diffusion-drafter.json and its weights are looked for next to the model's files (none: no
+   * `diffusion`); a folder path, URL base or ModelSource holding them; a parsed drafter; or false.
+   */
+  diffusion?: false | string | ModelSource | DiffusionDrafterModel;
+}
+
+/** The block drafter named by LoadOptions.diffusion (see there); `model` is where the target came from. */
+async function resolveDiffusion(opt: LoadOptions['diffusion'], model: ModelInput, config: ModelConfig): Promise<DiffusionDrafterModel | null> {
+  if (opt === false) return null;
+  if (opt === undefined) return isModelFiles(model) ? null : loadDiffusion(typeof model === 'string' ? sourceFromString(model) : model, config);
+  if (typeof opt === 'object' && 'vocabIds' in opt) {
+    if (opt.vocabIds.some((t) => t < 0 || t >= config.vocabSize)) {
+      throw new OptionsError(`load option "diffusion": a drafter over ids up to ${Math.max(...opt.vocabIds)} does not fit the target's vocabulary of ${config.vocabSize}`);
+    }
+    return opt;
+  }
+  const source = typeof opt === 'string' ? sourceFromString(opt) : opt;
+  const d = await loadDiffusion(source, config);
+  if (!d) throw new OptionsError(`load option "diffusion": ${source.id} has no ${DIFFUSION_JSON}`);
+  return d;
 }
 
 function isHeads(h: LoadOptions['heads']): h is HydraHeads {
@@ -137,6 +160,8 @@ export class Engine {
   private crossVocab: CrossVocabModel | null = null;
   /** The target's Hydra heads (LoadOptions.heads), or null. */
   heads: HydraHeads | null = null;
+  /** The target's block (diffusion) drafter (LoadOptions.diffusion), or null. */
+  diffusion: DiffusionDrafterModel | null = null;
 
   private constructor(
     readonly device: GPUDevice,
@@ -171,6 +196,7 @@ export class Engine {
     engine.draftWithTarget = opts.draftWithTarget ?? false;
     if (opts.crossVocabDraft) engine.crossVocab = await loadCrossVocabDraft(device, opts.crossVocabDraft, weightDtype);
     engine.heads = await resolveHeads(opts.heads, model, files.config);
+    engine.diffusion = await resolveDiffusion(opts.diffusion, model, files.config);
     return engine;
   }
 
@@ -267,6 +293,7 @@ export class Engine {
         crossVocabDraft: this.crossVocab ?? undefined,
         heads: this.heads ?? undefined,
         draftWithTarget: this.draftWithTarget,
+        diffusion: this.diffusion ?? undefined,
         drafter: (other) => this.drafter(other),
         loadTargetCopy: () => GpuModel.load(this.device, this.files, { maxContext: this.maxContext, maxTreeRows: this.opts.maxTreeNodes + 1, weightDtype: this.opts.weightDtype }),
       });
@@ -284,12 +311,14 @@ export class Engine {
 
   /**
    * The strategies this engine can run: every registered one, but `hydra` only with draft heads,
+   * `diffusion` only with a block drafter,
    * `draft` and `fusion` only with a draft model, `cross-vocab` only with its draft (either of
    * the two with draftWithTarget).
    */
   strategyNames(): string[] {
     const can: Record<string, boolean> = {
       hydra: this.heads !== null,
+      diffusion: this.diffusion !== null,
       draft: this.draftModel !== null || this.draftWithTarget,
       fusion: this.draftModel !== null || this.draftWithTarget,
       'cross-vocab': this.crossVocab !== null || this.draftWithTarget,

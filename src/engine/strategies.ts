@@ -24,6 +24,9 @@ import { FusionDrafter } from '../draft/fusion';
 import { HydraDrafter } from '../draft/hydra';
 import { HEADS_JSON, type HydraHeads } from '../model/heads';
 import { tensorF32 } from '../model/weights';
+import { DIFFUSION_JSON, type DiffusionDrafterModel } from '../model/diffusion';
+import { DiffusionDrafter } from '../draft/diffusion';
+import { CpuBlockPass } from '../draft/diffusion-pass';
 
 /** What a strategy may build its drafter from. */
 export interface DrafterFactoryContext {
@@ -40,6 +43,8 @@ export interface DrafterFactoryContext {
   heads?: HydraHeads;
   /** LoadOptions.draftWithTarget: a copy of the target stands in for a missing draft model. */
   draftWithTarget?: boolean;
+  /** The target's block (diffusion) drafter (diffusion-drafter.json next to the model, or LoadOptions.diffusion); absent when none was found. */
+  diffusion?: DiffusionDrafterModel;
   /** Loads another instance of the target (for self-drafting). */
   loadTargetCopy(): Promise<GpuModel>;
   /** The engine's drafter of another strategy (shared: composite drafters reuse them). */
@@ -110,6 +115,11 @@ const factories = new Map<string, Factory>([
     await d.check();
     ctx.target.attach(d);
     return d;
+  }],
+  // DEER / DiffuSpec: the target's block drafter fills K positions in one pass; path search makes the tree.
+  ['diffusion', (ctx) => {
+    if (!ctx.diffusion) throw new OptionsError(`strategy "diffusion" needs the target's block drafter: ${DIFFUSION_JSON} and its weights next to the model, or the load option "diffusion"`);
+    return new DiffusionDrafter(new CpuBlockPass(ctx.diffusion), ctx.files.config.vocabSize);
   }],
   ['auto', async (ctx) => new Controller(await Promise.all(autoMembers('auto', ctx)!.map((n) => ctx.drafter(n))), controllerOptions(ctx))],
 ]);

@@ -5,6 +5,7 @@
  */
 /// <reference lib="webworker" />
 import { loadHeads } from '../model/heads';
+import { loadDiffusion } from '../model/diffusion';
 import { Engine, planWeights } from '../engine/engine';
 import { DraftModel } from '../draft/draft-model';
 import { engineDefaults, resolveMaxContext, type DocumentsProgress, type WeightDtype } from '../engine/options';
@@ -88,7 +89,9 @@ async function load(m: Extract<Request, { type: 'load' }>): Promise<void> {
   const draft = draftFiles ? await DraftModel.load(device, draftFiles, { weightDtype, maxContext: m.options.maxContext }) : undefined;
   // Hydra heads stored next to the model's files (none: the engine offers no `hydra`).
   const heads = await loadHeads(sourceOf(m.model), files.config);
-  engine = await Engine.load(files, { ...m.options, weightDtype, device, draft, heads: heads ?? false });
+  // and the block (diffusion) drafter (none: no `diffusion`)
+  const diffusion = await loadDiffusion(sourceOf(m.model), files.config);
+  engine = await Engine.load(files, { ...m.options, weightDtype, device, draft, heads: heads ?? false, diffusion: diffusion ?? false });
   post({ type: 'loaded', id: m.id, info: infoOf(engine) });
 }
 
