@@ -157,7 +157,8 @@ export async function runSuite(input: SuiteInput): Promise<RunnerResult> {
   result.loadMs = performance.now() - t0;
   gpuMemory.afterLoadBytes = meter.live;
   const engine = engines[0].engine;
-  // By default, `hydra` only where the model has draft heads (asked for by name, it reports why not).
+  // By default, `hydra` only where the model has draft heads and `diffusion` only where it has a
+  // block drafter (asked for by name, they report why not).
   if (!config.strategies.length) strategies = strategies.filter((s) => engine.strategyNames().includes(s));
   result.model.config = JSON.parse(JSON.stringify(engine.config)) as Record<string, unknown>;
   log(`loaded ${input.modelLabel} (${engines.map((e) => e.weights).join(', ')}) in ${result.loadMs.toFixed(0)} ms on ${ctx.adapterInfo}; ${(meter.live / 2 ** 20).toFixed(1)} MiB of GPU buffers`);

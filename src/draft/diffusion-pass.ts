@@ -4,6 +4,7 @@
  * for a sampling request. CpuBlockPass runs the CPU reference; the GPU pass
  * (diffusion-gpu.ts) runs the same forward and top-k in kernels.
  */
+import type { GpuCounter } from '../gpu/counter';
 import type { DiffusionDrafterModel } from '../model/diffusion';
 import { blockLogits, inputRows, trimIndex } from '../model/diffusion-reference';
 
@@ -12,13 +13,18 @@ export interface BlockLattice {
   ids: Int32Array;
   /** (K, width) their probabilities (softmax over the trimmed vocabulary). */
   probs: Float32Array;
+  /** (K, trim) the logits, when asked for (sampling requests). */
+  logits?: Float32Array;
 }
 
 export interface BlockPass {
   readonly model: DiffusionDrafterModel;
-  lattice(tokens: Int32Array, width: number): Promise<BlockLattice>;
-  /** (K, trim) logits over the trimmed vocabulary. */
-  logits(tokens: Int32Array): Promise<Float32Array>;
+  /** Candidates per position. */
+  readonly width: number;
+  /** One pass after `tokens` (the last is the root): the lattice, with the logits when `withLogits`. */
+  draft(tokens: Int32Array, withLogits: boolean): Promise<BlockLattice>;
+  /** Counts the pass's GPU work (absent on the CPU). */
+  readonly counter?: GpuCounter;
   destroy?(): void;
 }
 
@@ -52,15 +58,12 @@ export function topKRows(logits: Float32Array, rows: number, width: number): Blo
 export class CpuBlockPass implements BlockPass {
   private readonly trim: Map<number, number>;
 
-  constructor(readonly model: DiffusionDrafterModel) {
+  constructor(readonly model: DiffusionDrafterModel, readonly width = 4) {
     this.trim = trimIndex(model);
   }
 
-  async logits(tokens: Int32Array): Promise<Float32Array> {
-    return blockLogits(this.model, inputRows(this.model, tokens, this.trim));
-  }
-
-  async lattice(tokens: Int32Array, width: number): Promise<BlockLattice> {
-    return topKRows(await this.logits(tokens), this.model.block, width);
+  async draft(tokens: Int32Array, withLogits: boolean): Promise<BlockLattice> {
+    const logits = blockLogits(this.model, inputRows(this.model, tokens, this.trim));
+    return { ...topKRows(logits, this.model.block, this.width), logits: withLogits ? logits : undefined };
   }
 }

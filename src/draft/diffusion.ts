@@ -12,6 +12,7 @@
  * applied to the drafter's logits at position d+1, recorded per row so that recursive
  * rejection sampling stays lossless (DESIGN section 5).
  */
+import type { GpuCounter } from '../gpu/counter';
 import type { DraftTree } from '../tree/types';
 import { emptyTree } from '../tree/types';
 import { sampleFrom, targetProbs } from '../verify/sampler';
@@ -21,8 +22,6 @@ import { NgramDrafter } from './ngram';
 import { searchPaths, type CausalScore, type SearchedTree } from './path-search';
 
 export interface DiffusionOptions {
-  /** Candidates per position in the lattice (default 4). */
-  width?: number;
   /** Weight of the causal score's log in a path's score (default 0.5). */
   causalWeight?: number;
   /** Paths whose probability falls under this end (adaptive draft length; default 0.02). */
@@ -36,7 +35,6 @@ const DISAGREE = 0.3;
 
 export class DiffusionDrafter implements Drafter {
   readonly name = 'diffusion';
-  private readonly width: number;
   private readonly causalWeight: number;
   private readonly minScore: number;
   /** The online n-gram cache of the committed text (keys of 1..3 tokens), the causal score. */
@@ -44,7 +42,6 @@ export class DiffusionDrafter implements Drafter {
 
   /** targetVocab: the target's vocabulary size (sampled rows' q are distributions over it). */
   constructor(readonly pass: BlockPass, private readonly targetVocab: number, opts: DiffusionOptions = {}) {
-    this.width = opts.width ?? 4;
     this.causalWeight = opts.causalWeight ?? 0.5;
     this.minScore = opts.minScore ?? 0.02;
   }
@@ -57,12 +54,12 @@ export class DiffusionDrafter implements Drafter {
     this.ngram.propose(ctx, 0); // indexes the committed text
     if (budget < 1) return emptyTree();
     const m = this.pass.model;
-    const { ids, probs } = await this.pass.lattice(ctx.tokens, this.width);
+    const { ids, probs, logits } = await this.pass.draft(ctx.tokens, ctx.sampling);
     const tokens = Int32Array.from(ids, (i) => (i < 0 ? -1 : m.vocabIds[i]));
-    const lattice = { depth: m.block, width: this.width, tokens, probs };
+    const lattice = { depth: m.block, width: this.pass.width, tokens, probs };
     const tree = searchPaths(lattice, this.causalScore(ctx.tokens), { budget, causalWeight: this.causalWeight, minScore: this.minScore });
     if (!ctx.sampling) return { tokens: tree.tokens, parents: tree.parents, draft: { kind: 'deterministic' } };
-    return this.sampleTree(ctx, tree, await this.pass.logits(ctx.tokens));
+    return this.sampleTree(ctx, tree, logits!);
   }
 
   /** c(t | context, path): the share of the longest matching key's sightings that t followed. */
@@ -142,6 +139,11 @@ export class DiffusionDrafter implements Drafter {
 
   reset(): void {
     this.ngram.reset();
+  }
+
+  /** The GPU pass's counter (its dispatches, submit and readback per drafting); none for the CPU pass. */
+  counters(): GpuCounter[] {
+    return this.pass.counter ? [this.pass.counter] : [];
   }
 
   destroy(): void {

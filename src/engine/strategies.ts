@@ -26,7 +26,7 @@ import { HEADS_JSON, type HydraHeads } from '../model/heads';
 import { tensorF32 } from '../model/weights';
 import { DIFFUSION_JSON, type DiffusionDrafterModel } from '../model/diffusion';
 import { DiffusionDrafter } from '../draft/diffusion';
-import { CpuBlockPass } from '../draft/diffusion-pass';
+import { GpuBlockPass } from '../draft/diffusion-gpu';
 
 /** What a strategy may build its drafter from. */
 export interface DrafterFactoryContext {
@@ -117,9 +117,11 @@ const factories = new Map<string, Factory>([
     return d;
   }],
   // DEER / DiffuSpec: the target's block drafter fills K positions in one pass; path search makes the tree.
-  ['diffusion', (ctx) => {
+  ['diffusion', async (ctx) => {
     if (!ctx.diffusion) throw new OptionsError(`strategy "diffusion" needs the target's block drafter: ${DIFFUSION_JSON} and its weights next to the model, or the load option "diffusion"`);
-    return new DiffusionDrafter(new CpuBlockPass(ctx.diffusion), ctx.files.config.vocabSize);
+    const pass = new GpuBlockPass(ctx.device, ctx.diffusion);
+    await pass.check();
+    return new DiffusionDrafter(pass, ctx.files.config.vocabSize);
   }],
   ['auto', async (ctx) => new Controller(await Promise.all(autoMembers('auto', ctx)!.map((n) => ctx.drafter(n))), controllerOptions(ctx))],
 ]);

@@ -1,6 +1,8 @@
 /**
  * The diffusion drafter (src/draft/diffusion.ts: block drafter + DiffuSpec path search) on the
  * GPU engine:
+ *  - the drafter pass and the lattice's top-k on the GPU (src/draft/diffusion-gpu.ts) equal the
+ *    CPU reference on seeded awkward shapes, short contexts (PAD) and unknown tokens (UNK) included;
  *  - greedy output equals plain greedy output: a random block drafter on a fixture, and the
  *    shipped drafter on the shipped target (which must also be accepted);
  *  - under sampling, the first two tokens follow the target's exact distribution, with trees
@@ -14,8 +16,13 @@ import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import { randomDiffusion, type DiffusionDrafterModel } from '../../src/model/diffusion';
 import { registerStrategy } from '../../src/engine/strategies';
 import { DiffusionDrafter } from '../../src/draft/diffusion';
-import { CpuBlockPass } from '../../src/draft/diffusion-pass';
+import { CpuBlockPass, topKRows } from '../../src/draft/diffusion-pass';
+import { GpuBlockPass } from '../../src/draft/diffusion-gpu';
+import { blockLogits, inputRows, trimIndex } from '../../src/model/diffusion-reference';
+import { parseConfig } from '../../src/model/config';
+import { fixtureConfigJson } from '../../src/model/fixture';
 import { shippedHeads, shippedModel } from './models';
+import { testGpu } from './util';
 import { exactFirstTwo, firstTwoPValue, type FirstTwo } from './first-two';
 
 const shape: FixtureShape = { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, dtype: 'f32' };
@@ -26,6 +33,37 @@ async function fixture(seed: number): Promise<{ files: ModelFiles; drafter: Diff
   const files = await loadModelFiles(new MemorySource(makeFixture(shape, seed)));
   return { files, drafter: randomDiffusion(files.config, { ...small, trim: 200, seed: seed + 1 }) };
 }
+
+describe('diffusion drafter pass on the GPU', () => {
+  it('gives the CPU reference\'s logits and lattice on awkward shapes, with one submit and one readback', async () => {
+    const gpu = await testGpu();
+    const config = parseConfig(fixtureConfigJson({ vocabSize: 301, hiddenSize: 8, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 2, dtype: 'f32' }), 'config.json');
+    for (const [i, o] of [{ context: 5, block: 3, layers: 1, dim: 24, heads: 3, ffn: 20, trim: 37 }, { context: 11, block: 6, layers: 2, dim: 40, heads: 5, ffn: 52, trim: 130 }].entries()) {
+      const m = randomDiffusion(config, { ...o, seed: 30 + i });
+      const pass = new GpuBlockPass(gpu.device, m, 5);
+      await pass.check();
+      const trim = trimIndex(m);
+      // a context shorter than C (PAD), one longer, both with a token outside the trimmed vocabulary (UNK)
+      const outside = [...Array(301).keys()].find((t) => !trim.has(t))!;
+      for (const tokens of [[m.vocabIds[3], outside, m.vocabIds[0]], Array.from({ length: o.context + 4 }, (_, j) => (j === 2 ? outside : m.vocabIds[(j * 7) % o.trim]))]) {
+        const t = Int32Array.from(tokens);
+        const want = blockLogits(m, inputRows(m, t, trim));
+        const before = pass.counter.snapshot();
+        const got = await pass.draft(t, true);
+        expect(pass.counter.snapshot().submits - before.submits).toBe(1);
+        expect(pass.counter.snapshot().readbacks - before.readbacks).toBe(1);
+        expect(pass.counter.snapshot().dispatches - before.dispatches).toBeGreaterThanOrEqual(5 + 5 * o.layers);
+        let worst = 0;
+        want.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - got.logits![j]))));
+        expect(worst).toBeLessThan(1e-3);
+        const ref = topKRows(want, o.block, 5);
+        expect(Array.from(got.ids)).toEqual(Array.from(ref.ids));
+        got.probs.forEach((p, j) => expect(p).toBeCloseTo(ref.probs[j], 5));
+      }
+      pass.destroy();
+    }
+  });
+});
 
 describe('diffusion on a random fixture', () => {
   let engine: Engine;
