@@ -75,9 +75,9 @@ describe('diffusion on a random fixture', () => {
 
   it('greedy output equals plain greedy output', async () => {
     expect(engine.strategyNames()).toContain('diffusion');
-    for (const prompt of prompts) {
+    for (const [i, prompt] of prompts.entries()) {
       const plain = await engine.generateText(prompt, { maxTokens: 10, strategy: 'ar' });
-      for (const treeBudget of [2, 16]) {
+      for (const treeBudget of i === 0 ? [2, 16] : [16]) {
         const spec = await engine.generateText(prompt, { maxTokens: 10, strategy: 'diffusion', treeBudget });
         expect({ treeBudget, tokens: spec.tokens }).toEqual({ treeBudget, tokens: plain.tokens });
         expect(spec.stats.steps.every((st) => st.treeSize <= treeBudget)).toBe(true);
@@ -95,8 +95,8 @@ describe('diffusion on the shipped target with its trained drafter', () => {
 
   it('greedy output equals plain greedy output, and the drafts are accepted', async () => {
     const prompt = 'Once upon a time, there was a little girl named';
-    const plain = await engine.generateText(prompt, { maxTokens: 16, strategy: 'ar' });
-    const spec = await engine.generateText(prompt, { maxTokens: 16, strategy: 'diffusion', treeBudget: 8 });
+    const plain = await engine.generateText(prompt, { maxTokens: 12, strategy: 'ar' });
+    const spec = await engine.generateText(prompt, { maxTokens: 12, strategy: 'diffusion', treeBudget: 8 });
     expect(spec.tokens).toEqual(plain.tokens);
     expect(spec.stats.tau).toBeGreaterThan(1.2);
   });
@@ -104,7 +104,7 @@ describe('diffusion on the shipped target with its trained drafter', () => {
 
 describe('diffusion: sampling distribution (engine level)', () => {
   const sampling = { temperature: 1.3, topK: 3, topP: 1, repetitionPenalty: 1 };
-  const trials = 100;
+  const trials = 80;
   let engine: Engine;
   let prompt: Int32Array;
   let exact: FirstTwo;
