@@ -95,8 +95,8 @@ describe('diffusion on the shipped target with its trained drafter', () => {
 
   it('greedy output equals plain greedy output, and the drafts are accepted', async () => {
     const prompt = 'Once upon a time, there was a little girl named';
-    const plain = await engine.generateText(prompt, { maxTokens: 12, strategy: 'ar' });
-    const spec = await engine.generateText(prompt, { maxTokens: 12, strategy: 'diffusion', treeBudget: 8 });
+    const plain = await engine.generateText(prompt, { maxTokens: 8, strategy: 'ar' });
+    const spec = await engine.generateText(prompt, { maxTokens: 8, strategy: 'diffusion', treeBudget: 8 });
     expect(spec.tokens).toEqual(plain.tokens);
     expect(spec.stats.tau).toBeGreaterThan(1.2);
   });
