@@ -24,6 +24,7 @@ import { fixtureConfigJson } from '../../src/model/fixture';
 import { shippedHeads, shippedModel } from './models';
 import { testGpu } from './util';
 import { exactFirstTwo, firstTwoPValue, type FirstTwo } from './first-two';
+import { describeIn } from './runtime';
 
 const shape: FixtureShape = { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, dtype: 'f32' };
 const prompts = ['Once upon a time there was a', 'def add(a, b):\n    return a + b\n\ndef add(a, b):'];
@@ -102,9 +103,10 @@ describe('diffusion on the shipped target with its trained drafter', () => {
   });
 });
 
-describe('diffusion: sampling distribution (engine level)', () => {
+// In one gpu project (./runtime.ts).
+describeIn('browser')('diffusion: sampling distribution (engine level)', () => {
   const sampling = { temperature: 1.3, topK: 3, topP: 1, repetitionPenalty: 1 };
-  const trials = 80;
+  const trials = 200;
   let engine: Engine;
   let prompt: Int32Array;
   let exact: FirstTwo;
