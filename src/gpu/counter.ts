@@ -16,6 +16,8 @@
  * own counter while it drafts: `const undo = target.counter.divert(mine); ...; undo()`.
  */
 
+import { MapWaiter } from './map-wait';
+
 export interface GpuCounts {
   /** dispatchWorkgroups calls encoded (indirect ones included). */
   dispatches: number;
@@ -55,6 +57,7 @@ export function sumCounts(all: GpuCounts[]): GpuCounts {
 
 export class GpuCounter {
   private readonly totals = zeroCounts();
+  private readonly waiter = new MapWaiter();
   /** Where counts go: this counter, or the one it is diverted to. */
   private sink: GpuCounter = this;
 
@@ -94,7 +97,7 @@ export class GpuCounter {
     const t = this.sink.totals;
     t.readbacks++;
     t.bytesRead += bytes;
-    return buffer.mapAsync(GPUMapMode.READ, offset, bytes);
+    return this.waiter.map(buffer, offset, bytes);
   }
 
   /**

@@ -6,6 +6,8 @@
 
 import { TreespecError } from '../errors';
 import { isNode } from '../env';
+import { isSoftwareAdapter } from './adapter';
+import { calmMapWaits } from './map-wait';
 
 /** No WebGPU implementation or no adapter: the message says what to install or enable. */
 export class WebGPUUnavailableError extends TreespecError {
@@ -83,6 +85,8 @@ export async function acquireDevice(opts: { powerPreference?: GPUPowerPreference
       maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
     },
   });
+  // Dawn's Node binding spins a core while a map is pending: on a software adapter, sleep first.
+  calmMapWaits(isNode() && isSoftwareAdapter(device));
   const info = adapter.info;
   const adapterInfo = [info?.vendor, info?.architecture, info?.device, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
   return { device, adapterInfo, hasTimestamps };
