@@ -15,7 +15,7 @@ describe('cross-vocab without a draft of another tokenizer (a target copy drafts
   let engine: Engine;
   beforeAll(async () => {
     const shape = { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, dtype: 'f32' } as const;
-    engine = await Engine.load(await loadModelFiles(new MemorySource(makeFixture(shape, 7))), { maxContext: 128, weightDtype: 'f32', maxTreeNodes: 16 });
+    engine = await Engine.load(await loadModelFiles(new MemorySource(makeFixture(shape, 7))), { maxContext: 128, weightDtype: 'f32', maxTreeNodes: 16, draftWithTarget: true });
   });
   afterAll(() => engine?.destroy());
 
