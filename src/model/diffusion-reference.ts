@@ -3,6 +3,7 @@
  * shaders, the same computation as tools/fixtures/diffusion.py. One pass over C context slots
  * and K mask slots, attention over all of them (bidirectional); logits at the mask slots.
  */
+import { matmul, rmsNorm } from './cpu-ops.ts';
 import { maskRow, padRow, unkRow, type DiffusionDrafterModel, type DiffusionLayer } from './diffusion.ts';
 
 const RMS_EPS = 1e-6;
@@ -23,31 +24,18 @@ export function trimIndex(m: Pick<DiffusionDrafterModel, 'vocabIds'>): Map<numbe
   return new Map(Array.from(m.vocabIds, (t, i) => [t, i]));
 }
 
-function rmsNorm(x: Float32Array, w: Float32Array): Float32Array {
-  let ss = 0;
-  for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
-  const s = 1 / Math.sqrt(ss / x.length + RMS_EPS);
-  return x.map((v, i) => v * s * w[i]);
-}
+/** One row through RMSNorm with the drafter's eps. */
+const norm = (x: Float32Array, w: Float32Array): Float32Array => rmsNorm(x, w, RMS_EPS);
 
 /** out (rows) = W (rows, n) x (n). */
-function matVec(w: Float32Array, x: Float32Array, rows: number): Float32Array {
-  const n = x.length;
-  const out = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let acc = 0;
-    for (let i = 0; i < n; i++) acc += w[r * n + i] * x[i];
-    out[r] = acc;
-  }
-  return out;
-}
+const matVec = (w: Float32Array, x: Float32Array, rows: number): Float32Array => matmul(x, w, x.length, rows);
 
 /** One layer over all slots x (T rows of dim); rows before `from` are not updated (their output is unused). */
 function layer(m: DiffusionDrafterModel, l: DiffusionLayer, x: Float32Array[], from: number): Float32Array[] {
   const D = m.dim;
   const hd = D / m.heads;
   const T = x.length;
-  const qkv = x.map((r) => matVec(l.qkv, rmsNorm(r, l.attnNorm), 3 * D)); // (T, 3 * dim)
+  const qkv = x.map((r) => matVec(l.qkv, norm(r, l.attnNorm), 3 * D)); // (T, 3 * dim)
   const out = x.slice();
   for (let t = from; t < T; t++) {
     const y = new Float32Array(D);
@@ -65,7 +53,7 @@ function layer(m: DiffusionDrafterModel, l: DiffusionLayer, x: Float32Array[], f
       for (let u = 0; u < T; u++) for (let i = 0; i < hd; i++) y[h * hd + i] += (s[u] / sum) * qkv[u][2 * D + h * hd + i];
     }
     const a = matVec(l.o, y, D).map((v, i) => v + x[t][i]);
-    const n = rmsNorm(a, l.mlpNorm);
+    const n = norm(a, l.mlpNorm);
     const g = matVec(l.gate, n, m.ffn);
     const u = matVec(l.up, n, m.ffn);
     const act = g.map((v, i) => (v / (1 + Math.exp(-v))) * u[i]);
@@ -79,7 +67,7 @@ export function maskStates(m: DiffusionDrafterModel, rows: Int32Array): Float32A
   const D = m.dim;
   let x: Float32Array[] = Array.from(rows, (r, t) => m.emb.slice(r * D, (r + 1) * D).map((v, i) => v + m.pos[t * D + i]));
   m.layers.forEach((l, i) => (x = layer(m, l, x, i === m.layers.length - 1 ? m.context : 0)));
-  return x.slice(m.context).map((r) => rmsNorm(r, m.finalNorm));
+  return x.slice(m.context).map((r) => norm(r, m.finalNorm));
 }
 
 /** (K, trim) logits over the trimmed vocabulary per masked position (output head tied to the embedding). */

@@ -2,6 +2,7 @@
  * CPU reference of the Hydra heads' forward (the oracle of shaders/hydra_gather_f32.wgsl and
  * shaders/hydra_head_f32.wgsl; the same computation as tools/fixtures/hydra.py).
  */
+import { matmul, rmsNorm } from './cpu-ops.ts';
 import type { HydraHeads } from './heads.ts';
 import { headWords } from './heads.ts';
 
@@ -51,21 +52,10 @@ export function trimmedTable(h: HydraHeads, embed: Float32Array): Float32Array {
 
 /** (trim) logits E_trim s of a head's state. */
 export function headLogits(eTrim: Float32Array, s: Float32Array): Float32Array {
-  const H = s.length;
-  const n = eTrim.length / H;
-  const out = new Float32Array(n);
-  for (let t = 0; t < n; t++) {
-    let acc = 0;
-    for (let i = 0; i < H; i++) acc += eTrim[t * H + i] * s[i];
-    out[t] = acc;
-  }
-  return out;
+  return matmul(s, eTrim, s.length, eTrim.length / s.length);
 }
 
 /** The level-0 state: the target's final norm of its residual x (hidden), as the LM head sees it. */
 export function finalNormState(x: Float32Array, norm: Float32Array, eps: number): Float32Array {
-  let ss = 0;
-  for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
-  const scale = 1 / Math.sqrt(ss / x.length + eps);
-  return x.map((v, i) => v * scale * norm[i]);
+  return rmsNorm(x, norm, eps);
 }
