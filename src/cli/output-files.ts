@@ -5,9 +5,10 @@
  * one, never a truncated one. A folder that already holds a model is replaced only with
  * --force, and never by the same command's input.
  */
-import { open, mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { open, mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { OptionsError } from '../errors';
+import { JOURNAL, parseJournal, type Journal } from '../model/folder-journal';
 
 /** Files that decide how a folder loads as a model (src/model/weights.ts reads them). */
 const MODEL_FILE = /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|.*\.safetensors|model\.safetensors\.index\.json)$/;
@@ -109,43 +110,102 @@ export async function checkOutputFile(out: string, force: boolean, inputs: [flag
   if (st && !force) throw new OptionsError(`--out ${out} already exists; pass --force to replace it, or pick another name`);
 }
 
+/** Whether process `pid` is alive (this process counts as alive). */
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    return process.kill(pid, 0);
+  } catch (e) {
+    // EPERM: the process exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Removes temporary files that killed runs left in `dir` (a live writer's files are kept). */
 async function removeDeadPartials(dir: string): Promise<void> {
   for (const name of await readdir(dir)) {
     const m = PARTIAL.exec(name);
-    if (!m) continue;
-    const pid = Number(m[2]);
-    let alive = pid === process.pid;
-    try {
-      if (!alive) alive = process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
-    if (!alive) await rm(join(dir, name), { force: true });
+    if (m && !alive(Number(m[2]))) await rm(join(dir, name), { force: true });
+  }
+}
+
+/** Flushes a folder's entries (the renames in it) to disk. */
+async function syncFolder(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
 /**
- * Writes a model folder: every file goes to a temporary name and is flushed first; then model
- * files of an older model that the new one lacks (a shard index above all, which would make the
- * folder load the old shards) are removed, and the new files are renamed into place, config.json
- * last. A kill before the renames leaves the old folder as it was (plus hidden temporary files,
- * removed by the next write); the renames themselves take microseconds.
+ * Carries out a commit journal (src/model/folder-journal.ts): the old config.json goes first, so
+ * that until the last rename a reader that ignores the journal finds no model rather than a mix;
+ * then the stale files (index first), then the renames, config.json last. Each step may already be
+ * done (a rolled-forward journal of a killed writer), so missing files are skipped.
+ */
+export async function applyJournal(dir: string, journal: Journal, steps = Infinity): Promise<void> {
+  const gone = (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e));
+  const configTmp = journal.rename.find(([, final]) => final === 'config.json')?.[0];
+  // Only while the new config.json is still under its temporary name: once renamed, it is the new one.
+  const uncommitOld = async () => {
+    if (configTmp && (await stat(join(dir, configTmp)).catch(() => null))) await rm(join(dir, 'config.json'), { force: true });
+  };
+  const ops: (() => Promise<unknown>)[] = [
+    uncommitOld,
+    ...journal.remove.map((name) => () => rm(join(dir, name), { force: true })),
+    ...journal.rename.map(([tmp, final]) => () => rename(join(dir, tmp), join(dir, final)).catch(gone)),
+    () => syncFolder(dir),
+    () => rm(join(dir, JOURNAL), { force: true }),
+  ];
+  for (const op of ops.slice(0, steps)) await op();
+}
+
+/**
+ * Finishes what a killed writer left in `dir`: rolls its committed journal forward and removes
+ * its temporary files. A journal of a live writer is refused, naming the writer.
+ */
+export async function recoverModelFolder(dir: string): Promise<void> {
+  const text = await readFile(join(dir, JOURNAL), 'utf8').catch(() => null);
+  if (text !== null) {
+    let journal: Journal;
+    try {
+      journal = parseJournal(text);
+    } catch (e) {
+      throw new OptionsError(`--out ${dir}: ${(e as Error).message}; remove it by hand if no treespec command is writing this folder`, { cause: e });
+    }
+    if (journal.pid !== process.pid && alive(journal.pid)) throw new OptionsError(`--out ${dir}: another treespec command (process ${journal.pid}) is writing this folder; wait for it`);
+    await applyJournal(dir, journal);
+  }
+  await removeDeadPartials(dir);
+}
+
+/**
+ * Writes a model folder: every file goes to a temporary name and is flushed first. Then a journal
+ * naming the stale model files of an older model that the new one lacks (a shard index above all,
+ * which would make the folder load the old shards) and the renames is committed with one atomic
+ * rename, and carried out (applyJournal). A kill before the journal leaves the old folder as it
+ * was (plus hidden temporary files); a kill after it leaves the new model, read through the
+ * journal by FolderSource and completed by the next write.
  */
 export async function writeModelFolder(out: string, files: Map<string, Uint8Array>): Promise<void> {
   const written: [string, string][] = [];
   try {
     await mkdir(out, { recursive: true });
-    await removeDeadPartials(out);
+    await recoverModelFolder(out);
     const order = [...files.keys()].sort((a, b) => Number(a === 'config.json') - Number(b === 'config.json'));
-    for (const name of order) written.push([await writePartial(join(out, name), files.get(name)!), join(out, name)]);
+    for (const name of order) written.push([await writePartial(join(out, name), files.get(name)!), name]);
     const stale = (await readdir(out)).filter((n) => MODEL_FILE.test(n) && !files.has(n));
     // The index first: while it exists it decides which weights load.
     stale.sort((a, b) => Number(b.endsWith('.index.json')) - Number(a.endsWith('.index.json')));
-    for (const name of stale) await rm(join(out, name), { force: true });
-    for (const [tmp, path] of written) await rename(tmp, path);
+    const journal: Journal = { pid: process.pid, remove: stale, rename: written.map(([tmp, name]) => [basename(tmp), name]) };
+    await syncFolder(out);
+    await rename(await writePartial(join(out, JOURNAL), new TextEncoder().encode(JSON.stringify(journal))), join(out, JOURNAL));
+    written.length = 0;
+    await applyJournal(out, journal);
   } catch (e) {
     for (const [tmp] of written) await rm(tmp, { force: true });
-    throw fsError('--out', out, e);
+    throw e instanceof OptionsError ? e : fsError('--out', out, e);
   }
 }

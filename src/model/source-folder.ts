@@ -1,11 +1,13 @@
 /**
  * A model folder on disk (Node). `node:fs` is imported dynamically, marked for Vite and webpack
  * to leave alone, so browser bundles that include this module never resolve it; outside Node
- * every read fails with one clear error.
+ * every read fails with one clear error. A write interrupted between its renames leaves a commit
+ * journal (folder-journal.ts); reads go through it, so they see the new model complete.
  */
 import { ModelSourceError } from '../errors.ts';
 import { isNode } from '../env.ts';
 import { checkFileName, type LoadProgress, type ModelSource } from './source-base.ts';
+import { committedName, JOURNAL, parseJournal } from './folder-journal.ts';
 
 type Fs = typeof import('node:fs/promises');
 
@@ -32,16 +34,43 @@ export class FolderSource implements ModelSource {
     return `${this.dir.replace(/\/+$/, '')}/${file}`;
   }
 
+  /**
+   * Reads `file` as committed: through a pending commit journal when there is one. A writer
+   * still renaming may move a temporary file away between the check and the read; then the
+   * final name holds it, and the read is tried there once.
+   */
+  private async committed<T>(file: string, readAt: (path: string) => Promise<T>): Promise<T> {
+    const fs = await nodeFs(this.dir);
+    const text = await fs.readFile(this.path(JOURNAL), 'utf8').catch(() => null);
+    if (text === null) return readAt(this.path(file));
+    let journal;
+    try {
+      journal = parseJournal(text);
+    } catch (e) {
+      throw new ModelSourceError(`${this.id}: ${(e as Error).message}; the folder's last write was interrupted and its journal cannot be read`, JOURNAL, null, { cause: e });
+    }
+    const exists = (name: string) => fs.stat(this.path(name)).then((s) => s.isFile(), () => false);
+    const name = await committedName(journal, file, exists);
+    if (name === null) throw Object.assign(new Error(`${file} is removed by the pending commit`), { code: 'ENOENT' });
+    try {
+      return await readAt(this.path(name));
+    } catch (e) {
+      if (name === file || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      return readAt(this.path(file));
+    }
+  }
+
   async read(file: string, onProgress?: (p: LoadProgress) => void): Promise<Uint8Array> {
-    const path = this.path(file);
+    this.path(file);
     const fs = await nodeFs(this.dir);
     try {
-      const buf = await fs.readFile(path);
+      const buf = await this.committed(file, (path) => fs.readFile(path));
       // A Node Buffer may be a view into a shared pool; copy into an exact-size Uint8Array only if so.
       const data = buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength ? new Uint8Array(buf.buffer) : new Uint8Array(buf);
       onProgress?.({ file, loaded: data.length, total: data.length });
       return data;
     } catch (e) {
+      if (e instanceof ModelSourceError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'not found' : `could not be read (${(e as Error).message})`;
       throw new ModelSourceError(`${this.id}: file "${file}" ${why}`, file, null, { cause: e });
@@ -49,10 +78,10 @@ export class FolderSource implements ModelSource {
   }
 
   async readHead(file: string, bytes: number): Promise<Uint8Array> {
-    const path = this.path(file);
+    this.path(file);
     const fs = await nodeFs(this.dir);
     try {
-      const handle = await fs.open(path, 'r');
+      const handle = await this.committed(file, (path) => fs.open(path, 'r'));
       try {
         const out = new Uint8Array(bytes); // (bytes)
         const { bytesRead } = await handle.read(out, 0, bytes, 0);
@@ -61,6 +90,7 @@ export class FolderSource implements ModelSource {
         await handle.close();
       }
     } catch (e) {
+      if (e instanceof ModelSourceError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'not found' : `could not be read (${(e as Error).message})`;
       throw new ModelSourceError(`${this.id}: file "${file}" ${why}`, file, null, { cause: e });
@@ -68,10 +98,10 @@ export class FolderSource implements ModelSource {
   }
 
   async exists(file: string): Promise<boolean> {
-    const path = this.path(file);
+    this.path(file);
     const fs = await nodeFs(this.dir);
     try {
-      return (await fs.stat(path)).isFile();
+      return await this.committed(file, async (path) => (await fs.stat(path)).isFile());
     } catch {
       return false;
     }
