@@ -13,6 +13,7 @@ import { ReferenceModel } from '../../src/model/reference.ts';
 import { MemorySource } from '../../src/model/source.ts';
 import { dequantizedFiles, loadModelFiles, tensorF32, type ModelFiles } from '../../src/model/weights.ts';
 import { expectClose, randomU32, testGpu } from './util.ts';
+import { mine } from './runtime.ts';
 
 const shapes: Record<string, FixtureShape> = {
   // GQA, untied, f32 file; hidden 88 = 2 blocks + 24 (padded), intermediate 150
@@ -38,9 +39,10 @@ async function causalLogits(model: GpuModel, tokens: Int32Array): Promise<Float3
   return model.readLogits(tokens.length);
 }
 
-for (const [name, shape] of Object.entries(shapes)) {
-  for (const dtype of ['q8', 'q4'] as QuantDtype[]) {
-    describe(`GPU forward with ${dtype} weights on ${name}`, () => {
+// Each fixture meets both formats across the two gpu projects (./runtime.ts), one in each.
+for (const [s, [name, shape]] of Object.entries(shapes).entries()) {
+  for (const [q, dtype] of (['q8', 'q4'] as QuantDtype[]).entries()) {
+    describe.runIf(mine(s + q))(`GPU forward with ${dtype} weights on ${name}`, () => {
       let files: ModelFiles;
       let model: GpuModel;
       const vocab = shape.vocabSize;

@@ -9,6 +9,7 @@ import { matmul, rmsNorm, siluMul } from '../../src/model/cpu-ops.ts';
 import { dequantizeRows, quantizeRows } from '../../src/model/quantize.ts';
 import { MatmulOp, type MatrixDtype, type MatmulVariant } from '../../src/ops/matmul.ts';
 import { expectClose, randomF32, readF32, roundF16, runPass, testGpu, type TestGpu } from './util.ts';
+import { alternating } from './runtime.ts';
 
 interface Case {
   dtype: MatrixDtype;
@@ -93,12 +94,13 @@ describe('matmul with the RMSNorm input (RMS_INPUT)', () => {
   // split-wide differs from split only in how a thread walks the weights: a partial last run,
   // several row tiles and an unstaged width cover it
   const wideShapes = new Set([shapes[1], shapes[3], shapes[7]]);
+  const shared = alternating();
   for (const variant of ['split', 'split-wide', 'dot'] as const) {
     for (const dtype of ['f32', 'f16', 'q8', 'q4'] as const) {
       for (const [rows, inDim, outDim, bias] of shapes.filter((s) => variant !== 'split-wide' || wideShapes.has(s))) {
-        it(`${variant} ${dtype} ${rows} rows, ${inDim} -> ${outDim}${bias ? ' + bias' : ''}`, async () => check(await testGpu(), { dtype, variant, rows, inDim, outDim, bias }, 'rms'));
+        shared(`${variant} ${dtype} ${rows} rows, ${inDim} -> ${outDim}${bias ? ' + bias' : ''}`, async () => check(await testGpu(), { dtype, variant, rows, inDim, outDim, bias }, 'rms'));
       }
-      it(`${variant} ${dtype} with bias and accumulate, 9 rows, 45 -> 23`, async () => check(await testGpu(), { dtype, variant, rows: 9, inDim: 45, outDim: 23, bias: true, accumulate: true }, 'rms'));
+      shared(`${variant} ${dtype} with bias and accumulate, 9 rows, 45 -> 23`, async () => check(await testGpu(), { dtype, variant, rows: 9, inDim: 45, outDim: 23, bias: true, accumulate: true }, 'rms'));
     }
   }
 
@@ -121,10 +123,11 @@ describe('matmul with the SwiGLU input (SILU_INPUT)', () => {
   // not a multiple of 32, 1100 (4-row tile unstaged, TILE_IN 0); rows: decode, several tiles, 128.
   const shapes: [rows: number, inDim: number, outDim: number][] = [[1, 1, 3], [1, 37, 5], [3, 64, 96], [17, 129, 33], [128, 96, 70], [6, 1100, 9]];
   const wideShapes = new Set([shapes[1], shapes[3], shapes[5]]); // as above
+  const shared = alternating();
   for (const variant of ['split', 'split-wide', 'dot'] as const) {
     for (const dtype of ['f32', 'f16', 'q8', 'q4'] as const) {
       for (const [rows, inDim, outDim] of shapes.filter((s) => variant !== 'split-wide' || wideShapes.has(s))) {
-        it(`${variant} ${dtype} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { dtype, variant, rows, inDim, outDim, bias: false, accumulate: true }, 'gated'));
+        shared(`${variant} ${dtype} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { dtype, variant, rows, inDim, outDim, bias: false, accumulate: true }, 'gated'));
       }
     }
   }

@@ -5,6 +5,7 @@ import { matmul } from '../../src/model/cpu-ops.ts';
 import { dequantizeRows, quantizeRows, type QuantDtype } from '../../src/model/quantize.ts';
 import { MatmulOp, type MatmulVariant } from '../../src/ops/matmul.ts';
 import { expectClose, randomF32, readF32, runPass, testGpu, type TestGpu } from './util.ts';
+import { alternating } from './runtime.ts';
 
 interface Case {
   dtype: QuantDtype;
@@ -43,14 +44,15 @@ describe('quantized matmul', () => {
   // split-wide (a block per thread step) on the walks that differ from split: IN under one
   // block, a padded last block, several row tiles, an odd number of blocks
   const wideShapes = new Set([shapes[0], shapes[1], shapes[3], shapes[5]]);
+  const shared = alternating();
   for (const variant of ['split', 'split-wide', 'dot'] as const) {
     for (const dtype of ['q8', 'q4'] as const) {
       const name = `${variant} ${dtype}`;
       for (const [rows, inDim, outDim] of shapes.filter((s) => variant !== 'split-wide' || wideShapes.has(s))) {
-        it(`${name} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant, dtype, rows, inDim, outDim }));
+        shared(`${name} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant, dtype, rows, inDim, outDim }));
       }
       if (variant === 'split-wide') continue; // the store (bias, accumulate) is split's
-      it(`${name} with bias and accumulate, 9 rows, 45 -> 23`, async () => check(await testGpu(), { variant, dtype, rows: 9, inDim: 45, outDim: 23, bias: true, accumulate: true }));
+      shared(`${name} with bias and accumulate, 9 rows, 45 -> 23`, async () => check(await testGpu(), { variant, dtype, rows: 9, inDim: 45, outDim: 23, bias: true, accumulate: true }));
     }
   }
 

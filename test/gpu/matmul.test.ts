@@ -9,6 +9,7 @@ import { splitTilings } from '../../src/ops/matmul-tuning.ts';
 // WebGPU's default limits, which every adapter meets.
 const LIMITS = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256 };
 import { expectClose, randomF32, readF32, roundF16, runPass, testGpu, type TestGpu } from './util.ts';
+import { alternating } from './runtime.ts';
 
 interface Case {
   dtype: WeightDtype;
@@ -46,17 +47,18 @@ describe('matmul', () => {
   const shapes: [number, number, number][] = [
     [1, 1, 1], [1, 37, 5], [3, 64, 96], [17, 129, 33], [128, 96, 70], [5, 576, 19], [1, 300, 1027],
   ];
+  const shared = alternating();
   for (const variant of ['split', 'dot'] as const) {
     for (const dtype of ['f32', 'f16'] as const) {
       const name = `${variant} ${dtype}`;
       for (const [rows, inDim, outDim] of shapes) {
-        it(`${name} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant, dtype, rows, inDim, outDim }));
+        shared(`${name} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant, dtype, rows, inDim, outDim }));
       }
-      it(`${name} with bias and accumulate, 3 rows, 45 -> 23`, async () => check(await testGpu(), { variant, dtype, rows: 3, inDim: 45, outDim: 23, bias: true, accumulate: true }));
+      shared(`${name} with bias and accumulate, 3 rows, 45 -> 23`, async () => check(await testGpu(), { variant, dtype, rows: 3, inDim: 45, outDim: 23, bias: true, accumulate: true }));
       const tiles = variant === 'dot' ? [4] : [2, 8];
       it(`${name} row tiles ${JSON.stringify(tiles)}: 9 rows run as several tiles`, async () => check(await testGpu(), { variant, dtype, rows: 9, inDim: 33, outDim: 13, bias: true, rowTiles: tiles }));
       for (const rows of [1, 4]) {
-        it(`${name} LM head 48 -> 32000, ${rows} rows`, async () => check(await testGpu(), { variant, dtype, rows, inDim: 48, outDim: 32000 }));
+        shared(`${name} LM head 48 -> 32000, ${rows} rows`, async () => check(await testGpu(), { variant, dtype, rows, inDim: 48, outDim: 32000 }));
       }
     }
   }
@@ -66,7 +68,7 @@ describe('matmul', () => {
   // tiers; the store (bias, accumulate) is split's.
   for (const dtype of ['f32', 'f16'] as const) {
     for (const [rows, inDim, outDim] of [[1, 1, 1], [1, 37, 5], [17, 129, 33]]) {
-      it(`split-wide ${dtype} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant: 'split-wide', dtype, rows, inDim, outDim }));
+      shared(`split-wide ${dtype} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant: 'split-wide', dtype, rows, inDim, outDim }));
     }
     it(`split-wide ${dtype} row tiles [2,8]: 9 rows run as several tiles`, async () => check(await testGpu(), { variant: 'split-wide', dtype, rows: 9, inDim: 33, outDim: 13, bias: true, rowTiles: [2, 8] }));
   }

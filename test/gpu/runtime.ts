@@ -1,6 +1,7 @@
 /**
  * Which gpu project runs a test file: Chromium's WebGPU (gpu-browser) or Node's `webgpu`
- * package (gpu-node). Both run every kernel and forward test.
+ * package (gpu-node). Both run every kernel and forward test; long lists of seeded shapes are
+ * shared between them (`alternating`).
  *
  * The engine-level sampling tests (chi-square over hundreds of seeded generations) are the
  * suite's most expensive tests and check TypeScript that both runtimes share, over kernels that
@@ -18,3 +19,23 @@ export const describeIn = (where: GpuRuntime) => describe.runIf(runtime === wher
 
 /** `it`, run only in the gpu project of `where`. */
 export const itIn = (where: GpuRuntime) => it.runIf(runtime === where);
+
+/**
+ * Whether this gpu project runs the `index`-th of a list of cases that the two projects share:
+ * even indices in Node, odd ones in Chromium. For kernel and forward tests over many seeded
+ * shapes: the WGSL, its compiler and SwiftShader are the same in both runtimes, only the
+ * JavaScript binding differs, so together the projects still run every case once and each runs
+ * every kernel (the lists alternate within each variant and dtype).
+ */
+export function mine(index: number): boolean {
+  return index % 2 === (runtime === 'node' ? 0 : 1);
+}
+
+/**
+ * `it` for the next case of a shared list (see `mine`): successive calls alternate between the
+ * projects; the other project's cases are reported as skipped.
+ */
+export function alternating(): (name: string, fn: () => Promise<void> | void, timeout?: number) => void {
+  let n = 0;
+  return (name, fn, timeout) => it.runIf(mine(n++))(name, fn, timeout);
+}
