@@ -18,6 +18,7 @@ import { targetProbs, type SamplingOptions } from '../../src/verify/sampler.ts';
 import { acceptStochastic } from '../../src/verify/stochastic.ts';
 import { readU32, rng as mulberry, testGpu } from './util.ts';
 import { GpuCounter } from '../../src/gpu/counter.ts';
+import { mine } from './runtime.ts';
 
 const K = 4;
 const HISTORY = Int32Array.from([3, 7, 7, 11, 2, 5]); // committed tokens; the last (5) is the root
@@ -124,11 +125,13 @@ async function walkOver(logits: Float32Array, rows: number, vocab: number): Prom
 
 const sizes: [Shape, number][] = [['single', 1], ['chain', 12], ['bushy', 40], ['random', 127]];
 
+// The cases of each list below are shared between the gpu projects (./runtime.ts): each project
+// meets every vocabulary, tree shape and draft kind, and together they run every combination.
 describe('greedy walk on the GPU', () => {
-  for (const vocab of [50, 1031]) {
-    for (const [shape, nodes] of sizes) {
-      for (const allRows of [false, true]) {
-        it(`${shape} tree of ${nodes} nodes, vocab ${vocab}${allRows ? ', all rows' : ''}`, async () => {
+  for (const [v, vocab] of [50, 1031].entries()) {
+    for (const [j, [shape, nodes]] of sizes.entries()) {
+      for (const [a, allRows] of [false, true].entries()) {
+        it.runIf(mine(v + j + a))(`${shape} tree of ${nodes} nodes, vocab ${vocab}${allRows ? ', all rows' : ''}`, async () => {
           const rows = nodes + 1;
           const logits = randomLogits(rows, vocab, vocab + nodes);
           const { walk, ids } = await walkOver(logits, rows, vocab);
@@ -170,10 +173,10 @@ const configs: SamplingOptions[] = [
 const name = (s: SamplingOptions) => `T=${s.temperature} topK=${s.topK} topP=${s.topP} pen=${s.repetitionPenalty}`;
 
 describe('stochastic walk on the GPU', () => {
-  for (const vocab of [50, 1031]) {
-    for (const [shape, nodes] of sizes) {
-      for (const kind of ['deterministic', 'with', 'without'] as DraftKind[]) {
-        it(`${shape} tree of ${nodes} nodes, ${kind} draft, vocab ${vocab}`, async () => {
+  for (const [v, vocab] of [50, 1031].entries()) {
+    for (const [j, [shape, nodes]] of sizes.entries()) {
+      for (const [k, kind] of (['deterministic', 'with', 'without'] as DraftKind[]).entries()) {
+        it.runIf(mine(v + j + k))(`${shape} tree of ${nodes} nodes, ${kind} draft, vocab ${vocab}`, async () => {
           const rows = nodes + 1;
           const logits = randomLogits(rows, vocab, 7 * vocab + nodes, 3);
           const { walk } = await walkOver(logits, rows, vocab);
@@ -226,9 +229,9 @@ async function kernelProbs(walk: GpuAcceptWalk, vocab: number, s: SamplingOption
 describe('the distribution the GPU walk samples from', () => {
   const all: SamplingOptions[] = [];
   for (const temperature of [0.7, 1, 1.5]) for (const topK of [0, 1, 5]) for (const topP of [1, 0.9, 0.5]) for (const repetitionPenalty of [1, 1.3]) all.push({ temperature, topK, topP, repetitionPenalty });
-  for (const vocab of [50, 1031]) {
-    for (const kind of ['random', 'tied'] as const) {
-      it(`equals targetProbs for ${all.length} configs, vocab ${vocab}, ${kind} logits`, async () => {
+  for (const [v, vocab] of [50, 1031].entries()) {
+    for (const [k, kind] of (['random', 'tied'] as const).entries()) {
+      it.runIf(mine(v + k))(`equals targetProbs for ${all.length} configs, vocab ${vocab}, ${kind} logits`, async () => {
         const logits = kind === 'random' ? randomLogits(1, vocab, vocab) : tiedLogits(1, vocab, vocab);
         const { walk } = await walkOver(logits, 1, vocab);
         for (const s of [...all, { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1.3 }]) {
