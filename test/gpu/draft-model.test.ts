@@ -21,7 +21,7 @@ import { validateTree } from '../../src/tree/validate';
 import { defaultSampling } from '../../src/verify/sampler';
 import { shippedModel } from './models';
 import { exactFirstTwo, firstTwoPValue, type FirstTwo } from './first-two';
-import { describeIn } from './runtime';
+import { describeIn, mine } from './runtime';
 import { acquireDevice } from '../../src/gpu/device';
 import { verifyTree, walkOf } from '../../src/engine/verify-step';
 import { layoutTree } from '../../src/tree/layout';
@@ -49,11 +49,13 @@ describe('draft model on random fixtures', () => {
 
   it('greedy output equals plain greedy output for two engines sharing one draft model (S2D), interleaved', async () => {
     const prompts = ['Once upon a time there was a', 'def add(a, b):\n    return a + b\n\ndef add(a, b):'];
-    for (const prompt of prompts) {
+    for (const [p, prompt] of prompts.entries()) {
       const plainA = await a.generateText(prompt, { maxTokens: 24, strategy: 'ar' });
       const plainB = await b.generateText(prompt, { maxTokens: 24, strategy: 'ar' });
       expect(plainA.tokens).not.toEqual(plainB.tokens); // two different targets
-      for (const treeBudget of [1, 6, 20]) {
+      // The budgets are shared between the gpu projects (./runtime.ts), each meeting both prompts.
+      for (const [i, treeBudget] of [1, 6, 20].entries()) {
+        if (!mine(p + i)) continue;
         // Interleaved and concurrent: each generation re-syncs the shared cache to its own context.
         const [specA, specB] = await Promise.all([
           a.generateText(prompt, { maxTokens: 24, strategy: 'draft', treeBudget }),
@@ -123,7 +125,9 @@ describe('draft model on the shipped pair', () => {
   afterAll(() => { engine?.destroy(); draftModel?.destroy(); });
 
   it('greedy output of draft equals ar, and the aligned draft is accepted', async () => {
-    for (const prompt of ['Once upon a time, there was a little girl named Lily.', 'def add(a, b):\n    return a + b\n\ndef']) {
+    // One prompt in each gpu project (./runtime.ts).
+    const prompts = ['Once upon a time, there was a little girl named Lily.', 'def add(a, b):\n    return a + b\n\ndef'];
+    for (const prompt of prompts.filter((_, p) => mine(p))) {
       const plain = await engine.generateText(prompt, { maxTokens: 24, strategy: 'ar' });
       const spec = await engine.generateText(prompt, { maxTokens: 24, strategy: 'draft', treeBudget: 12 });
       expect(spec.tokens).toEqual(plain.tokens);
