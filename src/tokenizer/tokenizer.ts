@@ -9,6 +9,7 @@ import { renderChatTemplate } from './chat-template';
 import { TokenizerError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { createStreamDecoder, type StreamDecoder } from './stream.ts';
+import { BpeEncoder, bpeEncoderFor } from './bpe-encoder.ts';
 
 export type { StreamDecoder } from './stream.ts';
 
@@ -54,8 +55,12 @@ export class Tokenizer {
   readonly eosIds: number[];
   private readonly template: string | null;
   private readonly specials: Record<string, string | null>;
+  /** Our BPE encoder when tokenizer.json is a flavour it repeats exactly (bpe-encoder.ts), else null. */
+  private readonly bpe: BpeEncoder | null;
+  /** Who encodes: 'bpe' (ours) or the library, with the reason read from tokenizer.json. */
+  readonly encoder: string;
 
-  private constructor(private readonly hf: HfTokenizer, cfg: Json, extraEos: number[]) {
+  private constructor(private readonly hf: HfTokenizer, cfg: Json, extraEos: number[], tokenizerJson: unknown) {
     let max = -1;
     for (const id of hf.get_vocab(true).values()) max = Math.max(max, id);
     this.vocabSize = max + 1;
@@ -70,6 +75,9 @@ export class Tokenizer {
     const eos = idOf(this.specials.eos_token);
     this.eosIds = [...new Set([...(eos === null ? [] : [eos]), ...extraEos])];
     this.template = chatTemplateOf(cfg);
+    const bpe = bpeEncoderFor(tokenizerJson, cfg);
+    this.bpe = typeof bpe === 'string' ? null : bpe;
+    this.encoder = typeof bpe === 'string' ? `library (${bpe})` : 'bpe';
   }
 
   /**
@@ -88,7 +96,7 @@ export class Tokenizer {
     } catch (e) {
       throw new TokenizerError(`tokenizer.json could not be loaded: ${(e as Error).message}`, { cause: e });
     }
-    const tok = new Tokenizer(hf, cfg, model?.eosTokenIds ?? []);
+    const tok = new Tokenizer(hf, cfg, model?.eosTokenIds ?? [], tokenizerJson);
     if (model && tok.vocabSize > model.vocabSize) {
       // A smaller tokenizer is normal (embedding tables are padded); a larger one would index past the table.
       throw new TokenizerError(`tokenizer.json has ${tok.vocabSize} ids but the model's vocab_size is ${model.vocabSize}`);
@@ -97,6 +105,7 @@ export class Tokenizer {
   }
 
   encode(text: string, opts: { addSpecialTokens?: boolean } = {}): Int32Array {
+    if (this.bpe && BpeEncoder.fits(text)) return this.bpe.encode(text, opts.addSpecialTokens ?? true);
     return Int32Array.from(this.hf.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids);
   }
 

