@@ -255,7 +255,20 @@ function fuseUnk(out: number[], start: number, unk: number): void {
  * normalizer, pre-tokenizer, post-processor or option leaves the tokenizer on the library.
  */
 export function bpeEncoderFor(json: unknown, config: unknown): BpeEncoder | string {
-  if (!isObject(json) || !isObject(json.model)) return 'no model';
+  if (!isObject(json)) return 'no model';
+  // Built once per parsed file pair: fixture models share one imported tokenizer.json object.
+  const byConfig = built.get(json) ?? new WeakMap<object, BpeEncoder | string>();
+  built.set(json, byConfig);
+  const key = isObject(config) ? config : built;
+  let result = byConfig.get(key);
+  if (result === undefined) byConfig.set(key, (result = build(json, config)));
+  return result;
+}
+
+const built = new WeakMap<object, WeakMap<object, BpeEncoder | string>>();
+
+function build(json: Json, config: unknown): BpeEncoder | string {
+  if (!isObject(json.model)) return 'no model';
   const m = json.model;
   const cfg = isObject(config) ? config : {};
   if (m.type !== 'BPE') return `model type ${JSON.stringify(m.type)}`;
@@ -280,10 +293,15 @@ export function bpeEncoderFor(json: unknown, config: unknown): BpeEncoder | stri
     tokensToIds.set(a.content, a.id);
     added.set(a.content, { content: a.content, id: a.id as number, lstrip: Boolean(a.lstrip), rstrip: Boolean(a.rstrip) });
   }
-  const ids = new Set<unknown>();
+  let max = -1;
   for (const id of tokensToIds.values()) {
-    if (!Number.isInteger(id) || (id as number) < 0 || ids.has(id)) return `vocabulary id ${JSON.stringify(id)} is not a unique non-negative integer`;
-    ids.add(id);
+    if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= 1 << 21) return `vocabulary id ${JSON.stringify(id)} is not an integer in [0, 2^21)`;
+    max = Math.max(max, id as number);
+  }
+  const seen = new Uint8Array(max + 1);
+  for (const id of tokensToIds.values() as Iterable<number>) {
+    if (seen[id]) return `vocabulary id ${id} names two strings`; // a symbol must stand for one string
+    seen[id] = 1;
   }
   const vocab = tokensToIds as Map<string, number>;
   // The library takes unk's id from model.vocab before the added tokens, and maps the emitted unk string after them.

@@ -30,7 +30,7 @@ export interface BpeSpec {
 export class BpeModel {
   /** Id of every vocabulary string; symbols below `base` are these ids. */
   private readonly base: number;
-  private readonly symbols = new Map<string, number>();
+  private readonly symbols: Map<string, number>;
   /** Strings of the symbols at and above `base` (named by merges only). */
   private readonly extra: string[] = [];
   /** UTF-16 code unit -> symbol of that one-character string, or -1. */
@@ -50,11 +50,9 @@ export class BpeModel {
   private heap = new Float64Array(64);
 
   constructor(spec: BpeSpec) {
+    this.symbols = new Map(spec.tokensToIds);
     let max = -1;
-    for (const [s, id] of spec.tokensToIds) {
-      this.symbols.set(s, id);
-      max = Math.max(max, id);
-    }
+    for (const id of spec.tokensToIds.values()) max = Math.max(max, id);
     this.base = max + 1;
     this.merged = new Int32Array(spec.merges.length);
     this.ranks = new PairTable(spec.merges.length);
@@ -64,10 +62,8 @@ export class BpeModel {
       this.merged[rank] = this.intern(a + b);
     });
     for (const [s, sym] of this.symbols) {
-      const cp = s.codePointAt(0);
-      if (cp === undefined || String.fromCodePoint(cp).length !== s.length) continue;
-      if (s.length === 1) this.single[cp] = sym;
-      else this.astral.set(cp, sym);
+      if (s.length === 1) this.single[s.charCodeAt(0)] = sym;
+      else if (s.length === 2 && s.codePointAt(0)! > 0xffff) this.astral.set(s.codePointAt(0)!, sym);
     }
     const bytes = Array.from({ length: 256 }, (_, b) => spec.tokensToIds.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`));
     this.byteIds = spec.byteFallback ? bytes : null;

@@ -55,12 +55,10 @@ export class Tokenizer {
   readonly eosIds: number[];
   private readonly template: string | null;
   private readonly specials: Record<string, string | null>;
-  /** Our BPE encoder when tokenizer.json is a flavour it repeats exactly (bpe-encoder.ts), else null. */
-  private readonly bpe: BpeEncoder | null;
-  /** Who encodes: 'bpe' (ours) or the library, with the reason read from tokenizer.json. */
-  readonly encoder: string;
+  /** Our BPE encoder, or why the library encodes: built at the first encode (it costs about as much as the library's load). */
+  private bpe?: BpeEncoder | string;
 
-  private constructor(private readonly hf: HfTokenizer, cfg: Json, extraEos: number[], tokenizerJson: unknown) {
+  private constructor(private readonly hf: HfTokenizer, private readonly cfg: Json, extraEos: number[], private readonly json: unknown) {
     let max = -1;
     for (const id of hf.get_vocab(true).values()) max = Math.max(max, id);
     this.vocabSize = max + 1;
@@ -75,9 +73,16 @@ export class Tokenizer {
     const eos = idOf(this.specials.eos_token);
     this.eosIds = [...new Set([...(eos === null ? [] : [eos]), ...extraEos])];
     this.template = chatTemplateOf(cfg);
-    const bpe = bpeEncoderFor(tokenizerJson, cfg);
-    this.bpe = typeof bpe === 'string' ? null : bpe;
-    this.encoder = typeof bpe === 'string' ? `library (${bpe})` : 'bpe';
+  }
+
+  private fastEncoder(): BpeEncoder | null {
+    this.bpe ??= bpeEncoderFor(this.json, this.cfg);
+    return typeof this.bpe === 'string' ? null : this.bpe;
+  }
+
+  /** Who encodes: 'bpe' (ours, bpe-encoder.ts) or 'library (why)', decided by reading tokenizer.json. */
+  get encoder(): string {
+    return this.fastEncoder() ? 'bpe' : `library (${this.bpe as string})`;
   }
 
   /**
@@ -105,7 +110,8 @@ export class Tokenizer {
   }
 
   encode(text: string, opts: { addSpecialTokens?: boolean } = {}): Int32Array {
-    if (this.bpe && BpeEncoder.fits(text)) return this.bpe.encode(text, opts.addSpecialTokens ?? true);
+    const bpe = this.fastEncoder();
+    if (bpe && BpeEncoder.fits(text)) return bpe.encode(text, opts.addSpecialTokens ?? true);
     return Int32Array.from(this.hf.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids);
   }
 
