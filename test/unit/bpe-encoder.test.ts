@@ -1,16 +1,19 @@
 /**
  * Our BPE encoder (src/tokenizer/bpe-encoder.ts) against @huggingface/tokenizers, the oracle:
  * the same ids for every shipped tokenizer and every fixture tokenizer it takes over, on this
- * repository's own text files (read now, cut at random places) and on seeded random strings
+ * repository's own text files (read now: cut at random places, and its Markdown whole as documents
+ * are indexed) and on seeded random strings
  * (unicode, CJK, emoji, lone surrogates, bytes, whitespace runs, special tokens and their
  * prefixes), with and without special tokens, cold and from the word cache. Tokenizers of
  * other flavours stay on the library.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { bpeEncoderFor } from '../../src/tokenizer/bpe-encoder.ts';
+import { encodeLongText } from '../../src/tokenizer/long-text.ts';
 import { byteLevelTokenizer } from '../../src/model/fixture-tokenizer.ts';
 import { Rng } from '../../src/verify/rng.ts';
 
@@ -63,7 +66,7 @@ function texts(seed: number, scale: number): string[] {
  * Every text gives the library's ids, twice (the second time from our word cache); with special
  * tokens for every fourth text (the post-processor only adds ids around the same ones).
  */
-function expectLibraryIds(json: unknown, config: Json, seed: number, scale = 1): Tokenizer {
+function expectLibraryIds(json: unknown, config: Json, seed: number, scale = 1): { ours: Tokenizer; hf: HfTokenizer } {
   const ours = Tokenizer.fromFiles(json, config);
   expect(ours.encoder).toBe('bpe');
   const hf = new HfTokenizer(json as object, config);
@@ -76,19 +79,28 @@ function expectLibraryIds(json: unknown, config: Json, seed: number, scale = 1):
       }
     }
   }
-  return ours;
+  return { ours, hf };
+}
+
+/** Documents as indexed (encodeLongText, word by word): all of the repository's Markdown. */
+function expectDocumentIds({ ours, hf }: { ours: Tokenizer; hf: HfTokenizer }): void {
+  const files = execFileSync('git', ['ls-files', '*.md'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const text = files.map((f) => readFileSync(f, 'utf8')).join('\n\n');
+  expect(text.length).toBeGreaterThan(50_000);
+  const library = { encode: (s: string) => Int32Array.from(hf.encode(s, { add_special_tokens: false }).ids) };
+  expect(Array.from(encodeLongText(ours, text))).toEqual(Array.from(encodeLongText(library, text)));
 }
 
 const shipped = (name: string) => [readJson(`public/models/${name}/tokenizer.json`), readJson(`public/models/${name}/tokenizer_config.json`)] as const;
 
 describe('our BPE encoder gives the library\'s ids', () => {
   it('shipped SentencePiece-style BPE (tinystories-target, and -draft with the same files: Llama 2, byte fallback)', () => {
-    expectLibraryIds(...shipped('tinystories-target'), 1);
+    expectDocumentIds(expectLibraryIds(...shipped('tinystories-target'), 1));
     expect(shipped('tinystories-draft')).toEqual(shipped('tinystories-target'));
   });
 
   it('shipped byte-level BPE (tinystories-draft-gpt2: GPT-2)', () => {
-    expectLibraryIds(...shipped('tinystories-draft-gpt2'), 3);
+    expectDocumentIds(expectLibraryIds(...shipped('tinystories-draft-gpt2'), 3));
   });
 
   it('fixture byte-level tokenizers (fixture models of every vocabulary size)', () => {
