@@ -44,7 +44,7 @@ function normalizerOf(cfg: unknown): ((s: string) => string) | null | string {
 const BYTE_LEVEL_SPLIT = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
 
 /** GPT-2's bytes_to_unicode: the character standing for each byte in byte-level vocabularies. */
-function byteChars(): string[] {
+export function byteChars(): string[] {
   const keep = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
   const map: string[] = new Array(256);
   let n = 0;

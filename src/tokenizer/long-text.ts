@@ -1,7 +1,8 @@
 /**
  * Encoding long documents. Tokenizers without a pre-tokenizer (SentencePiece-style BPE, as in
  * Llama 2) run BPE over the whole text as one word, which costs about 100 us per token in
- * @huggingface/tokenizers: minutes for a few MB of retrieval documents. Text is therefore encoded
+ * @huggingface/tokenizers (and a long heap merge in ours, bpe.ts): minutes for a few MB of
+ * retrieval documents. Text is therefore encoded
  * word by word, cut at single spaces between words (each distinct word encoded once), where no
  * token crosses for the tokenizer's convention: either the space starts the next piece (byte-level BPE: "Ġword") or it is dropped
  * and re-created by the normalizer's prepended "▁". Which convention holds is checked once per
