@@ -80,13 +80,21 @@ function postProcessorOf(cfg: unknown, idOf: (t: string) => number | undefined):
   return seen ? out : 'post_processor template without the sequence';
 }
 
+/** As the library's m.split(' ', 2): the part before the first space and the part up to the next one. */
+function splitMerge(m: string): string[] {
+  const i = m.indexOf(' ');
+  if (i < 0) return [m];
+  const j = m.indexOf(' ', i + 1);
+  return [m.slice(0, i), j < 0 ? m.slice(i + 1) : m.slice(i + 1, j)];
+}
+
 /** The library's merge list: `[a, b]` pairs, or strings split at the first space (format decided by merges[0]). */
 function mergesOf(merges: unknown): [string, string][] | string {
   if (!Array.isArray(merges)) return 'model.merges is not a list';
   const pairs: [string, string][] = [];
   const arrays = Array.isArray(merges[0]);
   for (const m of merges) {
-    const parts = arrays ? m : typeof m === 'string' ? m.split(' ', 2) : null;
+    const parts = arrays ? m : typeof m === 'string' ? splitMerge(m) : null;
     if (parts === null) return 'model.merges mixes strings and pairs';
     // A merge that is not two strings never matches a pair of pieces: it only takes a rank.
     pairs.push(Array.isArray(parts) && parts.length === 2 && typeof parts[0] === 'string' && typeof parts[1] === 'string' ? [parts[0], parts[1]] : ['', '']);

@@ -19,7 +19,7 @@ const POSITIONS = 2 ** 26;
 export const MAX_WORD = POSITIONS;
 
 export interface BpeSpec {
-  /** token string -> id: model.vocab with the added tokens set over it, as the library builds it. */
+  /** token string -> id: model.vocab with the added tokens set over it, as the library builds it (the model takes it over). */
   tokensToIds: Map<string, number>;
   /** Merge pairs in rank order; a later duplicate of a pair overrides the earlier rank (as the library's Map). */
   merges: [string, string][];
@@ -50,7 +50,9 @@ export class BpeModel {
   private heap = new Float64Array(64);
 
   constructor(spec: BpeSpec) {
-    this.symbols = new Map(spec.tokensToIds);
+    const bytes = Array.from({ length: 256 }, (_, b) => spec.tokensToIds.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`));
+    this.byteIds = spec.byteFallback ? bytes : null;
+    this.symbols = spec.tokensToIds; // taken over: merge-only strings are added to it
     let max = -1;
     for (const id of spec.tokensToIds.values()) max = Math.max(max, id);
     this.base = max + 1;
@@ -65,8 +67,6 @@ export class BpeModel {
       if (s.length === 1) this.single[s.charCodeAt(0)] = sym;
       else if (s.length === 2 && s.codePointAt(0)! > 0xffff) this.astral.set(s.codePointAt(0)!, sym);
     }
-    const bytes = Array.from({ length: 256 }, (_, b) => spec.tokensToIds.get(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`));
-    this.byteIds = spec.byteFallback ? bytes : null;
     this.unkId = spec.unkId;
   }
 
