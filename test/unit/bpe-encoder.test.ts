@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { bpeEncoderFor } from '../../src/tokenizer/bpe-encoder.ts';
-import { encodeLongText } from '../../src/tokenizer/long-text.ts';
+import { encodeLongText, type Encoder } from '../../src/tokenizer/long-text.ts';
 import { byteLevelTokenizer } from '../../src/model/fixture-tokenizer.ts';
 import { Rng } from '../../src/verify/rng.ts';
 
@@ -66,9 +66,11 @@ function texts(seed: number, scale: number): string[] {
  * Every text gives the library's ids, twice (the second time from our word cache); with special
  * tokens for every fourth text (the post-processor only adds ids around the same ones).
  */
-function expectLibraryIds(json: unknown, config: Json, seed: number, scale = 1): { ours: Tokenizer; hf: HfTokenizer } {
-  const ours = Tokenizer.fromFiles(json, config);
-  expect(ours.encoder).toBe('bpe');
+function expectLibraryIds(json: unknown, config: Json, seed: number, scale = 1): { ours: Encoder; hf: HfTokenizer } {
+  // Our encoder alone (Tokenizer.fromFiles would build a second library tokenizer; its use of ours is checked below).
+  const bpe = bpeEncoderFor(json, config);
+  if (typeof bpe === 'string') throw new Error(`stays on the library: ${bpe}`);
+  const ours: Encoder = { encode: (s, o) => bpe.encode(s, o.addSpecialTokens ?? true) };
   const hf = new HfTokenizer(json as object, config);
   for (const [i, t] of texts(seed, scale).entries()) {
     for (const special of i % 4 === 0 ? [false, true] : [false]) {
@@ -83,7 +85,7 @@ function expectLibraryIds(json: unknown, config: Json, seed: number, scale = 1):
 }
 
 /** Documents as indexed (encodeLongText, word by word): all of the repository's Markdown. */
-function expectDocumentIds({ ours, hf }: { ours: Tokenizer; hf: HfTokenizer }): void {
+function expectDocumentIds({ ours, hf }: { ours: Encoder; hf: HfTokenizer }): void {
   const files = execFileSync('git', ['ls-files', '*.md'], { encoding: 'utf8' }).split('\n').filter(Boolean);
   const text = files.map((f) => readFileSync(f, 'utf8')).join('\n\n');
   expect(text.length).toBeGreaterThan(50_000);
@@ -95,18 +97,27 @@ const shipped = (name: string) => [readJson(`public/models/${name}/tokenizer.jso
 
 describe('our BPE encoder gives the library\'s ids', () => {
   it('shipped SentencePiece-style BPE (tinystories-target, and -draft with the same files: Llama 2, byte fallback)', () => {
-    expectDocumentIds(expectLibraryIds(...shipped('tinystories-target'), 1));
-    expect(shipped('tinystories-draft')).toEqual(shipped('tinystories-target'));
+    const [json, config] = shipped('tinystories-target');
+    const { ours, hf } = expectLibraryIds(json, config, 1);
+    expectDocumentIds({ ours, hf });
+    expect(shipped('tinystories-draft')).toEqual([json, config]);
+    // Tokenizer.encode runs ours, BOS included by default.
+    const tok = Tokenizer.fromFiles(json, config);
+    expect(tok.encoder).toBe('bpe');
+    for (const text of texts(30, 0.1)) expect(Array.from(tok.encode(text))).toEqual(hf.encode(text).ids);
   });
 
   it('shipped byte-level BPE (tinystories-draft-gpt2: GPT-2)', () => {
     expectDocumentIds(expectLibraryIds(...shipped('tinystories-draft-gpt2'), 3));
   });
 
-  it('fixture byte-level tokenizers (fixture models of every vocabulary size)', () => {
+  it('fixture byte-level tokenizers (fixture models of every vocabulary size); Tokenizer.encode is ours', () => {
     for (const [i, v] of [259, 300, 4096].entries()) {
       const t = byteLevelTokenizer(v);
-      expectLibraryIds(t.tokenizerJson, t.tokenizerConfig as Json, 10 + i, 0.5);
+      const { hf } = expectLibraryIds(t.tokenizerJson, t.tokenizerConfig as Json, 10 + i, 0.5);
+      const tok = Tokenizer.fromFiles(t.tokenizerJson, t.tokenizerConfig);
+      expect(tok.encoder).toBe('bpe');
+      for (const text of texts(20 + i, 0.1)) expect(Array.from(tok.encode(text))).toEqual(hf.encode(text).ids);
     }
   });
 
