@@ -27,7 +27,7 @@ function normalizerOf(cfg: unknown): ((s: string) => string) | null | string {
   }
   if (cfg.type === 'Replace' && isObject(cfg.pattern) && typeof cfg.pattern.String === 'string' && cfg.pattern.Regex === undefined) {
     const pattern = new RegExp(escapeRegExp(cfg.pattern.String), 'gu');
-    const content = typeof cfg.content === 'string' ? cfg.content : '';
+    const content = String(cfg.content ?? ''); // as the library passes it to replaceAll
     return (s) => s.replaceAll(pattern, content);
   }
   if (cfg.type === 'Sequence' && Array.isArray(cfg.normalizers)) {
