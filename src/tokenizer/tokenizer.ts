@@ -9,6 +9,7 @@ import { renderChatTemplate } from './chat-template';
 import { TokenizerError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { createStreamDecoder, type StreamDecoder } from './stream.ts';
+import { BpeEncoder, bpeEncoderFor } from './bpe-encoder.ts';
 
 export type { StreamDecoder } from './stream.ts';
 
@@ -54,8 +55,10 @@ export class Tokenizer {
   readonly eosIds: number[];
   private readonly template: string | null;
   private readonly specials: Record<string, string | null>;
+  /** Our BPE encoder, or why the library encodes: built at the first encode (it costs about as much as the library's load). */
+  private bpe?: BpeEncoder | string;
 
-  private constructor(private readonly hf: HfTokenizer, cfg: Json, extraEos: number[]) {
+  private constructor(private readonly hf: HfTokenizer, private readonly cfg: Json, extraEos: number[], private readonly json: unknown) {
     let max = -1;
     for (const id of hf.get_vocab(true).values()) max = Math.max(max, id);
     this.vocabSize = max + 1;
@@ -70,6 +73,16 @@ export class Tokenizer {
     const eos = idOf(this.specials.eos_token);
     this.eosIds = [...new Set([...(eos === null ? [] : [eos]), ...extraEos])];
     this.template = chatTemplateOf(cfg);
+  }
+
+  private fastEncoder(): BpeEncoder | null {
+    this.bpe ??= bpeEncoderFor(this.json, this.cfg);
+    return typeof this.bpe === 'string' ? null : this.bpe;
+  }
+
+  /** Who encodes: 'bpe' (ours, bpe-encoder.ts) or 'library (why)', decided by reading tokenizer.json. */
+  get encoder(): string {
+    return this.fastEncoder() ? 'bpe' : `library (${this.bpe as string})`;
   }
 
   /**
@@ -88,7 +101,7 @@ export class Tokenizer {
     } catch (e) {
       throw new TokenizerError(`tokenizer.json could not be loaded: ${(e as Error).message}`, { cause: e });
     }
-    const tok = new Tokenizer(hf, cfg, model?.eosTokenIds ?? []);
+    const tok = new Tokenizer(hf, cfg, model?.eosTokenIds ?? [], tokenizerJson);
     if (model && tok.vocabSize > model.vocabSize) {
       // A smaller tokenizer is normal (embedding tables are padded); a larger one would index past the table.
       throw new TokenizerError(`tokenizer.json has ${tok.vocabSize} ids but the model's vocab_size is ${model.vocabSize}`);
@@ -97,6 +110,8 @@ export class Tokenizer {
   }
 
   encode(text: string, opts: { addSpecialTokens?: boolean } = {}): Int32Array {
+    const bpe = this.fastEncoder();
+    if (bpe && BpeEncoder.fits(text)) return bpe.encode(text, opts.addSpecialTokens ?? true);
     return Int32Array.from(this.hf.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids);
   }
 
