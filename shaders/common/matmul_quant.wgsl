@@ -18,8 +18,8 @@ override ACCUMULATE: bool = false; // y += x @ W^T (fuses a residual add)
 @group(0) @binding(1) var<storage, read> x: array<f32>;          // (maxRows, IN)
 @group(0) @binding(2) var<storage, read> w: array<u32>;          // (OUT, STRIDE) quants then scales per row
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (OUT,); one unused element when !HAS_BIAS
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;    // (maxRows, OUT)
-@group(0) @binding(5) var<uniform> dims: MatmulDims;             // IN, OUT, weight stride, eps
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;    // (maxRows, yStride): columns yCol..yCol+OUT
+@group(0) @binding(5) var<uniform> dims: MatmulDims;             // IN, OUT, weight stride, eps, y stride, y column
 // binding 6, g (IN,): the RMSNorm weight of RMS_INPUT, in common/matmul_tile.wgsl
 
 //#include common/matmul_tile.wgsl

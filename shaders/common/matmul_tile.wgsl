@@ -51,6 +51,8 @@ struct MatmulDims {
   outDim: u32,  // OUT: y row width, weight rows
   stride: u32,  // weight words per row: IN for f32, ceil(IN/2) for f16 pairs, quantRowWords for q8/q4
   eps: f32,     // RMSNorm epsilon (RMS_INPUT)
+  yStride: u32, // y row stride: OUT, or wider when this op writes columns yCol.. of a wider y (an LM head split by rows)
+  yCol: u32,    // y column of output 0
 }
 
 override RMS_INPUT: bool = false;   // input = rmsnorm(x) * g instead of x
@@ -227,7 +229,7 @@ fn reduceAndStore(acc: ptr<function, array<vec4<f32>, MAX_TR>>, lid: u32, row0: 
   }
 }
 
-// y[row, o] = v (* scale with RMS_INPUT) (+ bias[o]) (+ y[row, o]); skips rows and columns past the end.
+// y[row, yCol + o] = v (* scale with RMS_INPUT) (+ bias[o]) (+ y[row, yCol + o]); skips rows and columns past the end.
 fn storeOne(row: u32, o: u32, v: f32, scale: f32) {
   if (row < step.rows && o < dims.outDim) {
     var out = v;
@@ -237,9 +239,10 @@ fn storeOne(row: u32, o: u32, v: f32, scale: f32) {
     if (HAS_BIAS) {
       out += bias[o];
     }
+    let at = row * dims.yStride + dims.yCol + o;
     if (ACCUMULATE) {
-      out += y[row * dims.outDim + o];
+      out += y[at];
     }
-    y[row * dims.outDim + o] = out;
+    y[at] = out;
   }
 }

@@ -32,9 +32,10 @@ function mib(bytes: number): string {
 }
 
 function table(estimates: MemoryEstimate[]): string {
-  const head = ['weights', 'context', 'weights MiB', 'KV MiB', 'activations MiB', 'staging MiB', 'total MiB', 'largest buffer MiB'];
+  const head = ['weights', 'context', 'weights MiB', 'KV MiB', 'activations MiB', 'staging MiB', 'total MiB', 'largest unsplit buffer MiB'];
   const rows = estimates.map((e) => {
-    const largest = e.largest.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+    // the embedding and LM head (rowBytes) are split by rows when larger than one binding
+    const largest = e.largest.filter((b) => b.rowBytes === undefined).reduce((a, b) => (b.bytes > a.bytes ? b : a));
     return [e.dtype, String(e.maxContext), mib(e.weights), mib(e.kvCache), mib(e.activations), mib(e.staging), mib(e.total), `${mib(largest.bytes)} (${largest.label})`];
   });
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -70,7 +71,8 @@ export async function runInspect(args: string[]): Promise<number> {
     `GPU memory per weight format (maxTreeRows ${maxRows}; MiB = 2^20 bytes; --json gives bytes):`,
     table(estimates),
     '',
-    'The largest buffer must fit the adapter\'s maxStorageBufferBindingSize and maxBufferSize; the total is what Engine.load checks against memoryBudget.',
+    'The largest unsplit buffer must fit the adapter\'s maxStorageBufferBindingSize and maxBufferSize (the embedding and LM head are split by rows',
+    'across buffers when larger); the total is what Engine.load checks against memoryBudget.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;

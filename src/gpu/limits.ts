@@ -13,6 +13,12 @@ export interface BufferNeed {
   bytes: number;
   /** Bound as a storage buffer (also limited by maxStorageBufferBindingSize), else only created (maxBufferSize). */
   binding: boolean;
+  /**
+   * Bytes of one row when the buffer is a matrix that is split by rows into several buffers
+   * whenever it exceeds one binding (splitRows: the embedding and LM head), so that only one
+   * row has to fit; absent for buffers that are never split.
+   */
+  rowBytes?: number;
 }
 
 export type BufferLimits = Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>;
@@ -23,11 +29,33 @@ function mib(bytes: number): string {
   return `${(bytes / MIB).toFixed(1)} MiB`;
 }
 
-/** Throws GpuLimitsError for the first buffer of `needs` that exceeds `limits`. */
+/** The most bytes one storage binding can hold: its buffer is limited by both limits. */
+export function bindingBytes(limits: BufferLimits): number {
+  return Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+}
+
+/**
+ * Rows per part of a (rows, rowBytes) matrix split so that every part fits `limit` bytes: all
+ * rows when the whole fits, else as many as fit (at least one: a row larger than the limit
+ * is refused by the limit checks, partBytes).
+ */
+export function rowsPerPart(rows: number, rowBytes: number, limit: number): number {
+  if (rows * rowBytes <= limit) return rows;
+  return Math.max(1, Math.floor(limit / rowBytes));
+}
+
+/** Bytes of the largest buffer `n` becomes under `limits`: itself, or its largest row part when it is split (rowBytes). */
+export function partBytes(n: BufferNeed, limits: BufferLimits): number {
+  if (n.rowBytes === undefined) return n.bytes;
+  return rowsPerPart(n.bytes / n.rowBytes, n.rowBytes, bindingBytes(limits)) * n.rowBytes;
+}
+
+/** Throws GpuLimitsError for the first buffer of `needs` that exceeds `limits` (a split matrix: its largest part). */
 export function checkBufferLimits(needs: BufferNeed[], limits: BufferLimits): void {
   const binding = limits.maxStorageBufferBindingSize;
   const buffer = limits.maxBufferSize;
-  for (const n of needs) {
+  for (const need of needs) {
+    const n = { ...need, bytes: partBytes(need, limits) };
     const limit = n.binding ? Math.min(binding, buffer) : buffer;
     if (n.bytes > limit) {
       throw new GpuLimitsError(

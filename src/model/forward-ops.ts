@@ -16,6 +16,7 @@ import type { KvCache } from '../kv/cache.ts';
 import { TreeAttention } from '../ops/attention.ts';
 import { EmbedOp } from '../ops/embed.ts';
 import { MatmulOp } from '../ops/matmul.ts';
+import { RowSplitMatmul } from '../ops/matmul-rows.ts';
 import type { MatmulTiling } from '../ops/matmul-tuning.ts';
 import { AddOp } from '../ops/add.ts';
 import { RmsNormOp } from '../ops/rmsnorm.ts';
@@ -75,8 +76,8 @@ export interface ModelOps {
   layers: LayerOps[];
   /** xn = rmsnorm(x) * norm; null when fused into the LM head. */
   finalNorm: RmsNormOp | null;
-  /** logits = xn @ lm_head^T, xn = rmsnorm(x) * norm (in the kernel when fused). */
-  lmHead: MatmulOp;
+  /** logits = xn @ lm_head^T, xn = rmsnorm(x) * norm (in the kernel when fused); one matmul per part of a head split by rows. */
+  lmHead: RowSplitMatmul;
   /** Gemma 2: logits = cap * tanh(logits / cap) (config.finalSoftcap), else null. */
   logitCap: SoftcapOp | null;
   /**
@@ -125,10 +126,12 @@ export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activ
   const format = { dtype: w.dtype, ...plan.tiling };
   const fuse = plan.fuse;
   const h = c.hiddenSize;
-  const embed = new EmbedOp(env, 'forward.embed', { tokens: a.tokens, table: w.embed, out: a.x }, h, c.vocabSize, w.embedDtype, c.embedScale);
+  // a table split by rows (larger than one binding): one gather per part
+  const embed = new EmbedOp(env, 'forward.embed', { tokens: a.tokens, table: w.embed.parts, out: a.x }, h, c.vocabSize, w.embedDtype, c.embedScale, w.embed.partRows);
   const layers = w.layers.map((lw, l) => buildLayer(env, c, lw, a, kv, l, maxRows, format, fuse));
   const fin = normedInput(env, 'forward.finalNorm', c, a, w.finalNorm, fuse.finalNorm);
-  const lmHead = new MatmulOp(env, 'forward.lmHead', { ...fin.buffers, w: w.lmHead, y: a.logits }, { inDim: h, outDim: outVocab, ...format, ...fin.options });
+  // a head split by rows: one matmul per part, each writing its columns of the logits
+  const lmHead = new RowSplitMatmul(env, 'forward.lmHead', { ...fin.buffers, w: w.lmHead.parts, y: a.logits }, w.lmHead.partRows, { inDim: h, outDim: outVocab, ...format, ...fin.options });
   const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, outVocab, k, { guard: true });
   const softmax = new SoftmaxOp(env, 'forward.softmax', { logits: a.logits, probs: a.probs }, outVocab);
   const logitCap = c.finalSoftcap === null ? null : new SoftcapOp(env, 'forward.logitCap', a.logits, outVocab, c.finalSoftcap);

@@ -3,7 +3,7 @@
  * adapter's limits, and every GPU object of a model, in one call.
  */
 import { OptionsError } from '../errors.ts';
-import { checkBufferLimits, type BufferNeed } from '../gpu/limits.ts';
+import { bindingBytes, type BufferNeed } from '../gpu/limits.ts';
 import { PipelineCache, type KernelEnv } from '../gpu/pipelines.ts';
 import { ReadbackRing } from '../gpu/readback.ts';
 import type { GpuCounter } from '../gpu/counter.ts';
@@ -69,6 +69,20 @@ export interface GpuModelOptions {
    * the vocabulary: the caller maps them back. Default: the whole vocabulary.
    */
   lmHeadRows?: Int32Array;
+  /**
+   * Internal (tests): the most bytes of one part of the embedding or LM head, below the
+   * adapter's binding limit, so that a tiny model takes the split path (src/model/upload.ts
+   * RowParts) a 128k-vocabulary model takes. Default: the adapter's binding limit.
+   */
+  maxPartBytes?: number;
+}
+
+/** Bytes of one part of a matrix split by rows: the adapter's binding limit, or GpuModelOptions.maxPartBytes below it. */
+export function partLimit(device: GPUDevice, o: GpuModelOptions): number {
+  const limit = bindingBytes(device.limits);
+  if (o.maxPartBytes === undefined) return limit;
+  if (!(Number.isInteger(o.maxPartBytes) && o.maxPartBytes >= 4)) throw new OptionsError(`GpuModel: maxPartBytes is ${o.maxPartBytes}, expected an integer >= 4`);
+  return Math.min(limit, o.maxPartBytes);
 }
 
 /**
@@ -95,7 +109,7 @@ export function tilingOption(device: GPUDevice, o: GpuModelOptions): 'auto' | Ma
  * Every GPU object of a model (one call at load). With tiling 'auto' the split entry's
  * candidates are timed on the uploaded gate/up matrices (the largest of a layer) first.
  */
-export async function allocate(device: GPUDevice, files: ModelFiles, counter: GpuCounter, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array; fuse: Fusion; tiling: 'auto' | MatmulTiling | null }) {
+export async function allocate(device: GPUDevice, files: ModelFiles, counter: GpuCounter, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array; fuse: Fusion; tiling: 'auto' | MatmulTiling | null; partLimit: number }) {
   const c = files.config;
   const { maxRows, topK } = o;
   const capacity = o.maxContext + maxRows;
@@ -103,7 +117,7 @@ export async function allocate(device: GPUDevice, files: ModelFiles, counter: Gp
   const step = new StepUniform(device, 'forward.step');
   const env: KernelEnv = { device, pipelines, step: step.buffer };
   const outVocab = o.lmHeadRows?.length ?? c.vocabSize;
-  const weights = uploadWeights(device, files, o.dtype, o.lmHeadRows);
+  const weights = uploadWeights(device, files, o.dtype, o.partLimit, o.lmHeadRows);
   const acts = allocateActivations(device, c, maxRows, capacity, topK, outVocab);
   const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
   const kv = new KvCache(device, pipelines, kvShape, counter);
@@ -123,15 +137,21 @@ export async function allocate(device: GPUDevice, files: ModelFiles, counter: Gp
   return { pipelines, step, weights, acts, kv, ops, topKReadback, hostStaging, memory, tiling, tuning };
 }
 
-/** The buffers of a load that can outgrow an adapter's limits (every other one is smaller than one of these). */
+/**
+ * The buffers of a load that can outgrow an adapter's limits (every other one is smaller than
+ * one of these), whole: the embedding and LM head carry their row size, as they are split by
+ * rows above one binding (limits.ts partBytes gives the part that must fit).
+ */
 export function largestBuffers(c: ModelConfig, maxRows: number, capacity: number, dtype: WeightDtype, outVocab: number): BufferNeed[] {
   const h = c.hiddenSize;
   const qd = c.numHeads * c.headDim;
   const w = (label: string, rows: number, cols: number, d = dtype): BufferNeed => ({ label: `weights.${label}`, bytes: matrixBytes(rows, cols, d), binding: true });
+  const split = (label: string, rows: number, d: WeightDtype): BufferNeed => ({ ...w(label, rows, h, d), rowBytes: matrixBytes(1, h, d) });
   return [
     // the embedding table stays f16 under q8 / q4 (upload.ts)
-    w('model.embed_tokens.weight', c.vocabSize, h, embedDtypeOf(dtype)),
-    ...(c.tieWordEmbeddings ? [] : [w('lm_head.weight', c.vocabSize, h)]),
+    split('model.embed_tokens.weight', c.vocabSize, embedDtypeOf(dtype)),
+    // the LM head (its own buffer unless tied and stored like the embedding; it is never larger than the embedding then)
+    ...(c.tieWordEmbeddings ? [] : [split('lm_head.weight', outVocab, dtype)]),
     w('model.layers.0.self_attn.qkv_proj.weight', qd + 2 * c.numKvHeads * c.headDim, h),
     w('model.layers.0.self_attn.o_proj.weight', h, qd),
     w('model.layers.0.mlp.gate_up_proj', 2 * c.intermediateSize, h),

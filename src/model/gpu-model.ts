@@ -22,6 +22,8 @@
  *
  * Memory (`memory`): weights; KV cache 2 * layers * (maxContext + maxTreeRows) * kvHeads *
  * headDim * 4 bytes; activations and staging proportional to maxTreeRows * (vocab + widths).
+ * An embedding or LM head larger than one storage binding is split by rows into several buffers
+ * (src/model/upload.ts RowParts); every other buffer must fit the adapter's limits.
  */
 import { ContextLengthError, GpuOutOfMemoryError, OptionsError, TreespecError } from '../errors.ts';
 import { ReadbackStateError } from '../gpu/errors.ts';
@@ -37,7 +39,7 @@ import type { GpuWeights } from './upload.ts';
 import type { MatmulTiling, TuningResult } from '../ops/matmul-tuning.ts';
 import { checkBufferLimits } from '../gpu/limits.ts';
 import type { ModelFiles } from './weights.ts';
-import { allocate, checkOptions, defaultFusion, largestBuffers, tilingOption, type GpuModelOptions } from './gpu-model-setup.ts';
+import { allocate, checkOptions, defaultFusion, largestBuffers, partLimit, tilingOption, type GpuModelOptions } from './gpu-model-setup.ts';
 
 export type { GpuModelOptions } from './gpu-model-setup.ts';
 
@@ -127,13 +129,14 @@ export class GpuModel {
     const { maxContext, maxRows, dtype, topK, lmHeadRows } = checkOptions(c, opts);
     const outVocab = lmHeadRows?.length ?? c.vocabSize;
     checkBufferLimits(largestBuffers(c, maxRows, maxContext + maxRows, dtype, outVocab), device.limits);
+    const parts = partLimit(device, opts);
     const tiling = tilingOption(device, opts);
     device.pushErrorScope('validation');
     device.pushErrorScope('out-of-memory');
     const counter = new GpuCounter('model');
     let built;
     try {
-      built = await allocate(device, files, counter, { maxContext, maxRows, dtype, topK, lmHeadRows, fuse: defaultFusion(device, files.config, opts), tiling });
+      built = await allocate(device, files, counter, { maxContext, maxRows, dtype, topK, lmHeadRows, fuse: defaultFusion(device, files.config, opts), tiling, partLimit: parts });
     } finally {
       const oom = await device.popErrorScope();
       const invalid = await device.popErrorScope();
@@ -321,7 +324,12 @@ export class GpuModel {
    */
   headInputs(): { x: GPUBuffer; finalNorm: GPUBuffer; eps: number; embed: GPUBuffer; embedDtype: 'f32' | 'f16'; matrixDtype: 'f32' | 'f16' } {
     const w = this.weights;
-    return { x: this.acts.x, finalNorm: w.finalNorm, eps: this.config.rmsNormEps, embed: w.embed, embedDtype: w.embedDtype, matrixDtype: w.dtype === 'f32' ? 'f32' : 'f16' };
+    const parts = w.embed.parts;
+    if (parts.length > 1) {
+      // the heads' gather binds one table; a split one would need their kernel to take parts too
+      throw new OptionsError(`GpuModel.headInputs: draft heads read the embedding as one binding, and this model's (${w.embed.rows} rows) is split into ${parts.length} buffers of ${w.embed.partRows} rows (larger than maxStorageBufferBindingSize)`);
+    }
+    return { x: this.acts.x, finalNorm: w.finalNorm, eps: this.config.rmsNormEps, embed: parts[0], embedDtype: w.embedDtype, matrixDtype: w.dtype === 'f32' ? 'f32' : 'f16' };
   }
 
   /** Rows of x the last forward pass left (a prefill chunk's too): its last row is the last token run. */
@@ -457,7 +465,7 @@ export class GpuModel {
     this.kv.destroy();
     const w = this.weights;
     // (a Set: acts.ropeTableLocal may be acts.ropeTable; acts.branch may be null)
-    const buffers = new Set<GPUBuffer | null>([w.embed, w.lmHead, w.finalNorm, ...Object.values(this.acts), this.step.buffer, this.hostStaging]);
+    const buffers = new Set<GPUBuffer | null>([...w.embed.parts, ...w.lmHead.parts, w.finalNorm, ...Object.values(this.acts), this.step.buffer, this.hostStaging]);
     for (const l of w.layers) for (const b of Object.values(l)) if (b) buffers.add(b);
     for (const b of buffers) b?.destroy();
   }

@@ -7,7 +7,8 @@
  *               separately; q8 / q4 blocks with f16 scales, quantize.ts), norms and biases f32,
  *               the embedding table f32 (f32 weights) or f16 (else), the LM head its own buffer
  *               unless tied and stored like the embedding (f32, f16), a tied head quantized
- *               as its own copy in q8 / q4.
+ *               as its own copy in q8 / q4. An embedding or head larger than one binding is
+ *               split by rows into buffers holding exactly its rows: the same bytes.
  *  kvCache      kv/cache.ts `kvCacheBytes`: capacity = maxContext + maxRows slots per layer.
  *  activations  forward-buffers.ts: maxRows * activationBytesPerRow, the RoPE tables (capacity,
  *               headDim) f32 each, the top-k stage-1 scratch on adapters that slice it, and
@@ -24,7 +25,7 @@ import { ModelTooLargeError } from '../errors.ts';
 import { matrixRowWords } from '../ops/matmul.ts';
 import { MAX_ROWS } from '../gpu/step.ts';
 import { topKSlices } from '../ops/topk.ts';
-import type { BufferLimits, BufferNeed } from '../gpu/limits.ts';
+import { partBytes, type BufferLimits, type BufferNeed } from '../gpu/limits.ts';
 import { kvCacheBytes } from '../kv/cache.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 import { activationBytesPerRow } from './forward-buffers.ts';
@@ -61,7 +62,11 @@ export interface MemoryEstimate {
   staging: number;
   /** weights + kvCache + activations + staging. */
   total: number;
-  /** The buffers that can outgrow an adapter's per-buffer limits (the largest of each kind), as GpuModel.load checks them. */
+  /**
+   * The buffers that can outgrow an adapter's per-buffer limits (the largest of each kind), as
+   * GpuModel.load checks them; the embedding and LM head whole, with their row size (rowBytes):
+   * above one binding they are split by rows into several buffers of the same total.
+   */
   largest: BufferNeed[];
 }
 
@@ -141,10 +146,13 @@ export interface MemoryShortfall {
 
 /**
  * The first limit `e` exceeds, or null when it fits: each buffer against the adapter's
- * per-buffer limits (a storage binding against both), the total against `budget` (bytes; none: unchecked).
+ * per-buffer limits (a storage binding against both; the embedding and LM head as their row
+ * parts, upload.ts RowParts), the total against `budget` (bytes; none: unchecked).
  */
 export function shortfall(e: MemoryEstimate, limits: BufferLimits, budget?: number): MemoryShortfall | null {
-  for (const b of e.largest) {
+  for (const whole of e.largest) {
+    // the embedding and LM head are split by rows above one binding: their largest part must fit
+    const b = { ...whole, bytes: partBytes(whole, limits) };
     if (b.bytes > limits.maxBufferSize) return { limit: 'maxBufferSize', needed: b.bytes, available: limits.maxBufferSize, buffer: b.label };
     if (b.binding && b.bytes > limits.maxStorageBufferBindingSize) {
       return { limit: 'maxStorageBufferBindingSize', needed: b.bytes, available: limits.maxStorageBufferBindingSize, buffer: b.label };

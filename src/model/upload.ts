@@ -10,8 +10,16 @@
  * quantized here from the file's values, or taken as stored from a pre-quantized file
  * (quantizedTensor); the embedding table stays f16 (a gather reads one row per token, so its
  * size costs memory, not bandwidth), and a tied LM head gets its own quantized copy of it.
+ *
+ * Split by rows (RowParts): the embedding table and the LM head of a 128k-262k vocabulary can
+ * exceed one storage binding (maxStorageBufferBindingSize, 128 MiB by default; Llama 3.2 1B's
+ * embedding is 501 MiB in f16). Such a matrix is uploaded as consecutive row ranges, each its
+ * own buffer within `partLimit` bytes: the gather reads the part holding a token's row and the
+ * LM head runs one matmul per part into its own columns of the logits (src/model/forward-ops.ts).
+ * The parts hold exactly the rows' bytes, so the memory is that of one buffer.
  */
 import { packF16Rows, uploadStorage } from '../gpu/buffers.ts';
+import { rowsPerPart } from '../gpu/limits.ts';
 import { matrixRowWords, type MatrixDtype } from '../ops/matmul.ts';
 import type { WeightDtype as EmbedDtype } from '../ops/embed.ts';
 import { qDim, type ModelConfig } from './config.ts';
@@ -48,15 +56,26 @@ export interface LayerWeights {
   wDown: GPUBuffer;
 }
 
+/**
+ * A (rows, cols) matrix as consecutive row ranges, one buffer each: part i holds rows
+ * [i * partRows, min(rows, (i + 1) * partRows)). One part when the matrix fits one binding.
+ */
+export interface RowParts {
+  parts: GPUBuffer[];
+  /** Rows of every part but the last. */
+  partRows: number;
+  rows: number;
+}
+
 export interface GpuWeights {
   /** Storage of the projection matrices and LM head. */
   dtype: WeightDtype;
   /** Storage of the embedding table: dtype, or f16 when dtype is quantized. */
   embedDtype: EmbedDtype;
-  /** (vocab, hidden) `embedDtype`: the embedding table. */
-  embed: GPUBuffer;
-  /** (vocab, hidden) matrix: lm_head, or the embedding buffer itself when tied and not quantized; (N, hidden) with lmHeadRows. */
-  lmHead: GPUBuffer;
+  /** (vocab, hidden) `embedDtype`: the embedding table, split by rows above partLimit. */
+  embed: RowParts;
+  /** (vocab, hidden) matrix: lm_head, or the embedding's parts themselves when tied and not quantized; (N, hidden) with lmHeadRows. */
+  lmHead: RowParts;
   /** (hidden) f32. */
   finalNorm: GPUBuffer;
   layers: LayerWeights[];
@@ -82,9 +101,10 @@ export function packMatrix(values: Float32Array, rows: number, cols: number, dty
 
 /**
  * `lmHeadRows` (N ids, VocabTrim): the LM head keeps only these rows, in this order, as its own
- * (N, hidden) buffer, so logits are computed for those N tokens only.
+ * (N, hidden) buffer, so logits are computed for those N tokens only. `partLimit`: the most
+ * bytes of one buffer of the embedding or LM head (split by rows above it, RowParts).
  */
-export function uploadWeights(device: GPUDevice, files: ModelFiles, dtype: WeightDtype, lmHeadRows?: Int32Array): GpuWeights {
+export function uploadWeights(device: GPUDevice, files: ModelFiles, dtype: WeightDtype, partLimit: number, lmHeadRows?: Int32Array): GpuWeights {
   const c = files.config;
   let bytes = 0;
   const f32 = (name: string): Float32Array => tensorF32(files.tensors.get(name)!);
@@ -106,21 +126,33 @@ export function uploadWeights(device: GPUDevice, files: ModelFiles, dtype: Weigh
     const rows = parts.reduce((n, p) => n + p.length / cols, 0);
     return upload(label, packMatrix(parts.length === 1 ? parts[0] : concat(parts), rows, cols, dtype));
   };
+  /** A packed (rows, cols) matrix uploaded as row parts within partLimit (labels `.partI` when split). */
+  const parts = (label: string, packed: Float32Array | Uint32Array, rows: number, cols: number, d: WeightDtype): RowParts => {
+    const words = matrixRowWords(cols, d);
+    const partRows = rowsPerPart(rows, words * 4, partLimit);
+    const out: GPUBuffer[] = [];
+    for (let r = 0; r < rows; r += partRows) {
+      const part = packed.subarray(r * words, Math.min(rows, r + partRows) * words);
+      out.push(upload(partRows === rows ? label : `${label}.part${out.length}`, part));
+    }
+    return { parts: out, partRows, rows };
+  };
   const h = c.hiddenSize;
   const embedDtype = embedDtypeOf(dtype);
-  const embed = upload('model.embed_tokens.weight', packMatrix(f32('model.embed_tokens.weight'), c.vocabSize, h, embedDtype));
+  const embed = parts('model.embed_tokens.weight', packMatrix(f32('model.embed_tokens.weight'), c.vocabSize, h, embedDtype), c.vocabSize, h, embedDtype);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.numLayers; l++) layers.push(uploadLayer(c, `model.layers.${l}.`, vector, matrix));
   const headName = c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-  let lmHead: GPUBuffer;
+  let lmHead: RowParts;
   if (lmHeadRows) {
-    lmHead = upload('lm_head.trimmed', packMatrix(gatherRows(f32(headName), h, lmHeadRows), lmHeadRows.length, h, dtype));
+    const n = lmHeadRows.length;
+    lmHead = parts('lm_head.trimmed', packMatrix(gatherRows(f32(headName), h, lmHeadRows), n, h, dtype), n, h, dtype);
   } else if (c.tieWordEmbeddings && embedDtype === dtype) {
     lmHead = embed;
   } else {
     // quantized: a stored lm_head.weight.qN (also written for tied models), else the head's values quantized now
     const stored = isQuantDtype(dtype) ? storedQuantized(files.quantized, 'lm_head.weight', dtype) : null;
-    lmHead = stored ? upload('lm_head.weight', stored) : matrix('lm_head.weight', [headName], h);
+    lmHead = parts('lm_head.weight', stored ?? packMatrix(f32(headName), c.vocabSize, h, dtype), c.vocabSize, h, dtype);
   }
   const finalNorm = vector('model.norm.weight');
   return { dtype, embedDtype, embed, lmHead, finalNorm, layers, bytes };

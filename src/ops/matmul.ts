@@ -37,7 +37,7 @@ export interface MatmulBuffers {
   x: GPUBuffer;
   /** (outDim, matrixRowWords(inDim, dtype)): f32, u32 of f16 pairs, or u32 of packed blocks. */
   w: GPUBuffer;
-  /** (maxRows, outDim) f32; may not alias x. */
+  /** (maxRows, yStride) f32, written at columns yColumn..yColumn+outDim (default (maxRows, outDim)); may not alias x. */
   y: GPUBuffer;
   /** (outDim,) f32, or null. */
   bias?: GPUBuffer | null;
@@ -107,6 +107,10 @@ export interface MatmulOptions {
   workgroupSize?: number;
   /** Kernel entry; default preferredMatmulVariant(device). */
   variant?: MatmulVariant;
+  /** Row stride of y in elements (default outDim): wider when several matmuls write column ranges of one y (RowSplitMatmul). */
+  yStride?: number;
+  /** y column of output 0 (default 0); yColumn + outDim <= yStride. */
+  yColumn?: number;
 }
 
 export class MatmulOp implements GpuOp {
@@ -122,7 +126,9 @@ export class MatmulOp implements GpuOp {
     const split = isSplitVariant(this.variant);
     const tiles = opts.rowTiles ?? (split ? [1, 4, 16] : [1, 4]);
     const xWidth = opts.gated ? 2 * inDim : inDim;
-    this.maxRows = Math.min(MAX_ROWS, Math.floor(b.x.size / (4 * xWidth)), Math.floor(b.y.size / (4 * outDim)));
+    const yStride = opts.yStride ?? outDim;
+    const yColumn = opts.yColumn ?? 0;
+    this.maxRows = Math.min(MAX_ROWS, Math.floor(b.x.size / (4 * xWidth)), Math.floor(b.y.size / (4 * yStride)));
     // workgroups along the output axis: 4 columns each (split), wg columns each (dot)
     this.outTiles = Math.ceil(outDim / (split ? 4 : wg));
     checkShape(label, b, opts, tiles, wg, this.maxRows, this.outTiles, this.variant);
@@ -130,10 +136,10 @@ export class MatmulOp implements GpuOp {
     const unused = (what: string) => env.device.createBuffer({ label: `${label}.${what}`, size: 4, usage: GPUBufferUsage.STORAGE });
     const bias = b.bias ?? unused('noBias');
     const norm = b.norm ?? unused('noNorm');
-    // MatmulDims { inDim, outDim, stride, eps }: shapes are uniforms so all shapes share pipelines.
-    const dims = createUniform(env.device, `${label}.dims`, 16);
-    const dimsData = new ArrayBuffer(16);
-    new Uint32Array(dimsData, 0, 3).set([inDim, outDim, matrixRowWords(inDim, dtype)]);
+    // MatmulDims { inDim, outDim, stride, eps, yStride, yCol }: shapes are uniforms so all shapes share pipelines.
+    const dims = createUniform(env.device, `${label}.dims`, 24);
+    const dimsData = new ArrayBuffer(24);
+    new Uint32Array(dimsData, 0, 6).set([inDim, outDim, matrixRowWords(inDim, dtype), 0, yStride, yColumn]);
     new Float32Array(dimsData, 12, 1)[0] = opts.normEps ?? 0;
     env.device.queue.writeBuffer(dims, 0, dimsData);
     this.tiers = tiles.map((tr) => {
@@ -179,6 +185,8 @@ function checkShape(label: string, b: MatmulBuffers, o: MatmulOptions, tiles: nu
   if (o.normEps !== undefined && !(o.normEps > 0 && Number.isFinite(o.normEps))) throw fail(`normEps ${o.normEps} must be a finite number > 0`);
   if (b.norm && o.gated) throw fail('a norm weight and a gated input cannot be combined');
   if (b.x === b.y) throw fail('y must not alias x');
+  const yColumn = o.yColumn ?? 0;
+  if (!(Number.isInteger(yColumn) && yColumn >= 0 && yColumn + o.outDim <= (o.yStride ?? o.outDim))) throw fail(`columns ${yColumn}..${yColumn + o.outDim} do not fit a y row of ${o.yStride}`);
   const breach = tilingRuleBreach(variant, wg, tiles);
   if (breach) throw fail(`${breach.field} ${breach.why}`);
   if (outTiles > MAX_GROUPS_PER_DIM) throw fail(`outDim ${o.outDim} needs ${outTiles} workgroups in one dimension (limit ${MAX_GROUPS_PER_DIM})`);

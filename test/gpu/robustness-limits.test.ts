@@ -56,14 +56,29 @@ describe('GPU limits, out of memory, context and option bounds', () => {
   });
   afterAll(() => engine?.destroy());
 
-  it('a weight larger than the storage binding limit: ModelTooLargeError (Engine.load) or GpuLimitsError (GpuModel.load) with the numbers, nothing allocated', async () => {
+  it('an embedding and untied LM head larger than one binding are split by rows: Engine.load generates the same tokens', async () => {
+    // tiny f32: vocab 512 x hidden 64 x 4 = 131072 bytes each, in parts of 384 and 128 rows; every other buffer fits 98304
+    const spy = { createBuffer: 0 };
+    const split = await Engine.load(files, { maxContext: 24, maxTreeNodes: 16, weightDtype: 'f32', device: proxyDevice(device, { maxStorageBufferBindingSize: 98304 }, spy) });
+    try {
+      const o = { maxTokens: 6, strategy: 'ar' };
+      expect((await split.generateText('abc', o)).tokens).toEqual((await engine.generateText('abc', o)).tokens);
+      const dispatches = async (e: Engine) => (await e.generateText('abc', { maxTokens: 1, strategy: 'ar' })).stats.gpu.dispatches;
+      // one more gather and one more head matmul per pass
+      expect(await dispatches(split)).toBeGreaterThan(await dispatches(engine));
+    } finally {
+      split.destroy();
+    }
+  });
+
+  it('a weight that cannot be split larger than the storage binding limit: ModelTooLargeError (Engine.load) or GpuLimitsError (GpuModel.load) with the numbers, nothing allocated', async () => {
     const spy = { createBuffer: 0 };
     const small = proxyDevice(device, { maxStorageBufferBindingSize: 65536 }, spy);
     const err = await Engine.load(files, { maxContext: 24, weightDtype: 'f32', device: small }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelTooLargeError);
     const msg = (err as Error).message;
-    // tiny: vocab 512 x hidden 64 f32 = 131072 bytes
-    expect(msg).toContain('"weights.model.embed_tokens.weight" needs 131072 bytes');
+    // tiny: gate/up 2 x 160 rows x hidden 64 f32 = 81920 bytes (the embedding would be split)
+    expect(msg).toContain('"weights.model.layers.0.mlp.gate_up_proj" needs 81920 bytes');
     expect(msg).toContain('maxStorageBufferBindingSize is 65536 bytes');
     const direct = await GpuModel.load(small, files, { maxContext: 24, weightDtype: 'f32' }).catch((e: unknown) => e);
     expect(direct).toBeInstanceOf(GpuLimitsError);

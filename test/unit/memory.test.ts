@@ -11,6 +11,7 @@ import { parseConfig } from '../../src/model/config';
 import { estimateMemory, parameterCount, shortfall, WEIGHT_FORMATS } from '../../src/model/memory';
 import { readStoredWeights } from '../../src/model/stored-weights';
 import { FIXTURE_SHAPES, makeFixture, writeFixture } from '../../src/model/fixture';
+import { partBytes } from '../../src/gpu/limits';
 import { MemorySource, UrlSource } from '../../src/model/source';
 import { runCli } from './run-cli';
 
@@ -45,20 +46,26 @@ describe('memory estimate', () => {
     expect(parameterCount(q) - q.vocabSize * q.hiddenSize - q.hiddenSize).toBe(440_466_432);
   });
 
-  it('Llama-3.2-1B at q4: the f16 embedding is the largest weight buffer, and it exceeds a 128 MiB binding', () => {
+  it('Llama-3.2-1B at q4: the f16 embedding is the largest weight buffer; above a 128 MiB binding it is split by rows, every other buffer must fit', () => {
     const c = parseConfig(LLAMA32_1B);
     const e = estimateMemory(c, { dtype: 'q4', maxContext: 2048 });
     const embed = e.largest.find((b) => b.label === 'weights.model.embed_tokens.weight')!;
     expect(embed.bytes).toBe(128256 * 2048 * 2);
+    expect(embed.rowBytes).toBe(2048 * 2);
     // q4: 64 blocks of 4 words + 32 words of scales per row of 2048
     // rows x words x 4: q, k, v, o, gate/up over 2048 inputs (288 words), down over 8192 (256 blocks: 1152 words); two f32 norms
     const layer = 2048 * 288 * 4 + 2 * 512 * 288 * 4 + 2048 * 288 * 4 + 16384 * 288 * 4 + 2048 * 1152 * 4 + 2 * 2048 * 4;
     // the f16 embedding, its q4 copy as the tied head, 16 layers, the final norm
     expect(e.weights).toBe(128256 * 2048 * 2 + 128256 * 288 * 4 + 16 * layer + 2048 * 4);
     expect(e.kvCache).toBe(2 * 16 * (2048 + 128) * 8 * 64 * 4);
-    expect(shortfall(e, { maxStorageBufferBindingSize: 128 * 2 ** 20, maxBufferSize: 2 ** 30 })).toEqual({
-      limit: 'maxStorageBufferBindingSize', needed: 128256 * 2048 * 2, available: 128 * 2 ** 20, buffer: 'weights.model.embed_tokens.weight',
+    // WebGPU's default limits (128 MiB binding, 256 MiB buffer): the 501 MiB embedding goes in parts of 32768 rows
+    expect(shortfall(e, { maxStorageBufferBindingSize: 128 * 2 ** 20, maxBufferSize: 256 * 2 ** 20 })).toBeNull();
+    expect(partBytes(embed, { maxStorageBufferBindingSize: 128 * 2 ** 20, maxBufferSize: 256 * 2 ** 20 })).toBe(32768 * 4096);
+    // a binding below the gate/up matrix (16384 rows of 288 words) refuses it; a binding below one embedding row refuses the embedding
+    expect(shortfall(e, { maxStorageBufferBindingSize: 16 * 2 ** 20, maxBufferSize: 2 ** 30 })).toEqual({
+      limit: 'maxStorageBufferBindingSize', needed: 16384 * 288 * 4, available: 16 * 2 ** 20, buffer: 'weights.model.layers.0.mlp.gate_up_proj',
     });
+    expect(shortfall(e, { maxStorageBufferBindingSize: 4092, maxBufferSize: 2 ** 30 })).toMatchObject({ needed: 4096, buffer: 'weights.model.embed_tokens.weight' });
     expect(shortfall(e, { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30 })).toBeNull();
     expect(shortfall(e, { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30 }, e.total - 1)).toMatchObject({ limit: 'memoryBudget', needed: e.total });
   });
