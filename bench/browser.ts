@@ -18,7 +18,7 @@ const repoRoot = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const MIME: Record<string, string> = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 
 /** Serves folders on disk under URL prefixes (GET and HEAD, whole files). */
-function serveFolders(mounts: Record<string, string>): Plugin {
+export function serveFolders(mounts: Record<string, string>): Plugin {
   return {
     name: 'treespec-bench-folders',
     configureServer(server) {
