@@ -11,7 +11,6 @@ import { DraftModel } from '../draft/draft-model';
 import { engineDefaults, resolveMaxContext, type DocumentsProgress, type WeightDtype } from '../engine/options';
 import { acquireDevice } from '../gpu/device';
 import { loadModelFiles, readConfig, type ModelFiles } from '../model/weights';
-import { checkWeightsFit } from './limits';
 import { FileListSource, UrlSource, type LoadProgress, type ModelSource } from '../model/source';
 import { serializeError } from './errors';
 import type { EngineInfo, ModelSpec, Request, Response } from './protocol';
@@ -85,7 +84,8 @@ async function load(m: Extract<Request, { type: 'load' }>): Promise<void> {
   } finally {
     progress.flush();
   }
-  if (draftFiles) checkWeightsFit(draftFiles.tensors, weightDtype, device.limits);
+  // (DraftModel.load checks the draft's buffers against the adapter's limits before allocating,
+  // as GpuModel.load does: an embedding or LM head over one binding is split by rows, not refused)
   const draft = draftFiles ? await DraftModel.load(device, draftFiles, { weightDtype, maxContext: m.options.maxContext }) : undefined;
   // Hydra heads stored next to the model's files (none: the engine offers no `hydra`).
   const heads = await loadHeads(sourceOf(m.model), files.config);
