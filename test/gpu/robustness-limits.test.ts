@@ -3,6 +3,7 @@
  *  - adapter limits too small for the model: ModelTooLargeError (Engine.load, before the weights
  *    are read) or GpuLimitsError (GpuModel.load) before anything is allocated,
  *    naming the buffer, its bytes and the adapter's maxStorageBufferBindingSize/maxBufferSize;
+ *    an embedding and LM head over the binding limit are split by rows instead, and generate alike;
  *  - out-of-memory reported by the device's error scope during allocation: GpuOutOfMemoryError;
  *  - a prompt longer than the context: ContextLengthError; maxTokens beyond the context: the
  *    documented policy, generation stops with finishReason 'context' and never overruns;
@@ -16,6 +17,7 @@ import { FIXTURE_SHAPES, makeFixture } from '../../src/model/fixture';
 import { MemorySource } from '../../src/model/source';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import { acquireDevice } from '../../src/gpu/device';
+import { itIn } from './runtime';
 import { ContextLengthError, GpuLimitsError, GpuOutOfMemoryError, ModelTooLargeError, OptionsError } from '../../src/errors';
 
 interface Spy {
@@ -56,7 +58,8 @@ describe('GPU limits, out of memory, context and option bounds', () => {
   });
   afterAll(() => engine?.destroy());
 
-  it('an embedding and untied LM head larger than one binding are split by rows: Engine.load generates the same tokens', async () => {
+  // Engine.load's planning and the upload are TypeScript both runtimes share; the split kernels run in both (row-split.test.ts)
+  itIn('node')('an embedding and untied LM head larger than one binding are split by rows: Engine.load generates the same tokens', async () => {
     // tiny f32: vocab 512 x hidden 64 x 4 = 131072 bytes each, in parts of 384 and 128 rows; every other buffer fits 98304
     const spy = { createBuffer: 0 };
     const split = await Engine.load(files, { maxContext: 24, maxTreeNodes: 16, weightDtype: 'f32', device: proxyDevice(device, { maxStorageBufferBindingSize: 98304 }, spy) });
