@@ -76,6 +76,8 @@ describe('embedding and LM head split by rows (tied, 263 x 72)', () => {
     expect(b.dispatches - a.dispatches).toBe(2 + 2);
     // the parts hold exactly the rows: the estimate's weight bytes (src/model/memory.ts) equal the allocation
     expect(split.memory.weights).toBe(weightBytes(files.config, 'f16'));
+    // draft heads bind the embedding as one table: a split one is refused by name, not read in part
+    expect(() => split.headInputs()).toThrow(/draft heads read the embedding as one binding.*split into 3 buffers of 100 rows/);
   });
 
   it('q4: f16 embedding parts and q4 head parts of other sizes match the reference on the dequantized weights', async () => {
