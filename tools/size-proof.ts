@@ -7,7 +7,7 @@
  * ModelTooLargeError before any weight is downloaded. Too heavy for the test suite (minutes and
  * several GB of memory per model):
  *
- *   npx tsx tools/size-proof.ts [--models llama32-1b,qwen3-0.6b] [--dir DIR] [--out result.json]
+ *   npm run proof:size -- [--models llama32-1b,qwen3-0.6b] [--dir DIR] [--out result.json]
  *
  * The models are written to DIR (default: a temporary folder, removed at the end) unless they
  * are there already. Exit code 1 when a check fails.
