@@ -15,6 +15,7 @@
 // readback is added: the scan already reads every logit.
 //#include common/step.wgsl
 //#include common/ranking.wgsl
+//#include common/non_finite.wgsl
 
 const MAX_K: u32 = 16u;
 override WG: u32 = 64;     // power of two, >= SLICES (stage 2 loads one list per thread)
@@ -41,12 +42,6 @@ override GUARD: bool = false; // mark rows holding a non-finite logit (see the h
 
 var<workgroup> listV: array<f32, LISTS>;   // (WG, K): thread t's sorted list at t*K
 var<workgroup> listI: array<u32, LISTS>;
-
-// Exponent bits all ones: infinity or NaN, tested on the bits because float comparisons may
-// assume finite values.
-fn isNonFinite(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
-}
 
 // Merges the sorted lists at a0 and b0 of listV/listI into the K first of both, written at a0.
 fn mergeTwoLists(a0: u32, b0: u32) {

@@ -29,6 +29,7 @@ export interface VerifyObservation {
    * (rows, k) the target's top-k token ids per verify row (row 0 = root, row i+1 = node i).
    * Only the committed path's rows (the root and the accepted rows) are filled, the others are
    * -1, unless the drafter has observesAllRows: verification reads back only what is needed.
+   * Under greedy decoding only column 0 is filled unless the drafter has needsTopK.
    */
   topK: Int32Array;
   /** Width of topK. */
@@ -81,6 +82,13 @@ export interface Drafter {
    * path (Token Recycling refreshes its matrix from all rows); costs rows * k u32 of readback.
    */
   readonly observesAllRows?: boolean;
+  /**
+   * True when observe() reads the target's top-k beyond column 0 (the argmax). Otherwise a
+   * greedy step's target pass computes only the argmax (ForwardOptions.topK): one dispatch,
+   * where the top-k over a GPU's slices of a large vocabulary takes two; observe() then sees
+   * -1 in columns 1..k-1.
+   */
+  readonly needsTopK?: boolean;
   /** Set by a drafter that drafts inside the verify submit (see InSubmitDraft); it runs on every verify step. */
   readonly inSubmit?: InSubmitDraft;
   /** For composite drafters (the `auto` controller): the arm that drafted the last proposal. */

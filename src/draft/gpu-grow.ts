@@ -106,7 +106,8 @@ export class GpuTreeGrower implements GpuStepper {
       const encoder = this.target.device.createCommandEncoder({ label: 'draftGrow.encoder' });
       this.writeInputs(committed[n - 1], n - 1, budget, targetRows);
       this.encodeLevels(encoder);
-      this.target.encodePass(encoder, targetRows, { buffer: this.steps, offset: this.maxDepth * 16 });
+      // the walk is greedy and a draft model's drafter reads no target top-k: the argmax alone
+      this.target.encodePass(encoder, targetRows, { buffer: this.steps, offset: this.maxDepth * 16 }, { topK: false });
       const walk = this.walk.encodeGreedyOnGpuTree(encoder, targetRows, this.maxDepth);
       const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.commitPass' });
       this.ops.encodeCommit(pass);

@@ -119,6 +119,8 @@ export class RecyclingDrafter implements Drafter {
    */
   /** The matrix is refreshed from every verify row, accepted or not (the paper's update). */
   readonly observesAllRows = true;
+  /** Its rows are the target's whole top-k, not only the argmax. */
+  readonly needsTopK = true;
 
   observe(obs: VerifyObservation): void {
     const { tree, topK, k: kObs, acceptedNodes, committed } = obs;

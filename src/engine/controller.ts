@@ -134,6 +134,11 @@ export class Controller implements Drafter {
     return this.drafters.some((d) => d.observesAllRows === true);
   }
 
+  /** Every arm observes every step, so the target computes the top-k where any arm reads it. */
+  get needsTopK(): boolean {
+    return this.drafters.some((d) => d.needsTopK === true);
+  }
+
   /**
    * A member's drafting inside the verify submit (Hydra) runs on every step, whichever arm
    * drafted it, so that member's next tree is ready whenever it is chosen.

@@ -114,7 +114,7 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null): Asy
       const tv = performance.now();
       stats.draftMs += tv - td;
       const layout = layoutTree(tree, model.config.vocabSize, req.maxRows);
-      outcome = await verifyTree(model, committed, tree, layout, sampling, rng, drafter?.observesAllRows === true, drafter?.inSubmit);
+      outcome = await verifyTree(model, committed, tree, layout, sampling, rng, drafter?.observesAllRows === true, drafter?.inSubmit, drafter?.needsTopK === true);
       model.commit(Int32Array.from([0, ...Array.from(outcome.nodes, (i) => i + 1)]));
       stats.verifyMs += performance.now() - tv;
       depth = maxDepth(tree, layout.depth);

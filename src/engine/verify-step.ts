@@ -76,7 +76,9 @@ export function walkOf(model: GpuModel): Promise<GpuAcceptWalk> {
 /**
  * Runs the target over root + tree at cache prefix `committed.length - 1`, then walks the
  * tree on the GPU. Does not commit: the caller commits the accepted rows. `allRows`: read back
- * every row's top-k (a drafter with observesAllRows), not only the path rows'.
+ * every row's top-k (a drafter with observesAllRows), not only the path rows'. `fullTopK` false:
+ * under greedy decoding the pass computes only each row's argmax (column 0; a drafter without
+ * needsTopK); sampling always computes the whole top-k.
  */
 export async function verifyTree(
   model: GpuModel,
@@ -87,6 +89,7 @@ export async function verifyTree(
   rng: Rng,
   allRows = false,
   inSubmit?: InSubmitDraft,
+  fullTopK = true,
 ): Promise<StepOutcome> {
   const n = committed.length;
   const root = committed[n - 1];
@@ -96,11 +99,12 @@ export async function verifyTree(
   // The walk's inputs are written first, then it is recorded in the pass's own command buffer:
   // one submit and one small readback per step. The repetition penalty's history at the root
   // is the committed text (root included); the kernel adds each row's own path.
-  const pending = needsDistribution(sampling)
+  const greedy = !needsDistribution(sampling);
+  const pending = !greedy
     ? walk.prepareSample(tree, layout, sampling, committed, rng, allRows)
     : walk.prepareGreedy(tree, layout, allRows);
   const after = inSubmit ? (encoder: GPUCommandEncoder) => inSubmit.record(encoder, walk.gpuBuffers().result) : undefined;
-  model.forward(rowTokens(root, tree), positions, layout.mask, { after: (encoder) => pending.record(encoder, after) });
+  model.forward(rowTokens(root, tree), positions, layout.mask, { after: (encoder) => pending.record(encoder, after), topK: fullTopK || !greedy });
   model.checkPassRows(layout.rows);
   const { nodes, bonus, topK, k, tail } = await pending.result();
   checkBonus(bonus, model.outVocab, n - 1 + nodes.length);

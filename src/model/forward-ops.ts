@@ -25,6 +25,7 @@ import { SiluMulOp } from '../ops/silu-mul.ts';
 import { SoftmaxOp } from '../ops/softmax.ts';
 import { SoftcapOp } from '../ops/softcap.ts';
 import { TopKOp } from '../ops/topk.ts';
+import { ArgmaxOp } from '../ops/argmax.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 import type { Activations } from './forward-buffers.ts';
 import type { GpuWeights, LayerWeights } from './upload.ts';
@@ -85,6 +86,11 @@ export interface ModelOps {
    * (the same ranking as ArgmaxOp), so no separate argmax pass runs.
    */
   topK: TopKOp;
+  /**
+   * Column 0 of topK alone (the others NO_ID), same ranking and guard, one dispatch: run instead
+   * of topK by a pass whose walk and drafter need only the argmax (ForwardOptions.topK false).
+   */
+  argmax: ArgmaxOp;
   /** probs = softmax(logits / T), run only by readProbs (the sampling path). */
   softmax: SoftmaxOp;
 }
@@ -118,6 +124,8 @@ export interface Fusion {
 export interface OpsPlan {
   fuse: Fusion;
   tiling: MatmulTiling | null;
+  /** Logits per top-k slice (undefined: the adapter's, TopKOptions.sliceLength). */
+  topKSlice?: number;
 }
 
 /** outVocab: LM head rows (the vocabulary, or the N kept rows of VocabTrim). */
@@ -132,10 +140,11 @@ export function buildOps(env: KernelEnv, c: ModelConfig, w: GpuWeights, a: Activ
   const fin = normedInput(env, 'forward.finalNorm', c, a, w.finalNorm, fuse.finalNorm);
   // a head split by rows: one matmul per part, each writing its columns of the logits
   const lmHead = new RowSplitMatmul(env, 'forward.lmHead', { ...fin.buffers, w: w.lmHead.parts, y: a.logits }, w.lmHead.partRows, { inDim: h, outDim: outVocab, ...format, ...fin.options });
-  const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, outVocab, k, { guard: true });
+  const topK = new TopKOp(env, 'forward.topK', { logits: a.logits, ids: a.topKIds, values: a.topKValues }, outVocab, k, { guard: true, sliceLength: plan.topKSlice });
+  const argmax = new ArgmaxOp(env, 'forward.argmax', { logits: a.logits, ids: a.topKIds }, outVocab, { k, guard: true });
   const softmax = new SoftmaxOp(env, 'forward.softmax', { logits: a.logits, probs: a.probs }, outVocab);
   const logitCap = c.finalSoftcap === null ? null : new SoftcapOp(env, 'forward.logitCap', a.logits, outVocab, c.finalSoftcap);
-  return { embed, layers, finalNorm: fin.norm, lmHead, logitCap, topK, softmax };
+  return { embed, layers, finalNorm: fin.norm, lmHead, logitCap, topK, argmax, softmax };
 }
 
 type MatmulFormat = { dtype: GpuWeights['dtype'] } & Partial<MatmulTiling>;

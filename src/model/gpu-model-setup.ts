@@ -64,6 +64,12 @@ export interface GpuModelOptions {
   /** Top-k width computed per row for the drafters (1..16, default 8). */
   topK?: number;
   /**
+   * Logits per slice of the top-k's first stage (src/ops/topk.ts; >= 1, Infinity: one slice).
+   * Default: the adapter's, preferredTopKSlice (2048 on a GPU, a whole row on a software
+   * adapter). Tests set it to build a GPU's two-stage top-k on any adapter.
+   */
+  topKSlice?: number;
+  /**
    * VocabTrim (a draft model's option): the LM head keeps only these N distinct token ids, in
    * this order. Logits, probs and top-k ids are then (rows, N) and index into this list, not
    * the vocabulary: the caller maps them back. Default: the whole vocabulary.
@@ -109,7 +115,7 @@ export function tilingOption(device: GPUDevice, o: GpuModelOptions): 'auto' | Ma
  * Every GPU object of a model (one call at load). With tiling 'auto' the split entry's
  * candidates are timed on the uploaded gate/up matrices (the largest of a layer) first.
  */
-export async function allocate(device: GPUDevice, files: ModelFiles, counter: GpuCounter, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array; fuse: Fusion; tiling: 'auto' | MatmulTiling | null; partLimit: number }) {
+export async function allocate(device: GPUDevice, files: ModelFiles, counter: GpuCounter, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; topKSlice?: number; lmHeadRows?: Int32Array; fuse: Fusion; tiling: 'auto' | MatmulTiling | null; partLimit: number }) {
   const c = files.config;
   const { maxRows, topK } = o;
   const capacity = o.maxContext + maxRows;
@@ -129,7 +135,7 @@ export async function allocate(device: GPUDevice, files: ModelFiles, counter: Gp
     tuning = await tuneMatmul(env, probe, candidates, [...new Set([1, Math.min(16, maxRows)])]);
   }
   const tiling = tuning?.chosen ?? (o.tiling === 'auto' ? null : o.tiling);
-  const ops = buildOps(env, c, weights, acts, kv, maxRows, topK, outVocab, { fuse: o.fuse, tiling });
+  const ops = buildOps(env, c, weights, acts, kv, maxRows, topK, outVocab, { fuse: o.fuse, tiling, topKSlice: o.topKSlice });
   const topKReadback = new ReadbackRing(device, 'forward.topKReadback', maxRows * topK * 4, counter, 2);
   const hostBytes = maxRows * outVocab * 4;
   const hostStaging = device.createBuffer({ label: 'forward.hostStaging', size: hostBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -164,7 +170,7 @@ export function largestBuffers(c: ModelConfig, maxRows: number, capacity: number
   ];
 }
 
-export function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; lmHeadRows?: Int32Array } {
+export function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; topKSlice?: number; lmHeadRows?: Int32Array } {
   const maxRows = o.maxTreeRows ?? MAX_ROWS;
   const topK = o.topK ?? 8;
   const rows = o.lmHeadRows;
@@ -182,7 +188,8 @@ export function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: 
   if (!Number.isInteger(maxRows) || maxRows < 1 || maxRows > MAX_ROWS) {
     throw new OptionsError(`GpuModel: maxTreeRows is ${maxRows}, expected an integer in 1..${MAX_ROWS} (four u32 of ancestor mask per row)`);
   }
+  if (o.topKSlice !== undefined && !(o.topKSlice >= 1)) throw new OptionsError(`GpuModel: topKSlice is ${o.topKSlice}, expected a number >= 1 (Infinity: one slice)`);
   if (o.fuseSilu && c.hiddenAct !== 'silu') throw new OptionsError(`GpuModel: fuseSilu computes SwiGLU in the down projection; this model's MLP is ${c.hiddenAct} (GeGLU), leave fuseSilu off`);
   if (!['f32', 'f16', 'q8', 'q4'].includes(dtype)) throw new OptionsError(`GpuModel: weightDtype is ${JSON.stringify(dtype)}, expected "f32", "f16", "q8" or "q4"`);
-  return { maxContext: o.maxContext, maxRows, dtype, topK, lmHeadRows: rows };
+  return { maxContext: o.maxContext, maxRows, dtype, topK, topKSlice: o.topKSlice, lmHeadRows: rows };
 }

@@ -53,6 +53,13 @@ export interface ForwardOptions {
    */
   exitLayer?: number;
   /**
+   * false: only column 0 of the top-k ids (the argmax; the other columns NO_ID, -1 when read),
+   * one dispatch where the full top-k over a GPU's slices of a large vocabulary takes two: for
+   * a greedy walk whose drafter reads nothing of the target's top-k beyond the argmax
+   * (Drafter.needsTopK). Default true.
+   */
+  topK?: boolean;
+  /**
    * More work for the pass's command buffer, recorded after the LM head and top-k (the
    * acceptance walk and its readback copy), so that a verify step is one submit.
    */
@@ -126,7 +133,7 @@ export class GpuModel {
   /** Uploads weights and allocates every buffer and pipeline; throws GpuOutOfMemoryError when the device cannot hold them. */
   static async load(device: GPUDevice, files: ModelFiles, opts: GpuModelOptions): Promise<GpuModel> {
     const c = files.config;
-    const { maxContext, maxRows, dtype, topK, lmHeadRows } = checkOptions(c, opts);
+    const { maxContext, maxRows, dtype, topK, topKSlice, lmHeadRows } = checkOptions(c, opts);
     const outVocab = lmHeadRows?.length ?? c.vocabSize;
     checkBufferLimits(largestBuffers(c, maxRows, maxContext + maxRows, dtype, outVocab), device.limits);
     const parts = partLimit(device, opts);
@@ -136,7 +143,7 @@ export class GpuModel {
     const counter = new GpuCounter('model');
     let built;
     try {
-      built = await allocate(device, files, counter, { maxContext, maxRows, dtype, topK, lmHeadRows, fuse: defaultFusion(device, files.config, opts), tiling, partLimit: parts });
+      built = await allocate(device, files, counter, { maxContext, maxRows, dtype, topK, topKSlice, lmHeadRows, fuse: defaultFusion(device, files.config, opts), tiling, partLimit: parts });
     } finally {
       const oom = await device.popErrorScope();
       const invalid = await device.popErrorScope();
@@ -167,7 +174,7 @@ export class GpuModel {
     queue.writeBuffer(a.mask, 0, mask.buffer, mask.byteOffset, rows * 16);
     this.step.write(rows, this.kv.length);
     const rec = passRecorder(this.device, 'forward', this.profiler, this.counter);
-    this.recordOps(rec, rows, layerCount, withLogits, tapping);
+    this.recordOps(rec, rows, layerCount, withLogits && (opts.topK === false ? 'argmax' : 'topK'), tapping);
     rec.submit(opts.after);
     this.lastRows = withLogits ? rows : 0;
     this.pendingRows = rows;
@@ -180,13 +187,15 @@ export class GpuModel {
    * Step words at `step` in a buffer), recorded into the caller's `encoder` after a copy of
    * those Step words into this model's Step uniform: a draft tree grown on the GPU runs one such
    * pass per level and the target's verify pass in one command buffer (src/draft/gpu-grow.ts).
-   * Rows r write slots kv.length + rowBase + r. With logits, the reads then see `rows` rows.
+   * Rows r write slots kv.length + rowBase + r. With logits, the reads then see `rows` rows;
+   * `topK: false` as in ForwardOptions.
    */
-  encodePass(encoder: GPUCommandEncoder, rows: number, step: { buffer: GPUBuffer; offset: number }, logits = true): void {
+  encodePass(encoder: GPUCommandEncoder, rows: number, step: { buffer: GPUBuffer; offset: number }, opts: { logits?: boolean; topK?: boolean } = {}): void {
     if (!Number.isInteger(rows) || rows < 1 || rows > this.maxRows) throw new OptionsError(`GpuModel.encodePass: ${rows} rows, expected 1..${this.maxRows} (maxTreeRows)`);
+    const logits = opts.logits ?? true;
     encoder.copyBufferToBuffer(step.buffer, step.offset, this.step.buffer, 0, 16);
     const rec = encoderRecorder(this.device, 'forward', encoder, this.counter);
-    this.recordOps(rec, rows, this.config.numLayers, logits, false);
+    this.recordOps(rec, rows, this.config.numLayers, logits && (opts.topK === false ? 'argmax' : 'topK'), false);
     rec.submit();
     this.lastRows = logits ? rows : 0;
     this.pendingRows = 0;
@@ -210,8 +219,11 @@ export class GpuModel {
     this.pendingRows = 0;
   }
 
-  /** The ops of one pass over `rows` rows: the last commit's compaction, then the forward pass. */
-  private recordOps(rec: PassRecorder, rows: number, layerCount: number, withLogits: boolean, tapping: boolean): void {
+  /**
+   * The ops of one pass over `rows` rows: the last commit's compaction, then the forward pass;
+   * `head`: false (no logits), or the head's per-row ranking: the top-k, or its column 0 alone.
+   */
+  private recordOps(rec: PassRecorder, rows: number, layerCount: number, head: false | 'topK' | 'argmax', tapping: boolean): void {
     const ops = this.ops;
     // the last commit's KV compaction, recorded lazily (src/kv/cache.ts)
     const compaction = this.kv.takePending();
@@ -249,14 +261,15 @@ export class GpuModel {
         rec.op(`${p}mlpOutAdd`, layer.mlpOut.add, rows);
       }
     }
-    if (withLogits) {
+    if (head) {
       // final norm and LM head (after layer layerCount - 1 for an early exit): logits (rows, vocab)
       if (ops.finalNorm) rec.op('finalNorm', ops.finalNorm, rows);
       rec.op('lmHead', ops.lmHead, rows);
       // Gemma 2: final logit soft-capping
       if (ops.logitCap) rec.op('logitCap', ops.logitCap, rows);
-      // per-row top-k (column 0 = argmax) for verification and the drafters
-      rec.op('topK', ops.topK, rows);
+      // per-row top-k (column 0 = argmax) for verification and the drafters, or the argmax alone
+      if (head === 'argmax') rec.op('argmax', ops.argmax, rows);
+      else rec.op('topK', ops.topK, rows);
     }
   }
 

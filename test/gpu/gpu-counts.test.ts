@@ -19,6 +19,8 @@ import { chain } from './tree-util';
 import type { GenerationStats } from '../../src/engine/stats';
 import { registerStrategy } from '../../src/engine/strategies';
 import { EarlyExitDrafter } from '../../src/draft/early-exit';
+import type { Drafter, VerifyObservation } from '../../src/draft/drafter';
+import { emptyTree } from '../../src/tree/types';
 
 const LAYERS = FIXTURE_SHAPES.tiny.numLayers;
 /**
@@ -32,7 +34,12 @@ const PER_LAYER_GPU = 6;
 let PER_LAYER = PER_LAYER_SOFTWARE;
 /** A pass that only fills the cache (prefill chunk, a drafter's catch-up): the embedding and the layers. */
 let FILL_PASS = 0;
-/** A pass with logits: the above, the LM head (final RMSNorm fused in), top-k (one stage at this vocabulary). */
+/**
+ * A pass with logits: the above, the LM head (final RMSNorm fused in), and the top-k (one stage
+ * at this vocabulary on any adapter) or, for a greedy step whose drafter needs no more, the
+ * argmax alone (Drafter.needsTopK): one dispatch either way here; the GPU-plan case below
+ * builds a GPU's two-stage top-k, where the argmax saves one.
+ */
 let LOGITS_PASS = 0;
 /** A verify step: the pass and the acceptance walk, one command buffer. */
 let VERIFY_STEP = 0;
@@ -113,17 +120,46 @@ describe('stats.gpu: the decode loop\'s dispatches, submits and readbacks', () =
     expect({ d: g.draftDispatches, r: g.draftReadbacks }).toEqual({ d: drafted * (1 + PER_LAYER + 2) + probes * 2, r: drafted + probes });
   });
 
+  it('a greedy step computes the whole top-k only for a drafter that reads it (needsTopK); sampling always does', async () => {
+    const seen: Record<string, Int32Array[]> = {};
+    const probe = (name: string, needsTopK: boolean): Drafter => ({
+      name,
+      needsTopK,
+      propose: () => emptyTree(),
+      observe: (obs: VerifyObservation) => void (seen[name] ??= []).push(obs.topK.slice(0, obs.k)),
+      reset: () => {},
+    });
+    registerStrategy('probe-argmax', () => probe('probe-argmax', false));
+    registerStrategy('probe-topk', () => probe('probe-topk', true));
+    const greedy = await engine.generateText(prompt, { maxTokens: 3, strategy: 'probe-argmax' });
+    await engine.generateText(prompt, { maxTokens: 3, strategy: 'probe-topk' });
+    expect(seen['probe-argmax'].map((row) => Array.from(row))).toEqual(greedy.tokens.map((t) => [t, ...new Array(7).fill(-1)]));
+    expect(seen['probe-topk'].map((row) => row[0])).toEqual(greedy.tokens);
+    for (const row of seen['probe-topk']) expect(new Set(row).size === 8 && row.every((id) => id >= 0), `top-8 ${row}`).toBe(true);
+    await engine.generateText(prompt, { maxTokens: 2, strategy: 'probe-argmax', temperature: 0.7, seed: 3 });
+    for (const row of seen['probe-argmax'].slice(3)) expect(new Set(row).size === 8 && row.every((id) => id >= 0), `sampled top-8 ${row}`).toBe(true);
+  });
+
   // The plan a GPU adapter gets, built here whatever the adapter (the software plan is the
   // engine's above; its logits are forward.test.ts's): a pass's dispatches, and its logits
-  // against the CPU reference.
-  it(`the GPU adapter's plan: ${PER_LAYER_GPU} dispatches per layer + 3 per pass, logits as the reference's`, async () => {
-    const model = await GpuModel.load(engine.device, files, { maxContext: 32, maxTreeRows: 8, weightDtype: 'f32', fuseNorm: true, fuseSilu: true });
+  // against the CPU reference. The top-k in two stages, as a GPU's 2048-logit slices run it
+  // over a vocabulary above 2048 (the shipped target's 32000): slices of 256 of this 512.
+  it(`the GPU adapter's plan: ${PER_LAYER_GPU} dispatches per layer + 3 per pass (2 with the argmax alone), logits as the reference's`, async () => {
+    const model = await GpuModel.load(engine.device, files, { maxContext: 32, maxTreeRows: 8, weightDtype: 'f32', fuseNorm: true, fuseSilu: true, topKSlice: 256 });
     try {
       const tokens = Int32Array.of(7, 300, 12, 5, 498);
-      const before = model.counter.snapshot();
-      model.forward(tokens, Int32Array.of(0, 1, 2, 3, 4), chain(5).mask);
-      expect(model.counter.snapshot().dispatches - before.dispatches).toBe(1 + PER_LAYER_GPU * LAYERS + 2);
+      const pass = (topK: boolean) => {
+        const before = model.counter.snapshot().dispatches;
+        model.forward(tokens, Int32Array.of(0, 1, 2, 3, 4), chain(5).mask, { topK });
+        return model.counter.snapshot().dispatches - before;
+      };
+      expect(pass(true)).toBe(1 + PER_LAYER_GPU * LAYERS + 3);
       expectClose(await model.readLogits(5), ReferenceModel.fromFiles(files, 32).forward(tokens), 2e-4, 0, 'GPU plan logits');
+      const full = await model.readArgmaxTopK(5);
+      expect(pass(false)).toBe(1 + PER_LAYER_GPU * LAYERS + 2);
+      const alone = await model.readArgmaxTopK(5);
+      expect(Array.from(alone.argmax)).toEqual(Array.from(full.argmax));
+      expect(Array.from(alone.topK)).toEqual(Array.from(full.argmax).flatMap((t) => [t, ...new Array(7).fill(-1)]));
     } finally {
       model.destroy();
     }

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Controller } from '../../src/engine/controller';
+import { RecyclingDrafter } from '../../src/draft/recycling';
 import { UnitCosts, type StepCounts } from '../../src/engine/unit-costs';
 import { isStrategyName } from '../../src/engine/strategies';
 import type { Drafter, DraftContext, VerifyObservation } from '../../src/draft/drafter';
@@ -164,6 +165,14 @@ describe('auto controller', () => {
     for (let i = 0; i < 5; i++) same.observe({ dispatches: 74, readbacks: 1 }, 2.572);
     expect(same.units()!.readback).toBe(0);
     expect(same.price({ dispatches: 74, readbacks: 1 })).toBeCloseTo(2.572, 6);
+  });
+
+  it('asks for the target\'s whole top-k when any arm reads it (every arm observes every step)', () => {
+    const plain = new ScriptedDrafter('plain', 0.5);
+    const reads = Object.assign(new ScriptedDrafter('reads', 0.5), { needsTopK: true });
+    expect(new Controller([plain]).needsTopK).toBe(false);
+    expect(new Controller([plain, reads]).needsTopK).toBe(true);
+    expect(new RecyclingDrafter({ vocabSize: 16, k: 4 }).needsTopK).toBe(true);
   });
 
   it('accepts auto:NAME[,NAME] over registered drafters only', () => {
