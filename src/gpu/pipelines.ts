@@ -77,12 +77,19 @@ export class PipelineCache {
   }
 }
 
-/** Bind group 0 of `pipeline` with `buffers[i]` at binding i (whole buffers). */
-export function bindBuffers(device: GPUDevice, label: string, pipeline: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
+/** A range of a buffer bound on its own (offset a multiple of minStorageBufferOffsetAlignment). */
+export interface BufferRange {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
+/** Bind group 0 of `pipeline` with `buffers[i]` at binding i (whole buffers, or ranges). */
+export function bindBuffers(device: GPUDevice, label: string, pipeline: GPUComputePipeline, buffers: (GPUBuffer | BufferRange)[]): GPUBindGroup {
   return device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: buffers.map((b, binding) => ({ binding, resource: 'offset' in b ? { buffer: b.buffer, offset: b.offset, size: b.size } : { buffer: b } })),
   });
 }
 

@@ -1,5 +1,5 @@
 /**
- * The target's KV cache (DESIGN section 3): per layer one K and one V buffer of shape
+ * The target's KV cache (DESIGN section 3): per layer a K and a V range of shape
  * (capacity, nKvHeads, headDim) f32, allocated once. Slots 0..length-1 are committed; a pass
  * writes its rows to slots length + r (src/ops/rope.ts), and `commit` keeps the accepted rows
  * by compacting them to length..length+k-1 (src/ops/compact.ts). Rejected rows are simply left
@@ -10,13 +10,23 @@
  * speculative step is one submit. A path that keeps rows in place (a prefill chunk, a chain
  * accepted from its first node) moves nothing. Whoever reads the buffers directly calls flush().
  *
- * Memory bound: 2 * numLayers * capacity * nKvHeads * headDim * 4 bytes (`kvCacheBytes`), with
- * capacity = max context + max tree rows so a full tree fits behind a full context.
+ * Layout: the layers share one K and one V buffer, each layer's range `kvLayerBytes` apart (its
+ * bytes rounded up to 256, the coarsest minStorageBufferOffsetAlignment WebGPU allows, so each
+ * layer binds at its offset), and the compaction moves the rows of every layer in ONE dispatch.
+ * The compaction binds a buffer whole, so a buffer holds at most as many layers as one storage
+ * binding (and one buffer) allows; a larger cache is split into groups of layers (kvLayerGroups),
+ * one dispatch each. Per-layer buffers bound in one dispatch would not do: WGSL has no arrays of
+ * buffers, and a stage may bind 8 storage buffers by default.
+ *
+ * Memory bound: 2 * numLayers * kvLayerBytes (`kvCacheBytes`), kvLayerBytes = capacity * nKvHeads *
+ * headDim * 4 rounded up to 256, with capacity = max context + max tree rows so a full tree fits
+ * behind a full context. The same whatever the grouping, so the estimate needs no adapter.
  */
 import { ContextLengthError, TreespecError } from '../errors.ts';
 import type { GpuOp, PipelineCache } from '../gpu/pipelines.ts';
 import type { GpuCounter } from '../gpu/counter.ts';
-import { KvCompact } from '../ops/compact.ts';
+import type { BufferLimits } from '../gpu/limits.ts';
+import { KvCompact, type KvLayerGroup } from '../ops/compact.ts';
 
 /** A commit path that is not a strictly increasing list of rows of the last pass. */
 export class KvCommitError extends TreespecError {
@@ -33,16 +43,46 @@ export interface KvCacheShape {
   maxRows: number;
 }
 
+/** Where one layer's K or V lives: a range of a buffer shared with other layers. */
+export interface KvRange {
+  buffer: GPUBuffer;
+  offset: number;
+  size: number;
+}
+
+/** Alignment of a layer's range: 256, the largest minStorageBufferOffsetAlignment WebGPU allows (any adapter's divides it). */
+const LAYER_ALIGN = 256;
+
+/** Bytes from one layer's K (or V) to the next: the layer's (capacity, nKvHeads, headDim) f32, rounded up to LAYER_ALIGN. */
+export function kvLayerBytes(s: KvCacheShape): number {
+  return Math.ceil((s.capacity * s.nKvHeads * s.headDim * 4) / LAYER_ALIGN) * LAYER_ALIGN;
+}
+
 /** Bytes of GPU memory the K and V buffers of every layer take. */
 export function kvCacheBytes(s: KvCacheShape): number {
-  return 2 * s.numLayers * s.capacity * s.nKvHeads * s.headDim * 4;
+  return 2 * s.numLayers * kvLayerBytes(s);
+}
+
+/**
+ * Layers per K (and V) buffer, in order: as many as one storage binding and one buffer hold
+ * (the compaction binds a buffer whole), so one buffer, one compaction dispatch, unless the
+ * cache exceeds the limits. A single layer above them is refused before allocation
+ * (largestBuffers' kv.k0); here it still gets a group of its own.
+ */
+export function kvLayerGroups(numLayers: number, layerBytes: number, limits: BufferLimits): number[] {
+  const per = Math.max(1, Math.floor(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) / layerBytes));
+  const groups: number[] = [];
+  for (let left = numLayers; left > 0; left -= per) groups.push(Math.min(per, left));
+  return groups;
 }
 
 export class KvCache {
-  /** Per layer (capacity, nKvHeads, headDim) f32. */
-  readonly k: GPUBuffer[] = [];
-  /** Per layer (capacity, nKvHeads, headDim) f32. */
-  readonly v: GPUBuffer[] = [];
+  /** Per layer (capacity, nKvHeads, headDim) f32: a range of its group's K buffer. */
+  readonly k: KvRange[] = [];
+  /** Per layer (capacity, nKvHeads, headDim) f32: a range of its group's V buffer. */
+  readonly v: KvRange[] = [];
+  /** The buffers: per group of consecutive layers one K and one V, (layers, kvLayerBytes / 4) f32. */
+  readonly groups: KvLayerGroup[] = [];
   private committed = 0;
   /** Uniform Compact { prefix, count, pad0, pad1 }. */
   private readonly params: GPUBuffer;
@@ -55,19 +95,23 @@ export class KvCache {
   private pending = false;
   private readonly compaction: GpuOp;
 
-  constructor(private readonly device: GPUDevice, pipelines: PipelineCache, readonly shape: KvCacheShape, private readonly counter: GpuCounter) {
-    const bytes = shape.capacity * shape.nKvHeads * shape.headDim * 4;
+  /** `limits`: the binding and buffer limits the groups respect (default: the device's). */
+  constructor(private readonly device: GPUDevice, pipelines: PipelineCache, readonly shape: KvCacheShape, private readonly counter: GpuCounter, limits: BufferLimits = device.limits) {
+    const size = kvLayerBytes(shape);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    for (let l = 0; l < shape.numLayers; l++) {
-      this.k.push(device.createBuffer({ label: `kv.k${l}`, size: bytes, usage }));
-      this.v.push(device.createBuffer({ label: `kv.v${l}`, size: bytes, usage }));
+    for (const [g, layers] of kvLayerGroups(shape.numLayers, size, limits).entries()) {
+      const group = { k: device.createBuffer({ label: `kv.k${g}`, size: layers * size, usage }), v: device.createBuffer({ label: `kv.v${g}`, size: layers * size, usage }), layers };
+      this.groups.push(group);
+      for (let i = 0; i < layers; i++) {
+        this.k.push({ buffer: group.k, offset: i * size, size });
+        this.v.push({ buffer: group.v, offset: i * size, size });
+      }
     }
     this.params = device.createBuffer({ label: 'kv.compactParams', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.path = device.createBuffer({ label: 'kv.commitPath', size: shape.maxRows * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     this.pathData = new Uint32Array(shape.maxRows);
     this.compaction = { encode: (pass) => this.compact.encode(pass) };
-    const buffers = { params: this.params, path: this.path, kCaches: this.k, vCaches: this.v };
-    this.compact = new KvCompact(pipelines, 'kv.compact', buffers, shape.nKvHeads * shape.headDim);
+    this.compact = new KvCompact(pipelines, 'kv.compact', { params: this.params, path: this.path, groups: this.groups }, shape.nKvHeads * shape.headDim, size);
   }
 
   /** Committed slots: every pass sees slots 0..length-1. */
@@ -161,7 +205,7 @@ export class KvCache {
   }
 
   destroy(): void {
-    for (const b of [...this.k, ...this.v, this.params, this.path]) b.destroy();
+    for (const b of [...this.groups.flatMap((g) => [g.k, g.v]), this.params, this.path]) b.destroy();
   }
 
   /** The compaction shader's precondition: strictly increasing rows of the last pass. */

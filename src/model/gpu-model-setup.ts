@@ -8,7 +8,7 @@ import { PipelineCache, type KernelEnv } from '../gpu/pipelines.ts';
 import { ReadbackRing } from '../gpu/readback.ts';
 import type { GpuCounter } from '../gpu/counter.ts';
 import { MAX_ROWS, StepUniform } from '../gpu/step.ts';
-import { KvCache, kvCacheBytes } from '../kv/cache.ts';
+import { KvCache, kvCacheBytes, kvLayerBytes } from '../kv/cache.ts';
 import { MAX_TOP_K } from '../ops/topk.ts';
 import type { ModelConfig } from './config.ts';
 import { activationBytesPerRow, allocateActivations } from './forward-buffers.ts';
@@ -162,7 +162,8 @@ export function largestBuffers(c: ModelConfig, maxRows: number, capacity: number
     w('model.layers.0.self_attn.o_proj.weight', h, qd),
     w('model.layers.0.mlp.gate_up_proj', 2 * c.intermediateSize, h),
     w('model.layers.0.mlp.down_proj.weight', h, c.intermediateSize),
-    { label: 'kv.k0', bytes: capacity * c.numKvHeads * c.headDim * 4, binding: true },
+    // one layer's range of the shared K buffer: a buffer holds as many as the limits allow (kv/cache.ts)
+    { label: 'kv.k0', bytes: kvLayerBytes({ numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows }), binding: true },
     { label: 'forward.ropeTable', bytes: capacity * c.headDim * 4, binding: true },
     { label: 'forward.logits', bytes: maxRows * outVocab * 4, binding: true },
     { label: 'forward.gateUp', bytes: maxRows * 2 * c.intermediateSize * 4, binding: true },

@@ -21,7 +21,8 @@
  * logits; the first decode or verify pass then runs the root prompt[n-1] at position n-1.
  *
  * Memory (`memory`): weights; KV cache 2 * layers * (maxContext + maxTreeRows) * kvHeads *
- * headDim * 4 bytes; activations and staging proportional to maxTreeRows * (vocab + widths).
+ * headDim * 4 bytes, each layer's range rounded up to 256 (kv/cache.ts); activations and
+ * staging proportional to maxTreeRows * (vocab + widths).
  * An embedding or LM head larger than one storage binding is split by rows into several buffers
  * (src/model/upload.ts RowParts); every other buffer must fit the adapter's limits.
  */

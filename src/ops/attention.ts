@@ -10,7 +10,7 @@
  * whatever its slot, its block or the pass's row count (DESIGN section 5).
  */
 import { OpShapeError } from '../gpu/errors.ts';
-import { bindBuffers, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
+import { bindBuffers, type BufferRange, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
 import { checkRows } from '../gpu/step.ts';
 
 export interface AttentionDims {
@@ -42,10 +42,10 @@ export interface AttentionBuffers {
   mask: GPUBuffer;
   /** (maxRows, nHeads, headDim) f32 rotated queries. */
   q: GPUBuffer;
-  /** (slots, nKvHeads, headDim) f32 this layer's key cache. */
-  kCache: GPUBuffer;
-  /** (slots, nKvHeads, headDim) f32 this layer's value cache. */
-  vCache: GPUBuffer;
+  /** (slots, nKvHeads, headDim) f32 this layer's key cache (its range of the KV cache's shared buffer). */
+  kCache: GPUBuffer | BufferRange;
+  /** (slots, nKvHeads, headDim) f32 this layer's value cache (its range of the shared buffer). */
+  vCache: GPUBuffer | BufferRange;
   /** (maxRows, nHeads, headDim) f32 output. */
   out: GPUBuffer;
 }

@@ -6,7 +6,7 @@
  * dispatch. One instance per layer (its cache buffers are bound in the constructor).
  */
 import { OpShapeError } from '../gpu/errors.ts';
-import { bindBuffers, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
+import { bindBuffers, type BufferRange, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
 import { checkRows } from '../gpu/step.ts';
 import { ropeInvFreq, type LongRope, type RopeScaling } from '../model/cpu-ops.ts';
 
@@ -30,10 +30,10 @@ export interface RopeBuffers {
   qkv: GPUBuffer;
   /** (maxRows, nHeads, headDim) f32: the rotated queries. */
   q: GPUBuffer;
-  /** (slots, nKvHeads, headDim) f32: this layer's key cache. */
-  kCache: GPUBuffer;
-  /** (slots, nKvHeads, headDim) f32: this layer's value cache. */
-  vCache: GPUBuffer;
+  /** (slots, nKvHeads, headDim) f32: this layer's key cache (its range of the KV cache's shared buffer). */
+  kCache: GPUBuffer | BufferRange;
+  /** (slots, nKvHeads, headDim) f32: this layer's value cache (its range of the shared buffer). */
+  vCache: GPUBuffer | BufferRange;
   /** (2, headDim) f32 [q_norm | k_norm] weights: each q and k head RMS-normalised before RoPE; absent or null: none. */
   qkNorm?: GPUBuffer | null;
 }

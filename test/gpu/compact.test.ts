@@ -1,26 +1,32 @@
 /**
  * KV-cache commit (compaction) against plain CPU moves: row path[j] of a pass at `prefix`
  * ends up in slot prefix + j, in every layer, for K and V, with overlapping sources and
- * destinations; nothing else changes.
+ * destinations; nothing else changes. The layers share one K and one V buffer (one dispatch
+ * per commit), or, where a binding holds fewer layers, groups of them (one dispatch each).
  */
 import { describe, expect, it } from 'vitest';
 import { ContextLengthError } from '../../src/errors.ts';
 import { writeStorage } from '../../src/gpu/buffers.ts';
-import { KvCache, KvCommitError, kvCacheBytes } from '../../src/kv/cache.ts';
+import { KvCache, KvCommitError, kvCacheBytes, kvLayerBytes, type KvRange } from '../../src/kv/cache.ts';
 import { randomTree } from './tree-util.ts';
 import { expectClose, randomF32, readF32, rng, testGpu } from './util.ts';
 import { GpuCounter } from '../../src/gpu/counter.ts';
 
+// 40 bytes a slot: a layer's 16000 bytes are padded to 16128 in the shared buffers
 const shape = { numLayers: 3, nKvHeads: 2, headDim: 5, capacity: 400, maxRows: 128 };
 const W = shape.nKvHeads * shape.headDim;
+/** Limits under which one binding holds two layers: groups [2, 1]. */
+const twoLayers = { maxStorageBufferBindingSize: 2 * kvLayerBytes(shape) + 255, maxBufferSize: 1 << 30 };
+
+const read = (device: GPUDevice, r: KvRange) => readF32(device, r.buffer, shape.capacity * W, r.offset / 4);
 
 /** Fills every layer's K and V with distinct random values; returns the CPU copies. */
 async function fill(device: GPUDevice, kv: KvCache, seed: number): Promise<Float32Array[]> {
   const data: Float32Array[] = [];
   for (let l = 0; l < shape.numLayers; l++) {
-    for (const [i, buf] of [kv.k[l], kv.v[l]].entries()) {
+    for (const [i, r] of [kv.k[l], kv.v[l]].entries()) {
       const d = randomF32(shape.capacity * W, seed + 10 * l + i);
-      writeStorage(device, buf, d);
+      writeStorage(device, r.buffer, d, r.offset);
       data.push(d);
     }
   }
@@ -34,15 +40,18 @@ function moved(before: Float32Array, prefix: number, path: ArrayLike<number>): F
   return after;
 }
 
-async function expectCommit(device: GPUDevice, kv: KvCache, path: ArrayLike<number>, passRows: number, seed: number): Promise<void> {
+async function expectCommit(device: GPUDevice, kv: KvCache, counter: GpuCounter, path: ArrayLike<number>, passRows: number, seed: number): Promise<void> {
   const prefix = kv.length;
   const before = await fill(device, kv, seed);
   kv.commit(path, passRows);
   expect(kv.length).toBe(prefix + path.length);
+  const dispatches = counter.snapshot().dispatches;
   kv.flush(); // the moves are recorded lazily (by the next pass, or here)
+  const moves = Array.from(path).some((r, j) => r !== j);
+  expect(counter.snapshot().dispatches - dispatches, 'one dispatch per buffer pair').toBe(moves ? kv.groups.length : 0);
   for (let l = 0; l < shape.numLayers; l++) {
-    expectClose(await readF32(device, kv.k[l], shape.capacity * W), moved(before[2 * l], prefix, path), 0, 0, `layer ${l} K`);
-    expectClose(await readF32(device, kv.v[l], shape.capacity * W), moved(before[2 * l + 1], prefix, path), 0, 0, `layer ${l} V`);
+    expectClose(await read(device, kv.k[l]), moved(before[2 * l], prefix, path), 0, 0, `layer ${l} K`);
+    expectClose(await read(device, kv.v[l]), moved(before[2 * l + 1], prefix, path), 0, 0, `layer ${l} V`);
   }
 }
 
@@ -57,33 +66,41 @@ function treePath(rows: number, seed: number): Int32Array {
 }
 
 describe('kv cache commit', () => {
-  it('states its memory bound', () => {
-    expect(kvCacheBytes(shape)).toBe(2 * 3 * 400 * 2 * 5 * 4);
+  it('states its memory bound: layers 256-byte aligned in shared buffers', () => {
+    expect(kvLayerBytes(shape)).toBe(16128);
+    expect(kvCacheBytes(shape)).toBe(2 * 3 * 16128);
   });
 
-  it('moves overlapping paths like sequential CPU moves, commit after commit', async () => {
-    const { device, pipelines } = await testGpu();
-    const kv = new KvCache(device, pipelines, shape, new GpuCounter('test'));
-    await expectCommit(device, kv, Int32Array.from({ length: 40 }, (_, i) => i), 40, 1); // a prefill chunk
-    await expectCommit(device, kv, [0, 2, 3], 4, 2); // 2 -> 1 while 3 -> 2
-    await expectCommit(device, kv, [0], 1, 3); // plain decode step
-    await expectCommit(device, kv, [0, 127], 128, 4);
-    await expectCommit(device, kv, treePath(128, 5), 128, 5);
-    const r = rng(6);
-    for (let t = 0; t < 4; t++) {
-      const rows = 2 + Math.floor(r() * 100);
-      await expectCommit(device, kv, treePath(rows, 100 + t), rows, 7 + t);
-    }
-    kv.destroy();
-  });
+  for (const [name, limits, groups] of [['all layers in one buffer', undefined, [3]], ['groups of two layers', twoLayers, [2, 1]]] as const) {
+    it(`moves overlapping paths like sequential CPU moves, commit after commit: ${name}`, async () => {
+      const { device, pipelines } = await testGpu();
+      const counter = new GpuCounter('test');
+      const kv = new KvCache(device, pipelines, shape, counter, limits);
+      expect(kv.groups.map((g) => g.layers)).toEqual(groups);
+      expect(kv.k.map((r) => r.offset)).toEqual(groups.flatMap((n) => Array.from({ length: n }, (_, i) => i * 16128)));
+      const commit = (path: ArrayLike<number>, rows: number, seed: number) => expectCommit(device, kv, counter, path, rows, seed);
+      await commit(Int32Array.from({ length: 40 }, (_, i) => i), 40, 1); // a prefill chunk
+      await commit([0, 2, 3], 4, 2); // 2 -> 1 while 3 -> 2
+      await commit([0], 1, 3); // plain decode step
+      await commit([0, 127], 128, 4);
+      await commit(treePath(128, 5), 128, 5);
+      const r = rng(6);
+      for (let t = 0; t < (limits ? 1 : 4); t++) {
+        const rows = 2 + Math.floor(r() * 100);
+        await commit(treePath(rows, 100 + t), rows, 7 + t);
+      }
+      kv.destroy();
+    });
+  }
 
   it('truncates, then commits at the shorter length', async () => {
     const { device, pipelines } = await testGpu();
-    const kv = new KvCache(device, pipelines, shape, new GpuCounter('test'));
+    const counter = new GpuCounter('test');
+    const kv = new KvCache(device, pipelines, shape, counter);
     kv.commit(Int32Array.from({ length: 50 }, (_, i) => i), 50);
     kv.truncate(31);
     expect(kv.length).toBe(31);
-    await expectCommit(device, kv, [0, 1, 5, 9], 10, 8);
+    await expectCommit(device, kv, counter, [0, 1, 5, 9], 10, 8);
     kv.destroy();
   });
 

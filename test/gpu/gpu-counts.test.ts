@@ -140,6 +140,28 @@ describe('stats.gpu: the decode loop\'s dispatches, submits and readbacks', () =
     for (const row of seen['probe-argmax'].slice(3)) expect(new Set(row).size === 8 && row.every((id) => id >= 0), `sampled top-8 ${row}`).toBe(true);
   });
 
+  it('a commit that moves K/V rows costs one compaction dispatch for all layers, recorded by the next pass', async () => {
+    const plain = (await engine.generateText(prompt, { maxTokens: 5, strategy: 'ar' })).tokens;
+    // Two children of the root, the target's token second: the path [0, 2] moves row 2 to slot 1.
+    const siblings: Drafter = {
+      name: 'probe-siblings',
+      propose: (ctx, budget) => {
+        const next = plain[ctx.tokens.length - prompt.length];
+        return budget < 2 ? emptyTree() : { tokens: Int32Array.of((next + 1) % 512, next), parents: Int32Array.of(-1, -1), draft: { kind: 'deterministic' } };
+      },
+      observe: () => {},
+      reset: () => {},
+    };
+    registerStrategy('probe-siblings', () => siblings);
+    const { stats, tokens } = await engine.generateText(prompt, { maxTokens: 5, strategy: 'probe-siblings', treeBudget: 2 });
+    expect(tokens).toEqual(plain);
+    const steps = stats.targetForwards;
+    // every step but the last accepted its second node; the last step's moves stay pending
+    const moved = stats.steps.slice(0, -1).filter((r) => r.treeSize === 2 && r.accepted === 1).length;
+    expect(moved).toBeGreaterThan(0);
+    expect(targetShare(stats).dispatches).toBe(steps * VERIFY_STEP + moved);
+  });
+
   // The plan a GPU adapter gets, built here whatever the adapter (the software plan is the
   // engine's above; its logits are forward.test.ts's): a pass's dispatches, and its logits
   // against the CPU reference. The top-k in two stages, as a GPU's 2048-logit slices run it

@@ -53,7 +53,8 @@ async function readKv(model: GpuModel, from: number, n: number): Promise<Float32
   const w = model.kv.shape.nKvHeads * model.kv.shape.headDim;
   const out: Float32Array[] = [];
   for (let l = 0; l < model.kv.shape.numLayers; l++) {
-    out.push(await readF32(model.device, model.kv.k[l], n * w, from * w), await readF32(model.device, model.kv.v[l], n * w, from * w));
+    const [k, v] = [model.kv.k[l], model.kv.v[l]];
+    out.push(await readF32(model.device, k.buffer, n * w, k.offset / 4 + from * w), await readF32(model.device, v.buffer, n * w, v.offset / 4 + from * w));
   }
   return out;
 }

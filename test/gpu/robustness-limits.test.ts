@@ -93,10 +93,11 @@ describe('GPU limits, out of memory, context and option bounds', () => {
   it('a KV cache layer larger than the limit: GpuLimitsError names kv.k0', async () => {
     const spy = { createBuffer: 0 };
     const small = proxyDevice(device, { maxStorageBufferBindingSize: 200_000 }, spy);
-    // f16 weights fit; 2048 + 17 slots x 2 KV heads x head dim 16 x 4 bytes = 264320 bytes do not.
+    // f16 weights fit; 2048 + 17 slots x 2 KV heads x head dim 16 x 4 bytes = 264320 bytes,
+    // 264448 as a layer's 256-byte aligned range of the shared K buffer, do not.
     const err = await GpuModel.load(small, files, { maxContext: 2048, maxTreeRows: 17, weightDtype: 'f16' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GpuLimitsError);
-    expect((err as Error).message).toContain('"kv.k0" needs 264320 bytes');
+    expect((err as Error).message).toContain('"kv.k0" needs 264448 bytes');
     expect(spy.createBuffer).toBe(0);
     // The same model with a shorter context fits.
     const ok = await GpuModel.load(small, files, { maxContext: 256, maxTreeRows: 17, weightDtype: 'f16' });

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/model/config';
+import { kvLayerGroups } from '../../src/kv/cache';
 import { estimateMemory, parameterCount, shortfall, WEIGHT_FORMATS } from '../../src/model/memory';
 import { readStoredWeights } from '../../src/model/stored-weights';
 import { FIXTURE_SHAPES, makeFixture, writeFixture } from '../../src/model/fixture';
@@ -58,6 +59,15 @@ describe('memory estimate', () => {
     // the f16 embedding, its q4 copy as the tied head, 16 layers, the final norm
     expect(e.weights).toBe(128256 * 2048 * 2 + 128256 * 288 * 4 + 16 * layer + 2048 * 4);
     expect(e.kvCache).toBe(2 * 16 * (2048 + 128) * 8 * 64 * 4);
+    // the K (and V) of all 16 layers, 4.25 MiB each, in one buffer where a binding holds them
+    // all (WebGPU's default 128 MiB does); under a 32 MiB binding limit, groups of 7 (one
+    // compaction dispatch each)
+    const kvLayer = (2048 + 128) * 8 * 64 * 4;
+    expect(kvLayerGroups(16, kvLayer, { maxStorageBufferBindingSize: 128 * 2 ** 20, maxBufferSize: 256 * 2 ** 20 })).toEqual([16]);
+    expect(kvLayerGroups(16, kvLayer, { maxStorageBufferBindingSize: 32 * 2 ** 20, maxBufferSize: 2 ** 30 })).toEqual([7, 7, 2]);
+    expect(kvLayerGroups(16, kvLayer, { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 3 * kvLayer })).toEqual([3, 3, 3, 3, 3, 1]);
+    expect(kvLayerGroups(2, kvLayer, { maxStorageBufferBindingSize: kvLayer - 1, maxBufferSize: 2 ** 30 })).toEqual([1, 1]);
+    expect(e.largest.find((b) => b.label === 'kv.k0')!.bytes).toBe(kvLayer);
     // WebGPU's default limits (128 MiB binding, 256 MiB buffer): the 501 MiB embedding goes in parts of 32768 rows
     expect(shortfall(e, { maxStorageBufferBindingSize: 128 * 2 ** 20, maxBufferSize: 256 * 2 ** 20 })).toBeNull();
     expect(partBytes(embed, { maxStorageBufferBindingSize: 128 * 2 ** 20, maxBufferSize: 256 * 2 ** 20 })).toBe(32768 * 4096);
