@@ -9,7 +9,7 @@ import { matmul, rmsNorm, siluMul } from '../../src/model/cpu-ops.ts';
 import { dequantizeRows, quantizeRows } from '../../src/model/quantize.ts';
 import { MatmulOp, type MatrixDtype, type MatmulVariant } from '../../src/ops/matmul.ts';
 import { expectClose, randomF32, readF32, roundF16, runPass, testGpu, type TestGpu } from './util.ts';
-import { alternating } from './runtime.ts';
+import { mine } from './runtime.ts';
 
 interface Case {
   dtype: MatrixDtype;
@@ -94,9 +94,12 @@ describe('matmul with the RMSNorm input (RMS_INPUT)', () => {
   // split-wide differs from split only in how a thread walks the weights: a partial last run,
   // several row tiles and an unstaged width cover it
   const wideShapes = new Set([shapes[1], shapes[3], shapes[7]]);
-  const shared = alternating();
-  for (const variant of ['split', 'split-wide', 'dot'] as const) {
-    for (const dtype of ['f32', 'f16', 'q8', 'q4'] as const) {
+  // Pipelines are compiled per (variant, dtype, flags) and shared by every shape, so the two gpu
+  // projects share the (variant, dtype) pairs (./runtime.ts): each compiles half of them and
+  // still meets every variant and dtype; the SwiGLU list below takes the other half.
+  for (const [v, variant] of (['split', 'split-wide', 'dot'] as const).entries()) {
+    for (const [d, dtype] of (['f32', 'f16', 'q8', 'q4'] as const).entries()) {
+      const shared = it.runIf(mine(v + d));
       for (const [rows, inDim, outDim, bias] of shapes.filter((s) => variant !== 'split-wide' || wideShapes.has(s))) {
         shared(`${variant} ${dtype} ${rows} rows, ${inDim} -> ${outDim}${bias ? ' + bias' : ''}`, async () => check(await testGpu(), { dtype, variant, rows, inDim, outDim, bias }, 'rms'));
       }
@@ -123,9 +126,9 @@ describe('matmul with the SwiGLU input (SILU_INPUT)', () => {
   // not a multiple of 32, 1100 (4-row tile unstaged, TILE_IN 0); rows: decode, several tiles, 128.
   const shapes: [rows: number, inDim: number, outDim: number][] = [[1, 1, 3], [1, 37, 5], [3, 64, 96], [17, 129, 33], [128, 96, 70], [6, 1100, 9]];
   const wideShapes = new Set([shapes[1], shapes[3], shapes[5]]); // as above
-  const shared = alternating();
-  for (const variant of ['split', 'split-wide', 'dot'] as const) {
-    for (const dtype of ['f32', 'f16', 'q8', 'q4'] as const) {
+  for (const [v, variant] of (['split', 'split-wide', 'dot'] as const).entries()) {
+    for (const [d, dtype] of (['f32', 'f16', 'q8', 'q4'] as const).entries()) {
+      const shared = it.runIf(mine(v + d + 1)); // the pairs the RMSNorm list leaves to the other project
       for (const [rows, inDim, outDim] of shapes.filter((s) => variant !== 'split-wide' || wideShapes.has(s))) {
         shared(`${variant} ${dtype} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { dtype, variant, rows, inDim, outDim, bias: false, accumulate: true }, 'gated'));
       }

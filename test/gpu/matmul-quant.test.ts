@@ -5,7 +5,7 @@ import { matmul } from '../../src/model/cpu-ops.ts';
 import { dequantizeRows, quantizeRows, type QuantDtype } from '../../src/model/quantize.ts';
 import { MatmulOp, type MatmulVariant } from '../../src/ops/matmul.ts';
 import { expectClose, randomF32, readF32, runPass, testGpu, type TestGpu } from './util.ts';
-import { alternating } from './runtime.ts';
+import { mine } from './runtime.ts';
 
 interface Case {
   dtype: QuantDtype;
@@ -44,9 +44,11 @@ describe('quantized matmul', () => {
   // split-wide (a block per thread step) on the walks that differ from split: IN under one
   // block, a padded last block, several row tiles, an odd number of blocks
   const wideShapes = new Set([shapes[0], shapes[1], shapes[3], shapes[5]]);
-  const shared = alternating();
-  for (const variant of ['split', 'split-wide', 'dot'] as const) {
-    for (const dtype of ['q8', 'q4'] as const) {
+  // Pipelines are compiled per (variant, dtype, flags) and shared by every shape, so the two gpu
+  // projects share the (variant, dtype) pairs (./runtime.ts), each meeting every variant and dtype.
+  for (const [v, variant] of (['split', 'split-wide', 'dot'] as const).entries()) {
+    for (const [d, dtype] of (['q8', 'q4'] as const).entries()) {
+      const shared = it.runIf(mine(v + d));
       const name = `${variant} ${dtype}`;
       for (const [rows, inDim, outDim] of shapes.filter((s) => variant !== 'split-wide' || wideShapes.has(s))) {
         shared(`${name} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant, dtype, rows, inDim, outDim }));

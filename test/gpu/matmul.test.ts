@@ -9,7 +9,7 @@ import { splitTilings } from '../../src/ops/matmul-tuning.ts';
 // WebGPU's default limits, which every adapter meets.
 const LIMITS = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256 };
 import { expectClose, randomF32, readF32, roundF16, runPass, testGpu, type TestGpu } from './util.ts';
-import { alternating } from './runtime.ts';
+import { mine } from './runtime.ts';
 
 interface Case {
   dtype: WeightDtype;
@@ -47,9 +47,11 @@ describe('matmul', () => {
   const shapes: [number, number, number][] = [
     [1, 1, 1], [1, 37, 5], [3, 64, 96], [17, 129, 33], [128, 96, 70], [5, 576, 19], [1, 300, 1027],
   ];
-  const shared = alternating();
-  for (const variant of ['split', 'dot'] as const) {
-    for (const dtype of ['f32', 'f16'] as const) {
+  // Pipelines are compiled per (variant, dtype, flags) and shared by every shape, so the two gpu
+  // projects share the (variant, dtype) pairs (./runtime.ts), each meeting every variant and dtype.
+  for (const [v, variant] of (['split', 'dot'] as const).entries()) {
+    for (const [d, dtype] of (['f32', 'f16'] as const).entries()) {
+      const shared = it.runIf(mine(v + d));
       const name = `${variant} ${dtype}`;
       for (const [rows, inDim, outDim] of shapes) {
         shared(`${name} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant, dtype, rows, inDim, outDim }));
@@ -66,7 +68,8 @@ describe('matmul', () => {
   // split-wide is split with a run of words per thread step: what differs is the walk over a
   // row (IN under one run, partial last runs: f32 37 and 129, f16 strides 19 and 65) and the row
   // tiers; the store (bias, accumulate) is split's.
-  for (const dtype of ['f32', 'f16'] as const) {
+  for (const [d, dtype] of (['f32', 'f16'] as const).entries()) {
+    const shared = it.runIf(mine(d));
     for (const [rows, inDim, outDim] of [[1, 1, 1], [1, 37, 5], [17, 129, 33]]) {
       shared(`split-wide ${dtype} ${rows} rows, ${inDim} -> ${outDim}`, async () => check(await testGpu(), { variant: 'split-wide', dtype, rows, inDim, outDim }));
     }

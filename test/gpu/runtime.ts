@@ -1,7 +1,9 @@
 /**
  * Which gpu project runs a test file: Chromium's WebGPU (gpu-browser) or Node's `webgpu`
- * package (gpu-node). Both run every kernel and forward test; long lists of seeded shapes are
- * shared between them (`alternating`).
+ * package (gpu-node). Both run every kernel and forward test; long lists of seeded cases are
+ * shared between them (`mine`, `alternating`). On SwiftShader a kernel test's time is mostly
+ * pipeline compilation, once per (entry, override constants) and shared by every shape, so the
+ * matmul lists share whole (variant, dtype) pairs rather than single shapes.
  *
  * The engine-level sampling tests (chi-square over hundreds of seeded generations) are the
  * suite's most expensive tests and check TypeScript that both runtimes share, over kernels that
