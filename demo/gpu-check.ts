@@ -4,10 +4,14 @@
  * usually the embedding table, must fit in one storage binding).
  */
 import { formatBytes } from './dom';
+import { isSoftwareAdapterInfo } from '../src/gpu/adapter';
+import type { AdapterFacts } from './model-catalog';
 
 export interface GpuCheck {
   ok: boolean;
   message: string;
+  /** The adapter's buffer limits (the engine requests the adapter's largest) and kind; absent without an adapter. */
+  adapter?: AdapterFacts;
 }
 
 export async function checkWebGPU(): Promise<GpuCheck> {
@@ -30,5 +34,10 @@ export async function checkWebGPU(): Promise<GpuCheck> {
   const info = adapter.info;
   const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
   const binding = adapter.limits.maxStorageBufferBindingSize;
-  return { ok: true, message: `WebGPU ready: ${name}; largest storage binding ${formatBytes(binding)}.` };
+  const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
+  return {
+    ok: true,
+    message: `WebGPU ready: ${name}; largest storage binding ${formatBytes(binding)}.`,
+    adapter: { limits: { maxStorageBufferBindingSize, maxBufferSize }, software: isSoftwareAdapterInfo(info) },
+  };
 }

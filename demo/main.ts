@@ -15,6 +15,7 @@ import { StepChart } from './step-chart';
 import { runOnce, runSideBySide } from './generation';
 import { describeError } from './messages';
 import { TreeFollower } from './tree-view';
+import { CatalogPicker } from './catalog-view';
 
 const ui = {
   gpu: byId('gpu-status'),
@@ -126,6 +127,7 @@ async function generate(sideBySide: boolean): Promise<void> {
 
 async function start(): Promise<void> {
   bindSourceRadios();
+  const catalog = new CatalogPicker(byId<HTMLSelectElement>('catalog'), ui.dtype);
   ui.load.addEventListener('click', () => void load());
   ui.run.addEventListener('click', () => void generate(false));
   ui.runBoth.addEventListener('click', () => void generate(true));
@@ -138,6 +140,7 @@ async function start(): Promise<void> {
   ui.gpu.textContent = gpu.message;
   ui.gpu.classList.add(gpu.ok ? 'ok' : 'bad');
   ui.gpu.dataset.ok = String(gpu.ok);
+  catalog.setAdapter(gpu.adapter ?? null);
   // The bundled model is small and served with the page: load it at once so the page works at first try.
   if (gpu.ok) await load();
 }

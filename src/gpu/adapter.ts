@@ -6,7 +6,11 @@
  * GPUDevice.adapterInfo where the runtime has it (false where it does not).
  */
 export function isSoftwareAdapter(device: GPUDevice): boolean {
-  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  return isSoftwareAdapterInfo((device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo);
+}
+
+/** The same test on a GPUAdapterInfo (GPUAdapter.info, before any device exists). */
+export function isSoftwareAdapterInfo(info: GPUAdapterInfo | undefined): boolean {
   const text = info ? `${info.vendor} ${info.architecture} ${info.device} ${info.description}` : '';
   return /swiftshader|llvmpipe|software/i.test(text);
 }

@@ -35,7 +35,12 @@ export function topKSlices(vocab: number, sliceLength = SLICE_TARGET): number {
 
 /** Logits per slice on this adapter: SLICE_TARGET on a GPU; a whole row (one slice) on a software adapter. */
 export function preferredTopKSlice(device: GPUDevice): number {
-  return isSoftwareAdapter(device) ? Infinity : SLICE_TARGET;
+  return topKSliceFor(isSoftwareAdapter(device));
+}
+
+/** preferredTopKSlice by whether the adapter is a software one (for a page that has no device yet). */
+export function topKSliceFor(software: boolean): number {
+  return software ? Infinity : SLICE_TARGET;
 }
 
 export interface TopKBuffers {
