@@ -2,13 +2,20 @@
  * The built demo in headless Chromium's WebGPU, end to end: the bundled model loads in the
  * engine worker, speculative and plain greedy decoding produce the same text, statistics and
  * the per-pass chart appear, Stop ends a generation, a picked folder loads the same model,
- * the cache view lists and clears the downloads, and a bad model URL is reported while the
- * page keeps generating with the model it had.
+ * the picker lists a checkpoint per supported family with memory.ts's sizes, the cache view
+ * lists and clears the downloads, and a bad model URL is reported while the page keeps
+ * generating with the model it had.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'playwright/test';
 import { DemoPage } from './demo-page';
+import { withViteModules } from './vite-modules';
+import type * as Catalog from '../demo/model-catalog';
+import type * as Memory from '../src/model/memory';
+import type * as Config from '../src/model/config';
+import { formatBytes } from '../demo/dom';
+import { isSoftwareAdapterInfo } from '../src/gpu/adapter';
 
 /** The bundled target as a folder on disk, for the folder picker. */
 const MODEL_DIR = fileURLToPath(new URL('../public/models/tinystories-target', import.meta.url));
@@ -105,14 +112,52 @@ test.describe('with the bundled model', () => {
     await expect(demo.page.getByTestId('run')).toBeEnabled();
   });
 
-  test('a picked local folder loads and gives the same greedy text as the bundled model', async () => {
-    await demo.settings({ strategy: 'ar', maxTokens: 12, temperature: 0 });
-    const bundled = await demo.generate();
+  test('the picker lists every family with its download and memory estimate, and an entry fills the hub id and its draft', async () => {
+    const page = demo.page;
+    const picker = page.getByTestId('catalog');
+    const [{ CATALOG }, { estimateMemory, parameterCount }, { parseConfig }] = (await withViteModules(
+      ['demo/model-catalog.ts', 'src/model/memory.ts', 'src/model/config.ts'], (m) => m)) as [typeof Catalog, typeof Memory, typeof Config];
+    await page.locator('#weight-dtype').selectOption('q4');
+    await expect(picker).toHaveAttribute('data-dtype', 'q4');
+    const families = await picker.locator('option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).dataset.family ?? 'bundled'));
+    expect(families).toEqual(['bundled', ...CATALOG.map((e) => String(e.config.model_type))]);
+    expect(new Set(families)).toEqual(new Set(['bundled', 'llama', 'qwen2', 'qwen3', 'gemma3_text', 'gemma2', 'phi3', 'smollm3', 'mistral']));
+
+    // Qwen3-0.6B at q4, as Engine.load would estimate it on this adapter: default context
+    // min(40960, 2048), 128 rows, the top-k sliced as this adapter prefers
+    const info = await page.evaluate(async () => {
+      const i = (await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' }))!.info;
+      return { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description };
+    });
+    const qwen3 = parseConfig(CATALOG.find((e) => e.id === 'Qwen/Qwen3-0.6B')!.config);
+    const memory = estimateMemory(qwen3, { dtype: 'q4', maxContext: 2048, maxRows: 128, topKSlice: isSoftwareAdapterInfo(info as GPUAdapterInfo) ? Infinity : 2048 }).total;
+    const option = picker.locator('option[value="Qwen/Qwen3-0.6B"]');
+    await expect(option).toHaveAttribute('data-memory', String(memory));
+    await expect(option).toHaveAttribute('data-download', String(2 * parameterCount(qwen3)));
+    await expect(option).toHaveText(`Qwen3-0.6B (qwen3): ${formatBytes(2 * parameterCount(qwen3))} download, needs ${formatBytes(memory)} at q4, context 2048`);
+    await expect(picker.locator('option[value="microsoft/Phi-4-mini-instruct"]')).toHaveAttribute('data-unsupported', /partial_rotary_factor/);
+
+    // an entry fills the hub id and its draft; the bundled entry goes back to the bundled pair
+    await picker.selectOption('HuggingFaceTB/SmolLM2-360M-Instruct');
+    await expect(page.getByLabel('Hugging Face model id')).toBeChecked();
+    await expect(page.getByTestId('hub-target')).toHaveValue('HuggingFaceTB/SmolLM2-360M-Instruct');
+    await expect(page.getByTestId('hub-draft')).toHaveValue('HuggingFaceTB/SmolLM2-135M-Instruct');
+    await page.locator('#weight-dtype').selectOption('f16');
+  });
+
+  test('a picked local folder loads and gives the same greedy text as the bundled model, loaded again from the picker', async () => {
     await demo.page.getByLabel('Local folder').check();
     await demo.page.getByTestId('folder-target').setInputFiles(MODEL_DIR);
     await demo.loadSelected(/folder tinystories-target/);
     await demo.settings({ strategy: 'ar', maxTokens: 12, temperature: 0 });
-    expect(await demo.generate()).toBe(bundled);
+    const folder = await demo.generate();
+    // the picker's bundled entry (after another one) goes back to the bundled pair
+    await demo.page.getByTestId('catalog').selectOption('Qwen/Qwen3-0.6B');
+    await demo.page.getByTestId('catalog').selectOption('bundled');
+    await expect(demo.page.getByLabel('Bundled TinyStories pair')).toBeChecked();
+    await demo.loadSelected(/bundled/);
+    await demo.settings({ strategy: 'ar', maxTokens: 12, temperature: 0 });
+    expect(await demo.generate()).toBe(folder);
   });
 
   test('Clear empties the model cache', async () => {
