@@ -118,7 +118,8 @@ test.describe('with the bundled model', () => {
     const [{ CATALOG }, { estimateMemory, parameterCount }, { parseConfig }] = (await withViteModules(
       ['demo/model-catalog.ts', 'src/model/memory.ts', 'src/model/config.ts'], (m) => m)) as [typeof Catalog, typeof Memory, typeof Config];
     await page.locator('#weight-dtype').selectOption('q4');
-    await expect(picker).toHaveAttribute('data-dtype', 'q4');
+    // the page re-renders the list synchronously on the change: no long wait
+    await expect(picker).toHaveAttribute('data-dtype', 'q4', { timeout: 10_000 });
     const families = await picker.locator('option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).dataset.family ?? 'bundled'));
     expect(families).toEqual(['bundled', ...CATALOG.map((e) => String(e.config.model_type))]);
     expect(new Set(families)).toEqual(new Set(['bundled', 'llama', 'qwen2', 'qwen3', 'gemma3_text', 'gemma2', 'phi3', 'smollm3', 'mistral']));
@@ -154,7 +155,7 @@ test.describe('with the bundled model', () => {
     // the picker's bundled entry (after another one) goes back to the bundled pair
     await demo.page.getByTestId('catalog').selectOption('Qwen/Qwen3-0.6B');
     await demo.page.getByTestId('catalog').selectOption('bundled');
-    await expect(demo.page.getByLabel('Bundled TinyStories pair')).toBeChecked();
+    await expect(demo.page.getByRole('radio', { name: /Bundled/ })).toBeChecked({ timeout: 10_000 });
     await demo.loadSelected(/bundled/);
     await demo.settings({ strategy: 'ar', maxTokens: 12, temperature: 0 });
     expect(await demo.generate()).toBe(folder);
