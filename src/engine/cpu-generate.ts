@@ -31,7 +31,8 @@ export interface CpuGeneration {
 export function generateOnCpu(files: ModelFiles, tokenizer: Tokenizer, prompt: Int32Array, opts: ResolvedGenerateOptions, maxContext = Infinity): CpuGeneration {
   const vocab = files.config.vocabSize;
   const budget = Math.min(opts.maxTokens, maxContext - prompt.length);
-  const model = ReferenceModel.fromFiles(files, prompt.length + budget + 1);
+  // the engine's context, not this request's length, picks LongRoPE's factors (as on the GPU)
+  const model = ReferenceModel.fromFiles(files, prompt.length + budget + 1, Math.min(maxContext, files.config.maxPositionEmbeddings));
   const rng = new Rng(opts.seed);
   const eos = new Set(tokenizer.eosIds);
   const sampling = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, repetitionPenalty: opts.repetitionPenalty };

@@ -22,7 +22,7 @@ export interface Rope {
   ropeTheta: number;
   /** Llama-3 frequency scaling, or null for plain RoPE. */
   ropeScaling: RopeScaling | null;
-  /** LongRoPE (Phi-3) below original_max_position_embeddings, or null. */
+  /** LongRoPE (Phi-3) short and long factors, or null. */
   ropeLong: LongRope | null;
 }
 
@@ -110,11 +110,11 @@ export function ropeDict(s: ConfigReader, theta: number, ctx: RopeContext): Rope
 }
 
 /**
- * LongRoPE as transformers computes it below the original length (_compute_longrope_parameters):
- * inv_freq / short_factor, attention factor `attention_factor`, else sqrt(1 + ln(factor) /
- * ln(original)) with factor `factor`, else max_position_embeddings / original (1 when <= 1).
- * Beyond the original length transformers switches to long_factor; the context is capped there
- * (config.ts), so long_factor is validated but never used.
+ * LongRoPE as transformers computes it (_compute_longrope_parameters): inv_freq / short_factor
+ * up to the original length, inv_freq / long_factor beyond it; attention factor
+ * `attention_factor`, else sqrt(1 + ln(factor) / ln(original)) with factor `factor`, else
+ * max_position_embeddings / original (1 when <= 1), the same for both factor sets. Which set an
+ * engine uses is fixed by its context (cpu-ops.ts `longRopeFactors`).
  */
 function longRopeOf(s: ConfigReader, ctx: RopeContext): LongRope {
   const half = ctx.headDim / 2;
@@ -126,11 +126,11 @@ function longRopeOf(s: ConfigReader, ctx: RopeContext): LongRope {
     return v as number[];
   };
   const shortFactor = factors('short_factor');
-  factors('long_factor');
+  const longFactor = factors('long_factor');
   const original = ctx.originalMaxPositions ?? s.int('original_max_position_embeddings', 1 << 24, ctx.maxPositions);
   const factor = s.has('factor') ? s.num('factor', 0, 1e9) : ctx.maxPositions / original;
   const fallback = factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
-  return { shortFactor, attentionFactor: s.num('attention_factor', 0, 1e9, fallback), originalMaxPositions: original };
+  return { shortFactor, longFactor, attentionFactor: s.num('attention_factor', 0, 1e9, fallback), originalMaxPositions: original };
 }
 
 /** Partial rotary embedding (Phi-3, GLM) rotates only part of each head: refused unless it is 1. */

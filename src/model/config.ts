@@ -33,7 +33,7 @@ export interface ModelConfig {
   ropeTheta: number;
   /** Llama-3 frequency scaling, or null for plain RoPE. */
   ropeScaling: RopeScaling | null;
-  /** LongRoPE (Phi-3) short factors and attention factor, or null; the context is capped at its original length. */
+  /** LongRoPE (Phi-3) short and long factors and attention factor, or null; an engine's context picks the factors (cpu-ops.ts longRopeFactors). */
   ropeLong: LongRope | null;
   /** Phi-3: q/k/v stored as one qkv_proj and gate/up as one gate_up_proj (split at load, weights.ts). */
   fusedProjections: boolean;
@@ -226,7 +226,8 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
   const rope = g ? g.globalRope : ropeOf(r, ctx, ['qwen2', 'qwen3', 'smollm3'].includes(modelType) ? LAYER_TYPES : []);
   // Phi3Config.validate_rope allows only these two
   if (phi3 && rope.ropeScaling) r.fail('rope_parameters.rope_type', 'llama3', '"default" or "longrope" (the RoPE types of Phi-3)');
-  const context = Math.min(g ? g.context : contextOf(r, modelType, numLayers), rope.ropeLong?.originalMaxPositions ?? Infinity);
+  // LongRoPE does not cap the context: beyond original_max_position_embeddings the long factors apply
+  const context = g ? g.context : contextOf(r, modelType, numLayers);
   return {
     modelType,
     vocabSize,

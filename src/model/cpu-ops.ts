@@ -55,24 +55,45 @@ export interface RopeScaling {
 }
 
 /**
- * LongRoPE (`rope_type` "longrope", Phi-3) below original_max_position_embeddings: each
- * frequency divided by its short factor, cos and sin multiplied by the attention factor.
+ * LongRoPE (`rope_type` "longrope", Phi-3): each frequency divided by a per-frequency factor,
+ * cos and sin multiplied by the attention factor. Which factor set applies is fixed per engine
+ * by the context it serves (`longRopeFactors`), never per pass.
  */
 export interface LongRope {
-  /** (headDim / 2) divisors of the inverse frequencies. */
+  /** (headDim / 2) divisors of the inverse frequencies when the context fits the original length. */
   shortFactor: number[];
+  /** (headDim / 2) divisors, at every position, when the context exceeds the original length. */
+  longFactor: number[];
   attentionFactor: number;
-  /** Positions up to which the short factors hold (the context is capped there). */
+  /** original_max_position_embeddings: the longest context served with the short factors. */
   originalMaxPositions: number;
 }
 
-/** Inverse frequencies (headDim/2) for RoPE with base theta and optional Llama-3 scaling or LongRoPE factors. */
-export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling | null, long: LongRope | null = null): Float32Array {
+/**
+ * The LongRoPE factors of an engine serving `context` positions (prompt + output): the short
+ * factors when the context fits original_max_position_embeddings, else the long factors at every
+ * position. transformers instead picks per forward from that forward's length (max position + 1;
+ * dynamic_rope_update's longrope branch), leaving K/V already cached under the other set as it
+ * is, so its output depends on how tokens are grouped into passes; a speculative engine cannot
+ * reproduce that losslessly (a tree pass crossing the boundary would differ from plain decoding).
+ * This rule equals transformers exactly for every sequence of a short context, and for every
+ * sequence longer than the original length processed from a prefill that already exceeds it
+ * (transformers then uses the long factors for every position of every pass), as llama.cpp does.
+ */
+export function longRopeFactors(long: LongRope, context: number): number[] {
+  return context > long.originalMaxPositions ? long.longFactor : long.shortFactor;
+}
+
+/**
+ * Inverse frequencies (headDim/2) for RoPE with base theta and optional Llama-3 scaling, or
+ * optional LongRoPE divisors (`longRopeFactors`).
+ */
+export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling | null, longFactors: readonly number[] | null = null): Float32Array {
   const half = headDim / 2;
   const inv = new Float32Array(half);
   for (let i = 0; i < half; i++) {
     let f = 1 / Math.pow(theta, (2 * i) / headDim);
-    if (long) f = 1 / (long.shortFactor[i] * Math.pow(theta, (2 * i) / headDim));
+    if (longFactors) f = 1 / (longFactors[i] * Math.pow(theta, (2 * i) / headDim));
     if (scaling) {
       const lowWavelen = scaling.originalMaxPositionEmbeddings / scaling.lowFreqFactor;
       const highWavelen = scaling.originalMaxPositionEmbeddings / scaling.highFreqFactor;

@@ -50,16 +50,18 @@ export function activationBytesPerRow(c: ModelConfig, topK: number, outVocab = c
   return 4 * (2 + 4 + (c.sandwichNorms ? 3 : 2) * c.hiddenSize + 3 * qDim(c) + 2 * kvDim(c) + 3 * c.intermediateSize + 2 * outVocab + 2 * topK);
 }
 
-export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, capacity: number, topK: number, outVocab = c.vocabSize): Activations {
+/** `maxContext`: the context served (it picks LongRoPE's factors); the RoPE tables cover every slot, maxContext + maxRows. */
+export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, maxContext: number, topK: number, outVocab = c.vocabSize): Activations {
+  const capacity = maxContext + maxRows;
   const f32 = (label: string, width: number) => createStorage(device, `forward.${label}`, maxRows * width * 4);
-  const global = uploadStorage(device, 'forward.ropeTable', ropeTable(c.headDim, c.ropeTheta, c.ropeScaling, capacity, c.ropeLong));
+  const global = uploadStorage(device, 'forward.ropeTable', ropeTable(c.headDim, c.ropeTheta, c.ropeScaling, capacity, c.ropeLong, maxContext));
   return {
     tokens: f32('tokens', 1),
     positions: f32('positions', 1),
     mask: f32('mask', 4),
     ropeTable: global,
     ropeTableLocal: c.localLayers.some((l) => l)
-      ? uploadStorage(device, 'forward.ropeTableLocal', ropeTable(c.headDim, c.localRope.ropeTheta, c.localRope.ropeScaling, capacity, c.localRope.ropeLong))
+      ? uploadStorage(device, 'forward.ropeTableLocal', ropeTable(c.headDim, c.localRope.ropeTheta, c.localRope.ropeScaling, capacity, c.localRope.ropeLong, maxContext))
       : global,
     ropeTableNone: c.noRopeLayers.some((n) => n) ? uploadStorage(device, 'forward.ropeTableNone', identityRopeTable(c.headDim, capacity)) : null,
     x: f32('x', c.hiddenSize),

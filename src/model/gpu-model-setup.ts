@@ -124,7 +124,7 @@ export async function allocate(device: GPUDevice, files: ModelFiles, counter: Gp
   const env: KernelEnv = { device, pipelines, step: step.buffer };
   const outVocab = o.lmHeadRows?.length ?? c.vocabSize;
   const weights = uploadWeights(device, files, o.dtype, o.partLimit, o.lmHeadRows);
-  const acts = allocateActivations(device, c, maxRows, capacity, topK, outVocab);
+  const acts = allocateActivations(device, c, maxRows, o.maxContext, topK, outVocab);
   const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
   const kv = new KvCache(device, pipelines, kvShape, counter);
   let tuning: TuningResult | null = null;

@@ -9,7 +9,7 @@
  * moveSlot is the compaction that follows acceptance.
  */
 import { ContextLengthError, OptionsError, TreespecError } from '../errors.ts';
-import { add, argmax, attention, embed, geluTanhMul, matmul, rmsNorm, rope, ropeInvFreq, siluMul } from './cpu-ops.ts';
+import { add, argmax, attention, embed, geluTanhMul, longRopeFactors, matmul, rmsNorm, rope, ropeInvFreq, siluMul } from './cpu-ops.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 import { weightF32, type ModelFiles } from './weights.ts';
 
@@ -50,7 +50,7 @@ export class ReferenceModel {
   private readonly invFreq: Float32Array; // (headDim / 2) global layers
   private readonly invFreqLocal: Float32Array; // (headDim / 2) local layers (config.localLayers)
 
-  private constructor(readonly config: ModelConfig, get: (name: string) => Float32Array, maxSlots: number) {
+  private constructor(readonly config: ModelConfig, get: (name: string) => Float32Array, maxSlots: number, context: number) {
     const c = config;
     this.maxSlots = maxSlots;
     this.embedTable = get('model.embed_tokens.weight');
@@ -82,19 +82,25 @@ export class ReferenceModel {
     this.kCache = this.layers.map(() => new Float32Array(maxSlots * kvDim(c)));
     this.vCache = this.layers.map(() => new Float32Array(maxSlots * kvDim(c)));
     this.written = new Uint8Array(maxSlots);
-    this.invFreq = ropeInvFreq(c.headDim, c.ropeTheta, c.ropeScaling, c.ropeLong);
-    this.invFreqLocal = ropeInvFreq(c.headDim, c.localRope.ropeTheta, c.localRope.ropeScaling, c.localRope.ropeLong);
+    this.invFreq = ropeInvFreq(c.headDim, c.ropeTheta, c.ropeScaling, c.ropeLong && longRopeFactors(c.ropeLong, context));
+    const local = c.localRope;
+    this.invFreqLocal = ropeInvFreq(c.headDim, local.ropeTheta, local.ropeScaling, local.ropeLong && longRopeFactors(local.ropeLong, context));
   }
 
-  /** Builds the model from validated files (weights decoded exactly to f32). */
-  static fromFiles(files: ModelFiles, maxSlots = Math.min(files.config.maxPositionEmbeddings, DEFAULT_MAX_SLOTS)): ReferenceModel {
+  /**
+   * Builds the model from validated files (weights decoded exactly to f32). `context`: the
+   * context it stands for (an engine's maxContext), which picks LongRoPE's factors
+   * (`longRopeFactors`); by default its slots.
+   */
+  static fromFiles(files: ModelFiles, maxSlots = Math.min(files.config.maxPositionEmbeddings, DEFAULT_MAX_SLOTS), context = maxSlots): ReferenceModel {
     if (!Number.isInteger(maxSlots) || maxSlots < 1) throw new OptionsError(`ReferenceModel: maxSlots is ${maxSlots}, expected a positive integer`);
+    if (!Number.isInteger(context) || context < 1) throw new OptionsError(`ReferenceModel: context is ${context}, expected a positive integer`);
     const get = (name: string) => {
       const t = files.tensors.get(name);
       if (!t) throw new TreespecError(`ReferenceModel: tensor "${name}" is missing (ModelFiles were not validated?)`);
       return weightF32(files.config, name, t);
     };
-    return new ReferenceModel(files.config, get, maxSlots);
+    return new ReferenceModel(files.config, get, maxSlots, context);
   }
 
   /**

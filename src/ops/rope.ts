@@ -8,7 +8,7 @@
 import { OpShapeError } from '../gpu/errors.ts';
 import { bindBuffers, type BufferRange, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
 import { checkRows } from '../gpu/step.ts';
-import { ropeInvFreq, type LongRope, type RopeScaling } from '../model/cpu-ops.ts';
+import { longRopeFactors, ropeInvFreq, type LongRope, type RopeScaling } from '../model/cpu-ops.ts';
 
 export interface RopeDims {
   nHeads: number;
@@ -41,11 +41,12 @@ export interface RopeBuffers {
 /**
  * (maxPositions, headDim/2, 2) interleaved cos/sin of position * invFreq[i], computed in double
  * precision from the same f32 inverse frequencies as the CPU reference (`ropeInvFreq`), so the
- * GPU angles equal the reference's up to one f32 rounding.
+ * GPU angles equal the reference's up to one f32 rounding. `context`: the context the engine
+ * serves (its maxContext, not the table's extra tree rows), which picks LongRoPE's factors.
  */
-export function ropeTable(headDim: number, theta: number, scaling: RopeScaling | null, maxPositions: number, long: LongRope | null = null): Float32Array {
+export function ropeTable(headDim: number, theta: number, scaling: RopeScaling | null, maxPositions: number, long: LongRope | null = null, context = maxPositions): Float32Array {
   if (headDim % 2 !== 0) throw new OpShapeError(`ropeTable: headDim must be even for rotate-half RoPE, got ${headDim}`);
-  const inv = ropeInvFreq(headDim, theta, scaling, long);
+  const inv = ropeInvFreq(headDim, theta, scaling, long && longRopeFactors(long, context));
   const af = long?.attentionFactor ?? 1;
   const half = headDim / 2;
   const table = new Float32Array(maxPositions * headDim);

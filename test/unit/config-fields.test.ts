@@ -102,11 +102,13 @@ const GEMMA2_PROBES: Record<string, Probe[]> = {
 
 const LONGROPE = { rope_type: 'longrope', rope_theta: 1e4, short_factor: [1, 2, 3, 4], long_factor: [4, 8, 16, 32] };
 
-/** Phi-3: LongRoPE (its original length caps the context), no llama3 scaling. */
+/** Phi-3: LongRoPE (short and long factors, each checked), no llama3 scaling. */
 const PHI3_PROBES: Record<string, Probe[]> = {
   rope_parameters: [
     { patch: { rope_parameters: LONGROPE }, changes: true },
     { patch: { rope_parameters: { ...LONGROPE, short_factor: [1, 2] } }, refused: /"rope_parameters.short_factor" is \[1,2\], expected a list of 4/ },
+    { patch: { rope_parameters: { ...LONGROPE, long_factor: [4, 8, 16, 0] } }, refused: /"rope_parameters.long_factor" is \[4,8,16,0\], expected a list of 4 \(head_dim \/ 2\) positive/ },
+    { patch: { rope_parameters: { ...LONGROPE, long_factor: [4, 8, 16, 32, 64] } }, refused: /"rope_parameters.long_factor" is \[4,8,16,32,64\], expected a list of 4/ },
     { patch: { rope_parameters: { ...LLAMA3, rope_theta: 5e5 } }, refused: /"rope_parameters.rope_type" is "llama3"/ },
   ],
   rope_scaling: [{ patch: { rope_scaling: LONGROPE }, changes: true }],

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
-import { argmax } from '../../src/model/cpu-ops.ts';
+import { argmax, longRopeFactors } from '../../src/model/cpu-ops.ts';
 import { parseConfig } from '../../src/model/config.ts';
 import { ReferenceModel } from '../../src/model/reference.ts';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
@@ -67,3 +67,19 @@ for (const family of HF_FAMILIES) {
     });
   });
 }
+
+describe('Phi-3 LongRoPE: the context picks the factor set', () => {
+  it('long factors beyond original_max_position_embeddings (transformers\' golden), short ones within it (which miss it)', async () => {
+    const { goldens, files, logitsF32 } = await hfGolden('phi3-long');
+    const long = files.config.ropeLong!;
+    // the context runs to max_position_embeddings (64), past the original length (16)
+    expect(files.config.maxPositionEmbeddings).toBe(64);
+    expect(longRopeFactors(long, 16)).toBe(long.shortFactor);
+    expect(longRopeFactors(long, 17)).toBe(long.longFactor);
+    // the golden tells the two sets apart: a model of context 16 (short factors) is far from it
+    const p = goldens.prompts[0];
+    const vocab = files.config.vocabSize;
+    const short = ReferenceModel.fromFiles(files, 32, 16).forward(Int32Array.from(p.ids)).subarray((p.ids.length - 1) * vocab);
+    expect(maxAbsDiff(short, logitsF32.subarray(0, vocab))).toBeGreaterThan(100 * F32_ATOL);
+  });
+});

@@ -55,6 +55,11 @@ PROMPTS = [
     'def fib(n):\n    return n if n < 2 else',
     'Once upon a time, in a small village, there lived',
 ]
+# Longer than 16 tokens and, with NEW_TOKENS, within 32 (the GPU test's context): phi3-long.
+LONG_PROMPTS = [
+    'The quick brown fox jumps over the lazy dog, then runs back to the barn.',
+    'def fib(n):\n    if n < 2:\n        return n\n    return',
+]
 CHAT = [
     {'role': 'system', 'content': 'You are a helpful assistant.'},
     {'role': 'user', 'content': 'Name three primes.'},
@@ -100,9 +105,9 @@ FAMILIES = {
         rope_parameters=dict(full_attention=dict(rope_type='default', rope_theta=1000000.0),
                              sliding_attention=dict(rope_type='default', rope_theta=10000.0)))),
     # Phi-3: fused qkv_proj and gate_up_proj, LongRoPE (per-frequency short factors and the
-    # cos/sin attention factor; treespec caps the context at original_max_position_embeddings,
-    # below which transformers uses the short factors), sliding window, Llama 2 tokenizer
-    # with Phi-3's vocabulary size (no Phi-3 tokenizer package is available here).
+    # cos/sin attention factor: the prompts are shorter than original_max_position_embeddings,
+    # where transformers uses the short factors), sliding window, Llama 2 tokenizer with
+    # Phi-3's vocabulary size (no Phi-3 tokenizer package is available here).
     'phi3': dict(cls='Phi3Config', tokenizer='tokenizer-llama2', config=dict(
         SMALL, vocab_size=32064, tie_word_embeddings=False, bos_token_id=1, eos_token_id=32000, pad_token_id=32000,
         sliding_window=2047, original_max_position_embeddings=64,
@@ -120,6 +125,15 @@ FAMILIES = {
         bos_token_id=2, eos_token_id=[1, 107], pad_token_id=0, query_pre_attn_scalar=12, sliding_window=512,
         attn_logit_softcapping=2.0, final_logit_softcapping=15.0, hidden_activation='gelu_pytorch_tanh',
         rope_parameters=dict(rope_type='default', rope_theta=10000.0))),
+    # Phi-3 beyond its original length: original_max_position_embeddings 16, max 64, prompts
+    # longer than 16 tokens, so transformers uses the long factors at every position of every
+    # pass (its choice is per forward: max position + 1 > original), and the attention factor
+    # sqrt(1 + ln 4 / ln 16) of max / original = 4.
+    'phi3-long': dict(cls='Phi3Config', tokenizer='tokenizer-llama2', prompts=LONG_PROMPTS, config=dict(
+        SMALL, max_position_embeddings=64, vocab_size=32064, tie_word_embeddings=False, bos_token_id=1, eos_token_id=32000,
+        pad_token_id=32000, sliding_window=2047, original_max_position_embeddings=16,
+        rope_parameters=dict(rope_type='longrope', rope_theta=10000.0, short_factor=[1.0, 1.5, 3.0, 7.0],
+                             long_factor=[1.0, 4.0, 16.0, 40.0]))),
 }
 
 
@@ -213,10 +227,18 @@ def make_family(name, spec, seed):
     m32_v4 = load('config-v4.json', torch.float32)
     m16 = load('config.json', torch.bfloat16)
     prompts, f32_logits, bf16_logits = [], [], []
-    for text in PROMPTS:
+    for text in spec.get('prompts', PROMPTS):
         ids = tok(text)['input_ids']
+        if spec.get('prompts') is LONG_PROMPTS:
+            assert spec['config']['original_max_position_embeddings'] < len(ids) <= 32 - NEW_TOKENS, f'{name}: prompt of {len(ids)} tokens'
         tokens, margin = greedy(m32, ids, NEW_TOKENS)
         assert margin > MIN_MARGIN, f'{name}: greedy top-2 margin {margin} below {MIN_MARGIN}; pick another seed'
+        if spec.get('prompts') is LONG_PROMPTS:
+            # generate() with its KV cache (prefill, then one position per pass) gives the same
+            # tokens: past a prefill beyond the original length every pass uses the long factors
+            with torch.no_grad():
+                cached = m32.generate(torch.tensor([ids]), max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False)
+            assert cached[0, len(ids):].tolist() == tokens, f'{name}: generate() with a cache disagrees'
         l32 = last_logits(m32, ids)
         assert torch.equal(l32, last_logits(m32_v4, ids)), f'{name}: the two config layouts disagree in transformers'
         l16 = last_logits(m16, ids)
