@@ -30,6 +30,21 @@ const MISTRAL_7B_V01 = {
   num_hidden_layers: 32, num_key_value_heads: 8, rms_norm_eps: 1e-5, rope_theta: 10000.0, sliding_window: 4096,
   tie_word_embeddings: false, torch_dtype: 'bfloat16', vocab_size: 32000,
 };
+// A Phi-3 128k config: Phi-3-mini's shape, the factors published for Phi-3-vision-128k-instruct (rounded to 0.01; type "su" there).
+const PHI3_128K = {
+  architectures: ['Phi3ForCausalLM'], bos_token_id: 1, eos_token_id: 32000, hidden_act: 'silu', hidden_size: 3072,
+  intermediate_size: 8192, max_position_embeddings: 131072, model_type: 'phi3', num_attention_heads: 32, num_hidden_layers: 32,
+  num_key_value_heads: 32, original_max_position_embeddings: 4096, rms_norm_eps: 1e-5, rope_theta: 10000.0, sliding_window: 131072,
+  rope_scaling: {
+    type: 'longrope',
+    long_factor: [1.03, 1.05, 1.05, 1.08, 1.23, 1.23, 1.3, 1.45, 1.6, 1.65, 1.9, 2.86, 3.69, 5.42, 5.49, 5.49, 9.09, 11.58, 15.66, 15.77, 15.79, 18.36,
+      21.99, 23.08, 30.01, 32.35, 32.59, 35.56, 39.95, 53.84, 56.2, 57.95, 59.29, 59.77, 59.92, 61.19, 61.96, 62.5, 63.37, 63.48, 63.48, 63.66, 63.85,
+      64.08, 64.76, 64.8, 64.81, 64.81],
+    short_factor: [1.05, 1.05, 1.05, 1.1, 1.1, 1.1, 1.25, 1.25, 1.4, 1.45, 1.55, 1.85, 1.9, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+      2.1, 2.1, 2.2, 2.35, 2.35, 2.35, 2.35, 2.4, 2.4, 2.65, 2.7, 2.9, 2.95, 3.05, 3.05, 3.05],
+  },
+  tie_word_embeddings: false, vocab_size: 32064,
+};
 const SMOLLM2_135M = {
   architectures: ['LlamaForCausalLM'], attention_bias: false, bos_token_id: 1, eos_token_id: 2, hidden_act: 'silu',
   hidden_size: 576, intermediate_size: 1536, max_position_embeddings: 8192, mlp_bias: false, model_type: 'llama',
@@ -67,6 +82,17 @@ describe('parseConfig on published configs', () => {
     const c = parseConfig(MISTRAL_7B_V01);
     expect([c.modelType, c.maxPositionEmbeddings, c.attentionBias]).toEqual(['mistral', 4096, false]);
     expect(parseConfig({ ...MISTRAL_7B_V01, sliding_window: null }).maxPositionEmbeddings).toBe(32768);
+  });
+
+  it('Phi-3 128k: LongRoPE keeps both factor sets and serves max_position_embeddings, not the original 4096', () => {
+    const c = parseConfig(PHI3_128K);
+    expect([c.modelType, c.headDim, c.maxPositionEmbeddings]).toEqual(['phi3', 96, 131072]);
+    expect(c.ropeLong).toEqual({
+      shortFactor: PHI3_128K.rope_scaling.short_factor, longFactor: PHI3_128K.rope_scaling.long_factor, originalMaxPositions: 4096,
+      // transformers: sqrt(1 + ln(max / original) / ln(original)), for both factor sets
+      attentionFactor: Math.sqrt(1 + Math.log(131072 / 4096) / Math.log(4096)),
+    });
+    expect(parseConfig({ ...PHI3_128K, sliding_window: 8192 }).maxPositionEmbeddings).toBe(8192);
   });
 
   it('SmolLM2 135M (llama type, 9 heads of 64)', () => {
