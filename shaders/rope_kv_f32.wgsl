@@ -1,5 +1,7 @@
-// Rotary position embedding (Hugging Face "rotate half": element i pairs with i + headDim/2,
+// Rotary position embedding (Hugging Face "rotate half": element i pairs with i + ROTARY_DIM/2,
 // transformers `apply_rotary_pos_emb`) fused with the KV-cache write of this pass's rows.
+// Partial rotary (Phi-3's partial_rotary_factor, transformers' Phi3 apply_rotary_pos_emb): only
+// the first ROTARY_DIM dims of a head rotate; dims ROTARY_DIM.. pass through unchanged.
 // It reads the fused projection's output row [q | k | v]: rotated query heads go to `q` (what
 // attention reads), the rotated K and the V of row r to cache slot `step.prefix + step.rowBase
 // + r` (DESIGN section 3: row r of a verify pass owns slot (n-1) + r; a draft tree's level d
@@ -10,8 +12,9 @@
 // (absolute 2^-11), and positions * invFreq reach thousands of radians.
 //
 // Entry points:
-//   main:   one thread per rotated pair (i, i + HEAD_DIM/2) of one head of one row; threads of
-//           KV heads also copy V. Dispatch (ceil((N_HEADS + N_KV_HEADS) * HEAD_DIM / 2 / 64), rows).
+//   main:   one thread per pair t < HEAD_DIM/2 of one head of one row (pair_of: a rotated pair,
+//           or two pass-through dims); threads of KV heads also copy V's same two dims.
+//           Dispatch (ceil((N_HEADS + N_KV_HEADS) * HEAD_DIM / 2 / 64), rows).
 //   normed: Qwen3's and Gemma 3's q_norm / k_norm first (transformers: each head of the q and k
 //           projections RMS-normalised over its HEAD_DIM, times a per-tensor weight, before RoPE):
 //             x_h = x_h / sqrt(mean(x_h^2) + EPS) * w
@@ -23,6 +26,7 @@
 override N_HEADS: u32;
 override N_KV_HEADS: u32;
 override HEAD_DIM: u32; // even (rotate-half needs pairs)
+override ROTARY_DIM: u32; // even, <= HEAD_DIM: the leading dims of a head that rotate
 override WG: u32 = 32;  // normed: power of two
 override EPS: f32 = 1e-6;
 
@@ -30,7 +34,7 @@ override EPS: f32 = 1e-6;
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> positions: array<u32>;         // (rows) RoPE position per row
-@group(0) @binding(2) var<storage, read> rope_table: array<vec2<f32>>;  // (maxPositions, HEAD_DIM/2) (cos, sin)
+@group(0) @binding(2) var<storage, read> rope_table: array<vec2<f32>>;  // (maxPositions, ROTARY_DIM/2) (cos, sin)
 @group(0) @binding(3) var<storage, read> qkv: array<f32>;               // (rows, N_HEADS + 2 * N_KV_HEADS, HEAD_DIM): q heads, k heads, v heads
 @group(0) @binding(4) var<storage, read_write> q: array<f32>;           // (rows, N_HEADS, HEAD_DIM) rotated queries
 @group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;     // (slots, N_KV_HEADS, HEAD_DIM)
@@ -43,25 +47,41 @@ fn head_at(row: u32, head: u32) -> u32 {
   return (row * (N_HEADS + 2u * N_KV_HEADS) + head) * HEAD_DIM;
 }
 
-// Rotates the pair (a, b) = elements (i, i + HEAD_DIM/2) of head `head` of `row` and writes it:
-// a query head to q; a key head to the row's cache slot, with the V pair beside it.
-fn rotate_write(row: u32, head: u32, i: u32, a: f32, b: f32) {
-  let half_dim = HEAD_DIM / 2u;
-  let cs = rope_table[positions[row] * half_dim + i];
-  let ra = a * cs.x - b * cs.y;
-  let rb = b * cs.x + a * cs.y;
+// The two dims of a head that pair t (t < HEAD_DIM/2) covers: the rotated pair
+// (t, t + ROTARY_DIM/2) while t < ROTARY_DIM/2, else two adjacent pass-through dims after
+// ROTARY_DIM. The pairs cover the head once.
+fn pair_of(t: u32) -> vec2<u32> {
+  let rot_half = ROTARY_DIM / 2u;
+  if (t < rot_half) { return vec2<u32>(t, t + rot_half); }
+  let d = ROTARY_DIM + 2u * (t - rot_half);
+  return vec2<u32>(d, d + 1u);
+}
+
+// Writes pair t, values (a, b) at dims pair_of(t), of head `head` of `row`, rotated when it is
+// a rotated pair: a query head to q; a key head to the row's cache slot, with V's same two dims
+// beside it.
+fn rotate_write(row: u32, head: u32, t: u32, a: f32, b: f32) {
+  let rot_half = ROTARY_DIM / 2u;
+  let e = pair_of(t);
+  var ra = a;
+  var rb = b;
+  if (t < rot_half) {
+    let cs = rope_table[positions[row] * rot_half + t];
+    ra = a * cs.x - b * cs.y;
+    rb = b * cs.x + a * cs.y;
+  }
   if (head < N_HEADS) {
     let dst = (row * N_HEADS + head) * HEAD_DIM;
-    q[dst + i] = ra;
-    q[dst + i + half_dim] = rb;
+    q[dst + e.x] = ra;
+    q[dst + e.y] = rb;
     return;
   }
   let dst = ((step.prefix + step.rowBase + row) * N_KV_HEADS + head - N_HEADS) * HEAD_DIM;
   let v_src = head_at(row, head) + N_KV_HEADS * HEAD_DIM;
-  k_cache[dst + i] = ra;
-  k_cache[dst + i + half_dim] = rb;
-  v_cache[dst + i] = qkv[v_src + i];
-  v_cache[dst + i + half_dim] = qkv[v_src + i + half_dim];
+  k_cache[dst + e.x] = ra;
+  k_cache[dst + e.y] = rb;
+  v_cache[dst + e.x] = qkv[v_src + e.x];
+  v_cache[dst + e.y] = qkv[v_src + e.y];
 }
 
 @compute @workgroup_size(64)
@@ -69,10 +89,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let half_dim = HEAD_DIM / 2u;
   let row = gid.y;
   let head = gid.x / half_dim;   // 0..N_HEADS-1 query heads, then N_KV_HEADS key heads
-  let i = gid.x % half_dim;
+  let t = gid.x % half_dim;
   if (row >= step.rows || head >= N_HEADS + N_KV_HEADS) { return; }
   let src = head_at(row, head);
-  rotate_write(row, head, i, qkv[src + i], qkv[src + i + half_dim]);
+  let e = pair_of(t);
+  rotate_write(row, head, t, qkv[src + e.x], qkv[src + e.y]);
 }
 
 @compute @workgroup_size(WG)
@@ -89,9 +110,10 @@ fn normed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   }
   let scale = inverseSqrt(sumF(lid, ss) / f32(HEAD_DIM) + EPS);
   let w = select(HEAD_DIM, 0u, head < N_HEADS); // q_norm or k_norm
-  for (var i = lid; i < half_dim; i += WG) {
-    let a = qkv[src + i] * scale * qk_norm[w + i];
-    let b = qkv[src + i + half_dim] * scale * qk_norm[w + i + half_dim];
-    rotate_write(row, head, i, a, b);
+  for (var t = lid; t < half_dim; t += WG) {
+    let e = pair_of(t);
+    let a = qkv[src + e.x] * scale * qk_norm[w + e.x];
+    let b = qkv[src + e.y] * scale * qk_norm[w + e.y];
+    rotate_write(row, head, t, a, b);
   }
 }

@@ -17,7 +17,7 @@
  * Bidirectional attention and biases are refused.
  */
 import type { ConfigReader } from './config-reader.ts';
-import { checkPartial, isObject, ropeDict, ropeOf, type Rope, type RopeContext } from './config-rope.ts';
+import { isObject, ropeDict, ropeOf, rotaryDimOf, type Rope, type RopeContext } from './config-rope.ts';
 
 const LIMIT_POSITIONS = 1 << 24;
 
@@ -59,7 +59,8 @@ function checkGemmaUnsupported(r: ConfigReader): void {
  * global one, thetas defaulting to `rope_theta` (1e6) and `rope_local_base_freq` (1e4).
  */
 function gemmaRopes(r: ConfigReader, ctx: RopeContext): { globalRope: Rope; localRope: Rope } {
-  checkPartial(r, 'partial_rotary_factor', r.obj.partial_rotary_factor);
+  // refused unless 1: Gemma rotates the whole head (ctx.partialRotary is unset)
+  rotaryDimOf(r, ctx);
   const rp = r.obj.rope_parameters;
   if (rp !== undefined && rp !== null) {
     if (!isObject(rp)) r.fail('rope_parameters', rp, 'null or an object');

@@ -10,10 +10,11 @@
  *
  * Precedence, as in transformers 5: a non-empty `rope_scaling` replaces `rope_parameters`;
  * theta is the dict's `rope_theta`, else the top-level `rope_theta`, else 10000;
- * `original_max_position_embeddings` of a scaled type defaults to `max_position_embeddings`.
- * A setting this engine cannot compute exactly (another rope type, a partial rotary factor,
- * an unknown key) is refused with a ConfigError naming it: a misread RoPE gives wrong tokens
- * from the first one without any other symptom.
+ * `original_max_position_embeddings` of a scaled type defaults to `max_position_embeddings`;
+ * `partial_rotary_factor` is the dict's, else the top-level one, else 1 (rotaryDimOf).
+ * A setting this engine cannot compute exactly (another rope type, a partial rotary factor
+ * outside Phi-3, an unknown key) is refused with a ConfigError naming it: a misread RoPE gives
+ * wrong tokens from the first one without any other symptom.
  */
 import type { LongRope, RopeScaling } from './cpu-ops.ts';
 import type { ConfigReader, Json } from './config-reader.ts';
@@ -24,6 +25,8 @@ export interface Rope {
   ropeScaling: RopeScaling | null;
   /** LongRoPE (Phi-3) short and long factors, or null. */
   ropeLong: LongRope | null;
+  /** The leading dims of each head that RoPE rotates (even, <= headDim); the rest pass unrotated (Phi-4-mini: 96 of 128). */
+  rotaryDim: number;
 }
 
 /** What a RoPE dict is read against: the head width and the context, and Phi-3's top-level original length. */
@@ -32,6 +35,10 @@ export interface RopeContext {
   maxPositions: number;
   /** Phi3Config's original_max_position_embeddings, which transformers puts into the dict over the dict's own. */
   originalMaxPositions?: number;
+  /** The architecture rotates only the first head_dim * partial_rotary_factor dims of a head (Phi-3); else a factor other than 1 is refused. */
+  partialRotary?: boolean;
+  /** The rotary dim of the top-level partial_rotary_factor, which a dict without its own factor takes (set by ropeOf). */
+  rotaryDim?: number;
 }
 
 /** Keys a RoPE dict may hold, per rope type; any other key is refused (it would change the angles). */
@@ -79,10 +86,10 @@ function flatten(r: ConfigReader, dict: Json, field: string, layerTypes: readonl
 export function ropeOf(r: ConfigReader, ctx: RopeContext, layerTypes: readonly string[]): Rope {
   const src = sourceDict(r);
   const topTheta = r.num('rope_theta', 1, 1e12, 10000);
-  // A top-level partial_rotary_factor is moved into the dict by transformers: the same check applies.
-  checkPartial(r, 'partial_rotary_factor', r.obj.partial_rotary_factor);
-  if (!src) return { ropeTheta: topTheta, ropeScaling: null, ropeLong: null };
-  return ropeDict(r.child(flatten(r, src.dict, src.field, layerTypes), src.field), topTheta, ctx);
+  // transformers moves a top-level partial_rotary_factor into the dict unless the dict has its own (setdefault)
+  const rotaryDim = rotaryDimOf(r, ctx);
+  if (!src) return { ropeTheta: topTheta, ropeScaling: null, ropeLong: null, rotaryDim };
+  return ropeDict(r.child(flatten(r, src.dict, src.field, layerTypes), src.field), topTheta, { ...ctx, rotaryDim });
 }
 
 /** One RoPE dict ({rope_type, rope_theta, ...}); `theta` where the dict has no rope_theta. */
@@ -93,10 +100,10 @@ export function ropeDict(s: ConfigReader, theta: number, ctx: RopeContext): Rope
   if (!keys) s.fail('rope_type', type, `one of ${Object.keys(KEYS).map((k) => `"${k}"`).join(', ')} (other RoPE types are not supported)`);
   const unknown = Object.keys(s.obj).find((k) => !keys.includes(k));
   if (unknown !== undefined) s.fail(unknown, s.obj[unknown], `absent (not a setting of rope_type "${type}" this engine implements)`);
-  checkPartial(s, 'partial_rotary_factor', s.obj.partial_rotary_factor);
+  const rotaryDim = s.obj.partial_rotary_factor === undefined ? (ctx.rotaryDim ?? ctx.headDim) : rotaryDimOf(s, ctx);
   const ropeTheta = s.num('rope_theta', 1, 1e12, theta);
-  if (type === 'default') return { ropeTheta, ropeScaling: null, ropeLong: null };
-  if (type === 'longrope') return { ropeTheta, ropeScaling: null, ropeLong: longRopeOf(s, ctx) };
+  if (type === 'default') return { ropeTheta, ropeScaling: null, ropeLong: null, rotaryDim };
+  if (type === 'longrope') return { ropeTheta, ropeScaling: null, ropeLong: longRopeOf(s, ctx, rotaryDim), rotaryDim };
   const scaling: RopeScaling = {
     factor: s.num('factor', 0, 1e6),
     lowFreqFactor: s.num('low_freq_factor', 0, 1e6),
@@ -106,7 +113,7 @@ export function ropeDict(s: ConfigReader, theta: number, ctx: RopeContext): Rope
   if (scaling.highFreqFactor <= scaling.lowFreqFactor) {
     s.fail('high_freq_factor', scaling.highFreqFactor, `a value above low_freq_factor (${scaling.lowFreqFactor})`);
   }
-  return { ropeTheta, ropeScaling: scaling, ropeLong: null };
+  return { ropeTheta, ropeScaling: scaling, ropeLong: null, rotaryDim };
 }
 
 /**
@@ -115,13 +122,16 @@ export function ropeDict(s: ConfigReader, theta: number, ctx: RopeContext): Rope
  * `attention_factor`, else sqrt(1 + ln(factor) / ln(original)) with factor `factor`, else
  * max_position_embeddings / original (1 when <= 1), the same for both factor sets. Which set an
  * engine uses is fixed by its context (cpu-ops.ts `longRopeFactors`).
+ * One factor per rotated pair: rotaryDim / 2 of them (Phi-4-mini: 48 for a 128-wide head at
+ * partial_rotary_factor 0.75).
  */
-function longRopeOf(s: ConfigReader, ctx: RopeContext): LongRope {
-  const half = ctx.headDim / 2;
+function longRopeOf(s: ConfigReader, ctx: RopeContext, rotaryDim: number): LongRope {
+  const half = rotaryDim / 2;
+  const what = rotaryDim === ctx.headDim ? 'head_dim / 2' : `head_dim ${ctx.headDim} * partial_rotary_factor / 2`;
   const factors = (field: string): number[] => {
     const v = s.obj[field];
     if (!Array.isArray(v) || v.length !== half || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
-      s.fail(field, v, `a list of ${half} (head_dim / 2) positive numbers`);
+      s.fail(field, v, `a list of ${half} (${what}) positive numbers`);
     }
     return v as number[];
   };
@@ -133,7 +143,24 @@ function longRopeOf(s: ConfigReader, ctx: RopeContext): LongRope {
   return { shortFactor, longFactor, attentionFactor: s.num('attention_factor', 0, 1e9, fallback), originalMaxPositions: original };
 }
 
-/** Partial rotary embedding (Phi-3, GLM) rotates only part of each head: refused unless it is 1. */
-export function checkPartial(r: ConfigReader, field: string, v: unknown): void {
-  if (v !== undefined && v !== null && v !== 1) r.fail(field, v, '1 (partial rotary embedding is not supported)');
+/**
+ * The rotary dim of `r`'s partial_rotary_factor: transformers computes the frequencies over
+ * dim = int(head_dim * partial_rotary_factor) (compute_default_rope_parameters,
+ * _compute_longrope_parameters), and Phi-3's apply_rotary_pos_emb rotates q[..., :dim] with
+ * rotate_half over those dims and passes q[..., dim:] unchanged. Only Phi-3 does so: the
+ * Llama, Qwen, Mistral, SmolLM3 and Gemma classes of transformers 5 rotate the whole head
+ * whatever the factor (their default RoPE ignores it, llama3 scaling fails on it), so there a
+ * factor other than 1 is refused rather than guessed. A factor whose dim is not an even
+ * integer in (0, head_dim] is refused too (int() would truncate it silently).
+ */
+export function rotaryDimOf(r: ConfigReader, ctx: RopeContext): number {
+  const field = 'partial_rotary_factor';
+  const v = r.obj[field];
+  if (v === undefined || v === null || v === 1) return ctx.headDim;
+  if (!ctx.partialRotary) r.fail(field, v, '1 (only Phi-3 rotates part of each head; this architecture rotates all of it in transformers)');
+  const dim = typeof v === 'number' ? ctx.headDim * v : NaN;
+  if (!Number.isInteger(dim) || dim % 2 !== 0 || dim <= 0 || dim > ctx.headDim) {
+    r.fail(field, v, `a factor in (0, 1] whose head_dim * factor (head_dim ${ctx.headDim}) is an even integer`);
+  }
+  return dim;
 }

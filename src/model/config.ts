@@ -35,6 +35,12 @@ export interface ModelConfig {
   ropeScaling: RopeScaling | null;
   /** LongRoPE (Phi-3) short and long factors and attention factor, or null; an engine's context picks the factors (cpu-ops.ts longRopeFactors). */
   ropeLong: LongRope | null;
+  /**
+   * The leading dims of each query and key head that RoPE rotates (rotate-half pairs i and
+   * i + rotaryDim/2); the dims after it pass unrotated. headDim, or Phi-3's head_dim *
+   * partial_rotary_factor (Phi-4-mini: 96 of 128).
+   */
+  rotaryDim: number;
   /** Phi-3: q/k/v stored as one qkv_proj and gate/up as one gate_up_proj (split at load, weights.ts). */
   fusedProjections: boolean;
   /** Longest sequence the model supports (capped at a sliding window, see below). */
@@ -221,8 +227,12 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
   const gemma = modelType === 'gemma2' || modelType === 'gemma3_text';
   const g = gemma ? gemmaOf(r, modelType, numLayers, { headDim: heads.headDim, maxPositions: maxPos }) : null;
   const phi3 = modelType === 'phi3';
-  // Phi3Config's original_max_position_embeddings (default 4096) overrides the RoPE dict's
-  const ctx = { headDim: heads.headDim, maxPositions: maxPos, originalMaxPositions: phi3 ? r.int('original_max_position_embeddings', LIMITS.maxPositionEmbeddings, 4096) : undefined };
+  // Phi3Config's original_max_position_embeddings (default 4096) overrides the RoPE dict's;
+  // Phi-3 alone rotates part of each head (partial_rotary_factor, config-rope.ts rotaryDimOf)
+  const ctx = {
+    headDim: heads.headDim, maxPositions: maxPos, partialRotary: phi3,
+    originalMaxPositions: phi3 ? r.int('original_max_position_embeddings', LIMITS.maxPositionEmbeddings, 4096) : undefined,
+  };
   const rope = g ? g.globalRope : ropeOf(r, ctx, ['qwen2', 'qwen3', 'smollm3'].includes(modelType) ? LAYER_TYPES : []);
   // Phi3Config.validate_rope allows only these two
   if (phi3 && rope.ropeScaling) r.fail('rope_parameters.rope_type', 'llama3', '"default" or "longrope" (the RoPE types of Phi-3)');

@@ -8,6 +8,7 @@
  *  - per-head tensors are (rows, heads, headDim);
  *  - the KV cache of one layer is (slots, nKvHeads, headDim).
  */
+import { TreespecError } from '../errors.ts';
 
 /** Gathers embedding rows: out (rows, hidden) from table (vocab, hidden). */
 export function embed(table: Float32Array, hidden: number, tokens: ArrayLike<number>): Float32Array {
@@ -60,15 +61,16 @@ export interface RopeScaling {
  * by the context it serves (`longRopeFactors`), never per pass.
  */
 export interface LongRope {
-  /** (headDim / 2) divisors of the inverse frequencies when the context fits the original length. */
+  /** (rotaryDim / 2) divisors of the inverse frequencies when the context fits the original length. */
   shortFactor: number[];
-  /** (headDim / 2) divisors, at every position, when the context exceeds the original length. */
+  /** (rotaryDim / 2) divisors, at every position, when the context exceeds the original length. */
   longFactor: number[];
   attentionFactor: number;
   /** original_max_position_embeddings: the longest context served with the short factors. */
   originalMaxPositions: number;
 }
 
+/**
 /**
  * The LongRoPE factors of an engine serving `context` positions (prompt + output): the short
  * factors when the context fits original_max_position_embeddings, else the long factors at every
@@ -85,15 +87,16 @@ export function longRopeFactors(long: LongRope, context: number): number[] {
 }
 
 /**
- * Inverse frequencies (headDim/2) for RoPE with base theta and optional Llama-3 scaling, or
- * optional LongRoPE divisors (`longRopeFactors`).
+ * Inverse frequencies (dim/2) for RoPE over `dim` rotated dims (headDim, or Phi-3's rotary dim
+ * head_dim * partial_rotary_factor) with base theta and optional Llama-3 scaling, or optional
+ * LongRoPE divisors (`longRopeFactors`).
  */
-export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling | null, longFactors: readonly number[] | null = null): Float32Array {
-  const half = headDim / 2;
+export function ropeInvFreq(dim: number, theta: number, scaling: RopeScaling | null, longFactors: readonly number[] | null = null): Float32Array {
+  const half = dim / 2;
   const inv = new Float32Array(half);
   for (let i = 0; i < half; i++) {
-    let f = 1 / Math.pow(theta, (2 * i) / headDim);
-    if (longFactors) f = 1 / (longFactors[i] * Math.pow(theta, (2 * i) / headDim));
+    let f = 1 / Math.pow(theta, (2 * i) / dim);
+    if (longFactors) f = 1 / (longFactors[i] * Math.pow(theta, (2 * i) / dim));
     if (scaling) {
       const lowWavelen = scaling.originalMaxPositionEmbeddings / scaling.lowFreqFactor;
       const highWavelen = scaling.originalMaxPositionEmbeddings / scaling.highFreqFactor;
@@ -110,11 +113,15 @@ export function ropeInvFreq(headDim: number, theta: number, scaling: RopeScaling
 }
 
 /**
- * Rotary embedding in place, Hugging Face "rotate half" convention: element i pairs with
- * i + headDim/2. x (rows, heads, headDim); positions (rows).
+ * Rotary embedding in place, Hugging Face "rotate half" convention over the first
+ * rotaryDim = 2 * invFreq.length dims of each head: element i pairs with i + rotaryDim/2; the
+ * dims from rotaryDim on stay as they are (partial rotary, transformers' Phi-3
+ * apply_rotary_pos_emb: rotary_dim = cos.shape[-1], q_pass = q[..., rotary_dim:]).
+ * x (rows, heads, headDim); positions (rows).
  */
 export function rope(x: Float32Array, heads: number, headDim: number, positions: ArrayLike<number>, invFreq: Float32Array, attentionFactor = 1): void {
-  const half = headDim / 2;
+  const half = invFreq.length;
+  if (2 * half > headDim) throw new TreespecError(`rope: ${half} frequencies rotate ${2 * half} dims, more than a ${headDim}-wide head`);
   for (let r = 0; r < positions.length; r++) {
     for (let h = 0; h < heads; h++) {
       const base = (r * heads + h) * headDim;

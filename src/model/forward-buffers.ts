@@ -13,11 +13,11 @@ export interface Activations {
   positions: GPUBuffer;
   /** (maxRows, 4) u32 ancestor bitmask: bit j of row r => row r sees slot prefix + j. */
   mask: GPUBuffer;
-  /** (capacity, headDim/2) vec2<f32> (cos, sin) per position, written once. */
+  /** (capacity, rotaryDim/2) vec2<f32> (cos, sin) per position, written once. */
   ropeTable: GPUBuffer;
-  /** The same for the local layers' RoPE (config.localLayers, Gemma 3), or ropeTable itself when no layer is local. */
+  /** (capacity, localRope.rotaryDim/2) the same for the local layers' RoPE (config.localLayers, Gemma 3), or ropeTable itself when no layer is local. */
   ropeTableLocal: GPUBuffer;
-  /** (capacity, headDim/2) cos 1, sin 0 for NoPE layers (config.noRopeLayers, SmolLM3), or null when none. */
+  /** (capacity, rotaryDim/2) cos 1, sin 0 for NoPE layers (config.noRopeLayers, SmolLM3), or null when none. */
   ropeTableNone: GPUBuffer | null;
   /** (maxRows, hidden) f32 residual stream; the projections after a norm read it and normalise it themselves. */
   x: GPUBuffer;
@@ -54,16 +54,16 @@ export function activationBytesPerRow(c: ModelConfig, topK: number, outVocab = c
 export function allocateActivations(device: GPUDevice, c: ModelConfig, maxRows: number, maxContext: number, topK: number, outVocab = c.vocabSize): Activations {
   const capacity = maxContext + maxRows;
   const f32 = (label: string, width: number) => createStorage(device, `forward.${label}`, maxRows * width * 4);
-  const global = uploadStorage(device, 'forward.ropeTable', ropeTable(c.headDim, c.ropeTheta, c.ropeScaling, capacity, c.ropeLong, maxContext));
+  const global = uploadStorage(device, 'forward.ropeTable', ropeTable(c.rotaryDim, c.ropeTheta, c.ropeScaling, capacity, c.ropeLong, maxContext));
   return {
     tokens: f32('tokens', 1),
     positions: f32('positions', 1),
     mask: f32('mask', 4),
     ropeTable: global,
     ropeTableLocal: c.localLayers.some((l) => l)
-      ? uploadStorage(device, 'forward.ropeTableLocal', ropeTable(c.headDim, c.localRope.ropeTheta, c.localRope.ropeScaling, capacity, c.localRope.ropeLong, maxContext))
+      ? uploadStorage(device, 'forward.ropeTableLocal', ropeTable(c.localRope.rotaryDim, c.localRope.ropeTheta, c.localRope.ropeScaling, capacity, c.localRope.ropeLong, maxContext))
       : global,
-    ropeTableNone: c.noRopeLayers.some((n) => n) ? uploadStorage(device, 'forward.ropeTableNone', identityRopeTable(c.headDim, capacity)) : null,
+    ropeTableNone: c.noRopeLayers.some((n) => n) ? uploadStorage(device, 'forward.ropeTableNone', identityRopeTable(c.rotaryDim, capacity)) : null,
     x: f32('x', c.hiddenSize),
     xn: f32('xn', c.hiddenSize),
     branch: c.sandwichNorms ? f32('branch', c.hiddenSize) : null,

@@ -163,10 +163,12 @@ function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activati
   const out = sandwich ? { y: a.branch!, accumulate: false } : { y: a.x, accumulate: true };
   const down = { inDim: I, outDim: h, ...format, accumulate: out.accumulate };
   const ropeTable = c.noRopeLayers[l] ? a.ropeTableNone! : c.localLayers[l] ? a.ropeTableLocal : a.ropeTable;
+  // the table's width: the layer's rotated dims (the NoPE table is the global RoPE's width)
+  const rotaryDim = c.localLayers[l] && !c.noRopeLayers[l] ? c.localRope.rotaryDim : c.rotaryDim;
   return {
     inputNorm: pre.norm,
     qkv: new MatmulOp(env, `${p}qkv`, { ...pre.buffers, w: w.wQkv, bias: w.bQkv, y: a.qkv }, { inDim: h, outDim: qDim(c) + 2 * kvDim(c), ...format, ...pre.options }),
-    rope: new RopeKvWrite(env, `${p}rope`, { positions: a.positions, table: ropeTable, qkv: a.qkv, q: a.q, qkNorm: w.qkNorm, ...cache }, { ...dims, eps: c.rmsNormEps }),
+    rope: new RopeKvWrite(env, `${p}rope`, { positions: a.positions, table: ropeTable, qkv: a.qkv, q: a.q, qkNorm: w.qkNorm, ...cache }, { ...dims, rotaryDim, eps: c.rmsNormEps }),
     attention: new TreeAttention(env, `${p}attention`, { mask: a.mask, q: a.q, ...cache, out: a.att }, { ...dims, scale: c.attentionScale, softcap: c.attnSoftcap }),
     o: new MatmulOp(env, `${p}o`, { x: a.att, w: w.wo, y: out.y }, { inDim: qDim(c), outDim: h, ...format, accumulate: out.accumulate }),
     attnOut: sandwich ? branchNorm(env, `${p}attnOut`, c, a, a.branch!, w.postNorm) : null,

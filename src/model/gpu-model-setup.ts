@@ -164,7 +164,7 @@ export function largestBuffers(c: ModelConfig, maxRows: number, capacity: number
     w('model.layers.0.mlp.down_proj.weight', h, c.intermediateSize),
     // one layer's range of the shared K buffer: a buffer holds as many as the limits allow (kv/cache.ts)
     { label: 'kv.k0', bytes: kvLayerBytes({ numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows }), binding: true },
-    { label: 'forward.ropeTable', bytes: capacity * c.headDim * 4, binding: true },
+    { label: 'forward.ropeTable', bytes: capacity * Math.max(c.rotaryDim, c.localRope.rotaryDim) * 4, binding: true },
     { label: 'forward.logits', bytes: maxRows * outVocab * 4, binding: true },
     { label: 'forward.gateUp', bytes: maxRows * 2 * c.intermediateSize * 4, binding: true },
     { label: 'forward.hostStaging', bytes: maxRows * outVocab * 4, binding: false },

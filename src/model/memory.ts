@@ -11,8 +11,9 @@
  *               split by rows into buffers holding exactly its rows: the same bytes.
  *  kvCache      kv/cache.ts `kvCacheBytes`: capacity = maxContext + maxRows slots per layer.
  *  activations  forward-buffers.ts: maxRows * activationBytesPerRow, the RoPE tables (capacity,
- *               headDim) f32 each, the top-k stage-1 scratch on adapters that slice it, and
- *               the KV cache's (maxRows) u32 commit path.
+ *               rotaryDim) f32 each (headDim, less under Phi-3's partial rotary), the top-k
+ *               stage-1 scratch on adapters that slice it, and the KV cache's (maxRows) u32
+ *               commit path.
  *  staging      the (maxRows, vocab) f32 host staging of readLogits / readProbs and the
  *               two-slot top-k readback ring.
  *
@@ -115,11 +116,12 @@ export function estimateMemory(c: ModelConfig, s: MemoryShape): MemoryEstimate {
   const capacity = s.maxContext + maxRows;
   const vocab = c.vocabSize;
   const kvCache = kvCacheBytes({ numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows });
-  const ropeTables = 1 + (c.localLayers.some((l) => l) ? 1 : 0) + (c.noRopeLayers.some((n) => n) ? 1 : 0);
+  // (capacity, rotaryDim/2) vec2 f32 tables (forward-buffers.ts): the global RoPE, the local one, the NoPE identity
+  const ropeTableDims = c.rotaryDim + (c.localLayers.some((l) => l) ? c.localRope.rotaryDim : 0) + (c.noRopeLayers.some((n) => n) ? c.rotaryDim : 0);
   const slices = topKSlices(vocab, s.topKSlice ?? 2048);
   const topKScratch = slices > 1 ? 2 * maxRows * slices * topK * 4 : 0;
   const commitPath = maxRows * 4; // kv.commitPath
-  const activations = maxRows * activationBytesPerRow(c, topK, vocab) + ropeTables * capacity * c.headDim * 4 + topKScratch + commitPath;
+  const activations = maxRows * activationBytesPerRow(c, topK, vocab) + capacity * ropeTableDims * 4 + topKScratch + commitPath;
   const staging = maxRows * vocab * 4 + 2 * maxRows * topK * 4;
   const weights = weightBytes(c, s.dtype);
   return {

@@ -47,8 +47,8 @@ export class ReferenceModel {
   private readonly vCache: Float32Array[]; // per layer (maxSlots, numKvHeads, headDim)
   private readonly written: Uint8Array; // (maxSlots) 1 where the slot holds K/V
   private highWater = 0; // 1 + the highest slot ever written: attention scans [0, highWater)
-  private readonly invFreq: Float32Array; // (headDim / 2) global layers
-  private readonly invFreqLocal: Float32Array; // (headDim / 2) local layers (config.localLayers)
+  private readonly invFreq: Float32Array; // (rotaryDim / 2) global layers: rope() rotates the first rotaryDim dims of a head
+  private readonly invFreqLocal: Float32Array; // (localRope.rotaryDim / 2) local layers (config.localLayers)
 
   private constructor(readonly config: ModelConfig, get: (name: string) => Float32Array, maxSlots: number, context: number) {
     const c = config;
@@ -82,9 +82,9 @@ export class ReferenceModel {
     this.kCache = this.layers.map(() => new Float32Array(maxSlots * kvDim(c)));
     this.vCache = this.layers.map(() => new Float32Array(maxSlots * kvDim(c)));
     this.written = new Uint8Array(maxSlots);
-    this.invFreq = ropeInvFreq(c.headDim, c.ropeTheta, c.ropeScaling, c.ropeLong && longRopeFactors(c.ropeLong, context));
+    this.invFreq = ropeInvFreq(c.rotaryDim, c.ropeTheta, c.ropeScaling, c.ropeLong && longRopeFactors(c.ropeLong, context));
     const local = c.localRope;
-    this.invFreqLocal = ropeInvFreq(c.headDim, local.ropeTheta, local.ropeScaling, local.ropeLong && longRopeFactors(local.ropeLong, context));
+    this.invFreqLocal = ropeInvFreq(local.rotaryDim, local.ropeTheta, local.ropeScaling, local.ropeLong && longRopeFactors(local.ropeLong, context));
   }
 
   /**

@@ -3,7 +3,9 @@
  * projection's rows it writes the rotated query heads to `q`, and rotated K and plain V of row
  * r to cache slot `prefix + r` of one layer: one dispatch. Given the per-head norm weights
  * (Qwen3's and Gemma 3's q_norm / k_norm), it RMS-normalises each q and k head first, in the same
- * dispatch. One instance per layer (its cache buffers are bound in the constructor).
+ * dispatch. Only the first rotaryDim dims of each q and k head rotate (Phi-3's partial rotary
+ * factor); the rest are written as they are. One instance per layer (its cache buffers are bound
+ * in the constructor).
  */
 import { OpShapeError } from '../gpu/errors.ts';
 import { bindBuffers, type BufferRange, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
@@ -13,8 +15,9 @@ import { longRopeFactors, ropeInvFreq, type LongRope, type RopeScaling } from '.
 export interface RopeDims {
   nHeads: number;
   nKvHeads: number;
-  /** Even: rotate-half pairs element i with i + headDim/2. */
   headDim: number;
+  /** Even, in (0, headDim]: the leading dims of a head that rotate, pairing i with i + rotaryDim/2 (default headDim). */
+  rotaryDim?: number;
   /** Most rows one pass may hold (the activation buffers' capacity). */
   maxRows: number;
   /** The per-head RMSNorm's epsilon (with RopeBuffers.qkNorm). */
@@ -24,7 +27,7 @@ export interface RopeDims {
 export interface RopeBuffers {
   /** (maxRows) u32 RoPE position per row. */
   positions: GPUBuffer;
-  /** (maxPositions, headDim/2) vec2<f32> (cos, sin), from `ropeTable`. */
+  /** (maxPositions, rotaryDim/2) vec2<f32> (cos, sin), from `ropeTable`. */
   table: GPUBuffer;
   /** (maxRows, nHeads + 2 * nKvHeads, headDim) f32: each row's query heads, key heads, value heads. */
   qkv: GPUBuffer;
@@ -39,17 +42,18 @@ export interface RopeBuffers {
 }
 
 /**
- * (maxPositions, headDim/2, 2) interleaved cos/sin of position * invFreq[i], computed in double
+ * (maxPositions, rotaryDim/2, 2) interleaved cos/sin of position * invFreq[i], computed in double
  * precision from the same f32 inverse frequencies as the CPU reference (`ropeInvFreq`), so the
- * GPU angles equal the reference's up to one f32 rounding. `context`: the context the engine
+ * GPU angles equal the reference's up to one f32 rounding. rotaryDim: the rotated dims of a head
+ * (headDim, or Phi-3's head_dim * partial_rotary_factor). `context`: the context the engine
  * serves (its maxContext, not the table's extra tree rows), which picks LongRoPE's factors.
  */
-export function ropeTable(headDim: number, theta: number, scaling: RopeScaling | null, maxPositions: number, long: LongRope | null = null, context = maxPositions): Float32Array {
-  if (headDim % 2 !== 0) throw new OpShapeError(`ropeTable: headDim must be even for rotate-half RoPE, got ${headDim}`);
-  const inv = ropeInvFreq(headDim, theta, scaling, long && longRopeFactors(long, context));
+export function ropeTable(rotaryDim: number, theta: number, scaling: RopeScaling | null, maxPositions: number, long: LongRope | null = null, context = maxPositions): Float32Array {
+  if (rotaryDim % 2 !== 0) throw new OpShapeError(`ropeTable: rotaryDim must be even for rotate-half RoPE, got ${rotaryDim}`);
+  const inv = ropeInvFreq(rotaryDim, theta, scaling, long && longRopeFactors(long, context));
   const af = long?.attentionFactor ?? 1;
-  const half = headDim / 2;
-  const table = new Float32Array(maxPositions * headDim);
+  const half = rotaryDim / 2;
+  const table = new Float32Array(maxPositions * rotaryDim);
   for (let p = 0; p < maxPositions; p++) {
     for (let i = 0; i < half; i++) {
       const angle = p * inv[i];
@@ -61,11 +65,11 @@ export function ropeTable(headDim: number, theta: number, scaling: RopeScaling |
 }
 
 /**
- * (maxPositions, headDim/2, 2) cos 1, sin 0 at every position: a NoPE layer (SmolLM3) runs the
+ * (maxPositions, rotaryDim/2, 2) cos 1, sin 0 at every position: a NoPE layer (SmolLM3) runs the
  * same kernel with no rotation, exactly (a * 1 - b * 0 = a).
  */
-export function identityRopeTable(headDim: number, maxPositions: number): Float32Array {
-  const table = new Float32Array(maxPositions * headDim);
+export function identityRopeTable(rotaryDim: number, maxPositions: number): Float32Array {
+  const table = new Float32Array(maxPositions * rotaryDim);
   for (let i = 0; i < table.length; i += 2) table[i] = 1;
   return table;
 }
@@ -77,11 +81,15 @@ export class RopeKvWrite implements GpuOp {
 
   constructor(env: KernelEnv, label: string, buffers: RopeBuffers, readonly dims: RopeDims) {
     const { nHeads, nKvHeads, headDim } = dims;
+    const rotaryDim = dims.rotaryDim ?? headDim;
     if (headDim % 2 !== 0) throw new OpShapeError(`${label}: headDim must be even for rotate-half RoPE, got ${headDim}`);
+    if (rotaryDim % 2 !== 0 || rotaryDim < 2 || rotaryDim > headDim) {
+      throw new OpShapeError(`${label}: rotaryDim ${rotaryDim} is not an even number of dims in [2, headDim ${headDim}]`);
+    }
     if (nKvHeads < 1 || nHeads % nKvHeads !== 0) throw new OpShapeError(`${label}: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
     const b = buffers;
     const bindings = [env.step, b.positions, b.table, b.qkv, b.q, b.kCache, b.vCache];
-    const constants = { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim };
+    const constants = { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim, ROTARY_DIM: rotaryDim };
     if (b.qkNorm) {
       const eps = dims.eps ?? NaN;
       if (b.qkNorm.size < 2 * headDim * 4 || !(eps > 0)) {

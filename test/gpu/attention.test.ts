@@ -16,12 +16,15 @@ const LLAMA3: RopeScaling = { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, or
 
 describe('rope + kv write', () => {
   // qkNorm: Qwen3's / Gemma 3's per-head RMSNorm of q and k first (the 'normed' entry, a
-  // workgroup of 32 per head): a head of fewer elements than the workgroup, and one wider
-  for (const [name, hd, scaling, prefix, rows, qkNorm] of [
-    ['plain theta, GQA, hd 24', 24, null, 0, 5, false],
-    ['llama-3 scaling, hd 40, long prefix', 40, LLAMA3, 913, 17, false],
-    ['per-head q/k RMSNorm first, hd 10', 10, null, 3, 4, true],
-    ['per-head q/k RMSNorm first, hd 128', 128, null, 0, 3, true],
+  // workgroup of 32 per head): a head of fewer elements than the workgroup, and one wider.
+  // rotary: the rotated leading dims of a head (Phi-3's partial rotary factor), the rest pass through.
+  for (const [name, hd, scaling, prefix, rows, qkNorm, rotary] of [
+    ['plain theta, GQA, hd 24', 24, null, 0, 5, false, 24],
+    ['llama-3 scaling, hd 40, long prefix', 40, LLAMA3, 913, 17, false, 40],
+    ['per-head q/k RMSNorm first, hd 10', 10, null, 3, 4, true, 10],
+    ['per-head q/k RMSNorm first, hd 128', 128, null, 0, 3, true, 128],
+    ['partial rotary (Phi-4-mini\'s 0.75): 18 of hd 24', 24, null, 5, 6, false, 18],
+    ['partial rotary after per-head q/k RMSNorm: 10 of hd 40', 40, null, 2, 3, true, 10],
   ] as const) {
     it(name, async () => {
       const gpu = await testGpu();
@@ -43,16 +46,16 @@ describe('rope + kv write', () => {
       const cacheInit = randomF32(slots * nKv * hd, 4);
       const b = {
         positions: uploadStorage(device, 'test.positions', positions),
-        table: uploadStorage(device, 'test.ropeTable', ropeTable(hd, theta, scaling, maxPos)),
+        table: uploadStorage(device, 'test.ropeTable', ropeTable(rotary, theta, scaling, maxPos)),
         qkv: uploadStorage(device, 'test.qkv', qkv), q: createStorage(device, 'test.q', q.byteLength),
         kCache: uploadStorage(device, 'test.kCache', cacheInit), vCache: uploadStorage(device, 'test.vCache', cacheInit),
         qkNorm: qkNorm ? uploadStorage(device, 'test.qkNorm', Float32Array.of(...qw, ...kw)) : null,
       };
       const env = { device, pipelines: gpu.pipelines, step: gpu.step.buffer };
-      const op = new RopeKvWrite(env, 'test.rope', b, { nHeads, nKvHeads: nKv, headDim: hd, maxRows: rows, eps });
+      const op = new RopeKvWrite(env, 'test.rope', b, { nHeads, nKvHeads: nKv, headDim: hd, rotaryDim: rotary, maxRows: rows, eps });
       await runPass(gpu, rows, (p) => op.encode(p, rows), prefix);
 
-      const inv = ropeInvFreq(hd, theta, scaling);
+      const inv = ropeInvFreq(rotary, theta, scaling); // rope() rotates the first 2 * inv.length dims
       // the CPU rmsNorm normalises rows of its weight's width: here each head
       const qRef = qkNorm ? rmsNorm(q, qw, eps) : q.slice(), kRef = qkNorm ? rmsNorm(k, kw, eps) : k.slice();
       rope(qRef, nHeads, hd, positions, inv);

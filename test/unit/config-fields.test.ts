@@ -114,6 +114,17 @@ const PHI3_PROBES: Record<string, Probe[]> = {
   rope_scaling: [{ patch: { rope_scaling: LONGROPE }, changes: true }],
   original_max_position_embeddings: [{ patch: { rope_parameters: LONGROPE, original_max_position_embeddings: 32 }, changes: true }],
   sliding_window: [{ patch: { sliding_window: 100 }, changes: true }],
+  // head_dim 8: rotary dims 8 * factor, which must be an even integer; the dict's factor wins over the top-level one
+  partial_rotary_factor: [
+    { patch: { partial_rotary_factor: 0.5 }, changes: true },
+    { patch: { rope_parameters: { rope_type: 'default', rope_theta: 1e4, partial_rotary_factor: 0.75 } }, changes: true },
+    { patch: { partial_rotary_factor: 0.5, rope_parameters: { ...LONGROPE, short_factor: [1, 2], long_factor: [4, 8] } }, changes: true },
+    { patch: { partial_rotary_factor: 0.3 }, refused: /"partial_rotary_factor" is 0.3, expected a factor in \(0, 1\] whose head_dim \* factor \(head_dim 8\) is an even integer/ },
+    { patch: { partial_rotary_factor: 0.375 }, refused: /"partial_rotary_factor" is 0.375/ },
+    { patch: { partial_rotary_factor: 1.5 }, refused: /"partial_rotary_factor" is 1.5/ },
+    { patch: { rope_parameters: { rope_type: 'default', rope_theta: 1e4, partial_rotary_factor: 0 } }, refused: /"rope_parameters.partial_rotary_factor" is 0/ },
+    { patch: { partial_rotary_factor: 0.5, rope_parameters: LONGROPE }, refused: /"rope_parameters.short_factor" is \[1,2,3,4\], expected a list of 2 \(head_dim 8 \* partial_rotary_factor \/ 2\)/ },
+  ],
 };
 
 const OVERRIDES: Record<string, Record<string, Probe[]>> = {

@@ -59,7 +59,7 @@ describe('parseConfig on published configs', () => {
       modelType: 'llama', vocabSize: 32000, hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32,
       headDim: 128, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null, maxPositionEmbeddings: 4096, tieWordEmbeddings: false,
       attentionBias: false, qkNorm: false, normOffset: 0, embedScale: 1, hiddenAct: 'silu', sandwichNorms: false,
-      attentionScale: 1 / Math.sqrt(128), attnSoftcap: null, finalSoftcap: null, localLayers: new Array(32).fill(false), localRope: { ropeTheta: 10000, ropeScaling: null, ropeLong: null }, ropeLong: null, fusedProjections: false, noRopeLayers: new Array(32).fill(false),
+      attentionScale: 1 / Math.sqrt(128), attnSoftcap: null, finalSoftcap: null, localLayers: new Array(32).fill(false), localRope: { ropeTheta: 10000, ropeScaling: null, ropeLong: null, rotaryDim: 128 }, ropeLong: null, rotaryDim: 128, fusedProjections: false, noRopeLayers: new Array(32).fill(false),
       bosTokenId: 1, eosTokenIds: [2],
     });
   });
@@ -139,6 +139,50 @@ describe('RoPE settings in both config.json layouts', () => {
     expect(() => parseConfig(differ)).toThrow(/"rope_parameters.sliding_attention" is .*per-layer-type RoPE is not supported/);
     // Llama has no layer types: a nested dict is an unknown key there
     expect(() => parseConfig({ ...LLAMA2_7B, rope_parameters: { full_attention: rp } })).toThrow(/"rope_parameters.full_attention"/);
+  });
+});
+
+describe('partial rotary embedding (Phi-4-mini)', () => {
+  // Phi-4-mini-instruct's config.json (4.x layout, abridged; the 48 LongRoPE factors of each list replaced by ramps)
+  const ramp = (top: number) => Array.from({ length: 48 }, (_, i) => 1 + ((top - 1) * i) / 47);
+  const PHI4_MINI = {
+    architectures: ['Phi3ForCausalLM'], bos_token_id: 199999, eos_token_id: 199999, hidden_act: 'silu', hidden_size: 3072,
+    intermediate_size: 8192, max_position_embeddings: 131072, model_type: 'phi3', num_attention_heads: 24, num_hidden_layers: 32,
+    num_key_value_heads: 8, original_max_position_embeddings: 4096, partial_rotary_factor: 0.75, rms_norm_eps: 1e-5,
+    rope_scaling: { long_factor: ramp(60), short_factor: ramp(3), type: 'longrope' }, rope_theta: 10000.0,
+    sliding_window: 262144, tie_word_embeddings: true, vocab_size: 200064,
+  };
+
+  it('rotates head_dim * partial_rotary_factor = 96 of 128 dims, with one LongRoPE factor per rotated pair (48)', () => {
+    const c = parseConfig(PHI4_MINI);
+    expect(c.headDim).toBe(128);
+    expect(c.rotaryDim).toBe(96);
+    expect(c.localRope.rotaryDim).toBe(96);
+    expect(c.ropeLong?.shortFactor).toHaveLength(48);
+    // transformers 5 layout: the factor inside rope_parameters, which beats a top-level one
+    const { rope_scaling: rs, rope_theta: _, partial_rotary_factor: __, ...rest } = PHI4_MINI;
+    const v5 = { ...rest, rope_parameters: { ...rs, rope_theta: 10000.0, partial_rotary_factor: 0.75 } };
+    expect(parseConfig(v5)).toEqual(c);
+    expect(parseConfig({ ...v5, partial_rotary_factor: 0.5 }).rotaryDim).toBe(96);
+    // factor lists of head_dim / 2 (64) are the wrong length here
+    const long64 = { ...PHI4_MINI, rope_scaling: { ...PHI4_MINI.rope_scaling, short_factor: Array(64).fill(1) } };
+    expect(() => parseConfig(long64)).toThrow(/"rope_scaling.short_factor" is .*expected a list of 48 \(head_dim 128 \* partial_rotary_factor \/ 2\)/);
+  });
+
+  it('a factor that does not give an even integer number of dims is refused, naming the field and value', () => {
+    const { rope_scaling: _, ...plain } = PHI4_MINI;
+    expect(parseConfig({ ...plain, partial_rotary_factor: 0.25 }).rotaryDim).toBe(32);
+    for (const f of [0.3, 0.5078125, 0, -0.5, 1.25, '0.75']) {
+      expect(() => parseConfig({ ...plain, partial_rotary_factor: f }, 'phi4/config.json')).toThrow(ConfigError);
+      expect(() => parseConfig({ ...plain, partial_rotary_factor: f }, 'phi4/config.json')).toThrow(`phi4/config.json: field "partial_rotary_factor" is ${JSON.stringify(f)}`);
+    }
+  });
+
+  it('is refused for the architectures whose transformers classes rotate the whole head whatever the factor', () => {
+    expect(() => parseConfig({ ...LLAMA2_7B, partial_rotary_factor: 0.5 })).toThrow(/"partial_rotary_factor" is 0.5, expected 1 \(only Phi-3 rotates part of each head/);
+    expect(() => parseConfig({ ...QWEN25_05B, rope_theta: undefined, rope_parameters: { rope_type: 'default', rope_theta: 1e6, partial_rotary_factor: 0.5 } }))
+      .toThrow(/"rope_parameters.partial_rotary_factor" is 0.5/);
+    expect(parseConfig({ ...LLAMA2_7B, partial_rotary_factor: 1 }).rotaryDim).toBe(128);
   });
 });
 

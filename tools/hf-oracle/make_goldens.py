@@ -134,6 +134,15 @@ FAMILIES = {
         pad_token_id=32000, sliding_window=2047, original_max_position_embeddings=16,
         rope_parameters=dict(rope_type='longrope', rope_theta=10000.0, short_factor=[1.0, 1.5, 3.0, 7.0],
                              long_factor=[1.0, 4.0, 16.0, 40.0]))),
+    # Phi-4-mini: Phi-3 with a partial rotary factor (0.75: RoPE rotates the first 12 of each
+    # 16-wide head, the last 4 pass unrotated; Phi-4-mini: 96 of 128), LongRoPE factor lists of
+    # rotary_dim / 2, tied embeddings; the 4.x layout keeps the factor at the top level, as
+    # Phi-4-mini's own config.json does. Tokenizer and vocabulary as for 'phi3' above.
+    'phi4mini': dict(cls='Phi3Config', tokenizer='tokenizer-llama2', seed=1409, config=dict(
+        SMALL, hidden_size=32, vocab_size=32064, tie_word_embeddings=True, bos_token_id=1, eos_token_id=32000,
+        pad_token_id=32000, sliding_window=2047, original_max_position_embeddings=64, partial_rotary_factor=0.75,
+        rope_parameters=dict(rope_type='longrope', rope_theta=10000.0, short_factor=[1.0, 1.25, 2.0, 3.0, 5.0, 9.0],
+                             long_factor=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]))),
 }
 
 
@@ -167,6 +176,9 @@ def legacy_layout(config_json):
         c['rope_local_base_freq'] = rp['sliding_attention']['rope_theta']
         rp = dict(rp['full_attention'])
     c['rope_theta'] = rp.pop('rope_theta')
+    # a partial rotary factor sits at the top level in 4.x (Phi-4-mini's config.json); 1.0 stays where it is
+    if rp.get('partial_rotary_factor', 1.0) != 1.0:
+        c['partial_rotary_factor'] = rp.pop('partial_rotary_factor')
     rtype = rp.get('rope_type', 'default')
     c['rope_scaling'] = None if rtype == 'default' else rp
     return c
