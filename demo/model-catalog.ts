@@ -8,9 +8,10 @@
  * revision), the fields of transformers' config classes that set a tensor shape or the number of
  * RoPE tables. Left out: the RoPE scaling of Llama-3.2 (llama3) and the LongRoPE factor lists of
  * Phi-3.5 / Phi-4 (48 short and 48 long factors each): they change RoPE frequencies, not the size
- * of any buffer. Phi-4-mini's `partial_rotary_factor` (0.75) is kept: the engine refuses it
- * (ConfigError), and the picker says so instead of showing sizes. test/unit/model-catalog.test.ts checks each entry's parameter count against its
- * model card.
+ * of any buffer. Phi-4-mini's `partial_rotary_factor` (0.75) is kept: it sets the width of the
+ * RoPE table (96 of each head's 128 dims rotate). An entry whose config the engine refuses
+ * (ConfigError) is marked with the error instead of sizes. test/unit/model-catalog.test.ts checks
+ * each entry's parameter count against its model card.
  */
 import { parseConfig, type ModelConfig } from '../src/model/config';
 import { estimateMemory, parameterCount, shortfall, type MemoryShortfall } from '../src/model/memory';

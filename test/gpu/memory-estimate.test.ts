@@ -73,6 +73,8 @@ describeIn('node')('memory estimate = what GpuModel.load allocates', () => {
   const cases: [string, () => Promise<ModelFiles>, WeightDtype, number][] = [
     // Gemma 3: four norms per layer, q/k norms, a second (local) RoPE table, the head sharing the f16 embedding; vocabulary 262144
     ['gemma3 f16', async () => (await hfGolden('gemma3')).files, 'f16', 4],
+    // Phi-4-mini-like: partial rotary, so the RoPE table holds rotaryDim (12), not headDim (16), values per position
+    ['phi4mini f32', async () => (await hfGolden('phi4mini')).files, 'f32', 4],
   ];
   for (const [name, files, dtype, maxRows] of cases) {
     itIn('node')(`${name}, ${maxRows} rows: weights, KV cache, activations and staging exact`, async () => {

@@ -29,18 +29,12 @@ const PUBLISHED: Record<string, number> = {
   'mistralai/Mistral-7B-Instruct-v0.3': 7.25e9,
 };
 
-/** Phi-4-mini's partial rotary factor changes no tensor shape: count it without. */
-function shapeConfig(id: string) {
-  const { partial_rotary_factor: _, ...rest } = CATALOG.find((e) => e.id === id)!.config;
-  return parseConfig(rest);
-}
-
 describe('model catalog', () => {
   it('lists every supported family, each entry with its published parameter count within 1%', () => {
     expect(CATALOG.map((e) => e.id)).toEqual(Object.keys(PUBLISHED));
     expect(new Set(CATALOG.map((e) => e.config.model_type))).toEqual(new Set(['llama', 'qwen2', 'qwen3', 'gemma3_text', 'gemma2', 'phi3', 'smollm3', 'mistral']));
     for (const e of CATALOG) {
-      const n = parameterCount(shapeConfig(e.id));
+      const n = parameterCount(parseConfig(e.config));
       expect(Math.abs(n / PUBLISHED[e.id] - 1), `${e.id}: ${n} parameters`).toBeLessThan(0.01);
     }
   });
@@ -64,8 +58,13 @@ describe('model catalog', () => {
       refused: { limit: 'maxStorageBufferBindingSize', needed: 28672 * 4096 * 2, buffer: 'weights.model.layers.0.mlp.gate_up_proj' },
     });
     expect(catalogSizing(CATALOG[2], 'q4', defaults)).toMatchObject({ refused: null });
+    // Phi-4-mini: partial rotary (96 of 128 dims), so its RoPE table is 96 wide; a factor giving no even dim count is refused
     const phi4 = CATALOG.find((x) => x.id === 'microsoft/Phi-4-mini-instruct')!;
-    expect(() => catalogConfig(phi4)).toThrow(ConfigError);
-    expect(catalogSizing(phi4, 'q4', defaults)).toEqual({ family: 'phi3', unsupported: expect.stringMatching(/partial_rotary_factor" is 0.75/) });
+    expect(catalogConfig(phi4).rotaryDim).toBe(96);
+    expect(catalogSizing(phi4, 'q4', defaults)).toEqual({ family: 'phi3', download: 2 * parameterCount(catalogConfig(phi4)), maxContext: 2048, refused: null,
+      memory: estimateMemory(catalogConfig(phi4), { dtype: 'q4', maxContext: 2048, maxRows: 128, topKSlice: 2048 }).total });
+    const odd = { ...phi4, config: { ...phi4.config, partial_rotary_factor: 0.3 } };
+    expect(() => catalogConfig(odd)).toThrow(ConfigError);
+    expect(catalogSizing(odd, 'q4', defaults)).toEqual({ family: 'phi3', unsupported: expect.stringMatching(/partial_rotary_factor" is 0.3/) });
   });
 });
