@@ -39,7 +39,12 @@ export interface RopeContext {
   partialRotary?: boolean;
   /** The rotary dim of the top-level partial_rotary_factor, which a dict without its own factor takes (set by ropeOf). */
   rotaryDim?: number;
+  /** Older names of rope types that the architecture's config class renames (Phi3Config: "su" and "yarn" are "longrope"). */
+  typeAliases?: Readonly<Record<string, string>>;
 }
+
+/** Phi3Config's renaming of the rope types early Phi-3 configs wrote ("su" in Phi-3-mini-128k's first config.json). */
+export const PHI3_TYPE_ALIASES: Readonly<Record<string, string>> = { su: 'longrope', yarn: 'longrope' };
 
 /** Keys a RoPE dict may hold, per rope type; any other key is refused (it would change the angles). */
 const KEYS: Record<string, string[]> = {
@@ -95,7 +100,8 @@ export function ropeOf(r: ConfigReader, ctx: RopeContext, layerTypes: readonly s
 /** One RoPE dict ({rope_type, rope_theta, ...}); `theta` where the dict has no rope_theta. */
 export function ropeDict(s: ConfigReader, theta: number, ctx: RopeContext): Rope {
   const maxPositions = ctx.maxPositions;
-  const type = s.obj.rope_type ?? s.obj.type ?? 'default';
+  const written = s.obj.rope_type ?? s.obj.type ?? 'default';
+  const type = (typeof written === 'string' ? ctx.typeAliases?.[written] : undefined) ?? written;
   const keys = typeof type === 'string' ? KEYS[type] : undefined;
   if (!keys) s.fail('rope_type', type, `one of ${Object.keys(KEYS).map((k) => `"${k}"`).join(', ')} (other RoPE types are not supported)`);
   const unknown = Object.keys(s.obj).find((k) => !keys.includes(k));

@@ -12,7 +12,7 @@
  */
 import { ConfigError, show } from '../errors.ts';
 import { ConfigReader as Reader, type Json } from './config-reader.ts';
-import { ropeOf, type Rope } from './config-rope.ts';
+import { ropeOf, PHI3_TYPE_ALIASES, type Rope } from './config-rope.ts';
 import { gemmaOf } from './config-gemma.ts';
 import type { LongRope, RopeScaling } from './cpu-ops.ts';
 
@@ -230,7 +230,7 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
   // Phi3Config's original_max_position_embeddings (default 4096) overrides the RoPE dict's;
   // Phi-3 alone rotates part of each head (partial_rotary_factor, config-rope.ts rotaryDimOf)
   const ctx = {
-    headDim: heads.headDim, maxPositions: maxPos, partialRotary: phi3,
+    headDim: heads.headDim, maxPositions: maxPos, partialRotary: phi3, typeAliases: phi3 ? PHI3_TYPE_ALIASES : undefined,
     originalMaxPositions: phi3 ? r.int('original_max_position_embeddings', LIMITS.maxPositionEmbeddings, 4096) : undefined,
   };
   const rope = g ? g.globalRope : ropeOf(r, ctx, ['qwen2', 'qwen3', 'smollm3'].includes(modelType) ? LAYER_TYPES : []);

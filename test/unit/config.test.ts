@@ -95,6 +95,15 @@ describe('parseConfig on published configs', () => {
     expect(parseConfig({ ...PHI3_128K, sliding_window: 8192 }).maxPositionEmbeddings).toBe(8192);
   });
 
+  it('Phi-3: the early rope types "su" and "yarn" are LongRoPE, as Phi3Config renames them; other families refuse them', () => {
+    const longRope = parseConfig(PHI3_128K).ropeLong;
+    for (const type of ['su', 'yarn']) {
+      expect(parseConfig({ ...PHI3_128K, rope_scaling: { ...PHI3_128K.rope_scaling, type } }).ropeLong, type).toEqual(longRope);
+    }
+    const { short_factor, long_factor } = PHI3_128K.rope_scaling;
+    expect(() => parseConfig({ ...LLAMA2_7B, rope_scaling: { type: 'su', short_factor, long_factor } })).toThrow(/rope_type.*"su"/);
+  });
+
   it('SmolLM2 135M (llama type, 9 heads of 64)', () => {
     const c = parseConfig(SMOLLM2_135M);
     expect([c.modelType, c.numHeads, c.numKvHeads, c.headDim, c.ropeTheta, c.tieWordEmbeddings]).toEqual(['llama', 9, 3, 64, 100000, true]);
