@@ -31,6 +31,13 @@
 // own, in a tile that another row of the block still fills) weigh exactly 0 and are skipped in
 // the accumulator, so a row's result does not depend on the rows beside it.
 //
+// Sliding window (WINDOW > 0: Mistral, Gemma's local layers, ...): a row's position is its key
+// count - 1 (keys are numbered by position, the row itself last), and it sees the keys k with
+// k > position - WINDOW (transformers' sliding_window_overlay); older keys score NEG like keys it
+// does not have. Leading tiles that no row of the block sees are skipped: a tile without a seen
+// key leaves m, l and acc at their initial values, so skipping it changes nothing, and a row
+// whose window covers all its keys runs exactly the arithmetic of WINDOW = 0.
+//
 // Query vector i of a workgroup is row row0 + i / HPW, head head0 + i % HPW.
 // Dispatch: (N_HEADS / HPW, ceil(rows / RB)).
 
@@ -50,6 +57,7 @@ override RB: u32 = 1u;    // rows per workgroup; HPW * RB <= MAX_QV
 override QV: u32 = HPW * RB;
 override SCALE: f32 = 0.0;   // scores are q.k * SCALE; 0 means 1/sqrt(HEAD_DIM) (Gemma: query_pre_attn_scalar^-0.5)
 override SOFTCAP: f32 = 0.0; // Gemma 2: a seen score s becomes SOFTCAP * tanh(s / SOFTCAP); 0 means none
+override WINDOW: u32 = 0u;   // sliding window: a row at position p sees keys k > p - WINDOW; 0 means none
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> mask: array<vec4<u32>>;  // (rows) bit j => sees slot prefix + j
@@ -65,6 +73,7 @@ var<workgroup> tile_slot: array<u32, RB * TILE>;    // (RB, TILE) cache slot of 
 var<workgroup> tile_max: array<f32, QV>;            // (QV) running max after the tile (thread i writes vector i)
 var<workgroup> l_total: array<f32, QV>;             // (QV) final softmax denominators
 var<workgroup> block_keys: u32;                     // the most keys any row of the block has
+var<workgroup> block_start: u32;                    // the first key any row of the block sees, rounded down to TILE
 
 // The uncommitted slots that row `row` sees: mask bits j < rowBase + rows (earlier draft
 // levels' rows, then this pass's), the others cleared.
@@ -100,6 +109,22 @@ fn key_slot(bits: vec4<u32>, key: u32) -> u32 {
     n -= c;
   }
   return NO_KEY; // not reached for key < key_count(bits)
+}
+
+// The first key a row with `n` keys sees: n - WINDOW inside a sliding window, else 0.
+fn first_key(n: u32) -> u32 {
+  return select(0u, n - WINDOW, WINDOW > 0u && n > WINDOW);
+}
+
+// Scores of key `key` set to NEG for the query vectors whose row's window starts after it
+// (first: each live row's first_key).
+fn window_mask(s_in: array<f32, MAX_QV>, nr: u32, first: array<u32, MAX_QV>, key: u32) -> array<f32, MAX_QV> {
+  var s = s_in;
+  for (var rb = 0u; rb < nr; rb++) {
+    if (key >= first[rb]) { continue; }
+    for (var h = 0u; h < HPW; h++) { s[rb * HPW + h] = NEG; }
+  }
+  return s;
 }
 
 fn q_offset(row0: u32, head0: u32, i: u32) -> u32 {
@@ -218,18 +243,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     q_scaled[e] = q[q_offset(row0, head0, e / HEAD_DIM) + e % HEAD_DIM] * scale;
     acc[e] = 0.0;
   }
+  var first: array<u32, MAX_QV>; // (nr) each live row's first seen key (sliding window)
+  for (var rb = 0u; rb < nr; rb++) { first[rb] = first_key(key_count(row_bits(row0 + rb))); }
   if (t == 0u) {
     var most = 0u;
-    for (var rb = 0u; rb < nr; rb++) { most = max(most, key_count(row_bits(row0 + rb))); }
+    var least = 0xffffffffu;
+    for (var rb = 0u; rb < nr; rb++) {
+      most = max(most, key_count(row_bits(row0 + rb)));
+      least = min(least, first[rb]);
+    }
     block_keys = most;
+    block_start = least - least % TILE;
   }
-  // Also the barrier after the writes above; the loop bound must be uniform for the barriers in it.
+  // Also the barrier after the writes above; the loop bounds must be uniform for the barriers in it.
   let n_keys = workgroupUniformLoad(&block_keys);
+  let key0 = workgroupUniformLoad(&block_start);
 
   var m: array<f32, MAX_QV>; // running max per query vector (same values in every thread)
   for (var i = 0u; i < nq; i++) { m[i] = NEG; }
   var l = 0.0;               // running sum of exp(score - m) of vector t, kept by thread t < nq
-  for (var start = 0u; start < n_keys; start += TILE) {
+  for (var start = key0; start < n_keys; start += TILE) {
     let count = min(TILE, n_keys - start);
     // A tile inside the committed prefix holds the same keys for every row (key = slot) and
     // shares each K/V load across the block; past it, each row resolves its own keys. Both
@@ -243,6 +276,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       resolve_keys(row0, nr, start, count, t); // thread t resolves key start + t of every row
       s_own = scores(nr, t, kv_head);
     }
+    if (WINDOW > 0u) { s_own = window_mask(s_own, nr, first, start + t); }
     for (var i = 0u; i < nq; i++) { tile_p[i * TILE + t] = s_own[i]; }
     workgroupBarrier();
     // Thread i reduces vector i: SwiftShader runs lanes in small SIMD groups, so a scan by

@@ -8,7 +8,11 @@ import { parseSafetensors } from '../src/model/safetensors.ts';
 import { tensorF32, validateTensors, type ModelFiles } from '../src/model/weights.ts';
 
 /** The families with goldens, each proven on the CPU reference and the GPU forward. */
-export const HF_FAMILIES = ['llama32', 'llama', 'mistral', 'qwen2', 'qwen3', 'gemma3', 'gemma2', 'phi3', 'phi3-long', 'smollm3', 'phi4mini'] as const;
+export const HF_FAMILIES = [
+  'llama32', 'llama', 'mistral', 'qwen2', 'qwen3', 'gemma3', 'gemma2', 'phi3', 'phi3-long', 'smollm3', 'phi4mini',
+  // sliding windows of 8 positions under prompts of 17-21 tokens
+  'mistral-window', 'gemma2-window', 'gemma3-window', 'qwen2-window',
+] as const;
 export type HfFamily = (typeof HF_FAMILIES)[number];
 
 /** config.json as transformers 5 writes it (`rope_parameters`), or the 4.x layout (top-level rope_theta / rope_scaling). */

@@ -7,9 +7,8 @@
  *    f32), GeGLU with tanh-GELU (`hidden_activation` "gelu_pytorch_tanh"), four norms per layer;
  *  - attention logits scaled by query_pre_attn_scalar^-0.5 instead of head_dim^-0.5;
  *  - `layer_types` marks sliding (local) layers (default: Gemma 2 every other layer from the
- *    first, Gemma 3 all but every `sliding_window_pattern`-th). Sliding-window attention equals
- *    full attention while the sequence fits the window, so the context is capped at
- *    `sliding_window` (exact, without a windowed kernel).
+ *    first, Gemma 3 all but every `sliding_window_pattern`-th); their attention sees the last
+ *    `sliding_window` positions (default 4096; null: full attention), the context is not capped.
  * Gemma 2: attention and final logit soft-capping (cap * tanh(x / cap)), one RoPE.
  * Gemma 3: per-head q/k norm; the local layers use their own RoPE,
  * rope_parameters.sliding_attention (4.x: theta `rope_local_base_freq`), the global layers
@@ -29,8 +28,8 @@ export interface GemmaSettings {
   localLayers: boolean[];
   localRope: Rope;
   globalRope: Rope;
-  /** max_position_embeddings capped at the sliding window when a layer slides. */
-  context: number;
+  /** (numLayers) the sliding window of each local layer, 0 on the global ones. */
+  layerWindows: number[];
 }
 
 /** Each layer's type: `layer_types`, else the family's pattern (every `pattern`-th layer global). */
@@ -97,11 +96,11 @@ function softcapOf(r: ConfigReader, field: string, gemma3: boolean, fallback: nu
 
 /** `modelType`: "gemma2" or "gemma3_text". */
 export function gemmaOf(r: ConfigReader, modelType: string, numLayers: number, ctx: RopeContext): GemmaSettings {
-  const maxPos = ctx.maxPositions;
   const gemma3 = modelType === 'gemma3_text';
   checkGemmaUnsupported(r);
   const localLayers = localLayersOf(r, numLayers, gemma3);
-  const window = r.int('sliding_window', LIMIT_POSITIONS, 4096);
+  // an explicit null: transformers' sliding layers attend to every key
+  const window = r.obj.sliding_window === null ? 0 : r.int('sliding_window', LIMIT_POSITIONS, 4096);
   let ropes: { globalRope: Rope; localRope: Rope };
   if (gemma3) ropes = gemmaRopes(r, ctx);
   else {
@@ -114,6 +113,6 @@ export function gemmaOf(r: ConfigReader, modelType: string, numLayers: number, c
     finalSoftcap: softcapOf(r, 'final_logit_softcapping', gemma3, 30),
     localLayers,
     ...ropes,
-    context: localLayers.some((l) => l) ? Math.min(maxPos, window) : maxPos,
+    layerWindows: localLayers.map((l) => (l ? window : 0)),
   };
 }

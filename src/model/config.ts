@@ -43,7 +43,7 @@ export interface ModelConfig {
   rotaryDim: number;
   /** Phi-3: q/k/v stored as one qkv_proj and gate/up as one gate_up_proj (split at load, weights.ts). */
   fusedProjections: boolean;
-  /** Longest sequence the model supports (capped at a sliding window, see below). */
+  /** Longest sequence the model supports (max_position_embeddings). */
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
   /** q/k/v projections carry a bias (Qwen2 always; Llama's `attention_bias` is refused, see checkUnsupported). */
@@ -71,12 +71,17 @@ export interface ModelConfig {
   attnSoftcap: number | null;
   /** Gemma 2: logits become cap * tanh(logit / cap), else null. */
   finalSoftcap: number | null;
-  /** (numLayers) true where the layer uses localRope (Gemma 3's sliding layers, the context capped at their window). */
+  /** (numLayers) true where the layer uses localRope (Gemma's sliding layers). */
   localLayers: boolean[];
   /** RoPE of the local layers; equal to the global one where no layer is local. */
   localRope: Rope;
   /** (numLayers) true where the layer applies no RoPE (SmolLM3's `no_rope_layers` entries 0, NoPE). */
   noRopeLayers: boolean[];
+  /**
+   * (numLayers) each layer's sliding window, 0 for full attention: a query at position p sees
+   * the keys at positions p - window < k <= p (transformers' sliding_window_overlay).
+   */
+  layerWindows: number[];
   bosTokenId: number | null;
   eosTokenIds: number[];
 }
@@ -170,27 +175,38 @@ const DEFAULT_MAX_POSITIONS: Record<string, number> = { llama: 2048, qwen2: 3276
 /** The layer types of Qwen2/Qwen3 configs (their `layer_types`, and the keys a nested rope_parameters may use). */
 const LAYER_TYPES = ['full_attention', 'sliding_attention'] as const;
 
+/** A window field: absent means `fallback`, null none (0). */
+function windowOf(r: Reader, fallback: number | null): number {
+  if (r.obj.sliding_window === null) return 0;
+  return r.has('sliding_window') || fallback !== null ? r.int('sliding_window', LIMITS.maxPositionEmbeddings, fallback ?? undefined) : 0;
+}
+
 /**
- * Sliding-window attention (Mistral `sliding_window`, Qwen2/Qwen3 `use_sliding_window` on the
- * layers its `layer_types` or `max_window_layers` mark) equals full attention while the
- * sequence fits the window, so capping the context at the window keeps every output exact
- * without a windowed kernel.
+ * Each layer's sliding window (0: full attention), as transformers 5 sets it: Mistral's and
+ * Phi-3's `sliding_window` on every layer (MistralConfig default 4096, Phi3Config none); Qwen2's
+ * and Qwen3's only with `use_sliding_window`, on the layers `layer_types` marks sliding, by
+ * default those at index >= `max_window_layers` (default 28); SmolLM3's likewise, by default on
+ * its NoPE layers (SmolLM3Config.__post_init__). Attention masks keys older than the window
+ * (cpu-ops.ts attention, shaders/attention_tree_f32.wgsl WINDOW); the context is not capped.
  */
-function contextOf(r: Reader, modelType: string, numLayers: number): number {
-  const maxPos = r.int('max_position_embeddings', LIMITS.maxPositionEmbeddings, DEFAULT_MAX_POSITIONS[modelType]);
+function windowsOf(r: Reader, modelType: string, numLayers: number, noRope: boolean[]): number[] {
   const qwen = modelType === 'qwen2' || modelType === 'qwen3' || modelType === 'smollm3';
-  if (qwen) {
-    r.bool('use_sliding_window', false);
-    if (r.has('max_window_layers')) r.int('max_window_layers', LIMITS.numLayers);
-    const lt = r.obj.layer_types;
-    if (lt !== undefined && lt !== null) {
-      const ok = Array.isArray(lt) && lt.length === numLayers && lt.every((t) => (LAYER_TYPES as readonly unknown[]).includes(t));
-      if (!ok) r.fail('layer_types', lt, `a list of ${numLayers} (num_hidden_layers) of ${LAYER_TYPES.map((t) => `"${t}"`).join(' / ')}`);
-    }
+  if (!qwen) {
+    const all = modelType === 'mistral' ? windowOf(r, 4096) : modelType === 'phi3' ? windowOf(r, null) : 0;
+    return new Array<number>(numLayers).fill(all);
   }
-  const windowed = modelType === 'mistral' || modelType === 'phi3' || (qwen && r.obj.use_sliding_window === true);
-  if (!windowed || !r.has('sliding_window')) return maxPos;
-  return Math.min(maxPos, r.int('sliding_window', LIMITS.maxPositionEmbeddings));
+  const use = r.bool('use_sliding_window', false);
+  const maxWindowLayers = r.has('max_window_layers') ? r.int('max_window_layers', LIMITS.numLayers) : 28;
+  let sliding = Array.from({ length: numLayers }, (_, i) => (modelType === 'smollm3' ? noRope[i] : i >= maxWindowLayers));
+  const lt = r.obj.layer_types;
+  if (lt !== undefined && lt !== null) {
+    const ok = Array.isArray(lt) && lt.length === numLayers && lt.every((t) => (LAYER_TYPES as readonly unknown[]).includes(t));
+    if (!ok) r.fail('layer_types', lt, `a list of ${numLayers} (num_hidden_layers) of ${LAYER_TYPES.map((t) => `"${t}"`).join(' / ')}`);
+    sliding = (lt as string[]).map((t) => t === 'sliding_attention');
+  }
+  // transformers sets sliding_window to None without use_sliding_window (SmolLM3: default none)
+  const window = use ? windowOf(r, modelType === 'smollm3' ? null : 4096) : 0;
+  return sliding.map((s) => (s ? window : 0));
 }
 
 /**
@@ -236,8 +252,7 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
   const rope = g ? g.globalRope : ropeOf(r, ctx, ['qwen2', 'qwen3', 'smollm3'].includes(modelType) ? LAYER_TYPES : []);
   // Phi3Config.validate_rope allows only these two
   if (phi3 && rope.ropeScaling) r.fail('rope_parameters.rope_type', 'llama3', '"default" or "longrope" (the RoPE types of Phi-3)');
-  // LongRoPE does not cap the context: beyond original_max_position_embeddings the long factors apply
-  const context = g ? g.context : contextOf(r, modelType, numLayers);
+  const noRopeLayers = modelType === 'smollm3' ? noRopeLayersOf(r, numLayers) : new Array<boolean>(numLayers).fill(false);
   return {
     modelType,
     vocabSize,
@@ -249,7 +264,8 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
     rmsNormEps: r.num('rms_norm_eps', 0, 1, phi3 ? 1e-5 : 1e-6),
     fusedProjections: phi3,
     ...rope,
-    maxPositionEmbeddings: context,
+    // neither a sliding window nor LongRoPE caps the context (beyond original_max_position_embeddings the long factors apply)
+    maxPositionEmbeddings: maxPos,
     tieWordEmbeddings: r.bool('tie_word_embeddings', gemma || modelType === 'smollm3'),
     // Qwen2's attention always has q/k/v biases (transformers hard-codes bias=True there).
     attentionBias: modelType === 'qwen2',
@@ -263,7 +279,8 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
     finalSoftcap: g ? g.finalSoftcap : null,
     localLayers: g ? g.localLayers : new Array<boolean>(numLayers).fill(false),
     localRope: g ? g.localRope : rope,
-    noRopeLayers: modelType === 'smollm3' ? noRopeLayersOf(r, numLayers) : new Array<boolean>(numLayers).fill(false),
+    noRopeLayers,
+    layerWindows: g ? g.layerWindows : windowsOf(r, modelType, numLayers, noRopeLayers),
     bosTokenId: bos.length > 0 ? bos[0] : null,
     eosTokenIds: r.ids('eos_token_id', vocabSize),
   };

@@ -169,7 +169,7 @@ function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activati
     inputNorm: pre.norm,
     qkv: new MatmulOp(env, `${p}qkv`, { ...pre.buffers, w: w.wQkv, bias: w.bQkv, y: a.qkv }, { inDim: h, outDim: qDim(c) + 2 * kvDim(c), ...format, ...pre.options }),
     rope: new RopeKvWrite(env, `${p}rope`, { positions: a.positions, table: ropeTable, qkv: a.qkv, q: a.q, qkNorm: w.qkNorm, ...cache }, { ...dims, rotaryDim, eps: c.rmsNormEps }),
-    attention: new TreeAttention(env, `${p}attention`, { mask: a.mask, q: a.q, ...cache, out: a.att }, { ...dims, scale: c.attentionScale, softcap: c.attnSoftcap }),
+    attention: new TreeAttention(env, `${p}attention`, { mask: a.mask, q: a.q, ...cache, out: a.att }, { ...dims, scale: c.attentionScale, softcap: c.attnSoftcap, window: c.layerWindows[l] }),
     o: new MatmulOp(env, `${p}o`, { x: a.att, w: w.wo, y: out.y }, { inDim: qDim(c), outDim: h, ...format, accumulate: out.accumulate }),
     attnOut: sandwich ? branchNorm(env, `${p}attnOut`, c, a, a.branch!, w.postNorm) : null,
     postNorm: post.norm,

@@ -46,6 +46,7 @@ export class ReferenceModel {
   private readonly kCache: Float32Array[]; // per layer (maxSlots, numKvHeads, headDim)
   private readonly vCache: Float32Array[]; // per layer (maxSlots, numKvHeads, headDim)
   private readonly written: Uint8Array; // (maxSlots) 1 where the slot holds K/V
+  private readonly slotPositions: Int32Array; // (maxSlots) the position whose K/V the slot holds (sliding windows)
   private highWater = 0; // 1 + the highest slot ever written: attention scans [0, highWater)
   private readonly invFreq: Float32Array; // (rotaryDim / 2) global layers: rope() rotates the first rotaryDim dims of a head
   private readonly invFreqLocal: Float32Array; // (localRope.rotaryDim / 2) local layers (config.localLayers)
@@ -82,6 +83,7 @@ export class ReferenceModel {
     this.kCache = this.layers.map(() => new Float32Array(maxSlots * kvDim(c)));
     this.vCache = this.layers.map(() => new Float32Array(maxSlots * kvDim(c)));
     this.written = new Uint8Array(maxSlots);
+    this.slotPositions = new Int32Array(maxSlots);
     this.invFreq = ropeInvFreq(c.rotaryDim, c.ropeTheta, c.ropeScaling, c.ropeLong && longRopeFactors(c.ropeLong, context));
     const local = c.localRope;
     this.invFreqLocal = ropeInvFreq(local.rotaryDim, local.ropeTheta, local.ropeScaling, local.ropeLong && longRopeFactors(local.ropeLong, context));
@@ -116,7 +118,10 @@ export class ReferenceModel {
     const h = c.hiddenSize;
     for (const s of slots) this.highWater = Math.max(this.highWater, s + 1);
     const inCall = new Uint8Array(this.highWater); // (highWater) 1 where a row of this call writes the slot
-    for (const s of slots) inCall[s] = 1;
+    for (const [r, s] of slots.entries()) {
+      inCall[s] = 1;
+      this.slotPositions[s] = positions[r];
+    }
     const vis = (r: number, s: number) => {
       const v = visible(r, s);
       // Reading an empty slot would silently mix stale or zero K/V into the oracle's answer.
@@ -148,7 +153,10 @@ export class ReferenceModel {
         this.kCache[l].set(k.subarray(r * kvDim(c), (r + 1) * kvDim(c)), slots[r] * kvDim(c));
         this.vCache[l].set(v.subarray(r * kvDim(c), (r + 1) * kvDim(c)), slots[r] * kvDim(c));
       }
-      const att = attention(q, this.kCache[l], this.vCache[l], rows, c.numHeads, c.numKvHeads, c.headDim, this.highWater, vis, c.attentionScale, c.attnSoftcap);
+      // a sliding layer: row r sees the keys of positions positions[r] - window < p (transformers' sliding_window_overlay)
+      const win = c.layerWindows[l];
+      const visL = win === 0 ? vis : (r: number, s: number) => vis(r, s) && this.slotPositions[s] > positions[r] - win;
+      const att = attention(q, this.kCache[l], this.vCache[l], rows, c.numHeads, c.numKvHeads, c.headDim, this.highWater, visL, c.attentionScale, c.attnSoftcap);
       const o = matmul(att, w.wo, qDim(c), h); // (rows, hidden)
       x = add(x, c.sandwichNorms ? rmsNorm(o, w.postNorm, c.rmsNormEps) : o);
       // MLP block: rmsnorm (post_attention_layernorm, Gemma: pre_feedforward_layernorm),
@@ -211,6 +219,7 @@ export class ReferenceModel {
       this.vCache[l].copyWithin(to * d, from * d, (from + 1) * d);
     }
     this.written[to] = 1;
+    this.slotPositions[to] = this.slotPositions[from];
     this.highWater = Math.max(this.highWater, to + 1);
   }
 

@@ -25,6 +25,11 @@ export interface AttentionDims {
   /** Gemma 2: a score s becomes softcap * tanh(s / softcap) after the scale; default none. */
   softcap?: number | null;
   /**
+   * A sliding layer's window: a row at position p (its key count - 1) sees the keys at
+   * positions p - window < k <= p; default 0, every key (one pipeline per distinct window).
+   */
+  window?: number;
+  /**
    * Query heads per workgroup, sharing each K/V load: a divisor of nHeads / nKvHeads.
    * Default: the largest whose workgroup memory fits the device (at most 16).
    */
@@ -56,11 +61,11 @@ const TILE = 64;
 
 /**
  * Workgroup memory of the kernel for hpw heads times rb rows (qv = hpw * rb query vectors):
- * q and acc (qv, headDim), tile weights (qv, TILE), tile slots (rb, TILE), 2 * qv + 1 scalars.
+ * q and acc (qv, headDim), tile weights (qv, TILE), tile slots (rb, TILE), 2 * qv + 2 scalars.
  */
 function workgroupBytes(hpw: number, rb: number, headDim: number): number {
   const qv = hpw * rb;
-  return (2 * qv * headDim + qv * TILE + rb * TILE + 2 * qv + 1) * 4;
+  return (2 * qv * headDim + qv * TILE + rb * TILE + 2 * qv + 2) * 4;
 }
 
 /** Default blocking: the most heads of a group, then the most rows, within MAX_QV and `limit` bytes. */
@@ -84,6 +89,7 @@ export class TreeAttention implements GpuOp {
   constructor(env: KernelEnv, label: string, buffers: AttentionBuffers, readonly dims: AttentionDims) {
     const { nHeads, nKvHeads, headDim, maxRows } = dims;
     if (nKvHeads < 1 || nHeads % nKvHeads !== 0) throw new OpShapeError(`${label}: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
+    if (dims.window !== undefined && (!Number.isInteger(dims.window) || dims.window < 0)) throw new OpShapeError(`${label}: window ${dims.window} is not an integer >= 0`);
     if (maxRows > 128) throw new OpShapeError(`${label}: maxRows ${maxRows} exceeds 128 (four u32 of ancestor mask per row)`);
     const limit = env.device.limits.maxComputeWorkgroupStorageSize;
     const auto = defaultBlocking(dims, limit);
@@ -99,7 +105,7 @@ export class TreeAttention implements GpuOp {
     this.hpw = hpw;
     this.rb = rb;
     // scale 0: the kernel's 1/sqrt(headDim)
-    this.pipeline = env.pipelines.get('attention_tree_f32', { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim, HPW: hpw, RB: rb, SCALE: dims.scale ?? 0, SOFTCAP: dims.softcap ?? 0 });
+    this.pipeline = env.pipelines.get('attention_tree_f32', { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim, HPW: hpw, RB: rb, SCALE: dims.scale ?? 0, SOFTCAP: dims.softcap ?? 0, WINDOW: dims.window ?? 0 });
     const b = buffers;
     this.bindGroup = bindBuffers(env.device, `${label}.bind`, this.pipeline, [env.step, b.mask, b.q, b.kCache, b.vCache, b.out]);
   }

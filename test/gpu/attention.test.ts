@@ -10,7 +10,8 @@ import { TreeAttention } from '../../src/ops/attention.ts';
 import { chain, randomTree, sees, type TestTree } from './tree-util.ts';
 import { expectClose, randomF32, readF32, runPass, testGpu } from './util.ts';
 
-interface Case { name: string; nHeads: number; nKv: number; hd: number; prefix: number; tree: TestTree }
+/** window: a sliding window (rows see keys of positions > their own - window); absent: none. */
+interface Case { name: string; nHeads: number; nKv: number; hd: number; prefix: number; tree: TestTree; window?: number }
 
 const LLAMA3: RopeScaling = { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 };
 
@@ -80,7 +81,46 @@ const cases: Case[] = [
   { name: 'full 128-row random tree after 150 slots, GQA 4/1, odd hd 17', nHeads: 4, nKv: 1, hd: 17, prefix: 150, tree: randomTree(128, 6) },
   { name: 'causal prefill chunk of 128 rows at prefix 0, hd 96 (> one tile of dims)', nHeads: 2, nKv: 2, hd: 96, prefix: 0, tree: chain(128) },
   { name: 'random 64-row tree after 65 slots, GQA 8/2, hd 12', nHeads: 8, nKv: 2, hd: 12, prefix: 65, tree: randomTree(64, 7) },
+  // sliding windows: leading tiles skipped, a partly masked tile inside the prefix and past it
+  { name: 'window 70, random 40-row tree after 200 slots, GQA 4/1, hd 17', nHeads: 4, nKv: 1, hd: 17, prefix: 200, tree: randomTree(40, 8), window: 70 },
+  { name: 'window 3, causal chunk of 20 after 10 slots (masks among the pass rows)', nHeads: 2, nKv: 1, hd: 8, prefix: 10, tree: chain(20), window: 3 },
 ];
+
+/** Position of slot s of a pass at `prefix`: the slot in the prefix, else the prefix plus the pass row's depth. */
+const positionOf = (tree: TestTree, prefix: number, s: number): number => (s < prefix ? s : prefix + tree.depths[s - prefix]);
+
+/** The oracle's visibility: the tree mask, and within the window of the row's position when there is one. */
+function visible(c: Case, r: number, s: number): boolean {
+  if (!sees(c.tree, c.prefix, r, s)) return false;
+  return c.window === undefined || positionOf(c.tree, c.prefix, s) > c.prefix + c.tree.depths[r] - c.window;
+}
+
+/** Output of the kernel (rows, nHeads, hd) for a case with random q, K, V over `slots` slots. */
+async function runAttention(c: Case, b: { hpw: number; rb: number } | undefined, inputs: { q: Float32Array; kCache: Float32Array; vCache: Float32Array }, window = c.window): Promise<{ out: Float32Array; op: TreeAttention }> {
+  const gpu = await testGpu();
+  const { device } = gpu;
+  const rows = c.tree.parents.length;
+  const maxRows = 128;
+  const mask = new Uint32Array(maxRows * 4);
+  mask.set(c.tree.mask);
+  const out = createStorage(device, 'test.attnOut', maxRows * c.nHeads * c.hd * 4);
+  const env = { device, pipelines: gpu.pipelines, step: gpu.step.buffer };
+  const op = new TreeAttention(env, 'test.attention', {
+    mask: uploadStorage(device, 'test.mask', mask),
+    q: uploadStorage(device, 'test.q', inputs.q),
+    kCache: uploadStorage(device, 'test.kCache', inputs.kCache),
+    vCache: uploadStorage(device, 'test.vCache', inputs.vCache),
+    out,
+  }, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.hd, maxRows, headsPerWorkgroup: b?.hpw, rowsPerWorkgroup: b?.rb, window });
+  await runPass(gpu, rows, (p) => op.encode(p, rows), c.prefix);
+  return { out: await readF32(device, out, rows * c.nHeads * c.hd), op };
+}
+
+/** Seeded inputs of a case; spare slots past the pass hold garbage that must stay invisible. */
+function inputsOf(c: Case): { q: Float32Array; kCache: Float32Array; vCache: Float32Array; slots: number } {
+  const slots = c.prefix + c.tree.parents.length + 5;
+  return { q: randomF32(128 * c.nHeads * c.hd, 11, -2, 2), kCache: randomF32(slots * c.nKv * c.hd, 12, -2, 2), vCache: randomF32(slots * c.nKv * c.hd, 13), slots };
+}
 
 describe('tree attention', () => {
   // Every case with the default blocking (the whole head group and as many rows as fit), and
@@ -89,37 +129,28 @@ describe('tree attention', () => {
   const runs = cases.flatMap((c) => {
     const group = c.nHeads / c.nKv;
     const rows = c.tree.parents.length;
-    const blockings: ({ hpw: number; rb: number } | undefined)[] = [undefined, { hpw: 1, rb: 1 }];
-    if (group % 2 === 0 && group > 2) blockings.push({ hpw: 2, rb: 3 });
+    // (window cases, suite time: the default and blocks of 5 rows, whose rows' windows start apart)
+    const blockings: ({ hpw: number; rb: number } | undefined)[] = c.window === undefined ? [undefined, { hpw: 1, rb: 1 }] : [undefined];
+    if (group % 2 === 0 && group > 2 && c.window === undefined) blockings.push({ hpw: 2, rb: 3 });
     if (rows > 5) blockings.push({ hpw: 1, rb: 5 });
     return blockings.map((b) => ({ ...c, b }));
   });
   for (const c of runs) {
     it(`${c.name}${c.b ? `, ${c.b.hpw} head(s) x ${c.b.rb} row(s) per workgroup` : ''}`, async () => {
-      const gpu = await testGpu();
-      const { device } = gpu;
       const rows = c.tree.parents.length;
-      const maxRows = 128;
-      const slots = c.prefix + rows + 5; // spare slots hold garbage that must stay invisible
-      const q = randomF32(maxRows * c.nHeads * c.hd, 11, -2, 2);
-      const kCache = randomF32(slots * c.nKv * c.hd, 12, -2, 2);
-      const vCache = randomF32(slots * c.nKv * c.hd, 13);
-      const mask = new Uint32Array(maxRows * 4);
-      mask.set(c.tree.mask);
-      const out = createStorage(device, 'test.attnOut', maxRows * c.nHeads * c.hd * 4);
-      const env = { device, pipelines: gpu.pipelines, step: gpu.step.buffer };
-      const op = new TreeAttention(env, 'test.attention', {
-        mask: uploadStorage(device, 'test.mask', mask),
-        q: uploadStorage(device, 'test.q', q),
-        kCache: uploadStorage(device, 'test.kCache', kCache),
-        vCache: uploadStorage(device, 'test.vCache', vCache),
-        out,
-      }, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.hd, maxRows, headsPerWorkgroup: c.b?.hpw, rowsPerWorkgroup: c.b?.rb });
+      const inputs = inputsOf(c);
+      const { out, op } = await runAttention(c, c.b, inputs);
       if (!c.b) expect(op.hpw * op.rb).toBe(c.nHeads / c.nKv === 3 ? 15 : 16);
-      await runPass(gpu, rows, (p) => op.encode(p, rows), c.prefix);
-      const ref = attention(q.subarray(0, rows * c.nHeads * c.hd), kCache, vCache, rows, c.nHeads, c.nKv, c.hd, slots,
-        (r, s) => sees(c.tree, c.prefix, r, s));
-      expectClose(await readF32(device, out, rows * c.nHeads * c.hd), ref, 1e-5, 1e-4, 'attention output');
+      const ref = attention(inputs.q.subarray(0, rows * c.nHeads * c.hd), inputs.kCache, inputs.vCache, rows, c.nHeads, c.nKv, c.hd, inputs.slots, (r, s) => visible(c, r, s));
+      expectClose(out, ref, 1e-5, 1e-4, 'attention output');
     });
   }
+
+  it('a window that covers every key changes no bit of the output (window 0 and a window reaching key 0 from every row)', async () => {
+    const c = cases.find((x) => x.window === 70)!;
+    const inputs = inputsOf(c);
+    const full = (await runAttention(c, undefined, inputs, 0)).out;
+    // the deepest row's position is at most prefix + 39
+    expect((await runAttention(c, undefined, inputs, c.prefix + 40)).out).toEqual(full);
+  });
 });

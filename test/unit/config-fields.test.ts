@@ -58,10 +58,14 @@ const PROBES: Record<string, Probe[]> = {
   eos_token_id: [{ patch: { eos_token_id: [2, 7] }, changes: true }],
   attention_bias: [{ patch: { attention_bias: true }, refused: /"attention_bias" is true/ }],
   mlp_bias: [{ patch: { mlp_bias: true }, refused: /"mlp_bias" is true/ }],
-  sliding_window: [{ patch: { use_sliding_window: true, sliding_window: 100 }, changes: true }],
-  use_sliding_window: [{ patch: { use_sliding_window: true, sliding_window: 100 }, changes: true }],
-  // which layers slide: validated, and without effect once the context is capped at the window
-  max_window_layers: [{ patch: { max_window_layers: 0 }, refused: /"max_window_layers" is 0/ }],
+  // the second layer slides (Qwen2/Qwen3/SmolLM3 by layer_types; Mistral every layer)
+  sliding_window: [{ patch: { use_sliding_window: true, sliding_window: 100, layer_types: ['full_attention', 'sliding_attention'] }, changes: true }],
+  use_sliding_window: [{ patch: { use_sliding_window: true, sliding_window: 100, layer_types: ['full_attention', 'sliding_attention'] }, changes: true }],
+  // which layers slide
+  max_window_layers: [
+    { patch: { use_sliding_window: true, sliding_window: 100, max_window_layers: 1 }, changes: true },
+    { patch: { max_window_layers: 0 }, refused: /"max_window_layers" is 0/ },
+  ],
   layer_types: [{ patch: { layer_types: ['full_attention', 'chunked_attention'] }, refused: /"layer_types" is/ }],
   // SmolLM3
   no_rope_layers: [{ patch: { no_rope_layers: [0, 0] }, changes: true }, { patch: { no_rope_layers: [1, 2] }, refused: /"no_rope_layers" is \[1,2\]/ }],

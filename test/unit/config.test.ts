@@ -59,7 +59,7 @@ describe('parseConfig on published configs', () => {
       modelType: 'llama', vocabSize: 32000, hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32,
       headDim: 128, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null, maxPositionEmbeddings: 4096, tieWordEmbeddings: false,
       attentionBias: false, qkNorm: false, normOffset: 0, embedScale: 1, hiddenAct: 'silu', sandwichNorms: false,
-      attentionScale: 1 / Math.sqrt(128), attnSoftcap: null, finalSoftcap: null, localLayers: new Array(32).fill(false), localRope: { ropeTheta: 10000, ropeScaling: null, ropeLong: null, rotaryDim: 128 }, ropeLong: null, rotaryDim: 128, fusedProjections: false, noRopeLayers: new Array(32).fill(false),
+      attentionScale: 1 / Math.sqrt(128), attnSoftcap: null, finalSoftcap: null, localLayers: new Array(32).fill(false), localRope: { ropeTheta: 10000, ropeScaling: null, ropeLong: null, rotaryDim: 128 }, ropeLong: null, rotaryDim: 128, fusedProjections: false, noRopeLayers: new Array(32).fill(false), layerWindows: new Array(32).fill(0),
       bosTokenId: 1, eosTokenIds: [2],
     });
   });
@@ -78,10 +78,22 @@ describe('parseConfig on published configs', () => {
     expect([c.headDim, c.numKvHeads, c.maxPositionEmbeddings, c.ropeTheta]).toEqual([64, 2, 32768, 1e6]);
   });
 
-  it('Mistral 7B v0.1: context capped at the sliding window', () => {
+  it('Mistral 7B v0.1: every layer slides over its window, the context is max_position_embeddings', () => {
     const c = parseConfig(MISTRAL_7B_V01);
-    expect([c.modelType, c.maxPositionEmbeddings, c.attentionBias]).toEqual(['mistral', 4096, false]);
-    expect(parseConfig({ ...MISTRAL_7B_V01, sliding_window: null }).maxPositionEmbeddings).toBe(32768);
+    expect([c.modelType, c.maxPositionEmbeddings, c.attentionBias]).toEqual(['mistral', 32768, false]);
+    expect(c.layerWindows).toEqual(new Array(32).fill(4096));
+    expect(parseConfig({ ...MISTRAL_7B_V01, sliding_window: null }).layerWindows).toEqual(new Array(32).fill(0));
+    // MistralConfig's default window
+    expect(parseConfig({ ...MISTRAL_7B_V01, sliding_window: undefined }).layerWindows).toEqual(new Array(32).fill(4096));
+  });
+
+  it('Qwen2/Qwen3 sliding windows: with use_sliding_window, on the layers at index >= max_window_layers or as layer_types says', () => {
+    const small = { ...QWEN25_05B, num_hidden_layers: 4, use_sliding_window: true, sliding_window: 64, max_window_layers: 2 };
+    expect(parseConfig(small).layerWindows).toEqual([0, 0, 64, 64]);
+    expect(parseConfig({ ...small, layer_types: ['sliding_attention', 'full_attention', 'sliding_attention', 'full_attention'] }).layerWindows).toEqual([64, 0, 64, 0]);
+    expect(parseConfig({ ...small, use_sliding_window: false }).layerWindows).toEqual([0, 0, 0, 0]);
+    expect(parseConfig({ ...small, max_window_layers: undefined }).layerWindows).toEqual([0, 0, 0, 0]); // default 28
+    expect(parseConfig(small).maxPositionEmbeddings).toBe(32768);
   });
 
   it('Phi-3 128k: LongRoPE keeps both factor sets and serves max_position_embeddings, not the original 4096', () => {
@@ -92,7 +104,8 @@ describe('parseConfig on published configs', () => {
       // transformers: sqrt(1 + ln(max / original) / ln(original)), for both factor sets
       attentionFactor: Math.sqrt(1 + Math.log(131072 / 4096) / Math.log(4096)),
     });
-    expect(parseConfig({ ...PHI3_128K, sliding_window: 8192 }).maxPositionEmbeddings).toBe(8192);
+    const windowed = parseConfig({ ...PHI3_128K, sliding_window: 8192 });
+    expect([windowed.maxPositionEmbeddings, windowed.layerWindows[0], windowed.layerWindows[31]]).toEqual([131072, 8192, 8192]);
   });
 
   it('Phi-3: the early rope types "su" and "yarn" are LongRoPE, as Phi3Config renames them; other families refuse them', () => {

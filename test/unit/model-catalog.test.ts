@@ -39,15 +39,15 @@ describe('model catalog', () => {
     }
   });
 
-  it('sizes are memory.ts estimates at the engine default context (Gemma 3: its 512-token window) and 128 rows; download = bf16 parameters', () => {
+  it('sizes are memory.ts estimates at the engine default context (Gemma 3 1B: 2048, its sliding window no longer caps it) and 128 rows; download = bf16 parameters', () => {
     const e = CATALOG.find((x) => x.id === 'google/gemma-3-1b-it')!;
     const s = catalogSizing(e, 'q8', null);
     const c = catalogConfig(e);
-    expect(s).toEqual({ family: 'gemma3_text', download: 2 * 999_885_952, maxContext: 512, refused: null,
-      memory: estimateMemory(c, { dtype: 'q8', maxContext: 512, maxRows: 128, topKSlice: 2048 }).total });
+    expect(s).toEqual({ family: 'gemma3_text', download: 2 * 999_885_952, maxContext: 2048, refused: null,
+      memory: estimateMemory(c, { dtype: 'q8', maxContext: 2048, maxRows: 128, topKSlice: 2048 }).total });
     // a software adapter runs the top-k as one slice per row: no stage-1 scratch
     const sw = catalogSizing(e, 'q8', { limits: { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 31 }, software: true });
-    expect(sw.unsupported === undefined && sw.memory).toBe(estimateMemory(c, { dtype: 'q8', maxContext: 512, maxRows: 128, topKSlice: Infinity }).total);
+    expect(sw.unsupported === undefined && sw.memory).toBe(estimateMemory(c, { dtype: 'q8', maxContext: 2048, maxRows: 128, topKSlice: Infinity }).total);
   });
 
   it("an entry over the adapter's buffer limits is marked with the limit; a config the engine refuses names its ConfigError", () => {

@@ -55,11 +55,15 @@ PROMPTS = [
     'def fib(n):\n    return n if n < 2 else',
     'Once upon a time, in a small village, there lived',
 ]
-# Longer than 16 tokens and, with NEW_TOKENS, within 32 (the GPU test's context): phi3-long.
+# Longer than 16 tokens and, with NEW_TOKENS, within 32 (the GPU test's context): phi3-long
+# and the sliding-window families (longer than their WINDOW).
 LONG_PROMPTS = [
     'The quick brown fox jumps over the lazy dog, then runs back to the barn.',
     'def fib(n):\n    if n < 2:\n        return n\n    return',
 ]
+# The sliding window of the *-window families: shorter than every long prompt, so that
+# transformers masks keys older than the window in the prefill and in every greedy step.
+WINDOW = 8
 CHAT = [
     {'role': 'system', 'content': 'You are a helpful assistant.'},
     {'role': 'user', 'content': 'Name three primes.'},
@@ -143,6 +147,29 @@ FAMILIES = {
         pad_token_id=32000, sliding_window=2047, original_max_position_embeddings=64, partial_rotary_factor=0.75,
         rope_parameters=dict(rope_type='longrope', rope_theta=10000.0, short_factor=[1.0, 1.25, 2.0, 3.0, 5.0, 9.0],
                              long_factor=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]))),
+    # Sliding windows shorter than the prompts (WINDOW): a query at position p sees keys
+    # p - WINDOW < k <= p (transformers' sliding_window_overlay). Mistral: every layer slides.
+    'mistral-window': dict(cls='MistralConfig', tokenizer='tokenizer-llama2', prompts=LONG_PROMPTS, config=dict(
+        SMALL, vocab_size=32000, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, sliding_window=WINDOW,
+        rope_parameters=dict(rope_type='default', rope_theta=10000.0))),
+    # Gemma 2: the default layer types (the first of each pair slides), soft-capping as 'gemma2'.
+    'gemma2-window': dict(cls='Gemma2Config', tokenizer='tokenizer-gemma2', prompts=LONG_PROMPTS, config=dict(
+        SMALL, num_attention_heads=2, num_key_value_heads=1, head_dim=8, vocab_size=256000, tie_word_embeddings=True,
+        bos_token_id=2, eos_token_id=[1, 107], pad_token_id=0, query_pre_attn_scalar=12, sliding_window=WINDOW,
+        attn_logit_softcapping=2.0, final_logit_softcapping=15.0, hidden_activation='gelu_pytorch_tanh',
+        rope_parameters=dict(rope_type='default', rope_theta=10000.0))),
+    # Gemma 3: a local (sliding, theta 1e4) then a global layer, as 'gemma3'.
+    'gemma3-window': dict(cls='Gemma3TextConfig', tokenizer='tokenizer-gemma3', prompts=LONG_PROMPTS, config=dict(
+        SMALL, num_attention_heads=2, num_key_value_heads=1, head_dim=8, vocab_size=262144, tie_word_embeddings=True,
+        bos_token_id=2, eos_token_id=[1, 106], pad_token_id=0, query_pre_attn_scalar=12, sliding_window=WINDOW,
+        layer_types=['sliding_attention', 'full_attention'], hidden_activation='gelu_pytorch_tanh',
+        rope_parameters=dict(full_attention=dict(rope_type='default', rope_theta=1000000.0),
+                             sliding_attention=dict(rope_type='default', rope_theta=10000.0)))),
+    # Qwen2 with use_sliding_window: layers i >= max_window_layers slide (here the second only).
+    'qwen2-window': dict(cls='Qwen2Config', tokenizer='tokenizer-qwen3', prompts=LONG_PROMPTS, config=dict(
+        SMALL, vocab_size=151936, tie_word_embeddings=True, bos_token_id=151643, eos_token_id=151645,
+        use_sliding_window=True, sliding_window=WINDOW, max_window_layers=1,
+        rope_parameters=dict(rope_type='default', rope_theta=1000000.0))),
 }
 
 
@@ -242,12 +269,14 @@ def make_family(name, spec, seed):
     for text in spec.get('prompts', PROMPTS):
         ids = tok(text)['input_ids']
         if spec.get('prompts') is LONG_PROMPTS:
-            assert spec['config']['original_max_position_embeddings'] < len(ids) <= 32 - NEW_TOKENS, f'{name}: prompt of {len(ids)} tokens'
+            shorter = spec['config'].get('original_max_position_embeddings') or spec['config']['sliding_window']
+            assert shorter < len(ids) <= 32 - NEW_TOKENS, f'{name}: prompt of {len(ids)} tokens'
         tokens, margin = greedy(m32, ids, NEW_TOKENS)
         assert margin > MIN_MARGIN, f'{name}: greedy top-2 margin {margin} below {MIN_MARGIN}; pick another seed'
         if spec.get('prompts') is LONG_PROMPTS:
             # generate() with its KV cache (prefill, then one position per pass) gives the same
-            # tokens: past a prefill beyond the original length every pass uses the long factors
+            # tokens: past a prefill beyond the original length every pass uses the long factors;
+            # a sliding window masks the same keys in a cached pass
             with torch.no_grad():
                 cached = m32.generate(torch.tensor([ids]), max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False)
             assert cached[0, len(ids):].tolist() == tokens, f'{name}: generate() with a cache disagrees'
