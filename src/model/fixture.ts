@@ -33,6 +33,8 @@ export interface FixtureShape {
   /** q/k/v biases; only Qwen2 has them (default true for qwen2, refused otherwise). */
   attentionBias?: boolean;
   tieWordEmbeddings?: boolean;
+  /** Mistral's sliding window on every layer; default none (null). */
+  slidingWindow?: number;
   dtype: 'f32' | 'f16' | 'bf16';
   /**
    * Near-tied LM head (untied f32 only): row 2k + 1 of lm_head is row 2k with each weight scaled
@@ -46,6 +48,7 @@ export interface FixtureShape {
 /** config.json contents for a shape (transformers field names). */
 export function fixtureConfigJson(shape: FixtureShape, tok: FixtureTokenizer = fixtureTokenizer(shape.vocabSize)): Record<string, unknown> {
   const modelType = shape.modelType ?? 'llama';
+  if (shape.slidingWindow !== undefined && modelType !== 'mistral') throw new OptionsError(`fixture: slidingWindow with modelType "${modelType}": only the mistral fixture has one`);
   if (shape.attentionBias !== undefined && shape.attentionBias !== (modelType === 'qwen2')) {
     throw new OptionsError(`fixture: attentionBias ${shape.attentionBias} with modelType "${modelType}": q/k/v biases exist exactly for qwen2`);
   }
@@ -76,7 +79,7 @@ export function fixtureConfigJson(shape: FixtureShape, tok: FixtureTokenizer = f
     max_position_embeddings: shape.maxPositionEmbeddings ?? 2048,
     tie_word_embeddings: shape.tieWordEmbeddings ?? false,
     ...(modelType === 'qwen2' || modelType === 'qwen3' ? { use_sliding_window: false } : {}),
-    ...(modelType === 'mistral' ? { sliding_window: null } : {}),
+    ...(modelType === 'mistral' ? { sliding_window: shape.slidingWindow ?? null } : {}),
     bos_token_id: tok.bosTokenId,
     eos_token_id: tok.eosTokenIds.length === 1 ? tok.eosTokenIds[0] : tok.eosTokenIds,
     torch_dtype: { f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[shape.dtype],

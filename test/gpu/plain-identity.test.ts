@@ -6,7 +6,8 @@
  * tokens (one-row passes, as `ar` runs them), and the K/V that committing a path moves equal
  * the K/V plain decoding wrote. A row's slot in the pass (prefix + its row index) crosses a tile
  * boundary that its position (prefix + depth) does not reach in most cases here, so attention
- * tiled by slot rather than by logical key fails this test.
+ * tiled by slot rather than by logical key fails this test. A sliding window (Mistral's) masks
+ * by the same logical positions, and skips the tiles no row of a block sees.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeFixture, type FixtureShape } from '../../src/model/fixture.ts';
@@ -168,4 +169,22 @@ describe('tree rows are bit-identical to plain decoding', () => {
       });
     }
   }
+});
+
+describe('tree rows are bit-identical to plain decoding under a sliding window', () => {
+  // window 70 (wider than a tile: a row's keys span two) after prefixes 140 and 190: the tiles
+  // outside every row's window are skipped, the next is partly masked, inside the prefix (140)
+  // or across its end (190); tiles start at multiples of 64 whatever the block's first key
+  it.runIf(mine(12))('Mistral fixture, window 70, dot entry, f32 weights', async () => {
+    const files = await loadModelFiles(new MemorySource(makeFixture({ ...SHAPE, modelType: 'mistral', slidingWindow: 70 }, 17)));
+    expect(files.config.layerWindows).toEqual([70, 70]);
+    const { device } = await testGpu();
+    const model = await GpuModel.load(device, files, { maxContext: 224, maxTreeRows: ROWS, weightDtype: 'f32', matmulTiling: TILINGS.dot });
+    try {
+      const bad = [...(await compareCase(model, files, 4001, 140)), ...(await compareCase(model, files, 4002, 190))];
+      expect(bad).toEqual([]);
+    } finally {
+      model.destroy();
+    }
+  });
 });
