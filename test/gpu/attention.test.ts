@@ -8,6 +8,7 @@ import { createStorage, uploadStorage } from '../../src/gpu/buffers.ts';
 import { RopeKvWrite, ropeTable } from '../../src/ops/rope.ts';
 import { TreeAttention } from '../../src/ops/attention.ts';
 import { chain, randomTree, sees, type TestTree } from './tree-util.ts';
+import { alternating } from './runtime.ts';
 import { expectClose, randomF32, readF32, runPass, testGpu } from './util.ts';
 
 /** window: a sliding window (rows see keys of positions > their own - window); absent: none. */
@@ -135,8 +136,10 @@ describe('tree attention', () => {
     if (rows > 5) blockings.push({ hpw: 1, rb: 5 });
     return blockings.map((b) => ({ ...c, b }));
   });
+  // window runs alternate between the two gpu projects (suite time; the same WGSL runs in both)
+  const windowIt = alternating();
   for (const c of runs) {
-    it(`${c.name}${c.b ? `, ${c.b.hpw} head(s) x ${c.b.rb} row(s) per workgroup` : ''}`, async () => {
+    (c.window === undefined ? it : windowIt)(`${c.name}${c.b ? `, ${c.b.hpw} head(s) x ${c.b.rb} row(s) per workgroup` : ''}`, async () => {
       const rows = c.tree.parents.length;
       const inputs = inputsOf(c);
       const { out, op } = await runAttention(c, c.b, inputs);
@@ -146,7 +149,7 @@ describe('tree attention', () => {
     });
   }
 
-  it('a window that covers every key changes no bit of the output (window 0 and a window reaching key 0 from every row)', async () => {
+  windowIt('a window that covers every key changes no bit of the output (window 0 and a window reaching key 0 from every row)', async () => {
     const c = cases.find((x) => x.window === 70)!;
     const inputs = inputsOf(c);
     const full = (await runAttention(c, undefined, inputs, 0)).out;

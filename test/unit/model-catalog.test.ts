@@ -39,6 +39,17 @@ describe('model catalog', () => {
     }
   });
 
+  it('Gemma 3 1B and Gemma 2 2B: sliding local layers (512 / 4096), global layers full, the context max_position_embeddings', () => {
+    const cfg = (id: string) => CATALOG.find((e) => e.id === id)!.config;
+    const g3 = parseConfig(cfg('google/gemma-3-1b-it'));
+    expect([g3.maxPositionEmbeddings, g3.layerWindows.slice(0, 6)]).toEqual([32768, [512, 512, 512, 512, 512, 0]]);
+    expect(g3.layerWindows.map((w) => w > 0)).toEqual(g3.localLayers);
+    // an explicit null: transformers' sliding layers see every key
+    expect(parseConfig({ ...cfg('google/gemma-3-1b-it'), sliding_window: null }).layerWindows.every((w) => w === 0)).toBe(true);
+    const g2 = parseConfig(cfg('google/gemma-2-2b-it'));
+    expect([g2.maxPositionEmbeddings, g2.layerWindows.slice(0, 4)]).toEqual([8192, [4096, 0, 4096, 0]]);
+  });
+
   it('sizes are memory.ts estimates at the engine default context (Gemma 3 1B: 2048, its sliding window no longer caps it) and 128 rows; download = bf16 parameters', () => {
     const e = CATALOG.find((x) => x.id === 'google/gemma-3-1b-it')!;
     const s = catalogSizing(e, 'q8', null);
