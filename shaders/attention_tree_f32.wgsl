@@ -48,6 +48,7 @@ const NO_KEY: u32 = 0xffffffffu; // tile_slot of a key number past the row's las
 
 //#include common/step.wgsl
 //#include common/tanh.wgsl
+//#include common/kv_load.wgsl
 
 override N_HEADS: u32;
 override N_KV_HEADS: u32; // divides N_HEADS
@@ -62,8 +63,8 @@ override WINDOW: u32 = 0u;   // sliding window: a row at position p sees keys k 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> mask: array<vec4<u32>>;  // (rows) bit j => sees slot prefix + j
 @group(0) @binding(2) var<storage, read> q: array<f32>;           // (rows, N_HEADS, HEAD_DIM), rotated
-@group(0) @binding(3) var<storage, read> k_cache: array<f32>;     // (slots, N_KV_HEADS, HEAD_DIM)
-@group(0) @binding(4) var<storage, read> v_cache: array<f32>;     // (slots, N_KV_HEADS, HEAD_DIM)
+@group(0) @binding(3) var<storage, read> k_cache: array<u32>;     // (slots, KV_WORDS): (N_KV_HEADS, HEAD_DIM) f32 or f16 pairs (common/kv_load.wgsl)
+@group(0) @binding(4) var<storage, read> v_cache: array<u32>;     // (slots, KV_WORDS)
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;   // (rows, N_HEADS, HEAD_DIM)
 
 var<workgroup> q_scaled: array<f32, QV * HEAD_DIM>; // (QV, HEAD_DIM) query vectors times 1/sqrt(HEAD_DIM)
@@ -159,9 +160,9 @@ fn softcap(s_in: array<f32, MAX_QV>, nq: u32) -> array<f32, MAX_QV> {
 fn prefix_scores(nq: u32, slot: u32, kv_head: u32) -> array<f32, MAX_QV> {
   var s: array<f32, MAX_QV>;
   for (var i = 0u; i < nq; i++) { s[i] = 0.0; }
-  let base = (slot * N_KV_HEADS + kv_head) * HEAD_DIM;
+  let base = kv_head * HEAD_DIM;
   for (var d = 0u; d < HEAD_DIM; d++) {
-    let kd = k_cache[base + d];
+    let kd = k_at(slot, base + d);
     for (var i = 0u; i < nq; i++) { s[i] += q_scaled[i * HEAD_DIM + d] * kd; }
   }
   return softcap(s, nq);
@@ -171,19 +172,19 @@ fn prefix_scores(nq: u32, slot: u32, kv_head: u32) -> array<f32, MAX_QV> {
 // no such key; tile_slot holds the keys' slots). The HPW heads of a row share each K load.
 fn scores(nr: u32, t: u32, kv_head: u32) -> array<f32, MAX_QV> {
   var s: array<f32, MAX_QV>;
-  var base: array<u32, MAX_QV>; // (nr) K offset of each row's key (slot 0 where it has none)
+  var slot_of: array<u32, MAX_QV>; // (nr) each row's key's slot (0 where it has none)
   var any_key = false;
   for (var rb = 0u; rb < nr; rb++) {
     let slot = tile_slot[rb * TILE + t];
     let has = slot != NO_KEY;
     for (var h = 0u; h < HPW; h++) { s[rb * HPW + h] = select(NEG, 0.0, has); }
-    base[rb] = (select(0u, slot, has) * N_KV_HEADS + kv_head) * HEAD_DIM;
+    slot_of[rb] = select(0u, slot, has);
     any_key = any_key || has;
   }
   if (!any_key) { return s; }
   for (var d = 0u; d < HEAD_DIM; d++) {
     for (var rb = 0u; rb < nr; rb++) {
-      let kd = k_cache[base[rb] + d];
+      let kd = k_at(slot_of[rb], kv_head * HEAD_DIM + d);
       for (var h = 0u; h < HPW; h++) {
         let i = rb * HPW + h;
         s[i] += q_scaled[i * HEAD_DIM + d] * kd;
@@ -204,7 +205,7 @@ fn accumulate(t: u32, nr: u32, count: u32, kv_head: u32, alpha: array<f32, MAX_Q
       for (var rb = 0u; rb < nr; rb++) {
         let slot = tile_slot[rb * TILE + s];
         if (slot == NO_KEY) { continue; }
-        let vd = v_cache[(slot * N_KV_HEADS + kv_head) * HEAD_DIM + d];
+        let vd = v_at(slot, kv_head * HEAD_DIM + d);
         for (var h = 0u; h < HPW; h++) {
           let i = rb * HPW + h;
           a[i] += tile_p[i * TILE + s] * vd;
@@ -223,7 +224,7 @@ fn accumulate_prefix(t: u32, nq: u32, start: u32, kv_head: u32, alpha: array<f32
     var a: array<f32, MAX_QV>;
     for (var i = 0u; i < nq; i++) { a[i] = acc[i * HEAD_DIM + d] * alpha[i]; }
     for (var s = 0u; s < TILE; s++) {
-      let vd = v_cache[((start + s) * N_KV_HEADS + kv_head) * HEAD_DIM + d];
+      let vd = v_at(start + s, kv_head * HEAD_DIM + d);
       for (var i = 0u; i < nq; i++) { a[i] += tile_p[i * TILE + s] * vd; }
     }
     for (var i = 0u; i < nq; i++) { acc[i * HEAD_DIM + d] = a[i]; }

@@ -12,8 +12,11 @@
 // (absolute 2^-11), and positions * invFreq reach thousands of radians.
 //
 // Entry points:
-//   main:   one thread per pair t < HEAD_DIM/2 of one head of one row (pair_of: a rotated pair,
-//           or two pass-through dims); threads of KV heads also copy V's same two dims.
+//   main:   one thread per pair t < HEAD_DIM/2 of one query head of one row (pair_of: a rotated
+//           pair, or two pass-through dims), and per pair of adjacent dims (2t, 2t + 1) of one key
+//           head, which it computes (each from its own rotate-half partner, the operations the
+//           pair would do) and writes with V's same two dims: one word per thread in an f16
+//           cache (common/kv_store.wgsl).
 //           Dispatch (ceil((N_HEADS + N_KV_HEADS) * HEAD_DIM / 2 / 64), rows).
 //   normed: Qwen3's and Gemma 3's q_norm / k_norm first (transformers: each head of the q and k
 //           projections RMS-normalised over its HEAD_DIM, times a per-tensor weight, before RoPE):
@@ -31,14 +34,15 @@ override WG: u32 = 32;  // normed: power of two
 override EPS: f32 = 1e-6;
 
 //#include common/workgroup_reduce.wgsl
+//#include common/kv_store.wgsl
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> positions: array<u32>;         // (rows) RoPE position per row
 @group(0) @binding(2) var<storage, read> rope_table: array<vec2<f32>>;  // (maxPositions, ROTARY_DIM/2) (cos, sin)
 @group(0) @binding(3) var<storage, read> qkv: array<f32>;               // (rows, N_HEADS + 2 * N_KV_HEADS, HEAD_DIM): q heads, k heads, v heads
 @group(0) @binding(4) var<storage, read_write> q: array<f32>;           // (rows, N_HEADS, HEAD_DIM) rotated queries
-@group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;     // (slots, N_KV_HEADS, HEAD_DIM)
-@group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;     // (slots, N_KV_HEADS, HEAD_DIM)
+@group(0) @binding(5) var<storage, read_write> k_cache: array<u32>;     // (slots, KV_WORDS): (N_KV_HEADS, HEAD_DIM) f32 or f16 pairs (common/kv_load.wgsl)
+@group(0) @binding(6) var<storage, read_write> v_cache: array<u32>;     // (slots, KV_WORDS)
 @group(0) @binding(7) var<storage, read> qk_norm: array<f32>;           // normed only: (2, HEAD_DIM) q_norm weight, then k_norm weight
 
 // Offset of head `head` of `row` in qkv: q heads 0..N_HEADS-1, then k heads; v head j follows
@@ -57,10 +61,9 @@ fn pair_of(t: u32) -> vec2<u32> {
   return vec2<u32>(d, d + 1u);
 }
 
-// Writes pair t, values (a, b) at dims pair_of(t), of head `head` of `row`, rotated when it is
-// a rotated pair: a query head to q; a key head to the row's cache slot, with V's same two dims
-// beside it.
-fn rotate_write(row: u32, head: u32, t: u32, a: f32, b: f32) {
+// Writes pair t of query head `head` of `row`, values (a, b) at dims pair_of(t), to q, rotated
+// when it is a rotated pair.
+fn rotate_query(row: u32, head: u32, t: u32, a: f32, b: f32) {
   let rot_half = ROTARY_DIM / 2u;
   let e = pair_of(t);
   var ra = a;
@@ -70,18 +73,34 @@ fn rotate_write(row: u32, head: u32, t: u32, a: f32, b: f32) {
     ra = a * cs.x - b * cs.y;
     rb = b * cs.x + a * cs.y;
   }
-  if (head < N_HEADS) {
-    let dst = (row * N_HEADS + head) * HEAD_DIM;
-    q[dst + e.x] = ra;
-    q[dst + e.y] = rb;
-    return;
-  }
-  let dst = ((step.prefix + step.rowBase + row) * N_KV_HEADS + head - N_HEADS) * HEAD_DIM;
+  let dst = (row * N_HEADS + head) * HEAD_DIM;
+  q[dst + e.x] = ra;
+  q[dst + e.y] = rb;
+}
+
+// The dims whose values (a, b) dim j of a head takes after RoPE: its rotate-half pair
+// (j % (ROTARY_DIM/2), that + ROTARY_DIM/2) while j < ROTARY_DIM, else j itself (pass-through).
+fn inputs_of(j: u32) -> vec2<u32> {
+  let rot_half = ROTARY_DIM / 2u;
+  if (j >= ROTARY_DIM) { return vec2<u32>(j, j); }
+  return vec2<u32>(j % rot_half, j % rot_half + rot_half);
+}
+
+// Dim j of a head of `row` after RoPE from its inputs (a, b) = the values at inputs_of(j): the
+// very operations rotate_query does for that dim.
+fn rotated(row: u32, j: u32, a: f32, b: f32) -> f32 {
+  let rot_half = ROTARY_DIM / 2u;
+  if (j >= ROTARY_DIM) { return a; }
+  let cs = rope_table[positions[row] * rot_half + j % rot_half];
+  if (j < rot_half) { return a * cs.x - b * cs.y; }
+  return b * cs.x + a * cs.y;
+}
+
+// Writes dims (2t, 2t + 1) of key head `head` of `row` to the row's cache slot: K as given
+// (ka, kb), V copied from the row's value head.
+fn write_kv(row: u32, head: u32, t: u32, ka: f32, kb: f32) {
   let v_src = head_at(row, head) + N_KV_HEADS * HEAD_DIM;
-  k_cache[dst + e.x] = ra;
-  k_cache[dst + e.y] = rb;
-  v_cache[dst + e.x] = qkv[v_src + e.x];
-  v_cache[dst + e.y] = qkv[v_src + e.y];
+  kv_store_pair(step.prefix + step.rowBase + row, (head - N_HEADS) * HEAD_DIM + 2u * t, ka, kb, qkv[v_src + 2u * t], qkv[v_src + 2u * t + 1u]);
 }
 
 @compute @workgroup_size(64)
@@ -92,8 +111,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = gid.x % half_dim;
   if (row >= step.rows || head >= N_HEADS + N_KV_HEADS) { return; }
   let src = head_at(row, head);
-  let e = pair_of(t);
-  rotate_write(row, head, t, qkv[src + e.x], qkv[src + e.y]);
+  if (head < N_HEADS) {
+    let e = pair_of(t);
+    rotate_query(row, head, t, qkv[src + e.x], qkv[src + e.y]);
+    return;
+  }
+  let ia = inputs_of(2u * t);
+  let ib = inputs_of(2u * t + 1u);
+  write_kv(row, head, t,
+    rotated(row, 2u * t, qkv[src + ia.x], qkv[src + ia.y]),
+    rotated(row, 2u * t + 1u, qkv[src + ib.x], qkv[src + ib.y]));
 }
 
 @compute @workgroup_size(WG)
@@ -111,9 +138,20 @@ fn normed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   let scale = inverseSqrt(sumF(lid, ss) / f32(HEAD_DIM) + EPS);
   let w = select(HEAD_DIM, 0u, head < N_HEADS); // q_norm or k_norm
   for (var t = lid; t < half_dim; t += WG) {
-    let e = pair_of(t);
-    let a = qkv[src + e.x] * scale * qk_norm[w + e.x];
-    let b = qkv[src + e.y] * scale * qk_norm[w + e.y];
-    rotate_write(row, head, t, a, b);
+    if (head < N_HEADS) {
+      let e = pair_of(t);
+      rotate_query(row, head, t, normed_at(src, w, e.x, scale), normed_at(src, w, e.y, scale));
+      continue;
+    }
+    let ia = inputs_of(2u * t);
+    let ib = inputs_of(2u * t + 1u);
+    write_kv(row, head, t,
+      rotated(row, 2u * t, normed_at(src, w, ia.x, scale), normed_at(src, w, ia.y, scale)),
+      rotated(row, 2u * t + 1u, normed_at(src, w, ib.x, scale), normed_at(src, w, ib.y, scale)));
   }
+}
+
+// Dim e of the head at `src`, RMS-normalised (`scale`) and weighted by q_norm or k_norm (at w).
+fn normed_at(src: u32, w: u32, e: u32, scale: f32) -> f32 {
+  return qkv[src + e] * scale * qk_norm[w + e];
 }

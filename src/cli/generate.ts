@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { generateFlags } from './flags';
 import { Engine, planWeights } from '../engine/engine';
 import { acquireDevice } from '../gpu/device';
-import { engineDefaults, isWeightDtype, resolveGenerateOptions, resolveMaxContext, OptionsError, type DocumentsProgress, type GenerateOptions } from '../engine/options';
+import { engineDefaults, isWeightDtype, resolveGenerateOptions, resolveKvDtype, resolveMaxContext, OptionsError, type DocumentsProgress, type GenerateOptions } from '../engine/options';
 import { profileTable } from './profile';
 import { isStrategyName, strategyNames } from '../engine/strategies';
 import { ContextLengthError } from '../errors';
@@ -72,6 +72,7 @@ export async function runGenerate(args: string[]): Promise<number> {
   if (device !== 'gpu' && device !== 'cpu') throw new OptionsError(`--device is "${device}"; expected gpu or cpu`);
   const asked = f.weights ?? 'f16';
   if (!isWeightDtype(asked) && asked !== 'auto') throw new OptionsError(`--weights is "${asked}"; expected f16, f32, q8, q4 or auto`);
+  const kvDtype = resolveKvDtype(f['kv-dtype']);
   const memoryBudget = num(f['memory-budget'], 'memory-budget');
   if (memoryBudget !== undefined && device === 'cpu') throw new OptionsError('--memory-budget limits GPU memory; it needs --device gpu');
   const gen: GenerateOptions = {
@@ -102,7 +103,7 @@ export async function runGenerate(args: string[]): Promise<number> {
   const gpu = device === 'gpu' ? (await acquireDevice()).device : null;
   const context = resolveMaxContext(maxContext, config.maxPositionEmbeddings);
   const weights = gpu
-    ? planWeights(config, { weightDtype: asked, memoryBudget }, { maxContext: context, maxRows: engineDefaults.maxTreeNodes + 1 }, gpu).dtype
+    ? planWeights(config, { weightDtype: asked, memoryBudget, kvDtype }, { maxContext: context, maxRows: engineDefaults.maxTreeNodes + 1 }, gpu).dtype
     : asked === 'auto' ? 'f32' : asked; // the CPU reference computes in f32
   const files = await loadModelFiles(source, { config });
   let result: { text: string; tokens: number[]; stats: object };
@@ -119,7 +120,7 @@ export async function runGenerate(args: string[]): Promise<number> {
     }
     // --weights q8|q4: the reference runs on the weights the GPU would compute with
     const cpuFiles = weights === 'q8' || weights === 'q4' ? dequantizedFiles(files, weights) : files;
-    result = generateOnCpu(cpuFiles, tokenizer, prompt, opts, context);
+    result = generateOnCpu(cpuFiles, tokenizer, prompt, opts, context, kvDtype);
   } else {
     if (f['vocab-trim'] !== undefined && !f.draft) throw new OptionsError('--vocab-trim N trims the draft model: it needs --draft DIR');
     // cross-vocab takes --draft as a model of another tokenizer (loaded by the engine); the
@@ -131,7 +132,7 @@ export async function runGenerate(args: string[]): Promise<number> {
     const heads = (await loadHeads(source, files.config)) ?? false;
     // and the block (diffusion) drafter
     const diffusion = (await loadDiffusion(source, files.config)) ?? false;
-    const engine = await Engine.load(files, { weightDtype: weights, maxContext, device: gpu!, draft, crossVocabDraft: cross ? f.draft : undefined, heads, diffusion });
+    const engine = await Engine.load(files, { weightDtype: weights, kvDtype, maxContext, device: gpu!, draft, crossVocabDraft: cross ? f.draft : undefined, heads, diffusion });
     if (f.json) {
       result = await engine.generateText(f.prompt, gen);
     } else {

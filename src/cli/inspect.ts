@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { inspectFlags } from './flags';
-import { engineDefaults, resolveMaxContext, OptionsError } from '../engine/options';
+import { engineDefaults, resolveKvDtype, resolveMaxContext, OptionsError } from '../engine/options';
 import { estimateMemory, parameterCount, WEIGHT_FORMATS, type MemoryEstimate } from '../model/memory';
 import { readConfig } from '../model/weights';
 import { readStoredWeights } from '../model/stored-weights';
@@ -53,10 +53,11 @@ export async function runInspect(args: string[]): Promise<number> {
   const stored = await readStoredWeights(source);
   const contexts = [...new Set([resolveMaxContext(undefined, config.maxPositionEmbeddings), ...(asked === undefined ? [] : [resolveMaxContext(asked, config.maxPositionEmbeddings)])])];
   const maxRows = engineDefaults.maxTreeNodes + 1;
-  const estimates = contexts.flatMap((maxContext) => WEIGHT_FORMATS.map((dtype) => estimateMemory(config, { dtype, maxContext, maxRows })));
+  const kvDtype = resolveKvDtype(f['kv-dtype']);
+  const estimates = contexts.flatMap((maxContext) => WEIGHT_FORMATS.map((dtype) => estimateMemory(config, { dtype, maxContext, maxRows, kvDtype })));
   const parameters = parameterCount(config);
   if (f.json) {
-    process.stdout.write(`${JSON.stringify({ model: source.id, modelType: config.modelType, config, parameters, stored, maxTreeRows: maxRows, estimates }, null, 1)}\n`);
+    process.stdout.write(`${JSON.stringify({ model: source.id, modelType: config.modelType, config, parameters, stored, maxTreeRows: maxRows, kvDtype, estimates }, null, 1)}\n`);
     return 0;
   }
   const storedLine = stored
@@ -68,7 +69,7 @@ export async function runInspect(args: string[]): Promise<number> {
     `parameters: ${parameters}`,
     `stored weights: ${storedLine}`,
     '',
-    `GPU memory per weight format (maxTreeRows ${maxRows}; MiB = 2^20 bytes; --json gives bytes):`,
+    `GPU memory per weight format (maxTreeRows ${maxRows}; ${kvDtype} KV cache; MiB = 2^20 bytes; --json gives bytes):`,
     table(estimates),
     '',
     'The largest unsplit buffer must fit the adapter\'s maxStorageBufferBindingSize and maxBufferSize (the embedding and LM head are split by rows',

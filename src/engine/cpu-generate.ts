@@ -5,6 +5,7 @@
  */
 import type { ModelFiles } from '../model/weights';
 import { ReferenceModel } from '../model/reference';
+import type { KvDtype } from '../kv/cache';
 import type { Tokenizer } from '../tokenizer/tokenizer';
 import { Rng } from '../verify/rng';
 import { greedyToken, sampleFrom, targetProbs } from '../verify/sampler';
@@ -28,11 +29,11 @@ export interface CpuGeneration {
  * Plain decoding of at most opts.maxTokens tokens within `maxContext` (prompt + output), with the
  * engine's finish reasons: 'eos', 'length' (maxTokens reached) or 'context' (the context is full).
  */
-export function generateOnCpu(files: ModelFiles, tokenizer: Tokenizer, prompt: Int32Array, opts: ResolvedGenerateOptions, maxContext = Infinity): CpuGeneration {
+export function generateOnCpu(files: ModelFiles, tokenizer: Tokenizer, prompt: Int32Array, opts: ResolvedGenerateOptions, maxContext = Infinity, kvDtype: KvDtype = 'f32'): CpuGeneration {
   const vocab = files.config.vocabSize;
   const budget = Math.min(opts.maxTokens, maxContext - prompt.length);
   // the engine's context, not this request's length, picks LongRoPE's factors (as on the GPU)
-  const model = ReferenceModel.fromFiles(files, prompt.length + budget + 1, Math.min(maxContext, files.config.maxPositionEmbeddings));
+  const model = ReferenceModel.fromFiles(files, prompt.length + budget + 1, Math.min(maxContext, files.config.maxPositionEmbeddings), kvDtype);
   const rng = new Rng(opts.seed);
   const eos = new Set(tokenizer.eosIds);
   const sampling = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, repetitionPenalty: opts.repetitionPenalty };

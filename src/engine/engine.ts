@@ -12,7 +12,8 @@ import { GpuModel } from '../model/gpu-model';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { ContextLengthError, EngineDestroyedError } from '../errors';
 import type { Drafter } from '../draft/drafter';
-import { engineDefaults, given, isWeightDtype, resolveGenerateOptions, resolveMaxContext, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions, type WeightDtype } from './options';
+import { engineDefaults, given, isWeightDtype, resolveGenerateOptions, resolveKvDtype, resolveMaxContext, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions, type WeightDtype } from './options';
+import type { KvDtype } from '../kv/cache.ts';
 import { createDrafter, strategyNames } from './strategies';
 import { Lock } from './lock';
 import type { Datastore } from '../draft/datastore';
@@ -104,16 +105,17 @@ export type ModelInput = string | ModelSource | ModelFiles;
  * estimate; throws ModelTooLargeError when it exceeds the adapter's buffer limits or
  * `memoryBudget`. Engine.load and the worker call it before downloading weights.
  */
-export function planWeights(config: ModelConfig, opts: Pick<EngineOptions, 'weightDtype' | 'memoryBudget'>, shape: { maxContext: number; maxRows: number }, device: GPUDevice): { dtype: WeightDtype; estimate: MemoryEstimate } {
+export function planWeights(config: ModelConfig, opts: Pick<EngineOptions, 'weightDtype' | 'memoryBudget' | 'kvDtype'>, shape: { maxContext: number; maxRows: number }, device: GPUDevice): { dtype: WeightDtype; estimate: MemoryEstimate } {
   const requested = opts.weightDtype ?? engineDefaults.weightDtype;
   if (requested !== 'auto' && !isWeightDtype(requested)) {
     throw new OptionsError(`engine option "weightDtype" is ${given(requested)}; expected "f32", "f16", "q8", "q4" or "auto"`);
   }
+  const kvDtype = resolveKvDtype(opts.kvDtype);
   const budget = opts.memoryBudget;
   if (budget !== undefined && !(typeof budget === 'number' && Number.isSafeInteger(budget) && budget > 0)) {
     throw new OptionsError(`engine option "memoryBudget" is ${given(budget)}; expected a positive integer (bytes)`);
   }
-  return chooseWeightDtype(config, requested, { ...shape, topKSlice: preferredTopKSlice(device) }, device.limits, budget);
+  return chooseWeightDtype(config, requested, { ...shape, kvDtype, topKSlice: preferredTopKSlice(device) }, device.limits, budget);
 }
 
 function isModelFiles(m: ModelInput): m is ModelFiles {
@@ -169,7 +171,7 @@ export class Engine {
     readonly model: GpuModel,
     readonly tokenizer: Tokenizer,
     readonly maxContext: number,
-    private readonly opts: { weightDtype: WeightDtype; maxTreeNodes: number },
+    private readonly opts: { weightDtype: WeightDtype; kvDtype: KvDtype; maxTreeNodes: number },
   ) {
     this.watch = new DeviceWatch(device);
   }
@@ -187,11 +189,12 @@ export class Engine {
     const maxContext = resolveMaxContext(opts.maxContext, config.maxPositionEmbeddings);
     const device = opts.device ?? opts.draft?.gpu.device ?? (await acquireDevice()).device;
     const weightDtype = planWeights(config, opts, { maxContext, maxRows: maxTreeNodes + 1 }, device).dtype;
+    const kvDtype = resolveKvDtype(opts.kvDtype);
     const files = source ? await loadModelFiles(source, { onProgress: opts.onProgress, config }) : (model as ModelFiles);
     const tokenizer = Tokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfig, files.config);
     opts.draft?.checkTarget(tokenizer, device, maxContext);
-    const gpu = await GpuModel.load(device, files, { maxContext, maxTreeRows: maxTreeNodes + 1, weightDtype });
-    const engine = new Engine(device, files, gpu, tokenizer, maxContext, { weightDtype, maxTreeNodes });
+    const gpu = await GpuModel.load(device, files, { maxContext, maxTreeRows: maxTreeNodes + 1, weightDtype, kvDtype });
+    const engine = new Engine(device, files, gpu, tokenizer, maxContext, { weightDtype, kvDtype, maxTreeNodes });
     engine.draftModel = opts.draft ?? null;
     engine.draftWithTarget = opts.draftWithTarget ?? false;
     if (opts.crossVocabDraft) engine.crossVocab = await loadCrossVocabDraft(device, opts.crossVocabDraft, weightDtype);
@@ -207,6 +210,11 @@ export class Engine {
   /** The weight format the model was loaded at (LoadOptions.weightDtype, with 'auto' resolved). */
   get weightDtype(): WeightDtype {
     return this.opts.weightDtype;
+  }
+
+  /** How the target's KV cache stores K and V (LoadOptions.kvDtype). */
+  get kvDtype(): KvDtype {
+    return this.opts.kvDtype;
   }
 
   /** Prompt text -> token ids, as generate() encodes it. */
@@ -295,7 +303,7 @@ export class Engine {
         draftWithTarget: this.draftWithTarget,
         diffusion: this.diffusion ?? undefined,
         drafter: (other) => this.drafter(other),
-        loadTargetCopy: () => GpuModel.load(this.device, this.files, { maxContext: this.maxContext, maxTreeRows: this.opts.maxTreeNodes + 1, weightDtype: this.opts.weightDtype }),
+        loadTargetCopy: () => GpuModel.load(this.device, this.files, { maxContext: this.maxContext, maxTreeRows: this.opts.maxTreeNodes + 1, weightDtype: this.opts.weightDtype, kvDtype: this.opts.kvDtype }),
       });
       this.drafters.set(name, d);
     }

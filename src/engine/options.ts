@@ -3,6 +3,7 @@
  * once, when they enter the engine; bad values throw OptionsError naming the field.
  */
 import { OptionsError, show } from '../errors';
+import { isKvDtype, type KvDtype } from '../ops/kv-storage.ts';
 
 export { OptionsError };
 
@@ -24,6 +25,13 @@ export interface EngineOptions {
    */
   weightDtype?: WeightDtype | 'auto';
   /**
+   * How the KV cache stores K and V. Default 'f32'. 'f16': half the cache's memory (two per u32
+   * word, like f16 weights); every K and V is rounded to f16 when written, so greedy output
+   * equals the CPU reference run with the same f16 cache (and every strategy equals 'ar' on
+   * it), not necessarily the f32 cache's output: a near tie may flip.
+   */
+  kvDtype?: KvDtype;
+  /**
    * GPU memory the model may take in all, in bytes (WebGPU has no query for it): Engine.load
    * refuses with ModelTooLargeError, before downloading weights, when the estimate of weights,
    * KV cache, activations and staging exceeds it. Default: unchecked (only the adapter's
@@ -39,6 +47,7 @@ export interface EngineOptions {
 export const engineDefaults = {
   maxContextCap: 2048,
   weightDtype: 'f16' as WeightDtype,
+  kvDtype: 'f32' as KvDtype,
   maxTreeNodes: 127,
   /** Retrieval documents per request, in characters: the suffix array needs ~20 bytes per token while it is built. */
   maxDocumentChars: 16 * 1024 * 1024,
@@ -141,6 +150,13 @@ export function resolveMaxContext(maxContext: unknown, maxPositions: number): nu
     throw new OptionsError(`engine option "maxContext" (--max-context) is ${given(maxContext)}; expected an integer in [2, ${maxPositions}] (the model's max_position_embeddings)`);
   }
   return maxContext;
+}
+
+/** EngineOptions.kvDtype (CLI --kv-dtype) checked, its default filled. */
+export function resolveKvDtype(kvDtype: unknown): KvDtype {
+  const v = kvDtype ?? engineDefaults.kvDtype;
+  if (!isKvDtype(v)) throw new OptionsError(`engine option "kvDtype" (--kv-dtype) is ${given(v)}; expected "f32" or "f16"`);
+  return v;
 }
 
 /** Fills defaults and validates a generate() call's options. */

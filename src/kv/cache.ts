@@ -1,6 +1,6 @@
 /**
  * The target's KV cache (DESIGN section 3): per layer a K and a V range of shape
- * (capacity, nKvHeads, headDim) f32, allocated once. Slots 0..length-1 are committed; a pass
+ * (capacity, nKvHeads, headDim), f32 or f16 (KvDtype), allocated once. Slots 0..length-1 are committed; a pass
  * writes its rows to slots length + r (src/ops/rope.ts), and `commit` keeps the accepted rows
  * by compacting them to length..length+k-1 (src/ops/compact.ts). Rejected rows are simply left
  * behind and overwritten by the next pass.
@@ -18,15 +18,20 @@
  * one dispatch each. Per-layer buffers bound in one dispatch would not do: WGSL has no arrays of
  * buffers, and a stage may bind 8 storage buffers by default.
  *
- * Memory bound: 2 * numLayers * kvLayerBytes (`kvCacheBytes`), kvLayerBytes = capacity * nKvHeads *
- * headDim * 4 rounded up to 256, with capacity = max context + max tree rows so a full tree fits
- * behind a full context. The same whatever the grouping, so the estimate needs no adapter.
+ * Memory bound: 2 * numLayers * kvLayerBytes (`kvCacheBytes`), kvLayerBytes = capacity * slot bytes
+ * rounded up to 256, with capacity = max context + max tree rows so a full tree fits behind a
+ * full context; a slot is nKvHeads * headDim f32, or as many f16 packed two per u32 word
+ * (shaders/common/kv_load.wgsl), half the bytes. The same whatever the grouping, so the
+ * estimate needs no adapter.
  */
 import { ContextLengthError, TreespecError } from '../errors.ts';
 import type { GpuOp, PipelineCache } from '../gpu/pipelines.ts';
 import type { GpuCounter } from '../gpu/counter.ts';
 import type { BufferLimits } from '../gpu/limits.ts';
 import { KvCompact, type KvLayerGroup } from '../ops/compact.ts';
+import type { KvDtype } from '../ops/kv-storage.ts';
+
+export { isKvDtype, type KvDtype } from '../ops/kv-storage.ts';
 
 /** A commit path that is not a strictly increasing list of rows of the last pass. */
 export class KvCommitError extends TreespecError {
@@ -41,6 +46,8 @@ export interface KvCacheShape {
   capacity: number;
   /** Most rows of one pass, hence the longest commit path. */
   maxRows: number;
+  /** Element storage; default 'f32'. */
+  dtype?: KvDtype;
 }
 
 /** Where one layer's K or V lives: a range of a buffer shared with other layers. */
@@ -53,9 +60,15 @@ export interface KvRange {
 /** Alignment of a layer's range: 256, the largest minStorageBufferOffsetAlignment WebGPU allows (any adapter's divides it). */
 const LAYER_ALIGN = 256;
 
-/** Bytes from one layer's K (or V) to the next: the layer's (capacity, nKvHeads, headDim) f32, rounded up to LAYER_ALIGN. */
+/** u32 words of one slot: nKvHeads * headDim f32, or that many f16 two per word (an odd count leaves half a word unused). */
+export function kvSlotWords(s: KvCacheShape): number {
+  const elements = s.nKvHeads * s.headDim;
+  return (s.dtype ?? 'f32') === 'f16' ? Math.ceil(elements / 2) : elements;
+}
+
+/** Bytes from one layer's K (or V) to the next: the layer's (capacity, slot words) u32, rounded up to LAYER_ALIGN. */
 export function kvLayerBytes(s: KvCacheShape): number {
-  return Math.ceil((s.capacity * s.nKvHeads * s.headDim * 4) / LAYER_ALIGN) * LAYER_ALIGN;
+  return Math.ceil((s.capacity * kvSlotWords(s) * 4) / LAYER_ALIGN) * LAYER_ALIGN;
 }
 
 /** Bytes of GPU memory the K and V buffers of every layer take. */
@@ -77,11 +90,11 @@ export function kvLayerGroups(numLayers: number, layerBytes: number, limits: Buf
 }
 
 export class KvCache {
-  /** Per layer (capacity, nKvHeads, headDim) f32: a range of its group's K buffer. */
+  /** Per layer (capacity, kvSlotWords) u32 (f32 bits or f16 pairs): a range of its group's K buffer. */
   readonly k: KvRange[] = [];
-  /** Per layer (capacity, nKvHeads, headDim) f32: a range of its group's V buffer. */
+  /** Per layer (capacity, kvSlotWords) u32: a range of its group's V buffer. */
   readonly v: KvRange[] = [];
-  /** The buffers: per group of consecutive layers one K and one V, (layers, kvLayerBytes / 4) f32. */
+  /** The buffers: per group of consecutive layers one K and one V, (layers, kvLayerBytes / 4) u32. */
   readonly groups: KvLayerGroup[] = [];
   private committed = 0;
   /** Uniform Compact { prefix, count, pad0, pad1 }. */
@@ -111,7 +124,12 @@ export class KvCache {
     this.path = device.createBuffer({ label: 'kv.commitPath', size: shape.maxRows * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     this.pathData = new Uint32Array(shape.maxRows);
     this.compaction = { encode: (pass) => this.compact.encode(pass) };
-    this.compact = new KvCompact(pipelines, 'kv.compact', { params: this.params, path: this.path, groups: this.groups }, shape.nKvHeads * shape.headDim, size);
+    this.compact = new KvCompact(pipelines, 'kv.compact', { params: this.params, path: this.path, groups: this.groups }, kvSlotWords(shape), size);
+  }
+
+  /** How K and V are stored. */
+  get dtype(): KvDtype {
+    return this.shape.dtype ?? 'f32';
   }
 
   /** Committed slots: every pass sees slots 0..length-1. */

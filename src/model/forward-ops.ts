@@ -153,7 +153,7 @@ function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activati
   const h = c.hiddenSize;
   const I = c.intermediateSize;
   const p = `forward.layer${l}.`;
-  const dims = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim, maxRows };
+  const dims = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim, maxRows, kvDtype: kv.dtype };
   const cache = { kCache: kv.k[l], vCache: kv.v[l] };
   const pre = normedInput(env, `${p}inputNorm`, c, a, w.inputNorm, fuse.norm);
   // the MLP's input norm: post_attention_layernorm, or Gemma's pre_feedforward_layernorm

@@ -8,7 +8,7 @@ import { PipelineCache, type KernelEnv } from '../gpu/pipelines.ts';
 import { ReadbackRing } from '../gpu/readback.ts';
 import type { GpuCounter } from '../gpu/counter.ts';
 import { MAX_ROWS, StepUniform } from '../gpu/step.ts';
-import { KvCache, kvCacheBytes, kvLayerBytes } from '../kv/cache.ts';
+import { isKvDtype, KvCache, kvCacheBytes, kvLayerBytes, type KvDtype } from '../kv/cache.ts';
 import { MAX_TOP_K } from '../ops/topk.ts';
 import type { ModelConfig } from './config.ts';
 import { activationBytesPerRow, allocateActivations } from './forward-buffers.ts';
@@ -26,6 +26,12 @@ export interface GpuModelOptions {
   maxTreeRows?: number;
   /** Matrix storage on the GPU (default 'f16': half the memory and bandwidth of 'f32'; 'q8' / 'q4' blocks, src/model/quantize.ts). */
   weightDtype?: WeightDtype;
+  /**
+   * KV cache storage (src/kv/cache.ts): 'f16' halves its memory, rounding every K and V to f16
+   * when written (the output then equals the CPU reference run with the same f16 cache, not
+   * the f32 one); default 'f32'.
+   */
+  kvDtype?: KvDtype;
   /**
    * Every RMSNorm fused into the projections after it (src/model/forward-ops.ts): two
    * dispatches per layer and one per pass fewer. Default: on for a GPU adapter, off on a
@@ -115,7 +121,7 @@ export function tilingOption(device: GPUDevice, o: GpuModelOptions): 'auto' | Ma
  * Every GPU object of a model (one call at load). With tiling 'auto' the split entry's
  * candidates are timed on the uploaded gate/up matrices (the largest of a layer) first.
  */
-export async function allocate(device: GPUDevice, files: ModelFiles, counter: GpuCounter, o: { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; topKSlice?: number; lmHeadRows?: Int32Array; fuse: Fusion; tiling: 'auto' | MatmulTiling | null; partLimit: number }) {
+export async function allocate(device: GPUDevice, files: ModelFiles, counter: GpuCounter, o: { maxContext: number; maxRows: number; dtype: WeightDtype; kvDtype: KvDtype; topK: number; topKSlice?: number; lmHeadRows?: Int32Array; fuse: Fusion; tiling: 'auto' | MatmulTiling | null; partLimit: number }) {
   const c = files.config;
   const { maxRows, topK } = o;
   const capacity = o.maxContext + maxRows;
@@ -125,7 +131,7 @@ export async function allocate(device: GPUDevice, files: ModelFiles, counter: Gp
   const outVocab = o.lmHeadRows?.length ?? c.vocabSize;
   const weights = uploadWeights(device, files, o.dtype, o.partLimit, o.lmHeadRows);
   const acts = allocateActivations(device, c, maxRows, o.maxContext, topK, outVocab);
-  const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows };
+  const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows, dtype: o.kvDtype };
   const kv = new KvCache(device, pipelines, kvShape, counter);
   let tuning: TuningResult | null = null;
   const candidates = o.tiling === 'auto' ? splitTilings(device.limits) : [];
@@ -148,7 +154,7 @@ export async function allocate(device: GPUDevice, files: ModelFiles, counter: Gp
  * one of these), whole: the embedding and LM head carry their row size, as they are split by
  * rows above one binding (limits.ts partBytes gives the part that must fit).
  */
-export function largestBuffers(c: ModelConfig, maxRows: number, capacity: number, dtype: WeightDtype, outVocab: number): BufferNeed[] {
+export function largestBuffers(c: ModelConfig, maxRows: number, capacity: number, dtype: WeightDtype, outVocab: number, kvDtype: KvDtype): BufferNeed[] {
   const h = c.hiddenSize;
   const qd = c.numHeads * c.headDim;
   const w = (label: string, rows: number, cols: number, d = dtype): BufferNeed => ({ label: `weights.${label}`, bytes: matrixBytes(rows, cols, d), binding: true });
@@ -163,7 +169,7 @@ export function largestBuffers(c: ModelConfig, maxRows: number, capacity: number
     w('model.layers.0.mlp.gate_up_proj', 2 * c.intermediateSize, h),
     w('model.layers.0.mlp.down_proj.weight', h, c.intermediateSize),
     // one layer's range of the shared K buffer: a buffer holds as many as the limits allow (kv/cache.ts)
-    { label: 'kv.k0', bytes: kvLayerBytes({ numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows }), binding: true },
+    { label: 'kv.k0', bytes: kvLayerBytes({ numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows, dtype: kvDtype }), binding: true },
     { label: 'forward.ropeTable', bytes: capacity * Math.max(c.rotaryDim, c.localRope.rotaryDim) * 4, binding: true },
     { label: 'forward.logits', bytes: maxRows * outVocab * 4, binding: true },
     { label: 'forward.gateUp', bytes: maxRows * 2 * c.intermediateSize * 4, binding: true },
@@ -171,7 +177,7 @@ export function largestBuffers(c: ModelConfig, maxRows: number, capacity: number
   ];
 }
 
-export function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number; maxRows: number; dtype: WeightDtype; topK: number; topKSlice?: number; lmHeadRows?: Int32Array } {
+export function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: number; maxRows: number; dtype: WeightDtype; kvDtype: KvDtype; topK: number; topKSlice?: number; lmHeadRows?: Int32Array } {
   const maxRows = o.maxTreeRows ?? MAX_ROWS;
   const topK = o.topK ?? 8;
   const rows = o.lmHeadRows;
@@ -192,5 +198,7 @@ export function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: 
   if (o.topKSlice !== undefined && !(o.topKSlice >= 1)) throw new OptionsError(`GpuModel: topKSlice is ${o.topKSlice}, expected a number >= 1 (Infinity: one slice)`);
   if (o.fuseSilu && c.hiddenAct !== 'silu') throw new OptionsError(`GpuModel: fuseSilu computes SwiGLU in the down projection; this model's MLP is ${c.hiddenAct} (GeGLU), leave fuseSilu off`);
   if (!['f32', 'f16', 'q8', 'q4'].includes(dtype)) throw new OptionsError(`GpuModel: weightDtype is ${JSON.stringify(dtype)}, expected "f32", "f16", "q8" or "q4"`);
-  return { maxContext: o.maxContext, maxRows, dtype, topK, topKSlice: o.topKSlice, lmHeadRows: rows };
+  const kvDtype = o.kvDtype ?? 'f32';
+  if (!isKvDtype(kvDtype)) throw new OptionsError(`GpuModel: kvDtype is ${JSON.stringify(kvDtype)}, expected "f32" or "f16"`);
+  return { maxContext: o.maxContext, maxRows, dtype, kvDtype, topK, topKSlice: o.topKSlice, lmHeadRows: rows };
 }

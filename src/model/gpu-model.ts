@@ -21,7 +21,8 @@
  * logits; the first decode or verify pass then runs the root prompt[n-1] at position n-1.
  *
  * Memory (`memory`): weights; KV cache 2 * layers * (maxContext + maxTreeRows) * kvHeads *
- * headDim * 4 bytes, each layer's range rounded up to 256 (kv/cache.ts); activations and
+ * headDim * 4 bytes (f32; half that for an f16 cache), each layer's range rounded up to 256
+ * (kv/cache.ts); activations and
  * staging proportional to maxTreeRows * (vocab + widths).
  * An embedding or LM head larger than one storage binding is split by rows into several buffers
  * (src/model/upload.ts RowParts); every other buffer must fit the adapter's limits.
@@ -134,9 +135,9 @@ export class GpuModel {
   /** Uploads weights and allocates every buffer and pipeline; throws GpuOutOfMemoryError when the device cannot hold them. */
   static async load(device: GPUDevice, files: ModelFiles, opts: GpuModelOptions): Promise<GpuModel> {
     const c = files.config;
-    const { maxContext, maxRows, dtype, topK, topKSlice, lmHeadRows } = checkOptions(c, opts);
+    const { maxContext, maxRows, dtype, kvDtype, topK, topKSlice, lmHeadRows } = checkOptions(c, opts);
     const outVocab = lmHeadRows?.length ?? c.vocabSize;
-    checkBufferLimits(largestBuffers(c, maxRows, maxContext + maxRows, dtype, outVocab), device.limits);
+    checkBufferLimits(largestBuffers(c, maxRows, maxContext + maxRows, dtype, outVocab, kvDtype), device.limits);
     const parts = partLimit(device, opts);
     const tiling = tilingOption(device, opts);
     device.pushErrorScope('validation');
@@ -144,7 +145,7 @@ export class GpuModel {
     const counter = new GpuCounter('model');
     let built;
     try {
-      built = await allocate(device, files, counter, { maxContext, maxRows, dtype, topK, topKSlice, lmHeadRows, fuse: defaultFusion(device, files.config, opts), tiling, partLimit: parts });
+      built = await allocate(device, files, counter, { maxContext, maxRows, dtype, kvDtype, topK, topKSlice, lmHeadRows, fuse: defaultFusion(device, files.config, opts), tiling, partLimit: parts });
     } finally {
       const oom = await device.popErrorScope();
       const invalid = await device.popErrorScope();

@@ -9,7 +9,8 @@
  *               unless tied and stored like the embedding (f32, f16), a tied head quantized
  *               as its own copy in q8 / q4. An embedding or head larger than one binding is
  *               split by rows into buffers holding exactly its rows: the same bytes.
- *  kvCache      kv/cache.ts `kvCacheBytes`: capacity = maxContext + maxRows slots per layer.
+ *  kvCache      kv/cache.ts `kvCacheBytes`: capacity = maxContext + maxRows slots per layer, f32
+ *               or (kvDtype 'f16') f16 packed two per u32.
  *  activations  forward-buffers.ts: maxRows * activationBytesPerRow, the RoPE tables (capacity,
  *               rotaryDim) f32 each (headDim, less under Phi-3's partial rotary), the top-k
  *               stage-1 scratch on adapters that slice it, and the KV cache's (maxRows) u32
@@ -27,7 +28,7 @@ import { matrixRowWords } from '../ops/matmul.ts';
 import { MAX_ROWS } from '../gpu/step.ts';
 import { topKSlices } from '../ops/topk.ts';
 import { partBytes, type BufferLimits, type BufferNeed } from '../gpu/limits.ts';
-import { kvCacheBytes } from '../kv/cache.ts';
+import { kvCacheBytes, type KvDtype } from '../kv/cache.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 import { activationBytesPerRow } from './forward-buffers.ts';
 import { largestBuffers } from './gpu-model-setup.ts';
@@ -47,6 +48,8 @@ export interface MemoryShape {
   topK?: number;
   /** Logits per top-k slice: the adapter's preferredTopKSlice (default 2048, a GPU's; Infinity on software adapters). */
   topKSlice?: number;
+  /** KV cache storage (default 'f32', as GpuModel). */
+  kvDtype?: KvDtype;
 }
 
 export interface MemoryEstimate {
@@ -115,7 +118,8 @@ export function estimateMemory(c: ModelConfig, s: MemoryShape): MemoryEstimate {
   const topK = s.topK ?? 8;
   const capacity = s.maxContext + maxRows;
   const vocab = c.vocabSize;
-  const kvCache = kvCacheBytes({ numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows });
+  const kvDtype = s.kvDtype ?? 'f32';
+  const kvCache = kvCacheBytes({ numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows, dtype: kvDtype });
   // (capacity, rotaryDim/2) vec2 f32 tables (forward-buffers.ts): the global RoPE, the local one, the NoPE identity
   const ropeTableDims = c.rotaryDim + (c.localLayers.some((l) => l) ? c.localRope.rotaryDim : 0) + (c.noRopeLayers.some((n) => n) ? c.rotaryDim : 0);
   const slices = topKSlices(vocab, s.topKSlice ?? 2048);
@@ -133,7 +137,7 @@ export function estimateMemory(c: ModelConfig, s: MemoryShape): MemoryEstimate {
     activations,
     staging,
     total: weights + kvCache + activations + staging,
-    largest: largestBuffers(c, maxRows, capacity, s.dtype, vocab),
+    largest: largestBuffers(c, maxRows, capacity, s.dtype, vocab, kvDtype),
   };
 }
 

@@ -6,12 +6,16 @@
  *
  * The KV cache is addressed by slot, not position, exactly like the GPU cache (DESIGN section 3):
  * a verify pass writes tree row i to slot (n-1)+i with RoPE position (n-1)+depth(i), and
- * moveSlot is the compaction that follows acceptance.
+ * moveSlot is the compaction that follows acceptance. With kvDtype 'f16' every K and V is
+ * rounded to f16 (nearest even) as it is written, as the GPU's f16 cache stores it
+ * (shaders/common/kv_store.wgsl), so the two agree on an f16 cache too.
  */
 import { ContextLengthError, OptionsError, TreespecError } from '../errors.ts';
 import { add, argmax, attention, embed, geluTanhMul, longRopeFactors, matmul, rmsNorm, rope, ropeInvFreq, siluMul } from './cpu-ops.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 import { weightF32, type ModelFiles } from './weights.ts';
+import { f16BitsToF32, f32ToF16Bits } from './f16.ts';
+import { isKvDtype, type KvDtype } from '../kv/cache.ts';
 
 interface LayerWeights {
   inputNorm: Float32Array; // (hidden)
@@ -51,7 +55,7 @@ export class ReferenceModel {
   private readonly invFreq: Float32Array; // (rotaryDim / 2) global layers: rope() rotates the first rotaryDim dims of a head
   private readonly invFreqLocal: Float32Array; // (localRope.rotaryDim / 2) local layers (config.localLayers)
 
-  private constructor(readonly config: ModelConfig, get: (name: string) => Float32Array, maxSlots: number, context: number) {
+  private constructor(readonly config: ModelConfig, get: (name: string) => Float32Array, maxSlots: number, context: number, readonly kvDtype: KvDtype) {
     const c = config;
     this.maxSlots = maxSlots;
     this.embedTable = get('model.embed_tokens.weight');
@@ -92,17 +96,19 @@ export class ReferenceModel {
   /**
    * Builds the model from validated files (weights decoded exactly to f32). `context`: the
    * context it stands for (an engine's maxContext), which picks LongRoPE's factors
-   * (`longRopeFactors`); by default its slots.
+   * (`longRopeFactors`); by default its slots. `kvDtype`: how its cache stores K and V
+   * (GpuModelOptions.kvDtype).
    */
-  static fromFiles(files: ModelFiles, maxSlots = Math.min(files.config.maxPositionEmbeddings, DEFAULT_MAX_SLOTS), context = maxSlots): ReferenceModel {
+  static fromFiles(files: ModelFiles, maxSlots = Math.min(files.config.maxPositionEmbeddings, DEFAULT_MAX_SLOTS), context = maxSlots, kvDtype: KvDtype = 'f32'): ReferenceModel {
     if (!Number.isInteger(maxSlots) || maxSlots < 1) throw new OptionsError(`ReferenceModel: maxSlots is ${maxSlots}, expected a positive integer`);
     if (!Number.isInteger(context) || context < 1) throw new OptionsError(`ReferenceModel: context is ${context}, expected a positive integer`);
+    if (!isKvDtype(kvDtype)) throw new OptionsError(`ReferenceModel: kvDtype is ${JSON.stringify(kvDtype)}, expected "f32" or "f16"`);
     const get = (name: string) => {
       const t = files.tensors.get(name);
       if (!t) throw new TreespecError(`ReferenceModel: tensor "${name}" is missing (ModelFiles were not validated?)`);
       return weightF32(files.config, name, t);
     };
-    return new ReferenceModel(files.config, get, maxSlots, context);
+    return new ReferenceModel(files.config, get, maxSlots, context, kvDtype);
   }
 
   /**
@@ -148,6 +154,10 @@ export class ReferenceModel {
       if (!c.noRopeLayers[l]) {
         rope(q, c.numHeads, c.headDim, positions, invFreq, af);
         rope(k, c.numKvHeads, c.headDim, positions, invFreq, af);
+      }
+      if (this.kvDtype === 'f16') {
+        k.forEach((e, i) => (k[i] = f16BitsToF32(f32ToF16Bits(e))));
+        v.forEach((e, i) => (v[i] = f16BitsToF32(f32ToF16Bits(e))));
       }
       for (let r = 0; r < rows; r++) {
         this.kCache[l].set(k.subarray(r * kvDim(c), (r + 1) * kvDim(c)), slots[r] * kvDim(c));

@@ -11,6 +11,7 @@ import { OpShapeError } from '../gpu/errors.ts';
 import { bindBuffers, type BufferRange, type GpuOp, type KernelEnv } from '../gpu/pipelines.ts';
 import { checkRows } from '../gpu/step.ts';
 import { longRopeFactors, ropeInvFreq, type LongRope, type RopeScaling } from '../model/cpu-ops.ts';
+import { kvConstants, type KvDtype } from './kv-storage.ts';
 
 export interface RopeDims {
   nHeads: number;
@@ -22,6 +23,8 @@ export interface RopeDims {
   maxRows: number;
   /** The per-head RMSNorm's epsilon (with RopeBuffers.qkNorm). */
   eps?: number;
+  /** How the cache stores K and V (src/kv/cache.ts); default 'f32'. */
+  kvDtype?: KvDtype;
 }
 
 export interface RopeBuffers {
@@ -33,9 +36,9 @@ export interface RopeBuffers {
   qkv: GPUBuffer;
   /** (maxRows, nHeads, headDim) f32: the rotated queries. */
   q: GPUBuffer;
-  /** (slots, nKvHeads, headDim) f32: this layer's key cache (its range of the KV cache's shared buffer). */
+  /** (slots, nKvHeads, headDim) f32 or f16 pairs (kvDtype): this layer's key cache (its range of the KV cache's shared buffer). */
   kCache: GPUBuffer | BufferRange;
-  /** (slots, nKvHeads, headDim) f32: this layer's value cache (its range of the shared buffer). */
+  /** (slots, nKvHeads, headDim) f32 or f16 pairs: this layer's value cache (its range of the shared buffer). */
   vCache: GPUBuffer | BufferRange;
   /** (2, headDim) f32 [q_norm | k_norm] weights: each q and k head RMS-normalised before RoPE; absent or null: none. */
   qkNorm?: GPUBuffer | null;
@@ -89,7 +92,7 @@ export class RopeKvWrite implements GpuOp {
     if (nKvHeads < 1 || nHeads % nKvHeads !== 0) throw new OpShapeError(`${label}: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
     const b = buffers;
     const bindings = [env.step, b.positions, b.table, b.qkv, b.q, b.kCache, b.vCache];
-    const constants = { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim, ROTARY_DIM: rotaryDim };
+    const constants = { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim, ROTARY_DIM: rotaryDim, ...kvConstants(dims.kvDtype) };
     if (b.qkNorm) {
       const eps = dims.eps ?? NaN;
       if (b.qkNorm.size < 2 * headDim * 4 || !(eps > 0)) {
@@ -114,3 +117,4 @@ export class RopeKvWrite implements GpuOp {
     pass.dispatchWorkgroups(this.groupsX, rows);
   }
 }
+

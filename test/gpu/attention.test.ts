@@ -9,7 +9,10 @@ import { RopeKvWrite, ropeTable } from '../../src/ops/rope.ts';
 import { TreeAttention } from '../../src/ops/attention.ts';
 import { chain, randomTree, sees, type TestTree } from './tree-util.ts';
 import { alternating } from './runtime.ts';
-import { expectClose, randomF32, readF32, runPass, testGpu } from './util.ts';
+import { expectClose, randomF32, readF32, readU32, roundF16, runPass, testGpu } from './util.ts';
+import { packKvF16 } from './kv-f16.ts';
+import { f32ToF16Bits } from '../../src/model/f16.ts';
+import type { KvDtype } from '../../src/kv/cache.ts';
 
 /** window: a sliding window (rows see keys of positions > their own - window); absent: none. */
 interface Case { name: string; nHeads: number; nKv: number; hd: number; prefix: number; tree: TestTree; window?: number }
@@ -74,6 +77,60 @@ describe('rope + kv write', () => {
   }
 });
 
+describe('rope + kv write, f16 cache', () => {
+  // Values whose rounding to f16 is a corner: ties to even (down and up), the largest finite,
+  // overflow to infinity, subnormals, underflow to zero, with both signs.
+  const corners = [1 + 2 ** -11, 1 + 3 * 2 ** -11, 65504, 65519.99, 65520, 1e6, 2 ** -20, 3 * 2 ** -25, 2 ** -25, 2 ** -26, 5.960464477539063e-8 * 1.5, 0];
+  // hd 6 and 10: HEAD_DIM / 2 odd, so a thread's element pair (2i, 2i + 1) straddles the halves
+  for (const [name, hd, qkNorm] of [['main entry, hd 6', 6, false], ['per-head q/k RMSNorm first, hd 10', 10, true]] as const) {
+    it(`${name}: every word is the f32 cache's values rounded to nearest even`, async () => {
+      const gpu = await testGpu();
+      const { device } = gpu;
+      const nHeads = 4, nKv = 2, rows = 5, prefix = 3, slots = prefix + rows + 2;
+      const width = nKv * hd;
+      const qkv = randomF32(rows * (nHeads + 2 * nKv) * hd, 21, -3, 3);
+      // the V heads of rows 0 and 1 hold the corners (V is copied, so they reach the cache as given)
+      for (let r = 0; r < 2; r++) {
+        const at = r * (nHeads + 2 * nKv) * hd + (nHeads + nKv) * hd;
+        for (let j = 0; j < width; j++) qkv[at + j] = (j % 2 ? -1 : 1) * corners[(j + r * width) % corners.length];
+      }
+      const positions = Uint32Array.from({ length: rows }, (_, r) => prefix + r);
+      const env = { device, pipelines: gpu.pipelines, step: gpu.step.buffer };
+      const inputs = {
+        positions: uploadStorage(device, 'test.positions', positions),
+        table: uploadStorage(device, 'test.ropeTable', ropeTable(hd, 10000, null, slots)),
+        qkv: uploadStorage(device, 'test.qkv', qkv),
+        qkNorm: qkNorm ? uploadStorage(device, 'test.qkNorm', randomF32(2 * hd, 22, 0.5, 1.5)) : null,
+      };
+      const init32 = randomF32(slots * width, 23);
+      const init16 = packKvF16(roundF16(init32), width);
+      const run = async (kvDtype: 'f32' | 'f16', init: Float32Array | Uint32Array) => {
+        const b = { ...inputs, q: createStorage(device, 'test.q', rows * nHeads * hd * 4), kCache: uploadStorage(device, 'test.kCache', init), vCache: uploadStorage(device, 'test.vCache', init) };
+        const op = new RopeKvWrite(env, 'test.rope', b, { nHeads, nKvHeads: nKv, headDim: hd, maxRows: rows, eps: 1e-6, kvDtype });
+        await runPass(gpu, rows, (p) => op.encode(p, rows), prefix);
+        return b;
+      };
+      const f32 = await run('f32', init32);
+      const f16 = await run('f16', init16);
+      const words = (slots * width) / 2;
+      const expected = (cache: Float32Array) => {
+        const w = packKvF16(cache, width);
+        w.set(init16.subarray(0, (prefix * width) / 2)); // slots before the pass untouched
+        w.set(init16.subarray(((prefix + rows) * width) / 2), ((prefix + rows) * width) / 2);
+        return w;
+      };
+      const k32 = await readF32(device, f32.kCache, slots * width), v32 = await readF32(device, f32.vCache, slots * width);
+      expect(Array.from(await readU32(device, f16.kCache, words))).toEqual(Array.from(expected(k32)));
+      expect(Array.from(await readU32(device, f16.vCache, words))).toEqual(Array.from(expected(v32)));
+      // the corners did reach the cache: infinity, a subnormal and a tie among the V words
+      expect(f32ToF16Bits(65520)).toBe(0x7c00);
+      expect(Array.from(expected(v32)).some((w) => (w & 0xffff) === 0x7c00 || w >>> 16 === 0xfc00)).toBe(true);
+      // queries are not stored in the cache: the same in both runs
+      expect(Array.from(await readF32(device, f16.q, rows * nHeads * hd))).toEqual(Array.from(await readF32(device, f32.q, rows * nHeads * hd)));
+    });
+  }
+});
+
 const cases: Case[] = [
   { name: 'prefix 0, single row (first decode step)', nHeads: 4, nKv: 2, hd: 24, prefix: 0, tree: chain(1) },
   { name: 'single row over a long cache (several tiles), MHA hd 64', nHeads: 3, nKv: 3, hd: 64, prefix: 700, tree: chain(1) },
@@ -96,8 +153,11 @@ function visible(c: Case, r: number, s: number): boolean {
   return c.window === undefined || positionOf(c.tree, c.prefix, s) > c.prefix + c.tree.depths[r] - c.window;
 }
 
-/** Output of the kernel (rows, nHeads, hd) for a case with random q, K, V over `slots` slots. */
-async function runAttention(c: Case, b: { hpw: number; rb: number } | undefined, inputs: { q: Float32Array; kCache: Float32Array; vCache: Float32Array }, window = c.window): Promise<{ out: Float32Array; op: TreeAttention }> {
+/**
+ * Output of the kernel (rows, nHeads, hd) for a case with random q, K, V over `slots` slots; an
+ * f16 cache holds K and V packed (inputs already rounded to f16, see inputsOf).
+ */
+async function runAttention(c: Case, b: { hpw: number; rb: number } | undefined, inputs: { q: Float32Array; kCache: Float32Array; vCache: Float32Array }, window = c.window, kvDtype: KvDtype = 'f32'): Promise<{ out: Float32Array; op: TreeAttention }> {
   const gpu = await testGpu();
   const { device } = gpu;
   const rows = c.tree.parents.length;
@@ -109,18 +169,22 @@ async function runAttention(c: Case, b: { hpw: number; rb: number } | undefined,
   const op = new TreeAttention(env, 'test.attention', {
     mask: uploadStorage(device, 'test.mask', mask),
     q: uploadStorage(device, 'test.q', inputs.q),
-    kCache: uploadStorage(device, 'test.kCache', inputs.kCache),
-    vCache: uploadStorage(device, 'test.vCache', inputs.vCache),
+    kCache: uploadStorage(device, 'test.kCache', kvDtype === 'f16' ? packKvF16(inputs.kCache, c.nKv * c.hd) : inputs.kCache),
+    vCache: uploadStorage(device, 'test.vCache', kvDtype === 'f16' ? packKvF16(inputs.vCache, c.nKv * c.hd) : inputs.vCache),
     out,
-  }, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.hd, maxRows, headsPerWorkgroup: b?.hpw, rowsPerWorkgroup: b?.rb, window });
+  }, { nHeads: c.nHeads, nKvHeads: c.nKv, headDim: c.hd, maxRows, headsPerWorkgroup: b?.hpw, rowsPerWorkgroup: b?.rb, window, kvDtype });
   await runPass(gpu, rows, (p) => op.encode(p, rows), c.prefix);
   return { out: await readF32(device, out, rows * c.nHeads * c.hd), op };
 }
 
-/** Seeded inputs of a case; spare slots past the pass hold garbage that must stay invisible. */
-function inputsOf(c: Case): { q: Float32Array; kCache: Float32Array; vCache: Float32Array; slots: number } {
+/**
+ * Seeded inputs of a case; spare slots past the pass hold garbage that must stay invisible. For
+ * an f16 cache K and V are rounded to f16: the values the cache holds, which the reference reads.
+ */
+function inputsOf(c: Case, kvDtype: KvDtype = 'f32'): { q: Float32Array; kCache: Float32Array; vCache: Float32Array; slots: number } {
   const slots = c.prefix + c.tree.parents.length + 5;
-  return { q: randomF32(128 * c.nHeads * c.hd, 11, -2, 2), kCache: randomF32(slots * c.nKv * c.hd, 12, -2, 2), vCache: randomF32(slots * c.nKv * c.hd, 13), slots };
+  const held = (a: Float32Array) => (kvDtype === 'f16' ? roundF16(a) : a);
+  return { q: randomF32(128 * c.nHeads * c.hd, 11, -2, 2), kCache: held(randomF32(slots * c.nKv * c.hd, 12, -2, 2)), vCache: held(randomF32(slots * c.nKv * c.hd, 13)), slots };
 }
 
 describe('tree attention', () => {
@@ -134,15 +198,18 @@ describe('tree attention', () => {
     const blockings: ({ hpw: number; rb: number } | undefined)[] = c.window === undefined ? [undefined, { hpw: 1, rb: 1 }] : [undefined];
     if (group % 2 === 0 && group > 2 && c.window === undefined) blockings.push({ hpw: 2, rb: 3 });
     if (rows > 5) blockings.push({ hpw: 1, rb: 5 });
-    return blockings.map((b) => ({ ...c, b }));
+    return blockings.map((b) => ({ ...c, b, kv: 'f32' as KvDtype }));
   });
+  // an f16 cache (two values per word; an odd row of 17 leaves half a word per slot unused),
+  // past the prefix (a tree at prefix 0) and in a tile inside it (prefix 65)
+  for (const i of [3, 6]) runs.push({ ...cases[i], b: undefined, kv: 'f16' });
   // window runs alternate between the two gpu projects (suite time; the same WGSL runs in both)
   const windowIt = alternating();
   for (const c of runs) {
-    (c.window === undefined ? it : windowIt)(`${c.name}${c.b ? `, ${c.b.hpw} head(s) x ${c.b.rb} row(s) per workgroup` : ''}`, async () => {
+    (c.window === undefined ? it : windowIt)(`${c.name}${c.b ? `, ${c.b.hpw} head(s) x ${c.b.rb} row(s) per workgroup` : ''}${c.kv === 'f16' ? ', f16 cache' : ''}`, async () => {
       const rows = c.tree.parents.length;
-      const inputs = inputsOf(c);
-      const { out, op } = await runAttention(c, c.b, inputs);
+      const inputs = inputsOf(c, c.kv);
+      const { out, op } = await runAttention(c, c.b, inputs, c.window, c.kv);
       if (!c.b) expect(op.hpw * op.rb).toBe(c.nHeads / c.nKv === 3 ? 15 : 16);
       const ref = attention(inputs.q.subarray(0, rows * c.nHeads * c.hd), inputs.kCache, inputs.vCache, rows, c.nHeads, c.nKv, c.hd, inputs.slots, (r, s) => visible(c, r, s));
       expectClose(out, ref, 1e-5, 1e-4, 'attention output');

@@ -7,25 +7,28 @@
 import { describe, expect, it } from 'vitest';
 import { ContextLengthError } from '../../src/errors.ts';
 import { writeStorage } from '../../src/gpu/buffers.ts';
-import { KvCache, KvCommitError, kvCacheBytes, kvLayerBytes, type KvRange } from '../../src/kv/cache.ts';
+import { KvCache, KvCommitError, kvCacheBytes, kvLayerBytes, kvSlotWords, type KvCacheShape, type KvRange } from '../../src/kv/cache.ts';
 import { randomTree } from './tree-util.ts';
 import { expectClose, randomF32, readF32, rng, testGpu } from './util.ts';
 import { GpuCounter } from '../../src/gpu/counter.ts';
 
 // 40 bytes a slot: a layer's 16000 bytes are padded to 16128 in the shared buffers
-const shape = { numLayers: 3, nKvHeads: 2, headDim: 5, capacity: 400, maxRows: 128 };
-const W = shape.nKvHeads * shape.headDim;
+const shape: KvCacheShape = { numLayers: 3, nKvHeads: 2, headDim: 5, capacity: 400, maxRows: 128 };
+/** An f16 cache of 15 values a slot: 8 words, the last one half used; a layer 12800 bytes (no padding). */
+const shape16: KvCacheShape = { ...shape, nKvHeads: 3, dtype: 'f16' };
 /** Limits under which one binding holds two layers: groups [2, 1]. */
 const twoLayers = { maxStorageBufferBindingSize: 2 * kvLayerBytes(shape) + 255, maxBufferSize: 1 << 30 };
 
-const read = (device: GPUDevice, r: KvRange) => readF32(device, r.buffer, shape.capacity * W, r.offset / 4);
+/** A slot's words: f32 values, or f16 pairs (moved as words, whatever they hold). */
+const wordsOf = (kv: KvCache) => kvSlotWords(kv.shape);
+const read = (device: GPUDevice, kv: KvCache, r: KvRange) => readF32(device, r.buffer, kv.capacity * wordsOf(kv), r.offset / 4);
 
-/** Fills every layer's K and V with distinct random values; returns the CPU copies. */
+/** Fills every layer's K and V with distinct random words; returns the CPU copies. */
 async function fill(device: GPUDevice, kv: KvCache, seed: number): Promise<Float32Array[]> {
   const data: Float32Array[] = [];
-  for (let l = 0; l < shape.numLayers; l++) {
+  for (let l = 0; l < kv.shape.numLayers; l++) {
     for (const [i, r] of [kv.k[l], kv.v[l]].entries()) {
-      const d = randomF32(shape.capacity * W, seed + 10 * l + i);
+      const d = randomF32(kv.capacity * wordsOf(kv), seed + 10 * l + i);
       writeStorage(device, r.buffer, d, r.offset);
       data.push(d);
     }
@@ -33,8 +36,8 @@ async function fill(device: GPUDevice, kv: KvCache, seed: number): Promise<Float
   return data;
 }
 
-/** The CPU oracle: a copy of `before` with row path[j] at slot prefix + j. */
-function moved(before: Float32Array, prefix: number, path: ArrayLike<number>): Float32Array {
+/** The CPU oracle: a copy of `before` (slots of W words) with row path[j] at slot prefix + j. */
+function moved(before: Float32Array, W: number, prefix: number, path: ArrayLike<number>): Float32Array {
   const after = before.slice();
   for (let j = 0; j < path.length; j++) after.set(before.subarray((prefix + path[j]) * W, (prefix + path[j] + 1) * W), (prefix + j) * W);
   return after;
@@ -49,9 +52,9 @@ async function expectCommit(device: GPUDevice, kv: KvCache, counter: GpuCounter,
   kv.flush(); // the moves are recorded lazily (by the next pass, or here)
   const moves = Array.from(path).some((r, j) => r !== j);
   expect(counter.snapshot().dispatches - dispatches, 'one dispatch per buffer pair').toBe(moves ? kv.groups.length : 0);
-  for (let l = 0; l < shape.numLayers; l++) {
-    expectClose(await read(device, kv.k[l]), moved(before[2 * l], prefix, path), 0, 0, `layer ${l} K`);
-    expectClose(await read(device, kv.v[l]), moved(before[2 * l + 1], prefix, path), 0, 0, `layer ${l} V`);
+  for (let l = 0; l < kv.shape.numLayers; l++) {
+    expectClose(await read(device, kv, kv.k[l]), moved(before[2 * l], wordsOf(kv), prefix, path), 0, 0, `layer ${l} K`);
+    expectClose(await read(device, kv, kv.v[l]), moved(before[2 * l + 1], wordsOf(kv), prefix, path), 0, 0, `layer ${l} V`);
   }
 }
 
@@ -69,6 +72,22 @@ describe('kv cache commit', () => {
   it('states its memory bound: layers 256-byte aligned in shared buffers', () => {
     expect(kvLayerBytes(shape)).toBe(16128);
     expect(kvCacheBytes(shape)).toBe(2 * 3 * 16128);
+    // f16: 15 values a slot take 8 words (f32: 15 words, 24000 bytes padded to 24064)
+    expect(kvLayerBytes({ ...shape16, dtype: 'f32' })).toBe(24064);
+    expect(kvLayerBytes(shape16)).toBe(400 * 8 * 4);
+    expect(kvCacheBytes(shape16)).toBe(2 * 3 * 12800);
+  });
+
+  it('moves the words of an f16 cache of odd row width (half a word unused per slot)', async () => {
+    const { device, pipelines } = await testGpu();
+    const counter = new GpuCounter('test');
+    const kv = new KvCache(device, pipelines, shape16, counter);
+    expect(kv.dtype).toBe('f16');
+    expect(kv.groups.map((g) => g.k.size)).toEqual([3 * 12800]);
+    await expectCommit(device, kv, counter, Int32Array.from({ length: 40 }, (_, i) => i), 40, 1);
+    await expectCommit(device, kv, counter, [0, 2, 3], 4, 2);
+    await expectCommit(device, kv, counter, treePath(128, 5), 128, 5);
+    kv.destroy();
   });
 
   for (const [name, limits, groups] of [['all layers in one buffer', undefined, [3]], ['groups of two layers', twoLayers, [2, 1]]] as const) {

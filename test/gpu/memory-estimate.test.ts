@@ -71,7 +71,8 @@ describeIn('node')('memory estimate = what GpuModel.load allocates', () => {
 
   // (tied qwen2 with biases at q8: the Engine.load case below; the untied head: test/unit/memory.test.ts)
   const cases: [string, () => Promise<ModelFiles>, WeightDtype, number][] = [
-    // Gemma 3: four norms per layer, q/k norms, a second (local) RoPE table, the head sharing the f16 embedding; vocabulary 262144
+    // Gemma 3: four norms per layer, q/k norms, a second (local) RoPE table, the head sharing the
+    // f16 embedding; vocabulary 262144; an f16 KV cache (the Engine.load case below: f32)
     ['gemma3 f16', async () => (await hfGolden('gemma3')).files, 'f16', 4],
     // Phi-4-mini-like: partial rotary, so the RoPE table holds rotaryDim (12), not headDim (16), values per position
     ['phi4mini f32', async () => (await hfGolden('phi4mini')).files, 'f32', 4],
@@ -82,9 +83,11 @@ describeIn('node')('memory estimate = what GpuModel.load allocates', () => {
       const maxContext = 24;
       let model: GpuModel | null = null;
       const got = await allocated(device, async () => {
-        model = await GpuModel.load(device, f, { maxContext, maxTreeRows: maxRows, weightDtype: dtype });
+        model = await GpuModel.load(device, f, { maxContext, maxTreeRows: maxRows, weightDtype: dtype, kvDtype: 'f16' });
       });
-      const e = estimateMemory(f.config, { dtype, maxContext, maxRows, topKSlice: preferredTopKSlice(device) });
+      const e = estimateMemory(f.config, { dtype, maxContext, maxRows, topKSlice: preferredTopKSlice(device), kvDtype: 'f16' });
+      // half the f32 cache (28 slots of 8 values a layer: 448 bytes padded to 512, f32 896 to 1024)
+      expect(e.kvCache * 2).toBe(estimateMemory(f.config, { dtype, maxContext, maxRows, kvDtype: 'f32' }).kvCache);
       expect(got.weights).toBe(e.weights);
       expect(got.kvCache).toBe(e.kvCache);
       expect(got.staging).toBe(e.staging);

@@ -4,7 +4,8 @@
  * format, seeded random trees after prefixes on both sides of attention's 64-key tile
  * boundaries: each tree row's logits equal, bit for bit, those of plain decoding of the same
  * tokens (one-row passes, as `ar` runs them), and the K/V that committing a path moves equal
- * the K/V plain decoding wrote. A row's slot in the pass (prefix + its row index) crosses a tile
+ * the K/V plain decoding wrote (an f16 KV cache with every weight format but f32). A row's
+ * slot in the pass (prefix + its row index) crosses a tile
  * boundary that its position (prefix + depth) does not reach in most cases here, so attention
  * tiled by slot rather than by logical key fails this test. A sliding window (Mistral's) masks
  * by the same logical positions, and skips the tiles no row of a block sees.
@@ -20,6 +21,7 @@ import { loadModelFiles, type ModelFiles } from '../../src/model/weights.ts';
 import { treeFromParents, type TestTree } from './tree-util.ts';
 import { randomU32, readF32, rng, testGpu } from './util.ts';
 import { mine } from './runtime.ts';
+import { kvSlotWords } from '../../src/kv/cache.ts';
 
 // Head dim 16 (keys of 16 products), GQA 2/1, an intermediate width of 1.5 quant blocks.
 const SHAPE: FixtureShape = { modelType: 'llama', vocabSize: 260, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 16, dtype: 'f32' };
@@ -49,9 +51,9 @@ function pathTo(tree: TestTree, row: number): number[] {
   return path;
 }
 
-/** Per layer the K and V of slots from..from+n-1, concatenated. */
+/** Per layer the K and V words of slots from..from+n-1 (f32 values or f16 pairs), concatenated. */
 async function readKv(model: GpuModel, from: number, n: number): Promise<Float32Array[]> {
-  const w = model.kv.shape.nKvHeads * model.kv.shape.headDim;
+  const w = kvSlotWords(model.kv.shape);
   const out: Float32Array[] = [];
   for (let l = 0; l < model.kv.shape.numLayers; l++) {
     const [k, v] = [model.kv.k[l], model.kv.v[l]];
@@ -148,9 +150,11 @@ describe('tree rows are bit-identical to plain decoding', () => {
   // Each variant meets every dtype across the two gpu projects (./runtime.ts), two in each.
   for (const [v, [variant, matmulTiling]] of (Object.entries(TILINGS) as [MatmulVariant, MatmulTiling][]).entries()) {
     for (const [d, weightDtype] of DTYPES.entries()) {
-      it.runIf(mine(v + d))(`${variant} entry, ${weightDtype} weights`, async () => {
+      it.runIf(mine(v + d))(`${variant} entry, ${weightDtype} weights, ${weightDtype === 'f32' ? 'f32' : 'f16'} KV cache`, async () => {
         const { device } = await testGpu();
-        const model = await GpuModel.load(device, files, { maxContext: MAX_CONTEXT, maxTreeRows: ROWS, weightDtype, matmulTiling });
+        // the KV cache follows the weights: f32 with f32 weights, f16 (rounded when written) else
+        const kvDtype = weightDtype === 'f32' ? 'f32' : 'f16';
+        const model = await GpuModel.load(device, files, { maxContext: MAX_CONTEXT, maxTreeRows: ROWS, weightDtype, matmulTiling, kvDtype });
         try {
           const bad: Mismatch[] = [];
           // Before a boundary (alternating 64 and 128 between the models); the dot entry, whose

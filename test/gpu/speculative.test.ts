@@ -37,7 +37,9 @@ for (const [f, [name, shape]] of Object.entries(shapes).entries()) {
     beforeAll(async () => {
       files = await fixtureFiles(shape, 7);
       // draftWithTarget: draft, fusion and cross-vocab run with a copy of the target as their draft
-      engine = await Engine.load(files, { maxContext: 160, weightDtype: shape.dtype === 'f32' ? 'f32' : 'f16', draftWithTarget: true });
+      // an f16 KV cache with f16 weights: every strategy equals 'ar' on the same cache
+      engine = await Engine.load(files, { maxContext: 160, weightDtype: shape.dtype === 'f32' ? 'f32' : 'f16', kvDtype: shape.dtype === 'f32' ? 'f32' : 'f16', draftWithTarget: true });
+      expect([engine.kvDtype, engine.model.kv.dtype]).toEqual(Array(2).fill(shape.dtype === 'f32' ? 'f32' : 'f16'));
     });
     afterAll(() => engine?.destroy());
 

@@ -86,6 +86,12 @@ describe('one set of option rules', () => {
     await expect(Engine.load(files, { maxContext: 600 })).rejects.toThrow(/^engine option "maxContext" \(--max-context\) is 600; expected an integer in \[2, 32\]/);
   });
 
+  it('--kv-dtype other than f32 or f16: the engine option\'s OptionsError, before the model is read', async () => {
+    const r = await gen('--device', 'cpu', '--kv-dtype', 'bf16');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^OptionsError: engine option "kvDtype" \(--kv-dtype\) is "bf16"; expected "f32" or "f16"/);
+  });
+
   it("the CPU path ends at a full context with finish reason 'context', as the GPU engine does", async () => {
     const r = await gen('--device', 'cpu', '--max-context', '8', '--max-tokens', '50', '--json');
     expect(r.code, r.stderr).toBe(0);

@@ -8,7 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/model/config';
-import { kvLayerGroups } from '../../src/kv/cache';
+import { kvCacheBytes, kvLayerGroups, kvSlotWords } from '../../src/kv/cache';
+import { OptionsError, resolveKvDtype } from '../../src/engine/options';
 import { estimateMemory, parameterCount, shortfall, WEIGHT_FORMATS } from '../../src/model/memory';
 import { readStoredWeights } from '../../src/model/stored-weights';
 import { FIXTURE_SHAPES, makeFixture, writeFixture } from '../../src/model/fixture';
@@ -97,6 +98,25 @@ describe('memory estimate', () => {
     expect([...totals].sort((a, b) => b - a)).toEqual(totals);
     const kv = (maxContext: number) => estimateMemory(c, { dtype: 'q4', maxContext }).kvCache;
     expect(kv(4096 * 2 - 128) - kv(4096 - 128)).toBe(2 * 28 * 4096 * 8 * 128 * 4);
+  });
+
+  it('an f16 KV cache takes half the bytes (Llama-3.2-1B, context 2048: 16 layers x 2176 slots x 8 x 64 values)', () => {
+    const c = parseConfig(LLAMA32_1B);
+    const e = (kvDtype: 'f32' | 'f16') => estimateMemory(c, { dtype: 'q4', maxContext: 2048, kvDtype });
+    expect(e('f32').kvCache).toBe(2 * 16 * 2176 * 8 * 64 * 4);
+    expect(e('f16').kvCache).toBe(2 * 16 * 2176 * 8 * 64 * 2);
+    expect(e('f32').total - e('f16').total).toBe(e('f16').kvCache);
+    expect(e('f16').largest.find((b) => b.label === 'kv.k0')!.bytes).toBe(2176 * 8 * 64 * 2);
+    // an odd row of f16 values rounds up to whole words per slot: 1 head of 5 over 3 slots = 9 words, one layer padded to 256 bytes
+    expect(kvCacheBytes({ numLayers: 1, nKvHeads: 1, headDim: 5, capacity: 3, maxRows: 1, dtype: 'f16' })).toBe(2 * 256);
+    expect(kvSlotWords({ numLayers: 1, nKvHeads: 1, headDim: 5, capacity: 3, maxRows: 1, dtype: 'f16' })).toBe(3);
+  });
+
+  it('kvDtype is checked: a named OptionsError for anything but "f32" or "f16"', () => {
+    expect(resolveKvDtype(undefined)).toBe('f32');
+    expect(resolveKvDtype('f16')).toBe('f16');
+    expect(() => resolveKvDtype('bf16')).toThrow(OptionsError);
+    expect(() => resolveKvDtype('bf16')).toThrow(/^engine option "kvDtype" \(--kv-dtype\) is "bf16"; expected "f32" or "f16"$/);
   });
 });
 

@@ -1,9 +1,10 @@
 // KV-cache compaction after verification (DESIGN section 3, step 4): the accepted path's rows
 // sit at slots prefix + path[j]; row path[j] moves to slot prefix + j, in K and V, for every
-// layer of a buffer that holds LAYERS layers LAYER_STRIDE floats apart (src/kv/cache.ts).
+// layer of a buffer that holds LAYERS layers LAYER_STRIDE words apart (src/kv/cache.ts). It
+// copies u32 words, whatever they hold: an f32, or two f16 of an f16 cache (common/kv_load.wgsl).
 //
 // Sources and destinations overlap (path [0, 2, 3] moves 2 -> 1 and 3 -> 2). Each thread owns
-// one element offset e within a slot of one layer and performs the moves in order j = 0, 1, ...;
+// one word offset e within a slot of one layer and performs the moves in order j = 0, 1, ...;
 // with path strictly increasing and path[j] >= j (checked on the CPU; a root-to-node path in BFS
 // order has both), move j never overwrites a source of a later move (path[j'] > path[j] >= j
 // for j' > j) and reads a source no earlier move wrote (earlier destinations are < j <= path[j]).
@@ -12,15 +13,15 @@
 // Dispatch: (ceil(ROW_WIDTH / 64), layers of the buffer): one per K/V buffer pair, whatever the
 // layer count.
 
-override ROW_WIDTH: u32;    // N_KV_HEADS * HEAD_DIM floats per slot
-override LAYER_STRIDE: u32; // floats from one layer's slot 0 to the next layer's
+override ROW_WIDTH: u32;    // words per slot: N_KV_HEADS * HEAD_DIM (f32), or half that rounded up (f16 pairs)
+override LAYER_STRIDE: u32; // words from one layer's slot 0 to the next layer's
 
 struct Compact { prefix: u32, count: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> params: Compact;
 @group(0) @binding(1) var<storage, read> path: array<u32>;           // (maxTreeRows) pass rows to keep, path[0] = 0
-@group(0) @binding(2) var<storage, read_write> k_cache: array<f32>;  // (layers, LAYER_STRIDE): (slots, N_KV_HEADS, HEAD_DIM) per layer
-@group(0) @binding(3) var<storage, read_write> v_cache: array<f32>;  // (layers, LAYER_STRIDE)
+@group(0) @binding(2) var<storage, read_write> k_cache: array<u32>;  // (layers, LAYER_STRIDE): (slots, ROW_WIDTH) per layer
+@group(0) @binding(3) var<storage, read_write> v_cache: array<u32>;  // (layers, LAYER_STRIDE)
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

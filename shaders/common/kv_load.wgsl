@@ -1,0 +1,27 @@
+// The KV cache's element storage (src/kv/cache.ts), shared by the kernels that read it and,
+// through common/kv_store.wgsl, the one that writes it. A layer's cache is (slots, N_KV_HEADS *
+// HEAD_DIM) values bound as u32 words `k_cache` and `v_cache` (declared by the including kernel
+// with its access mode):
+//   KV_F16 false: one f32 per word (its bits), KV_WORDS = N_KV_HEADS * HEAD_DIM words per slot;
+//   KV_F16 true:  two f16 per word, element j of a slot in half j % 2 of word j / 2 (the low half
+//                 first, as pack2x16float), KV_WORDS = ceil(N_KV_HEADS * HEAD_DIM / 2) words
+//                 per slot, so an odd row width leaves the last word's high half unused.
+// Reads unpack with unpack2x16float (exact: every f16 is an f32). Writes round to nearest even
+// by integer arithmetic (f16_bits) rather than pack2x16float, whose rounding WGSL leaves to the
+// implementation: the CPU reference (src/model/f16.ts f32ToF16Bits) rounds identically on every
+// adapter.
+
+override KV_F16: bool = false;
+override KV_WORDS: u32 = select(N_KV_HEADS * HEAD_DIM, (N_KV_HEADS * HEAD_DIM + 1u) / 2u, KV_F16);
+
+// Element j (0..N_KV_HEADS * HEAD_DIM - 1) of slot `slot` of the key cache.
+fn k_at(slot: u32, j: u32) -> f32 {
+  if (KV_F16) { return unpack2x16float(k_cache[slot * KV_WORDS + j / 2u])[j % 2u]; }
+  return bitcast<f32>(k_cache[slot * KV_WORDS + j]);
+}
+
+// Element j of slot `slot` of the value cache.
+fn v_at(slot: u32, j: u32) -> f32 {
+  if (KV_F16) { return unpack2x16float(v_cache[slot * KV_WORDS + j / 2u])[j % 2u]; }
+  return bitcast<f32>(v_cache[slot * KV_WORDS + j]);
+}
