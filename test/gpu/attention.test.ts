@@ -81,8 +81,9 @@ describe('rope + kv write, f16 cache', () => {
   // Values whose rounding to f16 is a corner: ties to even (down and up), the largest finite,
   // overflow to infinity, subnormals, underflow to zero, with both signs.
   const corners = [1 + 2 ** -11, 1 + 3 * 2 ** -11, 65504, 65519.99, 65520, 1e6, 2 ** -20, 3 * 2 ** -25, 2 ** -25, 2 ** -26, 5.960464477539063e-8 * 1.5, 0];
-  // hd 6 and 10: HEAD_DIM / 2 odd, so a thread's element pair (2i, 2i + 1) straddles the halves
-  for (const [name, hd, qkNorm] of [['main entry, hd 6', 6, false], ['per-head q/k RMSNorm first, hd 10', 10, true]] as const) {
+  // hd 6 and a rotary 6 of hd 10: half the rotated dims odd, so a thread's dims (2t, 2t + 1)
+  // straddle the rotated halves; the second also has pass-through dims
+  for (const [name, hd, qkNorm, rotary] of [['main entry, hd 6', 6, false, 6], ['per-head q/k RMSNorm first, partial rotary 6 of hd 10', 10, true, 6]] as const) {
     it(`${name}: every word is the f32 cache's values rounded to nearest even`, async () => {
       const gpu = await testGpu();
       const { device } = gpu;
@@ -98,7 +99,7 @@ describe('rope + kv write, f16 cache', () => {
       const env = { device, pipelines: gpu.pipelines, step: gpu.step.buffer };
       const inputs = {
         positions: uploadStorage(device, 'test.positions', positions),
-        table: uploadStorage(device, 'test.ropeTable', ropeTable(hd, 10000, null, slots)),
+        table: uploadStorage(device, 'test.ropeTable', ropeTable(rotary, 10000, null, slots)),
         qkv: uploadStorage(device, 'test.qkv', qkv),
         qkNorm: qkNorm ? uploadStorage(device, 'test.qkNorm', randomF32(2 * hd, 22, 0.5, 1.5)) : null,
       };
@@ -106,7 +107,7 @@ describe('rope + kv write, f16 cache', () => {
       const init16 = packKvF16(roundF16(init32), width);
       const run = async (kvDtype: 'f32' | 'f16', init: Float32Array | Uint32Array) => {
         const b = { ...inputs, q: createStorage(device, 'test.q', rows * nHeads * hd * 4), kCache: uploadStorage(device, 'test.kCache', init), vCache: uploadStorage(device, 'test.vCache', init) };
-        const op = new RopeKvWrite(env, 'test.rope', b, { nHeads, nKvHeads: nKv, headDim: hd, maxRows: rows, eps: 1e-6, kvDtype });
+        const op = new RopeKvWrite(env, 'test.rope', b, { nHeads, nKvHeads: nKv, headDim: hd, rotaryDim: rotary, maxRows: rows, eps: 1e-6, kvDtype });
         await runPass(gpu, rows, (p) => op.encode(p, rows), prefix);
         return b;
       };
