@@ -19,6 +19,7 @@ import { MemorySource } from '../../src/model/source.ts';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights.ts';
 import { Engine, planWeights } from '../../src/engine/engine.ts';
 import { ModelTooLargeError } from '../../src/errors.ts';
+import type { KvDtype } from '../../src/kv/cache.ts';
 import type { WeightDtype } from '../../src/model/upload.ts';
 import { hfGolden } from '../hf-goldens.ts';
 
@@ -70,24 +71,24 @@ describeIn('node')('memory estimate = what GpuModel.load allocates', () => {
   });
 
   // (tied qwen2 with biases at q8: the Engine.load case below; the untied head: test/unit/memory.test.ts)
-  const cases: [string, () => Promise<ModelFiles>, WeightDtype, number][] = [
+  const cases: [string, () => Promise<ModelFiles>, WeightDtype, number, KvDtype][] = [
     // Gemma 3: four norms per layer, q/k norms, a second (local) RoPE table, the head sharing the
-    // f16 embedding; vocabulary 262144; an f16 KV cache (the Engine.load case below: f32)
-    ['gemma3 f16', async () => (await hfGolden('gemma3')).files, 'f16', 4],
+    // f16 embedding; vocabulary 262144; an f16 KV cache (phi4mini and the Engine.load case below: f32)
+    ['gemma3 f16', async () => (await hfGolden('gemma3')).files, 'f16', 4, 'f16'],
     // Phi-4-mini-like: partial rotary, so the RoPE table holds rotaryDim (12), not headDim (16), values per position
-    ['phi4mini f32', async () => (await hfGolden('phi4mini')).files, 'f32', 4],
+    ['phi4mini f32', async () => (await hfGolden('phi4mini')).files, 'f32', 4, 'f32'],
   ];
-  for (const [name, files, dtype, maxRows] of cases) {
-    itIn('node')(`${name}, ${maxRows} rows: weights, KV cache, activations and staging exact`, async () => {
+  for (const [name, files, dtype, maxRows, kvDtype] of cases) {
+    itIn('node')(`${name}, ${maxRows} rows, ${kvDtype} KV cache: weights, KV cache, activations and staging exact`, async () => {
       const f = await files();
       const maxContext = 24;
       let model: GpuModel | null = null;
       const got = await allocated(device, async () => {
-        model = await GpuModel.load(device, f, { maxContext, maxTreeRows: maxRows, weightDtype: dtype, kvDtype: 'f16' });
+        model = await GpuModel.load(device, f, { maxContext, maxTreeRows: maxRows, weightDtype: dtype, kvDtype });
       });
-      const e = estimateMemory(f.config, { dtype, maxContext, maxRows, topKSlice: preferredTopKSlice(device), kvDtype: 'f16' });
-      // half the f32 cache (28 slots of 8 values a layer: 448 bytes padded to 512, f32 896 to 1024)
-      expect(e.kvCache * 2).toBe(estimateMemory(f.config, { dtype, maxContext, maxRows, kvDtype: 'f32' }).kvCache);
+      const e = estimateMemory(f.config, { dtype, maxContext, maxRows, topKSlice: preferredTopKSlice(device), kvDtype });
+      // gemma3: half the f32 cache (28 slots of 8 values a layer: 448 bytes padded to 512, f32 896 to 1024)
+      if (name === 'gemma3 f16') expect(e.kvCache * 2).toBe(estimateMemory(f.config, { dtype, maxContext, maxRows, kvDtype: 'f32' }).kvCache);
       expect(got.weights).toBe(e.weights);
       expect(got.kvCache).toBe(e.kvCache);
       expect(got.staging).toBe(e.staging);
