@@ -71,7 +71,6 @@ export interface LongRope {
 }
 
 /**
-/**
  * The LongRoPE factors of an engine serving `context` positions (prompt + output): the short
  * factors when the context fits original_max_position_embeddings, else the long factors at every
  * position. transformers instead picks per forward from that forward's length (max position + 1;

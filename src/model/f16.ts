@@ -39,6 +39,11 @@ export function f16BitsToF32(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+/** Each value rounded to the nearest f16 (nearest even): what an f16-packed weight or KV cache holds. */
+export function roundF16(a: Float32Array): Float32Array {
+  return a.map((v) => f16BitsToF32(f32ToF16Bits(v)));
+}
+
 /** bf16 bits -> f32 (exact). */
 export function bf16BitsToF32(h: number): number {
   u32[0] = h << 16;

@@ -10,7 +10,7 @@
  * `treespec.block` (32) for readers; loading relies on the tensor names alone.
  */
 import { SafetensorsError } from '../errors.ts';
-import { f16BitsToF32, f32ToF16Bits } from './f16.ts';
+import { roundF16 } from './f16.ts';
 import { qDim, type ModelConfig } from './config.ts';
 import { dequantizeRows, isQuantDtype, QUANT_BLOCK, quantizeRows, quantRowWords, type QuantDtype } from './quantize.ts';
 import { serializeSafetensors, type RawTensor } from './safetensors.ts';
@@ -119,9 +119,6 @@ export function dequantizedTensors(c: ModelConfig, tensors: Map<string, RawTenso
     const src = tensors.get(name) ?? tensors.get(embedName)!;
     out.set(name, f32Tensor(name, [rows, cols], quantizedValues(() => f32(src), storedQuantized(quantized, name, dtype), rows, cols, dtype)));
   }
-  const embed = f32(tensors.get(embedName)!);
-  const rounded = new Float32Array(embed.length);
-  for (let i = 0; i < embed.length; i++) rounded[i] = f16BitsToF32(f32ToF16Bits(embed[i]));
-  out.set(embedName, f32Tensor(embedName, [c.vocabSize, c.hiddenSize], rounded));
+  out.set(embedName, f32Tensor(embedName, [c.vocabSize, c.hiddenSize], roundF16(f32(tensors.get(embedName)!))));
   return { config: { ...c, tieWordEmbeddings: false }, tensors: out };
 }

@@ -14,7 +14,7 @@ import { ContextLengthError, OptionsError, TreespecError } from '../errors.ts';
 import { add, argmax, attention, embed, geluTanhMul, longRopeFactors, matmul, rmsNorm, rope, ropeInvFreq, siluMul } from './cpu-ops.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 import { weightF32, type ModelFiles } from './weights.ts';
-import { f16BitsToF32, f32ToF16Bits } from './f16.ts';
+import { roundF16 } from './f16.ts';
 import { isKvDtype, type KvDtype } from '../kv/cache.ts';
 
 interface LayerWeights {
@@ -149,15 +149,15 @@ export class ReferenceModel {
       // rmsNorm normalises rows of its weight's length: here each head of each row
       if (w.qNorm) q = rmsNorm(q, w.qNorm, c.rmsNormEps);
       if (w.kNorm) k = rmsNorm(k, w.kNorm, c.rmsNormEps);
-      const v = matmul(xn, w.wv, h, kvDim(c), w.bv); // (rows, numKvHeads, headDim)
+      let v = matmul(xn, w.wv, h, kvDim(c), w.bv); // (rows, numKvHeads, headDim)
       // SmolLM3's NoPE layers attend without positions
       if (!c.noRopeLayers[l]) {
         rope(q, c.numHeads, c.headDim, positions, invFreq, af);
         rope(k, c.numKvHeads, c.headDim, positions, invFreq, af);
       }
       if (this.kvDtype === 'f16') {
-        k.forEach((e, i) => (k[i] = f16BitsToF32(f32ToF16Bits(e))));
-        v.forEach((e, i) => (v[i] = f16BitsToF32(f32ToF16Bits(e))));
+        k = roundF16(k);
+        v = roundF16(v);
       }
       for (let r = 0; r < rows; r++) {
         this.kCache[l].set(k.subarray(r * kvDim(c), (r + 1) * kvDim(c)), slots[r] * kvDim(c));

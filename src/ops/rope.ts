@@ -117,4 +117,3 @@ export class RopeKvWrite implements GpuOp {
     pass.dispatchWorkgroups(this.groupsX, rows);
   }
 }
-

@@ -6,7 +6,6 @@ import { expect } from 'vitest';
 import { acquireDevice, type GpuContext } from '../../src/gpu/device.ts';
 import { PipelineCache } from '../../src/gpu/pipelines.ts';
 import { StepUniform } from '../../src/gpu/step.ts';
-import { f16BitsToF32, f32ToF16Bits } from '../../src/model/f16.ts';
 
 export interface TestGpu extends GpuContext {
   pipelines: PipelineCache;
@@ -48,10 +47,7 @@ export function randomU32(n: number, max: number, seed: number): Uint32Array {
   return Uint32Array.from({ length: n }, () => Math.floor(r() * max));
 }
 
-/** Each value rounded to the nearest f16 (what an f16-packed weight holds). */
-export function roundF16(a: Float32Array): Float32Array {
-  return a.map((v) => f16BitsToF32(f32ToF16Bits(v)));
-}
+export { roundF16 } from '../../src/model/f16.ts';
 
 /** Copies `bytes` bytes of `buf` from `offset` to the CPU. */
 export async function readBytes(device: GPUDevice, buf: GPUBuffer, bytes = buf.size, offset = 0): Promise<ArrayBuffer> {
