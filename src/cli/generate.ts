@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { generateFlags } from './flags';
 import { Engine, planWeights } from '../engine/engine';
 import { acquireDevice } from '../gpu/device';
-import { engineDefaults, isWeightDtype, resolveGenerateOptions, resolveKvDtype, resolveMaxContext, OptionsError, type DocumentsProgress, type GenerateOptions } from '../engine/options';
+import { engineDefaults, isWeightDtype, resolveGenerateOptions, resolveKvDtype, resolveMaxContext, resolveStepsAhead, OptionsError, type DocumentsProgress, type GenerateOptions } from '../engine/options';
 import { profileTable } from './profile';
 import { isStrategyName, strategyNames } from '../engine/strategies';
 import { ContextLengthError } from '../errors';
@@ -92,6 +92,8 @@ export async function runGenerate(args: string[]): Promise<number> {
   // Bad flag values fail here, before the model is read or the GPU is touched.
   const maxContext = num(f['max-context'], 'max-context');
   if (maxContext !== undefined && !(Number.isInteger(maxContext) && maxContext >= 2)) throw new OptionsError(`--max-context is "${f['max-context']}"; expected an integer >= 2`);
+  const stepsAhead = num(f['steps-ahead'], 'steps-ahead');
+  if (stepsAhead !== undefined) resolveStepsAhead(stepsAhead, false);
   resolveGenerateOptions(gen, engineDefaults.maxTreeNodes);
   if (gen.strategy !== undefined && !isStrategyName(gen.strategy)) {
     throw new OptionsError(`generate option "strategy" is "${gen.strategy}"; expected one of ${strategyNames().join(', ')}, or auto:NAME[,NAME...]`);
@@ -132,7 +134,7 @@ export async function runGenerate(args: string[]): Promise<number> {
     const heads = (await loadHeads(source, files.config)) ?? false;
     // and the block (diffusion) drafter
     const diffusion = (await loadDiffusion(source, files.config)) ?? false;
-    const engine = await Engine.load(files, { weightDtype: weights, kvDtype, maxContext, device: gpu!, draft, crossVocabDraft: cross ? f.draft : undefined, heads, diffusion });
+    const engine = await Engine.load(files, { weightDtype: weights, kvDtype, maxContext, stepsAhead, device: gpu!, draft, crossVocabDraft: cross ? f.draft : undefined, heads, diffusion });
     if (f.json) {
       result = await engine.generateText(f.prompt, gen);
     } else {

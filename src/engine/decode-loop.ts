@@ -13,6 +13,7 @@ import { StatsCollector, kernelTotals, type FinishReason, type GenerationStats }
 import { ForwardProfiler } from '../gpu/pass-recorder';
 import { needsDistribution, verifyTree, walkOf, type StepOutcome } from './verify-step';
 import { TextStream } from './text-stream';
+import { AheadDecoder, canDecodeAhead } from './ahead';
 import { countsSince, sumCounts, type GpuCounter, type GpuCounts } from '../gpu/counter';
 
 export interface GenerateChunk {
@@ -37,6 +38,8 @@ export interface DecodeRequest {
   signal?: AbortSignal;
   maxContext: number;
   maxRows: number;
+  /** Passes in flight in plain greedy decoding (EngineOptions.stepsAhead; 1: each step read back before the next is encoded). */
+  stepsAhead: number;
 }
 
 /** Depth of the deepest node of a valid tree (parents precede children). */
@@ -54,18 +57,21 @@ function maxDepth(tree: DraftTree, depth: Int32Array): number {
 }
 
 export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateChunk, GenerationStats, void> {
-  if (!req.opts.profile) return yield* steps(req, null);
   // --profile: the target's passes are timed per kernel while this generation runs.
-  const profiler = new ForwardProfiler(req.model.device);
+  const profiler = req.opts.profile ? new ForwardProfiler(req.model.device) : null;
+  // Plain greedy decoding encodes its steps ahead (src/engine/ahead.ts), unless profiled.
+  const ahead = !profiler && !req.drafter && !needsDistribution(req.opts) && req.stepsAhead > 1 && canDecodeAhead(req.model) ? new AheadDecoder(req.model, req.stepsAhead, req.prompt) : null;
   req.model.profiler = profiler;
   try {
-    return yield* steps(req, profiler);
+    return yield* steps(req, profiler, ahead);
   } finally {
     req.model.profiler = null;
+    // passes encoded past the end change nothing: dropped, the cache left as one step at a time leaves it
+    ahead?.finish();
   }
 }
 
-async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null): AsyncGenerator<GenerateChunk, GenerationStats, void> {
+async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null, ahead: AheadDecoder | null): AsyncGenerator<GenerateChunk, GenerationStats, void> {
   const { model, tokenizer, drafter, prompt, opts, signal } = req;
   const strategy = drafter ? drafter.name : 'ar';
   const stats = new StatsCollector(strategy, prompt.length);
@@ -87,6 +93,7 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null): Asy
   await drafter?.begin?.(prompt);
   // A drafter that runs whole greedy steps on the GPU does so, unless profiled (per-op timing needs passes of their own).
   const stepper = drafter?.gpuStepper && !profiler && !needsDistribution(sampling) ? await drafter.gpuStepper(model, await walkOf(model)) : null;
+  stats.stepsAhead = ahead?.depth ?? 1;
 
   let committed = Int32Array.from(prompt);
   let generated = 0;
@@ -108,6 +115,12 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null): Asy
       // draft, verify, walk and both caches' commits in one submit; the draft's share cannot be timed apart
       ({ tree, ...outcome } = await stepper.step(committed, room));
       depth = treeDepth(tree);
+      stats.verifyMs += performance.now() - td;
+    } else if (ahead) {
+      // the passes still allowed: one per step, each step one token and one slot
+      outcome = await ahead.next(Math.min(req.maxContext - n, opts.maxTokens - generated));
+      tree = emptyTree();
+      depth = 0;
       stats.verifyMs += performance.now() - td;
     } else {
       tree = drafter && room > 0 ? await drafter.propose({ tokens: committed, sampling: sampling.temperature > 0, options: sampling, rng }, room) : emptyTree();

@@ -61,6 +61,8 @@ export class DeviceWatch {
   /** Iterates `inner`, each step guarded: rejects with DeviceLostError instead of hanging on a lost device. */
   async *guardGenerator<T, R>(inner: AsyncGenerator<T, R, void>): AsyncGenerator<T, R, void> {
     let finished = false;
+    /** Whether `inner` is suspended at a yield (its consumer holds a chunk). */
+    let suspended = false;
     try {
       for (;;) {
         const r = await this.guard(() => inner.next());
@@ -68,11 +70,16 @@ export class DeviceWatch {
           finished = true;
           return r.value;
         }
+        suspended = true;
         yield r.value;
+        suspended = false;
       }
     } finally {
-      // A consumer that stops early (break, return) or a failure: let the loop run its own cleanup.
-      if (!finished) void inner.return(undefined as R).catch(() => {});
+      // A consumer that stops early (break, return): the loop, suspended at its yield, runs its
+      // own cleanup (the cache's length, passes encoded ahead) before the engine takes the next
+      // generation. A failure: let it clean up, not awaited (a step on a lost device may never end).
+      if (!finished && suspended) await inner.return(undefined as R).catch(() => {});
+      else if (!finished) void inner.return(undefined as R).catch(() => {});
     }
   }
 }

@@ -4,6 +4,7 @@
  * are queued.
  */
 import { acquireDevice } from '../gpu/device';
+import { isSoftwareAdapter } from '../gpu/adapter';
 import { loadModelFiles, readConfig, type ModelFiles } from '../model/weights';
 import { chooseWeightDtype, type MemoryEstimate } from '../model/memory';
 import { preferredTopKSlice } from '../ops/topk';
@@ -12,7 +13,7 @@ import { GpuModel } from '../model/gpu-model';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { ContextLengthError, EngineDestroyedError } from '../errors';
 import type { Drafter } from '../draft/drafter';
-import { engineDefaults, given, isWeightDtype, resolveGenerateOptions, resolveKvDtype, resolveMaxContext, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions, type WeightDtype } from './options';
+import { engineDefaults, given, isWeightDtype, resolveGenerateOptions, resolveKvDtype, resolveMaxContext, resolveStepsAhead, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions, type WeightDtype } from './options';
 import type { KvDtype } from '../kv/cache.ts';
 import { createDrafter, strategyNames } from './strategies';
 import { Lock } from './lock';
@@ -171,7 +172,7 @@ export class Engine {
     readonly model: GpuModel,
     readonly tokenizer: Tokenizer,
     readonly maxContext: number,
-    private readonly opts: { weightDtype: WeightDtype; kvDtype: KvDtype; maxTreeNodes: number },
+    private readonly opts: { weightDtype: WeightDtype; kvDtype: KvDtype; maxTreeNodes: number; stepsAhead: number },
   ) {
     this.watch = new DeviceWatch(device);
   }
@@ -188,13 +189,14 @@ export class Engine {
     }
     const maxContext = resolveMaxContext(opts.maxContext, config.maxPositionEmbeddings);
     const device = opts.device ?? opts.draft?.gpu.device ?? (await acquireDevice()).device;
+    const stepsAhead = resolveStepsAhead(opts.stepsAhead, isSoftwareAdapter(device));
     const weightDtype = planWeights(config, opts, { maxContext, maxRows: maxTreeNodes + 1 }, device).dtype;
     const kvDtype = resolveKvDtype(opts.kvDtype);
     const files = source ? await loadModelFiles(source, { onProgress: opts.onProgress, config }) : (model as ModelFiles);
     const tokenizer = Tokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfig, files.config);
     opts.draft?.checkTarget(tokenizer, device, maxContext);
     const gpu = await GpuModel.load(device, files, { maxContext, maxTreeRows: maxTreeNodes + 1, weightDtype, kvDtype });
-    const engine = new Engine(device, files, gpu, tokenizer, maxContext, { weightDtype, kvDtype, maxTreeNodes });
+    const engine = new Engine(device, files, gpu, tokenizer, maxContext, { weightDtype, kvDtype, maxTreeNodes, stepsAhead });
     engine.draftModel = opts.draft ?? null;
     engine.draftWithTarget = opts.draftWithTarget ?? false;
     if (opts.crossVocabDraft) engine.crossVocab = await loadCrossVocabDraft(device, opts.crossVocabDraft, weightDtype);
@@ -210,6 +212,11 @@ export class Engine {
   /** The weight format the model was loaded at (LoadOptions.weightDtype, with 'auto' resolved). */
   get weightDtype(): WeightDtype {
     return this.opts.weightDtype;
+  }
+
+  /** Plain greedy decoding passes in flight (LoadOptions.stepsAhead, the default resolved). */
+  get stepsAhead(): number {
+    return this.opts.stepsAhead;
   }
 
   /** How the target's KV cache stores K and V (LoadOptions.kvDtype). */
@@ -256,6 +263,7 @@ export class Engine {
         signal: options.signal,
         maxContext: this.maxContext,
         maxRows: this.opts.maxTreeNodes + 1,
+        stepsAhead: this.opts.stepsAhead,
       }));
       try {
         for (;;) {

@@ -40,8 +40,31 @@ export interface EngineOptions {
   memoryBudget?: number;
   /** Largest draft tree (nodes below the root); verify passes have up to this + 1 rows. Default 127. */
   maxTreeNodes?: number;
+  /**
+   * Passes in flight in plain greedy decoding (`ar` at temperature 0 without repetition penalty,
+   * unprofiled; src/engine/ahead.ts): the CPU encodes step t+1 before it has read step t back,
+   * the next pass reading its token from the previous pass's argmax on the GPU. 1 = each step
+   * read back before the next is encoded. An integer in 1..MAX_STEPS_AHEAD. Output is the same
+   * for every value; a generation that ends on an end-of-sequence token or a stop string has run
+   * up to stepsAhead - 1 passes more than needed (dropped). Default: 1 on a software adapter
+   * (SwiftShader: the passes run on the CPU cores the encoding needs, nothing to overlap), 2 on
+   * a GPU (hides the round trip and the encoding of the next step behind a pass).
+   */
+  stepsAhead?: number;
   /** An existing device to run on (shared by several engines). Default: acquire one. */
   device?: GPUDevice;
+}
+
+/** Most plain decoding passes in flight (EngineOptions.stepsAhead). */
+export const MAX_STEPS_AHEAD = 8;
+
+/** EngineOptions.stepsAhead resolved: the given value checked, or the adapter's default (see there). */
+export function resolveStepsAhead(value: unknown, softwareAdapter: boolean): number {
+  if (value === undefined) return softwareAdapter ? 1 : 2;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_STEPS_AHEAD) {
+    throw new OptionsError(`engine option "stepsAhead" is ${given(value)}; expected an integer in [1, ${MAX_STEPS_AHEAD}]`);
+  }
+  return value;
 }
 
 export const engineDefaults = {

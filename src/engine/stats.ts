@@ -60,6 +60,8 @@ export interface GenerationStats {
   steps: StepRecord[];
   /** Dispatches, submits, readbacks and bytes read back by the decode loop. */
   gpu: GpuStats;
+  /** Passes that were in flight at most (EngineOptions.stepsAhead where plain greedy decoding encoded ahead, else 1). */
+  stepsAhead: number;
   /** Present when the generation was profiled. */
   profile?: ProfileStats;
 }
@@ -70,6 +72,8 @@ export class StatsCollector {
   draftMs = 0;
   verifyMs = 0;
   prefillMs = 0;
+  /** See GenerationStats.stepsAhead. */
+  stepsAhead = 1;
   private decodeStart = 0;
   private readonly drafted: number[] = [];
   private readonly acceptedAt: number[] = [];
@@ -117,6 +121,7 @@ export class StatsCollector {
       finishReason,
       steps: this.steps,
       gpu: this.gpuTotals(),
+      stepsAhead: this.stepsAhead,
       ...(this.timing ? { profile: this.profileTotals(generatedTokens) } : {}),
     };
   }

@@ -59,6 +59,20 @@ export class ReadbackRing {
     return slot;
   }
 
+  /**
+   * Frees a pending slot without reading it: its copy's result is not needed (a pass encoded
+   * ahead past the end of a generation). The copy may still run; the next copy into the slot
+   * is queued after it.
+   */
+  discard(slot: number): void {
+    if (this.state[slot] !== 'pending') throw new ReadbackStateError(`ReadbackRing.discard: slot ${slot} is ${this.state[slot] ?? 'out of range'}, expected a pending copy`);
+    this.state[slot] = 'free';
+  }
+
+  destroy(): void {
+    for (const b of this.staging) b.destroy();
+  }
+
   /** Waits for the slot's copy, copies its bytes into `out` (which must hold them) and frees the slot. */
   async read<T extends Uint32Array | Int32Array | Float32Array>(slot: number, out: T): Promise<T> {
     if (this.state[slot] !== 'pending') throw new ReadbackStateError(`ReadbackRing.read: slot ${slot} is ${this.state[slot] ?? 'out of range'}, expected a pending copy`);

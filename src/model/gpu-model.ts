@@ -66,6 +66,13 @@ export interface ForwardOptions {
    * acceptance walk and its readback copy), so that a verify step is one submit.
    */
   after?: (encoder: GPUCommandEncoder) => void;
+  /**
+   * The rows' tokens are already in passInputs().tokens, written there by work submitted before
+   * (plain greedy decoding encoded ahead copies each pass's argmax there for the next pass,
+   * src/engine/ahead.ts); `tokens` then gives only the row count and is neither checked nor
+   * written. Default false.
+   */
+  tokensOnGpu?: boolean;
 }
 
 /** Per-row results of a pass that the CPU needs every step (one small readback). */
@@ -166,12 +173,13 @@ export class GpuModel {
    */
   forward(tokens: Int32Array, positions: Int32Array, mask: Uint32Array, opts: ForwardOptions = {}): void {
     const withLogits = opts.logits ?? true;
-    const rows = this.checkPass(tokens, positions, mask);
+    const onGpu = opts.tokensOnGpu ?? false;
+    const rows = this.checkPass(tokens, positions, mask, onGpu);
     const layerCount = this.checkExitLayer(opts.exitLayer);
     const tapping = this.taps !== null && layerCount === this.config.numLayers && withLogits;
     const a = this.acts;
     const queue = this.device.queue;
-    queue.writeBuffer(a.tokens, 0, tokens.buffer, tokens.byteOffset, rows * 4);
+    if (!onGpu) queue.writeBuffer(a.tokens, 0, tokens.buffer, tokens.byteOffset, rows * 4);
     queue.writeBuffer(a.positions, 0, positions.buffer, positions.byteOffset, rows * 4);
     queue.writeBuffer(a.mask, 0, mask.buffer, mask.byteOffset, rows * 16);
     this.step.write(rows, this.kv.length);
@@ -485,7 +493,7 @@ export class GpuModel {
     for (const b of buffers) b?.destroy();
   }
 
-  private checkPass(tokens: Int32Array, positions: Int32Array, mask: Uint32Array): number {
+  private checkPass(tokens: Int32Array, positions: Int32Array, mask: Uint32Array, tokensOnGpu: boolean): number {
     const rows = tokens.length;
     if (rows < 1 || rows > this.maxRows) throw new OptionsError(`GpuModel.forward: ${rows} rows, expected 1..${this.maxRows} (maxTreeRows)`);
     if (positions.length !== rows || mask.length < rows * 4) {
@@ -496,7 +504,7 @@ export class GpuModel {
     }
     const vocab = this.config.vocabSize;
     for (let r = 0; r < rows; r++) {
-      if (!(tokens[r] >= 0 && tokens[r] < vocab)) throw new OptionsError(`GpuModel.forward: token ${tokens[r]} at row ${r} is outside [0, ${vocab})`);
+      if (!tokensOnGpu && !(tokens[r] >= 0 && tokens[r] < vocab)) throw new OptionsError(`GpuModel.forward: token ${tokens[r]} at row ${r} is outside [0, ${vocab})`);
       // The RoPE table covers positions below the cache capacity; a row's position never exceeds its slot.
       if (!(positions[r] >= 0 && positions[r] < this.kv.capacity)) {
         throw new ContextLengthError(`GpuModel.forward: position ${positions[r]} at row ${r} is outside [0, ${this.kv.capacity})`);

@@ -4,7 +4,9 @@
  * drafters' share. The counts are exact on any adapter, so a change that adds a dispatch per
  * layer, a submit or a round trip per step fails here.
  *
- * Model: a 2-layer fixture (vocabulary 512, top-k 8), f32 weights, the engine's default plan.
+ * Model: a 2-layer fixture (vocabulary 512, top-k 8), f32 weights, the engine's default plan,
+ * plain decoding one step at a time on any adapter (stepsAhead 1; test/gpu/steps-ahead.test.ts
+ * pins the counts of steps encoded ahead).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine';
@@ -59,7 +61,7 @@ describe('stats.gpu: the decode loop\'s dispatches, submits and readbacks', () =
   let engine: Engine;
   beforeAll(async () => {
     files = await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.tiny, 3)));
-    engine = await Engine.load(files, { maxContext: 96, maxTreeNodes: 15, weightDtype: 'f32' });
+    engine = await Engine.load(files, { maxContext: 96, maxTreeNodes: 15, weightDtype: 'f32', stepsAhead: 1 });
     PER_LAYER = isSoftwareAdapter(engine.device) ? PER_LAYER_SOFTWARE : PER_LAYER_GPU;
     FILL_PASS = 1 + PER_LAYER * LAYERS;
     LOGITS_PASS = FILL_PASS + 2;
