@@ -5,7 +5,9 @@
 # SmolLM2-135M-shaped random model (made by `treespec fixture`; its `draft` strategy drafts
 # with a copy of the target), printing tokens/s, tau and dispatches / readbacks per token of
 # ar, draft, retrieval and auto. Random weights: tau means nothing on that model; its tokens/s
-# and dispatches do.
+# and dispatches do. Then plain greedy decoding of both models with 1 to 4 passes in flight
+# (generate --steps-ahead N, EngineOptions.stepsAhead), three runs each, alternated: the
+# measurement that chooses the default on a GPU.
 #
 #   tools/gpu-check.sh [--quick] [--out DIR]
 #
@@ -29,11 +31,13 @@ done
 
 strategies=ar,draft,retrieval,auto
 if [ "$quick" = 1 ]; then
+  tokens=8
   run=(--limit 1 --categories stories --max-tokens 8)
   # vocabulary, hidden, intermediate, layers, heads, kv heads of the random model
   shape=(--vocab 512 --hidden 64 --intermediate 160 --layers 2 --heads 4 --kv-heads 2)
   name="tiny random model"
 else
+  tokens=64
   run=(--limit 1 --max-tokens 64)
   shape=(--vocab 49152 --hidden 576 --intermediate 1536 --layers 30 --heads 9 --kv-heads 3)
   name="SmolLM2-135M-shaped random model"
@@ -45,10 +49,10 @@ npx tsx -e "import('./src/gpu/device.ts').then(async (m) => { const g = await m.
 
 mkdir -p "$out"
 model="$out/smollm2-model"
+# the command line runs from the bundle (shaders inlined)
+npx vite build --config vite.lib.config.ts > "$out/build.log" 2>&1 || { tail -20 "$out/build.log"; exit 1; }
 if [ ! -f "$model/config.json" ] || [ "$(cat "$model/shape" 2>/dev/null)" != "${shape[*]}" ]; then
   rm -rf "$model"
-  # the command line runs from the bundle (shaders inlined)
-  npx vite build --config vite.lib.config.ts > "$out/build.log" 2>&1 || { tail -20 "$out/build.log"; exit 1; }
   node bin/treespec.mjs fixture --out "$model" "${shape[@]}" --dtype f16 --seed 1
   echo "${shape[*]}" > "$model/shape"
 fi
@@ -61,3 +65,16 @@ echo
 echo "== $name (${shape[*]}), drafted by a copy of itself"
 npx tsx bench/cli.ts "${common[@]}" "${run[@]}" --model "$model" --out "$out/smollm2" > "$out/smollm2.log" 2>&1 || { tail -20 "$out/smollm2.log"; exit 1; }
 cat "$out/smollm2/summary.md"
+
+echo
+echo "== ar encoded ahead: generate --steps-ahead N, $tokens tokens, prompt \"Once upon a time\", 3 runs each, alternated"
+printf '| model | N | run | tokens/s | dispatches/token | submits/token | readbacks/token |\n|---|---|---|---|---|---|---|\n'
+for m in public/models/tinystories-target "$model"; do
+  for r in 1 2 3; do
+    for n in 1 2 3 4; do
+      node bin/treespec.mjs generate --model "$m" --strategy ar --prompt "Once upon a time" --max-tokens "$tokens" --steps-ahead "$n" --json > "$out/ahead.json" 2> "$out/ahead.log" || { tail -20 "$out/ahead.log"; exit 1; }
+      node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).stats; const t = s.generatedTokens, g = s.gpu;
+        console.log(`| ${process.argv[2]} | ${s.stepsAhead} | ${process.argv[3]} | ${s.tokensPerSecond.toFixed(1)} | ${(g.dispatches / t).toFixed(1)} | ${(g.submits / t).toFixed(2)} | ${(g.readbacks / t).toFixed(2)} |`);' "$out/ahead.json" "$(basename "$m")" "$r"
+    done
+  done
+done
