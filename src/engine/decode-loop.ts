@@ -60,7 +60,8 @@ export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateCh
   // --profile: the target's passes are timed per kernel while this generation runs.
   const profiler = req.opts.profile ? new ForwardProfiler(req.model.device) : null;
   // Plain greedy decoding encodes its steps ahead (src/engine/ahead.ts), unless profiled.
-  const ahead = !profiler && !req.drafter && !needsDistribution(req.opts) && req.stepsAhead > 1 && canDecodeAhead(req.model) ? new AheadDecoder(req.model, req.stepsAhead, req.prompt) : null;
+  const aheadFits = !profiler && !req.drafter && !needsDistribution(req.opts) && canDecodeAhead(req.model);
+  const ahead = aheadFits && req.stepsAhead > 1 ? new AheadDecoder(req.model, req.stepsAhead, req.prompt) : null;
   req.model.profiler = profiler;
   try {
     return yield* steps(req, profiler, ahead);

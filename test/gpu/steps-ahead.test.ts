@@ -3,7 +3,7 @@
  * or 3 passes in flight the tokens, the finish reason and the cache a generation leaves are
  * those of one step at a time (stepsAhead 1), when generation ends on an end-of-sequence token
  * inside the ring, on a stop string, on max tokens that are not a multiple of the ring, on the
- * context, or when the consumer stops early; a following generate on the same engine gives the
+ * context, on an abort, or when the consumer stops early; a following generate on the same engine gives the
  * same tokens. Passes past max tokens or the context are never encoded; passes past an
  * end-of-sequence token are (dropped), which the submits show.
  *
@@ -34,15 +34,20 @@ let eosAt = -1;
 const engines = new Map<number, Engine>();
 
 /** What a generation leaves that a later one could see: tokens, text, finish reason, cache length, and the next generate's tokens. */
-async function run(engine: Engine, prompt: Int32Array, opts: GenerateOptions, stopAfter?: number) {
+async function run(engine: Engine, prompt: Int32Array, opts: GenerateOptions, stopAfter?: number, how: 'return' | 'abort' = 'return') {
   let tokens: number[] = [];
   let text = '';
   let finish = 'consumer';
-  const it = engine.generate(prompt, { strategy: 'ar', ...opts });
+  const abort = new AbortController();
+  const it = engine.generate(prompt, { strategy: 'ar', ...opts, signal: abort.signal });
   for (let chunk = 0; ; chunk++) {
     if (stopAfter !== undefined && chunk === stopAfter) {
-      await it.return(undefined as never);
-      break;
+      if (how === 'abort') {
+        abort.abort();
+      } else {
+        await it.return(undefined as never);
+        break;
+      }
     }
     const r = await it.next();
     if (r.done) {
@@ -74,17 +79,18 @@ describe('stepsAhead: plain greedy decoding with passes in flight', () => {
     for (const n of DEPTHS) engines.set(n, await Engine.load(withEos, { maxContext: MAX_CONTEXT, weightDtype: 'f32', device, stepsAhead: n }));
   });
 
-  const cases: [string, Int32Array, GenerateOptions, string, number?][] = [
+  const cases: [string, Int32Array, GenerateOptions, string, number?, ('return' | 'abort')?][] = [
     ['an end-of-sequence token inside the ring', A, { maxTokens: 12 }, 'eos'],
     ['max tokens not a multiple of the ring (5)', B, { maxTokens: 5 }, 'length'],
     ['the context', B, { maxTokens: 100 }, 'context'],
     ['the consumer stopping after 2 chunks', B, { maxTokens: 10 }, 'consumer', 2],
+    ['an abort after 3 chunks', B, { maxTokens: 10 }, 'aborted', 3, 'abort'],
   ];
-  for (const [name, prompt, opts, finish, stopAfter] of cases) {
+  for (const [name, prompt, opts, finish, stopAfter, how] of cases) {
     it(`ends on ${name} as one step at a time does, cache included`, async () => {
-      const want = await run(engines.get(1)!, prompt, opts, stopAfter);
+      const want = await run(engines.get(1)!, prompt, opts, stopAfter, how);
       expect(want.finish).toBe(finish);
-      for (const n of DEPTHS.slice(1)) expect(await run(engines.get(n)!, prompt, opts, stopAfter), `stepsAhead ${n}`).toEqual(want);
+      for (const n of DEPTHS.slice(1)) expect(await run(engines.get(n)!, prompt, opts, stopAfter, how), `stepsAhead ${n}`).toEqual(want);
     });
   }
 
