@@ -29,7 +29,7 @@ export const generateFlags = {
   'tree-budget': { type: 'string', value: 'N', dflt: '16', help: 'draft tree nodes per step (not with --strategy ar)' },
   device: { type: 'string', value: 'gpu|cpu', dflt: 'gpu', help: 'cpu: the TypeScript reference, plain decoding only' },
   weights: { type: 'string', value: 'f16|f32|q8|q4|auto', dflt: 'f16', help: 'weight storage on the GPU (the CPU computes with the same values); auto: the most precise that fits' },
-  'kv-dtype': { type: 'string', value: 'f32|f16', dflt: 'f32', help: 'KV cache storage; f16 halves it (K and V rounded to f16, on the CPU too)' },
+  'kv-dtype': { type: 'string', value: 'f32|f16', dflt: 'follows --weights', help: 'KV cache storage: f32 for f32 weights, else f16 (half the memory; K and V rounded to f16, on the CPU too)' },
   'memory-budget': { type: 'string', value: 'BYTES', dflt: 'unchecked', help: 'GPU memory the model may take in all; refused before loading when the estimate exceeds it' },
   'max-context': { type: 'string', value: 'N', dflt: 'min(max_position_embeddings, 2048)', help: 'prompt + output tokens, at most max_position_embeddings' },
   'steps-ahead': { type: 'string', value: 'N', dflt: '2 (1 on a software adapter)', help: 'plain greedy decoding passes in flight (1..8): the next step is encoded before this one is read back' },
@@ -83,7 +83,7 @@ export const quantizeFlags = {
 export const inspectFlags = {
   model: { type: 'string', value: 'DIR_OR_URL', dflt: 'required', help: 'model folder or URL base (reads config.json and the safetensors headers only)' },
   'max-context': { type: 'string', value: 'N', dflt: 'min(max_position_embeddings, 2048)', help: 'a context to estimate besides the default one' },
-  'kv-dtype': { type: 'string', value: 'f32|f16', dflt: 'f32', help: 'KV cache storage of the estimates (as generate --kv-dtype)' },
+  'kv-dtype': { type: 'string', value: 'f32|f16', dflt: 'per format', help: 'KV cache storage of the estimates: f32 for f32 weights, else f16 (as generate --kv-dtype)' },
   json: { type: 'boolean', dflt: 'off', help: 'print the shape, parameters, stored weights and estimates (bytes) as JSON' },
   debug,
 } as const satisfies Record<string, Flag>;

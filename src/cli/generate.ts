@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { generateFlags } from './flags';
 import { Engine, planWeights } from '../engine/engine';
 import { acquireDevice } from '../gpu/device';
-import { engineDefaults, isWeightDtype, resolveGenerateOptions, resolveKvDtype, resolveMaxContext, resolveStepsAhead, OptionsError, type DocumentsProgress, type GenerateOptions } from '../engine/options';
+import { engineDefaults, isWeightDtype, resolveGenerateOptions, checkKvDtype, resolveKvDtype, resolveMaxContext, resolveStepsAhead, OptionsError, type DocumentsProgress, type GenerateOptions } from '../engine/options';
 import { profileTable } from './profile';
 import { isStrategyName, strategyNames } from '../engine/strategies';
 import { ContextLengthError } from '../errors';
@@ -72,7 +72,7 @@ export async function runGenerate(args: string[]): Promise<number> {
   if (device !== 'gpu' && device !== 'cpu') throw new OptionsError(`--device is "${device}"; expected gpu or cpu`);
   const asked = f.weights ?? 'f16';
   if (!isWeightDtype(asked) && asked !== 'auto') throw new OptionsError(`--weights is "${asked}"; expected f16, f32, q8, q4 or auto`);
-  const kvDtype = resolveKvDtype(f['kv-dtype']);
+  const kvDtype = checkKvDtype(f['kv-dtype']);
   const memoryBudget = num(f['memory-budget'], 'memory-budget');
   if (memoryBudget !== undefined && device === 'cpu') throw new OptionsError('--memory-budget limits GPU memory; it needs --device gpu');
   const gen: GenerateOptions = {
@@ -122,7 +122,8 @@ export async function runGenerate(args: string[]): Promise<number> {
     }
     // --weights q8|q4: the reference runs on the weights the GPU would compute with
     const cpuFiles = weights === 'q8' || weights === 'q4' ? dequantizedFiles(files, weights) : files;
-    result = generateOnCpu(cpuFiles, tokenizer, prompt, opts, context, kvDtype);
+    // unnamed, the cache follows --weights as on the GPU (f16 for f16/q8/q4), so both devices compute the same
+    result = generateOnCpu(cpuFiles, tokenizer, prompt, opts, context, resolveKvDtype(kvDtype, weights));
   } else {
     if (f['vocab-trim'] !== undefined && !f.draft) throw new OptionsError('--vocab-trim N trims the draft model: it needs --draft DIR');
     // cross-vocab takes --draft as a model of another tokenizer (loaded by the engine); the

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { inspectFlags } from './flags';
-import { engineDefaults, resolveKvDtype, resolveMaxContext, OptionsError } from '../engine/options';
+import { checkKvDtype, engineDefaults, resolveMaxContext, OptionsError } from '../engine/options';
 import { estimateMemory, parameterCount, WEIGHT_FORMATS, type MemoryEstimate } from '../model/memory';
 import { readConfig } from '../model/weights';
 import { readStoredWeights } from '../model/stored-weights';
@@ -32,11 +32,11 @@ function mib(bytes: number): string {
 }
 
 function table(estimates: MemoryEstimate[]): string {
-  const head = ['weights', 'context', 'weights MiB', 'KV MiB', 'activations MiB', 'staging MiB', 'total MiB', 'largest unsplit buffer MiB'];
+  const head = ['weights', 'context', 'weights MiB', 'KV', 'KV MiB', 'activations MiB', 'staging MiB', 'total MiB', 'largest unsplit buffer MiB'];
   const rows = estimates.map((e) => {
     // the embedding and LM head (rowBytes) are split by rows when larger than one binding
     const largest = e.largest.filter((b) => b.rowBytes === undefined).reduce((a, b) => (b.bytes > a.bytes ? b : a));
-    return [e.dtype, String(e.maxContext), mib(e.weights), mib(e.kvCache), mib(e.activations), mib(e.staging), mib(e.total), `${mib(largest.bytes)} (${largest.label})`];
+    return [e.dtype, String(e.maxContext), mib(e.weights), e.kvDtype, mib(e.kvCache), mib(e.activations), mib(e.staging), mib(e.total), `${mib(largest.bytes)} (${largest.label})`];
   });
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   return [head, ...rows].map((r) => r.map((x, i) => (i === r.length - 1 ? x : x.padStart(w[i]))).join('  ')).join('\n');
@@ -53,11 +53,12 @@ export async function runInspect(args: string[]): Promise<number> {
   const stored = await readStoredWeights(source);
   const contexts = [...new Set([resolveMaxContext(undefined, config.maxPositionEmbeddings), ...(asked === undefined ? [] : [resolveMaxContext(asked, config.maxPositionEmbeddings)])])];
   const maxRows = engineDefaults.maxTreeNodes + 1;
-  const kvDtype = resolveKvDtype(f['kv-dtype']);
+  // unnamed, each format's own default (f32 KV for f32 weights, f16 for the others), as Engine.load
+  const kvDtype = checkKvDtype(f['kv-dtype']);
   const estimates = contexts.flatMap((maxContext) => WEIGHT_FORMATS.map((dtype) => estimateMemory(config, { dtype, maxContext, maxRows, kvDtype })));
   const parameters = parameterCount(config);
   if (f.json) {
-    process.stdout.write(`${JSON.stringify({ model: source.id, modelType: config.modelType, config, parameters, stored, maxTreeRows: maxRows, kvDtype, estimates }, null, 1)}\n`);
+    process.stdout.write(`${JSON.stringify({ model: source.id, modelType: config.modelType, config, parameters, stored, maxTreeRows: maxRows, kvDtype: kvDtype ?? 'weights', estimates }, null, 1)}\n`);
     return 0;
   }
   const storedLine = stored
@@ -69,7 +70,7 @@ export async function runInspect(args: string[]): Promise<number> {
     `parameters: ${parameters}`,
     `stored weights: ${storedLine}`,
     '',
-    `GPU memory per weight format (maxTreeRows ${maxRows}; ${kvDtype} KV cache; MiB = 2^20 bytes; --json gives bytes):`,
+    `GPU memory per weight format (maxTreeRows ${maxRows}; ${kvDtype ? `${kvDtype} KV cache` : 'KV cache f32 for f32 weights, else f16'}; MiB = 2^20 bytes; --json gives bytes):`,
     table(estimates),
     '',
     'The largest unsplit buffer must fit the adapter\'s maxStorageBufferBindingSize and maxBufferSize (the embedding and LM head are split by rows',

@@ -13,7 +13,7 @@ import { GpuModel } from '../model/gpu-model';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { ContextLengthError, EngineDestroyedError } from '../errors';
 import type { Drafter } from '../draft/drafter';
-import { engineDefaults, given, isWeightDtype, resolveGenerateOptions, resolveKvDtype, resolveMaxContext, resolveStepsAhead, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions, type WeightDtype } from './options';
+import { engineDefaults, given, isWeightDtype, resolveGenerateOptions, checkKvDtype, resolveKvDtype, resolveMaxContext, resolveStepsAhead, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions, type WeightDtype } from './options';
 import type { KvDtype } from '../kv/cache.ts';
 import { createDrafter, strategyNames } from './strategies';
 import { Lock } from './lock';
@@ -111,7 +111,8 @@ export function planWeights(config: ModelConfig, opts: Pick<EngineOptions, 'weig
   if (requested !== 'auto' && !isWeightDtype(requested)) {
     throw new OptionsError(`engine option "weightDtype" is ${given(requested)}; expected "f32", "f16", "q8", "q4" or "auto"`);
   }
-  const kvDtype = resolveKvDtype(opts.kvDtype);
+  // unnamed, the cache follows each candidate weight format (defaultKvDtype)
+  const kvDtype = checkKvDtype(opts.kvDtype);
   const budget = opts.memoryBudget;
   if (budget !== undefined && !(typeof budget === 'number' && Number.isSafeInteger(budget) && budget > 0)) {
     throw new OptionsError(`engine option "memoryBudget" is ${given(budget)}; expected a positive integer (bytes)`);
@@ -191,7 +192,7 @@ export class Engine {
     const device = opts.device ?? opts.draft?.gpu.device ?? (await acquireDevice()).device;
     const stepsAhead = resolveStepsAhead(opts.stepsAhead, isSoftwareAdapter(device));
     const weightDtype = planWeights(config, opts, { maxContext, maxRows: maxTreeNodes + 1 }, device).dtype;
-    const kvDtype = resolveKvDtype(opts.kvDtype);
+    const kvDtype = resolveKvDtype(opts.kvDtype, weightDtype);
     const files = source ? await loadModelFiles(source, { onProgress: opts.onProgress, config }) : (model as ModelFiles);
     const tokenizer = Tokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfig, files.config);
     opts.draft?.checkTarget(tokenizer, device, maxContext);
@@ -219,7 +220,7 @@ export class Engine {
     return this.opts.stepsAhead;
   }
 
-  /** How the target's KV cache stores K and V (LoadOptions.kvDtype). */
+  /** How the target's KV cache stores K and V (LoadOptions.kvDtype, or the weights' default: f32 for f32 weights, else f16). */
   get kvDtype(): KvDtype {
     return this.opts.kvDtype;
   }

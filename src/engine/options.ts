@@ -3,7 +3,7 @@
  * once, when they enter the engine; bad values throw OptionsError naming the field.
  */
 import { OptionsError, show } from '../errors';
-import { isKvDtype, type KvDtype } from '../ops/kv-storage.ts';
+import { defaultKvDtype, isKvDtype, type KvDtype } from '../ops/kv-storage.ts';
 
 export { OptionsError };
 
@@ -25,7 +25,8 @@ export interface EngineOptions {
    */
   weightDtype?: WeightDtype | 'auto';
   /**
-   * How the KV cache stores K and V. Default 'f32'. 'f16': half the cache's memory (two per u32
+   * How the KV cache stores K and V. Default: it follows the weights, 'f32' for f32 weights and
+   * 'f16' for f16, q8 and q4 ones (defaultKvDtype). 'f16': half the cache's memory (two per u32
    * word, like f16 weights); every K and V is rounded to f16 when written, so greedy output
    * equals the CPU reference run with the same f16 cache (and every strategy equals 'ar' on
    * it), not necessarily the f32 cache's output: a near tie may flip.
@@ -70,7 +71,6 @@ export function resolveStepsAhead(value: unknown, softwareAdapter: boolean): num
 export const engineDefaults = {
   maxContextCap: 2048,
   weightDtype: 'f16' as WeightDtype,
-  kvDtype: 'f32' as KvDtype,
   maxTreeNodes: 127,
   /** Retrieval documents per request, in characters: the suffix array needs ~20 bytes per token while it is built. */
   maxDocumentChars: 16 * 1024 * 1024,
@@ -175,11 +175,15 @@ export function resolveMaxContext(maxContext: unknown, maxPositions: number): nu
   return maxContext;
 }
 
-/** EngineOptions.kvDtype (CLI --kv-dtype) checked, its default filled. */
-export function resolveKvDtype(kvDtype: unknown): KvDtype {
-  const v = kvDtype ?? engineDefaults.kvDtype;
-  if (!isKvDtype(v)) throw new OptionsError(`engine option "kvDtype" (--kv-dtype) is ${given(v)}; expected "f32" or "f16"`);
-  return v;
+/** EngineOptions.kvDtype (CLI --kv-dtype) checked; undefined when the user names none. */
+export function checkKvDtype(kvDtype: unknown): KvDtype | undefined {
+  if (kvDtype !== undefined && !isKvDtype(kvDtype)) throw new OptionsError(`engine option "kvDtype" (--kv-dtype) is ${given(kvDtype)}; expected "f32" or "f16"`);
+  return kvDtype;
+}
+
+/** EngineOptions.kvDtype checked, its default filled: the one the weights (already resolved, not 'auto') call for. */
+export function resolveKvDtype(kvDtype: unknown, weights: WeightDtype): KvDtype {
+  return checkKvDtype(kvDtype) ?? defaultKvDtype(weights);
 }
 
 /** Fills defaults and validates a generate() call's options. */

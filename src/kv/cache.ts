@@ -31,7 +31,7 @@ import type { BufferLimits } from '../gpu/limits.ts';
 import { KvCompact, type KvLayerGroup } from '../ops/compact.ts';
 import type { KvDtype } from '../ops/kv-storage.ts';
 
-export { isKvDtype, type KvDtype } from '../ops/kv-storage.ts';
+export { defaultKvDtype, isKvDtype, type KvDtype } from '../ops/kv-storage.ts';
 
 /** A commit path that is not a strictly increasing list of rows of the last pass. */
 export class KvCommitError extends TreespecError {

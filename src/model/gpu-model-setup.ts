@@ -8,7 +8,7 @@ import { PipelineCache, type KernelEnv } from '../gpu/pipelines.ts';
 import { ReadbackRing } from '../gpu/readback.ts';
 import type { GpuCounter } from '../gpu/counter.ts';
 import { MAX_ROWS, StepUniform } from '../gpu/step.ts';
-import { isKvDtype, KvCache, kvCacheBytes, kvLayerBytes, type KvDtype } from '../kv/cache.ts';
+import { defaultKvDtype, isKvDtype, KvCache, kvCacheBytes, kvLayerBytes, type KvDtype } from '../kv/cache.ts';
 import { MAX_TOP_K } from '../ops/topk.ts';
 import type { ModelConfig } from './config.ts';
 import { activationBytesPerRow, allocateActivations } from './forward-buffers.ts';
@@ -29,7 +29,8 @@ export interface GpuModelOptions {
   /**
    * KV cache storage (src/kv/cache.ts): 'f16' halves its memory, rounding every K and V to f16
    * when written (the output then equals the CPU reference run with the same f16 cache, not
-   * the f32 one); default 'f32'.
+   * the f32 one); default: it follows weightDtype, 'f32' for f32 weights, else 'f16'
+   * (defaultKvDtype).
    */
   kvDtype?: KvDtype;
   /**
@@ -198,7 +199,7 @@ export function checkOptions(c: ModelConfig, o: GpuModelOptions): { maxContext: 
   if (o.topKSlice !== undefined && !(o.topKSlice >= 1)) throw new OptionsError(`GpuModel: topKSlice is ${o.topKSlice}, expected a number >= 1 (Infinity: one slice)`);
   if (o.fuseSilu && c.hiddenAct !== 'silu') throw new OptionsError(`GpuModel: fuseSilu computes SwiGLU in the down projection; this model's MLP is ${c.hiddenAct} (GeGLU), leave fuseSilu off`);
   if (!['f32', 'f16', 'q8', 'q4'].includes(dtype)) throw new OptionsError(`GpuModel: weightDtype is ${JSON.stringify(dtype)}, expected "f32", "f16", "q8" or "q4"`);
-  const kvDtype = o.kvDtype ?? 'f32';
+  const kvDtype = o.kvDtype ?? defaultKvDtype(dtype);
   if (!isKvDtype(kvDtype)) throw new OptionsError(`GpuModel: kvDtype is ${JSON.stringify(kvDtype)}, expected "f32" or "f16"`);
   return { maxContext: o.maxContext, maxRows, dtype, kvDtype, topK, topKSlice: o.topKSlice, lmHeadRows: rows };
 }

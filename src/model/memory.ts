@@ -28,7 +28,7 @@ import { matrixRowWords } from '../ops/matmul.ts';
 import { MAX_ROWS } from '../gpu/step.ts';
 import { topKSlices } from '../ops/topk.ts';
 import { partBytes, type BufferLimits, type BufferNeed } from '../gpu/limits.ts';
-import { kvCacheBytes, type KvDtype } from '../kv/cache.ts';
+import { defaultKvDtype, kvCacheBytes, type KvDtype } from '../kv/cache.ts';
 import { kvDim, qDim, type ModelConfig } from './config.ts';
 import { activationBytesPerRow } from './forward-buffers.ts';
 import { largestBuffers } from './gpu-model-setup.ts';
@@ -48,7 +48,7 @@ export interface MemoryShape {
   topK?: number;
   /** Logits per top-k slice: the adapter's preferredTopKSlice (default 2048, a GPU's; Infinity on software adapters). */
   topKSlice?: number;
-  /** KV cache storage (default 'f32', as GpuModel). */
+  /** KV cache storage (default: defaultKvDtype(dtype), as GpuModel). */
   kvDtype?: KvDtype;
 }
 
@@ -56,6 +56,8 @@ export interface MemoryEstimate {
   dtype: WeightDtype;
   maxContext: number;
   maxRows: number;
+  /** How the KV cache stores K and V (MemoryShape.kvDtype or the weights' default). */
+  kvDtype: KvDtype;
   /** Bytes of every weight buffer. */
   weights: number;
   /** Bytes of the K and V buffers of every layer. */
@@ -118,7 +120,7 @@ export function estimateMemory(c: ModelConfig, s: MemoryShape): MemoryEstimate {
   const topK = s.topK ?? 8;
   const capacity = s.maxContext + maxRows;
   const vocab = c.vocabSize;
-  const kvDtype = s.kvDtype ?? 'f32';
+  const kvDtype = s.kvDtype ?? defaultKvDtype(s.dtype);
   const kvCache = kvCacheBytes({ numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows, dtype: kvDtype });
   // (capacity, rotaryDim/2) vec2 f32 tables (forward-buffers.ts): the global RoPE, the local one, the NoPE identity
   const ropeTableDims = c.rotaryDim + (c.localLayers.some((l) => l) ? c.localRope.rotaryDim : 0) + (c.noRopeLayers.some((n) => n) ? c.rotaryDim : 0);
@@ -132,6 +134,7 @@ export function estimateMemory(c: ModelConfig, s: MemoryShape): MemoryEstimate {
     dtype: s.dtype,
     maxContext: s.maxContext,
     maxRows,
+    kvDtype,
     weights,
     kvCache,
     activations,

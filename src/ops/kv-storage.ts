@@ -15,6 +15,16 @@ export function isKvDtype(v: unknown): v is KvDtype {
   return v === 'f32' || v === 'f16';
 }
 
+/**
+ * The cache a load gets when its options name none: the KV cache follows the weights. f32
+ * weights keep an f32 cache (the exact path, compared with the f32 CPU reference); f16, q8 and
+ * q4 weights (stored-quantized ones included) get an f16 cache, half the memory, since their
+ * weights already carry more rounding than f16 K and V add.
+ */
+export function defaultKvDtype(weights: 'f32' | 'f16' | 'q8' | 'q4'): KvDtype {
+  return weights === 'f32' ? 'f32' : 'f16';
+}
+
 /** The override constants of a cache's storage: none for f32, so its pipelines are the same as before f16 existed. */
 export function kvConstants(dtype: KvDtype = 'f32'): Record<string, number> {
   return dtype === 'f16' ? { KV_F16: 1 } : {};

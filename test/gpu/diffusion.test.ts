@@ -115,7 +115,7 @@ describeIn('browser')('diffusion: sampling distribution (engine level)', () => {
     const { files } = await fixture(11);
     engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32', maxTreeNodes: 7, diffusion: false });
     prompt = engine.encodePrompt('Once upon a', { chat: false, addSpecialTokens: true });
-    exact = exactFirstTwo(files, prompt, sampling);
+    exact = exactFirstTwo(files, prompt, sampling, engine.kvDtype);
     // A drafter over the target's support of the first two tokens, with logits of about unit
     // scale: its samples are often accepted and sometimes rejected, at depth 1 and 2.
     const vocabIds = Int32Array.from(new Set(exact.cells.flatMap((c) => c.split(',').map(Number))));

@@ -159,7 +159,7 @@ describeIn('browser')('draft model: sampling distribution (engine level)', () =>
     draftModel = await DraftModel.load(device, await fixtureFiles(draft, 12), { maxContext: 64, weightDtype: 'f32' });
     engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32', draft: draftModel });
     prompt = engine.encodePrompt('Once upon a', { chat: false, addSpecialTokens: true });
-    exact = exactFirstTwo(files, prompt, sampling);
+    exact = exactFirstTwo(files, prompt, sampling, engine.kvDtype);
   });
   afterAll(() => { engine?.destroy(); draftModel?.destroy(); });
 

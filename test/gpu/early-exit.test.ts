@@ -103,7 +103,7 @@ describeIn('node')('early exit: sampling distribution (engine level)', () => {
     const files = await fixtureFiles(11);
     engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32', maxTreeNodes: 7 });
     prompt = engine.encodePrompt('Once upon a', { chat: false, addSpecialTokens: true });
-    exact = exactFirstTwo(files, prompt, sampling);
+    exact = exactFirstTwo(files, prompt, sampling, engine.kvDtype);
   });
   afterAll(() => engine?.destroy());
 

@@ -10,6 +10,7 @@ import type { GenerateOptions } from '../../src/engine/options';
 import type { GenerationStats } from '../../src/engine/stats';
 import type { ModelFiles } from '../../src/model/weights';
 import { ReferenceModel } from '../../src/model/reference';
+import type { KvDtype } from '../../src/kv/cache';
 import { targetProbs, type SamplingOptions } from '../../src/verify/sampler';
 import { topK } from '../../src/model/cpu-ops';
 import { chiSquarePValue, poolSmallCells } from '../unit/stats';
@@ -20,9 +21,9 @@ export interface FirstTwo {
   probs: number[];
 }
 
-/** Exact joint distribution of (x1, x2) after `prompt` under `sampling` (which must set topK). */
-export function exactFirstTwo(files: ModelFiles, prompt: Int32Array, sampling: SamplingOptions): FirstTwo {
-  const ref = ReferenceModel.fromFiles(files, prompt.length + 2);
+/** Exact joint distribution of (x1, x2) after `prompt` under `sampling` (which must set topK), with the engine's KV cache format. */
+export function exactFirstTwo(files: ModelFiles, prompt: Int32Array, sampling: SamplingOptions, kvDtype: KvDtype): FirstTwo {
+  const ref = ReferenceModel.fromFiles(files, prompt.length + 2, prompt.length + 2, kvDtype);
   const vocab = files.config.vocabSize;
   const p1 = targetProbs(ref.forward(prompt).subarray((prompt.length - 1) * vocab), sampling);
   const out: FirstTwo = { cells: [], probs: [] };

@@ -32,8 +32,10 @@ describe('GpuModel contract', () => {
   });
 
   for (const weightDtype of ['f32', 'f16'] as const) {
-    it(`bf16 weights uploaded as ${weightDtype} match the reference`, async () => {
-      const model = await GpuModel.load(device, files, { maxContext: 32, maxTreeRows: 16, weightDtype });
+    it(`bf16 weights uploaded as ${weightDtype}, with an f32 KV cache named, match the reference`, async () => {
+      // a named kvDtype wins over the weights' default (f16 KV for f16 weights)
+      const model = await GpuModel.load(device, files, { maxContext: 32, maxTreeRows: 16, weightDtype, kvDtype: 'f32' });
+      expect(model.kv.dtype).toBe('f32');
       const tokens = Int32Array.from(randomU32(12, shape.vocabSize, 3));
       model.forward(tokens, positions(12), chain(12).mask);
       const expected = ReferenceModel.fromFiles(files, 64).forward(tokens);

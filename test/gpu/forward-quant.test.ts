@@ -12,7 +12,7 @@ import type { QuantDtype } from '../../src/model/quantize.ts';
 import { ReferenceModel } from '../../src/model/reference.ts';
 import { MemorySource } from '../../src/model/source.ts';
 import { dequantizedFiles, loadModelFiles, tensorF32, type ModelFiles } from '../../src/model/weights.ts';
-import { expectClose, randomU32, testGpu } from './util.ts';
+import { ATOL_F16_KV, expectClose, randomU32, testGpu } from './util.ts';
 import { mine } from './runtime.ts';
 
 const shapes: Record<string, FixtureShape> = {
@@ -27,8 +27,6 @@ const shapes: Record<string, FixtureShape> = {
   },
 };
 
-/** As test/gpu/forward.test.ts: f32 summation order and exp/rsqrt only. */
-const ATOL = 2e-4;
 const MAX_CONTEXT = 160;
 
 async function causalLogits(model: GpuModel, tokens: Int32Array): Promise<Float32Array> {
@@ -46,16 +44,18 @@ for (const [s, [name, shape]] of Object.entries(shapes).entries()) {
       let files: ModelFiles;
       let model: GpuModel;
       const vocab = shape.vocabSize;
-      const refModel = () => ReferenceModel.fromFiles(dequantizedFiles(files, dtype), MAX_CONTEXT + 128);
+      // q8/q4 weights load an f16 KV cache by default: the reference rounds its cache the same way
+      const refModel = () => ReferenceModel.fromFiles(dequantizedFiles(files, dtype), MAX_CONTEXT + 128, MAX_CONTEXT + 128, 'f16');
       beforeAll(async () => {
         files = await loadModelFiles(new MemorySource(makeFixture(shape, 11)));
         model = await GpuModel.load((await testGpu()).device, files, { maxContext: MAX_CONTEXT, weightDtype: dtype });
+        expect(model.kv.dtype).toBe('f16');
       });
       afterAll(() => model?.destroy());
 
       it('a causal chunk matches the reference on the dequantized weights', async () => {
         const tokens = Int32Array.from(randomU32(70, vocab, 1));
-        expectClose(await causalLogits(model, tokens), refModel().forward(tokens), ATOL, 0, `${dtype} logits`);
+        expectClose(await causalLogits(model, tokens), refModel().forward(tokens), ATOL_F16_KV, 0, `${dtype} logits`);
       });
 
       it('greedy generation equals the reference token for token (24 tokens)', async () => {
@@ -83,7 +83,7 @@ for (const [s, [name, shape]] of Object.entries(shapes).entries()) {
           const tokens = Int32Array.from(randomU32(20, vocab, 3));
           expect(Array.from(await causalLogits(preModel, tokens))).toEqual(Array.from(await causalLogits(model, tokens)));
           // and the CPU view of the stored file is the CPU view of load-time quantization
-          const a = ReferenceModel.fromFiles(dequantizedFiles(pre, dtype), 64).forward(tokens);
+          const a = ReferenceModel.fromFiles(dequantizedFiles(pre, dtype), 64, 64, 'f16').forward(tokens);
           expect(Array.from(a)).toEqual(Array.from(refModel().forward(tokens)));
         } finally {
           preModel.destroy();

@@ -147,7 +147,7 @@ describeIn('node')('hydra: sampling distribution (engine level)', () => {
     const { files, heads } = await fixture(11);
     engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32', maxTreeNodes: 7 });
     prompt = engine.encodePrompt('Once upon a', { chat: false, addSpecialTokens: true });
-    exact = exactFirstTwo(files, prompt, sampling);
+    exact = exactFirstTwo(files, prompt, sampling, engine.kvDtype);
     // Heads whose trimmed vocabulary is the target's top-3 at the first step: every drafted
     // first token lies in the support, so acceptance (not only rejection) is exercised.
     const support = Int32Array.from(new Set(exact.cells.map((c) => Number(c.split(',')[0]))));

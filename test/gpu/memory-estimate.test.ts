@@ -73,7 +73,8 @@ describeIn('node')('memory estimate = what GpuModel.load allocates', () => {
   // (tied qwen2 with biases at q8: the Engine.load case below; the untied head: test/unit/memory.test.ts)
   const cases: [string, () => Promise<ModelFiles>, WeightDtype, number, KvDtype][] = [
     // Gemma 3: four norms per layer, q/k norms, a second (local) RoPE table, the head sharing the
-    // f16 embedding; vocabulary 262144; an f16 KV cache (phi4mini and the Engine.load case below: f32)
+    // f16 embedding; vocabulary 262144. No kvDtype named in either case: the cache follows the
+    // weights (f16 here, f32 for phi4mini), in the load and in the estimate alike
     ['gemma3 f16', async () => (await hfGolden('gemma3')).files, 'f16', 4, 'f16'],
     // Phi-4-mini-like: partial rotary, so the RoPE table holds rotaryDim (12), not headDim (16), values per position
     ['phi4mini f32', async () => (await hfGolden('phi4mini')).files, 'f32', 4, 'f32'],
@@ -84,9 +85,11 @@ describeIn('node')('memory estimate = what GpuModel.load allocates', () => {
       const maxContext = 24;
       let model: GpuModel | null = null;
       const got = await allocated(device, async () => {
-        model = await GpuModel.load(device, f, { maxContext, maxTreeRows: maxRows, weightDtype: dtype, kvDtype });
+        model = await GpuModel.load(device, f, { maxContext, maxTreeRows: maxRows, weightDtype: dtype });
       });
-      const e = estimateMemory(f.config, { dtype, maxContext, maxRows, topKSlice: preferredTopKSlice(device), kvDtype });
+      expect(model!.kv.dtype).toBe(kvDtype);
+      const e = estimateMemory(f.config, { dtype, maxContext, maxRows, topKSlice: preferredTopKSlice(device) });
+      expect(e.kvDtype).toBe(kvDtype);
       // gemma3: half the f32 cache (28 slots of 8 values a layer: 448 bytes padded to 512, f32 896 to 1024)
       if (name === 'gemma3 f16') expect(e.kvCache * 2).toBe(estimateMemory(f.config, { dtype, maxContext, maxRows, kvDtype: 'f32' }).kvCache);
       expect(got.weights).toBe(e.weights);
@@ -143,6 +146,8 @@ describeIn('node')('Engine.load checks the estimate before downloading weights',
     });
     engines.push(engine!);
     expect(engine!.weightDtype).toBe('q8');
+    // 'auto' picked q8 weights, so the cache is f16 (estimated as such for each candidate format)
+    expect([engine!.kvDtype, engine!.model.kv.dtype]).toEqual(['f16', 'f16']);
     const e = estimateMemory(t.config, { dtype: 'q8', maxContext: 32, maxRows: 8, topKSlice: preferredTopKSlice(device) });
     expect(got).toMatchObject({ weights: e.weights, kvCache: e.kvCache, staging: e.staging, other: e.activations });
     expect(got.small).toBeLessThan(SMALL_BYTES);

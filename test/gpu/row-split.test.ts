@@ -18,7 +18,7 @@ import { MemorySource } from '../../src/model/source.ts';
 import { dequantizedFiles, loadModelFiles, type ModelFiles } from '../../src/model/weights.ts';
 import { matrixRowWords } from '../../src/ops/matmul.ts';
 import { embedDtypeOf, type WeightDtype } from '../../src/model/upload.ts';
-import { expectClose, randomU32, testGpu } from './util.ts';
+import { ATOL_F16_KV, expectClose, randomU32, testGpu } from './util.ts';
 
 const shape: FixtureShape = {
   modelType: 'qwen2', vocabSize: 263, hiddenSize: 72, intermediateSize: 100, numLayers: 1, numHeads: 3, numKvHeads: 1, headDim: 24,
@@ -29,8 +29,6 @@ const h = shape.hiddenSize;
 /** Parts of 100 rows of the f16 embedding (and of the head when it is the embedding): 3, the last shorter. */
 const LIMIT = 100 * matrixRowWords(h, 'f16') * 4 + 3;
 const partsOf = (dtype: WeightDtype) => Math.ceil(vocab / Math.floor(LIMIT / (matrixRowWords(h, dtype) * 4)));
-/** As test/gpu/forward.test.ts: f32 summation order and exp/rsqrt only. */
-const ATOL = 2e-4;
 // tokens on every part boundary of the embedding, its first and last rows, and random ones
 const tokens = Int32Array.from([0, 99, 100, 199, 200, vocab - 1, ...randomU32(6, vocab, 3)]);
 
@@ -46,9 +44,9 @@ async function pass(model: GpuModel): Promise<{ logits: Float32Array; dispatches
   return { logits: await model.readLogits(rows), dispatches };
 }
 
-/** The reference's logits of the pass's rows. */
+/** The reference's logits of the pass's rows, with the f16 KV cache that f16 and q4 weights load by default. */
 function reference(files: ModelFiles): Float32Array {
-  return ReferenceModel.fromFiles(files, 64).forward(Int32Array.from([5, 7, ...tokens])).subarray(2 * vocab);
+  return ReferenceModel.fromFiles(files, 64, 64, 'f16').forward(Int32Array.from([5, 7, ...tokens])).subarray(2 * vocab);
 }
 
 describe('embedding and LM head split by rows (tied, 263 x 72)', () => {
@@ -70,7 +68,7 @@ describe('embedding and LM head split by rows (tied, 263 x 72)', () => {
     const split = await load({ weightDtype: 'f16', maxPartBytes: LIMIT });
     const b = await pass(split);
     expect(b.logits).toEqual(a.logits);
-    expectClose(b.logits, reference(files), ATOL, 0, 'split f16 logits');
+    expectClose(b.logits, reference(files), ATOL_F16_KV, 0, 'split f16 logits');
     // 3 gathers and 3 head matmuls (the embedding's parts) instead of 1 and 1
     expect(partsOf('f16')).toBe(3);
     expect(b.dispatches - a.dispatches).toBe(2 + 2);
@@ -83,7 +81,7 @@ describe('embedding and LM head split by rows (tied, 263 x 72)', () => {
   it('q4: f16 embedding parts and q4 head parts of other sizes match the reference on the dequantized weights', async () => {
     const split = await load({ weightDtype: 'q4', maxPartBytes: LIMIT });
     const b = await pass(split);
-    expectClose(b.logits, reference(dequantizedFiles(files, 'q4')), ATOL, 0, 'split q4 logits');
+    expectClose(b.logits, reference(dequantizedFiles(files, 'q4')), ATOL_F16_KV, 0, 'split q4 logits');
     expect(partsOf('q4')).toBeGreaterThanOrEqual(2);
     expect(partsOf('q4')).not.toBe(partsOf('f16'));
     expect(split.memory.weights).toBe(weightBytes(files.config, 'q4'));

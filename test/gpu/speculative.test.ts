@@ -37,8 +37,9 @@ for (const [f, [name, shape]] of Object.entries(shapes).entries()) {
     beforeAll(async () => {
       files = await fixtureFiles(shape, 7);
       // draftWithTarget: draft, fusion and cross-vocab run with a copy of the target as their draft
-      // an f16 KV cache with f16 weights: every strategy equals 'ar' on the same cache
-      engine = await Engine.load(files, { maxContext: 160, weightDtype: shape.dtype === 'f32' ? 'f32' : 'f16', kvDtype: shape.dtype === 'f32' ? 'f32' : 'f16', draftWithTarget: true });
+      // no kvDtype named: the cache follows the weights, f32 for f32 weights and f16 for f16
+      // ones (the draft copy of the target too); every strategy equals 'ar' on the same cache
+      engine = await Engine.load(files, { maxContext: 160, weightDtype: shape.dtype === 'f32' ? 'f32' : 'f16', draftWithTarget: true });
       expect([engine.kvDtype, engine.model.kv.dtype]).toEqual(Array(2).fill(shape.dtype === 'f32' ? 'f32' : 'f16'));
     });
     afterAll(() => engine?.destroy());
@@ -100,7 +101,7 @@ describe('sampling distribution (engine level)', () => {
     engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32' });
     // Repetitive, so that prompt lookup finds matches and Token Recycling's successors recur.
     prompt = engine.encodePrompt('the cat sat. the cat sat. the cat', { chat: false, addSpecialTokens: true });
-    exact = exactFirstTwo(files, prompt, sampling);
+    exact = exactFirstTwo(files, prompt, sampling, engine.kvDtype);
     // Deterministic multi-branch trees from the reference's own top tokens, so that
     // acceptance and rejection both happen at depth 1 and 2.
     registerStrategy('test-oracle', () => new OracleTreeDrafter(ReferenceModel.fromFiles(files, 64), shape.vocabSize));

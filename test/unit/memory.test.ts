@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/model/config';
 import { kvCacheBytes, kvLayerGroups, kvSlotWords } from '../../src/kv/cache';
-import { OptionsError, resolveKvDtype } from '../../src/engine/options';
+import { checkKvDtype, OptionsError, resolveKvDtype, type WeightDtype } from '../../src/engine/options';
 import { estimateMemory, parameterCount, shortfall, WEIGHT_FORMATS } from '../../src/model/memory';
 import { readStoredWeights } from '../../src/model/stored-weights';
 import { FIXTURE_SHAPES, makeFixture, writeFixture } from '../../src/model/fixture';
@@ -50,7 +50,8 @@ describe('memory estimate', () => {
 
   it('Llama-3.2-1B at q4: the f16 embedding is the largest weight buffer; above a 128 MiB binding it is split by rows, every other buffer must fit', () => {
     const c = parseConfig(LLAMA32_1B);
-    const e = estimateMemory(c, { dtype: 'q4', maxContext: 2048 });
+    // (an f32 KV cache named: the layer groups below are those of 4.25 MiB layers)
+    const e = estimateMemory(c, { dtype: 'q4', maxContext: 2048, kvDtype: 'f32' });
     const embed = e.largest.find((b) => b.label === 'weights.model.embed_tokens.weight')!;
     expect(embed.bytes).toBe(128256 * 2048 * 2);
     expect(embed.rowBytes).toBe(2048 * 2);
@@ -96,8 +97,9 @@ describe('memory estimate', () => {
     const c = parseConfig(QWEN3_06B);
     const totals = WEIGHT_FORMATS.map((dtype) => estimateMemory(c, { dtype, maxContext: 4096 }).weights);
     expect([...totals].sort((a, b) => b - a)).toEqual(totals);
+    // (q4 weights: an f16 cache by default, 2 bytes a value)
     const kv = (maxContext: number) => estimateMemory(c, { dtype: 'q4', maxContext }).kvCache;
-    expect(kv(4096 * 2 - 128) - kv(4096 - 128)).toBe(2 * 28 * 4096 * 8 * 128 * 4);
+    expect(kv(4096 * 2 - 128) - kv(4096 - 128)).toBe(2 * 28 * 4096 * 8 * 128 * 2);
   });
 
   it('an f16 KV cache takes half the bytes (Llama-3.2-1B, context 2048: 16 layers x 2176 slots x 8 x 64 values)', () => {
@@ -112,11 +114,18 @@ describe('memory estimate', () => {
     expect(kvSlotWords({ numLayers: 1, nKvHeads: 1, headDim: 5, capacity: 3, maxRows: 1, dtype: 'f16' })).toBe(3);
   });
 
-  it('kvDtype is checked: a named OptionsError for anything but "f32" or "f16"', () => {
-    expect(resolveKvDtype(undefined)).toBe('f32');
-    expect(resolveKvDtype('f16')).toBe('f16');
-    expect(() => resolveKvDtype('bf16')).toThrow(OptionsError);
-    expect(() => resolveKvDtype('bf16')).toThrow(/^engine option "kvDtype" \(--kv-dtype\) is "bf16"; expected "f32" or "f16"$/);
+  it('kvDtype unnamed follows the weights (f32 for f32, f16 for f16, q8, q4), named it wins; anything but "f32" or "f16" is a named OptionsError', () => {
+    expect(WEIGHT_FORMATS.map((w) => resolveKvDtype(undefined, w))).toEqual(['f32', 'f16', 'f16', 'f16']);
+    expect(WEIGHT_FORMATS.map((w) => resolveKvDtype('f32', w))).toEqual(['f32', 'f32', 'f32', 'f32']);
+    expect(WEIGHT_FORMATS.map((w) => resolveKvDtype('f16', w))).toEqual(['f16', 'f16', 'f16', 'f16']);
+    expect(checkKvDtype(undefined)).toBeUndefined();
+    // the estimate (treespec inspect, the memory refusal) takes the same default as the load
+    const c = parseConfig(LLAMA32_1B);
+    const e = (dtype: WeightDtype, kvDtype?: 'f32' | 'f16') => estimateMemory(c, { dtype, maxContext: 2048, kvDtype });
+    expect(WEIGHT_FORMATS.map((w) => [e(w).kvDtype, e(w).kvCache])).toEqual(WEIGHT_FORMATS.map((w) => (w === 'f32' ? ['f32', e(w, 'f32').kvCache] : ['f16', e(w, 'f16').kvCache])));
+    expect(e('q4', 'f32').kvDtype).toBe('f32');
+    expect(() => resolveKvDtype('bf16', 'f16')).toThrow(OptionsError);
+    expect(() => checkKvDtype('bf16')).toThrow(/^engine option "kvDtype" \(--kv-dtype\) is "bf16"; expected "f32" or "f16"$/);
   });
 });
 
