@@ -3,7 +3,7 @@
  * shapes (src/model/fixture.ts, bf16, sharded as Hugging Face does) load in q4 in headless
  * Chromium (SwiftShader without a GPU) through the public Engine API on a device with WebGPU's
  * default limits, so their embeddings and LM heads are split across bindings, and generate a
- * few tokens; the model's whole context and a 32 MiB memory budget are refused with
+ * few tokens; the model's whole context (with an f32 KV cache) and a 32 MiB memory budget are refused with
  * ModelTooLargeError before any weight is downloaded. Too heavy for the test suite (minutes and
  * several GB of memory per model):
  *

@@ -93,14 +93,15 @@ describe('GPU limits, out of memory, context and option bounds', () => {
   it('a KV cache layer larger than the limit: GpuLimitsError names kv.k0', async () => {
     const spy = { createBuffer: 0 };
     const small = proxyDevice(device, { maxStorageBufferBindingSize: 200_000 }, spy);
-    // f16 weights fit; 2048 + 17 slots x 2 KV heads x head dim 16 x 4 bytes = 264320 bytes,
-    // 264448 as a layer's 256-byte aligned range of the shared K buffer, do not.
-    const err = await GpuModel.load(small, files, { maxContext: 2048, maxTreeRows: 17, weightDtype: 'f16' }).catch((e: unknown) => e);
+    // f16 weights fit; with an f32 cache named, 2048 + 17 slots x 2 KV heads x head dim 16 x 4
+    // bytes = 264320 bytes, 264448 as a layer's 256-byte aligned range of the shared K buffer, do not.
+    const err = await GpuModel.load(small, files, { maxContext: 2048, maxTreeRows: 17, weightDtype: 'f16', kvDtype: 'f32' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GpuLimitsError);
     expect((err as Error).message).toContain('"kv.k0" needs 264448 bytes');
     expect(spy.createBuffer).toBe(0);
-    // The same model with a shorter context fits.
-    const ok = await GpuModel.load(small, files, { maxContext: 256, maxTreeRows: 17, weightDtype: 'f16' });
+    // The same model and context with the f16 cache f16 weights get by default (132352 bytes a layer) fits.
+    const ok = await GpuModel.load(small, files, { maxContext: 2048, maxTreeRows: 17, weightDtype: 'f16' });
+    expect(ok.kv.dtype).toBe('f16');
     ok.destroy();
   });
 

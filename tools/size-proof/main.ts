@@ -25,8 +25,11 @@ async function runProof(name: string, maxPositions: number): Promise<ProofResult
   const device = await adapter.requestDevice({ label: 'size-proof' });
   const base = new URL(`/__proof/${name}/`, location.href).href;
   const refusals: ProofResult['refusals'] = [];
+  // The whole context with an f32 KV cache named: one layer's keys then exceed a 128 MiB binding
+  // in both shapes. (With q4's default f16 cache Qwen3-0.6B's layer, 80.3 MiB, fits: only a
+  // memoryBudget would refuse it.)
   const requests: [string, Parameters<typeof Engine.load>[1]][] = [
-    [`maxContext ${maxPositions} (the model's whole context)`, { weightDtype: 'q4', maxContext: maxPositions, device }],
+    [`maxContext ${maxPositions} (the model's whole context, f32 KV cache)`, { weightDtype: 'q4', kvDtype: 'f32', maxContext: maxPositions, device }],
     ['memoryBudget 32 MiB', { weightDtype: 'q4', maxContext: 256, memoryBudget: 32 * 2 ** 20, device }],
   ];
   for (const [request, opts] of requests) {
