@@ -58,7 +58,7 @@ export async function runInspect(args: string[]): Promise<number> {
   const estimates = contexts.flatMap((maxContext) => WEIGHT_FORMATS.map((dtype) => estimateMemory(config, { dtype, maxContext, maxRows, kvDtype })));
   const parameters = parameterCount(config);
   if (f.json) {
-    process.stdout.write(`${JSON.stringify({ model: source.id, modelType: config.modelType, config, parameters, stored, maxTreeRows: maxRows, kvDtype: kvDtype ?? 'weights', estimates }, null, 1)}\n`);
+    process.stdout.write(`${JSON.stringify({ model: source.id, modelType: config.modelType, config, parameters, stored, maxTreeRows: maxRows, kvDtype: kvDtype ?? 'per format', estimates }, null, 1)}\n`);
     return 0;
   }
   const storedLine = stored
