@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { generateFlags } from './flags';
 import { Engine, planWeights } from '../engine/engine';
 import { acquireDevice } from '../gpu/device';
-import { engineDefaults, isWeightDtype, resolveGenerateOptions, checkKvDtype, resolveKvDtype, resolveMaxContext, resolveStepsAhead, OptionsError, type DocumentsProgress, type GenerateOptions } from '../engine/options';
+import { engineDefaults, isWeightDtype, resolveGenerateOptions, checkKvDtype, resolveKvDtype, resolveMaxContext, checkStepsAhead, OptionsError, type DocumentsProgress, type GenerateOptions } from '../engine/options';
 import { profileTable } from './profile';
 import { isStrategyName, strategyNames } from '../engine/strategies';
 import { ContextLengthError } from '../errors';
@@ -93,7 +93,7 @@ export async function runGenerate(args: string[]): Promise<number> {
   const maxContext = num(f['max-context'], 'max-context');
   if (maxContext !== undefined && !(Number.isInteger(maxContext) && maxContext >= 2)) throw new OptionsError(`--max-context is "${f['max-context']}"; expected an integer >= 2`);
   const stepsAhead = num(f['steps-ahead'], 'steps-ahead');
-  if (stepsAhead !== undefined) resolveStepsAhead(stepsAhead, false);
+  checkStepsAhead(stepsAhead);
   resolveGenerateOptions(gen, engineDefaults.maxTreeNodes);
   if (gen.strategy !== undefined && !isStrategyName(gen.strategy)) {
     throw new OptionsError(`generate option "strategy" is "${gen.strategy}"; expected one of ${strategyNames().join(', ')}, or auto:NAME[,NAME...]`);

@@ -59,13 +59,17 @@ export interface EngineOptions {
 /** Most plain decoding passes in flight (EngineOptions.stepsAhead). */
 export const MAX_STEPS_AHEAD = 8;
 
-/** EngineOptions.stepsAhead resolved: the given value checked, or the adapter's default (see there). */
-export function resolveStepsAhead(value: unknown, softwareAdapter: boolean): number {
-  if (value === undefined) return softwareAdapter ? 1 : 2;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_STEPS_AHEAD) {
+/** EngineOptions.stepsAhead (CLI --steps-ahead) checked; undefined when the user names none. */
+export function checkStepsAhead(value: unknown): number | undefined {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_STEPS_AHEAD)) {
     throw new OptionsError(`engine option "stepsAhead" is ${given(value)}; expected an integer in [1, ${MAX_STEPS_AHEAD}]`);
   }
   return value;
+}
+
+/** EngineOptions.stepsAhead checked, or the adapter's default (see there). */
+export function resolveStepsAhead(value: unknown, softwareAdapter: boolean): number {
+  return checkStepsAhead(value) ?? (softwareAdapter ? 1 : 2);
 }
 
 export const engineDefaults = {

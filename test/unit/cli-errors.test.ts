@@ -118,6 +118,8 @@ describe('treespec generate: bad input', () => {
       [['--weights', 'int3'], /--weights is "int3"/],
       [['--strategy', 'telepathy'], /"strategy" is "telepathy"; expected one of ar, /],
       [['--max-context', '1.5'], /--max-context is "1.5"/],
+      [['--steps-ahead', '0'], /"stepsAhead" is 0; expected an integer in \[1, 8\]/],
+      [['--steps-ahead', '9'], /"stepsAhead" is 9/],
     ];
     for (const [flags, message] of cases) expectFailure(await run([...base, ...flags]), 'OptionsError', message);
     expectFailure(await run(['generate', '--prompt', 'hi']), 'OptionsError', /--model is required/);
