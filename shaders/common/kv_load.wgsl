@@ -10,18 +10,31 @@
 // by integer arithmetic (f16_bits) rather than pack2x16float, whose rounding WGSL leaves to the
 // implementation: the CPU reference (src/model/f16.ts f32ToF16Bits) rounds identically on every
 // adapter.
+//
+// A sliding-window layer's cache may be a ring (KV_RING > 0, src/kv/cache.ts): it holds
+// KV_RING slots, and the K/V of logical slot s (the position-ordered slot the kernels compute)
+// lives at slot s % KV_RING. The kernels address logical slots only; the mapping is here, in
+// the one place every read and write goes through.
 
 override KV_F16: bool = false;
+override KV_RING: u32 = 0u; // slots of a ring layer's cache; 0: the full cache, logical slot = slot
 override KV_WORDS: u32 = select(N_KV_HEADS * HEAD_DIM, (N_KV_HEADS * HEAD_DIM + 1u) / 2u, KV_F16);
 
-// Element j (0..N_KV_HEADS * HEAD_DIM - 1) of slot `slot` of the key cache.
-fn k_at(slot: u32, j: u32) -> f32 {
-  if (KV_F16) { return unpack2x16float(k_cache[slot * KV_WORDS + j / 2u])[j % 2u]; }
-  return bitcast<f32>(k_cache[slot * KV_WORDS + j]);
+// The stored slot of logical slot `slot`.
+fn kv_slot(slot: u32) -> u32 {
+  return select(slot, slot % KV_RING, KV_RING > 0u);
 }
 
-// Element j of slot `slot` of the value cache.
+// Element j (0..N_KV_HEADS * HEAD_DIM - 1) of logical slot `slot` of the key cache.
+fn k_at(slot: u32, j: u32) -> f32 {
+  let w = kv_slot(slot) * KV_WORDS;
+  if (KV_F16) { return unpack2x16float(k_cache[w + j / 2u])[j % 2u]; }
+  return bitcast<f32>(k_cache[w + j]);
+}
+
+// Element j of logical slot `slot` of the value cache.
 fn v_at(slot: u32, j: u32) -> f32 {
-  if (KV_F16) { return unpack2x16float(v_cache[slot * KV_WORDS + j / 2u])[j % 2u]; }
-  return bitcast<f32>(v_cache[slot * KV_WORDS + j]);
+  let w = kv_slot(slot) * KV_WORDS;
+  if (KV_F16) { return unpack2x16float(v_cache[w + j / 2u])[j % 2u]; }
+  return bitcast<f32>(v_cache[w + j]);
 }

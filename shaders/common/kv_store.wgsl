@@ -28,15 +28,16 @@ fn f16_bits(x: f32) -> u32 {
   return sign | h;
 }
 
-// Writes elements j and j + 1 (j even) of slot `slot`: K (ka, kb) and V (va, vb).
+// Writes elements j and j + 1 (j even) of logical slot `slot`: K (ka, kb) and V (va, vb).
 fn kv_store_pair(slot: u32, j: u32, ka: f32, kb: f32, va: f32, vb: f32) {
+  let base = kv_slot(slot) * KV_WORDS;
   if (KV_F16) {
-    let w = slot * KV_WORDS + j / 2u;
+    let w = base + j / 2u;
     k_cache[w] = f16_bits(ka) | (f16_bits(kb) << 16u);
     v_cache[w] = f16_bits(va) | (f16_bits(vb) << 16u);
     return;
   }
-  let w = slot * KV_WORDS + j;
+  let w = base + j;
   k_cache[w] = bitcast<u32>(ka);
   k_cache[w + 1u] = bitcast<u32>(kb);
   v_cache[w] = bitcast<u32>(va);

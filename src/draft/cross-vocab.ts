@@ -110,8 +110,9 @@ export class CrossVocabDrafter implements Drafter {
   private sync(ids: Int32Array): void {
     let common = 0;
     while (common < this.cached.length && common < ids.length && this.cached[common] === ids[common]) common++;
-    this.draft.model.truncate(common);
-    this.draft.model.append(ids.subarray(common));
+    // a sliding-window ring may no longer hold a short common prefix: then it recomputes from 0
+    const kept = this.draft.model.rewind(common);
+    this.draft.model.append(ids.subarray(kept));
     this.cached = Array.from(ids);
   }
 

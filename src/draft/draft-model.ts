@@ -81,8 +81,9 @@ export class DraftModel {
     let common = 0;
     const c = this.cached;
     while (common < c.length && common < tokens.length && c[common] === tokens[common]) common++;
-    this.gpu.truncate(common);
-    this.gpu.append(tokens.subarray(common));
+    // a sliding-window ring may no longer hold a short common prefix: then it recomputes from 0
+    const kept = this.gpu.rewind(common);
+    this.gpu.append(tokens.subarray(kept));
     this.cached = Array.from(tokens);
   }
 

@@ -24,8 +24,9 @@ export class SelfDrafter implements Drafter {
   private sync(tokens: Int32Array): void {
     let common = 0;
     while (common < this.cached.length && common < tokens.length && this.cached[common] === tokens[common]) common++;
-    this.model.truncate(common);
-    this.model.append(tokens.subarray(common));
+    // a sliding-window ring may no longer hold a short common prefix: then it recomputes from 0
+    const kept = this.model.rewind(common);
+    this.model.append(tokens.subarray(kept));
     this.cached = Array.from(tokens);
   }
 

@@ -10,19 +10,33 @@
  * speculative step is one submit. A path that keeps rows in place (a prefill chunk, a chain
  * accepted from its first node) moves nothing. Whoever reads the buffers directly calls flush().
  *
- * Layout: the layers share one K and one V buffer, each layer's range `kvLayerBytes` apart (its
- * bytes rounded up to 256, the coarsest minStorageBufferOffsetAlignment WebGPU allows, so each
- * layer binds at its offset), and the compaction moves the rows of every layer in ONE dispatch.
- * The compaction binds a buffer whole, so a buffer holds at most as many layers as one storage
- * binding (and one buffer) allows; a larger cache is split into groups of layers (kvLayerGroups),
- * one dispatch each. Per-layer buffers bound in one dispatch would not do: WGSL has no arrays of
- * buffers, and a stage may bind 8 storage buffers by default.
+ * Layout: the layers share one K and one V buffer, each layer's range 256-byte aligned (the
+ * coarsest minStorageBufferOffsetAlignment WebGPU allows, so each layer binds at its offset), and
+ * the compaction moves the rows of every layer in ONE dispatch. The compaction binds a buffer
+ * whole, so a buffer holds at most as many layers as one storage binding (and one buffer) allows;
+ * a larger cache is split into groups of layers (kvLayerGroups), one dispatch each. Per-layer
+ * buffers bound in one dispatch would not do: WGSL has no arrays of buffers, and a stage may bind
+ * 8 storage buffers by default.
  *
- * Memory bound: 2 * numLayers * kvLayerBytes (`kvCacheBytes`), kvLayerBytes = capacity * slot bytes
- * rounded up to 256, with capacity = max context + max tree rows so a full tree fits behind a
- * full context; a slot is nKvHeads * headDim f32, or as many f16 packed two per u32 word
- * (shaders/common/kv_load.wgsl), half the bytes. The same whatever the grouping, so the
- * estimate needs no adapter.
+ * Rings (sliding-window layers: Gemma 2/3's local layers, Mistral's, ...): a layer whose query at
+ * position p sees only the keys p - window < k <= p never reads a slot more than window + one
+ * pass's rows behind the newest, so its cache is a ring of `ring` = window + maxRows slots
+ * (widened to fill its 256-byte alignment), logical slot s stored at s % ring
+ * (shaders/common/kv_load.wgsl), wherever that is smaller than the full capacity; the other
+ * layers keep the full cache. In each buffer the full layers come first, `fullBytes` apart, then
+ * the rings, `ringBytes` apart (kvLayout): two strides in closed form, so one compaction
+ * dispatch still moves every layer of a buffer (shaders/compact_kv_u32.wgsl), where a buffer of
+ * rings of its own would cost a second dispatch per commit and a per-layer offset table a
+ * binding. A ring forgets: after truncate(length) it may no longer hold the keys a pass after
+ * `length` needs (slots older than the highest slot written minus `ring` are overwritten);
+ * holds() says so, forward refuses such a cache, and prefix reuse falls back to recomputing
+ * from the start (kept()).
+ *
+ * Memory bound: 2 * (full layers * fullBytes + rings * ringBytes) (`kvCacheBytes`), a layer's
+ * bytes = its slots * slot bytes rounded up to 256, with the full capacity = max context + max
+ * tree rows so a full tree fits behind a full context; a slot is nKvHeads * headDim f32, or as
+ * many f16 packed two per u32 word (shaders/common/kv_load.wgsl), half the bytes. The same
+ * whatever the grouping, so the estimate needs no adapter.
  */
 import { ContextLengthError, TreespecError } from '../errors.ts';
 import type { GpuOp, PipelineCache } from '../gpu/pipelines.ts';
@@ -48,6 +62,24 @@ export interface KvCacheShape {
   maxRows: number;
   /** Element storage; default 'f32'. */
   dtype?: KvDtype;
+  /** (numLayers) each layer's sliding window, 0 for full attention (ModelConfig.layerWindows); default none: every layer full. */
+  layerWindows?: readonly number[];
+}
+
+/** Where each layer's cache lives (see the header). */
+export interface KvLayout {
+  /** Slots of a ring layer; 0 when no layer is a ring. */
+  ring: number;
+  /** The largest window among the ring layers (what a pass reads behind its first row). */
+  window: number;
+  /** (numLayers) whether the layer's cache is a ring. */
+  rings: boolean[];
+  /** A full layer's bytes (its range's stride). */
+  fullBytes: number;
+  /** A ring layer's bytes; 0 without rings. */
+  ringBytes: number;
+  /** The layers in buffer order: the full ones, then the rings. */
+  order: number[];
 }
 
 /** Where one layer's K or V lives: a range of a buffer shared with other layers. */
@@ -71,9 +103,27 @@ export function kvLayerBytes(s: KvCacheShape): number {
   return Math.ceil((s.capacity * kvSlotWords(s) * 4) / LAYER_ALIGN) * LAYER_ALIGN;
 }
 
+/**
+ * Each layer's place: a sliding-window layer is a ring of window + maxRows slots (every window
+ * gets the largest one's ring, one stride for all), widened to its 256-byte range's slots, where
+ * that is fewer than the full capacity.
+ */
+export function kvLayout(s: KvCacheShape): KvLayout {
+  const fullBytes = kvLayerBytes(s);
+  const windows = s.layerWindows ?? [];
+  const window = Math.max(0, ...windows);
+  const ringBytes = kvLayerBytes({ ...s, capacity: window + s.maxRows });
+  const ring = Math.floor(ringBytes / (kvSlotWords(s) * 4));
+  const rings = Array.from({ length: s.numLayers }, (_, l) => window > 0 && (windows[l] ?? 0) > 0 && ring < s.capacity);
+  const order = [...rings.keys()].sort((a, b) => Number(rings[a]) - Number(rings[b]) || a - b);
+  const any = rings.some((r) => r);
+  return { ring: any ? ring : 0, window: any ? window : 0, rings, fullBytes, ringBytes: any ? ringBytes : 0, order };
+}
+
 /** Bytes of GPU memory the K and V buffers of every layer take. */
 export function kvCacheBytes(s: KvCacheShape): number {
-  return 2 * s.numLayers * kvLayerBytes(s);
+  const l = kvLayout(s);
+  return 2 * l.rings.reduce((sum, r) => sum + (r ? l.ringBytes : l.fullBytes), 0);
 }
 
 /**
@@ -83,20 +133,36 @@ export function kvCacheBytes(s: KvCacheShape): number {
  * (largestBuffers' kv.k0); here it still gets a group of its own.
  */
 export function kvLayerGroups(numLayers: number, layerBytes: number, limits: BufferLimits): number[] {
-  const per = Math.max(1, Math.floor(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) / layerBytes));
+  return kvGroupsOf(new Array<number>(numLayers).fill(layerBytes), limits);
+}
+
+/** kvLayerGroups for layers of the given bytes, in buffer order: consecutive runs, each within the limits (a layer above them alone). */
+export function kvGroupsOf(layerBytes: readonly number[], limits: BufferLimits): number[] {
+  const most = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
   const groups: number[] = [];
-  for (let left = numLayers; left > 0; left -= per) groups.push(Math.min(per, left));
+  let bytes = Infinity;
+  for (const b of layerBytes) {
+    if (bytes + b > most) {
+      groups.push(0);
+      bytes = 0;
+    }
+    groups[groups.length - 1]++;
+    bytes += b;
+  }
   return groups;
 }
 
 export class KvCache {
-  /** Per layer (capacity, kvSlotWords) u32 (f32 bits or f16 pairs): a range of its group's K buffer. */
+  /** Per layer (capacity or ring, kvSlotWords) u32 (f32 bits or f16 pairs): a range of its group's K buffer. */
   readonly k: KvRange[] = [];
-  /** Per layer (capacity, kvSlotWords) u32: a range of its group's V buffer. */
+  /** Per layer (capacity or ring, kvSlotWords) u32: a range of its group's V buffer. */
   readonly v: KvRange[] = [];
-  /** The buffers: per group of consecutive layers one K and one V, (layers, kvLayerBytes / 4) u32. */
+  /** The buffers: per group of layers consecutive in buffer order one K and one V, full layers then rings (kvLayout). */
   readonly groups: KvLayerGroup[] = [];
+  readonly layout: KvLayout;
   private committed = 0;
+  /** One past the highest slot written since the cache was last emptied (what a ring has overwritten: see holds). */
+  private written = 0;
   /** Uniform Compact { prefix, count, pad0, pad1 }. */
   private readonly params: GPUBuffer;
   /** (maxRows) u32 commit path. */
@@ -110,21 +176,36 @@ export class KvCache {
 
   /** `limits`: the binding and buffer limits the groups respect (default: the device's). */
   constructor(private readonly device: GPUDevice, pipelines: PipelineCache, readonly shape: KvCacheShape, private readonly counter: GpuCounter, limits: BufferLimits = device.limits) {
-    const size = kvLayerBytes(shape);
+    const layout = (this.layout = kvLayout(shape));
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    for (const [g, layers] of kvLayerGroups(shape.numLayers, size, limits).entries()) {
-      const group = { k: device.createBuffer({ label: `kv.k${g}`, size: layers * size, usage }), v: device.createBuffer({ label: `kv.v${g}`, size: layers * size, usage }), layers };
+    const sizes = layout.order.map((l) => (layout.rings[l] ? layout.ringBytes : layout.fullBytes));
+    let next = 0;
+    for (const [g, layers] of kvGroupsOf(sizes, limits).entries()) {
+      const members = layout.order.slice(next, next + layers);
+      const bytes = sizes.slice(next, next + layers).reduce((a, b) => a + b, 0);
+      const rings = members.filter((l) => layout.rings[l]).length;
+      const group = { k: device.createBuffer({ label: `kv.k${g}`, size: bytes, usage }), v: device.createBuffer({ label: `kv.v${g}`, size: bytes, usage }), full: layers - rings, rings };
       this.groups.push(group);
-      for (let i = 0; i < layers; i++) {
-        this.k.push({ buffer: group.k, offset: i * size, size });
-        this.v.push({ buffer: group.v, offset: i * size, size });
+      let offset = 0;
+      for (const [i, l] of members.entries()) {
+        const size = sizes[next + i];
+        this.k[l] = { buffer: group.k, offset, size };
+        this.v[l] = { buffer: group.v, offset, size };
+        offset += size;
       }
+      next += layers;
     }
     this.params = device.createBuffer({ label: 'kv.compactParams', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.path = device.createBuffer({ label: 'kv.commitPath', size: shape.maxRows * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     this.pathData = new Uint32Array(shape.maxRows);
     this.compaction = { encode: (pass) => this.compact.encode(pass) };
-    this.compact = new KvCompact(pipelines, 'kv.compact', { params: this.params, path: this.path, groups: this.groups }, kvSlotWords(shape), size);
+    const strides = { rowWidth: kvSlotWords(shape), fullBytes: layout.fullBytes, ringBytes: layout.ringBytes, ring: layout.ring };
+    this.compact = new KvCompact(pipelines, 'kv.compact', { params: this.params, path: this.path, groups: this.groups }, strides);
+  }
+
+  /** Slots of layer l's cache when it is a ring, else 0 (the kernels' KV_RING). */
+  ringOf(l: number): number {
+    return this.layout.rings[l] ? this.layout.ring : 0;
   }
 
   /** How K and V are stored. */
@@ -137,8 +218,29 @@ export class KvCache {
     return this.committed;
   }
 
+  /** Logical slots: positions a sequence may reach (a ring layer stores fewer, see the header). */
   get capacity(): number {
     return this.shape.capacity;
+  }
+
+  /** Records that a pass writes the slots below `end` (before it runs). */
+  wrote(end: number): void {
+    this.written = Math.max(this.written, end);
+  }
+
+  /**
+   * Whether the cache holds every slot a pass after `length` committed slots reads: always for
+   * full layers; for a ring, the window's slots behind `length`, which a later write of the
+   * same ring slot (one `ring` slots ahead, up to the highest slot written) has not replaced.
+   */
+  holds(length: number): boolean {
+    const { ring, window } = this.layout;
+    return ring === 0 || Math.max(0, length - (window - 1)) >= this.written - ring;
+  }
+
+  /** The committed prefix of `length` slots a caller may keep: `length` where the cache holds() it, else 0 (recompute from the start). */
+  kept(length: number): number {
+    return this.holds(length) ? length : 0;
   }
 
   /**
@@ -213,13 +315,15 @@ export class KvCache {
   /**
    * Drops committed slots beyond `length` (mlx-lm `trim`); nothing moves on the GPU. A pending
    * compaction stays pending: it only moves rows into slots at or beyond its own prefix, and
-   * runs before the next pass writes any slot.
+   * runs before the next pass writes any slot. With rings, a pass may then run only if the
+   * cache still holds() `length` (GpuModel.forward checks; prefix reuse asks kept() first).
    */
   truncate(length: number): void {
     if (!Number.isInteger(length) || length < 0 || length > this.length) {
       throw new KvCommitError(`KV cache: truncate(${length}) needs an integer in 0..${this.length} (the committed length)`);
     }
     this.committed = length;
+    if (length === 0) this.written = 0;
   }
 
   destroy(): void {

@@ -153,7 +153,8 @@ function buildLayer(env: KernelEnv, c: ModelConfig, w: LayerWeights, a: Activati
   const h = c.hiddenSize;
   const I = c.intermediateSize;
   const p = `forward.layer${l}.`;
-  const dims = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim, maxRows, kvDtype: kv.dtype };
+  // ring: a sliding-window layer's cache may be a ring (kv/cache.ts); RoPE writes and attention reads it through the same mapping
+  const dims = { nHeads: c.numHeads, nKvHeads: c.numKvHeads, headDim: c.headDim, maxRows, kvDtype: kv.dtype, ring: kv.ringOf(l) };
   const cache = { kCache: kv.k[l], vCache: kv.v[l] };
   const pre = normedInput(env, `${p}inputNorm`, c, a, w.inputNorm, fuse.norm);
   // the MLP's input norm: post_attention_layernorm, or Gemma's pre_feedforward_layernorm

@@ -8,7 +8,7 @@ import { PipelineCache, type KernelEnv } from '../gpu/pipelines.ts';
 import { ReadbackRing } from '../gpu/readback.ts';
 import type { GpuCounter } from '../gpu/counter.ts';
 import { MAX_ROWS, StepUniform } from '../gpu/step.ts';
-import { defaultKvDtype, isKvDtype, KvCache, kvCacheBytes, kvLayerBytes, type KvDtype } from '../kv/cache.ts';
+import { defaultKvDtype, isKvDtype, KvCache, kvCacheBytes, kvLayout, type KvDtype, type KvLayout } from '../kv/cache.ts';
 import { MAX_TOP_K } from '../ops/topk.ts';
 import type { ModelConfig } from './config.ts';
 import { activationBytesPerRow, allocateActivations } from './forward-buffers.ts';
@@ -132,7 +132,7 @@ export async function allocate(device: GPUDevice, files: ModelFiles, counter: Gp
   const outVocab = o.lmHeadRows?.length ?? c.vocabSize;
   const weights = uploadWeights(device, files, o.dtype, o.partLimit, o.lmHeadRows);
   const acts = allocateActivations(device, c, maxRows, o.maxContext, topK, outVocab);
-  const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows, dtype: o.kvDtype };
+  const kvShape = { numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows, dtype: o.kvDtype, layerWindows: c.layerWindows };
   const kv = new KvCache(device, pipelines, kvShape, counter);
   let tuning: TuningResult | null = null;
   const candidates = o.tiling === 'auto' ? splitTilings(device.limits) : [];
@@ -155,6 +155,11 @@ export async function allocate(device: GPUDevice, files: ModelFiles, counter: Gp
  * one of these), whole: the embedding and LM head carry their row size, as they are split by
  * rows above one binding (limits.ts partBytes gives the part that must fit).
  */
+/** Bytes of a cache's largest layer: a full one where any layer is full, else a ring. */
+function largestKvLayer(l: KvLayout): number {
+  return l.rings.every((r) => r) ? l.ringBytes : l.fullBytes;
+}
+
 export function largestBuffers(c: ModelConfig, maxRows: number, capacity: number, dtype: WeightDtype, outVocab: number, kvDtype: KvDtype): BufferNeed[] {
   const h = c.hiddenSize;
   const qd = c.numHeads * c.headDim;
@@ -169,8 +174,8 @@ export function largestBuffers(c: ModelConfig, maxRows: number, capacity: number
     w('model.layers.0.self_attn.o_proj.weight', h, qd),
     w('model.layers.0.mlp.gate_up_proj', 2 * c.intermediateSize, h),
     w('model.layers.0.mlp.down_proj.weight', h, c.intermediateSize),
-    // one layer's range of the shared K buffer: a buffer holds as many as the limits allow (kv/cache.ts)
-    { label: 'kv.k0', bytes: kvLayerBytes({ numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows, dtype: kvDtype }), binding: true },
+    // the largest layer's range of the shared K buffer (a ring is smaller than a full layer): a buffer holds as many as the limits allow (kv/cache.ts)
+    { label: 'kv.k0', bytes: largestKvLayer(kvLayout({ numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows, dtype: kvDtype, layerWindows: c.layerWindows })), binding: true },
     { label: 'forward.ropeTable', bytes: capacity * Math.max(c.rotaryDim, c.localRope.rotaryDim) * 4, binding: true },
     { label: 'forward.logits', bytes: maxRows * outVocab * 4, binding: true },
     { label: 'forward.gateUp', bytes: maxRows * 2 * c.intermediateSize * 4, binding: true },

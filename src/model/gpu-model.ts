@@ -33,7 +33,7 @@ import type { ReadbackRing } from '../gpu/readback.ts';
 import { encoderRecorder, passRecorder, type ForwardProfiler, type PassRecorder } from '../gpu/pass-recorder.ts';
 import { GpuCounter } from '../gpu/counter.ts';
 import type { StepUniform } from '../gpu/step.ts';
-import type { KvCache } from '../kv/cache.ts';
+import { KvCommitError, type KvCache } from '../kv/cache.ts';
 import type { ModelConfig } from './config.ts';
 import type { Activations } from './forward-buffers.ts';
 import type { ModelOps } from './forward-ops.ts';
@@ -176,6 +176,7 @@ export class GpuModel {
     const onGpu = opts.tokensOnGpu ?? false;
     const rows = this.checkPass(tokens, positions, mask, onGpu);
     const layerCount = this.checkExitLayer(opts.exitLayer);
+    this.claimSlots(this.kv.length + rows, 'forward');
     const tapping = this.taps !== null && layerCount === this.config.numLayers && withLogits;
     const a = this.acts;
     const queue = this.device.queue;
@@ -203,6 +204,8 @@ export class GpuModel {
   encodePass(encoder: GPUCommandEncoder, rows: number, step: { buffer: GPUBuffer; offset: number }, opts: { logits?: boolean; topK?: boolean } = {}): void {
     if (!Number.isInteger(rows) || rows < 1 || rows > this.maxRows) throw new OptionsError(`GpuModel.encodePass: ${rows} rows, expected 1..${this.maxRows} (maxTreeRows)`);
     const logits = opts.logits ?? true;
+    // the Step words are on the GPU: rows may start up to maxRows - rows past kv.length (rowBase)
+    this.claimSlots(this.kv.length + this.maxRows, 'encodePass');
     encoder.copyBufferToBuffer(step.buffer, step.offset, this.step.buffer, 0, 16);
     const rec = encoderRecorder(this.device, 'forward', encoder, this.counter);
     this.recordOps(rec, rows, this.config.numLayers, logits && (opts.topK === false ? 'argmax' : 'topK'), false);
@@ -396,6 +399,18 @@ export class GpuModel {
   }
 
   /**
+   * Prefix reuse: keeps the committed slots below `length` where the cache can go on from them,
+   * else empties it (a sliding-window layer's ring has overwritten keys a pass after `length`
+   * would read, kv/cache.ts holds); returns the slots kept, from which the caller recomputes.
+   */
+  rewind(length: number): number {
+    this.truncate(length);
+    const kept = this.kv.kept(length);
+    if (kept !== length) this.truncate(kept);
+    return kept;
+  }
+
+  /**
    * Starts a sequence: empties the cache, then runs and commits prompt[0..n-2] as causal chunks
    * of up to maxRows rows. The last prompt token is the root of the first step (DESIGN 3): it
    * is run by the first decode or verify pass, at position n-1.
@@ -491,6 +506,14 @@ export class GpuModel {
     const buffers = new Set<GPUBuffer | null>([...w.embed.parts, ...w.lmHead.parts, w.finalNorm, ...Object.values(this.acts), this.step.buffer, this.hostStaging]);
     for (const l of w.layers) for (const b of Object.values(l)) if (b) buffers.add(b);
     for (const b of buffers) b?.destroy();
+  }
+
+  /** Refuses a pass over a ring that lost the keys behind kv.length (read stale K/V, never); then records the slots it writes, below `end`. */
+  private claimSlots(end: number, where: string): void {
+    if (!this.kv.holds(this.kv.length)) {
+      throw new KvCommitError(`GpuModel.${where}: a sliding-window layer's ring (${this.kv.layout.ring} slots) no longer holds the keys behind the ${this.kv.length} committed slots; rewind() or truncate(0) and recompute`);
+    }
+    this.kv.wrote(end);
   }
 
   private checkPass(tokens: Int32Array, positions: Int32Array, mask: Uint32Array, tokensOnGpu: boolean): number {

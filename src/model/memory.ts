@@ -9,8 +9,9 @@
  *               unless tied and stored like the embedding (f32, f16), a tied head quantized
  *               as its own copy in q8 / q4. An embedding or head larger than one binding is
  *               split by rows into buffers holding exactly its rows: the same bytes.
- *  kvCache      kv/cache.ts `kvCacheBytes`: capacity = maxContext + maxRows slots per layer, f32
- *               or (kvDtype 'f16') f16 packed two per u32.
+ *  kvCache      kv/cache.ts `kvCacheBytes`: capacity = maxContext + maxRows slots per layer, a
+ *               sliding-window layer's ring of window + maxRows slots where fewer, f32 or
+ *               (kvDtype 'f16') f16 packed two per u32.
  *  activations  forward-buffers.ts: maxRows * activationBytesPerRow, the RoPE tables (capacity,
  *               rotaryDim) f32 each (headDim, less under Phi-3's partial rotary), the top-k
  *               stage-1 scratch on adapters that slice it, and the KV cache's (maxRows) u32
@@ -121,7 +122,7 @@ export function estimateMemory(c: ModelConfig, s: MemoryShape): MemoryEstimate {
   const capacity = s.maxContext + maxRows;
   const vocab = c.vocabSize;
   const kvDtype = s.kvDtype ?? defaultKvDtype(s.dtype);
-  const kvCache = kvCacheBytes({ numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows, dtype: kvDtype });
+  const kvCache = kvCacheBytes({ numLayers: c.numLayers, nKvHeads: c.numKvHeads, headDim: c.headDim, capacity, maxRows, dtype: kvDtype, layerWindows: c.layerWindows });
   // (capacity, rotaryDim/2) vec2 f32 tables (forward-buffers.ts): the global RoPE, the local one, the NoPE identity
   const ropeTableDims = c.rotaryDim + (c.localLayers.some((l) => l) ? c.localRope.rotaryDim : 0) + (c.noRopeLayers.some((n) => n) ? c.rotaryDim : 0);
   const slices = topKSlices(vocab, s.topKSlice ?? 2048);

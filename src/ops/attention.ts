@@ -23,6 +23,8 @@ export interface AttentionDims {
   maxRows: number;
   /** How the cache stores K and V (src/kv/cache.ts); default 'f32'. */
   kvDtype?: KvDtype;
+  /** Slots of this layer's cache when it is a ring (logical slot s at s % ring, src/kv/cache.ts); default 0, the full cache. */
+  ring?: number;
   /** Scores are q.k times this; default 1/sqrt(headDim) (Gemma: query_pre_attn_scalar^-0.5). */
   scale?: number;
   /** Gemma 2: a score s becomes softcap * tanh(s / softcap) after the scale; default none. */
@@ -50,7 +52,7 @@ export interface AttentionBuffers {
   mask: GPUBuffer;
   /** (maxRows, nHeads, headDim) f32 rotated queries. */
   q: GPUBuffer;
-  /** (slots, nKvHeads, headDim) f32 or f16 pairs (kvDtype): this layer's key cache (its range of the KV cache's shared buffer). */
+  /** (slots, nKvHeads, headDim) f32 or f16 pairs (kvDtype): this layer's key cache (its range of the KV cache's shared buffer; `ring` slots for a ring). */
   kCache: GPUBuffer | BufferRange;
   /** (slots, nKvHeads, headDim) f32 or f16 pairs: this layer's value cache (its range of the shared buffer). */
   vCache: GPUBuffer | BufferRange;
@@ -108,7 +110,7 @@ export class TreeAttention implements GpuOp {
     this.hpw = hpw;
     this.rb = rb;
     // scale 0: the kernel's 1/sqrt(headDim)
-    this.pipeline = env.pipelines.get('attention_tree_f32', { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim, HPW: hpw, RB: rb, SCALE: dims.scale ?? 0, SOFTCAP: dims.softcap ?? 0, WINDOW: dims.window ?? 0, ...kvConstants(dims.kvDtype) });
+    this.pipeline = env.pipelines.get('attention_tree_f32', { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim, HPW: hpw, RB: rb, SCALE: dims.scale ?? 0, SOFTCAP: dims.softcap ?? 0, WINDOW: dims.window ?? 0, ...kvConstants(dims.kvDtype, dims.ring) });
     const b = buffers;
     this.bindGroup = bindBuffers(env.device, `${label}.bind`, this.pipeline, [env.step, b.mask, b.q, b.kCache, b.vCache, b.out]);
   }

@@ -25,7 +25,11 @@ export function defaultKvDtype(weights: 'f32' | 'f16' | 'q8' | 'q4'): KvDtype {
   return weights === 'f32' ? 'f32' : 'f16';
 }
 
-/** The override constants of a cache's storage: none for f32, so its pipelines are the same as before f16 existed. */
-export function kvConstants(dtype: KvDtype = 'f32'): Record<string, number> {
-  return dtype === 'f16' ? { KV_F16: 1 } : {};
+/**
+ * The override constants of a layer's cache storage: none for a full f32 cache, so its pipelines
+ * are the same as before f16 and rings existed; KV_RING for a sliding-window layer's ring of
+ * `ring` slots (logical slot s stored at s % ring, shaders/common/kv_load.wgsl).
+ */
+export function kvConstants(dtype: KvDtype = 'f32', ring = 0): Record<string, number> {
+  return { ...(dtype === 'f16' ? { KV_F16: 1 } : {}), ...(ring > 0 ? { KV_RING: ring } : {}) };
 }

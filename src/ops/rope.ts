@@ -25,6 +25,8 @@ export interface RopeDims {
   eps?: number;
   /** How the cache stores K and V (src/kv/cache.ts); default 'f32'. */
   kvDtype?: KvDtype;
+  /** Slots of this layer's cache when it is a ring (row r's slot prefix + r stored at (prefix + r) % ring, src/kv/cache.ts); default 0, the full cache. */
+  ring?: number;
 }
 
 export interface RopeBuffers {
@@ -92,7 +94,7 @@ export class RopeKvWrite implements GpuOp {
     if (nKvHeads < 1 || nHeads % nKvHeads !== 0) throw new OpShapeError(`${label}: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
     const b = buffers;
     const bindings = [env.step, b.positions, b.table, b.qkv, b.q, b.kCache, b.vCache];
-    const constants = { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim, ROTARY_DIM: rotaryDim, ...kvConstants(dims.kvDtype) };
+    const constants = { N_HEADS: nHeads, N_KV_HEADS: nKvHeads, HEAD_DIM: headDim, ROTARY_DIM: rotaryDim, ...kvConstants(dims.kvDtype, dims.ring) };
     if (b.qkNorm) {
       const eps = dims.eps ?? NaN;
       if (b.qkNorm.size < 2 * headDim * 4 || !(eps > 0)) {

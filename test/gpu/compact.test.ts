@@ -21,14 +21,16 @@ const twoLayers = { maxStorageBufferBindingSize: 2 * kvLayerBytes(shape) + 255, 
 
 /** A slot's words: f32 values, or f16 pairs (moved as words, whatever they hold). */
 const wordsOf = (kv: KvCache) => kvSlotWords(kv.shape);
-const read = (device: GPUDevice, kv: KvCache, r: KvRange) => readF32(device, r.buffer, kv.capacity * wordsOf(kv), r.offset / 4);
+/** Slots of layer l's cache: its ring's, or the full capacity. */
+const slotsOf = (kv: KvCache, l: number) => kv.ringOf(l) || kv.capacity;
+const read = (device: GPUDevice, kv: KvCache, l: number, r: KvRange) => readF32(device, r.buffer, slotsOf(kv, l) * wordsOf(kv), r.offset / 4);
 
 /** Fills every layer's K and V with distinct random words; returns the CPU copies. */
 async function fill(device: GPUDevice, kv: KvCache, seed: number): Promise<Float32Array[]> {
   const data: Float32Array[] = [];
   for (let l = 0; l < kv.shape.numLayers; l++) {
     for (const [i, r] of [kv.k[l], kv.v[l]].entries()) {
-      const d = randomF32(kv.capacity * wordsOf(kv), seed + 10 * l + i);
+      const d = randomF32(slotsOf(kv, l) * wordsOf(kv), seed + 10 * l + i);
       writeStorage(device, r.buffer, d, r.offset);
       data.push(d);
     }
@@ -36,10 +38,11 @@ async function fill(device: GPUDevice, kv: KvCache, seed: number): Promise<Float
   return data;
 }
 
-/** The CPU oracle: a copy of `before` (slots of W words) with row path[j] at slot prefix + j. */
-function moved(before: Float32Array, W: number, prefix: number, path: ArrayLike<number>): Float32Array {
+/** The CPU oracle: a copy of `before` (`slots` slots of W words, logical slot s stored at s % slots) with row path[j] at slot prefix + j. */
+function moved(before: Float32Array, W: number, prefix: number, path: ArrayLike<number>, slots: number): Float32Array {
   const after = before.slice();
-  for (let j = 0; j < path.length; j++) after.set(before.subarray((prefix + path[j]) * W, (prefix + path[j] + 1) * W), (prefix + j) * W);
+  const at = (s: number) => (s % slots) * W;
+  for (let j = 0; j < path.length; j++) after.set(before.subarray(at(prefix + path[j]), at(prefix + path[j]) + W), at(prefix + j));
   return after;
 }
 
@@ -53,8 +56,8 @@ async function expectCommit(device: GPUDevice, kv: KvCache, counter: GpuCounter,
   const moves = Array.from(path).some((r, j) => r !== j);
   expect(counter.snapshot().dispatches - dispatches, 'one dispatch per buffer pair').toBe(moves ? kv.groups.length : 0);
   for (let l = 0; l < kv.shape.numLayers; l++) {
-    expectClose(await read(device, kv, kv.k[l]), moved(before[2 * l], wordsOf(kv), prefix, path), 0, 0, `layer ${l} K`);
-    expectClose(await read(device, kv, kv.v[l]), moved(before[2 * l + 1], wordsOf(kv), prefix, path), 0, 0, `layer ${l} V`);
+    expectClose(await read(device, kv, l, kv.k[l]), moved(before[2 * l], wordsOf(kv), prefix, path, slotsOf(kv, l)), 0, 0, `layer ${l} K`);
+    expectClose(await read(device, kv, l, kv.v[l]), moved(before[2 * l + 1], wordsOf(kv), prefix, path, slotsOf(kv, l)), 0, 0, `layer ${l} V`);
   }
 }
 
@@ -95,7 +98,7 @@ describe('kv cache commit', () => {
       const { device, pipelines } = await testGpu();
       const counter = new GpuCounter('test');
       const kv = new KvCache(device, pipelines, shape, counter, limits);
-      expect(kv.groups.map((g) => g.layers)).toEqual(groups);
+      expect(kv.groups.map((g) => g.full + g.rings)).toEqual(groups);
       expect(kv.k.map((r) => r.offset)).toEqual(groups.flatMap((n) => Array.from({ length: n }, (_, i) => i * 16128)));
       const commit = (path: ArrayLike<number>, rows: number, seed: number) => expectCommit(device, kv, counter, path, rows, seed);
       await commit(Int32Array.from({ length: 40 }, (_, i) => i), 40, 1); // a prefill chunk
@@ -111,6 +114,44 @@ describe('kv cache commit', () => {
       kv.destroy();
     });
   }
+
+  // layers 0 and 2 slide over 8 keys: rings of 8 + 128 slots, widened to their 256-byte range
+  // (5440 bytes -> 5632: 140 slots), after the full layer 1 in the shared buffers
+  const ringShape: KvCacheShape = { ...shape, layerWindows: [8, 0, 8] };
+  for (const [name, limits, groups] of [['one buffer', undefined, [[1, 2]]], ['a group per layer', { maxStorageBufferBindingSize: 10000, maxBufferSize: 1 << 30 }, [[1, 0], [0, 1], [0, 1]]]] as const) {
+    it(`moves ring layers modulo their slots, past the wrap: ${name}`, async () => {
+      const { device, pipelines } = await testGpu();
+      const counter = new GpuCounter('test');
+      const kv = new KvCache(device, pipelines, ringShape, counter, limits);
+      expect([kv.ringOf(0), kv.ringOf(1), kv.ringOf(2)]).toEqual([140, 0, 140]);
+      expect(kvCacheBytes(ringShape)).toBe(2 * (16128 + 2 * 5632));
+      expect(kv.groups.map((g) => [g.full, g.rings])).toEqual(groups);
+      expect(kv.groups.reduce((n, g) => n + g.k.size + g.v.size, 0)).toBe(kvCacheBytes(ringShape));
+      expect([kv.k[1].offset, kv.k[0].offset, kv.k[2].offset]).toEqual(limits ? [0, 0, 0] : [0, 16128, 16128 + 5632]);
+      const commit = (path: ArrayLike<number>, rows: number, seed: number) => expectCommit(device, kv, counter, path, rows, seed);
+      await commit(Int32Array.from({ length: 120 }, (_, i) => i), 120, 1);
+      await commit(treePath(60, 5), 60, 2); // sources and destinations on both sides of slot 140
+      await commit([0, 3, 30, 31], 40, 3);
+      kv.destroy();
+    });
+  }
+
+  it('says when a ring no longer holds what a pass after a truncation reads', async () => {
+    const { device, pipelines } = await testGpu();
+    const kv = new KvCache(device, pipelines, ringShape, new GpuCounter('test'));
+    kv.wrote(120);
+    kv.commit(Int32Array.from({ length: 120 }, (_, i) => i), 120);
+    kv.wrote(120 + 128);
+    kv.commit([0, 1, 2], 128); // slots 0..107 of the ring layers are overwritten by 140..247
+    expect(kv.holds(123)).toBe(true);
+    // a pass after 115 reads slots 108..114 (window 8): still held; after 114, slot 107 is gone
+    expect([kv.kept(115), kv.kept(114), kv.kept(0)]).toEqual([115, 0, 0]);
+    kv.truncate(10);
+    expect(kv.holds(10)).toBe(false);
+    kv.truncate(0); // an empty cache holds everything it needs again
+    expect(kv.holds(0)).toBe(true);
+    kv.destroy();
+  });
 
   it('truncates, then commits at the shorter length', async () => {
     const { device, pipelines } = await testGpu();
