@@ -22,7 +22,7 @@ override KV_WORDS: u32 = select(N_KV_HEADS * HEAD_DIM, (N_KV_HEADS * HEAD_DIM + 
 
 // The stored slot of logical slot `slot`.
 fn kv_slot(slot: u32) -> u32 {
-  return select(slot, slot % KV_RING, KV_RING > 0u);
+  return select(slot, slot % max(KV_RING, 1u), KV_RING > 0u); // max: no constant division by 0 in the unused branch
 }
 
 // Element j (0..N_KV_HEADS * HEAD_DIM - 1) of logical slot `slot` of the key cache.

@@ -18,7 +18,7 @@ import { expectedTensors } from './weights.ts';
 import { fixtureTokenizer, type FixtureTokenizer } from './fixture-tokenizer.ts';
 
 export interface FixtureShape {
-  modelType?: 'llama' | 'qwen2' | 'qwen3' | 'mistral';
+  modelType?: 'llama' | 'qwen2' | 'qwen3' | 'mistral' | 'gemma3';
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -33,8 +33,10 @@ export interface FixtureShape {
   /** q/k/v biases; only Qwen2 has them (default true for qwen2, refused otherwise). */
   attentionBias?: boolean;
   tieWordEmbeddings?: boolean;
-  /** Mistral's sliding window on every layer; default none (null). */
+  /** Mistral's sliding window on every layer (default none: null); Gemma 3's on its local layers (default 512). */
   slidingWindow?: number;
+  /** Gemma 3: every `slidingPattern`-th layer is global, the others local (default 6, Gemma3TextConfig's). */
+  slidingPattern?: number;
   dtype: 'f32' | 'f16' | 'bf16';
   /**
    * Near-tied LM head (untied f32 only): row 2k + 1 of lm_head is row 2k with each weight scaled
@@ -48,7 +50,8 @@ export interface FixtureShape {
 /** config.json contents for a shape (transformers field names). */
 export function fixtureConfigJson(shape: FixtureShape, tok: FixtureTokenizer = fixtureTokenizer(shape.vocabSize)): Record<string, unknown> {
   const modelType = shape.modelType ?? 'llama';
-  if (shape.slidingWindow !== undefined && modelType !== 'mistral') throw new OptionsError(`fixture: slidingWindow with modelType "${modelType}": only the mistral fixture has one`);
+  if (modelType === 'gemma3') return gemma3ConfigJson(shape, tok);
+  if (shape.slidingWindow !== undefined && modelType !== 'mistral') throw new OptionsError(`fixture: slidingWindow with modelType "${modelType}": only the mistral and gemma3 fixtures have one`);
   if (shape.attentionBias !== undefined && shape.attentionBias !== (modelType === 'qwen2')) {
     throw new OptionsError(`fixture: attentionBias ${shape.attentionBias} with modelType "${modelType}": q/k/v biases exist exactly for qwen2`);
   }
@@ -80,6 +83,38 @@ export function fixtureConfigJson(shape: FixtureShape, tok: FixtureTokenizer = f
     tie_word_embeddings: shape.tieWordEmbeddings ?? false,
     ...(modelType === 'qwen2' || modelType === 'qwen3' ? { use_sliding_window: false } : {}),
     ...(modelType === 'mistral' ? { sliding_window: shape.slidingWindow ?? null } : {}),
+    bos_token_id: tok.bosTokenId,
+    eos_token_id: tok.eosTokenIds.length === 1 ? tok.eosTokenIds[0] : tok.eosTokenIds,
+    torch_dtype: { f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[shape.dtype],
+  };
+}
+
+/**
+ * Gemma 3 (text) in transformers 5's layout: local (sliding-window) layers but every
+ * `slidingPattern`-th, their own RoPE base, q/k norms, GeGLU, the four norms per layer.
+ */
+function gemma3ConfigJson(shape: FixtureShape, tok: FixtureTokenizer): Record<string, unknown> {
+  if (shape.attentionBias || shape.ropeScaling) throw new OptionsError('fixture: the gemma3 fixture has no attention biases and no RoPE scaling');
+  const headDim = shape.headDim ?? shape.hiddenSize / shape.numHeads;
+  const pattern = shape.slidingPattern ?? 6;
+  return {
+    architectures: ['Gemma3ForCausalLM'],
+    model_type: 'gemma3_text',
+    vocab_size: shape.vocabSize,
+    hidden_size: shape.hiddenSize,
+    intermediate_size: shape.intermediateSize,
+    num_hidden_layers: shape.numLayers,
+    num_attention_heads: shape.numHeads,
+    num_key_value_heads: shape.numKvHeads,
+    head_dim: headDim,
+    hidden_activation: 'gelu_pytorch_tanh',
+    query_pre_attn_scalar: headDim,
+    rms_norm_eps: 1e-6,
+    rope_parameters: { full_attention: { rope_type: 'default', rope_theta: shape.ropeTheta ?? 1_000_000 }, sliding_attention: { rope_type: 'default', rope_theta: 10_000 } },
+    sliding_window: shape.slidingWindow ?? 512,
+    layer_types: Array.from({ length: shape.numLayers }, (_, i) => ((i + 1) % pattern !== 0 ? 'sliding_attention' : 'full_attention')),
+    max_position_embeddings: shape.maxPositionEmbeddings ?? 2048,
+    tie_word_embeddings: shape.tieWordEmbeddings ?? true,
     bos_token_id: tok.bosTokenId,
     eos_token_id: tok.eosTokenIds.length === 1 ? tok.eosTokenIds[0] : tok.eosTokenIds,
     torch_dtype: { f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[shape.dtype],
