@@ -36,7 +36,10 @@
 // k > position - WINDOW (transformers' sliding_window_overlay); older keys score NEG like keys it
 // does not have. Leading tiles that no row of the block sees are skipped: a tile without a seen
 // key leaves m, l and acc at their initial values, so skipping it changes nothing, and a row
-// whose window covers all its keys runs exactly the arithmetic of WINDOW = 0.
+// whose window covers all its keys runs exactly the arithmetic of WINDOW = 0. So a block visits
+// only the tiles of its window, and a sliding layer's cache may be a ring (KV_RING,
+// common/kv_load.wgsl: keys are addressed by logical slot, stored modulo the ring): the keys of
+// a visited tile older than a row's window may hold newer positions' K/V there, and weigh 0.
 //
 // Query vector i of a workgroup is row row0 + i / HPW, head head0 + i % HPW.
 // Dispatch: (N_HEADS / HPW, ceil(rows / RB)).

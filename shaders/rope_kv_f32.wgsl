@@ -5,7 +5,8 @@
 // It reads the fused projection's output row [q | k | v]: rotated query heads go to `q` (what
 // attention reads), the rotated K and the V of row r to cache slot `step.prefix + step.rowBase
 // + r` (DESIGN section 3: row r of a verify pass owns slot (n-1) + r; a draft tree's level d
-// starts after the rows of the levels before it).
+// starts after the rows of the levels before it), a logical slot that a sliding layer's ring
+// stores modulo KV_RING (common/kv_load.wgsl).
 //
 // The angles come from a (cos, sin) table computed once on the CPU in double precision from
 // `ropeInvFreq` (Llama-3 scaling included): WGSL only bounds sin/cos error on [-pi, pi]
