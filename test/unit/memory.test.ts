@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/model/config';
-import { kvCacheBytes, kvLayerGroups, kvSlotWords } from '../../src/kv/cache';
+import { kvCacheBytes, kvGroupsOf, kvLayerGroups, kvLayout, kvSlotWords } from '../../src/kv/cache';
 import { checkKvDtype, OptionsError, resolveKvDtype, type WeightDtype } from '../../src/engine/options';
 import { estimateMemory, parameterCount, shortfall, WEIGHT_FORMATS } from '../../src/model/memory';
 import { readStoredWeights } from '../../src/model/stored-weights';
@@ -30,6 +30,14 @@ const QWEN3_06B = {
   architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', vocab_size: 151936, hidden_size: 1024, intermediate_size: 3072,
   num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128, max_position_embeddings: 40960,
   rms_norm_eps: 1e-6, rope_theta: 1000000, tie_word_embeddings: true, bos_token_id: 151643, eos_token_id: 151645,
+};
+
+/** config.json of google/gemma-3-1b-it (the fields that size it): 22 local layers of window 512, 4 global. */
+const GEMMA3_1B = {
+  architectures: ['Gemma3ForCausalLM'], model_type: 'gemma3_text', vocab_size: 262144, hidden_size: 1152, intermediate_size: 6912,
+  num_hidden_layers: 26, num_attention_heads: 4, num_key_value_heads: 1, head_dim: 256, max_position_embeddings: 32768,
+  rope_theta: 1000000, rope_local_base_freq: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true, query_pre_attn_scalar: 256,
+  sliding_window: 512, sliding_window_pattern: 6, hidden_activation: 'gelu_pytorch_tanh', bos_token_id: 2, eos_token_id: [1, 106],
 };
 
 /** A MemorySource whose weights cannot be read whole: only their heads. */
@@ -112,6 +120,23 @@ describe('memory estimate', () => {
     // an odd row of f16 values rounds up to whole words per slot: 1 head of 5 over 3 slots = 9 words, one layer padded to 256 bytes
     expect(kvCacheBytes({ numLayers: 1, nKvHeads: 1, headDim: 5, capacity: 3, maxRows: 1, dtype: 'f16' })).toBe(2 * 256);
     expect(kvSlotWords({ numLayers: 1, nKvHeads: 1, headDim: 5, capacity: 3, maxRows: 1, dtype: 'f16' })).toBe(3);
+  });
+
+  it('sliding-window layers count rings of window + maxRows slots where fewer than the context (Gemma 3 1B: 22 local layers, window 512)', () => {
+    const c = parseConfig(GEMMA3_1B);
+    const kv = (maxContext: number) => estimateMemory(c, { dtype: 'f16', maxContext }).kvCache;
+    // f16, one KV head of 256: 512 bytes a slot; 4 global layers of context + 128 slots, 22 rings of 512 + 128
+    expect(kv(2048)).toBe(2 * (4 * 2176 + 22 * 640) * 512);
+    expect(kv(8192)).toBe(2 * (4 * 8320 + 22 * 640) * 512);
+    // a context within the window: every layer full (a ring would not be smaller)
+    expect(kv(256)).toBe(2 * 26 * 384 * 512);
+    // the largest K range is a global layer's
+    expect(estimateMemory(c, { dtype: 'f16', maxContext: 2048 }).largest.find((b) => b.label === 'kv.k0')!.bytes).toBe(2176 * 512);
+    const shape = { numLayers: 3, nKvHeads: 1, headDim: 4, capacity: 300, maxRows: 20, layerWindows: [0, 10, 0] };
+    // a ring of 10 + 20 slots of 16 bytes is 480 bytes, widened to its 512-byte range: 32 slots
+    expect(kvLayout(shape)).toMatchObject({ ring: 32, window: 10, rings: [false, true, false], fullBytes: 4864, ringBytes: 512, order: [0, 2, 1] });
+    expect(kvCacheBytes(shape)).toBe(2 * (2 * 4864 + 512));
+    expect(kvGroupsOf([4864, 4864, 512], { maxStorageBufferBindingSize: 5376, maxBufferSize: 1 << 30 })).toEqual([1, 2]);
   });
 
   it('kvDtype unnamed follows the weights (f32 for f32, f16 for f16, q8, q4), named it wins; anything but "f32" or "f16" is a named OptionsError', () => {
