@@ -47,6 +47,18 @@ export interface FixtureShape {
   lmHeadTwins?: number;
 }
 
+/** The size fields of config.json, the same in every family. */
+function sizeFields(shape: FixtureShape): Record<string, number> {
+  return {
+    vocab_size: shape.vocabSize,
+    hidden_size: shape.hiddenSize,
+    intermediate_size: shape.intermediateSize,
+    num_hidden_layers: shape.numLayers,
+    num_attention_heads: shape.numHeads,
+    num_key_value_heads: shape.numKvHeads,
+  };
+}
+
 /** config.json contents for a shape (transformers field names). */
 export function fixtureConfigJson(shape: FixtureShape, tok: FixtureTokenizer = fixtureTokenizer(shape.vocabSize)): Record<string, unknown> {
   const modelType = shape.modelType ?? 'llama';
@@ -62,12 +74,7 @@ export function fixtureConfigJson(shape: FixtureShape, tok: FixtureTokenizer = f
   return {
     architectures: [arch],
     model_type: modelType,
-    vocab_size: shape.vocabSize,
-    hidden_size: shape.hiddenSize,
-    intermediate_size: shape.intermediateSize,
-    num_hidden_layers: shape.numLayers,
-    num_attention_heads: shape.numHeads,
-    num_key_value_heads: shape.numKvHeads,
+    ...sizeFields(shape),
     ...(headDim !== undefined ? { head_dim: headDim } : {}),
     hidden_act: 'silu',
     rms_norm_eps: 1e-5,
@@ -100,12 +107,7 @@ function gemma3ConfigJson(shape: FixtureShape, tok: FixtureTokenizer): Record<st
   return {
     architectures: ['Gemma3ForCausalLM'],
     model_type: 'gemma3_text',
-    vocab_size: shape.vocabSize,
-    hidden_size: shape.hiddenSize,
-    intermediate_size: shape.intermediateSize,
-    num_hidden_layers: shape.numLayers,
-    num_attention_heads: shape.numHeads,
-    num_key_value_heads: shape.numKvHeads,
+    ...sizeFields(shape),
     head_dim: headDim,
     hidden_activation: 'gelu_pytorch_tanh',
     query_pre_attn_scalar: headDim,
