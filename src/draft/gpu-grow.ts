@@ -12,9 +12,11 @@
  * draft cache's compaction are the draft's work; the verify pass, the walk, the target cache's
  * compaction, the one submit and the one readback are the target's.
  *
- * The rule is ModelDrafter's greedy rule (src/draft/tree-select.ts, its oracle). Each step runs
- * every level (maxDepth draft passes): the CPU cannot see when growth stops without a round
- * trip, so a level after an empty frontier runs W padding rows whose results nothing reads.
+ * The rule is ModelDrafter's greedy rule (src/draft/tree-select.ts, its oracle) with the depth
+ * of the step, `levels`, chosen by DraftDepth (src/draft/draft-depth.ts) from the acceptance of
+ * earlier steps: the CPU cannot see when growth stops without a round trip, so each of the
+ * `levels` draft passes runs (a level after an empty frontier runs W padding rows whose results
+ * nothing reads), and the schedule sheds the levels that the accepted paths do not reach.
  * A node of the deepest level never runs in the draft: if accepted, the next sync appends it.
  */
 import { createStorage, createUniform } from '../gpu/buffers.ts';
@@ -26,6 +28,7 @@ import { COMMIT_SECTION_BYTES, DraftGrowOps, GROW_STATE_BYTES, GROW_TREE_BYTES, 
 import type { GpuAcceptWalk } from '../verify/gpu-walk.ts';
 import { checkBonus } from '../verify/accept.ts';
 import type { DraftModel } from './draft-model.ts';
+import type { DraftDepth } from './draft-depth.ts';
 import type { GpuStepResult, GpuStepper } from './drafter.ts';
 
 /** Word offset of GrowState.frontier (shaders/common/draft_grow.wgsl). */
@@ -63,7 +66,8 @@ export class GpuTreeGrower implements GpuStepper {
   private readonly ring: ReadbackRing;
   private readonly walkWords: number;
 
-  private constructor(readonly draft: DraftModel, readonly target: GpuModel, private readonly walk: GpuAcceptWalk, readonly width: number, readonly maxDepth: number) {
+  private constructor(readonly draft: DraftModel, readonly target: GpuModel, private readonly walk: GpuAcceptWalk, readonly width: number, readonly depth: DraftDepth) {
+    const maxDepth = depth.maxDepth;
     const device = target.device;
     this.pipelines = new PipelineCache(device);
     this.params = createUniform(device, 'draftGrow.params', 32);
@@ -86,8 +90,8 @@ export class GpuTreeGrower implements GpuStepper {
   }
 
   /** Buffers and pipelines, once per (draft, target); throws ShaderCompileError on a bad kernel. */
-  static async create(draft: DraftModel, target: GpuModel, walk: GpuAcceptWalk, width: number, maxDepth: number): Promise<GpuTreeGrower> {
-    const grower = new GpuTreeGrower(draft, target, walk, width, maxDepth);
+  static async create(draft: DraftModel, target: GpuModel, walk: GpuAcceptWalk, width: number, depth: DraftDepth): Promise<GpuTreeGrower> {
+    const grower = new GpuTreeGrower(draft, target, walk, width, depth);
     await grower.pipelines.checkCompilation();
     target.attach(grower);
     return grower;
@@ -95,20 +99,21 @@ export class GpuTreeGrower implements GpuStepper {
 
   /**
    * One greedy step after `committed` (the target's cache holds all but its last token, the
-   * root): grows a tree of at most `budget` nodes, verifies it, walks it and commits the
-   * accepted path in both caches - one submit and one readback.
+   * root): grows a tree of at most `budget` nodes and depth.levels levels, verifies it, walks
+   * it and commits the accepted path in both caches - one submit and one readback.
    */
   step(committed: Int32Array, budget: number): Promise<GpuStepResult> {
     return this.draft.exclusive(async () => {
       const n = committed.length;
       this.draft.sync(committed.subarray(0, n - 1));
-      const targetRows = 1 + Math.min(budget, this.width * this.maxDepth);
+      const levels = this.depth.levels;
+      const targetRows = 1 + Math.min(budget, this.width * levels);
       const encoder = this.target.device.createCommandEncoder({ label: 'draftGrow.encoder' });
-      this.writeInputs(committed[n - 1], n - 1, budget, targetRows);
-      this.encodeLevels(encoder);
+      this.writeInputs(committed[n - 1], n - 1, budget, targetRows, levels);
+      this.encodeLevels(encoder, levels);
       // the walk is greedy and a draft model's drafter reads no target top-k: the argmax alone
-      this.target.encodePass(encoder, targetRows, { buffer: this.steps, offset: this.maxDepth * 16 }, { topK: false });
-      const walk = this.walk.encodeGreedyOnGpuTree(encoder, targetRows, this.maxDepth);
+      this.target.encodePass(encoder, targetRows, { buffer: this.steps, offset: this.depth.maxDepth * 16 }, { topK: false });
+      const walk = this.walk.encodeGreedyOnGpuTree(encoder, targetRows, levels);
       const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.commitPass' });
       this.ops.encodeCommit(pass);
       pass.end();
@@ -128,8 +133,9 @@ export class GpuTreeGrower implements GpuStepper {
       const parents = head.slice(4 + 128, 4 + 128 + m);
       this.target.commitCompacted(res.nodes.length + 1);
       // The draft cache now holds the root and the accepted nodes that ran (all but the deepest level's).
-      const ran = Math.min(res.nodes.length, this.maxDepth - 1);
+      const ran = Math.min(res.nodes.length, levels - 1);
       this.draft.extend([committed[n - 1], ...Array.from(res.nodes.subarray(0, ran), (t) => tokens[t])]);
+      this.depth.observe(levels, res.nodes.length);
       return { tree: { tokens, parents, draft: { kind: 'deterministic' } }, nodes: res.nodes, bonus: res.bonus, topK: res.topK, k: res.k };
     });
   }
@@ -139,16 +145,16 @@ export class GpuTreeGrower implements GpuStepper {
   }
 
   /** The step's parameters, the Step words of every pass, the state's start and the root's pass input. */
-  private writeInputs(root: number, prefix: number, budget: number, targetRows: number): void {
+  private writeInputs(root: number, prefix: number, budget: number, targetRows: number, levels: number): void {
     const queue = this.target.device.queue;
     const W = this.width;
-    this.paramData.set([W, budget, this.maxDepth, prefix, root, targetRows, this.draft.kept ? 1 : 0, 0]);
+    this.paramData.set([W, budget, levels, prefix, root, targetRows, this.draft.kept ? 1 : 0, 0]);
     queue.writeBuffer(this.params, 0, this.paramData);
-    for (let d = 1; d <= this.maxDepth; d++) {
+    for (let d = 1; d <= levels; d++) {
       // pass 1: the root at slot offset 0; pass d >= 2: the depth d - 1 frontier after the root and W per earlier level
       stepWords(d === 1 ? 1 : W, prefix, d === 1 ? 0 : 1 + W * (d - 2), this.stepData.subarray(4 * (d - 1), 4 * d));
     }
-    stepWords(targetRows, this.target.kv.length, 0, this.stepData.subarray(4 * this.maxDepth));
+    stepWords(targetRows, this.target.kv.length, 0, this.stepData.subarray(4 * this.depth.maxDepth));
     queue.writeBuffer(this.steps, 0, this.stepData);
     const w = this.startData;
     w.set([0, 0, 1, 1, NONE, root, prefix, 1, 0, 0, 0]);
@@ -160,9 +166,9 @@ export class GpuTreeGrower implements GpuStepper {
     queue.writeBuffer(inputs.mask, 0, w, 7, 4); // the root sees itself
   }
 
-  /** maxDepth draft passes, each followed by its level's selection, then the finished tree. */
-  private encodeLevels(encoder: GPUCommandEncoder): void {
-    for (let d = 1; d <= this.maxDepth; d++) {
+  /** `levels` draft passes, each followed by its level's selection, then the finished tree. */
+  private encodeLevels(encoder: GPUCommandEncoder, levels: number): void {
+    for (let d = 1; d <= levels; d++) {
       this.draft.gpu.encodePass(encoder, d === 1 ? 1 : this.width, { buffer: this.steps, offset: (d - 1) * 16 });
       const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.levelPass' });
       this.ops.encodeLevel(pass);

@@ -31,6 +31,7 @@ import type { Drafter, DraftContext, GpuStepper, VerifyObservation } from './dra
 import type { GpuModel } from '../model/gpu-model';
 import type { GpuAcceptWalk } from '../verify/gpu-walk';
 import { GpuTreeGrower, gpuGrowBreach } from './gpu-grow';
+import { DraftDepth } from './draft-depth';
 import type { DraftTree } from '../tree/types';
 import type { GpuCounter } from '../gpu/counter';
 import type { DraftModel } from './draft-model';
@@ -48,6 +49,8 @@ export interface ModelDrafterOptions {
 export class ModelDrafter implements Drafter {
   readonly width: number;
   readonly maxDepth: number;
+  /** Levels of the next step grown on the GPU (from the acceptance of earlier ones; reset per generation). */
+  readonly depth: DraftDepth;
   private readonly growers = new WeakMap<GpuModel, Promise<GpuTreeGrower>>();
 
   constructor(
@@ -60,6 +63,7 @@ export class ModelDrafter implements Drafter {
     for (const [k, v] of [['width', this.width], ['maxDepth', this.maxDepth]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new OptionsError(`draft option ${k} must be an integer >= 1, got ${v}`);
     }
+    this.depth = new DraftDepth(this.maxDepth);
   }
 
   counters(): GpuCounter[] {
@@ -67,14 +71,15 @@ export class ModelDrafter implements Drafter {
   }
 
   /**
-   * Greedy steps grown on the GPU (src/draft/gpu-grow.ts), the same rule as grow(): built once
-   * per target; null when this width and depth do not fit the kernels (gpuGrowBreach).
+   * Greedy steps grown on the GPU (src/draft/gpu-grow.ts), the same rule as grow() with the
+   * step's depth from `depth`: built once per target; null when this width and maxDepth do not
+   * fit the kernels (gpuGrowBreach).
    */
   gpuStepper(target: GpuModel, walk: GpuAcceptWalk): Promise<GpuStepper | null> {
     if (gpuGrowBreach(this.draft, target, this.width, this.maxDepth)) return Promise.resolve(null);
     let g = this.growers.get(target);
     if (!g) {
-      g = GpuTreeGrower.create(this.draft, target, walk, this.width, this.maxDepth);
+      g = GpuTreeGrower.create(this.draft, target, walk, this.width, this.depth);
       this.growers.set(target, g);
     }
     return g;
@@ -157,6 +162,7 @@ export class ModelDrafter implements Drafter {
 
   /** The draft's prefill: its cache takes the prompt before the first step (DESIGN section 3: all but the root). */
   begin(prompt: Int32Array): Promise<void> {
+    this.depth.reset();
     return this.draft.exclusive(async () => this.draft.sync(prompt.subarray(0, prompt.length - 1)));
   }
 
@@ -166,6 +172,7 @@ export class ModelDrafter implements Drafter {
 
   reset(): void {
     this.draft.reset();
+    this.depth.reset();
   }
 }
 

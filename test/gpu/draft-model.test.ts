@@ -75,9 +75,11 @@ describe('draft model on random fixtures', () => {
     expect(stepper).not.toBeNull();
     const committed = a.encodePrompt('Once upon a time there was', { chat: false, addSpecialTokens: true });
     const queue = model.device.queue;
-    for (const budget of [2, 12]) {
+    // the step grows the levels DraftDepth chose (5 at first, then after the first step's acceptance): the CPU rule at that depth is its oracle
+    for (const budget of [2, 12, 12]) {
       model.prefill(committed);
-      const tree = await drafter.propose({ tokens: committed, sampling: false, options: defaultSampling, rng: new Rng(0) }, budget);
+      const oracle = new ModelDrafter(draftModel, { width: 3, maxDepth: drafter.depth.levels });
+      const tree = await oracle.propose({ tokens: committed, sampling: false, options: defaultSampling, rng: new Rng(0) }, budget);
       const cpu = await verifyTree(model, committed, tree, layoutTree(tree, target.vocabSize, model.maxRows), defaultSampling, new Rng(0));
       model.prefill(committed); // the CPU path's pass is not committed
       const counts = { submits: 0, maps: 0 };
@@ -97,6 +99,36 @@ describe('draft model on random fixtures', () => {
       expect(counts).toEqual({ submits: 1, maps: 1 });
       expect(model.kv.length).toBe(committed.length + cpu.nodes.length);
     }
+  });
+
+  it('a step grown on the GPU runs the draft passes of the levels DraftDepth chose, no more', async () => {
+    const drafter = new ModelDrafter(draftModel, { width: 3, maxDepth: 5 });
+    const model = a.model;
+    const stepper = (await drafter.gpuStepper(model, await walkOf(model)))!;
+    const committed = a.encodePrompt('Once upon a time there was', { chat: false, addSpecialTokens: true });
+    const counter = draftModel.gpu.counter;
+    const prefix = committed.subarray(0, committed.length - 1);
+    // one draft pass over one row, as a level's pass: its dispatches
+    draftModel.sync(prefix);
+    let c0 = counter.snapshot().dispatches;
+    draftModel.gpu.forward(committed.subarray(-1), Int32Array.of(prefix.length), Uint32Array.of(1, 0, 0, 0));
+    const pass = counter.snapshot().dispatches - c0;
+    const spent: number[] = [];
+    for (const levels of [5, 2, 1, 3]) {
+      model.prefill(committed);
+      draftModel.sync(prefix); // the step's own sync then runs nothing: only the step's work is counted
+      drafter.depth.levels = levels;
+      c0 = counter.snapshot().dispatches;
+      const res = await stepper.step(committed, 12);
+      spent.push(counter.snapshot().dispatches - c0);
+      // DraftDepth's rule: 2 levels more after a path accepted to the deepest level, else 1 fewer
+      expect({ levels, depth: drafter.depth.levels }).toEqual({ levels, depth: res.nodes.length >= levels ? Math.min(5, levels + 2) : Math.max(1, levels - 1) });
+      expect(Math.max(0, ...Array.from(validateTree(res.tree, target.vocabSize)))).toBeLessThanOrEqual(levels);
+    }
+    // per level: its pass and its selection kernel; per step: the tree and commit kernels and the draft cache's compaction
+    const fixed = spent[0] - 5 * (pass + 1);
+    expect(fixed).toBeGreaterThanOrEqual(3);
+    expect(spent).toEqual([5, 2, 1, 3].map((l) => fixed + l * (pass + 1)));
   });
 
   it('proposes valid trees within the budget, greedy and sampled', async () => {

@@ -1,0 +1,32 @@
+/**
+ * How many levels a draft grown on the GPU runs this step (src/draft/gpu-grow.ts). The CPU
+ * cannot see where growth stops without a round trip, so every level it encodes costs a draft
+ * pass whether or not its frontier is empty; the depth is chosen from what the CPU already
+ * knows: how far the target accepted in earlier steps.
+ *
+ * The rule is the "heuristic" schedule of assisted generation in Hugging Face transformers
+ * (`num_assistant_tokens_schedule`): when the accepted path reached the deepest level run, the
+ * next step runs 2 levels more; otherwise 1 level fewer; always within 1..maxDepth. It starts at
+ * maxDepth (no evidence yet), so a draft whose long paths are accepted keeps its depth, and one
+ * whose paths stop early (rejected, or its tree stops growing under the budget) sheds the levels
+ * it does not use, one per step, and climbs back 2 per step once a path is accepted to the end.
+ * The depth never changes which tokens are produced, only how many a step can accept.
+ */
+export class DraftDepth {
+  /** Levels the next step runs (1..maxDepth). */
+  levels: number;
+
+  constructor(readonly maxDepth: number) {
+    this.levels = maxDepth;
+  }
+
+  /** A step that ran `levels` levels accepted `accepted` nodes (its path's length). */
+  observe(levels: number, accepted: number): void {
+    this.levels = accepted >= levels ? Math.min(this.maxDepth, levels + 2) : Math.max(1, levels - 1);
+  }
+
+  /** Back to maxDepth (a new generation's text owes nothing to the last one's acceptance). */
+  reset(): void {
+    this.levels = this.maxDepth;
+  }
+}
