@@ -57,7 +57,22 @@ export interface GpuStepResult {
  * nodes and the root (the bonus is the next root), as after verifyTree and commit.
  */
 export interface GpuStepper {
-  step(committed: Int32Array, budget: number): Promise<GpuStepResult>;
+  /**
+   * null where this step is not run on the GPU (the `auto` controller chose an arm that drafts
+   * on the CPU, or plain decoding): the caller then drafts with propose() and verifies.
+   */
+  step(committed: Int32Array, budget: number, needs?: GpuStepNeeds): Promise<GpuStepResult | null>;
+}
+
+/**
+ * What the drafters observing a step run on the GPU need of it beyond the argmax of the path
+ * rows (the `auto` controller's members, which all observe every step): Drafter.needsTopK,
+ * observesAllRows and inSubmit, with the same meaning as for a verify step.
+ */
+export interface GpuStepNeeds {
+  topK?: boolean;
+  allRows?: boolean;
+  inSubmit?: InSubmitDraft;
 }
 
 /**

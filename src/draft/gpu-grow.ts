@@ -25,11 +25,11 @@ import { ReadbackRing } from '../gpu/readback.ts';
 import { MAX_ROWS, stepWords } from '../gpu/step.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
 import { COMMIT_SECTION_BYTES, DraftGrowOps, GROW_STATE_BYTES, GROW_TREE_BYTES, MAX_GROW_WIDTH } from '../ops/draft-grow.ts';
-import type { GpuAcceptWalk } from '../verify/gpu-walk.ts';
+import { TAIL_BYTES, type GpuAcceptWalk } from '../verify/gpu-walk.ts';
 import { checkBonus } from '../verify/accept.ts';
 import type { DraftModel } from './draft-model.ts';
 import type { DraftDepth } from './draft-depth.ts';
-import type { GpuStepResult, GpuStepper } from './drafter.ts';
+import type { GpuStepNeeds, GpuStepResult, GpuStepper } from './drafter.ts';
 
 /** Word offset of GrowState.frontier (shaders/common/draft_grow.wgsl). */
 const FRONTIER_WORD = 4 + 2 * 128;
@@ -64,7 +64,6 @@ export class GpuTreeGrower implements GpuStepper {
   /** (V) u32 token per LM-head row under VocabTrim, else 4 unused bytes. */
   private readonly kept: GPUBuffer;
   private readonly ring: ReadbackRing;
-  private readonly walkWords: number;
 
   private constructor(readonly draft: DraftModel, readonly target: GpuModel, private readonly walk: GpuAcceptWalk, readonly width: number, readonly depth: DraftDepth) {
     const maxDepth = depth.maxDepth;
@@ -84,9 +83,10 @@ export class GpuTreeGrower implements GpuStepper {
       draftInputs: draft.gpu.passInputs(), targetInputs: target.passInputs(), walkTree: w.tree, walkResult: w.result, commit: this.commit,
     };
     this.ops = new DraftGrowOps(this.pipelines, 'draftGrow', buffers, draft.gpu.topK, draft.gpu.outVocab);
-    // the walk's result: header, maxDepth accepted nodes, top-k of the path rows
-    this.walkWords = 4 + maxDepth + (maxDepth + 1) * target.topK;
-    this.ring = new ReadbackRing(device, 'draftGrow.readback', this.walkWords * 4 + GROW_TREE_BYTES, target.counter, 2);
+    // the walk's result: header, maxDepth accepted nodes, top-k of every row (allRows) or of the path's;
+    // then the tree, then what a drafter drafting in the submit reads back (GpuStepNeeds.inSubmit)
+    const walkWords = 4 + maxDepth + (1 + width * maxDepth) * target.topK;
+    this.ring = new ReadbackRing(device, 'draftGrow.readback', walkWords * 4 + GROW_TREE_BYTES + TAIL_BYTES, target.counter, 2);
   }
 
   /** Buffers and pipelines, once per (draft, target); throws ShaderCompileError on a bad kernel. */
@@ -100,9 +100,11 @@ export class GpuTreeGrower implements GpuStepper {
   /**
    * One greedy step after `committed` (the target's cache holds all but its last token, the
    * root): grows a tree of at most `budget` nodes and depth.levels levels, verifies it, walks
-   * it and commits the accepted path in both caches - one submit and one readback.
+   * it and commits the accepted path in both caches - one submit and one readback. `needs`:
+   * what other drafters observing the step read (the `auto` controller's members): the target's
+   * whole top-k, of every row, and a drafter's passes recorded after the walk.
    */
-  step(committed: Int32Array, budget: number): Promise<GpuStepResult> {
+  step(committed: Int32Array, budget: number, needs: GpuStepNeeds = {}): Promise<GpuStepResult> {
     return this.draft.exclusive(async () => {
       const n = committed.length;
       this.draft.sync(committed.subarray(0, n - 1));
@@ -111,9 +113,11 @@ export class GpuTreeGrower implements GpuStepper {
       const encoder = this.target.device.createCommandEncoder({ label: 'draftGrow.encoder' });
       this.writeInputs(committed[n - 1], n - 1, budget, targetRows, levels);
       this.encodeLevels(encoder, levels);
-      // the walk is greedy and a draft model's drafter reads no target top-k: the argmax alone
-      this.target.encodePass(encoder, targetRows, { buffer: this.steps, offset: this.depth.maxDepth * 16 }, { topK: false });
-      const walk = this.walk.encodeGreedyOnGpuTree(encoder, targetRows, levels);
+      // the walk is greedy and a draft model's drafter reads no target top-k: the argmax alone unless another observer reads it
+      this.target.encodePass(encoder, targetRows, { buffer: this.steps, offset: this.depth.maxDepth * 16 }, { topK: needs.topK === true });
+      const walk = this.walk.encodeGreedyOnGpuTree(encoder, targetRows, levels, needs.allRows === true);
+      const tail = needs.inSubmit?.record(encoder, this.walk.gpuBuffers().result) ?? [];
+      const tailWords = tail.reduce((s, p) => s + p.bytes / 4, 0);
       const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.commitPass' });
       this.ops.encodeCommit(pass);
       pass.end();
@@ -122,11 +126,13 @@ export class GpuTreeGrower implements GpuStepper {
       const slot = this.ring.copyParts(encoder, [
         { src: this.walk.gpuBuffers().result, srcOffset: 0, bytes: walk.words * 4 },
         { src: this.state, srcOffset: 0, bytes: GROW_TREE_BYTES },
+        ...tail,
       ]);
       this.target.counter.submit(this.target.device.queue, encoder); // the step's one submit
-      const out = await this.ring.read(slot, new Int32Array(walk.words + GROW_TREE_BYTES / 4));
+      const out = await this.ring.read(slot, new Int32Array(walk.words + GROW_TREE_BYTES / 4 + tailWords));
       const res = walk.parse(out.subarray(0, walk.words));
       checkBonus(res.bonus, this.target.outVocab, n - 1 + res.nodes.length);
+      needs.inSubmit?.receive(out.subarray(walk.words + GROW_TREE_BYTES / 4), res.bonus);
       const head = out.subarray(walk.words);
       const m = head[0];
       const tokens = head.slice(4, 4 + m);

@@ -39,9 +39,20 @@
  * buffers created), which would otherwise bar a drafter for a whole backoff. Without counts, or
  * with 'time' (software adapters, where a pass costs its arithmetic, not its dispatches), an
  * arm costs its measured EMA ms.
+ *
+ * Steps on the GPU (DESIGN section 8). Where a member runs whole greedy steps on the GPU (the
+ * draft model, src/draft/gpu-grow.ts), the controller's gpuStepper picks the arm first: that
+ * member's arm runs its GPU step (one submit, one readback), any other arm is handed back to the
+ * decode loop (step() gives null), which drafts it with propose() - the arm already picked - and
+ * verifies. Either way the step is priced and observed the same way, and the GPU step computes
+ * what the other members observe (the whole top-k, every row, Hydra's drafting in the submit).
+ * The draft model's cache stays right across arm switches: every step, on either path, first
+ * syncs it to the committed tokens (DraftModel.sync).
  */
-import type { Drafter, DraftContext, InSubmitDraft, VerifyObservation } from '../draft/drafter';
+import type { Drafter, DraftContext, GpuStepper, GpuStepResult, InSubmitDraft, VerifyObservation } from '../draft/drafter';
 import type { GpuCounter } from '../gpu/counter';
+import type { GpuModel } from '../model/gpu-model';
+import type { GpuAcceptWalk } from '../verify/gpu-walk';
 import { emptyTree, type DraftTree } from '../tree/types';
 import { UnitCosts, type StepCounts } from './unit-costs';
 
@@ -97,6 +108,8 @@ export class Controller implements Drafter {
   private readonly pricing: 'counts' | 'time';
   private readonly units = new UnitCosts();
   private current: Arm | null = null;
+  /** The arm a GPU step picked but handed back to the CPU path: the next propose() drafts with it. */
+  private handedBack: Arm | null = null;
   /** Whether the current arm was the best when chosen (a retry otherwise). */
   private currentWasBest = true;
   private startedAt = 0;
@@ -122,11 +135,38 @@ export class Controller implements Drafter {
   }
 
   async propose(ctx: DraftContext, budget: number): Promise<DraftTree> {
+    const arm = this.handedBack ?? this.choose();
+    this.handedBack = null;
+    return arm.drafter ? arm.drafter.propose(ctx, Math.min(arm.budget, budget)) : emptyTree();
+  }
+
+  /** Greedy steps on the GPU for the members that run them (see the header); null where none does. */
+  async gpuStepper(target: GpuModel, walk: GpuAcceptWalk): Promise<GpuStepper | null> {
+    const steppers = new Map<Drafter, GpuStepper>();
+    for (const d of this.drafters) {
+      const s = await d.gpuStepper?.(target, walk);
+      if (s) steppers.set(d, s);
+    }
+    return steppers.size === 0 ? null : { step: (committed, budget) => this.gpuStep(steppers, committed, budget) };
+  }
+
+  private gpuStep(steppers: Map<Drafter, GpuStepper>, committed: Int32Array, budget: number): Promise<GpuStepResult | null> {
+    const arm = this.choose();
+    const stepper = arm.drafter ? steppers.get(arm.drafter) : undefined;
+    if (!stepper) {
+      this.handedBack = arm;
+      return Promise.resolve(null);
+    }
+    return stepper.step(committed, Math.min(arm.budget, budget), { topK: this.needsTopK, allRows: this.observesAllRows, inSubmit: this.inSubmit });
+  }
+
+  /** Picks the arm of this step and starts timing it. */
+  private choose(): Arm {
     const arm = this.pick();
     this.current = arm;
     this.choice = arm.name;
     this.startedAt = this.now();
-    return arm.drafter ? arm.drafter.propose(ctx, Math.min(arm.budget, budget)) : emptyTree();
+    return arm;
   }
 
   /** Every drafter observes every step, so one that learns from all rows needs them read back. */
@@ -177,6 +217,7 @@ export class Controller implements Drafter {
   }
 
   reset(): void {
+    this.handedBack = null;
     for (const d of this.drafters) d.reset();
     const fresh = this.arms.map((a, i) => this.arm(a.drafter, a.budget, i === 0 || this.arms[i - 1].drafter !== a.drafter));
     this.arms.splice(0, this.arms.length, ...fresh);

@@ -112,9 +112,11 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null, ahea
     let tree: DraftTree;
     let outcome: StepOutcome;
     let depth: number;
-    if (stepper && room > 0) {
+    // null where the drafter (the `auto` controller) chose an arm that drafts on the CPU this step
+    const onGpu = stepper && room > 0 ? await stepper.step(committed, room) : null;
+    if (onGpu) {
       // draft, verify, walk and both caches' commits in one submit; the draft's share cannot be timed apart
-      ({ tree, ...outcome } = await stepper.step(committed, room));
+      ({ tree, ...outcome } = onGpu);
       depth = treeDepth(tree);
       stats.verifyMs += performance.now() - td;
     } else if (ahead) {

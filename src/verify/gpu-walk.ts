@@ -36,7 +36,7 @@ const HEADER = 4;
  * the same command buffer reads back with it (a drafter drafting on the GPU: Hydra's best ids,
  * at most MAX_ROWS frontier nodes x MAX_TOP_K per tree).
  */
-const TAIL_BYTES = MAX_ROWS * MAX_TOP_K * 4;
+export const TAIL_BYTES = MAX_ROWS * MAX_TOP_K * 4;
 
 /** What the walk reads: the buffers a target pass leaves on the GPU, and their shapes. */
 export interface WalkSource {
@@ -123,15 +123,16 @@ export class GpuAcceptWalk {
   /**
    * The greedy walk over a tree that a kernel wrote into this walk's tree buffer (gpuTree():
    * tokens and parent rows, src/draft/gpu-grow.ts), recorded into `encoder` after the pass of
-   * `rows` rows. The caller copies `words` u32 of gpuResult() to the CPU and parses them.
+   * `rows` rows. The caller copies `words` u32 of gpuResult() to the CPU and parses them;
+   * `allRows` as for greedy().
    */
-  encodeGreedyOnGpuTree(encoder: GPUCommandEncoder, rows: number, depth: number): { words: number; parse(out: Int32Array): GpuWalkResult } {
+  encodeGreedyOnGpuTree(encoder: GPUCommandEncoder, rows: number, depth: number, allRows = false): { words: number; parse(out: Int32Array): GpuWalkResult } {
     if (!Number.isInteger(rows) || rows < 1 || rows > this.src.maxRows) throw new TreeError(`GpuAcceptWalk: ${rows} rows, expected 1..${this.src.maxRows}`);
-    this.writeParams(rows, depth, false, 0, 0, { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1 });
+    this.writeParams(rows, depth, allRows, 0, 0, { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1 });
     const pass = this.src.counter.beginPass(encoder, { label: 'acceptWalk.pass' });
     this.greedyOp.encode(pass);
     pass.end();
-    return { words: resultWords(rows, depth, false, this.src.k), parse: (out) => this.parse(out, rows, depth, false, null) };
+    return { words: resultWords(rows, depth, allRows, this.src.k), parse: (out) => this.parse(out, rows, depth, allRows, null) };
   }
 
   /** The tree (4, MAX_ROWS) u32 and result buffers, for kernels that write the tree or read the result on the GPU. */

@@ -25,6 +25,9 @@ import { describeIn, mine } from './runtime';
 import { acquireDevice } from '../../src/gpu/device';
 import { verifyTree, walkOf } from '../../src/engine/verify-step';
 import { layoutTree } from '../../src/tree/layout';
+import { registerStrategy } from '../../src/engine/strategies';
+import { Controller } from '../../src/engine/controller';
+import { randomHeads } from '../../src/model/heads';
 
 const target: FixtureShape = { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, dtype: 'f32' };
 /** Same vocabulary (the fixture tokenizer depends on vocabSize only), a smaller network. */
@@ -42,7 +45,10 @@ describe('draft model on random fixtures', () => {
     const { device } = await acquireDevice();
     draftModel = await DraftModel.load(device, await fixtureFiles(draft, 9), { maxContext: 128, weightDtype: 'f32' });
     // No device given: the engines run on the draft model's.
-    a = await Engine.load(await fixtureFiles(target, 7), { maxContext: 128, weightDtype: 'f32', draft: draftModel });
+    // random Hydra heads: `auto` over draft and hydra below
+    const filesA = await fixtureFiles(target, 7);
+    const heads = randomHeads(filesA.config, { numHeads: 3, ffn: 48, trim: 200, seed: 8 });
+    a = await Engine.load(filesA, { maxContext: 128, weightDtype: 'f32', draft: draftModel, heads });
     b = await Engine.load(await fixtureFiles(target, 8), { maxContext: 128, weightDtype: 'f32', draft: draftModel });
   });
   afterAll(() => { a?.destroy(); b?.destroy(); draftModel?.destroy(); });
@@ -76,11 +82,13 @@ describe('draft model on random fixtures', () => {
     const committed = a.encodePrompt('Once upon a time there was', { chat: false, addSpecialTokens: true });
     const queue = model.device.queue;
     // the step grows the levels DraftDepth chose (5 at first, then after the first step's acceptance): the CPU rule at that depth is its oracle
-    for (const budget of [2, 12, 12]) {
+    // the last step computes and reads back what `auto`'s other members may observe: the whole top-k of every row
+    for (const [i, budget] of [2, 12, 12].entries()) {
+      const needs = i === 2 ? { topK: true, allRows: true } : {};
       model.prefill(committed);
       const oracle = new ModelDrafter(draftModel, { width: 3, maxDepth: drafter.depth.levels });
       const tree = await oracle.propose({ tokens: committed, sampling: false, options: defaultSampling, rng: new Rng(0) }, budget);
-      const cpu = await verifyTree(model, committed, tree, layoutTree(tree, target.vocabSize, model.maxRows), defaultSampling, new Rng(0));
+      const cpu = await verifyTree(model, committed, tree, layoutTree(tree, target.vocabSize, model.maxRows), defaultSampling, new Rng(0), i === 2);
       model.prefill(committed); // the CPU path's pass is not committed
       const counts = { submits: 0, maps: 0 };
       const submit = queue.submit;
@@ -89,13 +97,14 @@ describe('draft model on random fixtures', () => {
       GPUBuffer.prototype.mapAsync = function (...args) { counts.maps++; return mapAsync.apply(this, args); };
       let gpu;
       try {
-        gpu = await stepper!.step(committed, budget);
+        gpu = (await stepper!.step(committed, budget, needs))!;
       } finally {
         queue.submit = submit;
         GPUBuffer.prototype.mapAsync = mapAsync;
       }
       expect({ budget, tokens: Array.from(gpu.tree.tokens), parents: Array.from(gpu.tree.parents) }).toEqual({ budget, tokens: Array.from(tree.tokens), parents: Array.from(tree.parents) });
       expect({ nodes: Array.from(gpu.nodes), bonus: gpu.bonus }).toEqual({ nodes: Array.from(cpu.nodes), bonus: cpu.bonus });
+      if (i === 2) expect({ k: gpu.k, topK: Array.from(gpu.topK) }).toEqual({ k: cpu.k, topK: Array.from(cpu.topK) });
       expect(counts).toEqual({ submits: 1, maps: 1 });
       expect(model.kv.length).toBe(committed.length + cpu.nodes.length);
     }
@@ -119,7 +128,7 @@ describe('draft model on random fixtures', () => {
       draftModel.sync(prefix); // the step's own sync then runs nothing: only the step's work is counted
       drafter.depth.levels = levels;
       c0 = counter.snapshot().dispatches;
-      const res = await stepper.step(committed, 12);
+      const res = (await stepper.step(committed, 12))!;
       spent.push(counter.snapshot().dispatches - c0);
       // DraftDepth's rule: 2 levels more after a path accepted to the deepest level, else 1 fewer
       expect({ levels, depth: drafter.depth.levels }).toEqual({ levels, depth: res.nodes.length >= levels ? Math.min(5, levels + 2) : Math.max(1, levels - 1) });
@@ -129,6 +138,37 @@ describe('draft model on random fixtures', () => {
     const fixed = spent[0] - 5 * (pass + 1);
     expect(fixed).toBeGreaterThanOrEqual(3);
     expect(spent).toEqual([5, 2, 1, 3].map((l) => fixed + l * (pass + 1)));
+  });
+
+  it('auto runs its draft arm as steps grown on the GPU, switching arms every step, and its greedy output equals ar', async () => {
+    // backoff 1: every losing arm is retried on the next step, so arms alternate; recycling reads
+    // the whole top-k of every row, which the GPU steps must then compute and read back
+    registerStrategy('auto-rotating', async (ctx) => new Controller([await ctx.drafter('draft'), await ctx.drafter('lookup'), await ctx.drafter('recycling')], { budgets: [2, 6], backoff: 1 }));
+    const prompt = 'def add(a, b):\n    return a + b\n\ndef add(a, b):';
+    const plain = await a.generateText(prompt, { maxTokens: 24, strategy: 'ar' });
+    const spec = await a.generateText(prompt, { maxTokens: 24, strategy: 'auto-rotating' });
+    expect(spec.tokens).toEqual(plain.tokens);
+    const arms = spec.stats.steps.map((s) => s.strategy.split('/')[0]);
+    const switches = arms.filter((x, i) => i > 0 && (x === 'draft') !== (arms[i - 1] === 'draft')).length;
+    expect(arms.filter((x) => x === 'draft').length).toBeGreaterThanOrEqual(3);
+    expect(switches).toBeGreaterThanOrEqual(4);
+    // every step one readback, and none of the draft model's own: its arm ran whole steps on the GPU
+    // (on the CPU path each of its levels reads logits back)
+    expect({ readbacks: spec.stats.gpu.readbacks, draft: spec.stats.gpu.draftReadbacks }).toEqual({ readbacks: spec.stats.targetForwards, draft: 0 });
+  });
+
+  it('auto\'s GPU-grown draft steps also record Hydra\'s drafting in their submit, so a Hydra step right after one has its tree', async () => {
+    registerStrategy('auto-draft-hydra', async (ctx) => new Controller([await ctx.drafter('draft'), await ctx.drafter('hydra')], { budgets: [2, 4], backoff: 1 }));
+    const prompt = 'Once upon a time there was a';
+    const plain = await a.generateText(prompt, { maxTokens: 16, strategy: 'ar' });
+    const spec = await a.generateText(prompt, { maxTokens: 16, strategy: 'auto-draft-hydra' });
+    expect(spec.tokens).toEqual(plain.tokens);
+    const steps = spec.stats.steps;
+    const afterDraft = steps.filter((s, i) => i > 0 && s.strategy.startsWith('hydra/') && steps[i - 1].strategy.startsWith('draft/'));
+    expect(afterDraft.length).toBeGreaterThan(0);
+    // Hydra proposes nothing when its tree was not drafted for this root
+    expect(afterDraft.every((s) => s.treeSize > 0)).toBe(true);
+    expect({ readbacks: spec.stats.gpu.readbacks, draft: spec.stats.gpu.draftReadbacks }).toEqual({ readbacks: spec.stats.targetForwards, draft: 0 });
   });
 
   it('proposes valid trees within the budget, greedy and sampled', async () => {
