@@ -20,9 +20,13 @@ export class DraftDepth {
     this.levels = maxDepth;
   }
 
-  /** A step that ran `levels` levels accepted `accepted` nodes (its path's length). */
-  observe(levels: number, accepted: number): void {
-    this.levels = accepted >= levels ? Math.min(this.maxDepth, levels + 2) : Math.max(1, levels - 1);
+  /**
+   * A step that ran `ran` levels accepted `accepted` nodes (its path's length). A step may run
+   * fewer levels than chosen (a tree of B nodes is at most B deep, so a budget B < levels caps
+   * it): a path accepted to the end of such a step says nothing of the levels it did not run.
+   */
+  observe(ran: number, accepted: number): void {
+    this.levels = accepted >= ran ? Math.min(this.maxDepth, Math.max(this.levels, ran + 2)) : Math.max(1, this.levels - 1);
   }
 
   /** Back to maxDepth (a new generation's text owes nothing to the last one's acceptance). */

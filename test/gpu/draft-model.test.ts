@@ -123,21 +123,24 @@ describe('draft model on random fixtures', () => {
     draftModel.gpu.forward(committed.subarray(-1), Int32Array.of(prefix.length), Uint32Array.of(1, 0, 0, 0));
     const pass = counter.snapshot().dispatches - c0;
     const spent: number[] = [];
-    for (const levels of [5, 2, 1, 3]) {
+    // [levels chosen, budget]: a budget below the levels caps them (a tree of B nodes is at most B deep)
+    const cases = [[5, 12], [2, 12], [1, 12], [3, 12], [5, 2]];
+    for (const [levels, budget] of cases) {
       model.prefill(committed);
       draftModel.sync(prefix); // the step's own sync then runs nothing: only the step's work is counted
       drafter.depth.levels = levels;
       c0 = counter.snapshot().dispatches;
-      const res = (await stepper.step(committed, 12))!;
+      const res = (await stepper.step(committed, budget))!;
       spent.push(counter.snapshot().dispatches - c0);
-      // DraftDepth's rule: 2 levels more after a path accepted to the deepest level, else 1 fewer
-      expect({ levels, depth: drafter.depth.levels }).toEqual({ levels, depth: res.nodes.length >= levels ? Math.min(5, levels + 2) : Math.max(1, levels - 1) });
-      expect(Math.max(0, ...Array.from(validateTree(res.tree, target.vocabSize)))).toBeLessThanOrEqual(levels);
+      // DraftDepth's rule: 2 levels more after a path accepted to the deepest level run, else 1 fewer
+      const ran = Math.min(levels, budget);
+      expect({ levels, depth: drafter.depth.levels }).toEqual({ levels, depth: res.nodes.length >= ran ? Math.min(5, Math.max(levels, ran + 2)) : Math.max(1, levels - 1) });
+      expect(Math.max(0, ...Array.from(validateTree(res.tree, target.vocabSize)))).toBeLessThanOrEqual(ran);
     }
     // per level: its pass and its selection kernel; per step: the tree and commit kernels and the draft cache's compaction
     const fixed = spent[0] - 5 * (pass + 1);
     expect(fixed).toBeGreaterThanOrEqual(3);
-    expect(spent).toEqual([5, 2, 1, 3].map((l) => fixed + l * (pass + 1)));
+    expect(spent).toEqual(cases.map(([l, b]) => fixed + Math.min(l, b) * (pass + 1)));
   });
 
   it('auto runs its draft arm as steps grown on the GPU, switching arms every step, and its greedy output equals ar', async () => {

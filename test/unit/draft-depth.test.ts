@@ -15,6 +15,14 @@ describe('DraftDepth', () => {
       seen.push(d.levels);
     }
     expect(seen).toEqual([6, 5, 4, 3, 5, 4, 3, 2, 1, 1, 3, 5, 6]);
+    // a step capped below the chosen depth (its budget): a full path leaves the depth, a short one sheds a level
+    d.observe(2, 2);
+    expect(d.levels).toBe(6);
+    d.levels = 3;
+    d.observe(2, 2);
+    expect(d.levels).toBe(4);
+    d.observe(2, 1);
+    expect(d.levels).toBe(3);
     d.reset();
     expect(d.levels).toBe(6);
   });
