@@ -5,9 +5,11 @@
  *
  * Greedy engine steps run on the GPU (gpuStepper, src/draft/gpu-grow.ts): the draft keeps its
  * nodes' K/V in its cache under the tree mask (Step.rowBase), each level runs only its frontier,
- * selection runs in kernels, and draft, verify, walk and both compactions are one submit.
+ * selection runs in kernels, and draft, verify, walk and both compactions are one submit; the
+ * `auto` controller runs its draft arm that way too. How many levels a step grows follows the
+ * acceptance of earlier steps (`depth`, src/draft/draft-depth.ts).
  *
- * propose() (sampling, fusion, the auto controller, profiled runs; and the GPU path's oracle)
+ * propose() (sampling, fusion, profiled runs; and the GPU path's oracle)
  * runs one draft pass per level on the CPU's schedule: level d re-runs root + every node kept
  * so far (their tree masks, positions n-1+depth) and reads the logits of the frontier rows only
  * (readLogitRows); earlier rows recompute identical values. With `width` W the pass of level d
