@@ -1,8 +1,10 @@
 /**
- * How many levels a draft grown on the GPU runs this step (src/draft/gpu-grow.ts). The CPU
- * cannot see where growth stops without a round trip, so every level it encodes costs a draft
- * pass whether or not its frontier is empty; the depth is chosen from what the CPU already
- * knows: how far the target accepted in earlier steps.
+ * How many levels the draft model's tree runs this step, grown on the GPU (src/draft/gpu-grow.ts)
+ * or by ModelDrafter.propose() (src/draft/model-drafter.ts). On the GPU the CPU cannot see where
+ * growth stops without a round trip, so every level it encodes costs a draft pass whether or not
+ * its frontier is empty; on the CPU path every level is a dependent draft pass and a readback.
+ * The depth is chosen from what the CPU already knows: how far the target accepted in earlier
+ * steps.
  *
  * The rule is the "heuristic" schedule of assisted generation in Hugging Face transformers
  * (`num_assistant_tokens_schedule`): when the accepted path reached the deepest level run, the

@@ -135,6 +135,12 @@ export class FusionDrafter implements Drafter {
     });
   }
 
+  /** The draft model's prefill and a fresh depth schedule (ModelDrafter.begin): a generation owes nothing to the last one's acceptance. */
+  begin(prompt: Int32Array): Promise<void> {
+    return this.model.begin(prompt);
+  }
+
+  /** The draft model's depth follows the accepted length of the fused tree (ModelDrafter.observe). */
   observe(obs: VerifyObservation): void {
     this.model.observe(obs);
   }

@@ -6,18 +6,22 @@
  * Greedy engine steps run on the GPU (gpuStepper, src/draft/gpu-grow.ts): the draft keeps its
  * nodes' K/V in its cache under the tree mask (Step.rowBase), each level runs only its frontier,
  * selection runs in kernels, and draft, verify, walk and both compactions are one submit; the
- * `auto` controller runs its draft arm that way too. How many levels a step grows follows the
- * acceptance of earlier steps (`depth`, src/draft/draft-depth.ts).
+ * `auto` controller runs its draft arm that way too. How many levels a step grows, on either
+ * path, follows the acceptance of earlier steps (`depth`, src/draft/draft-depth.ts).
  *
  * propose() (sampling, fusion, profiled runs; and the GPU path's oracle)
  * runs one draft pass per level on the CPU's schedule: level d re-runs root + every node kept
  * so far (their tree masks, positions n-1+depth) and reads the logits of the frontier rows only
  * (readLogitRows); earlier rows recompute identical values. With `width` W the pass of level d
- * has at most 1 + W(d-1) rows.
+ * has at most 1 + W(d-1) rows. Each level is a dependent pass and a readback, so the levels that
+ * accepted paths do not reach are shed as on the GPU: at most depth.levels levels, and observe()
+ * feeds the accepted length of the step it drafted back to `depth`. The depth is fixed before
+ * drawing from what earlier steps accepted, so under sampling the tree is only shallower and
+ * every node's q is unchanged: verification stays lossless.
  *
  * Greedy requests (deterministic drafts, DESIGN section 5: q one-hot): each of the W frontier
  * nodes offers its W most likely children, the level keeps the W best candidates by cumulative
- * log-probability, and growth stops at maxDepth or when no candidate beats the budget-th best
+ * log-probability, and growth stops at the step's depth or when no candidate beats the budget-th best
  * node so far (cumulative log-probabilities only fall with depth, so nothing below it can
  * enter the tree). The tree is then the `budget` best nodes (EAGLE-2's reranking): a parent
  * ranks before its children (ties broken by depth), so the selection is a tree.
@@ -51,8 +55,14 @@ export interface ModelDrafterOptions {
 export class ModelDrafter implements Drafter {
   readonly width: number;
   readonly maxDepth: number;
-  /** Levels of the next step grown on the GPU (from the acceptance of earlier ones; reset per generation). */
+  /** Levels of the next step, grown on the GPU or by propose() (from the acceptance of earlier ones; reset per generation). */
   readonly depth: DraftDepth;
+  /**
+   * Levels the last propose() ran, until observe() hands its acceptance to `depth`; null when
+   * the step observed was not drafted by propose() (a GPU step observes itself; `auto`'s other
+   * arms' steps say nothing of this drafter's depth).
+   */
+  private proposedLevels: number | null = null;
   private readonly growers = new WeakMap<GpuModel, Promise<GpuTreeGrower>>();
 
   constructor(
@@ -100,8 +110,11 @@ export class ModelDrafter implements Drafter {
     const q: (Float32Array | null)[] = [];
     // Most nodes a pass may carry: the draft's rows, and (sampling keeps every node) the budget.
     const cap = Math.min(gpu.maxRows - 1, ctx.sampling ? budget : 127);
+    // DraftDepth's levels, capped as on the GPU: a tree of `budget` nodes is at most `budget` deep
+    const levels = Math.min(this.depth.levels, budget);
     let frontier = [-1];
-    for (let depth = 1; depth <= this.maxDepth && frontier.length > 0 && nodes.length < cap && budget > 0; depth++) {
+    let ran = 0;
+    for (; ran < levels && frontier.length > 0 && nodes.length < cap; ran++) {
       this.runPass(ctx.tokens[n - 1], n - 1, nodes);
       const logits = await gpu.readLogitRows(frontier.map((f) => f + 1)); // (frontier, outVocab)
       const room = Math.min(this.width, cap - nodes.length);
@@ -110,6 +123,8 @@ export class ModelDrafter implements Drafter {
         : this.greedyLevel(nodes, frontier, logits, room, budget);
       frontier = added;
     }
+    // the levels whose passes ran: a path accepted to the last of them is one that reached the deepest level run
+    this.proposedLevels = ran > 0 ? ran : null;
     return ctx.sampling ? toTree(nodes, q) : toTree(rerank(nodes, budget), null);
   }
 
@@ -165,16 +180,25 @@ export class ModelDrafter implements Drafter {
   /** The draft's prefill: its cache takes the prompt before the first step (DESIGN section 3: all but the root). */
   begin(prompt: Int32Array): Promise<void> {
     this.depth.reset();
+    this.proposedLevels = null;
     return this.draft.exclusive(async () => this.draft.sync(prompt.subarray(0, prompt.length - 1)));
   }
 
-  observe(_obs: VerifyObservation): void {
-    // The draft learns nothing; the next propose syncs its cache to the committed tokens.
+  /**
+   * The step's acceptance sets the next step's depth when propose() drafted it (a GPU step has
+   * observed its own already). Under `fusion` the tree verified is the draft's merged with
+   * retrieved paths: its accepted length is still the depth the text needs. The draft network
+   * learns nothing; the next propose syncs its cache to the committed tokens.
+   */
+  observe(obs: VerifyObservation): void {
+    if (this.proposedLevels !== null) this.depth.observe(this.proposedLevels, obs.acceptedNodes.length);
+    this.proposedLevels = null;
   }
 
   reset(): void {
     this.draft.reset();
     this.depth.reset();
+    this.proposedLevels = null;
   }
 }
 

@@ -6,6 +6,7 @@
  *    deeper than its width;
  *  - a greedy step grown on the GPU (src/draft/gpu-grow.ts) drafts the CPU rule's tree and
  *    accepts what the CPU path accepts, in one submit and one map;
+ *  - both paths grow the levels DraftDepth chose from the acceptance of earlier steps;
  *  - one DraftModel serves two target engines (S2D) without either output changing;
  *  - under sampling, the first two tokens follow the target's exact distribution.
  */
@@ -28,6 +29,9 @@ import { layoutTree } from '../../src/tree/layout';
 import { registerStrategy } from '../../src/engine/strategies';
 import { Controller } from '../../src/engine/controller';
 import { randomHeads } from '../../src/model/heads';
+import type { DraftTree } from '../../src/tree/types';
+import { FusionDrafter } from '../../src/draft/fusion';
+import { RetrievalDrafter } from '../../src/draft/retrieval';
 
 const target: FixtureShape = { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, dtype: 'f32' };
 /** Same vocabulary (the fixture tokenizer depends on vocabSize only), a smaller network. */
@@ -141,6 +145,40 @@ describe('draft model on random fixtures', () => {
     const fixed = spent[0] - 5 * (pass + 1);
     expect(fixed).toBeGreaterThanOrEqual(3);
     expect(spent).toEqual(cases.map(([l, b]) => fixed + Math.min(l, b) * (pass + 1)));
+  });
+
+  it('propose() (the CPU path) runs the levels DraftDepth chose, one draft readback each, and observe() sets the next depth from the step it drafted', async () => {
+    const drafter = new ModelDrafter(draftModel, { width: 3, maxDepth: 5 });
+    const tokens = a.encodePrompt('Once upon a time there was', { chat: false, addSpecialTokens: true });
+    const counter = draftModel.gpu.counter;
+    draftModel.sync(tokens.subarray(0, tokens.length - 1)); // propose's own sync then runs nothing
+    const sampled = { ...defaultSampling, temperature: 0.8 };
+    const rng = new Rng(3);
+    const observe = (tree: DraftTree, accepted: number): void => drafter.observe({ tree, acceptedNodes: new Int32Array(accepted), committed: new Int32Array(accepted + 1), topK: new Int32Array(0), k: 1 });
+    // [budget, accepted]: sampled trees add min(W, budget left) nodes per level, so under budget 40 they never stop before
+    // the chosen depth; budget 2 fills up in one level (a path accepted to it says nothing of deeper levels)
+    const steps = [[40, 2], [40, 4], [40, 0], [2, 1], [40, 1], [40, 2]];
+    const readbacks: number[] = [];
+    const levels: number[] = [];
+    for (const [budget, accepted] of steps) {
+      levels.push(drafter.depth.levels);
+      const r0 = counter.snapshot().readbacks;
+      const tree = await drafter.propose({ tokens, sampling: true, options: sampled, rng }, budget);
+      readbacks.push(counter.snapshot().readbacks - r0);
+      expect(Math.max(...Array.from(validateTree(tree, target.vocabSize)))).toBe(readbacks[readbacks.length - 1]);
+      observe(tree, accepted);
+      observe(tree, 5); // a step propose() did not draft (another arm's, or a GPU step that observed itself): no evidence
+    }
+    // DraftDepth from 5: -1 (2 < 5), +2 (4 = 4 levels run), -1, kept (capped: 1 level ran, accepted 1), -1, -1
+    expect({ levels, readbacks }).toEqual({ levels: [5, 4, 5, 4, 4, 3], readbacks: [5, 4, 5, 1, 4, 3] });
+    expect(drafter.depth.levels).toBe(2);
+    // greedy: a budget the first levels cannot fill runs exactly the chosen levels
+    const r0 = counter.snapshot().readbacks;
+    const tree = await drafter.propose({ tokens, sampling: false, options: defaultSampling, rng }, 12);
+    expect({ readbacks: counter.snapshot().readbacks - r0, depth: Math.max(...Array.from(validateTree(tree, target.vocabSize))) }).toEqual({ readbacks: 2, depth: 2 });
+    // fusion drafts with this ModelDrafter: its generation starts from a fresh schedule too
+    await new FusionDrafter(draftModel, drafter, new RetrievalDrafter()).begin(tokens);
+    expect(drafter.depth.levels).toBe(5);
   });
 
   it('auto runs its draft arm as steps grown on the GPU, switching arms every step, and its greedy output equals ar', async () => {
