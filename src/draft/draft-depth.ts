@@ -22,6 +22,11 @@ export class DraftDepth {
     this.levels = maxDepth;
   }
 
+  /** Levels a step with a node budget of `budget` runs: a tree of B nodes is at most B deep, so deeper levels could add no node. */
+  levelsFor(budget: number): number {
+    return Math.min(this.levels, budget);
+  }
+
   /**
    * A step that ran `ran` levels accepted `accepted` nodes (its path's length). A step may run
    * fewer levels than chosen (a tree of B nodes is at most B deep, so a budget B < levels caps

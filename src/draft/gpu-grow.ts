@@ -108,8 +108,7 @@ export class GpuTreeGrower implements GpuStepper {
     return this.draft.exclusive(async () => {
       const n = committed.length;
       this.draft.sync(committed.subarray(0, n - 1));
-      // a tree of `budget` nodes is at most `budget` deep: deeper levels could add no node to it
-      const levels = Math.min(this.depth.levels, budget);
+      const levels = this.depth.levelsFor(budget);
       const targetRows = 1 + Math.min(budget, this.width * levels);
       const encoder = this.target.device.createCommandEncoder({ label: 'draftGrow.encoder' });
       this.writeInputs(committed[n - 1], n - 1, budget, targetRows, levels);

@@ -110,8 +110,7 @@ export class ModelDrafter implements Drafter {
     const q: (Float32Array | null)[] = [];
     // Most nodes a pass may carry: the draft's rows, and (sampling keeps every node) the budget.
     const cap = Math.min(gpu.maxRows - 1, ctx.sampling ? budget : 127);
-    // DraftDepth's levels, capped as on the GPU: a tree of `budget` nodes is at most `budget` deep
-    const levels = Math.min(this.depth.levels, budget);
+    const levels = this.depth.levelsFor(budget); // capped as on the GPU
     let frontier = [-1];
     let ran = 0;
     for (; ran < levels && frontier.length > 0 && nodes.length < cap; ran++) {
