@@ -10,6 +10,7 @@
 // One workgroup: WG threads reduce each frontier row's logsumexp, thread 0 selects.
 //#include common/draft_grow.wgsl
 //#include common/neg_inf.wgsl
+//#include common/draft_level.wgsl
 
 override WG: u32 = 256;
 override K: u32;      // top-k width of the draft pass (>= W)
@@ -103,31 +104,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   let start = state.count;
   let rowBase = 1u + W * (level - 1u); // slot offset of this level's nodes (and of the next pass's row 0)
   for (var a = 0u; a < added; a++) {
-    let f = state.frontier[candFrom[a]];
-    let node = start + a;
     let id = candId[a];
-    state.token[node] = select(id, kept[id], params.trimmed == 1u);
-    state.parent[node] = f;
-    state.depth[node] = level;
-    state.logp[node] = candLogp[a];
-    state.slot[node] = rowBase + a;
-    var inherited = maskBit(0u); // the root's bit
-    if (f != NONE) { inherited = state.mask[f]; }
-    state.mask[node] = inherited | maskBit(rowBase + a);
+    addNode(start + a, select(id, kept[id], params.trimmed == 1u), state.frontier[candFrom[a]], level, candLogp[a], rowBase + a);
   }
-  for (var a = 0u; a < added; a++) { state.frontier[a] = start + a; }
-  state.count = start + added;
-  state.frontierCount = added;
-  state.level = level + 1u;
-  // the next pass: the new frontier, then padding rows
-  for (var r = 0u; r < W; r++) {
-    tokens[r] = 0u;
-    positions[r] = params.prefix;
-    mask[r] = maskBit(rowBase + r);
-    if (r < added) {
-      tokens[r] = state.token[start + r];
-      positions[r] = params.prefix + level;
-      mask[r] = state.mask[start + r];
-    }
-  }
+  finishLevel(start, added, level, rowBase, W, params.prefix);
 }

@@ -4,13 +4,18 @@
 // never ranks after its child, so the kept nodes form a tree. Written straight into the target's
 // verify inputs (row 0 = the root, row t + 1 = node t, positions prefix + depth, ancestor masks
 // by row) and into the acceptance walk's tree (shaders/common/accept_result.wgsl sections), and
-// kept in the state for the readback. Rows m + 1 .. targetRows - 1 are padding: the root's token
+// kept in the state for the readback. For a sampled tree (draft_sample_f32.wgsl: every grown
+// node is kept, count <= budget) each row's q slot is its slot offset, and the walk's uniforms
+// are the ones after those the levels used. Rows m + 1 .. targetRows - 1 are padding: the root's token
 // at its position, seeing only themselves, with a parent no row has (never accepted).
 //
 // One workgroup; invocation 0 works (at most 128 nodes).
 //#include common/draft_grow.wgsl
 
-const WALK_PARENT: u32 = 128u; // the walk's tree sections: tokens, then parent rows (MAX_ROWS each)
+// the walk's tree sections (MAX_ROWS each): tokens, parent rows, q slots, uniforms
+const WALK_PARENT: u32 = 128u;
+const WALK_QSLOT: u32 = 256u;
+const WALK_UNIFORM: u32 = 384u;
 
 @group(0) @binding(0) var<uniform> params: GrowParams;
 @group(0) @binding(1) var<storage, read_write> state: GrowState;
@@ -62,7 +67,10 @@ fn main() {
     mask[t + 1u] = mask[u32(parent + 1)] | maskBit(t + 1u);
     walkTree[t] = state.token[i];
     walkTree[WALK_PARENT + t] = u32(parent + 1);
+    walkTree[WALK_QSLOT + t + 1u] = state.slot[i];
   }
+  walkTree[WALK_QSLOT] = 0u; // the root's q slot
+  for (var r = 0u; r < params.targetRows; r++) { walkTree[WALK_UNIFORM + r] = state.uniforms[state.draws + r]; }
   for (var r = m + 1u; r < params.targetRows; r++) {
     tokens[r] = params.root;
     positions[r] = params.prefix;

@@ -36,6 +36,8 @@ struct GrowState {
   logp: array<f32, MAX_NODES>,        // (count) cumulative log-probability under the draft
   slot: array<u32, MAX_NODES>,        // (count) slot offset from prefix where the node runs
   mask: array<vec4<u32>, MAX_NODES>,  // (count) slot-offset bits of the node, its ancestors and the root
+  draws: u32,                         // uniforms the sampled levels used (draft_sample_f32.wgsl)
+  uniforms: array<u32, 256>,          // raw u32 draws of the request's Rng taken ahead: the levels', then the walk's
 }
 
 // Bit `j` of a four-word mask.

@@ -52,16 +52,23 @@ export interface GpuStepResult {
 }
 
 /**
- * A greedy step recorded as one command buffer (DESIGN section 8): draft, verify pass,
- * acceptance walk and both caches' compaction; the target's cache grows by the accepted
- * nodes and the root (the bonus is the next root), as after verifyTree and commit.
+ * A step recorded as one command buffer (DESIGN section 8): draft, verify pass, acceptance
+ * walk and both caches' compaction; the target's cache grows by the accepted nodes and the
+ * root (the bonus is the next root), as after verifyTree and commit.
  */
 export interface GpuStepper {
   /**
    * null where this step is not run on the GPU (the `auto` controller chose an arm that drafts
-   * on the CPU, or plain decoding): the caller then drafts with propose() and verifies.
+   * on the CPU, or plain decoding, or a sampled step this stepper cannot take): the caller then
+   * drafts with propose() and verifies. `request` absent: a greedy step.
    */
-  step(committed: Int32Array, budget: number, needs?: GpuStepNeeds): Promise<GpuStepResult | null>;
+  step(committed: Int32Array, budget: number, needs?: GpuStepNeeds, request?: GpuStepRequest): Promise<GpuStepResult | null>;
+}
+
+/** The request a step samples for: its options and seeded Rng, which the step advances by the draws it used. */
+export interface GpuStepRequest {
+  options: SamplingOptions;
+  rng: Rng;
 }
 
 /**
@@ -115,7 +122,7 @@ export interface Drafter {
   /** What verification accepted and what the target predicted at every row. */
   observe(obs: VerifyObservation): void;
   /**
-   * Drafters that can run a whole greedy step on the GPU: the stepper for this target and its
+   * Drafters that can run whole steps on the GPU: the stepper for this target and its
    * acceptance walk, or null where this drafter's configuration cannot.
    */
   gpuStepper?(target: GpuModel, walk: GpuAcceptWalk): Promise<GpuStepper | null>;

@@ -1,5 +1,5 @@
 /**
- * A greedy draft-model step grown entirely on the GPU (DESIGN section 8: one command buffer and
+ * A draft-model step grown entirely on the GPU (DESIGN section 8: one command buffer and
  * one readback per step). The draft model keeps the K/V of its tree's nodes in its own cache
  * under the tree mask (Step.rowBase, shaders/common/step.wgsl), so each level runs only its
  * new frontier rows; the selection of each level (shaders/draft_level_f32.wgsl) writes the next
@@ -11,6 +11,18 @@
  * Counts (src/gpu/counter.ts): the draft passes, the selection, tree and commit kernels and the
  * draft cache's compaction are the draft's work; the verify pass, the walk, the target cache's
  * compaction, the one submit and the one readback are the target's.
+ *
+ * Sampling requests (temperature > 0) grow the tree by ModelDrafter's sampled rule instead
+ * (shaders/draft_sample_f32.wgsl, oracle sampleLevel in src/draft/tree-select.ts): each level
+ * draws its children without replacement from q = the request's distribution of the draft's
+ * logits, writes each parent row's q into the walk's q buffer, and the sampling walk
+ * (shaders/accept_sample_f32.wgsl) verifies against it, so the output keeps the target's
+ * distribution (DESIGN section 5). Uniforms: the levels use at most one per node and the walk
+ * one per row; they are taken ahead from the request's Rng (peekU32) and only those used are
+ * consumed (skip), the levels' first, then the walk's. The uniforms are the top 24 bits of each
+ * draw (as the GPU walk's) and the sums run in f32, so a seed gives other tokens than the CPU
+ * path (f64) would, but the same tokens on every run. A greedy request with a repetition
+ * penalty grows the greedy tree and walks it with the sampling walk (q one-hot).
  *
  * The rule is ModelDrafter's greedy rule (src/draft/tree-select.ts, its oracle) with the depth
  * of the step, `levels`, chosen by DraftDepth (src/draft/draft-depth.ts) from the acceptance of
@@ -24,12 +36,13 @@ import { PipelineCache } from '../gpu/pipelines.ts';
 import { ReadbackRing } from '../gpu/readback.ts';
 import { MAX_ROWS, stepWords } from '../gpu/step.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { COMMIT_SECTION_BYTES, DraftGrowOps, GROW_STATE_BYTES, GROW_TREE_BYTES, MAX_GROW_WIDTH } from '../ops/draft-grow.ts';
+import { COMMIT_SECTION_BYTES, DraftGrowOps, GROW_DRAWS_OFFSET, GROW_STATE_BYTES, GROW_TREE_BYTES, GROW_UNIFORMS, MAX_GROW_WIDTH } from '../ops/draft-grow.ts';
 import { TAIL_BYTES, type GpuAcceptWalk } from '../verify/gpu-walk.ts';
+import type { SamplingOptions } from '../verify/sampler.ts';
 import { checkBonus } from '../verify/accept.ts';
 import type { DraftModel } from './draft-model.ts';
 import type { DraftDepth } from './draft-depth.ts';
-import type { GpuStepNeeds, GpuStepResult, GpuStepper } from './drafter.ts';
+import type { GpuStepNeeds, GpuStepRequest, GpuStepResult, GpuStepper } from './drafter.ts';
 
 /** Word offset of GrowState.frontier (shaders/common/draft_grow.wgsl). */
 const FRONTIER_WORD = 4 + 2 * 128;
@@ -43,6 +56,16 @@ export function gpuGrowBreach(draft: DraftModel, target: GpuModel, width: number
   if (1 + width * maxDepth > Math.min(gpu.maxRows, MAX_ROWS)) return `1 + width x maxDepth = ${1 + width * maxDepth} slots exceed the draft's ${Math.min(gpu.maxRows, MAX_ROWS)} rows`;
   if (target.maxRows < 2) return 'the target runs one row per pass';
   if (gpu.device !== target.device) return 'the draft runs on another device';
+  return null;
+}
+
+/**
+ * Why a draft that grows greedy trees on the GPU cannot grow sampled ones, or null when it can:
+ * then sampled steps take the CPU path (ModelDrafter.propose()).
+ */
+export function gpuSampleBreach(draft: DraftModel, target: GpuModel): string | null {
+  if (draft.kept) return 'the draft\'s LM head keeps only some tokens (VocabTrim): q is built over the vocabulary on the CPU';
+  if (draft.gpu.outVocab !== target.outVocab) return `the draft's logits rows (${draft.gpu.outVocab}) are not the target's vocabulary (${target.outVocab})`;
   return null;
 }
 
@@ -64,6 +87,10 @@ export class GpuTreeGrower implements GpuStepper {
   /** (V) u32 token per LM-head row under VocabTrim, else 4 unused bytes. */
   private readonly kept: GPUBuffer;
   private readonly ring: ReadbackRing;
+  /** GrowState.draws (0) and the uniforms taken ahead, written per sampled step. */
+  private readonly drawData = new Uint32Array(1 + GROW_UNIFORMS);
+  /** Why sampled trees take the CPU path, or null (gpuSampleBreach). */
+  readonly sampleBreach: string | null;
 
   private constructor(readonly draft: DraftModel, readonly target: GpuModel, private readonly walk: GpuAcceptWalk, readonly width: number, readonly depth: DraftDepth) {
     const maxDepth = depth.maxDepth;
@@ -78,15 +105,23 @@ export class GpuTreeGrower implements GpuStepper {
     if (draft.kept) device.queue.writeBuffer(this.kept, 0, Uint32Array.from(draft.kept));
     const d = draft.gpu.passOutputs();
     const w = walk.gpuBuffers();
+    this.sampleBreach = gpuSampleBreach(draft, target);
+    // the sampled levels' q slots: the root's and every node's that runs in a pass (slot offsets 0 .. W (maxDepth - 1))
+    const sample = this.sampleBreach ? undefined : { params: w.params, history: w.history, scratch: w.scratch, q: walk.reserveQ(this.qSlots) };
     const buffers = {
       params: this.params, state: this.state, draftLogits: d.logits, draftTopKIds: d.topKIds, draftTopKValues: d.topKValues, kept: this.kept,
-      draftInputs: draft.gpu.passInputs(), targetInputs: target.passInputs(), walkTree: w.tree, walkResult: w.result, commit: this.commit,
+      draftInputs: draft.gpu.passInputs(), targetInputs: target.passInputs(), walkTree: w.tree, walkResult: w.result, commit: this.commit, sample,
     };
     this.ops = new DraftGrowOps(this.pipelines, 'draftGrow', buffers, draft.gpu.topK, draft.gpu.outVocab);
     // the walk's result: header, maxDepth accepted nodes, top-k of every row (allRows) or of the path's;
     // then the tree, then what a drafter drafting in the submit reads back (GpuStepNeeds.inSubmit)
     const walkWords = 4 + maxDepth + (1 + width * maxDepth) * target.topK;
-    this.ring = new ReadbackRing(device, 'draftGrow.readback', walkWords * 4 + GROW_TREE_BYTES + TAIL_BYTES, target.counter, 2);
+    this.ring = new ReadbackRing(device, 'draftGrow.readback', walkWords * 4 + GROW_TREE_BYTES + 4 + TAIL_BYTES, target.counter, 2);
+  }
+
+  /** q slots of a sampled step: the root's and those of the nodes that run in a draft pass. */
+  private get qSlots(): number {
+    return 1 + this.width * (this.depth.maxDepth - 1);
   }
 
   /** Buffers and pipelines, once per (draft, target); throws ShaderCompileError on a bad kernel. */
@@ -98,24 +133,39 @@ export class GpuTreeGrower implements GpuStepper {
   }
 
   /**
-   * One greedy step after `committed` (the target's cache holds all but its last token, the
-   * root): grows a tree of at most `budget` nodes and depth.levels levels, verifies it, walks
-   * it and commits the accepted path in both caches - one submit and one readback. `needs`:
-   * what other drafters observing the step read (the `auto` controller's members): the target's
-   * whole top-k, of every row, and a drafter's passes recorded after the walk.
+   * One step after `committed` (the target's cache holds all but its last token, the root):
+   * grows a tree of at most `budget` nodes and depth.levels levels, verifies it, walks it and
+   * commits the accepted path in both caches - one submit and one readback. `needs`: what other
+   * drafters observing the step read (the `auto` controller's members): the target's whole
+   * top-k, of every row, and a drafter's passes recorded after the walk. `request`: the
+   * request's sampling options and Rng (absent: greedy); null where a sampled step cannot run
+   * here (sampleBreach), for the CPU path to take.
    */
-  step(committed: Int32Array, budget: number, needs: GpuStepNeeds = {}): Promise<GpuStepResult> {
+  step(committed: Int32Array, budget: number, needs: GpuStepNeeds = {}, request?: GpuStepRequest): Promise<GpuStepResult | null> {
+    const options = request?.options;
+    const walkSamples = options !== undefined && (options.temperature > 0 || options.repetitionPenalty !== 1);
+    const sampledTree = options !== undefined && options.temperature > 0;
+    if (sampledTree && this.sampleBreach) return Promise.resolve(null);
     return this.draft.exclusive(async () => {
       const n = committed.length;
       this.draft.sync(committed.subarray(0, n - 1));
-      const levels = this.depth.levelsFor(budget);
+      // A sampled level adds min(W, budget left) nodes (fewer only where q's support is smaller),
+      // so levels past ceil(budget / W) would add none: propose() stops there too, unless some q
+      // runs out of support, where this tree can be shallower than propose()'s (tau, not the distribution).
+      const levels = sampledTree ? Math.min(this.depth.levelsFor(budget), Math.ceil(budget / this.width)) : this.depth.levelsFor(budget);
       const targetRows = 1 + Math.min(budget, this.width * levels);
       const encoder = this.target.device.createCommandEncoder({ label: 'draftGrow.encoder' });
       this.writeInputs(committed[n - 1], n - 1, budget, targetRows, levels);
-      this.encodeLevels(encoder, levels);
-      // the walk is greedy and a draft model's drafter reads no target top-k: the argmax alone unless another observer reads it
-      this.target.encodePass(encoder, targetRows, { buffer: this.steps, offset: this.depth.maxDepth * 16 }, { topK: needs.topK === true });
-      const walk = this.walk.encodeGreedyOnGpuTree(encoder, targetRows, levels, needs.allRows === true);
+      // the levels use at most one uniform per node, the walk one per row
+      if (walkSamples) this.writeUniforms(request!.rng.peekU32((sampledTree ? targetRows - 1 : 0) + targetRows, this.drawData.subarray(1)));
+      // the sampling walk's parameters and history, which the sampled levels read too
+      const walk = walkSamples
+        ? (encodeWalk: GPUCommandEncoder) => this.walk.encodeSampleOnGpuTree(encodeWalk, targetRows, levels, options!, committed, needs.allRows === true, sampledTree ? 2 : 0)
+        : (encodeWalk: GPUCommandEncoder) => this.walk.encodeGreedyOnGpuTree(encodeWalk, targetRows, levels, needs.allRows === true);
+      this.encodeLevels(encoder, levels, sampledTree ? this.walk.reserveQ(this.qSlots) : null);
+      // a greedy walk reads only the argmax unless another observer reads the top-k; the sampling walk reads column 0 (its guard)
+      this.target.encodePass(encoder, targetRows, { buffer: this.steps, offset: this.depth.maxDepth * 16 }, { topK: needs.topK === true || walkSamples });
+      const walked = walk(encoder);
       const tail = needs.inSubmit?.record(encoder, this.walk.gpuBuffers().result) ?? [];
       const tailWords = tail.reduce((s, p) => s + p.bytes / 4, 0);
       const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.commitPass' });
@@ -124,16 +174,20 @@ export class GpuTreeGrower implements GpuStepper {
       this.target.kv.encodeCompaction(encoder, this.commit, 0);
       this.draft.gpu.kv.encodeCompaction(encoder, this.commit, COMMIT_SECTION_BYTES);
       const slot = this.ring.copyParts(encoder, [
-        { src: this.walk.gpuBuffers().result, srcOffset: 0, bytes: walk.words * 4 },
+        { src: this.walk.gpuBuffers().result, srcOffset: 0, bytes: walked.words * 4 },
         { src: this.state, srcOffset: 0, bytes: GROW_TREE_BYTES },
+        { src: this.state, srcOffset: GROW_DRAWS_OFFSET, bytes: 4 },
         ...tail,
       ]);
       this.target.counter.submit(this.target.device.queue, encoder); // the step's one submit
-      const out = await this.ring.read(slot, new Int32Array(walk.words + GROW_TREE_BYTES / 4 + tailWords));
-      const res = walk.parse(out.subarray(0, walk.words));
+      const headWords = walked.words + GROW_TREE_BYTES / 4 + 1;
+      const out = await this.ring.read(slot, new Int32Array(headWords + tailWords));
+      const res = walked.parse(out.subarray(0, walked.words));
       checkBonus(res.bonus, this.target.outVocab, n - 1 + res.nodes.length);
-      needs.inSubmit?.receive(out.subarray(walk.words + GROW_TREE_BYTES / 4), res.bonus);
-      const head = out.subarray(walk.words);
+      // the levels' uniforms, then the walk's (result word 2)
+      if (walkSamples) request!.rng.skip(out[headWords - 1] + out[2]);
+      needs.inSubmit?.receive(out.subarray(headWords), res.bonus);
+      const head = out.subarray(walked.words);
       const m = head[0];
       const tokens = head.slice(4, 4 + m);
       const parents = head.slice(4 + 128, 4 + 128 + m);
@@ -142,7 +196,9 @@ export class GpuTreeGrower implements GpuStepper {
       const ran = Math.min(res.nodes.length, levels - 1);
       this.draft.extend([committed[n - 1], ...Array.from(res.nodes.subarray(0, ran), (t) => tokens[t])]);
       this.depth.observe(levels, res.nodes.length);
-      return { tree: { tokens, parents, draft: { kind: 'deterministic' } }, nodes: res.nodes, bonus: res.bonus, topK: res.topK, k: res.k };
+      // a sampled tree's q stayed on the GPU, where the walk read it
+      const draft = sampledTree ? { kind: 'sampled' as const, withReplacement: false, q: [] } : { kind: 'deterministic' as const };
+      return { tree: { tokens, parents, draft }, nodes: res.nodes, bonus: res.bonus, topK: res.topK, k: res.k };
     });
   }
 
@@ -170,14 +226,21 @@ export class GpuTreeGrower implements GpuStepper {
     queue.writeBuffer(inputs.tokens, 0, w, 5, 1);
     queue.writeBuffer(inputs.positions, 0, w, 6, 1);
     queue.writeBuffer(inputs.mask, 0, w, 7, 4); // the root sees itself
+    queue.writeBuffer(this.state, GROW_DRAWS_OFFSET, this.drawData, 0, 1); // no uniform used yet
   }
 
-  /** `levels` draft passes, each followed by its level's selection, then the finished tree. */
-  private encodeLevels(encoder: GPUCommandEncoder, levels: number): void {
+  /** GrowState.uniforms: the raw draws taken ahead (drawData[0], the draws used, stays 0). */
+  private writeUniforms(ahead: Uint32Array): void {
+    this.target.device.queue.writeBuffer(this.state, GROW_DRAWS_OFFSET + 4, this.drawData, 1, ahead.length);
+  }
+
+  /** `levels` draft passes, each followed by its level's selection (greedy) or draws (sampled, into `q`), then the finished tree. */
+  private encodeLevels(encoder: GPUCommandEncoder, levels: number, q: GPUBuffer | null): void {
     for (let d = 1; d <= levels; d++) {
       this.draft.gpu.encodePass(encoder, d === 1 ? 1 : this.width, { buffer: this.steps, offset: (d - 1) * 16 });
       const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.levelPass' });
-      this.ops.encodeLevel(pass);
+      if (q) this.ops.encodeSampleLevel(pass, q);
+      else this.ops.encodeLevel(pass);
       pass.end();
     }
     const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.treePass' });

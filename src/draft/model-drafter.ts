@@ -3,13 +3,14 @@
  * a small LM with the target's tokenizer grows a tree level by level, expanding the frontier
  * nodes with the highest cumulative log-probability under the draft model.
  *
- * Greedy engine steps run on the GPU (gpuStepper, src/draft/gpu-grow.ts): the draft keeps its
- * nodes' K/V in its cache under the tree mask (Step.rowBase), each level runs only its frontier,
- * selection runs in kernels, and draft, verify, walk and both compactions are one submit; the
- * `auto` controller runs its draft arm that way too. How many levels a step grows, on either
+ * Engine steps run on the GPU (gpuStepper, src/draft/gpu-grow.ts), greedy and sampled: the
+ * draft keeps its nodes' K/V in its cache under the tree mask (Step.rowBase), each level runs
+ * only its frontier, selection (or, sampling, the draws with q kept) runs in kernels, and draft,
+ * verify, walk and both compactions are one submit; the `auto` controller runs its draft arm
+ * that way too. Sampled steps take the CPU path where gpuSampleBreach says why (VocabTrim). How many levels a step grows, on either
  * path, follows the acceptance of earlier steps (`depth`, src/draft/draft-depth.ts).
  *
- * propose() (sampling, fusion, profiled runs; and the GPU path's oracle)
+ * propose() (fusion, profiled runs, sampled steps gpuSampleBreach refuses; and the GPU path's oracle)
  * runs one draft pass per level on the CPU's schedule: level d re-runs root + every node kept
  * so far (their tree masks, positions n-1+depth) and reads the logits of the frontier rows only
  * (readLogitRows); earlier rows recompute identical values. With `width` W the pass of level d
@@ -43,7 +44,7 @@ import type { GpuCounter } from '../gpu/counter';
 import type { DraftModel } from './draft-model';
 import { targetProbs, sampleFrom } from '../verify/sampler';
 import { OptionsError } from '../errors';
-import { greedyLevel, rerank, type GrowNode } from './tree-select';
+import { greedyLevel, rerank, sampleLevel, type GrowNode } from './tree-select';
 
 export interface ModelDrafterOptions {
   /** Frontier nodes expanded per level and children offered per node (default 4). */
@@ -83,9 +84,9 @@ export class ModelDrafter implements Drafter {
   }
 
   /**
-   * Greedy steps grown on the GPU (src/draft/gpu-grow.ts), the same rule as grow() with the
-   * step's depth from `depth`: built once per target; null when this width and maxDepth do not
-   * fit the kernels (gpuGrowBreach).
+   * Steps grown on the GPU (src/draft/gpu-grow.ts), the same rules as grow() with the step's
+   * depth from `depth`: built once per target; null when this width and maxDepth do not fit the
+   * kernels (gpuGrowBreach). Its sampled steps come back null where gpuSampleBreach refuses them.
    */
   gpuStepper(target: GpuModel, walk: GpuAcceptWalk): Promise<GpuStepper | null> {
     if (gpuGrowBreach(this.draft, target, this.width, this.maxDepth)) return Promise.resolve(null);
@@ -152,28 +153,16 @@ export class ModelDrafter implements Drafter {
     return greedyLevel(nodes, frontier, logits, this.draft.gpu.outVocab, this.width, room, budget, (j) => this.draft.tokenOf(j));
   }
 
-  /** Sampling level: `count` children drawn without replacement from q, allotted before drawing. */
+  /** Sampling level: `count` children drawn without replacement from q = the request's distribution of the draft's logits (sampleLevel). */
   private sampleLevel(ctx: DraftContext, nodes: GrowNode[], frontier: number[], logits: Float32Array, q: (Float32Array | null)[], count: number): number[] {
     const V = this.draft.gpu.outVocab;
     const vocab = this.draft.gpu.config.vocabSize;
-    const order = frontier.map((f, i) => ({ f, i })).sort((a, b) => (b.f < 0 ? 0 : nodes[b.f].logp) - (a.f < 0 ? 0 : nodes[a.f].logp));
-    const kids = order.map((_, r) => (r < count ? 1 : 0));
-    if (kids.length > 0) kids[0] += Math.max(0, count - order.length);
-    const start = nodes.length;
-    order.forEach(({ f, i }, r) => {
-      if (kids[r] === 0) return;
+    const qOf = (i: number, f: number): Float32Array => {
       const full = new Float32Array(vocab).fill(-Infinity); // (vocab) draft logits, -inf outside the kept rows
       for (let j = 0; j < V; j++) full[this.draft.tokenOf(j)] = logits[i * V + j];
-      const qRow = targetProbs(full, ctx.options, pathHistory(ctx.tokens, nodes, f));
-      q[f + 1] = qRow;
-      const left = Float32Array.from(qRow);
-      for (let c = 0; c < kids[r] && left.some((x) => x > 0); c++) {
-        const t = sampleFrom(left, ctx.rng);
-        left[t] = 0;
-        nodes.push({ token: t, parent: f, depth: f < 0 ? 1 : nodes[f].depth + 1, logp: (f < 0 ? 0 : nodes[f].logp) + Math.log(qRow[t]) });
-      }
-    });
-    return Array.from({ length: nodes.length - start }, (_, i) => start + i);
+      return targetProbs(full, ctx.options, pathHistory(ctx.tokens, nodes, f));
+    };
+    return sampleLevel(nodes, frontier, count, qOf, (left) => sampleFrom(left, ctx.rng), q);
   }
 
   /** The draft's prefill: its cache takes the prompt before the first step (DESIGN section 3: all but the root). */

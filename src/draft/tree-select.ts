@@ -1,7 +1,9 @@
 /**
- * Candidate selection of the greedy draft tree (EAGLE-2, Li et al. 2024), on the CPU: the rule
- * ModelDrafter grows its trees by, and the oracle of the GPU kernels that grow them on the GPU
- * (shaders/draft_level_f32.wgsl, shaders/draft_tree_u32.wgsl; test/gpu/draft-grow.test.ts).
+ * Candidate selection of the draft tree, on the CPU: greedy (EAGLE-2, Li et al. 2024) and
+ * sampled (SpecInfer's draws without replacement, q kept per row). The rules ModelDrafter grows
+ * its trees by, and the oracles of the GPU kernels that grow them on the GPU
+ * (shaders/draft_level_f32.wgsl, draft_sample_f32.wgsl, draft_tree_u32.wgsl;
+ * test/gpu/draft-grow.test.ts, test/gpu/draft-sample.test.ts).
  */
 
 /** A node of the tree being grown; row = index + 1 in the draft pass. */
@@ -38,6 +40,43 @@ export function greedyLevel(nodes: GrowNode[], frontier: number[], logits: Float
   cands.sort((a, b) => b.logp - a.logp); // stable: ties keep frontier order
   const start = nodes.length;
   nodes.push(...cands.slice(0, room));
+  return Array.from({ length: nodes.length - start }, (_, i) => start + i);
+}
+
+/**
+ * One sampled level: `count` children drawn without replacement, allotted before drawing (a
+ * child dropped for its own value would bias the draws) from values already known: one per
+ * frontier node in order of cumulative log q (stable: ties keep frontier order), the surplus
+ * to the best one. For each node with children in that order, `qOf(i, f)` gives q of frontier
+ * row i (node f, -1 = the root) over the vocabulary, recorded in `q` at the node's row f + 1;
+ * `draw(left)` draws an index from the unnormalised `left` with one uniform. Children are
+ * appended to `nodes` (logp = the parent's + log q(t)); a q with no mass left ends a node's
+ * draws without a draw. Returns the indices of the added nodes (the next frontier).
+ */
+export function sampleLevel(
+  nodes: GrowNode[],
+  frontier: number[],
+  count: number,
+  qOf: (i: number, f: number) => Float32Array,
+  draw: (left: Float32Array) => number,
+  q: (Float32Array | null)[],
+): number[] {
+  const base = (f: number) => (f < 0 ? 0 : nodes[f].logp);
+  const order = frontier.map((f, i) => ({ f, i })).sort((a, b) => base(b.f) - base(a.f));
+  const kids = order.map((_, r) => (r < count ? 1 : 0));
+  if (kids.length > 0) kids[0] += Math.max(0, count - order.length);
+  const start = nodes.length;
+  order.forEach(({ f, i }, r) => {
+    if (kids[r] === 0) return;
+    const qRow = qOf(i, f);
+    q[f + 1] = qRow;
+    const left = Float32Array.from(qRow);
+    for (let c = 0; c < kids[r] && left.some((x) => x > 0); c++) {
+      const t = draw(left);
+      left[t] = 0;
+      nodes.push({ token: t, parent: f, depth: f < 0 ? 1 : nodes[f].depth + 1, logp: base(f) + Math.log(qRow[t]) });
+    }
+  });
   return Array.from({ length: nodes.length - start }, (_, i) => start + i);
 }
 

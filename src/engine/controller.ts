@@ -49,7 +49,7 @@
  * The draft model's cache stays right across arm switches: every step, on either path, first
  * syncs it to the committed tokens (DraftModel.sync).
  */
-import type { Drafter, DraftContext, GpuStepper, GpuStepResult, InSubmitDraft, VerifyObservation } from '../draft/drafter';
+import type { Drafter, DraftContext, GpuStepper, GpuStepRequest, GpuStepResult, InSubmitDraft, VerifyObservation } from '../draft/drafter';
 import type { GpuCounter } from '../gpu/counter';
 import type { GpuModel } from '../model/gpu-model';
 import type { GpuAcceptWalk } from '../verify/gpu-walk';
@@ -147,17 +147,16 @@ export class Controller implements Drafter {
       const s = await d.gpuStepper?.(target, walk);
       if (s) steppers.set(d, s);
     }
-    return steppers.size === 0 ? null : { step: (committed, budget) => this.gpuStep(steppers, committed, budget) };
+    return steppers.size === 0 ? null : { step: (committed, budget, _needs, request) => this.gpuStep(steppers, committed, budget, request) };
   }
 
-  private gpuStep(steppers: Map<Drafter, GpuStepper>, committed: Int32Array, budget: number): Promise<GpuStepResult | null> {
+  private async gpuStep(steppers: Map<Drafter, GpuStepper>, committed: Int32Array, budget: number, request?: GpuStepRequest): Promise<GpuStepResult | null> {
     const arm = this.choose();
     const stepper = arm.drafter ? steppers.get(arm.drafter) : undefined;
-    if (!stepper) {
-      this.handedBack = arm;
-      return Promise.resolve(null);
-    }
-    return stepper.step(committed, Math.min(arm.budget, budget), { topK: this.needsTopK, allRows: this.observesAllRows, inSubmit: this.inSubmit });
+    const res = stepper ? await stepper.step(committed, Math.min(arm.budget, budget), { topK: this.needsTopK, allRows: this.observesAllRows, inSubmit: this.inSubmit }, request) : null;
+    // the arm drafts on the CPU this step (or cannot sample on the GPU): propose() takes it
+    if (!res) this.handedBack = arm;
+    return res;
   }
 
   /** Picks the arm of this step and starts timing it. */

@@ -92,8 +92,9 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null, ahea
     stats.profiled(profiler.timing);
   }
   await drafter?.begin?.(prompt);
-  // A drafter that runs whole greedy steps on the GPU does so, unless profiled (per-op timing needs passes of their own).
-  const stepper = drafter?.gpuStepper && !profiler && !needsDistribution(sampling) ? await drafter.gpuStepper(model, await walkOf(model)) : null;
+  // A drafter that runs whole steps on the GPU does so, unless profiled (per-op timing needs passes of their own);
+  // a sampled step it cannot take comes back null and is drafted by propose().
+  const stepper = drafter?.gpuStepper && !profiler ? await drafter.gpuStepper(model, await walkOf(model)) : null;
   stats.stepsAhead = ahead?.depth ?? 1;
 
   let committed = Int32Array.from(prompt);
@@ -113,7 +114,7 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null, ahea
     let outcome: StepOutcome;
     let depth: number;
     // null where the drafter (the `auto` controller) chose an arm that drafts on the CPU this step
-    const onGpu = stepper && room > 0 ? await stepper.step(committed, room) : null;
+    const onGpu = stepper && room > 0 ? await stepper.step(committed, room, {}, needsDistribution(sampling) ? { options: sampling, rng } : undefined) : null;
     if (onGpu) {
       // draft, verify, walk and both caches' commits in one submit; the draft's share cannot be timed apart
       ({ tree, ...outcome } = onGpu);

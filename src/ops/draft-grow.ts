@@ -1,6 +1,7 @@
 /**
  * The kernels of a draft tree grown on the GPU (src/draft/gpu-grow.ts): per level the
- * selection (shaders/draft_level_f32.wgsl), then the finished tree written into the target's
+ * selection (shaders/draft_level_f32.wgsl; under sampling the draws of
+ * shaders/draft_sample_f32.wgsl), then the finished tree written into the target's
  * verify inputs and the walk's tree (shaders/draft_tree_u32.wgsl), then after the walk both
  * caches' commit paths (shaders/draft_commit_u32.wgsl). Each is one workgroup.
  */
@@ -31,10 +32,23 @@ export interface DraftGrowBuffers {
   walkResult: GPUBuffer;
   /** (2, 4 + 128) u32 commit paths, target then draft (COMMIT_BYTES). */
   commit: GPUBuffer;
+  /**
+   * The sampled levels' buffers, all the acceptance walk's (src/verify/gpu-walk.ts), absent
+   * where this draft cannot grow sampled trees: AcceptParams uniform (the request's sampling
+   * options), (capacity) u32 committed tokens, (slots, vocab) f32 q of each parent row (the
+   * slot is the row's slot offset), (3, vocab) f32 scratch.
+   */
+  sample?: { params: GPUBuffer; history: GPUBuffer; q: GPUBuffer; scratch: GPUBuffer };
 }
 
-/** Bytes of GrowState (shaders/common/draft_grow.wgsl): 4 + 2 * 128 + 16 + 6 * 128 u32, then 128 vec4. */
-export const GROW_STATE_BYTES = (4 + 2 * 128 + 16 + 6 * 128) * 4 + 128 * 16;
+/** Byte offset of GrowState.draws (shaders/common/draft_grow.wgsl): 4 + 2 * 128 + 16 + 6 * 128 u32, then 128 vec4. */
+export const GROW_DRAWS_OFFSET = (4 + 2 * 128 + 16 + 6 * 128) * 4 + 128 * 16;
+/** Byte offset of GrowState.uniforms (GROW_UNIFORMS u32). */
+export const GROW_UNIFORMS_OFFSET = GROW_DRAWS_OFFSET + 4;
+/** Uniforms a step may take ahead: the sampled levels' (at most one per node) and the walk's (one per row). */
+export const GROW_UNIFORMS = 256;
+/** Bytes of GrowState, rounded up to its 16-byte alignment (the vec4 masks). */
+export const GROW_STATE_BYTES = Math.ceil((GROW_UNIFORMS_OFFSET + GROW_UNIFORMS * 4) / 16) * 16;
 /** Bytes of the state's head the CPU reads back: kept, count, frontierCount, level, tree tokens, tree parents. */
 export const GROW_TREE_BYTES = (4 + 2 * 128) * 4;
 /** Bytes of one cache's commit section: Compact { prefix, count, 0, 0 }, then 128 path words. */
@@ -44,14 +58,20 @@ export class DraftGrowOps {
   private readonly level: GPUComputePipeline;
   private readonly tree: GPUComputePipeline;
   private readonly commit: GPUComputePipeline;
+  private readonly device: GPUDevice;
+  private readonly sample: GPUComputePipeline | null = null;
+  private sampleBind: GPUBindGroup | null = null;
+  /** The q buffer sampleBind binds. */
+  private sampleQ: GPUBuffer | null = null;
   private readonly levelBind: GPUBindGroup;
   private readonly treeBind: GPUBindGroup;
   private readonly commitBind: GPUBindGroup;
 
   /** k: the draft's top-k width; outVocab: its logits row width. */
-  constructor(pipelines: PipelineCache, label: string, b: DraftGrowBuffers, k: number, outVocab: number) {
+  constructor(pipelines: PipelineCache, private readonly label: string, private readonly b: DraftGrowBuffers, k: number, outVocab: number) {
     if (b.state.size < GROW_STATE_BYTES || b.commit.size < 2 * COMMIT_SECTION_BYTES) throw new OpShapeError(`${label}: state ${b.state.size} or commit ${b.commit.size} bytes too small`);
     const device = pipelines.device;
+    this.device = device;
     this.level = pipelines.get('draft_level_f32', { WG: LEVEL_WG, K: k, V: outVocab });
     this.tree = pipelines.get('draft_tree_u32');
     this.commit = pipelines.get('draft_commit_u32');
@@ -60,6 +80,29 @@ export class DraftGrowOps {
     this.levelBind = bindBuffers(device, `${label}.levelBind`, this.level, [b.params, b.draftLogits, b.draftTopKIds, b.draftTopKValues, b.kept, b.state, d.tokens, d.positions, d.mask]);
     this.treeBind = bindBuffers(device, `${label}.treeBind`, this.tree, [b.params, b.state, t.tokens, t.positions, t.mask, b.walkTree]);
     this.commitBind = bindBuffers(device, `${label}.commitBind`, this.commit, [b.params, b.state, b.walkResult, b.commit]);
+    if (b.sample) {
+      if (b.sample.scratch.size < 12 * outVocab) throw new OpShapeError(`${label}: scratch ${b.sample.scratch.size} bytes, expected (3, ${outVocab}) f32`);
+      this.sample = pipelines.get('draft_sample_f32', { WG: LEVEL_WG, VOCAB: outVocab });
+      this.sampleBind = this.bindSample(b.sample.q);
+    }
+  }
+
+  /**
+   * One sampled level's draws after its draft pass, its q written into `q` (the walk's q
+   * buffer, which the walk replaces when it grows: bound again when it changed).
+   */
+  encodeSampleLevel(pass: GPUComputePassEncoder, q: GPUBuffer): void {
+    const s = this.b.sample;
+    if (!this.sample || !s) throw new OpShapeError(`${this.label}: built without the sampled level's buffers`);
+    if (this.sampleQ !== q) this.sampleBind = this.bindSample(q);
+    this.dispatch(pass, this.sample, this.sampleBind!);
+  }
+
+  private bindSample(q: GPUBuffer): GPUBindGroup {
+    const s = this.b.sample!;
+    this.sampleQ = q;
+    const d = this.b.draftInputs;
+    return bindBuffers(this.device, `${this.label}.sampleBind`, this.sample!, [this.b.params, s.params, this.b.draftLogits, s.history, this.b.state, d.tokens, d.positions, d.mask, q, s.scratch]);
   }
 
   /** One level's selection after its draft pass. */

@@ -17,7 +17,9 @@ export type DraftProbabilities =
   | { kind: 'deterministic' }
   /**
    * Children of row r were sampled from q[r] (a distribution over the vocabulary; null for
-   * rows without children), with or without replacement, in node order.
+   * rows without children), with or without replacement, in node order. Empty in the tree
+   * a step grown on the GPU reports (src/draft/gpu-grow.ts): q stayed on the GPU, where its
+   * acceptance walk read it.
    */
   | { kind: 'sampled'; withReplacement: boolean; q: (Float32Array | null)[] };
 

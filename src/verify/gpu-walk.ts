@@ -135,9 +135,45 @@ export class GpuAcceptWalk {
     return { words: resultWords(rows, depth, allRows, this.src.k), parse: (out) => this.parse(out, rows, depth, allRows, null) };
   }
 
-  /** The tree (4, MAX_ROWS) u32 and result buffers, for kernels that write the tree or read the result on the GPU. */
-  gpuBuffers(): { tree: GPUBuffer; result: GPUBuffer } {
-    return { tree: this.tree, result: this.result };
+  /**
+   * The sampling walk over a tree that kernels wrote into this walk's buffers (a sampled draft
+   * grown on the GPU, src/draft/gpu-grow.ts: tokens, parent rows, q slots and the uniforms in
+   * the tree buffer, each parent row's q in reserveQ()'s buffer), recorded into `encoder` after
+   * the pass of `rows` rows. `draft`: how the children were drawn (0 deterministic, 2 sampled
+   * without replacement). Writes the parameters and the penalty's history (`committed`, the
+   * root included), which the draft's sampled levels read too, so call it before they run. The
+   * result's word 2 is the uniforms the walk used; the caller consumes them from its Rng.
+   */
+  encodeSampleOnGpuTree(encoder: GPUCommandEncoder, rows: number, depth: number, sampling: SamplingOptions, committed: Int32Array, allRows: boolean, draft: 0 | 2): { words: number; parse(out: Int32Array): GpuWalkResult } {
+    if (!Number.isInteger(rows) || rows < 1 || rows > this.src.maxRows) throw new TreeError(`GpuAcceptWalk: ${rows} rows, expected 1..${this.src.maxRows}`);
+    this.writeSampling(sampling, committed, rows, depth, allRows, draft);
+    const pass = this.src.counter.beginPass(encoder, { label: 'acceptWalk.pass' });
+    this.sampleOp.encode(pass);
+    pass.end();
+    return { words: resultWords(rows, depth, allRows, this.src.k), parse: (out) => this.parse(out, rows, depth, allRows, null) };
+  }
+
+  /**
+   * The buffers kernels on the GPU write the walk's inputs into or read its result from: the
+   * tree (4, MAX_ROWS) u32, the result, the AcceptParams uniform, the history (capacity) u32 and
+   * the sampling scratch (3, vocab) f32.
+   */
+  gpuBuffers(): { tree: GPUBuffer; result: GPUBuffer; params: GPUBuffer; history: GPUBuffer; scratch: GPUBuffer } {
+    return { tree: this.tree, result: this.result, params: this.params, history: this.history, scratch: this.scratch };
+  }
+
+  /**
+   * The (slots, vocab) f32 q buffer with room for at least `slots` rows' distributions. It is
+   * replaced when a tree needs more slots than it has (kernels binding it check its identity).
+   */
+  reserveQ(slots: number): GPUBuffer {
+    if (slots > this.qSlots) {
+      this.qSlots = Math.min(this.src.maxRows, Math.max(slots, 2 * this.qSlots));
+      this.q.destroy();
+      this.q = createStorage(this.src.device, 'acceptWalk.q', this.qSlots * this.src.vocab * 4);
+      this.sampleOp.setQ(this.q);
+    }
+    return this.q;
   }
 
   /** Greedy walk over the last pass (rows = layout.rows), submitted on its own. */
@@ -164,19 +200,12 @@ export class GpuAcceptWalk {
 
   /** The sampling walk over the pass about to be recorded (see sample()). */
   prepareSample(tree: DraftTree, layout: TreeLayout, sampling: SamplingOptions, committed: Int32Array, rng: Rng, allRows: boolean): PendingWalk {
-    validateSampling(sampling);
     const depth = this.writeTree(tree, layout);
     const draft = tree.draft.kind === 'deterministic' ? 0 : tree.draft.withReplacement ? 1 : 2;
     if (tree.draft.kind === 'sampled') this.writeQ(tree.draft.q, layout);
-    let history = 0;
-    if (sampling.repetitionPenalty !== 1) {
-      if (committed.length > this.src.historyCapacity) throw new VerifyError(`GpuAcceptWalk: ${committed.length} committed tokens exceed the history capacity ${this.src.historyCapacity}`);
-      writeStorage(this.src.device, this.history, committed);
-      history = committed.length;
-    }
     rng.peekU32(layout.rows, this.treeData.subarray(3 * MAX_ROWS, 3 * MAX_ROWS + layout.rows));
     this.src.device.queue.writeBuffer(this.tree, 0, this.treeData);
-    this.writeParams(layout.rows, depth, allRows, draft, history, sampling);
+    this.writeSampling(sampling, committed, layout.rows, depth, allRows, draft);
     return this.pending((pass) => this.sampleOp.encode(pass), layout.rows, depth, allRows, rng);
   }
 
@@ -218,12 +247,7 @@ export class GpuAcceptWalk {
     const vocab = this.src.vocab;
     const parents: number[] = [];
     for (let r = 0; r < layout.rows; r++) if (layout.children[r].length > 0) parents.push(r);
-    if (parents.length > this.qSlots) {
-      this.qSlots = Math.min(this.src.maxRows, Math.max(parents.length, 2 * this.qSlots));
-      this.q.destroy();
-      this.q = createStorage(this.src.device, 'acceptWalk.q', this.qSlots * vocab * 4);
-      this.sampleOp.setQ(this.q);
-    }
+    this.reserveQ(parents.length);
     parents.forEach((r, slot) => {
       const row = q[r];
       if (!row) throw new TreeError(`draft.q[${r}] is null but row ${r} has children, expected its draft distribution`);
@@ -231,6 +255,18 @@ export class GpuAcceptWalk {
       this.treeData[2 * MAX_ROWS + r] = slot;
       writeStorage(this.src.device, this.q, row, slot * vocab * 4);
     });
+  }
+
+  /** The sampling walk's parameters and the repetition penalty's history. */
+  private writeSampling(sampling: SamplingOptions, committed: Int32Array, rows: number, depth: number, allRows: boolean, draft: number): void {
+    validateSampling(sampling);
+    let history = 0;
+    if (sampling.repetitionPenalty !== 1) {
+      if (committed.length > this.src.historyCapacity) throw new VerifyError(`GpuAcceptWalk: ${committed.length} committed tokens exceed the history capacity ${this.src.historyCapacity}`);
+      writeStorage(this.src.device, this.history, committed);
+      history = committed.length;
+    }
+    this.writeParams(rows, depth, allRows, draft, history, sampling);
   }
 
   private writeParams(rows: number, depth: number, allRows: boolean, draft: number, history: number, s: SamplingOptions): void {
