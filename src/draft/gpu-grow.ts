@@ -6,7 +6,8 @@
  * level's inputs in place; the finished tree (EAGLE-2's reranking, shaders/draft_tree_u32.wgsl)
  * is written straight into the target's verify inputs and the acceptance walk's tree; after
  * the walk a kernel writes both caches' commit paths (shaders/draft_commit_u32.wgsl) and both
- * compactions run. The CPU reads back the walk's result and the tree's tokens and parents.
+ * compactions run. The CPU reads back the walk's result, the tree's tokens and parents and, for
+ * a sampled tree, how many uniforms its levels used.
  *
  * Counts (src/gpu/counter.ts): the draft passes, the selection, tree and commit kernels and the
  * draft cache's compaction are the draft's work; the verify pass, the walk, the target cache's
@@ -158,14 +159,13 @@ export class GpuTreeGrower implements GpuStepper {
       this.writeInputs(committed[n - 1], n - 1, budget, targetRows, levels);
       // the levels use at most one uniform per node, the walk one per row
       if (walkSamples) this.writeUniforms(request!.rng.peekU32((sampledTree ? targetRows - 1 : 0) + targetRows, this.drawData.subarray(1)));
-      // the sampling walk's parameters and history, which the sampled levels read too
-      const walk = walkSamples
-        ? (encodeWalk: GPUCommandEncoder) => this.walk.encodeSampleOnGpuTree(encodeWalk, targetRows, levels, options!, committed, needs.allRows === true, sampledTree ? 2 : 0)
-        : (encodeWalk: GPUCommandEncoder) => this.walk.encodeGreedyOnGpuTree(encodeWalk, targetRows, levels, needs.allRows === true);
       this.encodeLevels(encoder, levels, sampledTree ? this.walk.reserveQ(this.qSlots) : null);
       // a greedy walk reads only the argmax unless another observer reads the top-k; the sampling walk reads column 0 (its guard)
       this.target.encodePass(encoder, targetRows, { buffer: this.steps, offset: this.depth.maxDepth * 16 }, { topK: needs.topK === true || walkSamples });
-      const walked = walk(encoder);
+      // the sampling walk writes its parameters and history before the submit: the sampled levels read them too
+      const walked = walkSamples
+        ? this.walk.encodeSampleOnGpuTree(encoder, targetRows, levels, options!, committed, needs.allRows === true, sampledTree ? 2 : 0)
+        : this.walk.encodeGreedyOnGpuTree(encoder, targetRows, levels, needs.allRows === true);
       const tail = needs.inSubmit?.record(encoder, this.walk.gpuBuffers().result) ?? [];
       const tailWords = tail.reduce((s, p) => s + p.bytes / 4, 0);
       const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.commitPass' });

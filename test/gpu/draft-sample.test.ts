@@ -1,0 +1,263 @@
+/**
+ * Sampled draft trees grown on the GPU (src/draft/gpu-grow.ts, shaders/draft_sample_f32.wgsl):
+ *  - the level kernel against its CPU oracle (sampleLevel in src/draft/tree-select.ts, the rule
+ *    ModelDrafter.propose() samples by) on seeded logits, with the same uniforms: every level's
+ *    nodes (tokens drawn, parents, depths), each parent row's q in the walk's q buffer, the
+ *    uniforms used and the next pass's inputs; then the finished tree's q slots and the walk's
+ *    uniforms (those after the levels') in the walk's tree. Cases cover temperature alone; top-k,
+ *    top-p and the repetition penalty over the committed tokens and each node's path; and a q
+ *    with less support than the children allotted (draws stop without using a uniform).
+ *  - engine level: the first two tokens of sampled `draft` generations, every step grown on the
+ *    GPU (no draft readback), follow the target's exact distribution (chi-square); the same
+ *    steps walked as if drawn WITH replacement (q not renormalised without rejected children)
+ *    fail that test; greedy with a repetition penalty (the greedy tree, the sampling walk) gives
+ *    `ar`'s tokens.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStorage, createUniform } from '../../src/gpu/buffers';
+import { COMMIT_SECTION_BYTES, DraftGrowOps, GROW_DRAWS_OFFSET, GROW_STATE_BYTES, GROW_UNIFORMS, GROW_UNIFORMS_OFFSET } from '../../src/ops/draft-grow';
+import { sampleLevel, type GrowNode } from '../../src/draft/tree-select';
+import { sampleFrom, targetProbs, type SamplingOptions } from '../../src/verify/sampler';
+import type { Rng } from '../../src/verify/rng';
+import { Engine } from '../../src/engine/engine';
+import { DraftModel } from '../../src/draft/draft-model';
+import type { ModelDrafter } from '../../src/draft/model-drafter';
+import { GpuTreeGrower } from '../../src/draft/gpu-grow';
+import type { GpuAcceptWalk } from '../../src/verify/gpu-walk';
+import { acquireDevice } from '../../src/gpu/device';
+import { makeFixture, type FixtureShape } from '../../src/model/fixture';
+import { MemorySource } from '../../src/model/source';
+import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
+import { exactFirstTwo, firstTwoPValue, type FirstTwo } from './first-two';
+import { describeIn } from './runtime';
+import { readF32, readU32, rng, testGpu } from './util';
+
+const V = 40;
+const K = 8;
+const W = 3;
+const MAX_DEPTH = 4;
+const PREFIX = 9;
+const ROOT = 5;
+const NONE = 0xffffffff;
+/** Committed tokens, the root last (the repetition penalty's history). */
+const COMMITTED = Int32Array.of(3, 7, 11, 7, ROOT);
+/** Word offsets of GrowState's fields (shaders/common/draft_grow.wgsl). */
+const S = { token: 404, parent: 532, depth: 660, logp: 788, slot: 916, draws: GROW_DRAWS_OFFSET / 4 };
+/** q slots: the root's and those of every node that runs in a pass. */
+const Q_SLOTS = 1 + W * (MAX_DEPTH - 1);
+
+function bits(...js: number[]): number[] {
+  const m = [0, 0, 0, 0];
+  for (const j of js) m[j >> 5] |= 1 << (j & 31);
+  return m.map((x) => x >>> 0);
+}
+
+/** AcceptParams (shaders/common/accept_params.wgsl) of a request with `s`. */
+function acceptParams(s: SamplingOptions): ArrayBuffer {
+  const buf = new ArrayBuffer(48);
+  new Uint32Array(buf).set([1 + W * MAX_DEPTH, MAX_DEPTH, 0, 2, s.repetitionPenalty !== 1 ? COMMITTED.length : 0, s.topK]);
+  new Float32Array(buf).set([s.temperature, s.topP, s.repetitionPenalty], 6);
+  return buf;
+}
+
+function growBuffers(device: GPUDevice) {
+  const storage = (label: string, bytes: number) => createStorage(device, `test.${label}`, bytes);
+  return {
+    params: createUniform(device, 'test.params', 32), state: storage('state', GROW_STATE_BYTES),
+    draftLogits: storage('logits', W * V * 4), draftTopKIds: storage('ids', W * K * 4), draftTopKValues: storage('values', W * K * 4), kept: storage('kept', 4),
+    draftInputs: { tokens: storage('dTokens', 512), positions: storage('dPositions', 512), mask: storage('dMask', 2048) },
+    targetInputs: { tokens: storage('tTokens', 512), positions: storage('tPositions', 512), mask: storage('tMask', 2048) },
+    walkTree: storage('walkTree', 4 * 128 * 4), walkResult: storage('walkResult', 512), commit: storage('commit', 2 * COMMIT_SECTION_BYTES),
+    sample: { params: createUniform(device, 'test.walkParams', 48), history: storage('history', 64 * 4), q: storage('q', Q_SLOTS * V * 4), scratch: storage('scratch', 3 * V * 4) },
+  };
+}
+
+function runOne(device: GPUDevice, encode: (pass: GPUComputePassEncoder) => void): void {
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  encode(pass);
+  pass.end();
+  device.queue.submit([enc.finish()]);
+}
+
+/** The committed tokens followed by the tokens of node f's path (ModelDrafter's history of row f + 1). */
+function pathHistory(nodes: GrowNode[], f: number): Int32Array {
+  const path: number[] = [];
+  for (let u = f; u >= 0; u = nodes[u].parent) path.unshift(nodes[u].token);
+  return Int32Array.from([...COMMITTED, ...path]);
+}
+
+const cases: { name: string; budget: number; sampling: SamplingOptions }[] = [
+  { name: 'temperature 0.9', budget: 7, sampling: { temperature: 0.9, topK: 0, topP: 1, repetitionPenalty: 1 } },
+  { name: 'top-k 6, top-p 0.85, repetition penalty 1.5', budget: 10, sampling: { temperature: 1.2, topK: 6, topP: 0.85, repetitionPenalty: 1.5 } },
+  { name: 'top-k 2: the root\'s q has less support than its 3 children', budget: 12, sampling: { temperature: 1, topK: 2, topP: 1, repetitionPenalty: 1 } },
+];
+
+describe('sampled draft level kernel', () => {
+  for (const { name, budget, sampling } of cases) {
+    it(`draws the CPU rule's children, q and uniforms from the same uniforms (${name}, budget ${budget})`, async () => {
+      const gpu = await testGpu();
+      const { device } = gpu;
+      const b = growBuffers(device);
+      const ops = new DraftGrowOps(gpu.pipelines, 'test.sample', b, K, V);
+      await gpu.pipelines.checkCompilation();
+      const targetRows = 1 + Math.min(budget, W * MAX_DEPTH);
+      const r = rng(budget);
+      const uniforms = Uint32Array.from({ length: GROW_UNIFORMS }, () => Math.floor(r() * 2 ** 32) >>> 0);
+      device.queue.writeBuffer(b.params, 0, new Uint32Array([W, budget, MAX_DEPTH, PREFIX, ROOT, targetRows, 0, 0]));
+      device.queue.writeBuffer(b.sample.params, 0, acceptParams(sampling));
+      device.queue.writeBuffer(b.sample.history, 0, Uint32Array.from(COMMITTED));
+      device.queue.writeBuffer(b.state, 0, new Uint32Array([0, 0, 1, 1]));
+      device.queue.writeBuffer(b.state, 260 * 4, new Uint32Array([NONE]));
+      device.queue.writeBuffer(b.state, GROW_DRAWS_OFFSET, new Uint32Array([0]));
+      device.queue.writeBuffer(b.state, GROW_UNIFORMS_OFFSET, uniforms);
+
+      let used = 0;
+      // the kernel's uniform: the top 24 bits of the raw draw
+      const draw = (left: Float32Array) => sampleFrom(left, { next: () => (uniforms[used++] >>> 8) / 2 ** 24 } as Rng);
+      const nodes: GrowNode[] = [];
+      const slot: number[] = [];
+      const maskOf = (i: number): number[] => (i < 0 ? [0] : [...maskOf(nodes[i].parent), slot[i]]);
+      let frontier = [-1];
+      let short = false;
+      for (let level = 1; level <= MAX_DEPTH; level++) {
+        const logits = Float32Array.from({ length: W * V }, () => r() * 6 - 3);
+        device.queue.writeBuffer(b.draftLogits, 0, logits);
+        runOne(device, (p) => ops.encodeSampleLevel(p, b.sample.q));
+        const q: (Float32Array | null)[] = [];
+        const before = nodes.length;
+        if (frontier.length > 0 && nodes.length < budget) {
+          const qOf = (i: number, f: number) => targetProbs(logits.slice(i * V, (i + 1) * V), sampling, pathHistory(nodes, f));
+          frontier = sampleLevel(nodes, frontier, Math.min(W, budget - nodes.length), qOf, draw, q);
+        } else frontier = [];
+        frontier.forEach((i, a) => (slot[i] = 1 + W * (level - 1) + a));
+        if (level === 1) short ||= nodes.length < Math.min(W, budget);
+
+        const st = await readU32(device, b.state, S.draws + 1);
+        expect({ level, count: st[1], frontier: st[2], draws: st[S.draws] }).toEqual({ level, count: nodes.length, frontier: frontier.length, draws: used });
+        const got = Array.from({ length: nodes.length }, (_, i) => [st[S.token + i], st[S.parent + i] | 0, st[S.depth + i]]);
+        expect({ level, nodes: got }).toEqual({ level, nodes: nodes.map((x) => [x.token, x.parent, x.depth]) });
+        const logp = new Float32Array(st.buffer, S.logp * 4, nodes.length);
+        nodes.slice(before).forEach((x, j) => expect(logp[before + j]).toBeCloseTo(x.logp, 4));
+        // each parent row's q, in the slot the walk reads it from
+        for (const [row, qRow] of q.entries()) {
+          if (!qRow) continue;
+          const gq = await readF32(device, b.sample.q, V, (row === 0 ? 0 : slot[row - 1]) * V);
+          for (let j = 0; j < V; j++) expect(Math.abs(gq[j] - qRow[j]), `level ${level} row ${row} q[${j}]`).toBeLessThan(2e-6);
+        }
+        const next = await Promise.all([readU32(device, b.draftInputs.tokens, W), readU32(device, b.draftInputs.positions, W), readU32(device, b.draftInputs.mask, 4 * W)]);
+        const want = [[], [], []] as number[][];
+        for (let row = 0; row < W; row++) {
+          const i = frontier[row];
+          want[0].push(i === undefined ? 0 : nodes[i].token);
+          want[1].push(PREFIX + (i === undefined ? 0 : level));
+          want[2].push(...(i === undefined ? bits(1 + W * (level - 1) + row) : bits(...maskOf(i))));
+        }
+        expect({ level, next: next.map((x) => Array.from(x)) }).toEqual({ level, next: want });
+      }
+      expect(nodes.length).toBeGreaterThan(0);
+      if (sampling.topK === 2) expect(short).toBe(true); // the root got fewer children than allotted
+
+      // the finished tree: every node kept, each row's q slot, the walk's uniforms after the levels'
+      runOne(device, (p) => ops.encodeTree(p));
+      const walkTree = await readU32(device, b.walkTree, 512);
+      expect(Array.from(walkTree.subarray(0, nodes.length))).toEqual(nodes.map((x) => x.token));
+      expect(Array.from(walkTree.subarray(128, 128 + nodes.length))).toEqual(nodes.map((x) => x.parent + 1));
+      expect(Array.from(walkTree.subarray(256, 256 + 1 + nodes.length))).toEqual([0, ...nodes.map((_, i) => slot[i])]);
+      expect(Array.from(walkTree.subarray(384, 384 + targetRows))).toEqual(Array.from(uniforms.subarray(used, used + targetRows)));
+      for (const buf of [b.params, b.state, b.draftLogits, b.draftTopKIds, b.draftTopKValues, b.kept, b.walkTree, b.walkResult, b.commit, ...Object.values(b.draftInputs), ...Object.values(b.targetInputs), ...Object.values(b.sample)]) buf.destroy();
+    });
+  }
+});
+
+const target: FixtureShape = { modelType: 'llama', vocabSize: 384, hiddenSize: 64, intermediateSize: 136, numLayers: 2, numHeads: 4, numKvHeads: 2, dtype: 'f32' };
+
+function fixtureFiles(shape: FixtureShape, seed: number): Promise<ModelFiles> {
+  return loadModelFiles(new MemorySource(makeFixture(shape, seed)));
+}
+
+/**
+ * A draft that overlaps the target: the target's own weights with its final RMSNorm weight times
+ * 8, so its logits are the target's times 8 and q is the target's distribution sharpened over the
+ * same top-k support. Rejections then leave residual mass on the later children's tokens, where
+ * drawing without replacement matters (a random draft's top-k barely meets the target's: nearly
+ * every step would end in the bonus drawn from p itself, whatever the walk did with q).
+ */
+function sharpened(files: ModelFiles): ModelFiles {
+  const norm = files.tensors.get('model.norm.weight')!;
+  expect(norm.dtype).toBe('F32');
+  const g = new Float32Array(norm.data.slice().buffer).map((x) => 8 * x);
+  return { ...files, tensors: new Map([...files.tensors, [norm.name, { ...norm, data: new Uint8Array(g.buffer) }]]) };
+}
+
+/** The walk, told that the children were drawn WITH replacement: q is not renormalised without a rejected child. */
+function withReplacementWalk(walk: GpuAcceptWalk): GpuAcceptWalk {
+  return new Proxy(walk, {
+    get(t, key) {
+      if (key === 'encodeSampleOnGpuTree') {
+        return (...a: Parameters<GpuAcceptWalk['encodeSampleOnGpuTree']>) => t.encodeSampleOnGpuTree(a[0], a[1], a[2], a[3], a[4], a[5], 1 as 2);
+      }
+      const v = Reflect.get(t, key, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  });
+}
+
+// In one gpu project (./runtime.ts); draft-model.test.ts runs its engine-level test in the other.
+describeIn('node')('sampled draft steps grown on the GPU: distribution (engine level)', () => {
+  // a high temperature spreads p over its top 3, so the mass a biased walk moves is large
+  const sampling = { temperature: 2, topK: 3, topP: 1, repetitionPenalty: 1 };
+  const trials = 400;
+  let engine: Engine;
+  let draftModel: DraftModel;
+  let prompt: Int32Array;
+  let exact: FirstTwo;
+  // maxTokens 4 leaves room for 3 nodes in the first step: the root's 3 children drawn without replacement
+  const opts = { maxTokens: 4, strategy: 'draft', treeBudget: 6, ...sampling };
+
+  beforeAll(async () => {
+    const files = await fixtureFiles(target, 11);
+    const { device } = await acquireDevice();
+    draftModel = await DraftModel.load(device, sharpened(files), { maxContext: 64, weightDtype: 'f32' });
+    engine = await Engine.load(files, { maxContext: 64, weightDtype: 'f32', draft: draftModel });
+    prompt = engine.encodePrompt('Once upon a', { chat: false, addSpecialTokens: true });
+    exact = exactFirstTwo(files, prompt, sampling, engine.kvDtype);
+  });
+  afterAll(() => { engine?.destroy(); draftModel?.destroy(); });
+
+  it('the first two tokens follow the target distribution, every step one submit and one readback with no draft readback', async () => {
+    let drafted = 0;
+    const pValue = await firstTwoPValue(engine, prompt, exact, trials, opts, (s) => {
+      drafted += s.steps[0].treeSize;
+      expect(s.gpu!.draftReadbacks).toBe(0); // no level read logits back: every step grew on the GPU
+      expect(s.gpu!.readbacks).toBe(s.steps.length);
+      expect(s.gpu!.submits).toBeLessThanOrEqual(2 * s.steps.length);
+    });
+    expect(drafted).toBe(3 * trials); // three siblings in every first step
+    expect(pValue).toBeGreaterThan(1e-4);
+  }, 600_000);
+
+  it('greedy with a repetition penalty: the greedy tree grown on the GPU, walked by the sampling walk (q one-hot), gives ar\'s tokens', async () => {
+    const penalised = { maxTokens: 12, temperature: 0, repetitionPenalty: 1.3, seed: 0 };
+    const ar = await engine.generateText(prompt, { ...penalised, strategy: 'ar' });
+    const spec = await engine.generateText(prompt, { ...penalised, strategy: 'draft', treeBudget: 6 });
+    expect(spec.tokens).toEqual(ar.tokens);
+    expect(spec.stats.gpu!.draftReadbacks).toBe(0);
+    expect(spec.stats.steps.some((x) => x.treeSize > 0)).toBe(true);
+  });
+
+  it('fails when the walk treats the draws as made with replacement (the biased variant)', async () => {
+    const d = (await engine.drafter('draft')) as ModelDrafter;
+    const broken = new WeakMap<object, Promise<GpuTreeGrower>>();
+    d.gpuStepper = (t, walk) => {
+      if (!broken.has(t)) broken.set(t, GpuTreeGrower.create(d.draft, t, withReplacementWalk(walk), d.width, d.depth));
+      return broken.get(t)!;
+    };
+    try {
+      const pValue = await firstTwoPValue(engine, prompt, exact, trials, opts, (s) => expect(s.gpu!.draftReadbacks).toBe(0));
+      expect(pValue).toBeLessThan(1e-4);
+    } finally {
+      delete (d as Partial<ModelDrafter>).gpuStepper; // the prototype's again
+    }
+  }, 600_000);
+});
