@@ -10,8 +10,8 @@
  *  - engine level: the first two tokens of sampled `draft` generations, every step grown on the
  *    GPU (no draft readback), follow the target's exact distribution (chi-square); the same
  *    steps walked as if drawn WITH replacement (q not renormalised without rejected children)
- *    fail that test; greedy with a repetition penalty (the greedy tree, the sampling walk) gives
- *    `ar`'s tokens.
+ *    fail that test; a seed reproduces a sampled generation; greedy with a repetition penalty
+ *    (the greedy tree, the sampling walk) gives `ar`'s tokens.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, createUniform } from '../../src/gpu/buffers';
@@ -236,6 +236,16 @@ describeIn('node')('sampled draft steps grown on the GPU: distribution (engine l
     expect(drafted).toBe(3 * trials); // three siblings in every first step
     expect(pValue).toBeGreaterThan(1e-4);
   }, 600_000);
+
+  it('a seed reproduces a sampled draft generation grown on the GPU; auto runs its draft arm there under sampling too', async () => {
+    const o = { maxTokens: 12, strategy: 'draft', treeBudget: 6, temperature: 0.9, topP: 0.9, repetitionPenalty: 1.2 };
+    const [a, b, c] = [await engine.generateText(prompt, { ...o, seed: 5 }), await engine.generateText(prompt, { ...o, seed: 5 }), await engine.generateText(prompt, { ...o, seed: 6 })];
+    expect(b.tokens).toEqual(a.tokens);
+    expect(c.tokens).not.toEqual(a.tokens);
+    expect(a.stats.gpu!.draftReadbacks).toBe(0);
+    const auto = await engine.generateText(prompt, { ...o, strategy: 'auto:draft,lookup', seed: 5 });
+    expect(auto.tokens).toHaveLength(12);
+  });
 
   it('greedy with a repetition penalty: the greedy tree grown on the GPU, walked by the sampling walk (q one-hot), gives ar\'s tokens', async () => {
     const penalised = { maxTokens: 12, temperature: 0, repetitionPenalty: 1.3, seed: 0 };
