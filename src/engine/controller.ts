@@ -40,11 +40,11 @@
  * with 'time' (software adapters, where a pass costs its arithmetic, not its dispatches), an
  * arm costs its measured EMA ms.
  *
- * Steps on the GPU (DESIGN section 8). Where a member runs whole greedy steps on the GPU (the
- * draft model, src/draft/gpu-grow.ts), the controller's gpuStepper picks the arm first: that
- * member's arm runs its GPU step (one submit, one readback), any other arm is handed back to the
- * decode loop (step() gives null), which drafts it with propose() - the arm already picked - and
- * verifies. Either way the step is priced and observed the same way, and the GPU step computes
+ * Steps on the GPU (DESIGN section 8). Where a member runs whole steps on the GPU, greedy or
+ * sampled (the draft model, src/draft/gpu-grow.ts), the controller's gpuStepper picks the arm
+ * first: that member's arm runs its GPU step (one submit, one readback), any other arm, or a
+ * sampled step that member cannot take, is handed back to the decode loop (step() gives null),
+ * which drafts it with propose() - the arm already picked - and verifies. Either way the step is priced and observed the same way, and the GPU step computes
  * what the other members observe (the whole top-k, every row, Hydra's drafting in the submit).
  * The draft model's cache stays right across arm switches: every step, on either path, first
  * syncs it to the committed tokens (DraftModel.sync).
@@ -140,7 +140,7 @@ export class Controller implements Drafter {
     return arm.drafter ? arm.drafter.propose(ctx, Math.min(arm.budget, budget)) : emptyTree();
   }
 
-  /** Greedy steps on the GPU for the members that run them (see the header); null where none does. */
+  /** Steps on the GPU for the members that run them (see the header); null where none does. */
   async gpuStepper(target: GpuModel, walk: GpuAcceptWalk): Promise<GpuStepper | null> {
     const steppers = new Map<Drafter, GpuStepper>();
     for (const d of this.drafters) {
