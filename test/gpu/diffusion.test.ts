@@ -99,7 +99,9 @@ describe('diffusion on the shipped target with its trained drafter', () => {
     const plain = await engine.generateText(prompt, { maxTokens: 8, strategy: 'ar' });
     const spec = await engine.generateText(prompt, { maxTokens: 8, strategy: 'diffusion', treeBudget: 8 });
     expect(spec.tokens).toEqual(plain.tokens);
-    expect(spec.stats.tau).toBeGreaterThan(1.2);
+    // the drafter trained on the target's continuations drafts the whole 6-token block right here
+    // (tau 4: 6 accepted, then the last token); the first drafter (16k generated tokens) gave 2.67
+    expect(spec.stats.tau).toBeGreaterThan(3);
   });
 });
 
