@@ -8,9 +8,9 @@
  * accepted), and both caches' commit paths for an accepted path.
  */
 import { describe, expect, it } from 'vitest';
-import { createStorage, createUniform } from '../../src/gpu/buffers';
-import { COMMIT_SECTION_BYTES, DraftGrowOps, GROW_STATE_BYTES } from '../../src/ops/draft-grow';
+import { DraftGrowOps } from '../../src/ops/draft-grow';
 import { greedyLevel, rerank, topIndices, type GrowNode } from '../../src/draft/tree-select';
+import { bits, destroyGrowBuffers, growBuffers, NONE, runOne, STATE_WORDS as S } from './grow-kernels';
 import { readU32, rng, testGpu } from './util';
 
 const V = 50;
@@ -19,16 +19,6 @@ const W = 3;
 const MAX_DEPTH = 5;
 const PREFIX = 11;
 const ROOT = 5;
-const NONE = 0xffffffff;
-/** Word offsets of GrowState's fields (shaders/common/draft_grow.wgsl). */
-const S = { treeToken: 4, treeParent: 132, token: 404, parent: 532, depth: 660, logp: 788 };
-
-function bits(...js: number[]): number[] {
-  const m = [0, 0, 0, 0];
-  for (const j of js) m[j >> 5] |= 1 << (j & 31);
-  return m.map((x) => x >>> 0);
-}
-
 /** (W, V) logits in quarters over [-3, 3]; row 1 repeats row 0 when `dup`. */
 function levelLogits(seed: number, dup: boolean): Float32Array<ArrayBuffer> {
   const r = rng(seed);
@@ -37,36 +27,12 @@ function levelLogits(seed: number, dup: boolean): Float32Array<ArrayBuffer> {
   return x;
 }
 
-/** The buffers of the kernels, sized for the largest case. */
-function growBuffers(device: GPUDevice) {
-  const storage = (label: string, bytes: number) => createStorage(device, `test.${label}`, bytes);
-  return {
-    params: createUniform(device, 'test.params', 32), state: storage('state', GROW_STATE_BYTES),
-    draftLogits: storage('logits', W * V * 4), draftTopKIds: storage('ids', W * K * 4), draftTopKValues: storage('values', W * K * 4), kept: storage('kept', 4),
-    draftInputs: { tokens: storage('dTokens', 512), positions: storage('dPositions', 512), mask: storage('dMask', 2048) },
-    targetInputs: { tokens: storage('tTokens', 512), positions: storage('tPositions', 512), mask: storage('tMask', 2048) },
-    walkTree: storage('walkTree', 4 * 128 * 4), walkResult: storage('walkResult', 512), commit: storage('commit', 2 * COMMIT_SECTION_BYTES),
-  };
-}
-
-function destroyAll(b: ReturnType<typeof growBuffers>): void {
-  for (const buf of [b.params, b.state, b.draftLogits, b.draftTopKIds, b.draftTopKValues, b.kept, b.walkTree, b.walkResult, b.commit, ...Object.values(b.draftInputs), ...Object.values(b.targetInputs)]) buf.destroy();
-}
-
-function runOne(device: GPUDevice, encode: (pass: GPUComputePassEncoder) => void): void {
-  const enc = device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  encode(pass);
-  pass.end();
-  device.queue.submit([enc.finish()]);
-}
-
 describe('draft tree kernels', () => {
   it('exact ties: a candidate equal to the budget-th best stays out; reranking breaks ties by depth, then growth order', async () => {
     const gpu = await testGpu();
     const { device } = gpu;
     // One logit per row: every child's log-probability equals its parent's exactly (logsumexp = the logit).
-    const b = growBuffers(device);
+    const b = growBuffers(device, V, K, W);
     const ops = new DraftGrowOps(gpu.pipelines, 'test.ties', b, K, 1);
     await gpu.pipelines.checkCompilation();
     for (const budget of [1, 2, 3]) {
@@ -105,7 +71,7 @@ describe('draft tree kernels', () => {
       const got = { m: st[0], tokens: Array.from(st.subarray(S.treeToken, S.treeToken + st[0])), parents: Array.from(st.subarray(S.treeParent, S.treeParent + st[0]), (x) => x | 0) };
       expect({ budget, ...got }).toEqual({ budget, m: kept.length, tokens: kept.map((x) => x.token), parents: kept.map((x) => x.parent) });
     }
-    destroyAll(b);
+    destroyGrowBuffers(b);
   });
 
 
@@ -113,7 +79,7 @@ describe('draft tree kernels', () => {
     it(`grow, rerank and commit as the CPU rule does (budget ${budget})`, async () => {
       const gpu = await testGpu();
       const { device } = gpu;
-      const b = growBuffers(device);
+      const b = growBuffers(device, V, K, W);
       const ops = new DraftGrowOps(gpu.pipelines, 'test.grow', b, K, V);
       await gpu.pipelines.checkCompilation();
       const targetRows = 1 + Math.min(budget, W * MAX_DEPTH);
@@ -188,7 +154,7 @@ describe('draft tree kernels', () => {
       const ran = Math.min(path.length, MAX_DEPTH - 1);
       expect(Array.from(commit.subarray(0, 4 + path.length + 1))).toEqual([PREFIX, path.length + 1, 0, 0, 0, ...path.map((t) => t + 1)]);
       expect(Array.from(commit.subarray(132, 132 + 4 + ran + 1))).toEqual([PREFIX, ran + 1, 0, 0, 0, ...grown.slice(0, ran).map((i) => slot[i])]);
-      destroyAll(b);
+      destroyGrowBuffers(b);
     });
   }
 });

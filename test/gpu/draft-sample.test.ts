@@ -15,7 +15,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, createUniform } from '../../src/gpu/buffers';
-import { COMMIT_SECTION_BYTES, DraftGrowOps, GROW_DRAWS_OFFSET, GROW_STATE_BYTES, GROW_UNIFORMS, GROW_UNIFORMS_OFFSET } from '../../src/ops/draft-grow';
+import { DraftGrowOps, GROW_DRAWS_OFFSET, GROW_UNIFORMS, GROW_UNIFORMS_OFFSET } from '../../src/ops/draft-grow';
 import { sampleLevel, type GrowNode } from '../../src/draft/tree-select';
 import { sampleFrom, targetProbs, type SamplingOptions } from '../../src/verify/sampler';
 import type { Rng } from '../../src/verify/rng';
@@ -30,6 +30,7 @@ import { MemorySource } from '../../src/model/source';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import { exactFirstTwo, firstTwoPValue, type FirstTwo } from './first-two';
 import { describeIn } from './runtime';
+import { bits, destroyGrowBuffers, growBuffers, NONE, runOne, STATE_WORDS as S } from './grow-kernels';
 import { readF32, readU32, rng, testGpu } from './util';
 
 const V = 40;
@@ -38,19 +39,10 @@ const W = 3;
 const MAX_DEPTH = 4;
 const PREFIX = 9;
 const ROOT = 5;
-const NONE = 0xffffffff;
 /** Committed tokens, the root last (the repetition penalty's history). */
 const COMMITTED = Int32Array.of(3, 7, 11, 7, ROOT);
-/** Word offsets of GrowState's fields (shaders/common/draft_grow.wgsl). */
-const S = { token: 404, parent: 532, depth: 660, logp: 788, slot: 916, draws: GROW_DRAWS_OFFSET / 4 };
 /** q slots: the root's and those of every node that runs in a pass. */
 const Q_SLOTS = 1 + W * (MAX_DEPTH - 1);
-
-function bits(...js: number[]): number[] {
-  const m = [0, 0, 0, 0];
-  for (const j of js) m[j >> 5] |= 1 << (j & 31);
-  return m.map((x) => x >>> 0);
-}
 
 /** AcceptParams (shaders/common/accept_params.wgsl) of a request with `s`. */
 function acceptParams(s: SamplingOptions): ArrayBuffer {
@@ -60,24 +52,13 @@ function acceptParams(s: SamplingOptions): ArrayBuffer {
   return buf;
 }
 
-function growBuffers(device: GPUDevice) {
+/** The grow kernels' buffers with the sampling walk's (its q slots, history and scratch). */
+function sampleBuffers(device: GPUDevice) {
   const storage = (label: string, bytes: number) => createStorage(device, `test.${label}`, bytes);
   return {
-    params: createUniform(device, 'test.params', 32), state: storage('state', GROW_STATE_BYTES),
-    draftLogits: storage('logits', W * V * 4), draftTopKIds: storage('ids', W * K * 4), draftTopKValues: storage('values', W * K * 4), kept: storage('kept', 4),
-    draftInputs: { tokens: storage('dTokens', 512), positions: storage('dPositions', 512), mask: storage('dMask', 2048) },
-    targetInputs: { tokens: storage('tTokens', 512), positions: storage('tPositions', 512), mask: storage('tMask', 2048) },
-    walkTree: storage('walkTree', 4 * 128 * 4), walkResult: storage('walkResult', 512), commit: storage('commit', 2 * COMMIT_SECTION_BYTES),
+    ...growBuffers(device, V, K, W),
     sample: { params: createUniform(device, 'test.walkParams', 48), history: storage('history', 64 * 4), q: storage('q', Q_SLOTS * V * 4), scratch: storage('scratch', 3 * V * 4) },
   };
-}
-
-function runOne(device: GPUDevice, encode: (pass: GPUComputePassEncoder) => void): void {
-  const enc = device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  encode(pass);
-  pass.end();
-  device.queue.submit([enc.finish()]);
 }
 
 /** The committed tokens followed by the tokens of node f's path (ModelDrafter's history of row f + 1). */
@@ -98,7 +79,7 @@ describe('sampled draft level kernel', () => {
     it(`draws the CPU rule's children, q and uniforms from the same uniforms (${name}, budget ${budget})`, async () => {
       const gpu = await testGpu();
       const { device } = gpu;
-      const b = growBuffers(device);
+      const b = sampleBuffers(device);
       const ops = new DraftGrowOps(gpu.pipelines, 'test.sample', b, K, V);
       await gpu.pipelines.checkCompilation();
       const targetRows = 1 + Math.min(budget, W * MAX_DEPTH);
@@ -165,7 +146,8 @@ describe('sampled draft level kernel', () => {
       expect(Array.from(walkTree.subarray(128, 128 + nodes.length))).toEqual(nodes.map((x) => x.parent + 1));
       expect(Array.from(walkTree.subarray(256, 256 + 1 + nodes.length))).toEqual([0, ...nodes.map((_, i) => slot[i])]);
       expect(Array.from(walkTree.subarray(384, 384 + targetRows))).toEqual(Array.from(uniforms.subarray(used, used + targetRows)));
-      for (const buf of [b.params, b.state, b.draftLogits, b.draftTopKIds, b.draftTopKValues, b.kept, b.walkTree, b.walkResult, b.commit, ...Object.values(b.draftInputs), ...Object.values(b.targetInputs), ...Object.values(b.sample)]) buf.destroy();
+      destroyGrowBuffers(b);
+      for (const buf of Object.values(b.sample)) buf.destroy();
     });
   }
 });
