@@ -107,8 +107,7 @@ export class GpuTreeGrower implements GpuStepper {
     const d = draft.gpu.passOutputs();
     const w = walk.gpuBuffers();
     this.sampleBreach = gpuSampleBreach(draft, target);
-    // the sampled levels' q slots: the root's and every node's that runs in a pass (slot offsets 0 .. W (maxDepth - 1))
-    const sample = this.sampleBreach ? undefined : { params: w.params, history: w.history, scratch: w.scratch, q: walk.reserveQ(this.qSlots) };
+    const sample = this.sampleBreach ? undefined : { params: w.params, history: w.history, scratch: w.scratch };
     const buffers = {
       params: this.params, state: this.state, draftLogits: d.logits, draftTopKIds: d.topKIds, draftTopKValues: d.topKValues, kept: this.kept,
       draftInputs: draft.gpu.passInputs(), targetInputs: target.passInputs(), walkTree: w.tree, walkResult: w.result, commit: this.commit, sample,
@@ -120,7 +119,7 @@ export class GpuTreeGrower implements GpuStepper {
     this.ring = new ReadbackRing(device, 'draftGrow.readback', walkWords * 4 + GROW_TREE_BYTES + 4 + TAIL_BYTES, target.counter, 2);
   }
 
-  /** q slots of a sampled step: the root's and those of the nodes that run in a draft pass. */
+  /** q slots of a sampled step: the root's and those of the nodes that run in a draft pass (slot offsets 0 .. W (maxDepth - 1)). */
   private get qSlots(): number {
     return 1 + this.width * (this.depth.maxDepth - 1);
   }

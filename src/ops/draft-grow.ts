@@ -35,10 +35,10 @@ export interface DraftGrowBuffers {
   /**
    * The sampled levels' buffers, all the acceptance walk's (src/verify/gpu-walk.ts), absent
    * where this draft cannot grow sampled trees: AcceptParams uniform (the request's sampling
-   * options), (capacity) u32 committed tokens, (slots, vocab) f32 q of each parent row (the
-   * slot is the row's slot offset), (3, vocab) f32 scratch.
+   * options), (capacity) u32 committed tokens, (3, vocab) f32 scratch. The q buffer, which the
+   * walk replaces when it grows, is given per level (encodeSampleLevel).
    */
-  sample?: { params: GPUBuffer; history: GPUBuffer; q: GPUBuffer; scratch: GPUBuffer };
+  sample?: { params: GPUBuffer; history: GPUBuffer; scratch: GPUBuffer };
 }
 
 /** Byte offset of GrowState.draws (shaders/common/draft_grow.wgsl): 4 + 2 * 128 + 16 + 6 * 128 u32, then 128 vec4. */
@@ -83,26 +83,22 @@ export class DraftGrowOps {
     if (b.sample) {
       if (b.sample.scratch.size < 12 * outVocab) throw new OpShapeError(`${label}: scratch ${b.sample.scratch.size} bytes, expected (3, ${outVocab}) f32`);
       this.sample = pipelines.get('draft_sample_f32', { WG: LEVEL_WG, VOCAB: outVocab });
-      this.sampleBind = this.bindSample(b.sample.q);
     }
   }
 
   /**
    * One sampled level's draws after its draft pass, its q written into `q` (the walk's q
-   * buffer, which the walk replaces when it grows: bound again when it changed).
+   * buffer, which the walk replaces when it grows: bound at the first level and again when it changed).
    */
   encodeSampleLevel(pass: GPUComputePassEncoder, q: GPUBuffer): void {
     const s = this.b.sample;
     if (!this.sample || !s) throw new OpShapeError(`${this.label}: built without the sampled level's buffers`);
-    if (this.sampleQ !== q) this.sampleBind = this.bindSample(q);
+    if (this.sampleQ !== q) {
+      const d = this.b.draftInputs;
+      this.sampleBind = bindBuffers(this.device, `${this.label}.sampleBind`, this.sample, [this.b.params, s.params, this.b.draftLogits, s.history, this.b.state, d.tokens, d.positions, d.mask, q, s.scratch]);
+      this.sampleQ = q;
+    }
     this.dispatch(pass, this.sample, this.sampleBind!);
-  }
-
-  private bindSample(q: GPUBuffer): GPUBindGroup {
-    const s = this.b.sample!;
-    this.sampleQ = q;
-    const d = this.b.draftInputs;
-    return bindBuffers(this.device, `${this.label}.sampleBind`, this.sample!, [this.b.params, s.params, this.b.draftLogits, s.history, this.b.state, d.tokens, d.positions, d.mask, q, s.scratch]);
   }
 
   /** One level's selection after its draft pass. */

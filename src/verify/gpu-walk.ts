@@ -127,12 +127,7 @@ export class GpuAcceptWalk {
    * `allRows` as for greedy().
    */
   encodeGreedyOnGpuTree(encoder: GPUCommandEncoder, rows: number, depth: number, allRows = false): { words: number; parse(out: Int32Array): GpuWalkResult } {
-    if (!Number.isInteger(rows) || rows < 1 || rows > this.src.maxRows) throw new TreeError(`GpuAcceptWalk: ${rows} rows, expected 1..${this.src.maxRows}`);
-    this.writeParams(rows, depth, allRows, 0, 0, { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1 });
-    const pass = this.src.counter.beginPass(encoder, { label: 'acceptWalk.pass' });
-    this.greedyOp.encode(pass);
-    pass.end();
-    return { words: resultWords(rows, depth, allRows, this.src.k), parse: (out) => this.parse(out, rows, depth, allRows, null) };
+    return this.encodeOnGpuTree(encoder, this.greedyOp, rows, depth, allRows, () => this.writeParams(rows, depth, allRows, 0, 0, { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1 }));
   }
 
   /**
@@ -145,10 +140,15 @@ export class GpuAcceptWalk {
    * result's word 2 is the uniforms the walk used; the caller consumes them from its Rng.
    */
   encodeSampleOnGpuTree(encoder: GPUCommandEncoder, rows: number, depth: number, sampling: SamplingOptions, committed: Int32Array, allRows: boolean, draft: 0 | 2): { words: number; parse(out: Int32Array): GpuWalkResult } {
+    return this.encodeOnGpuTree(encoder, this.sampleOp, rows, depth, allRows, () => this.writeSampling(sampling, committed, rows, depth, allRows, draft));
+  }
+
+  /** A walk (`op`) over a tree kernels wrote, of `rows` rows checked before `write` sets its parameters, recorded into `encoder`. */
+  private encodeOnGpuTree(encoder: GPUCommandEncoder, op: { encode(pass: GPUComputePassEncoder): void }, rows: number, depth: number, allRows: boolean, write: () => void): { words: number; parse(out: Int32Array): GpuWalkResult } {
     if (!Number.isInteger(rows) || rows < 1 || rows > this.src.maxRows) throw new TreeError(`GpuAcceptWalk: ${rows} rows, expected 1..${this.src.maxRows}`);
-    this.writeSampling(sampling, committed, rows, depth, allRows, draft);
+    write();
     const pass = this.src.counter.beginPass(encoder, { label: 'acceptWalk.pass' });
-    this.sampleOp.encode(pass);
+    op.encode(pass);
     pass.end();
     return { words: resultWords(rows, depth, allRows, this.src.k), parse: (out) => this.parse(out, rows, depth, allRows, null) };
   }
