@@ -3,12 +3,13 @@
  * a small LM with the target's tokenizer grows a tree level by level, expanding the frontier
  * nodes with the highest cumulative log-probability under the draft model.
  *
- * Engine steps run on the GPU (gpuStepper, src/draft/gpu-grow.ts), greedy and sampled: the
- * draft keeps its nodes' K/V in its cache under the tree mask (Step.rowBase), each level runs
- * only its frontier, selection (or, sampling, the draws with q kept) runs in kernels, and draft,
- * verify, walk and both compactions are one submit; the `auto` controller runs its draft arm
- * that way too. Sampled steps take the CPU path where gpuSampleBreach says why (VocabTrim). How many levels a step grows, on either
- * path, follows the acceptance of earlier steps (`depth`, src/draft/draft-depth.ts).
+ * Engine steps run on the GPU (gpuStepper, src/draft/gpu-grow.ts), greedy and sampled: the draft
+ * keeps its nodes' K/V in its cache under the tree mask (Step.rowBase), each level runs only its
+ * frontier, selection (or, sampling, the draws with q kept) runs in kernels, and draft, verify,
+ * walk and both compactions are one submit; the `auto` controller runs its draft arm that way
+ * too. Sampled steps take the CPU path where gpuSampleBreach says why (VocabTrim). How many
+ * levels a step grows, on either path, follows the acceptance of earlier steps (`depth`,
+ * src/draft/draft-depth.ts).
  *
  * propose() (fusion, profiled runs, sampled steps gpuSampleBreach refuses; and the GPU path's oracle)
  * runs one draft pass per level on the CPU's schedule: level d re-runs root + every node kept

@@ -44,10 +44,11 @@
  * sampled (the draft model, src/draft/gpu-grow.ts), the controller's gpuStepper picks the arm
  * first: that member's arm runs its GPU step (one submit, one readback), any other arm, or a
  * sampled step that member cannot take, is handed back to the decode loop (step() gives null),
- * which drafts it with propose() - the arm already picked - and verifies. Either way the step is priced and observed the same way, and the GPU step computes
- * what the other members observe (the whole top-k, every row, Hydra's drafting in the submit).
- * The draft model's cache stays right across arm switches: every step, on either path, first
- * syncs it to the committed tokens (DraftModel.sync).
+ * which drafts it with propose() - the arm already picked - and verifies. Either way the step is
+ * priced and observed the same way, and the GPU step computes what the other members observe (the
+ * whole top-k, every row, Hydra's drafting in the submit). The draft model's cache stays right
+ * across arm switches: every step, on either path, first syncs it to the committed tokens
+ * (DraftModel.sync).
  */
 import type { Drafter, DraftContext, GpuStepper, GpuStepRequest, GpuStepResult, InSubmitDraft, VerifyObservation } from '../draft/drafter';
 import type { GpuCounter } from '../gpu/counter';
