@@ -6,7 +6,7 @@ import { GpuModel } from '../model/gpu-model';
 import { loadModelFiles, type ModelFiles } from '../model/weights';
 import { sourceFromString, type ModelSource } from '../model/source';
 import { Tokenizer } from '../tokenizer/tokenizer';
-import type { WeightDtype } from '../engine/options';
+import type { WeightDtype } from '../model/upload';
 import type { CrossVocabModel } from './cross-vocab';
 
 /** Rows of one draft pass: the chain drafts one row at a time; prefill appends chunks of this many. */

@@ -14,8 +14,10 @@ import { GpuModel } from '../model/gpu-model';
 import { loadModelFiles, type ModelFiles } from '../model/weights';
 import { sourceFromString, type ModelSource } from '../model/source';
 import { Tokenizer, assertSameVocabulary } from '../tokenizer/tokenizer';
-import { engineDefaults, OptionsError, type WeightDtype } from '../engine/options';
-import { Lock } from '../engine/lock';
+import { OptionsError } from '../errors';
+import { Lock } from '../lock';
+import { modelDefaults } from '../model/defaults';
+import type { WeightDtype } from '../model/upload';
 
 export interface DraftModelOptions {
   /** Longest context the draft cache follows; must cover every target's maxContext. Default min(max positions, 2048). */
@@ -50,11 +52,11 @@ export class DraftModel {
   static async load(device: GPUDevice, model: string | ModelSource | ModelFiles, opts: DraftModelOptions = {}): Promise<DraftModel> {
     const files = typeof model === 'object' && 'tensors' in model ? model : await loadModelFiles(typeof model === 'string' ? sourceFromString(model) : model);
     const tokenizer = Tokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfig, files.config);
-    const maxContext = opts.maxContext ?? Math.min(files.config.maxPositionEmbeddings, engineDefaults.maxContextCap);
+    const maxContext = opts.maxContext ?? Math.min(files.config.maxPositionEmbeddings, modelDefaults.maxContextCap);
     const gpu = await GpuModel.load(device, files, {
       maxContext,
       maxTreeRows: opts.maxTreeRows,
-      weightDtype: opts.weightDtype ?? engineDefaults.weightDtype,
+      weightDtype: opts.weightDtype ?? modelDefaults.weightDtype,
       lmHeadRows: opts.vocabTrim,
     });
     return new DraftModel(gpu, tokenizer, opts.vocabTrim ?? null);

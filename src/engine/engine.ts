@@ -16,7 +16,7 @@ import type { Drafter } from '../draft/drafter';
 import { engineDefaults, given, isWeightDtype, resolveGenerateOptions, checkKvDtype, resolveKvDtype, resolveMaxContext, resolveStepsAhead, OptionsError, type DocumentsProgress, type EngineOptions, type GenerateOptions, type ResolvedGenerateOptions, type WeightDtype } from './options';
 import type { KvDtype } from '../kv/cache.ts';
 import { createDrafter, strategyNames } from './strategies';
-import { Lock } from './lock';
+import { Lock } from '../lock';
 import type { Datastore } from '../draft/datastore';
 import { indexDocuments } from './documents';
 import { RetrievalDrafter } from '../draft/retrieval';

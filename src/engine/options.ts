@@ -2,6 +2,7 @@
  * Engine and generation options with their defaults, in one place. Options are validated
  * once, when they enter the engine; bad values throw OptionsError naming the field.
  */
+import { modelDefaults } from '../model/defaults';
 import { OptionsError, show } from '../errors';
 import { defaultKvDtype, isKvDtype, type KvDtype } from '../ops/kv-storage.ts';
 
@@ -73,8 +74,7 @@ export function resolveStepsAhead(value: unknown, softwareAdapter: boolean): num
 }
 
 export const engineDefaults = {
-  maxContextCap: 2048,
-  weightDtype: 'f16' as WeightDtype,
+  ...modelDefaults,
   maxTreeNodes: 127,
   /** Retrieval documents per request, in characters: the suffix array needs ~20 bytes per token while it is built. */
   maxDocumentChars: 16 * 1024 * 1024,

@@ -1,4 +1,4 @@
-/** A FIFO lock: concurrent generate() calls on one engine run one after another, never interleaved on one KV cache. */
+/** A FIFO lock: work on one resource (an engine's KV cache, a draft model shared by engines) runs one holder after another, never interleaved. */
 export class Lock {
   private tail: Promise<void> = Promise.resolve();
 
