@@ -5,9 +5,9 @@
 # SmolLM2-135M-shaped random model (made by `treespec fixture`; its `draft` strategy drafts
 # with a copy of the target), printing tokens/s, tau and dispatches / readbacks per token of
 # ar, draft, retrieval and auto. Random weights: tau means nothing on that model; its tokens/s
-# and dispatches do. Then plain greedy decoding of both models with 1 to 4 passes in flight
-# (generate --steps-ahead N, EngineOptions.stepsAhead), three runs each, alternated: the
-# measurement that chooses the default on a GPU.
+# and dispatches do. Then greedy decoding of both models, plain (`ar`) and drafted (`draft`),
+# with 1 to 4 steps in flight (generate --steps-ahead N, EngineOptions.stepsAhead), three runs
+# each, alternated: the measurement that chooses the default on a GPU.
 #
 #   tools/gpu-check.sh [--quick] [--out DIR]
 #
@@ -67,14 +67,20 @@ npx tsx bench/cli.ts "${common[@]}" "${run[@]}" --model "$model" --out "$out/smo
 cat "$out/smollm2/summary.md"
 
 echo
-echo "== ar encoded ahead: generate --steps-ahead N, $tokens tokens, prompt \"Once upon a time\", 3 runs each, alternated"
-printf '| model | N | run | tokens/s | dispatches/token | submits/token | readbacks/token |\n|---|---|---|---|---|---|---|\n'
+echo "== encoded ahead: generate --steps-ahead N, $tokens tokens, prompt \"Once upon a time\", 3 runs each, alternated"
+echo "(ar: plain greedy passes in flight; draft: greedy draft-model steps in flight, the draft being the shipped draft or a copy of the random model)"
+printf '| model | strategy | N | run | tokens/s | tau | dispatches/token | submits/token | readbacks/token |\n|---|---|---|---|---|---|---|---|---|\n'
 for m in public/models/tinystories-target "$model"; do
+  if [ "$m" = "$model" ]; then draft="$model"; else draft=public/models/tinystories-draft; fi
   for r in 1 2 3; do
-    for n in 1 2 3 4; do
-      node bin/treespec.mjs generate --model "$m" --strategy ar --prompt "Once upon a time" --max-tokens "$tokens" --steps-ahead "$n" --json > "$out/ahead.json" 2> "$out/ahead.log" || { tail -20 "$out/ahead.log"; exit 1; }
-      node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).stats; const t = s.generatedTokens, g = s.gpu;
-        console.log(`| ${process.argv[2]} | ${s.stepsAhead} | ${process.argv[3]} | ${s.tokensPerSecond.toFixed(1)} | ${(g.dispatches / t).toFixed(1)} | ${(g.submits / t).toFixed(2)} | ${(g.readbacks / t).toFixed(2)} |`);' "$out/ahead.json" "$(basename "$m")" "$r"
+    for s in ar draft; do
+      with=()
+      if [ "$s" = draft ]; then with=(--draft "$draft"); fi
+      for n in 1 2 3 4; do
+        node bin/treespec.mjs generate --model "$m" "${with[@]}" --strategy "$s" --prompt "Once upon a time" --max-tokens "$tokens" --steps-ahead "$n" --json > "$out/ahead.json" 2> "$out/ahead.log" || { tail -20 "$out/ahead.log"; exit 1; }
+        node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).stats; const t = s.generatedTokens, g = s.gpu;
+          console.log(`| ${process.argv[2]} | ${s.strategy} | ${s.stepsAhead} | ${process.argv[3]} | ${s.tokensPerSecond.toFixed(1)} | ${(t / s.steps.length).toFixed(2)} | ${(g.dispatches / t).toFixed(1)} | ${(g.submits / t).toFixed(2)} | ${(g.readbacks / t).toFixed(2)} |`);' "$out/ahead.json" "$(basename "$m")" "$r"
+      done
     done
   done
 done

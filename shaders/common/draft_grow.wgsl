@@ -14,7 +14,8 @@ struct GrowParams {
   root: u32,        // the root token
   targetRows: u32,  // rows of the verify pass: 1 + the most nodes the tree can keep; the rest is padding
   trimmed: u32,     // 1: LM-head row i of the draft is token kept[i] (VocabTrim)
-  pad0: u32,
+  ahead: u32,       // 1: a step encoded ahead (src/draft/gpu-grow-ahead.ts): the deepest level ran in a
+                    // pass of its own, and the commit kernel writes the next step's state (draft_commit_u32.wgsl)
 }
 
 const MAX_NODES: u32 = 128u;

@@ -95,6 +95,14 @@ export class DraftModel {
     this.cached.push(...tokens);
   }
 
+  /**
+   * Takes the draft model for the caller until it calls the function returned: steps encoded
+   * ahead (src/draft/gpu-grow-ahead.ts) hold it across their awaits, while their passes are in flight.
+   */
+  claim(): Promise<() => void> {
+    return this.lock.acquire();
+  }
+
   /** Runs `fn` with the draft model to itself (drafts of different engines never interleave). */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const release = await this.lock.acquire();

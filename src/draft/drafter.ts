@@ -63,6 +63,39 @@ export interface GpuStepper {
    * drafts with propose() and verifies. `request` absent: a greedy step.
    */
   step(committed: Int32Array, budget: number, needs?: GpuStepNeeds, request?: GpuStepRequest): Promise<GpuStepResult | null>;
+  /**
+   * Greedy steps encoded ahead, up to `depth` in flight (EngineOptions.stepsAhead), with no
+   * GpuStepNeeds; null where this stepper cannot run them.
+   */
+  ahead?(depth: number): GpuAheadSteps | null;
+}
+
+/** What bounds the steps encoded ahead: the context, the tokens still wanted and the tree budget. */
+export interface AheadLimits {
+  maxContext: number;
+  /** Tokens the generation may still produce (max tokens less those produced). */
+  tokensLeft: number;
+  treeBudget: number;
+}
+
+/**
+ * Steps encoded ahead of their readback (DESIGN section 8): each step's accepted path stays on
+ * the GPU, where the next step reads its prefix and root, so the CPU encodes step t+1 before it
+ * has read step t and reads the results in order, one readback each.
+ */
+export interface GpuAheadSteps {
+  /**
+   * The outcome of the oldest step in flight after `committed` (every token read so far), after
+   * topping the flight up to `depth` steps within `limits`; null when no step is in flight and
+   * none fits the limits (the caller then takes a step of its own).
+   */
+  next(committed: Int32Array, limits: AheadLimits): Promise<GpuStepResult | null>;
+  /** Steps in flight at most. */
+  readonly depth: number;
+  /** Whether steps are in flight: their outcomes must be read before any other step runs. */
+  readonly pending: boolean;
+  /** Drops the steps in flight: both caches hold what the steps read left them. */
+  finish(): void;
 }
 
 /** The request a step samples for: its options and seeded Rng, which the step advances by the draws it used. */

@@ -34,16 +34,19 @@
  */
 import { createStorage, createUniform } from '../gpu/buffers.ts';
 import { PipelineCache } from '../gpu/pipelines.ts';
-import { ReadbackRing } from '../gpu/readback.ts';
+import { ReadbackRing, type ReadbackPart } from '../gpu/readback.ts';
 import { MAX_ROWS, stepWords } from '../gpu/step.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { COMMIT_SECTION_BYTES, DraftGrowOps, GROW_DRAWS_OFFSET, GROW_STATE_BYTES, GROW_TREE_BYTES, GROW_UNIFORMS, MAX_GROW_WIDTH } from '../ops/draft-grow.ts';
+import { COMMIT_BYTES, COMMIT_NEXT_OFFSET, COMMIT_SECTION_BYTES, DraftGrowOps, GROW_DRAWS_OFFSET, GROW_STATE_BYTES, GROW_TREE_BYTES, GROW_UNIFORMS, MAX_GROW_WIDTH } from '../ops/draft-grow.ts';
 import { TAIL_BYTES, type GpuAcceptWalk } from '../verify/gpu-walk.ts';
 import type { SamplingOptions } from '../verify/sampler.ts';
 import { checkBonus } from '../verify/accept.ts';
 import type { DraftModel } from './draft-model.ts';
 import type { DraftDepth } from './draft-depth.ts';
-import type { GpuStepNeeds, GpuStepRequest, GpuStepResult, GpuStepper } from './drafter.ts';
+import type { DraftTree } from '../tree/types.ts';
+import type { GpuWalkResult } from '../verify/gpu-walk.ts';
+import type { GpuAheadSteps, GpuStepNeeds, GpuStepRequest, GpuStepResult, GpuStepper } from './drafter.ts';
+import { GpuGrowAhead } from './gpu-grow-ahead.ts';
 
 /** Word offset of GrowState.frontier (shaders/common/draft_grow.wgsl). */
 const FRONTIER_WORD = 4 + 2 * 128;
@@ -70,6 +73,17 @@ export function gpuSampleBreach(draft: DraftModel, target: GpuModel): string | n
   return null;
 }
 
+/**
+ * Why greedy steps of this pair cannot be encoded ahead, or null when they can: the next step's
+ * root is the walk's bonus, which must be a token id, and a pass encoded ahead must not depend on
+ * which slots a sliding-window ring still holds (the CPU checks that with the path read).
+ */
+export function aheadBreach(draft: DraftModel, target: GpuModel): string | null {
+  if (target.outVocab !== target.config.vocabSize) return `the target's logits rows (${target.outVocab}) are not its vocabulary (${target.config.vocabSize}): the bonus is not a token id`;
+  if (target.kv.layout.ring > 0 || draft.gpu.kv.layout.ring > 0) return 'a sliding-window layer keeps its cache as a ring';
+  return null;
+}
+
 export class GpuTreeGrower implements GpuStepper {
   private readonly pipelines: PipelineCache;
   private readonly ops: DraftGrowOps;
@@ -78,30 +92,35 @@ export class GpuTreeGrower implements GpuStepper {
   private readonly paramData = new Uint32Array(8);
   /** GrowState (shaders/common/draft_grow.wgsl). */
   private readonly state: GPUBuffer;
-  /** (maxDepth + 1, 4) u32 Step words: draft pass d at row d - 1, the target's verify pass last. */
+  /**
+   * (maxDepth + 2, 4) u32 Step words: draft pass d at row d - 1 (pass maxDepth + 1 only in a step
+   * encoded ahead, which runs its deepest level), the target's verify pass last.
+   */
   private readonly steps: GPUBuffer;
   private readonly stepData: Uint32Array<ArrayBuffer>;
   /** The state's start, the frontier's root and the root's pass input (token, position, mask), written per step. */
   private readonly startData = new Uint32Array(11);
-  /** (2, 4 + 128) u32 commit paths: target, draft. */
+  /** (2, 4 + 128) u32 commit paths: target, draft; then the next step's (prefix, root) (COMMIT_BYTES). */
   private readonly commit: GPUBuffer;
   /** (V) u32 token per LM-head row under VocabTrim, else 4 unused bytes. */
   private readonly kept: GPUBuffer;
   private readonly ring: ReadbackRing;
+  /** The readback ring of steps encoded ahead (aheadRing). */
+  private ahead_: ReadbackRing | null = null;
   /** GrowState.draws (0) and the uniforms taken ahead, written per sampled step. */
   private readonly drawData = new Uint32Array(1 + GROW_UNIFORMS);
   /** Why sampled trees take the CPU path, or null (gpuSampleBreach). */
   readonly sampleBreach: string | null;
 
-  private constructor(readonly draft: DraftModel, readonly target: GpuModel, private readonly walk: GpuAcceptWalk, readonly width: number, readonly depth: DraftDepth) {
+  private constructor(readonly draft: DraftModel, readonly target: GpuModel, readonly walk: GpuAcceptWalk, readonly width: number, readonly depth: DraftDepth) {
     const maxDepth = depth.maxDepth;
     const device = target.device;
     this.pipelines = new PipelineCache(device);
     this.params = createUniform(device, 'draftGrow.params', 32);
     this.state = createStorage(device, 'draftGrow.state', GROW_STATE_BYTES);
-    this.stepData = new Uint32Array(4 * (maxDepth + 1));
+    this.stepData = new Uint32Array(4 * (maxDepth + 2));
     this.steps = createStorage(device, 'draftGrow.steps', this.stepData.byteLength);
-    this.commit = createStorage(device, 'draftGrow.commit', 2 * COMMIT_SECTION_BYTES);
+    this.commit = createStorage(device, 'draftGrow.commit', COMMIT_BYTES);
     this.kept = createStorage(device, 'draftGrow.kept', draft.kept ? draft.kept.byteLength : 4);
     if (draft.kept) device.queue.writeBuffer(this.kept, 0, Uint32Array.from(draft.kept));
     const d = draft.gpu.passOutputs();
@@ -110,7 +129,7 @@ export class GpuTreeGrower implements GpuStepper {
     const sample = this.sampleBreach ? undefined : { params: w.params, history: w.history, scratch: w.scratch };
     const buffers = {
       params: this.params, state: this.state, draftLogits: d.logits, draftTopKIds: d.topKIds, draftTopKValues: d.topKValues, kept: this.kept,
-      draftInputs: draft.gpu.passInputs(), targetInputs: target.passInputs(), walkTree: w.tree, walkResult: w.result, commit: this.commit, sample,
+      draftInputs: draft.gpu.passInputs(), targetInputs: target.passInputs(), walkTree: w.tree, walkResult: w.result, commit: this.commit, steps: this.steps, sample,
     };
     this.ops = new DraftGrowOps(this.pipelines, 'draftGrow', buffers, draft.gpu.topK, draft.gpu.outVocab);
     // the walk's result: header, maxDepth accepted nodes, top-k of every row (allRows) or of the path's;
@@ -155,26 +174,23 @@ export class GpuTreeGrower implements GpuStepper {
       const levels = sampledTree ? Math.min(this.depth.levelsFor(budget), Math.ceil(budget / this.width)) : this.depth.levelsFor(budget);
       const targetRows = 1 + Math.min(budget, this.width * levels);
       const encoder = this.target.device.createCommandEncoder({ label: 'draftGrow.encoder' });
-      this.writeInputs(committed[n - 1], n - 1, budget, targetRows, levels);
+      this.writeInputs(committed[n - 1], n - 1, budget, targetRows, levels, false);
+      this.writeStart(committed[n - 1], n - 1, targetRows);
       // the levels use at most one uniform per node, the walk one per row
       if (walkSamples) this.writeUniforms(request!.rng.peekU32((sampledTree ? targetRows - 1 : 0) + targetRows, this.drawData.subarray(1)));
       this.encodeLevels(encoder, levels, sampledTree ? this.walk.reserveQ(this.qSlots) : null);
       // a greedy walk reads only the argmax unless another observer reads the top-k; the sampling walk reads column 0 (its guard)
-      this.target.encodePass(encoder, targetRows, { buffer: this.steps, offset: this.depth.maxDepth * 16 }, { topK: needs.topK === true || walkSamples });
+      this.target.encodePass(encoder, targetRows, this.targetStep, { topK: needs.topK === true || walkSamples });
       // the sampling walk writes its parameters and history before the submit: the sampled levels read them too
       const walked = walkSamples
         ? this.walk.encodeSampleOnGpuTree(encoder, targetRows, levels, options!, committed, needs.allRows === true, sampledTree ? 2 : 0)
         : this.walk.encodeGreedyOnGpuTree(encoder, targetRows, levels, needs.allRows === true);
       const tail = needs.inSubmit?.record(encoder, this.walk.gpuBuffers().result) ?? [];
       const tailWords = tail.reduce((s, p) => s + p.bytes / 4, 0);
-      const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.commitPass' });
-      this.ops.encodeCommit(pass);
-      pass.end();
-      this.target.kv.encodeCompaction(encoder, this.commit, 0);
-      this.draft.gpu.kv.encodeCompaction(encoder, this.commit, COMMIT_SECTION_BYTES);
+      this.encodeCommit(encoder);
       const slot = this.ring.copyParts(encoder, [
         { src: this.walk.gpuBuffers().result, srcOffset: 0, bytes: walked.words * 4 },
-        { src: this.state, srcOffset: 0, bytes: GROW_TREE_BYTES },
+        this.treePart(),
         { src: this.state, srcOffset: GROW_DRAWS_OFFSET, bytes: 4 },
         ...tail,
       ]);
@@ -186,46 +202,95 @@ export class GpuTreeGrower implements GpuStepper {
       // the levels' uniforms, then the walk's (result word 2)
       if (walkSamples) request!.rng.skip(out[headWords - 1] + out[2]);
       needs.inSubmit?.receive(out.subarray(headWords), res.bonus);
-      const head = out.subarray(walked.words);
-      const m = head[0];
-      const tokens = head.slice(4, 4 + m);
-      const parents = head.slice(4 + 128, 4 + 128 + m);
-      this.target.commitCompacted(res.nodes.length + 1);
-      // The draft cache now holds the root and the accepted nodes that ran (all but the deepest level's).
-      const ran = Math.min(res.nodes.length, levels - 1);
-      this.draft.extend([committed[n - 1], ...Array.from(res.nodes.subarray(0, ran), (t) => tokens[t])]);
-      this.depth.observe(levels, res.nodes.length);
       // a sampled tree's q stayed on the GPU, where the walk read it
       const draft = sampledTree ? { kind: 'sampled' as const, withReplacement: false, q: [] } : { kind: 'deterministic' as const };
-      return { tree: { tokens, parents, draft }, nodes: res.nodes, bonus: res.bonus, topK: res.topK, k: res.k };
+      // The draft cache now holds the root and the accepted nodes that ran (all but the deepest level's).
+      return this.committed(committed[n - 1], levels, false, res, out.subarray(walked.words), draft);
     });
   }
 
+  /** Greedy steps encoded ahead (src/draft/gpu-grow-ahead.ts); null where the next root or a ring cache keeps them on the CPU (aheadBreach). */
+  ahead(depth: number): GpuAheadSteps | null {
+    return aheadBreach(this.draft, this.target) ? null : new GpuGrowAhead(this, depth);
+  }
+
+  /** A ring of `slots` readback slots for steps encoded ahead (allocated at the first use, grown where more are asked). */
+  aheadRing(slots: number): ReadbackRing {
+    if (!this.ahead_ || this.ahead_.slots < slots) {
+      this.ahead_?.destroy();
+      this.ahead_ = new ReadbackRing(this.target.device, 'draftGrow.aheadReadback', this.ring.slotBytes, this.target.counter, slots);
+    }
+    return this.ahead_;
+  }
+
+  /**
+   * A step's outcome from its walk's result `res` and the state's head read back (`head`,
+   * treePart): commits the accepted path in both caches' books (their K/V was compacted on the
+   * GPU: the root and the accepted nodes that ran a draft pass - all of them where the deepest
+   * level `ran`) and hands the acceptance to the depth schedule.
+   */
+  committed(root: number, levels: number, deepestRan: boolean, res: GpuWalkResult, head: Int32Array, draft: DraftTree['draft']): GpuStepResult {
+    const m = head[0];
+    const tokens = head.slice(4, 4 + m);
+    const parents = head.slice(4 + 128, 4 + 128 + m);
+    this.target.commitCompacted(res.nodes.length + 1);
+    const ran = deepestRan ? res.nodes.length : Math.min(res.nodes.length, levels - 1);
+    this.draft.extend([root, ...Array.from(res.nodes.subarray(0, ran), (t) => tokens[t])]);
+    this.depth.observe(levels, res.nodes.length);
+    return { tree: { tokens, parents, draft }, nodes: res.nodes, bonus: res.bonus, topK: res.topK, k: res.k };
+  }
+
   destroy(): void {
+    this.ahead_?.destroy();
     for (const b of [this.params, this.state, this.steps, this.commit, this.kept]) b.destroy();
   }
 
-  /** The step's parameters, the Step words of every pass, the state's start and the root's pass input. */
-  private writeInputs(root: number, prefix: number, budget: number, targetRows: number, levels: number): void {
+  /** Where the target's verify pass reads its Step words. */
+  get targetStep(): { buffer: GPUBuffer; offset: number } {
+    return { buffer: this.steps, offset: (this.depth.maxDepth + 1) * 16 };
+  }
+
+  /**
+   * Writes what a step reads that the CPU knows before it is encoded: the parameters (the
+   * prefix and root words too, which a step encoded ahead replaces from the GPU, copyNext), the
+   * verify pass's row count, the state's start and the root's mask. A step encoded ahead
+   * (`ahead`) runs its deepest level and writes the next step's state (draft_commit_u32.wgsl).
+   */
+  writeInputs(root: number, prefix: number, budget: number, targetRows: number, levels: number, ahead: boolean): void {
     const queue = this.target.device.queue;
-    const W = this.width;
-    this.paramData.set([W, budget, levels, prefix, root, targetRows, this.draft.kept ? 1 : 0, 0]);
+    this.paramData.set([this.width, budget, levels, prefix, root, targetRows, this.draft.kept ? 1 : 0, ahead ? 1 : 0]);
     queue.writeBuffer(this.params, 0, this.paramData);
-    for (let d = 1; d <= levels; d++) {
-      // pass 1: the root at slot offset 0; pass d >= 2: the depth d - 1 frontier after the root and W per earlier level
-      stepWords(d === 1 ? 1 : W, prefix, d === 1 ? 0 : 1 + W * (d - 2), this.stepData.subarray(4 * (d - 1), 4 * d));
-    }
-    stepWords(targetRows, this.target.kv.length, 0, this.stepData.subarray(4 * this.depth.maxDepth));
-    queue.writeBuffer(this.steps, 0, this.stepData);
+    const t = this.targetStep.offset / 4;
+    this.stepData[t] = targetRows;
+    queue.writeBuffer(this.steps, t * 4, this.stepData, t, 1);
     const w = this.startData;
     w.set([0, 0, 1, 1, NONE, root, prefix, 1, 0, 0, 0]);
     queue.writeBuffer(this.state, 0, w, 0, 4); // kept, count, frontierCount, level
     queue.writeBuffer(this.state, FRONTIER_WORD * 4, w, 4, 1); // the frontier: the root
+    queue.writeBuffer(this.draft.gpu.passInputs().mask, 0, w, 7, 4); // the root sees itself
+    queue.writeBuffer(this.state, GROW_DRAWS_OFFSET, this.drawData, 0, 1); // no uniform used yet
+  }
+
+  /**
+   * Writes what a step reads of the accepted path before it (its prefix and root), from the
+   * CPU: every step but those encoded ahead after the first, whose commit kernel writes them.
+   */
+  writeStart(root: number, prefix: number, targetRows: number): void {
+    const queue = this.target.device.queue;
+    const W = this.width;
+    for (let d = 1; d <= this.depth.maxDepth + 1; d++) {
+      // pass 1: the root at slot offset 0; pass d >= 2: the depth d - 1 frontier after the root and W per earlier level
+      stepWords(d === 1 ? 1 : W, prefix, d === 1 ? 0 : 1 + W * (d - 2), this.stepData.subarray(4 * (d - 1), 4 * d));
+    }
+    stepWords(targetRows, prefix, 0, this.stepData.subarray(this.targetStep.offset / 4));
+    queue.writeBuffer(this.steps, 0, this.stepData);
+    const w = this.startData;
+    w.set([0, 0, 1, 1, NONE, root, prefix, 1, 0, 0, 0]);
     const inputs = this.draft.gpu.passInputs();
     queue.writeBuffer(inputs.tokens, 0, w, 5, 1);
     queue.writeBuffer(inputs.positions, 0, w, 6, 1);
-    queue.writeBuffer(inputs.mask, 0, w, 7, 4); // the root sees itself
-    queue.writeBuffer(this.state, GROW_DRAWS_OFFSET, this.drawData, 0, 1); // no uniform used yet
+    queue.writeBuffer(this.commit, COMMIT_NEXT_OFFSET, w, 6, 1);
+    queue.writeBuffer(this.commit, COMMIT_NEXT_OFFSET + 4, w, 5, 1);
   }
 
   /** GrowState.uniforms: the raw draws taken ahead (drawData[0], the draws used, stays 0). */
@@ -233,8 +298,12 @@ export class GpuTreeGrower implements GpuStepper {
     this.target.device.queue.writeBuffer(this.state, GROW_DRAWS_OFFSET + 4, this.drawData, 1, ahead.length);
   }
 
-  /** `levels` draft passes, each followed by its level's selection (greedy) or draws (sampled, into `q`), then the finished tree. */
-  private encodeLevels(encoder: GPUCommandEncoder, levels: number, q: GPUBuffer | null): void {
+  /**
+   * `levels` draft passes, each followed by its level's selection (greedy) or draws (sampled,
+   * into `q`), then the finished tree. `ahead`: the deepest level's nodes run in a pass of their
+   * own too (no logits), so that the draft cache can keep every accepted node without a sync.
+   */
+  encodeLevels(encoder: GPUCommandEncoder, levels: number, q: GPUBuffer | null, ahead = false): void {
     for (let d = 1; d <= levels; d++) {
       this.draft.gpu.encodePass(encoder, d === 1 ? 1 : this.width, { buffer: this.steps, offset: (d - 1) * 16 });
       const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.levelPass' });
@@ -242,8 +311,28 @@ export class GpuTreeGrower implements GpuStepper {
       else this.ops.encodeLevel(pass);
       pass.end();
     }
+    if (ahead) this.draft.gpu.encodePass(encoder, this.width, { buffer: this.steps, offset: levels * 16 }, { logits: false });
     const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.treePass' });
     this.ops.encodeTree(pass);
     pass.end();
+  }
+
+  /** After the walk: both caches' commit paths (and a step encoded ahead, the next step's state), then both compactions. */
+  encodeCommit(encoder: GPUCommandEncoder): void {
+    const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.commitPass' });
+    this.ops.encodeCommit(pass);
+    pass.end();
+    this.target.kv.encodeCompaction(encoder, this.commit, 0);
+    this.draft.gpu.kv.encodeCompaction(encoder, this.commit, COMMIT_SECTION_BYTES);
+  }
+
+  /** Records the copy of the next step's (prefix, root), which the last step encoded ahead wrote, into the parameters. */
+  copyNext(encoder: GPUCommandEncoder): void {
+    encoder.copyBufferToBuffer(this.commit, COMMIT_NEXT_OFFSET, this.params, 12, 8);
+  }
+
+  /** The state's head a step reads back after the walk's result: kept, count, frontierCount, level, the tree's tokens and parents. */
+  treePart(): ReadbackPart {
+    return { src: this.state, srcOffset: 0, bytes: GROW_TREE_BYTES };
   }
 }

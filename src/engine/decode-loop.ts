@@ -4,7 +4,7 @@
  */
 import type { GpuModel } from '../model/gpu-model';
 import type { Tokenizer } from '../tokenizer/tokenizer';
-import type { Drafter } from '../draft/drafter';
+import type { Drafter, GpuAheadSteps, GpuStepper } from '../draft/drafter';
 import { emptyTree, type DraftTree } from '../tree/types';
 import { layoutTree } from '../tree/layout';
 import { Rng } from '../verify/rng';
@@ -38,7 +38,7 @@ export interface DecodeRequest {
   signal?: AbortSignal;
   maxContext: number;
   maxRows: number;
-  /** Passes in flight in plain greedy decoding (EngineOptions.stepsAhead; 1: each step read back before the next is encoded). */
+  /** Steps in flight in greedy decoding, plain or drafted on the GPU (EngineOptions.stepsAhead; 1: each step read back before the next is encoded). */
   stepsAhead: number;
 }
 
@@ -73,13 +73,8 @@ export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateCh
 }
 
 async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null, ahead: AheadDecoder | null): AsyncGenerator<GenerateChunk, GenerationStats, void> {
-  const { model, tokenizer, drafter, prompt, opts, signal } = req;
-  const strategy = drafter ? drafter.name : 'ar';
-  const stats = new StatsCollector(strategy, prompt.length);
-  const rng = new Rng(opts.seed);
-  const sampling = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, repetitionPenalty: opts.repetitionPenalty };
-  const stream = new TextStream(tokenizer, opts.stop, prompt);
-  const eos = new Set(tokenizer.eosIds);
+  const { model, drafter, prompt, opts, signal } = req;
+  const stats = new StatsCollector(drafter ? drafter.name : 'ar', prompt.length);
 
   if (signal?.aborted) return stats.finish(0, 'aborted');
   // Prefill: the cache holds tokens[0..n-2]; the last prompt token is the first root.
@@ -95,7 +90,31 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null, ahea
   // A drafter that runs whole steps on the GPU does so, unless profiled (per-op timing needs passes of their own);
   // a sampled step it cannot take comes back null and is drafted by propose().
   const stepper = drafter?.gpuStepper && !profiler ? await drafter.gpuStepper(model, await walkOf(model)) : null;
-  stats.stepsAhead = ahead?.depth ?? 1;
+  // its greedy steps are encoded ahead as plain decoding's are (src/draft/gpu-grow-ahead.ts)
+  const aheadSteps = stepper?.ahead && req.stepsAhead > 1 && !needsDistribution(opts) ? stepper.ahead(req.stepsAhead) : null;
+  stats.stepsAhead = ahead?.depth ?? aheadSteps?.depth ?? 1;
+  try {
+    return yield* loop(req, stats, profiler, ahead, stepper, aheadSteps);
+  } finally {
+    // steps encoded past the end change nothing: dropped, both caches left as the steps read leave them
+    aheadSteps?.finish();
+  }
+}
+
+async function* loop(
+  req: DecodeRequest,
+  stats: StatsCollector,
+  profiler: ForwardProfiler | null,
+  ahead: AheadDecoder | null,
+  stepper: GpuStepper | null,
+  aheadSteps: GpuAheadSteps | null,
+): AsyncGenerator<GenerateChunk, GenerationStats, void> {
+  const { model, tokenizer, drafter, prompt, opts, signal } = req;
+  const strategy = drafter ? drafter.name : 'ar';
+  const rng = new Rng(opts.seed);
+  const sampling = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, repetitionPenalty: opts.repetitionPenalty };
+  const stream = new TextStream(tokenizer, opts.stop, prompt);
+  const eos = new Set(tokenizer.eosIds);
 
   let committed = Int32Array.from(prompt);
   let generated = 0;
@@ -114,7 +133,9 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null, ahea
     let outcome: StepOutcome;
     let depth: number;
     // null where the drafter (the `auto` controller) chose an arm that drafts on the CPU this step
-    const onGpu = stepper && room > 0 ? await stepper.step(committed, room, {}, needsDistribution(sampling) ? { options: sampling, rng } : undefined) : null;
+    // steps in flight are read first; null where none was and none fits (the context)
+    const fromAhead = aheadSteps && (aheadSteps.pending || room > 0) ? await aheadSteps.next(committed, { maxContext: req.maxContext, tokensLeft: opts.maxTokens - generated, treeBudget: opts.treeBudget }) : null;
+    const onGpu = fromAhead ?? (stepper && room > 0 ? await stepper.step(committed, room, {}, needsDistribution(sampling) ? { options: sampling, rng } : undefined) : null);
     if (onGpu) {
       // draft, verify, walk and both caches' commits in one submit; the draft's share cannot be timed apart
       ({ tree, ...outcome } = onGpu);

@@ -69,6 +69,11 @@ export class ReadbackRing {
     this.state[slot] = 'free';
   }
 
+  /** Copies that can be pending at once. */
+  get slots(): number {
+    return this.staging.length;
+  }
+
   destroy(): void {
     for (const b of this.staging) b.destroy();
   }

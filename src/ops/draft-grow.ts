@@ -30,8 +30,10 @@ export interface DraftGrowBuffers {
   /** The acceptance walk's tree (4, MAX_ROWS) u32 and result (HEADER + ...) u32. */
   walkTree: GPUBuffer;
   walkResult: GPUBuffer;
-  /** (2, 4 + 128) u32 commit paths, target then draft (COMMIT_BYTES). */
+  /** (2, 4 + 128) u32 commit paths, target then draft, then the next step's (prefix, root) (COMMIT_BYTES). */
   commit: GPUBuffer;
+  /** The Step words (rows, prefix, rowBase, 0) of every pass of a step: a step encoded ahead writes the next one's prefixes. */
+  steps: GPUBuffer;
   /**
    * The sampled levels' buffers, all the acceptance walk's (src/verify/gpu-walk.ts), absent
    * where this draft cannot grow sampled trees: AcceptParams uniform (the request's sampling
@@ -53,6 +55,10 @@ export const GROW_STATE_BYTES = Math.ceil((GROW_UNIFORMS_OFFSET + GROW_UNIFORMS 
 export const GROW_TREE_BYTES = (4 + 2 * 128) * 4;
 /** Bytes of one cache's commit section: Compact { prefix, count, 0, 0 }, then 128 path words. */
 export const COMMIT_SECTION_BYTES = (4 + 128) * 4;
+/** Byte offset of the next step's (prefix, root) in the commit buffer, written by a step encoded ahead. */
+export const COMMIT_NEXT_OFFSET = 2 * COMMIT_SECTION_BYTES;
+/** Bytes of the commit buffer: both sections, then the next step's (prefix, root), padded to 16. */
+export const COMMIT_BYTES = COMMIT_NEXT_OFFSET + 16;
 
 export class DraftGrowOps {
   private readonly level: GPUComputePipeline;
@@ -69,7 +75,7 @@ export class DraftGrowOps {
 
   /** k: the draft's top-k width; outVocab: its logits row width. */
   constructor(pipelines: PipelineCache, private readonly label: string, private readonly b: DraftGrowBuffers, k: number, outVocab: number) {
-    if (b.state.size < GROW_STATE_BYTES || b.commit.size < 2 * COMMIT_SECTION_BYTES) throw new OpShapeError(`${label}: state ${b.state.size} or commit ${b.commit.size} bytes too small`);
+    if (b.state.size < GROW_STATE_BYTES || b.commit.size < COMMIT_BYTES) throw new OpShapeError(`${label}: state ${b.state.size} or commit ${b.commit.size} bytes too small`);
     const device = pipelines.device;
     this.device = device;
     this.level = pipelines.get('draft_level_f32', { WG: LEVEL_WG, K: k, V: outVocab });
@@ -79,7 +85,7 @@ export class DraftGrowOps {
     const t = b.targetInputs;
     this.levelBind = bindBuffers(device, `${label}.levelBind`, this.level, [b.params, b.draftLogits, b.draftTopKIds, b.draftTopKValues, b.kept, b.state, d.tokens, d.positions, d.mask]);
     this.treeBind = bindBuffers(device, `${label}.treeBind`, this.tree, [b.params, b.state, t.tokens, t.positions, t.mask, b.walkTree]);
-    this.commitBind = bindBuffers(device, `${label}.commitBind`, this.commit, [b.params, b.state, b.walkResult, b.commit]);
+    this.commitBind = bindBuffers(device, `${label}.commitBind`, this.commit, [b.params, b.state, b.walkResult, b.commit, b.steps, d.tokens, d.positions]);
     if (b.sample) {
       if (b.sample.scratch.size < 12 * outVocab) throw new OpShapeError(`${label}: scratch ${b.sample.scratch.size} bytes, expected (3, ${outVocab}) f32`);
       this.sample = pipelines.get('draft_sample_f32', { WG: LEVEL_WG, VOCAB: outVocab });
@@ -111,7 +117,7 @@ export class DraftGrowOps {
     this.dispatch(pass, this.tree, this.treeBind);
   }
 
-  /** Both caches' commit paths from the walk's result. */
+  /** Both caches' commit paths from the walk's result (and, for a step encoded ahead, the next step's state). */
   encodeCommit(pass: GPUComputePassEncoder): void {
     this.dispatch(pass, this.commit, this.commitBind);
   }

@@ -5,7 +5,8 @@
  * within and across rows are common (a duplicated row ties whole candidate lists): every level's
  * nodes (token, parent, depth) and the next pass's inputs (tokens, positions, slot masks), the
  * reranked tree written into the target's inputs and the walk's tree (padding rows never
- * accepted), and both caches' commit paths for an accepted path.
+ * accepted), and both caches' commit paths for an accepted path, with what a step encoded ahead
+ * writes for the next one (its prefix and root, into the Step words and the draft's first input).
  */
 import { describe, expect, it } from 'vitest';
 import { DraftGrowOps } from '../../src/ops/draft-grow';
@@ -154,6 +155,22 @@ describe('draft tree kernels', () => {
       const ran = Math.min(path.length, MAX_DEPTH - 1);
       expect(Array.from(commit.subarray(0, 4 + path.length + 1))).toEqual([PREFIX, path.length + 1, 0, 0, 0, ...path.map((t) => t + 1)]);
       expect(Array.from(commit.subarray(132, 132 + 4 + ran + 1))).toEqual([PREFIX, ran + 1, 0, 0, 0, ...grown.slice(0, ran).map((i) => slot[i])]);
+
+      // A step encoded ahead (GrowParams.ahead) ran its deepest level: the draft keeps every
+      // accepted node, and the next step's prefix and root go where the next step reads them.
+      const stepWords = b.steps.size / 4;
+      device.queue.writeBuffer(b.steps, 0, Uint32Array.from({ length: stepWords }, (_, i) => (i % 4 === 1 ? 99 : i)));
+      device.queue.writeBuffer(b.params, 28, Uint32Array.of(1));
+      run((p) => ops.encodeCommit(p));
+      const [ahead, steps, dTokens, dPositions] = await Promise.all([
+        readU32(device, b.commit, 2 * 132 + 2), readU32(device, b.steps, stepWords), readU32(device, b.draftInputs.tokens, 1), readU32(device, b.draftInputs.positions, 1),
+      ]);
+      const next = PREFIX + path.length + 1;
+      expect(Array.from(ahead.subarray(0, 4 + path.length + 1))).toEqual([PREFIX, path.length + 1, 0, 0, 0, ...path.map((t) => t + 1)]);
+      expect(Array.from(ahead.subarray(132, 132 + 4 + path.length + 1))).toEqual([PREFIX, path.length + 1, 0, 0, 0, ...grown.map((i) => slot[i])]);
+      expect(Array.from(ahead.subarray(264))).toEqual([next, 7]);
+      expect(Array.from(steps)).toEqual(Array.from({ length: stepWords }, (_, i) => (i % 4 === 1 ? next : i)));
+      expect([dTokens[0], dPositions[0]]).toEqual([7, next]);
       destroyGrowBuffers(b);
     });
   }

@@ -4,7 +4,7 @@
  * kernels' buffers sized for a test's shapes, and one-pass submission.
  */
 import { createStorage, createUniform } from '../../src/gpu/buffers';
-import { COMMIT_SECTION_BYTES, GROW_DRAWS_OFFSET, GROW_STATE_BYTES } from '../../src/ops/draft-grow';
+import { COMMIT_BYTES, GROW_DRAWS_OFFSET, GROW_STATE_BYTES } from '../../src/ops/draft-grow';
 
 export const NONE = 0xffffffff;
 
@@ -26,14 +26,14 @@ export function growBuffers(device: GPUDevice, V: number, K: number, W: number) 
     draftLogits: storage('logits', W * V * 4), draftTopKIds: storage('ids', W * K * 4), draftTopKValues: storage('values', W * K * 4), kept: storage('kept', 4),
     draftInputs: { tokens: storage('dTokens', 512), positions: storage('dPositions', 512), mask: storage('dMask', 2048) },
     targetInputs: { tokens: storage('tTokens', 512), positions: storage('tPositions', 512), mask: storage('tMask', 2048) },
-    walkTree: storage('walkTree', 4 * 128 * 4), walkResult: storage('walkResult', 512), commit: storage('commit', 2 * COMMIT_SECTION_BYTES),
+    walkTree: storage('walkTree', 4 * 128 * 4), walkResult: storage('walkResult', 512), commit: storage('commit', COMMIT_BYTES), steps: storage('steps', 16 * 16),
   };
 }
 
 export type GrowBuffers = ReturnType<typeof growBuffers>;
 
 export function destroyGrowBuffers(b: GrowBuffers): void {
-  for (const buf of [b.params, b.state, b.draftLogits, b.draftTopKIds, b.draftTopKValues, b.kept, b.walkTree, b.walkResult, b.commit, ...Object.values(b.draftInputs), ...Object.values(b.targetInputs)]) buf.destroy();
+  for (const buf of [b.params, b.state, b.draftLogits, b.draftTopKIds, b.draftTopKValues, b.kept, b.walkTree, b.walkResult, b.commit, b.steps, ...Object.values(b.draftInputs), ...Object.values(b.targetInputs)]) buf.destroy();
 }
 
 /** One compute pass with what `encode` records, submitted. */

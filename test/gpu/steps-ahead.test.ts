@@ -17,7 +17,7 @@ import { MemorySource } from '../../src/model/source';
 import { loadModelFiles, type ModelFiles } from '../../src/model/weights';
 import type { GenerateOptions } from '../../src/engine/options';
 import { overflowing } from './damaged-models';
-import { ReferenceModel } from '../../src/model/reference';
+import { consume, withEndToken } from './generation-end';
 import { resolveStepsAhead } from '../../src/engine/options';
 
 const A = Int32Array.from([5, 17, 99, 3, 250, 41]);
@@ -35,47 +35,20 @@ const engines = new Map<number, Engine>();
 
 /** What a generation leaves that a later one could see: tokens, text, finish reason, cache length, and the next generate's tokens. */
 async function run(engine: Engine, prompt: Int32Array, opts: GenerateOptions, stopAfter?: number, how: 'return' | 'abort' = 'return') {
-  let tokens: number[] = [];
-  let text = '';
-  let finish = 'consumer';
-  const abort = new AbortController();
-  const it = engine.generate(prompt, { strategy: 'ar', ...opts, signal: abort.signal });
-  for (let chunk = 0; ; chunk++) {
-    if (stopAfter !== undefined && chunk === stopAfter) {
-      if (how === 'abort') {
-        abort.abort();
-      } else {
-        await it.return(undefined as never);
-        break;
-      }
-    }
-    const r = await it.next();
-    if (r.done) {
-      finish = r.value.finishReason;
-      break;
-    }
-    tokens = tokens.concat(r.value.tokens);
-    text += r.value.text;
-  }
-  const kvLength = engine.model.kv.length;
+  const end = await consume(engine, prompt, { strategy: 'ar', ...opts }, stopAfter, how);
   // a following turn on the same engine: the conversation so far (its last 12 tokens) as its prompt
-  const next = await engine.generateText(Int32Array.from([...prompt, ...tokens, 9].slice(-12)), { strategy: 'ar', maxTokens: 5 });
-  return { tokens, text, finish, kvLength, next: next.tokens };
+  const next = await engine.generateText(Int32Array.from([...prompt, ...end.tokens, 9].slice(-12)), { strategy: 'ar', maxTokens: 5 });
+  return { ...end, next: next.tokens };
 }
 
 describe('stepsAhead: plain greedy decoding with passes in flight', () => {
   beforeAll(async () => {
     device = (await acquireDevice()).device;
     files = await loadModelFiles(new MemorySource(makeFixture(FIXTURE_SHAPES.tiny, 3)));
-    // greedy outputs from the CPU reference (the GPU's equal them, test/gpu/golden.test.ts)
-    const ref = ReferenceModel.fromFiles(files, MAX_CONTEXT);
-    const a = Array.from(ref.generateGreedy(A, 12));
-    const b = Array.from(ref.generateGreedy(B, MAX_CONTEXT - B.length));
-    // an EOS that ends A's output inside the ring (index >= 3) and never B's
-    eosAt = a.findIndex((t, i) => i >= 3 && !a.slice(0, i).includes(t) && !b.includes(t) && !files.config.eosTokenIds.includes(t));
-    expect(eosAt, `A's output ${a}, B's ${b}`).toBeGreaterThan(0);
-    eosId = a[eosAt];
-    const withEos = { ...files, config: { ...files.config, eosTokenIds: [eosId] } };
+    // an EOS that ends A's greedy output inside the ring (index >= 3) and never B's (the CPU reference's outputs: the GPU's equal them, test/gpu/golden.test.ts)
+    const end = withEndToken(files, A, B, 12, 3, MAX_CONTEXT);
+    ({ eosId, at: eosAt } = end);
+    const withEos = end.files;
     for (const n of DEPTHS) engines.set(n, await Engine.load(withEos, { maxContext: MAX_CONTEXT, weightDtype: 'f32', device, stepsAhead: n }));
   });
 

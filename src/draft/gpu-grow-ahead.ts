@@ -1,0 +1,123 @@
+/**
+ * Greedy draft-model steps encoded ahead (EngineOptions.stepsAhead; DESIGN section 8: where the
+ * next step's inputs are on the GPU, keep the step state there and encode ahead, reading results
+ * behind). A step grown on the GPU (src/draft/gpu-grow.ts) needs, of the steps before it, only
+ * the prefix length and the root; everything else it reads the CPU knows ahead or the step
+ * writes itself. So a step encoded ahead (GrowParams.ahead) ends with its commit kernel writing
+ * the next step's prefix and root (shaders/draft_commit_u32.wgsl): into the prefix word of every
+ * pass's Step words, the draft's first pass input, and a pair the next step copies into its
+ * parameters before its first kernel. The CPU then submits step t+1 (up to `depth` in flight)
+ * before it has read step t, and reads the outcomes in order, one readback each.
+ *
+ * The draft cache must hold every accepted node without a sync pass (which would need the path
+ * on the CPU), so a step encoded ahead runs its deepest level's nodes in one more draft pass (no
+ * logits) and keeps them all: one pass of W rows per step more than a step read before the next.
+ *
+ * Bounds: each step commits 1 to levels + 1 tokens, so the CPU knows, at every submit, the most
+ * the steps in flight can commit. A step is encoded only where what it can commit fits the
+ * context and the tokens left after that, and its node budget is bounded as a step read before it
+ * would be (the first step of a flight drafts exactly that step's tree); so near the end fewer
+ * steps are in flight.
+ * Greedy verification keeps the target's tokens for any tree, so the output is that of one step
+ * at a time; steps past an end-of-sequence token or a stop string are dropped unread (finish).
+ *
+ * Books: the caches' lengths and the draft's token list move on the CPU only when an outcome is
+ * read, so after finish() both caches hold what the steps read committed; what the steps dropped
+ * wrote lies past their length, where the next pass to commit those slots rewrites it.
+ */
+import type { ReadbackRing } from '../gpu/readback.ts';
+import { checkBonus } from '../verify/accept.ts';
+import type { GpuWalkResult } from '../verify/gpu-walk.ts';
+import type { AheadLimits, GpuAheadSteps, GpuStepResult } from './drafter.ts';
+import type { GpuTreeGrower } from './gpu-grow.ts';
+
+/** A step in flight. */
+interface Flight {
+  slot: number;
+  levels: number;
+  /** The most tokens the step commits: its deepest accepted path and the bonus. */
+  maxCommit: number;
+  walked: { words: number; parse(out: Int32Array): GpuWalkResult };
+}
+
+/** Words of the state's head read back after the walk's result (GpuTreeGrower.treePart). */
+const TREE_WORDS = 4 + 2 * 128;
+
+export class GpuGrowAhead implements GpuAheadSteps {
+  private readonly ring: ReadbackRing;
+  private readonly inFlight: Flight[] = [];
+  /** Releases the draft model (held while steps are in flight), or null. */
+  private release: (() => void) | null = null;
+
+  constructor(private readonly g: GpuTreeGrower, readonly depth: number) {
+    this.ring = g.aheadRing(depth);
+  }
+
+  get pending(): boolean {
+    return this.inFlight.length > 0;
+  }
+
+  async next(committed: Int32Array, limits: AheadLimits): Promise<GpuStepResult | null> {
+    const n = committed.length;
+    if (!this.pending) {
+      if (this.budget(n, limits) < 1) return null;
+      this.release = await this.g.draft.claim();
+      // the draft cache holds what the target's holds (DESIGN section 3): a flight starts from the tokens read
+      this.g.draft.sync(committed.subarray(0, n - 1));
+    }
+    while (this.inFlight.length < this.depth && this.encode(committed, limits));
+    const f = this.inFlight.shift()!;
+    try {
+      const out = await this.ring.read(f.slot, new Int32Array(f.walked.words + TREE_WORDS));
+      const res = f.walked.parse(out.subarray(0, f.walked.words));
+      checkBonus(res.bonus, this.g.target.outVocab, n - 1 + res.nodes.length);
+      return this.g.committed(committed[n - 1], f.levels, true, res, out.subarray(f.walked.words), { kind: 'deterministic' });
+    } finally {
+      if (!this.pending) this.unclaim();
+    }
+  }
+
+  finish(): void {
+    for (const f of this.inFlight.splice(0)) this.ring.discard(f.slot);
+    this.unclaim();
+  }
+
+  /**
+   * The node budget of a step submitted after those in flight, `n` tokens read: it commits at
+   * most budget + 1 tokens, which must fit the context and the tokens left after the most the
+   * steps in flight can commit (so no step commits past max tokens, as one step at a time never does).
+   */
+  private budget(n: number, limits: AheadLimits): number {
+    const most = this.inFlight.reduce((s, f) => s + f.maxCommit, 0);
+    return Math.min(limits.maxContext - n - most - 1, limits.tokensLeft - most - 1, limits.treeBudget);
+  }
+
+  /** Submits one more step after those in flight; false where none fits (budget). */
+  private encode(committed: Int32Array, limits: AheadLimits): boolean {
+    const g = this.g;
+    const n = committed.length;
+    const budget = this.budget(n, limits);
+    if (budget < 1) return false;
+    const levels = g.depth.levelsFor(budget);
+    const targetRows = 1 + Math.min(budget, g.width * levels);
+    const first = !this.pending;
+    // a later step's prefix and root are written on the GPU by the step before it
+    g.writeInputs(first ? committed[n - 1] : 0, first ? n - 1 : 0, budget, targetRows, levels, true);
+    if (first) g.writeStart(committed[n - 1], n - 1, targetRows);
+    const encoder = g.target.device.createCommandEncoder({ label: 'draftGrow.aheadEncoder' });
+    g.copyNext(encoder);
+    g.encodeLevels(encoder, levels, null, true);
+    g.target.encodePass(encoder, targetRows, g.targetStep, { topK: false });
+    const walked = g.walk.encodeGreedyOnGpuTree(encoder, targetRows, levels);
+    g.encodeCommit(encoder);
+    const slot = this.ring.copyParts(encoder, [{ src: g.walk.gpuBuffers().result, srcOffset: 0, bytes: walked.words * 4 }, g.treePart()]);
+    g.target.counter.submit(g.target.device.queue, encoder); // the step's one submit
+    this.inFlight.push({ slot, levels, maxCommit: Math.min(levels, budget) + 1, walked });
+    return true;
+  }
+
+  private unclaim(): void {
+    this.release?.();
+    this.release = null;
+  }
+}
