@@ -45,6 +45,7 @@ override CHUNK: u32 = (VOCAB + WG - 1u) / WG; // contiguous entries per invocati
 fn P(i: u32) -> u32 { return i; }
 fn QW(i: u32) -> u32 { return VOCAB + i; }
 fn SEEN(i: u32) -> u32 { return 2u * VOCAB + i; }
+fn rowLogit(row: u32, i: u32) -> f32 { return logits[row * VOCAB + i]; }
 
 var<workgroup> flag: u32;          // invocation 0's accept decision, read uniformly
 

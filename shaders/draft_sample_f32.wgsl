@@ -7,9 +7,14 @@
 //     surplus to the best one;
 //  2. for each frontier node in that order with children: q = the request's distribution
 //     (src/verify/sampler.ts targetProbs: repetition penalty over the committed tokens and the
-//     node's path, temperature, top-k, top-p) of its draft logits row, written to the walk's q
-//     slot of the node (its slot offset; the root's is 0), where shaders/accept_sample_f32.wgsl
-//     reads it, so recursive rejection sampling stays lossless (DESIGN section 5);
+//     node's path, temperature, top-k, top-p) of its draft logits row over the target's
+//     vocabulary, written to the walk's q slot of the node (its slot offset; the root's is 0),
+//     where shaders/accept_sample_f32.wgsl reads it, so recursive rejection sampling stays
+//     lossless (DESIGN section 5). Under VocabTrim (grow.trimmed) row entry j is the logit of
+//     token kept[j]: the row is first spread over the vocabulary with -inf at every token the head
+//     does not keep (q = 0 there, as ModelDrafter.propose() builds it; the walk's residual
+//     max(p - q, 0) reads q of every token), so penalty marks, top-k and top-p ties and the draws
+//     all run in token order;
 //  3. its children are drawn WITHOUT replacement from q (inverse CDF, one uniform each, the drawn
 //     token zeroed before the next draw); a q with no mass left ends the node's draws without
 //     using a uniform. Each child's cumulative log q is its parent's + log q(t).
@@ -17,7 +22,8 @@
 // Uniforms are the raw u32 draws in state.uniforms taken ahead by the CPU; state.draws counts
 // those used, and the tree kernel hands the walk the ones after them.
 //
-// One workgroup; each step is parallel over the vocabulary, invocation 0 does the bookkeeping.
+// One workgroup; each step is parallel over the vocabulary (VOCAB; the spread over the ROWS
+// entries of a trimmed row), invocation 0 does the bookkeeping.
 //#include common/draft_grow.wgsl
 //#include common/draft_level.wgsl
 //#include common/accept_params.wgsl
@@ -27,22 +33,40 @@
 //#include common/target_probs.wgsl
 
 override WG: u32 = 256;   // power of two
-override VOCAB: u32;      // the draft's logits row width, equal to the target's vocabulary
+override VOCAB: u32;      // the target's vocabulary: the width of q, of the scratch sections and the range of a token id
+override ROWS: u32;       // the draft's logits row width: VOCAB, or the N LM-head rows kept under VocabTrim
 override CHUNK: u32 = (VOCAB + WG - 1u) / WG;
 
 @group(0) @binding(0) var<uniform> grow: GrowParams;
 @group(0) @binding(1) var<uniform> params: AcceptParams;               // the request's sampling options (the walk's)
-@group(0) @binding(2) var<storage, read> logits: array<f32>;           // (rows, VOCAB) the last draft pass
+@group(0) @binding(2) var<storage, read> logits: array<f32>;           // (rows, ROWS) the last draft pass
 @group(0) @binding(3) var<storage, read> history: array<u32>;          // (params.history) committed tokens
 @group(0) @binding(4) var<storage, read_write> state: GrowState;
 @group(0) @binding(5) var<storage, read_write> tokens: array<u32>;     // (maxRows) the draft's pass input
 @group(0) @binding(6) var<storage, read_write> positions: array<u32>;  // (maxRows)
 @group(0) @binding(7) var<storage, read_write> mask: array<vec4<u32>>; // (maxRows) slot-offset bits
 @group(0) @binding(8) var<storage, read_write> q: array<f32>;          // (slots, VOCAB) the walk's q of each parent row
-@group(0) @binding(9) var<storage, read_write> scratch: array<f32>;    // (3, VOCAB) the walk's scratch: P, unused, SEEN
+@group(0) @binding(9) var<storage, read_write> scratch: array<f32>;    // (3, VOCAB) the walk's scratch: P, SPREAD, SEEN
+@group(0) @binding(10) var<storage, read> kept: array<u32>;            // (ROWS) token of each LM-head row (trimmed), else unused
 
+// scratch sections: P the distribution; SPREAD a trimmed row over the vocabulary (the walk's
+// working q, which it reloads from the q buffer at every row it visits); SEEN the history marks.
 fn P(i: u32) -> u32 { return i; }
+fn SPREAD(i: u32) -> u32 { return VOCAB + i; }
 fn SEEN(i: u32) -> u32 { return 2u * VOCAB + i; }
+
+// Token i's logit in frontier row `row`: the row itself, or its spread (spreadRow) when trimmed.
+fn rowLogit(row: u32, i: u32) -> f32 {
+  if (grow.trimmed == 1u) { return scratch[SPREAD(i)]; }
+  return logits[row * ROWS + i];
+}
+
+// SPREAD = trimmed row `row` over the vocabulary: token kept[j] gets entry j, every other token -inf.
+fn spreadRow(lid: u32, row: u32) {
+  for (var i = lid; i < VOCAB; i += WG) { scratch[SPREAD(i)] = negInf(); }
+  storageBarrier();
+  for (var j = lid; j < ROWS; j += WG) { scratch[SPREAD(kept[j])] = logits[row * ROWS + j]; }
+}
 
 var<workgroup> frontierRows: u32;
 var<workgroup> order: array<u32, MAX_W>; // frontier indices, best cumulative log q first
@@ -115,6 +139,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     let i = workgroupUniformLoad(&order[r]); // the node's frontier index = its row in the pass
     let f = state.frontier[i];
     if (params.penalty != 1.0) { markHistory(lid, f); }
+    if (grow.trimmed == 1u) { spreadRow(lid, i); }
     storageBarrier();
     processRow(lid, i);
     storageBarrier();

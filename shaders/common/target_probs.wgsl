@@ -4,8 +4,9 @@
 //
 // The including kernel declares: overrides WG (a power of two), VOCAB and CHUNK (entries per
 // invocation in a draw, (VOCAB + WG - 1) / WG); `params` with the fields temperature, topK, topP
-// and penalty of AcceptParams (common/accept_params.wgsl); `logits` (rows, VOCAB) f32; `scratch`
-// f32 with the sections P(i) (the distribution) and SEEN(i) (1.0 marks a token of the history).
+// and penalty of AcceptParams (common/accept_params.wgsl); `fn rowLogit(row: u32, i: u32) -> f32`,
+// the logit of token i (< VOCAB) in logits row `row`; `scratch` f32 with the sections P(i) (the
+// distribution) and SEEN(i) (1.0 marks a token of the history).
 // It includes common/ranking.wgsl, common/workgroup_reduce.wgsl and common/workgroup_argmax.wgsl
 // before this file. Every function is called by every invocation in uniform control flow.
 
@@ -33,7 +34,7 @@ fn processRow(lid: u32, row: u32) {
   var best = negInf();
   var bestId = NO_ID;
   for (var i = lid; i < VOCAB; i += WG) {
-    var l = logits[row * VOCAB + i];
+    var l = rowLogit(row, i);
     if (params.penalty != 1.0 && scratch[SEEN(i)] != 0.0) {
       l = select(l / params.penalty, l * params.penalty, l < 0.0);
     }

@@ -16,14 +16,16 @@
  * Sampling requests (temperature > 0) grow the tree by ModelDrafter's sampled rule instead
  * (shaders/draft_sample_f32.wgsl, oracle sampleLevel in src/draft/tree-select.ts): each level
  * draws its children without replacement from q = the request's distribution of the draft's
- * logits, writes each parent row's q into the walk's q buffer, and the sampling walk
- * (shaders/accept_sample_f32.wgsl) verifies against it, so the output keeps the target's
- * distribution (DESIGN section 5). Uniforms: the levels use at most one per node and the walk
- * one per row; they are taken ahead from the request's Rng (peekU32) and only those used are
- * consumed (skip), the levels' first, then the walk's. The uniforms are the top 24 bits of each
- * draw (as the GPU walk's) and the sums run in f32, so a seed gives other tokens than the CPU
- * path (f64) would, but the same tokens on every run. A greedy request with a repetition
- * penalty grows the greedy tree and walks it with the sampling walk (q one-hot).
+ * logits over the target's vocabulary (under VocabTrim the kept rows spread over it, q = 0 at
+ * every token the head does not keep, as propose() builds it: rowQ), writes each parent row's q
+ * into the walk's q buffer, and the sampling walk (shaders/accept_sample_f32.wgsl) verifies
+ * against it, so the output keeps the target's distribution (DESIGN section 5). Uniforms: the
+ * levels use at most one per node and the walk one per row; they are taken ahead from the
+ * request's Rng (peekU32) and only those used are consumed (skip), the levels' first, then the
+ * walk's. The uniforms are the top 24 bits of each draw (as the GPU walk's) and the sums run in
+ * f32, so a seed gives other tokens than the CPU path (f64) would, but the same tokens on every
+ * run. A greedy request with a repetition penalty grows the greedy tree and walks it with the
+ * sampling walk (q one-hot).
  *
  * The rule is ModelDrafter's greedy rule (src/draft/tree-select.ts, its oracle) with the depth
  * of the step, `levels`, chosen by DraftDepth (src/draft/draft-depth.ts) from the acceptance of
@@ -65,10 +67,15 @@ export function gpuGrowBreach(draft: DraftModel, target: GpuModel, width: number
 
 /**
  * Why a draft that grows greedy trees on the GPU cannot grow sampled ones, or null when it can:
- * then sampled steps take the CPU path (ModelDrafter.propose()).
+ * then sampled steps take the CPU path (ModelDrafter.propose()). The sampled level writes q at
+ * the target's vocabulary, so the draft's logits rows must be that vocabulary, or (VocabTrim)
+ * kept token ids inside it.
  */
 export function gpuSampleBreach(draft: DraftModel, target: GpuModel): string | null {
-  if (draft.kept) return 'the draft\'s LM head keeps only some tokens (VocabTrim): q is built over the vocabulary on the CPU';
+  if (draft.kept) {
+    const outside = draft.kept.find((t) => t >= target.outVocab);
+    return outside === undefined ? null : `the draft's LM head keeps token ${outside}, outside the target's vocabulary (${target.outVocab})`;
+  }
   if (draft.gpu.outVocab !== target.outVocab) return `the draft's logits rows (${draft.gpu.outVocab}) are not the target's vocabulary (${target.outVocab})`;
   return null;
 }
@@ -102,7 +109,7 @@ export class GpuTreeGrower implements GpuStepper {
   private readonly startData = new Uint32Array(11);
   /** (2, 4 + 128) u32 commit paths: target, draft; then the next step's (prefix, root) (COMMIT_BYTES). */
   private readonly commit: GPUBuffer;
-  /** (V) u32 token per LM-head row under VocabTrim, else 4 unused bytes. */
+  /** (V) u32 token per LM-head row under VocabTrim (the greedy and the sampled levels read it), else 4 unused bytes. */
   private readonly kept: GPUBuffer;
   private readonly ring: ReadbackRing;
   /** The readback ring of steps encoded ahead (aheadRing). */
@@ -131,7 +138,7 @@ export class GpuTreeGrower implements GpuStepper {
       params: this.params, state: this.state, draftLogits: d.logits, draftTopKIds: d.topKIds, draftTopKValues: d.topKValues, kept: this.kept,
       draftInputs: draft.gpu.passInputs(), targetInputs: target.passInputs(), walkTree: w.tree, walkResult: w.result, commit: this.commit, steps: this.steps, sample,
     };
-    this.ops = new DraftGrowOps(this.pipelines, 'draftGrow', buffers, draft.gpu.topK, draft.gpu.outVocab);
+    this.ops = new DraftGrowOps(this.pipelines, 'draftGrow', buffers, draft.gpu.topK, draft.gpu.outVocab, target.outVocab);
     // the walk's result: header, maxDepth accepted nodes, top-k of every row (allRows) or of the path's;
     // then the tree, then what a drafter drafting in the submit reads back (GpuStepNeeds.inSubmit)
     const walkWords = 4 + maxDepth + (1 + width * maxDepth) * target.topK;

@@ -7,9 +7,9 @@
  * keeps its nodes' K/V in its cache under the tree mask (Step.rowBase), each level runs only its
  * frontier, selection (or, sampling, the draws with q kept) runs in kernels, and draft, verify,
  * walk and both compactions are one submit; the `auto` controller runs its draft arm that way
- * too. Sampled steps take the CPU path where gpuSampleBreach says why (VocabTrim). How many
- * levels a step grows, on either path, follows the acceptance of earlier steps (`depth`,
- * src/draft/draft-depth.ts).
+ * too, and so do trimmed drafts (VocabTrim). Sampled steps take the CPU path where
+ * gpuSampleBreach says why. How many levels a step grows, on either path, follows the acceptance
+ * of earlier steps (`depth`, src/draft/draft-depth.ts).
  *
  * propose() (fusion, profiled runs, sampled steps gpuSampleBreach refuses; and the GPU path's oracle)
  * runs one draft pass per level on the CPU's schedule: level d re-runs root + every node kept
@@ -43,9 +43,9 @@ import { DraftDepth } from './draft-depth';
 import type { DraftTree } from '../tree/types';
 import type { GpuCounter } from '../gpu/counter';
 import type { DraftModel } from './draft-model';
-import { targetProbs, sampleFrom } from '../verify/sampler';
+import { sampleFrom } from '../verify/sampler';
 import { OptionsError } from '../errors';
-import { greedyLevel, rerank, sampleLevel, type GrowNode } from './tree-select';
+import { greedyLevel, rerank, rowQ, sampleLevel, type GrowNode } from './tree-select';
 
 export interface ModelDrafterOptions {
   /** Frontier nodes expanded per level and children offered per node (default 4). */
@@ -157,12 +157,8 @@ export class ModelDrafter implements Drafter {
   /** Sampling level: `count` children drawn without replacement from q = the request's distribution of the draft's logits (sampleLevel). */
   private sampleLevel(ctx: DraftContext, nodes: GrowNode[], frontier: number[], logits: Float32Array, q: (Float32Array | null)[], count: number): number[] {
     const V = this.draft.gpu.outVocab;
-    const vocab = this.draft.gpu.config.vocabSize;
-    const qOf = (i: number, f: number): Float32Array => {
-      const full = new Float32Array(vocab).fill(-Infinity); // (vocab) draft logits, -inf outside the kept rows
-      for (let j = 0; j < V; j++) full[this.draft.tokenOf(j)] = logits[i * V + j];
-      return targetProbs(full, ctx.options, pathHistory(ctx.tokens, nodes, f));
-    };
+    const qOf = (i: number, f: number): Float32Array =>
+      rowQ(logits.subarray(i * V, (i + 1) * V), this.draft.gpu.config.vocabSize, (j) => this.draft.tokenOf(j), ctx.options, pathHistory(ctx.tokens, nodes, f));
     return sampleLevel(nodes, frontier, count, qOf, (left) => sampleFrom(left, ctx.rng), q);
   }
 

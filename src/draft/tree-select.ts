@@ -6,6 +6,8 @@
  * test/gpu/draft-grow.test.ts, test/gpu/draft-sample.test.ts).
  */
 
+import { targetProbs, type SamplingOptions } from '../verify/sampler';
+
 /** A node of the tree being grown; row = index + 1 in the draft pass. */
 export interface GrowNode {
   token: number;
@@ -48,7 +50,8 @@ export function greedyLevel(nodes: GrowNode[], frontier: number[], logits: Float
  * child dropped for its own value would bias the draws) from values already known: one per
  * frontier node in order of cumulative log q (stable: ties keep frontier order), the surplus
  * to the best one. For each node with children in that order, `qOf(i, f)` gives q of frontier
- * row i (node f, -1 = the root) over the vocabulary, recorded in `q` at the node's row f + 1;
+ * row i (node f, -1 = the root) over the vocabulary (rowQ: token ids, also under VocabTrim),
+ * recorded in `q` at the node's row f + 1;
  * `draw(left)` draws an index from the unnormalised `left` with one uniform. Children are
  * appended to `nodes` (logp = the parent's + log q(t)); a q with no mass left ends a node's
  * draws without a draw. Returns the indices of the added nodes (the next frontier).
@@ -78,6 +81,19 @@ export function sampleLevel(
     }
   });
   return Array.from({ length: nodes.length - start }, (_, i) => start + i);
+}
+
+/**
+ * q of one draft logits row over a vocabulary of `vocab` tokens: row entry j is the logit of
+ * token tokenOf(j) (VocabTrim: the LM head keeps only some tokens), every token the head does
+ * not keep has logit -inf, so q = 0 there; then the request's distribution (targetProbs,
+ * `history` for the repetition penalty). The verifier's residual max(p - q, 0) reads q of every
+ * token, so q spans the target's vocabulary, not the head's rows.
+ */
+export function rowQ(row: Float32Array, vocab: number, tokenOf: (j: number) => number, options: SamplingOptions, history: Int32Array): Float32Array {
+  const full = new Float32Array(vocab).fill(-Infinity); // (vocab) draft logits, -inf outside the kept rows
+  for (let j = 0; j < row.length; j++) full[tokenOf(j)] = row[j];
+  return targetProbs(full, options, history);
 }
 
 /** The `budget` best nodes by cumulative log-probability (ties: shallower first), in creation (BFS) order, parents remapped. */

@@ -37,8 +37,9 @@ export interface DraftGrowBuffers {
   /**
    * The sampled levels' buffers, all the acceptance walk's (src/verify/gpu-walk.ts), absent
    * where this draft cannot grow sampled trees: AcceptParams uniform (the request's sampling
-   * options), (capacity) u32 committed tokens, (3, vocab) f32 scratch. The q buffer, which the
-   * walk replaces when it grows, is given per level (encodeSampleLevel).
+   * options), (capacity) u32 committed tokens, (3, vocab) f32 scratch, vocab = the target's
+   * (the width of q; the draft's rows are that vocabulary, or the kept ids into it). The q
+   * buffer, which the walk replaces when it grows, is given per level (encodeSampleLevel).
    */
   sample?: { params: GPUBuffer; history: GPUBuffer; scratch: GPUBuffer };
 }
@@ -73,8 +74,8 @@ export class DraftGrowOps {
   private readonly treeBind: GPUBindGroup;
   private readonly commitBind: GPUBindGroup;
 
-  /** k: the draft's top-k width; outVocab: its logits row width. */
-  constructor(pipelines: PipelineCache, private readonly label: string, private readonly b: DraftGrowBuffers, k: number, outVocab: number) {
+  /** k: the draft's top-k width; outVocab: its logits row width; vocab: the target's vocabulary, the width of a sampled level's q (default outVocab). */
+  constructor(pipelines: PipelineCache, private readonly label: string, private readonly b: DraftGrowBuffers, k: number, outVocab: number, vocab = outVocab) {
     if (b.state.size < GROW_STATE_BYTES || b.commit.size < COMMIT_BYTES) throw new OpShapeError(`${label}: state ${b.state.size} or commit ${b.commit.size} bytes too small`);
     const device = pipelines.device;
     this.device = device;
@@ -87,8 +88,8 @@ export class DraftGrowOps {
     this.treeBind = bindBuffers(device, `${label}.treeBind`, this.tree, [b.params, b.state, t.tokens, t.positions, t.mask, b.walkTree]);
     this.commitBind = bindBuffers(device, `${label}.commitBind`, this.commit, [b.params, b.state, b.walkResult, b.commit, b.steps, d.tokens, d.positions]);
     if (b.sample) {
-      if (b.sample.scratch.size < 12 * outVocab) throw new OpShapeError(`${label}: scratch ${b.sample.scratch.size} bytes, expected (3, ${outVocab}) f32`);
-      this.sample = pipelines.get('draft_sample_f32', { WG: LEVEL_WG, VOCAB: outVocab });
+      if (b.sample.scratch.size < 12 * vocab) throw new OpShapeError(`${label}: scratch ${b.sample.scratch.size} bytes, expected (3, ${vocab}) f32`);
+      this.sample = pipelines.get('draft_sample_f32', { WG: LEVEL_WG, VOCAB: vocab, ROWS: outVocab });
     }
   }
 
@@ -101,7 +102,7 @@ export class DraftGrowOps {
     if (!this.sample || !s) throw new OpShapeError(`${this.label}: built without the sampled level's buffers`);
     if (this.sampleQ !== q) {
       const d = this.b.draftInputs;
-      this.sampleBind = bindBuffers(this.device, `${this.label}.sampleBind`, this.sample, [this.b.params, s.params, this.b.draftLogits, s.history, this.b.state, d.tokens, d.positions, d.mask, q, s.scratch]);
+      this.sampleBind = bindBuffers(this.device, `${this.label}.sampleBind`, this.sample, [this.b.params, s.params, this.b.draftLogits, s.history, this.b.state, d.tokens, d.positions, d.mask, q, s.scratch, this.b.kept]);
       this.sampleQ = q;
     }
     this.dispatch(pass, this.sample, this.sampleBind!);

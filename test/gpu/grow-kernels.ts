@@ -18,12 +18,12 @@ export function bits(...js: number[]): number[] {
   return m.map((x) => x >>> 0);
 }
 
-/** The buffers of the grow kernels for a draft of vocabulary V, top-k K and width W. */
-export function growBuffers(device: GPUDevice, V: number, K: number, W: number) {
+/** The buffers of the grow kernels for a draft of logits rows V wide, top-k K and width W; `keptRows`: the kept map's length (VocabTrim). */
+export function growBuffers(device: GPUDevice, V: number, K: number, W: number, keptRows = 1) {
   const storage = (label: string, bytes: number) => createStorage(device, `test.${label}`, bytes);
   return {
     params: createUniform(device, 'test.params', 32), state: storage('state', GROW_STATE_BYTES),
-    draftLogits: storage('logits', W * V * 4), draftTopKIds: storage('ids', W * K * 4), draftTopKValues: storage('values', W * K * 4), kept: storage('kept', 4),
+    draftLogits: storage('logits', W * V * 4), draftTopKIds: storage('ids', W * K * 4), draftTopKValues: storage('values', W * K * 4), kept: storage('kept', keptRows * 4),
     draftInputs: { tokens: storage('dTokens', 512), positions: storage('dPositions', 512), mask: storage('dMask', 2048) },
     targetInputs: { tokens: storage('tTokens', 512), positions: storage('tPositions', 512), mask: storage('tMask', 2048) },
     walkTree: storage('walkTree', 4 * 128 * 4), walkResult: storage('walkResult', 512), commit: storage('commit', COMMIT_BYTES), steps: storage('steps', 16 * 16),
