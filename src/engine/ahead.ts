@@ -1,10 +1,13 @@
 /**
- * Plain greedy decoding encoded ahead (DESIGN section 8: "where the next step's inputs are on the
- * GPU, keep the step state there and encode ahead, reading results behind"). Step t's command
- * buffer ends with two copies of its argmax (row 0, column 0 of the top-k ids): one into a
- * mappable ring slot for the CPU, one into the token buffer the next pass embeds. So the CPU
- * submits step t+1 (up to `depth` passes in flight) before it has mapped step t's slot, and
- * reads the tokens back in order, one small map per step.
+ * Plain decoding encoded ahead (DESIGN section 8: "where the next step's inputs are on the GPU,
+ * keep the step state there and encode ahead, reading results behind"). Step t's command buffer
+ * ends with two copies of its token: one into a mappable ring slot for the CPU, one into the
+ * token buffer the next pass embeds. Greedy, the token is the pass's argmax (row 0, column 0 of
+ * the top-k ids); sampled (no repetition penalty), the bonus that the sampling walk draws from
+ * the root's distribution with one uniform, the next of the request's Rng: a step read before
+ * the next peeks and consumes exactly that one too, so a seed gives the same tokens at every
+ * depth. So the CPU submits step t+1 (up to `depth` passes in flight) before it has mapped step
+ * t's slot, and reads the tokens back in order, one small map per step.
  *
  * The rest of the step state the CPU knows ahead without reading anything: a plain step commits
  * exactly one slot, so pass t+j runs at position n-1+j with kv.length = n-1+j committed slots;
@@ -23,6 +26,9 @@ import { OptionsError } from '../errors';
 import { MAX_STEPS_AHEAD } from './options';
 import { checkBonus } from '../verify/accept';
 import type { StepOutcome } from './verify-step';
+import type { GpuAcceptWalk } from '../verify/gpu-walk';
+import type { SamplingOptions } from '../verify/sampler';
+import type { Rng } from '../verify/rng';
 
 /** (1, 4) u32: the one row sees its own slot (bit 0). */
 const ROOT_MASK = Uint32Array.of(1, 0, 0, 0);
@@ -42,7 +48,18 @@ function ringOf(model: GpuModel): ReadbackRing {
   return ring;
 }
 
-/** Whether greedy plain decoding can hand the argmax to the next pass on the GPU: its ids are token ids. */
+/**
+ * Plain sampled decoding encoded ahead: each pass's sampling walk draws the token from the root's
+ * distribution with one uniform, the next of `rng` (one step at a time peeks and consumes it the
+ * same way, so a seed gives the same tokens for every depth). No repetition penalty.
+ */
+export interface AheadSampling {
+  walk: GpuAcceptWalk;
+  options: SamplingOptions;
+  rng: Rng;
+}
+
+/** Whether plain decoding can hand each pass's token to the next pass on the GPU: its ids are token ids. */
 export function canDecodeAhead(model: GpuModel): boolean {
   return model.outVocab === model.config.vocabSize;
 }
@@ -59,11 +76,16 @@ export class AheadDecoder {
   private root: number;
   private readonly word = new Int32Array(1);
 
-  /** Decoding after `committed` tokens, with kv.length = committed.length - 1 (the last token is the root). */
+  /**
+   * Decoding after `committed` tokens, with kv.length = committed.length - 1 (the last token is
+   * the root); greedy, or with `sample` (no repetition penalty) each pass's token drawn by the
+   * sampling walk with the next uniform of the request's Rng.
+   */
   constructor(
     private readonly model: GpuModel,
     readonly depth: number,
     committed: Int32Array,
+    private readonly sample?: AheadSampling,
   ) {
     this.ring = ringOf(model);
     this.position = committed.length - 1;
@@ -99,17 +121,20 @@ export class AheadDecoder {
 
   private submit(): void {
     const model = this.model;
-    const { topKIds } = model.passOutputs();
     const { tokens } = model.passInputs();
+    // the pass's token: its argmax (row 0, column 0 of the top-k ids), or the bonus the sampling walk drew (result word 1)
+    const token = this.sample ? { buffer: this.sample.walk.gpuBuffers().result, offset: 4 } : { buffer: model.passOutputs().topKIds, offset: 0 };
     let slot = -1;
     const onGpu = this.root < 0;
     model.forward(Int32Array.of(onGpu ? 0 : this.root), Int32Array.of(this.position), ROOT_MASK, {
-      topK: false,
+      // the sampling walk reads column 0 of the top-k (its guard)
+      topK: this.sample !== undefined,
       tokensOnGpu: onGpu,
       after: (encoder) => {
-        slot = this.ring.copy(encoder, topKIds, 0, 4);
-        // the next pass's root: this pass's argmax, handed over without a round trip
-        encoder.copyBufferToBuffer(topKIds, 0, tokens, 0, 4);
+        if (this.sample) this.sample.walk.encodeSampleRoot(encoder, this.sample.options, this.sample.rng.nextU32());
+        slot = this.ring.copy(encoder, token.buffer, token.offset, 4);
+        // the next pass's root, handed over without a round trip
+        encoder.copyBufferToBuffer(token.buffer, token.offset, tokens, 0, 4);
       },
     });
     model.commit(ROOT_PATH);

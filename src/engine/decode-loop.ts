@@ -9,6 +9,7 @@ import { emptyTree, type DraftTree } from '../tree/types';
 import { layoutTree } from '../tree/layout';
 import { Rng } from '../verify/rng';
 import type { ResolvedGenerateOptions } from './options';
+import type { SamplingOptions } from '../verify/sampler';
 import { StatsCollector, kernelTotals, type FinishReason, type GenerationStats } from './stats';
 import { ForwardProfiler } from '../gpu/pass-recorder';
 import { needsDistribution, verifyTree, walkOf, type StepOutcome } from './verify-step';
@@ -59,12 +60,15 @@ function maxDepth(tree: DraftTree, depth: Int32Array): number {
 export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateChunk, GenerationStats, void> {
   // --profile: the target's passes are timed per kernel while this generation runs.
   const profiler = req.opts.profile ? new ForwardProfiler(req.model.device) : null;
-  // Plain greedy decoding encodes its steps ahead (src/engine/ahead.ts), unless profiled.
-  const aheadFits = !profiler && !req.drafter && !needsDistribution(req.opts) && canDecodeAhead(req.model);
-  const ahead = aheadFits && req.stepsAhead > 1 ? new AheadDecoder(req.model, req.stepsAhead, req.prompt) : null;
+  const rng = new Rng(req.opts.seed);
+  // Plain decoding encodes its steps ahead (src/engine/ahead.ts), greedy or sampled without a
+  // repetition penalty (whose history would hold tokens only the GPU has seen), unless profiled.
+  const sampled = needsDistribution(req.opts);
+  const aheadFits = !profiler && !req.drafter && canDecodeAhead(req.model) && (!sampled || req.opts.repetitionPenalty === 1) && req.stepsAhead > 1;
+  const ahead = aheadFits ? new AheadDecoder(req.model, req.stepsAhead, req.prompt, sampled ? { walk: await walkOf(req.model), options: samplingOf(req.opts), rng } : undefined) : null;
   req.model.profiler = profiler;
   try {
-    return yield* steps(req, profiler, ahead);
+    return yield* steps(req, rng, profiler, ahead);
   } finally {
     req.model.profiler = null;
     // passes encoded past the end change nothing: dropped, the cache left as one step at a time leaves it
@@ -72,7 +76,7 @@ export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateCh
   }
 }
 
-async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null, ahead: AheadDecoder | null): AsyncGenerator<GenerateChunk, GenerationStats, void> {
+async function* steps(req: DecodeRequest, rng: Rng, profiler: ForwardProfiler | null, ahead: AheadDecoder | null): AsyncGenerator<GenerateChunk, GenerationStats, void> {
   const { model, drafter, prompt, opts, signal } = req;
   const stats = new StatsCollector(drafter ? drafter.name : 'ar', prompt.length);
 
@@ -94,7 +98,7 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null, ahea
   const aheadSteps = stepper?.ahead && req.stepsAhead > 1 && !needsDistribution(opts) ? stepper.ahead(req.stepsAhead) : null;
   stats.stepsAhead = ahead?.depth ?? aheadSteps?.depth ?? 1;
   try {
-    return yield* loop(req, stats, profiler, ahead, stepper, aheadSteps);
+    return yield* loop(req, stats, rng, profiler, ahead, stepper, aheadSteps);
   } finally {
     // steps encoded past the end change nothing: dropped, both caches left as the steps read leave them
     aheadSteps?.finish();
@@ -104,6 +108,7 @@ async function* steps(req: DecodeRequest, profiler: ForwardProfiler | null, ahea
 async function* loop(
   req: DecodeRequest,
   stats: StatsCollector,
+  rng: Rng,
   profiler: ForwardProfiler | null,
   ahead: AheadDecoder | null,
   stepper: GpuStepper | null,
@@ -111,8 +116,7 @@ async function* loop(
 ): AsyncGenerator<GenerateChunk, GenerationStats, void> {
   const { model, tokenizer, drafter, prompt, opts, signal } = req;
   const strategy = drafter ? drafter.name : 'ar';
-  const rng = new Rng(opts.seed);
-  const sampling = { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, repetitionPenalty: opts.repetitionPenalty };
+  const sampling = samplingOf(opts);
   const stream = new TextStream(tokenizer, opts.stop, prompt);
   const eos = new Set(tokenizer.eosIds);
 
@@ -183,6 +187,11 @@ async function* loop(
   const tail = stream.flush();
   if (tail) yield { text: tail, tokens: [], accepted: 0, treeSize: 0 };
   return stats.finish(generated, finish);
+}
+
+/** The request's sampling options. */
+function samplingOf(opts: ResolvedGenerateOptions): SamplingOptions {
+  return { temperature: opts.temperature, topK: opts.topK, topP: opts.topP, repetitionPenalty: opts.repetitionPenalty };
 }
 
 /** Counts the target's and the drafter's GPU work from now until record(): the decode loop's share. */

@@ -43,12 +43,14 @@ export interface EngineOptions {
   /** Largest draft tree (nodes below the root); verify passes have up to this + 1 rows. Default 127. */
   maxTreeNodes?: number;
   /**
-   * Passes in flight in plain greedy decoding (`ar` at temperature 0 without repetition penalty,
-   * unprofiled; src/engine/ahead.ts): the CPU encodes step t+1 before it has read step t back,
-   * the next pass reading its token from the previous pass's argmax on the GPU. 1 = each step
-   * read back before the next is encoded. An integer in 1..MAX_STEPS_AHEAD. Output is the same
-   * for every value; a generation that ends on an end-of-sequence token or a stop string has run
-   * up to stepsAhead - 1 passes more than needed (dropped). Default: 1 on a software adapter
+   * Steps in flight: the CPU encodes step t+1 before it has read step t back, the next step
+   * reading what it needs of the last (its token; with a draft model, its prefix and root too) on
+   * the GPU. Applies to plain decoding (`ar` greedy, or sampled without repetition penalty;
+   * src/engine/ahead.ts) and to greedy `draft` steps grown on the GPU without repetition penalty
+   * (src/draft/gpu-grow-ahead.ts), unprofiled. 1 = each step read back before the next is
+   * encoded. An integer in 1..MAX_STEPS_AHEAD. Output is the same for every value (for a seed,
+   * too); a generation that ends on an end-of-sequence token or a stop string has run up to
+   * stepsAhead - 1 steps more than needed (dropped). Default: 1 on a software adapter
    * (SwiftShader: the passes run on the CPU cores the encoding needs, nothing to overlap), 2 on
    * a GPU (hides the round trip and the encoding of the next step behind a pass).
    */

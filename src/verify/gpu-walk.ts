@@ -143,6 +143,21 @@ export class GpuAcceptWalk {
     return this.encodeOnGpuTree(encoder, this.sampleOp, rows, depth, allRows, () => this.writeSampling(sampling, committed, rows, depth, allRows, draft));
   }
 
+  /**
+   * The sampling walk of a pass over the root alone (plain sampled decoding encoded ahead,
+   * src/engine/ahead.ts), recorded into `encoder`: the bonus is drawn from the root's distribution
+   * with `uniform` (a raw u32 draw of the request's Rng, the one such a walk uses). No repetition
+   * penalty: its history would hold tokens that only the GPU has seen.
+   */
+  encodeSampleRoot(encoder: GPUCommandEncoder, sampling: SamplingOptions, uniform: number): void {
+    if (sampling.repetitionPenalty !== 1) throw new VerifyError(`GpuAcceptWalk.encodeSampleRoot: repetition penalty ${sampling.repetitionPenalty}, expected 1`);
+    this.encodeOnGpuTree(encoder, this.sampleOp, 1, 0, false, () => {
+      this.treeData[3 * MAX_ROWS] = uniform;
+      this.src.device.queue.writeBuffer(this.tree, 3 * MAX_ROWS * 4, this.treeData, 3 * MAX_ROWS, 1);
+      this.writeSampling(sampling, new Int32Array(0), 1, 0, false, 0);
+    });
+  }
+
   /** A walk (`op`) over a tree kernels wrote, of `rows` rows checked before `write` sets its parameters, recorded into `encoder`. */
   private encodeOnGpuTree(encoder: GPUCommandEncoder, op: { encode(pass: GPUComputePassEncoder): void }, rows: number, depth: number, allRows: boolean, write: () => void): { words: number; parse(out: Int32Array): GpuWalkResult } {
     if (!Number.isInteger(rows) || rows < 1 || rows > this.src.maxRows) throw new TreeError(`GpuAcceptWalk: ${rows} rows, expected 1..${this.src.maxRows}`);

@@ -1,11 +1,13 @@
 /**
- * Plain greedy decoding encoded ahead (EngineOptions.stepsAhead, src/engine/ahead.ts): with 2
+ * Plain decoding encoded ahead (EngineOptions.stepsAhead, src/engine/ahead.ts): with 2
  * or 3 passes in flight the tokens, the finish reason and the cache a generation leaves are
  * those of one step at a time (stepsAhead 1), when generation ends on an end-of-sequence token
  * inside the ring, on a stop string, on max tokens that are not a multiple of the ring, on the
  * context, on an abort, or when the consumer stops early; a following generate on the same engine gives the
  * same tokens. Passes past max tokens or the context are never encoded; passes past an
- * end-of-sequence token are (dropped), which the submits show.
+ * end-of-sequence token are (dropped), which the submits show. Sampled requests (no repetition
+ * penalty) give one step at a time's tokens for the same seed: each pass's sampling walk takes
+ * the next uniform of the request's Rng, as a step read before the next does.
  *
  * Model: the 2-layer fixture (vocabulary 512), f32; one device for every engine.
  */
@@ -95,9 +97,37 @@ describe('stepsAhead: plain greedy decoding with passes in flight', () => {
     expect({ steps: stats.targetForwards, submits: stats.gpu.submits, readbacks: stats.gpu.readbacks }).toEqual({ steps: eosAt + 1, submits: eosAt + 3, readbacks: eosAt + 1 });
   });
 
-  it('sampling and profiled generations keep one step at a time', async () => {
+  // Sampled: each pass's sampling walk draws its token with the next uniform of the request's Rng, as one step at a time does.
+  const sampled = { temperature: 1.1, topK: 60, topP: 0.95, seed: 5 };
+  const sampledCases: [string, Int32Array, GenerateOptions, string, number?, ('return' | 'abort')?][] = [
+    ['an end-of-sequence token (seed 12 draws it)', B, { ...sampled, seed: 12, maxTokens: 100 }, 'eos'],
+    ['max tokens (5)', B, { ...sampled, maxTokens: 5 }, 'length'],
+    ['the context', B, { ...sampled, maxTokens: 100 }, 'context'],
+    ['the consumer stopping after 2 chunks', B, { ...sampled, maxTokens: 10 }, 'consumer', 2],
+    ['an abort after 3 chunks', A, { ...sampled, seed: 8, maxTokens: 10 }, 'aborted', 3, 'abort'],
+  ];
+  for (const [name, prompt, opts, finish, stopAfter, how] of sampledCases) {
+    it(`sampled (seeded): ends on ${name} with one step at a time's tokens, cache included`, async () => {
+      const want = await run(engines.get(1)!, prompt, opts, stopAfter, how);
+      expect(want.finish).toBe(finish);
+      // not the greedy output: the draws matter
+      expect(want.tokens).not.toEqual((await engines.get(1)!.generateText(prompt, { strategy: 'ar', maxTokens: want.tokens.length })).tokens);
+      for (const n of DEPTHS.slice(1)) expect(await run(engines.get(n)!, prompt, opts, stopAfter, how), `stepsAhead ${n}`).toEqual(want);
+    });
+  }
+
+  it('sampled: one submit and one 4-byte readback per token, the walk still dispatched', async () => {
+    const one = (await engines.get(1)!.generateText(B, { strategy: 'ar', ...sampled, maxTokens: 7 })).stats;
+    const { stats } = await engines.get(3)!.generateText(B, { strategy: 'ar', ...sampled, maxTokens: 7 });
+    const n = stats.targetForwards;
+    expect(stats.stepsAhead).toBe(3);
+    expect(stats.gpu).toEqual({ ...one.gpu, submits: n, readbacks: n, bytesRead: n * 4 });
+  });
+
+  it('penalised and profiled generations keep one step at a time', async () => {
     const e3 = engines.get(3)!;
-    expect((await e3.generateText(B, { strategy: 'ar', maxTokens: 3, temperature: 0.8 })).stats.stepsAhead).toBe(1);
+    expect((await e3.generateText(B, { strategy: 'ar', maxTokens: 3, temperature: 0.8, repetitionPenalty: 1.2 })).stats.stepsAhead).toBe(1);
+    expect((await e3.generateText(B, { strategy: 'ar', maxTokens: 3, repetitionPenalty: 1.2 })).stats.stepsAhead).toBe(1);
     expect((await e3.generateText(B, { strategy: 'ar', maxTokens: 3, profile: true })).stats.stepsAhead).toBe(1);
   });
 
