@@ -9,7 +9,9 @@
 // so the draft keeps every accepted node, and this kernel writes what the next step reads of the
 // accepted path, which the CPU has not read yet: its prefix (this prefix + accepted + 1) and root
 // (the bonus) after the paths (NEXT, copied into GrowParams at the next step's start), the prefix
-// word of every pass's Step words, and the draft's first pass input (the root at its position).
+// word of every pass's Step words, and the draft's first pass input (the root at its position);
+// and it advances the stream position of the request's draws past those this step used
+// (draft_uniforms_u32.wgsl loads the next step's from there).
 //#include common/draft_grow.wgsl
 
 const HEADER: u32 = 4u; // the walk's result header (shaders/common/accept_result.wgsl)
@@ -23,7 +25,7 @@ const PATH: u32 = 128u; // MAX_ROWS path words per cache
 @group(0) @binding(5) var<storage, read_write> draftTokens: array<u32>; // (maxRows) the draft's pass input
 @group(0) @binding(6) var<storage, read_write> draftPositions: array<u32>;
 
-const NEXT: u32 = 2u * (4u + PATH); // the next step's (prefix, root)
+const NEXT: u32 = 2u * (4u + PATH); // the next step's (prefix, root, stream position of its uniforms)
 
 @compute @workgroup_size(1)
 fn main() {
@@ -51,6 +53,7 @@ fn main() {
     let root = walk[1];
     commit[NEXT] = prefix;
     commit[NEXT + 1u] = root;
+    commit[NEXT + 2u] += state.draws + walk[2]; // the uniforms the levels and the walk used
     for (var i = 0u; i < arrayLength(&steps); i++) { steps[i].y = prefix; }
     draftTokens[0] = root;
     draftPositions[0] = prefix;

@@ -64,10 +64,10 @@ export interface GpuStepper {
    */
   step(committed: Int32Array, budget: number, needs?: GpuStepNeeds, request?: GpuStepRequest): Promise<GpuStepResult | null>;
   /**
-   * Greedy steps encoded ahead, up to `depth` in flight (EngineOptions.stepsAhead), with no
-   * GpuStepNeeds; null where this stepper cannot run them.
+   * Steps encoded ahead, up to `depth` in flight (EngineOptions.stepsAhead), with no
+   * GpuStepNeeds: greedy, or sampled for `request`; null where this stepper cannot run them.
    */
-  ahead?(depth: number): GpuAheadSteps | null;
+  ahead?(depth: number, request?: GpuStepRequest): GpuAheadSteps | null;
 }
 
 /** What bounds the steps encoded ahead: the context, the tokens still wanted and the tree budget. */

@@ -52,6 +52,13 @@ import { GpuGrowAhead } from './gpu-grow-ahead.ts';
 
 /** Word offset of GrowState.frontier (shaders/common/draft_grow.wgsl). */
 const FRONTIER_WORD = 4 + 2 * 128;
+/** Most steps in flight (EngineOptions.stepsAhead at most). */
+export const MAX_AHEAD = 8;
+/**
+ * Words of the ring of draws for sampled steps encoded ahead: a step uses at most GROW_UNIFORMS
+ * (one per node and one per verify row), so MAX_AHEAD steps' never wrap onto each other.
+ */
+const AHEAD_POOL_WORDS = MAX_AHEAD * GROW_UNIFORMS;
 const NONE = 0xffffffff;
 
 /** Why a draft of this shape cannot grow its trees on the GPU, or null when it can. */
@@ -112,6 +119,8 @@ export class GpuTreeGrower implements GpuStepper {
   /** (V) u32 token per LM-head row under VocabTrim (the greedy and the sampled levels read it), else 4 unused bytes. */
   private readonly kept: GPUBuffer;
   private readonly ring: ReadbackRing;
+  /** The ring of the request's draws that sampled steps encoded ahead read (AHEAD_POOL_WORDS u32), null where sampled trees take the CPU path. */
+  private readonly pool: GPUBuffer | null;
   /** The readback ring of steps encoded ahead (aheadRing). */
   private ahead_: ReadbackRing | null = null;
   /** GrowState.draws (0) and the uniforms taken ahead, written per sampled step. */
@@ -134,9 +143,10 @@ export class GpuTreeGrower implements GpuStepper {
     const w = walk.gpuBuffers();
     this.sampleBreach = gpuSampleBreach(draft, target);
     const sample = this.sampleBreach ? undefined : { params: w.params, history: w.history, scratch: w.scratch };
+    this.pool = this.sampleBreach ? null : createStorage(device, 'draftGrow.pool', AHEAD_POOL_WORDS * 4);
     const buffers = {
       params: this.params, state: this.state, draftLogits: d.logits, draftTopKIds: d.topKIds, draftTopKValues: d.topKValues, kept: this.kept,
-      draftInputs: draft.gpu.passInputs(), targetInputs: target.passInputs(), walkTree: w.tree, walkResult: w.result, commit: this.commit, steps: this.steps, sample,
+      draftInputs: draft.gpu.passInputs(), targetInputs: target.passInputs(), walkTree: w.tree, walkResult: w.result, commit: this.commit, steps: this.steps, sample, pool: this.pool ?? undefined,
     };
     this.ops = new DraftGrowOps(this.pipelines, 'draftGrow', buffers, draft.gpu.topK, draft.gpu.outVocab, target.outVocab);
     // the walk's result: header, maxDepth accepted nodes, top-k of every row (allRows) or of the path's;
@@ -146,7 +156,7 @@ export class GpuTreeGrower implements GpuStepper {
   }
 
   /** q slots of a sampled step: the root's and those of the nodes that run in a draft pass (slot offsets 0 .. W (maxDepth - 1)). */
-  private get qSlots(): number {
+  get qSlots(): number {
     return 1 + this.width * (this.depth.maxDepth - 1);
   }
 
@@ -198,7 +208,7 @@ export class GpuTreeGrower implements GpuStepper {
       const slot = this.ring.copyParts(encoder, [
         { src: this.walk.gpuBuffers().result, srcOffset: 0, bytes: walked.words * 4 },
         this.treePart(),
-        { src: this.state, srcOffset: GROW_DRAWS_OFFSET, bytes: 4 },
+        this.drawsPart(),
         ...tail,
       ]);
       this.target.counter.submit(this.target.device.queue, encoder); // the step's one submit
@@ -216,9 +226,16 @@ export class GpuTreeGrower implements GpuStepper {
     });
   }
 
-  /** Greedy steps encoded ahead (src/draft/gpu-grow-ahead.ts); null where the next root or a ring cache keeps them on the CPU (aheadBreach). */
-  ahead(depth: number): GpuAheadSteps | null {
-    return aheadBreach(this.draft, this.target) ? null : new GpuGrowAhead(this, depth);
+  /**
+   * Steps encoded ahead (src/draft/gpu-grow-ahead.ts), greedy or (`request`) sampled, without a
+   * repetition penalty; null where the next root or a ring cache keeps them on the CPU
+   * (aheadBreach), where sampled trees take the CPU path (sampleBreach) or more than MAX_AHEAD
+   * steps would be in flight.
+   */
+  ahead(depth: number, request?: GpuStepRequest): GpuAheadSteps | null {
+    if (aheadBreach(this.draft, this.target) || depth > MAX_AHEAD) return null;
+    if (request && (request.options.repetitionPenalty !== 1 || (request.options.temperature > 0 && this.sampleBreach))) return null;
+    return new GpuGrowAhead(this, depth, request?.options.temperature ? request : undefined);
   }
 
   /** A ring of `slots` readback slots for steps encoded ahead (allocated at the first use, grown where more are asked). */
@@ -250,6 +267,7 @@ export class GpuTreeGrower implements GpuStepper {
   destroy(): void {
     this.ahead_?.destroy();
     for (const b of [this.params, this.state, this.steps, this.commit, this.kept]) b.destroy();
+    this.pool?.destroy();
   }
 
   /** Where the target's verify pass reads its Step words. */
@@ -298,6 +316,27 @@ export class GpuTreeGrower implements GpuStepper {
     queue.writeBuffer(inputs.positions, 0, w, 6, 1);
     queue.writeBuffer(this.commit, COMMIT_NEXT_OFFSET, w, 6, 1);
     queue.writeBuffer(this.commit, COMMIT_NEXT_OFFSET + 4, w, 5, 1);
+    queue.writeBuffer(this.commit, COMMIT_NEXT_OFFSET + 8, w, 0, 1); // the uniforms' stream position (steps encoded ahead)
+  }
+
+  /**
+   * Writes the request's raw draws at stream positions `from`.. (counted from the flight's start)
+   * into the ring the sampled steps encoded ahead read (position p at p mod AHEAD_POOL_WORDS).
+   */
+  writePool(from: number, draws: Uint32Array<ArrayBuffer>): void {
+    if (!this.pool || draws.length > AHEAD_POOL_WORDS) throw new RangeError(`GpuTreeGrower.writePool: ${draws.length} draws for a ring of ${this.pool ? AHEAD_POOL_WORDS : 0}`);
+    const at = from % AHEAD_POOL_WORDS;
+    const first = Math.min(draws.length, AHEAD_POOL_WORDS - at);
+    const queue = this.target.device.queue;
+    queue.writeBuffer(this.pool, at * 4, draws, 0, first);
+    if (first < draws.length) queue.writeBuffer(this.pool, 0, draws, first, draws.length - first);
+  }
+
+  /** A sampled step encoded ahead: records the load of its uniforms from the ring, where the step before stopped. */
+  encodeUniforms(encoder: GPUCommandEncoder): void {
+    const pass = this.draft.gpu.counter.beginPass(encoder, { label: 'draftGrow.uniformsPass' });
+    this.ops.encodeUniforms(pass);
+    pass.end();
   }
 
   /** GrowState.uniforms: the raw draws taken ahead (drawData[0], the draws used, stays 0). */
@@ -336,6 +375,11 @@ export class GpuTreeGrower implements GpuStepper {
   /** Records the copy of the next step's (prefix, root), which the last step encoded ahead wrote, into the parameters. */
   copyNext(encoder: GPUCommandEncoder): void {
     encoder.copyBufferToBuffer(this.commit, COMMIT_NEXT_OFFSET, this.params, 12, 8);
+  }
+
+  /** The uniforms a sampled step's levels used (GrowState.draws), read back after the state's head. */
+  drawsPart(): ReadbackPart {
+    return { src: this.state, srcOffset: GROW_DRAWS_OFFSET, bytes: 4 };
   }
 
   /** The state's head a step reads back after the walk's result: kept, count, frontierCount, level, the tree's tokens and parents. */

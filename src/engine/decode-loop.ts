@@ -94,8 +94,8 @@ async function* steps(req: DecodeRequest, rng: Rng, profiler: ForwardProfiler | 
   // A drafter that runs whole steps on the GPU does so, unless profiled (per-op timing needs passes of their own);
   // a sampled step it cannot take comes back null and is drafted by propose().
   const stepper = drafter?.gpuStepper && !profiler ? await drafter.gpuStepper(model, await walkOf(model)) : null;
-  // its greedy steps are encoded ahead as plain decoding's are (src/draft/gpu-grow-ahead.ts)
-  const aheadSteps = stepper?.ahead && req.stepsAhead > 1 && !needsDistribution(opts) ? stepper.ahead(req.stepsAhead) : null;
+  // its steps are encoded ahead as plain decoding's are (src/draft/gpu-grow-ahead.ts), greedy or sampled, without a repetition penalty
+  const aheadSteps = stepper?.ahead && req.stepsAhead > 1 && opts.repetitionPenalty === 1 ? stepper.ahead(req.stepsAhead, opts.temperature > 0 ? { options: samplingOf(opts), rng } : undefined) : null;
   stats.stepsAhead = ahead?.depth ?? aheadSteps?.depth ?? 1;
   try {
     return yield* loop(req, stats, rng, profiler, ahead, stepper, aheadSteps);

@@ -45,21 +45,23 @@ export interface EngineOptions {
   /**
    * Steps in flight: the CPU encodes step t+1 before it has read step t back, the next step
    * reading what it needs of the last (its token; with a draft model, its prefix and root too) on
-   * the GPU. Applies to plain decoding (`ar` greedy, or sampled without repetition penalty;
-   * src/engine/ahead.ts) and to greedy `draft` steps grown on the GPU without repetition penalty
-   * (src/draft/gpu-grow-ahead.ts), unprofiled. 1 = each step read back before the next is
-   * encoded. An integer in 1..MAX_STEPS_AHEAD. Output is the same for every value (for a seed,
-   * too); a generation that ends on an end-of-sequence token or a stop string has run up to
-   * stepsAhead - 1 steps more than needed (dropped). Default: 1 on a software adapter
-   * (SwiftShader: the passes run on the CPU cores the encoding needs, nothing to overlap), 2 on
-   * a GPU (hides the round trip and the encoding of the next step behind a pass).
+   * the GPU. Applies to plain decoding (src/engine/ahead.ts) and to `draft` steps grown on the
+   * GPU (src/draft/gpu-grow-ahead.ts), greedy or sampled, without repetition penalty and
+   * unprofiled. 1 = each step read back before the next is encoded. An integer in
+   * 1..MAX_STEPS_AHEAD. Greedy output is the same for every value, and plain sampled output for
+   * a seed (a sampled draft step encoded ahead may draft another tree near the end, so a seed can
+   * give other tokens, from the same distribution); a generation that ends on an end-of-sequence
+   * token or a stop string has run up to stepsAhead - 1 steps more than needed (dropped).
+   * Default: 1 on a software adapter (SwiftShader: the passes run on the CPU cores the encoding
+   * needs, nothing to overlap), 2 on a GPU (hides the round trip and the encoding of the next
+   * step behind a pass).
    */
   stepsAhead?: number;
   /** An existing device to run on (shared by several engines). Default: acquire one. */
   device?: GPUDevice;
 }
 
-/** Most plain decoding passes in flight (EngineOptions.stepsAhead). */
+/** Most steps in flight (EngineOptions.stepsAhead; the draft model's steps allow as many, MAX_AHEAD in src/draft/gpu-grow.ts). */
 export const MAX_STEPS_AHEAD = 8;
 
 /** EngineOptions.stepsAhead (CLI --steps-ahead) checked; undefined when the user names none. */

@@ -42,6 +42,8 @@ export interface DraftGrowBuffers {
    * buffer, which the walk replaces when it grows, is given per level (encodeSampleLevel).
    */
   sample?: { params: GPUBuffer; history: GPUBuffer; scratch: GPUBuffer };
+  /** A ring of the request's raw draws that the CPU fills ahead, for sampled steps encoded ahead (draft_uniforms_u32.wgsl); absent without sampled levels. */
+  pool?: GPUBuffer;
 }
 
 /** Byte offset of GrowState.draws (shaders/common/draft_grow.wgsl): 4 + 2 * 128 + 16 + 6 * 128 u32, then 128 vec4. */
@@ -58,7 +60,7 @@ export const GROW_TREE_BYTES = (4 + 2 * 128) * 4;
 export const COMMIT_SECTION_BYTES = (4 + 128) * 4;
 /** Byte offset of the next step's (prefix, root) in the commit buffer, written by a step encoded ahead. */
 export const COMMIT_NEXT_OFFSET = 2 * COMMIT_SECTION_BYTES;
-/** Bytes of the commit buffer: both sections, then the next step's (prefix, root), padded to 16. */
+/** Bytes of the commit buffer: both sections, then the next step's (prefix, root, stream position of its uniforms), padded to 16. */
 export const COMMIT_BYTES = COMMIT_NEXT_OFFSET + 16;
 
 export class DraftGrowOps {
@@ -73,6 +75,7 @@ export class DraftGrowOps {
   private readonly levelBind: GPUBindGroup;
   private readonly treeBind: GPUBindGroup;
   private readonly commitBind: GPUBindGroup;
+  private readonly uniforms: { pipeline: GPUComputePipeline; bind: GPUBindGroup } | null = null;
 
   /** k: the draft's top-k width; outVocab: its logits row width; vocab: the target's vocabulary, the width of a sampled level's q (default outVocab). */
   constructor(pipelines: PipelineCache, private readonly label: string, private readonly b: DraftGrowBuffers, k: number, outVocab: number, vocab = outVocab) {
@@ -91,6 +94,16 @@ export class DraftGrowOps {
       if (b.sample.scratch.size < 12 * vocab) throw new OpShapeError(`${label}: scratch ${b.sample.scratch.size} bytes, expected (3, ${vocab}) f32`);
       this.sample = pipelines.get('draft_sample_f32', { WG: LEVEL_WG, VOCAB: vocab, ROWS: outVocab });
     }
+    if (b.pool) {
+      const pipeline = pipelines.get('draft_uniforms_u32');
+      this.uniforms = { pipeline, bind: bindBuffers(device, `${label}.uniformsBind`, pipeline, [b.commit, b.pool, b.state]) };
+    }
+  }
+
+  /** A sampled step encoded ahead: its uniforms from the ring, at the stream position the step before left. */
+  encodeUniforms(pass: GPUComputePassEncoder): void {
+    if (!this.uniforms) throw new OpShapeError(`${this.label}: built without the ring of draws`);
+    this.dispatch(pass, this.uniforms.pipeline, this.uniforms.bind);
   }
 
   /**

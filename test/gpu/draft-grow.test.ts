@@ -10,6 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DraftGrowOps } from '../../src/ops/draft-grow';
+import { createStorage } from '../../src/gpu/buffers';
 import { greedyLevel, rerank, topIndices, type GrowNode } from '../../src/draft/tree-select';
 import { bits, destroyGrowBuffers, growBuffers, NONE, runOne, STATE_WORDS as S } from './grow-kernels';
 import { readU32, rng, testGpu } from './util';
@@ -75,6 +76,25 @@ describe('draft tree kernels', () => {
     destroyGrowBuffers(b);
   });
 
+
+  it('a sampled step encoded ahead loads its uniforms from the ring of draws at the stream position the step before left, wrapping', async () => {
+    const gpu = await testGpu();
+    const { device } = gpu;
+    const b = growBuffers(device, V, K, W);
+    const R = 300; // ring length: positions 200..455 wrap past its end
+    const pool = createStorage(device, 'test.pool', R * 4);
+    const ops = new DraftGrowOps(gpu.pipelines, 'test.uniforms', { ...b, pool }, K, V);
+    await gpu.pipelines.checkCompilation();
+    device.queue.writeBuffer(pool, 0, Uint32Array.from({ length: R }, (_, i) => 1000 + i));
+    device.queue.writeBuffer(b.commit, (2 * 132 + 2) * 4, Uint32Array.of(200));
+    device.queue.writeBuffer(b.state, S.draws * 4, Uint32Array.of(9));
+    runOne(device, (p) => ops.encodeUniforms(p));
+    const st = await readU32(device, b.state, S.draws + 1 + 256);
+    expect(st[S.draws]).toBe(0);
+    expect(Array.from(st.subarray(S.draws + 1))).toEqual(Array.from({ length: 256 }, (_, i) => 1000 + ((200 + i) % R)));
+    pool.destroy();
+    destroyGrowBuffers(b);
+  });
 
   for (const budget of [7, 40]) {
     it(`grow, rerank and commit as the CPU rule does (budget ${budget})`, async () => {
@@ -161,14 +181,18 @@ describe('draft tree kernels', () => {
       const stepWords = b.steps.size / 4;
       device.queue.writeBuffer(b.steps, 0, Uint32Array.from({ length: stepWords }, (_, i) => (i % 4 === 1 ? 99 : i)));
       device.queue.writeBuffer(b.params, 28, Uint32Array.of(1));
+      // the uniforms' stream position (5) moves past the draws of the levels (3) and the walk (2)
+      device.queue.writeBuffer(b.commit, (2 * 132 + 2) * 4, Uint32Array.of(5));
+      device.queue.writeBuffer(b.state, S.draws * 4, Uint32Array.of(3));
+      device.queue.writeBuffer(b.walkResult, 8, Uint32Array.of(2));
       run((p) => ops.encodeCommit(p));
       const [ahead, steps, dTokens, dPositions] = await Promise.all([
-        readU32(device, b.commit, 2 * 132 + 2), readU32(device, b.steps, stepWords), readU32(device, b.draftInputs.tokens, 1), readU32(device, b.draftInputs.positions, 1),
+        readU32(device, b.commit, 2 * 132 + 3), readU32(device, b.steps, stepWords), readU32(device, b.draftInputs.tokens, 1), readU32(device, b.draftInputs.positions, 1),
       ]);
       const next = PREFIX + path.length + 1;
       expect(Array.from(ahead.subarray(0, 4 + path.length + 1))).toEqual([PREFIX, path.length + 1, 0, 0, 0, ...path.map((t) => t + 1)]);
       expect(Array.from(ahead.subarray(132, 132 + 4 + path.length + 1))).toEqual([PREFIX, path.length + 1, 0, 0, 0, ...grown.map((i) => slot[i])]);
-      expect(Array.from(ahead.subarray(264))).toEqual([next, 7]);
+      expect(Array.from(ahead.subarray(264))).toEqual([next, 7, 10]);
       expect(Array.from(steps)).toEqual(Array.from({ length: stepWords }, (_, i) => (i % 4 === 1 ? next : i)));
       expect([dTokens[0], dPositions[0]]).toEqual([7, next]);
       destroyGrowBuffers(b);
