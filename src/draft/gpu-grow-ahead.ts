@@ -51,6 +51,17 @@ interface Flight {
   walked: { words: number; parse(out: Int32Array): GpuWalkResult };
 }
 
+/**
+ * The node budget of a step submitted after those `inFlight`, `n` tokens read: it commits at
+ * most budget + 1 tokens, which must fit the context and the tokens left after the most the
+ * steps in flight can commit (so no step commits past max tokens, as one step at a time never
+ * does). Also Hydra's steps encoded ahead (hydra-ahead.ts).
+ */
+export function aheadBudget(inFlight: { maxCommit: number }[], n: number, limits: AheadLimits): number {
+  const most = inFlight.reduce((s, f) => s + f.maxCommit, 0);
+  return Math.min(limits.maxContext - n - most - 1, limits.tokensLeft - most - 1, limits.treeBudget);
+}
+
 /** Words of the state's head read back after the walk's result (GpuTreeGrower.treePart). */
 const TREE_WORDS = 4 + 2 * 128;
 
@@ -106,14 +117,8 @@ export class GpuGrowAhead implements GpuAheadSteps {
     this.unclaim();
   }
 
-  /**
-   * The node budget of a step submitted after those in flight, `n` tokens read: it commits at
-   * most budget + 1 tokens, which must fit the context and the tokens left after the most the
-   * steps in flight can commit (so no step commits past max tokens, as one step at a time never does).
-   */
   private budget(n: number, limits: AheadLimits): number {
-    const most = this.inFlight.reduce((s, f) => s + f.maxCommit, 0);
-    return Math.min(limits.maxContext - n - most - 1, limits.tokensLeft - most - 1, limits.treeBudget);
+    return aheadBudget(this.inFlight, n, limits);
   }
 
   /** Submits one more step after those in flight; false where none fits (budget). */

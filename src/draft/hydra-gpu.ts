@@ -66,6 +66,8 @@ export class HydraGpu {
   /** A walk result of our own for drafting after a prefill: [count, bonus, 0, 0, last node]. */
   private readonly prefillResult: GPUBuffer;
   private readonly ring: ReadbackRing;
+  /** (trim) u32 token id of each trimmed index (the heads' rows of the LM head). */
+  readonly vocabIds: GPUBuffer;
 
   /** `k`: children per node at most (the top-k width); `maxFrontier`: frontier nodes per level at most. */
   constructor(private readonly t: HeadInputs, readonly heads: HydraHeads, readonly k: number, readonly maxFrontier: number, matrixDtype: 'f32' | 'f16') {
@@ -76,6 +78,7 @@ export class HydraGpu {
     const keep = (b: GPUBuffer) => (this.buffers.push(b), b);
     const weights = keep(uploadStorage(device, 'hydra.weights', heads.weights));
     const vocabIds = keep(uploadStorage(device, 'hydra.vocabIds', Uint32Array.from(heads.vocabIds)));
+    this.vocabIds = vocabIds;
     const table = trimmedTable(heads, t.embedValues); // (trim, hidden)
     const eTrim = keep(uploadStorage(device, 'hydra.lmHead', matrixDtype === 'f16' ? packF16Rows(table, trim, H) : table));
     const logits = keep(createStorage(device, 'hydra.logits', maxFrontier * trim * 4)); // (maxFrontier, trim)
@@ -194,14 +197,17 @@ export class HydraGpu {
  * nodes x k trimmed ids): node (parent u, rank r) at depth d is the r-th best id of u's slot.
  */
 export function decodeTree(shape: TreeShape, words: Int32Array, k: number, vocabIds: Int32Array): DraftTree {
-  const m = shape.parents.length;
-  const tokens = new Int32Array(m);
+  const tokens = Int32Array.from(nodeWords(shape, k), (w) => vocabIds[words[w]]);
+  return { tokens, parents: shape.parents.slice(), draft: { kind: 'deterministic' } };
+}
+
+/** (m) where each node of `shape` finds its trimmed id in the words of a drafting (see decodeTree). */
+export function nodeWords(shape: TreeShape, k: number): Int32Array {
   const slot = new Map<number, number>(); // frontier node -> word offset of its ids
   let off = 0;
   for (const nodes of shape.frontier) {
     nodes.forEach((u, f) => slot.set(u, off + f * k));
     off += nodes.length * k;
   }
-  for (let i = 0; i < m; i++) tokens[i] = vocabIds[words[slot.get(shape.parents[i])! + shape.rank[i]]];
-  return { tokens, parents: shape.parents.slice(), draft: { kind: 'deterministic' } };
+  return Int32Array.from(shape.parents, (u, i) => slot.get(u)! + shape.rank[i]);
 }

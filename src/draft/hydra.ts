@@ -16,7 +16,11 @@ import type { GpuCounter } from '../gpu/counter.ts';
 import { TreeError } from '../tree/validate.ts';
 import { emptyTree, type DraftTree } from '../tree/types.ts';
 import type { HydraHeads } from '../model/heads.ts';
-import type { DraftContext, Drafter, InSubmitDraft, VerifyObservation } from './drafter.ts';
+import type { GpuModel } from '../model/gpu-model.ts';
+import type { ReadbackPart } from '../gpu/readback.ts';
+import type { GpuAcceptWalk } from '../verify/gpu-walk.ts';
+import type { DraftContext, Drafter, GpuStepper, InSubmitDraft, VerifyObservation } from './drafter.ts';
+import { HydraStepper, type Drafting, type HydraSource } from './hydra-ahead.ts';
 import { HydraGpu, decodeTree, type HeadInputs } from './hydra-gpu.ts';
 import { AcceptanceTable, buildShape, priorAcceptance, type TreeShape } from './hydra-shape.ts';
 
@@ -34,7 +38,7 @@ export interface HydraOptions {
   matrixDtype: 'f32' | 'f16';
 }
 
-export class HydraDrafter implements Drafter {
+export class HydraDrafter implements Drafter, HydraSource {
   readonly name = 'hydra';
   readonly inSubmit: InSubmitDraft;
   private readonly gpu: HydraGpu;
@@ -43,8 +47,10 @@ export class HydraDrafter implements Drafter {
   private budget: number;
   private observed = 0;
   /** The tree drafted in the last verify submit, for the root it was drafted after. */
-  private next: { root: number; tree: DraftTree; shape: TreeShape } | null = null;
+  private next: Drafting | null = null;
   private proposed: { tree: DraftTree; shape: TreeShape } | null = null;
+  /** Greedy steps encoded ahead (hydra-ahead.ts), built at the first gpuStepper() of a target. */
+  private stepper: HydraStepper | null = null;
 
   constructor(inputs: HeadInputs, readonly heads: HydraHeads, opts: HydraOptions) {
     const k = opts.k ?? 8;
@@ -90,11 +96,7 @@ export class HydraDrafter implements Drafter {
 
   propose(ctx: DraftContext, budget: number): DraftTree {
     const root = ctx.tokens[ctx.tokens.length - 1];
-    // This step's verify submit drafts the next tree: with a shape of this budget.
-    if (budget !== this.budget && budget > 0) {
-      this.budget = budget;
-      this.reshape();
-    }
+    this.setBudget(budget);
     const ready = this.next && this.next.root === root ? this.next : null;
     this.next = null;
     if (!ready || budget < 1) {
@@ -116,6 +118,52 @@ export class HydraDrafter implements Drafter {
     if (++this.observed % RESHAPE_EVERY === 0) this.reshape();
   }
 
+  /**
+   * Single steps stay on propose() and verifyTree (the stepper's step() is null); greedy steps
+   * encoded ahead run on the GPU (hydra-ahead.ts), where the target allows (hydraAheadBreach).
+   */
+  async gpuStepper(target: GpuModel, walk: GpuAcceptWalk): Promise<GpuStepper | null> {
+    if (!this.stepper || this.stepper.target !== target || this.stepper.walk !== walk) {
+      this.stepper?.destroy();
+      this.stepper = new HydraStepper(this, target, walk);
+      await this.stepper.pipelines.checkCompilation();
+    }
+    return this.stepper;
+  }
+
+  /** This step's verify submit drafts the next tree: with a shape of this budget. */
+  setBudget(budget: number): void {
+    if (budget !== this.budget && budget > 0) {
+      this.budget = budget;
+      this.reshape();
+    }
+  }
+
+  readyFor(root: number): Drafting | null {
+    return this.next && this.next.root === root ? this.next : null;
+  }
+
+  record(encoder: GPUCommandEncoder, walkResult: GPUBuffer): ReadbackPart[] {
+    return this.gpu.record(encoder, walkResult);
+  }
+
+  stepRead(verified: { tree: DraftTree; shape: TreeShape }, drafted: Drafting): void {
+    this.proposed = verified;
+    this.next = drafted;
+  }
+
+  get k(): number {
+    return this.gpu.k;
+  }
+
+  get maxFrontier(): number {
+    return this.gpu.maxFrontier;
+  }
+
+  get vocabIdsBuffer(): GPUBuffer {
+    return this.gpu.vocabIds;
+  }
+
   reset(): void {
     this.table = new AcceptanceTable(this.prior);
     this.observed = 0;
@@ -124,6 +172,7 @@ export class HydraDrafter implements Drafter {
   }
 
   destroy(): void {
+    this.stepper?.destroy();
     this.gpu.destroy();
   }
 
@@ -137,7 +186,7 @@ export class HydraDrafter implements Drafter {
     if (!shape || shape.parents.length === 0) return;
     const want = shape.frontier.reduce((n, f) => n + f.length, 0) * this.gpu.k;
     if (words.length !== want) throw new TreeError(`hydra: ${words.length} words read back, expected ${want} for the recorded shape`);
-    this.next = { root: bonus, tree: decodeTree(shape, words, this.gpu.k, this.heads.vocabIds), shape };
+    this.next = { root: bonus, tree: decodeTree(shape, words, this.gpu.k, this.heads.vocabIds), shape, words: words.slice() };
   }
 }
 
