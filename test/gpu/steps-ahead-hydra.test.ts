@@ -122,10 +122,9 @@ describe('stepsAhead: greedy Hydra steps with steps in flight', () => {
     for (const n of DEPTHS.slice(1)) await same(await run(engine('shipped', n), B, opts), want, n, engine('shipped', 1), B, opts);
   });
 
-  it('each step is one submit and one readback, the heads accepted as one step at a time; steps past an end-of-sequence token are dropped', async () => {
+  it('each step is one submit and one readback, the trained heads accepted; steps past an end-of-sequence token are dropped', async () => {
     for (const t of TARGETS) {
       const { B } = prompts.get(t)!;
-      const one = (await engine(t, 1).generateText(B, { ...HYDRA, maxTokens: 20 })).stats;
       const { stats, tokens } = await engine(t, 3).generateText(B, { ...HYDRA, maxTokens: 20 });
       expect(tokens).toEqual((await engine(t, 1).generateText(B, { ...HYDRA, maxTokens: 20 })).tokens);
       expect(stats.stepsAhead).toBe(3);
@@ -134,7 +133,6 @@ describe('stepsAhead: greedy Hydra steps with steps in flight', () => {
       // the first step comes after the prefill's drafting; every step verifies a tree
       expect(stats.steps.slice(0, -1).every((s) => s.treeSize > 0)).toBe(true);
       if (t === 'shipped') expect(stats.tau).toBeGreaterThan(1.5);
-      expect(stats.steps.length).toBe(one.steps.length);
     }
     const { A } = prompts.get('random')!;
     const eos = (await engine('random', 3).generateText(A, { ...HYDRA, maxTokens: 16 })).stats;
