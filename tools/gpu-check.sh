@@ -6,7 +6,8 @@
 # with a copy of the target), printing tokens/s, tau and dispatches / readbacks per token of
 # ar, draft, retrieval and auto. Random weights: tau means nothing on that model; its tokens/s
 # and dispatches do. Then greedy decoding of both models, plain (`ar`) and drafted (`draft`),
-# with 1 to 4 steps in flight (generate --steps-ahead N, EngineOptions.stepsAhead), three runs
+# and, on the shipped target, by its Hydra heads (`hydra`), with 1 to 4 steps in flight
+# (generate --steps-ahead N, EngineOptions.stepsAhead), three runs
 # each, alternated: the measurement that chooses the default on a GPU.
 #
 #   tools/gpu-check.sh [--quick] [--out DIR]
@@ -68,12 +69,12 @@ cat "$out/smollm2/summary.md"
 
 echo
 echo "== encoded ahead: generate --steps-ahead N, $tokens tokens, prompt \"Once upon a time\", 3 runs each, alternated"
-echo "(ar: plain greedy passes in flight; draft: greedy draft-model steps in flight, the draft being the shipped draft or a copy of the random model)"
+echo "(ar: plain greedy passes in flight; draft: greedy draft-model steps in flight, the draft being the shipped draft or a copy of the random model; hydra: greedy steps of the shipped target's heads in flight)"
 printf '| model | strategy | N | run | tokens/s | tau | dispatches/token | submits/token | readbacks/token |\n|---|---|---|---|---|---|---|---|---|\n'
 for m in public/models/tinystories-target "$model"; do
-  if [ "$m" = "$model" ]; then draft="$model"; else draft=public/models/tinystories-draft; fi
+  if [ "$m" = "$model" ]; then draft="$model"; ss=(ar draft); else draft=public/models/tinystories-draft; ss=(ar draft hydra); fi
   for r in 1 2 3; do
-    for s in ar draft; do
+    for s in "${ss[@]}"; do
       with=()
       if [ "$s" = draft ]; then with=(--draft "$draft"); fi
       for n in 1 2 3 4; do

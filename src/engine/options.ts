@@ -44,10 +44,11 @@ export interface EngineOptions {
   maxTreeNodes?: number;
   /**
    * Steps in flight: the CPU encodes step t+1 before it has read step t back, the next step
-   * reading what it needs of the last (its token; with a draft model, its prefix and root too) on
-   * the GPU. Applies to plain decoding (src/engine/ahead.ts) and to `draft` steps grown on the
-   * GPU (src/draft/gpu-grow-ahead.ts), greedy or sampled, without repetition penalty and
-   * unprofiled. 1 = each step read back before the next is encoded. An integer in
+   * reading what it needs of the last (its token; with a draft model or Hydra heads, its prefix
+   * and root too, and the heads' drafted ids) on the GPU. Applies to plain decoding
+   * (src/engine/ahead.ts), to `draft` steps grown on the GPU (src/draft/gpu-grow-ahead.ts), greedy
+   * or sampled, and to greedy `hydra` steps (src/draft/hydra-ahead.ts), without repetition
+   * penalty and unprofiled. 1 = each step read back before the next is encoded. An integer in
    * 1..MAX_STEPS_AHEAD. Greedy output is the same for every value, and plain sampled output for
    * a seed (a sampled draft step encoded ahead may draft another tree near the end, so a seed can
    * give other tokens, from the same distribution); a generation that ends on an end-of-sequence
