@@ -32,7 +32,7 @@ export const generateFlags = {
   'kv-dtype': { type: 'string', value: 'f32|f16', dflt: 'follows --weights', help: 'KV cache storage: f32 for f32 weights, else f16 (half the memory; K and V rounded to f16, on the CPU too)' },
   'memory-budget': { type: 'string', value: 'BYTES', dflt: 'unchecked', help: 'GPU memory the model may take in all; refused before loading when the estimate exceeds it' },
   'max-context': { type: 'string', value: 'N', dflt: 'min(max_position_embeddings, 2048)', help: 'prompt + output tokens, at most max_position_embeddings' },
-  'steps-ahead': { type: 'string', value: 'N', dflt: '2 (1 on a software adapter)', help: 'steps in flight (1..8) of ar and draft (no repetition penalty): the next step is encoded before this one is read back' },
+  'steps-ahead': { type: 'string', value: 'N', dflt: '2 (1 on a software adapter)', help: 'steps in flight (1..8) of ar, draft and greedy hydra (no repetition penalty): the next step is encoded before this one is read back' },
   chat: { type: 'boolean', dflt: 'off', help: "apply the model's chat template to the prompt" },
   documents: { type: 'string', multiple: true, value: 'FILE', dflt: 'none', help: 'text for retrieval drafting (retrieval, fusion, auto); repeatable' },
   draft: { type: 'string', value: 'DIR', dflt: 'none', help: 'draft model for draft, fusion, auto (same tokenizer) or cross-vocab (any tokenizer)' },
