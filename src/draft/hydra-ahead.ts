@@ -41,7 +41,7 @@ import { layoutTree } from '../tree/layout.ts';
 import type { DraftTree } from '../tree/types.ts';
 import { checkBonus } from '../verify/accept.ts';
 import type { GpuAcceptWalk, GpuWalkResult } from '../verify/gpu-walk.ts';
-import type { AheadLimits, GpuAheadSteps, GpuStepResult, GpuStepper } from './drafter.ts';
+import type { AheadLimits, GpuAheadSteps, GpuStepRequest, GpuStepResult, GpuStepper } from './drafter.ts';
 import { aheadBudget } from './gpu-grow-ahead.ts';
 import { decodeTree, nodeWords } from './hydra-gpu.ts';
 import type { TreeShape } from './hydra-shape.ts';
@@ -134,8 +134,9 @@ export class HydraStepper implements GpuStepper {
     return Promise.resolve(null);
   }
 
-  ahead(depth: number): GpuAheadSteps | null {
-    return hydraAheadBreach(this.target) ? null : new HydraAhead(this, depth);
+  ahead(depth: number, request?: GpuStepRequest): GpuAheadSteps | null {
+    // greedy only: a sampled request (`request`) keeps one step at a time
+    return request || hydraAheadBreach(this.target) ? null : new HydraAhead(this, depth);
   }
 
   /** A ring of at least `slots` readback slots: the walk's result (at most numHeads deep) and the drafted words. */
