@@ -35,6 +35,7 @@
  * wrote lies past their length, where the next pass to commit those slots rewrites it.
  */
 import type { ReadbackRing } from '../gpu/readback.ts';
+import type { GpuModel } from '../model/gpu-model.ts';
 import { checkBonus } from '../verify/accept.ts';
 import type { GpuWalkResult } from '../verify/gpu-walk.ts';
 import type { AheadLimits, GpuAheadSteps, GpuStepRequest, GpuStepResult } from './drafter.ts';
@@ -60,6 +61,18 @@ interface Flight {
 export function aheadBudget(inFlight: { maxCommit: number }[], n: number, limits: AheadLimits): number {
   const most = inFlight.reduce((s, f) => s + f.maxCommit, 0);
   return Math.min(limits.maxContext - n - most - 1, limits.tokensLeft - most - 1, limits.treeBudget);
+}
+
+/**
+ * Why steps on `target` (and the models in `others`, whose caches its steps write too) cannot be
+ * encoded ahead, or null when they can: the next step's root is the walk's bonus, which must be a
+ * token id, and a pass encoded ahead must not depend on which slots a sliding-window ring still
+ * holds (the CPU checks that with the path read). Also Hydra's steps (hydra-ahead.ts).
+ */
+export function aheadBreach(target: GpuModel, ...others: GpuModel[]): string | null {
+  if (target.outVocab !== target.config.vocabSize) return `the target's logits rows (${target.outVocab}) are not its vocabulary (${target.config.vocabSize}): the bonus is not a token id`;
+  if ([target, ...others].some((m) => m.kv.layout.ring > 0)) return 'a sliding-window layer keeps its cache as a ring';
+  return null;
 }
 
 /** Words of the state's head read back after the walk's result (GpuTreeGrower.treePart). */

@@ -48,7 +48,7 @@ import type { DraftDepth } from './draft-depth.ts';
 import type { DraftTree } from '../tree/types.ts';
 import type { GpuWalkResult } from '../verify/gpu-walk.ts';
 import type { GpuAheadSteps, GpuStepNeeds, GpuStepRequest, GpuStepResult, GpuStepper } from './drafter.ts';
-import { GpuGrowAhead } from './gpu-grow-ahead.ts';
+import { aheadBreach, GpuGrowAhead } from './gpu-grow-ahead.ts';
 
 /** Word offset of GrowState.frontier (shaders/common/draft_grow.wgsl). */
 const FRONTIER_WORD = 4 + 2 * 128;
@@ -84,17 +84,6 @@ export function gpuSampleBreach(draft: DraftModel, target: GpuModel): string | n
     return outside === undefined ? null : `the draft's LM head keeps token ${outside}, outside the target's vocabulary (${target.outVocab})`;
   }
   if (draft.gpu.outVocab !== target.outVocab) return `the draft's logits rows (${draft.gpu.outVocab}) are not the target's vocabulary (${target.outVocab})`;
-  return null;
-}
-
-/**
- * Why greedy steps of this pair cannot be encoded ahead, or null when they can: the next step's
- * root is the walk's bonus, which must be a token id, and a pass encoded ahead must not depend on
- * which slots a sliding-window ring still holds (the CPU checks that with the path read).
- */
-export function aheadBreach(draft: DraftModel, target: GpuModel): string | null {
-  if (target.outVocab !== target.config.vocabSize) return `the target's logits rows (${target.outVocab}) are not its vocabulary (${target.config.vocabSize}): the bonus is not a token id`;
-  if (target.kv.layout.ring > 0 || draft.gpu.kv.layout.ring > 0) return 'a sliding-window layer keeps its cache as a ring';
   return null;
 }
 
@@ -233,7 +222,7 @@ export class GpuTreeGrower implements GpuStepper {
    * steps would be in flight.
    */
   ahead(depth: number, request?: GpuStepRequest): GpuAheadSteps | null {
-    if (aheadBreach(this.draft, this.target) || depth > MAX_AHEAD) return null;
+    if (aheadBreach(this.target, this.draft.gpu) || depth > MAX_AHEAD) return null;
     if (request && (request.options.repetitionPenalty !== 1 || (request.options.temperature > 0 && this.sampleBreach))) return null;
     return new GpuGrowAhead(this, depth, request?.options.temperature ? request : undefined);
   }

@@ -42,8 +42,8 @@ import type { DraftTree } from '../tree/types.ts';
 import { checkBonus } from '../verify/accept.ts';
 import type { GpuAcceptWalk, GpuWalkResult } from '../verify/gpu-walk.ts';
 import type { AheadLimits, GpuAheadSteps, GpuStepRequest, GpuStepResult, GpuStepper } from './drafter.ts';
-import { aheadBudget } from './gpu-grow-ahead.ts';
-import { decodeTree, nodeWords } from './hydra-gpu.ts';
+import { aheadBreach, aheadBudget } from './gpu-grow-ahead.ts';
+import { decodeTree, nodeWords, truncate } from './hydra-gpu.ts';
 import type { TreeShape } from './hydra-shape.ts';
 
 /** A drafting of the heads: the tree of `shape` below `root`, and the words it was decoded from. */
@@ -72,13 +72,6 @@ export interface HydraSource {
   record(encoder: GPUCommandEncoder, walkResult: GPUBuffer): ReadbackPart[];
   /** A step encoded ahead was read: observe() is about to see `verified`; `drafted` is ready after its bonus. */
   stepRead(verified: { tree: DraftTree; shape: TreeShape }, drafted: Drafting): void;
-}
-
-/** Why greedy Hydra steps on `target` cannot be encoded ahead, or null when they can (see gpu-grow.ts aheadBreach). */
-export function hydraAheadBreach(target: GpuModel): string | null {
-  if (target.outVocab !== target.config.vocabSize) return `the target's logits rows (${target.outVocab}) are not its vocabulary (${target.config.vocabSize}): the bonus is not a token id`;
-  if (target.kv.layout.ring > 0) return 'a sliding-window layer keeps its cache as a ring';
-  return null;
 }
 
 /** A step in flight. */
@@ -136,7 +129,7 @@ export class HydraStepper implements GpuStepper {
 
   ahead(depth: number, request?: GpuStepRequest): GpuAheadSteps | null {
     // greedy only: a sampled request (`request`) keeps one step at a time
-    return request || hydraAheadBreach(this.target) ? null : new HydraAhead(this, depth);
+    return request || aheadBreach(this.target) ? null : new HydraAhead(this, depth);
   }
 
   /** A ring of at least `slots` readback slots: the walk's result (at most numHeads deep) and the drafted words. */
@@ -186,8 +179,8 @@ export class HydraAhead implements GpuAheadSteps {
     checkBonus(res.bonus, this.s.target.outVocab, n - 1 + res.nodes.length);
     this.s.target.commitCompacted(res.nodes.length + 1);
     const { heads, k } = this.s.src;
-    const whole = decodeTree(f.verified, this.last!.words, k, heads.vocabIds);
-    const tree = { tokens: whole.tokens.slice(0, f.nodes), parents: whole.parents.slice(0, f.nodes), draft: whole.draft };
+    // the drafting this step verified is the last one read (or the flight's first), drafted with f.verified
+    const tree = truncate(this.last!.tree, f.nodes);
     const words = out.slice(f.walked.words, f.walked.words + f.draftedWords);
     this.last = { root: res.bonus, shape: f.drafted, words, tree: decodeTree(f.drafted, words, k, heads.vocabIds) };
     this.s.src.stepRead({ tree, shape: f.verified }, this.last);

@@ -211,3 +211,9 @@ export function nodeWords(shape: TreeShape, k: number): Int32Array {
   }
   return Int32Array.from(shape.parents, (u, i) => slot.get(u)! + shape.rank[i]);
 }
+
+/** The first `budget` nodes of a BFS-ordered tree (a parent precedes its children, so still a tree). */
+export function truncate(tree: DraftTree, budget: number): DraftTree {
+  if (tree.tokens.length <= budget) return tree;
+  return { tokens: tree.tokens.slice(0, budget), parents: tree.parents.slice(0, budget), draft: tree.draft };
+}

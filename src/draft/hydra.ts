@@ -21,7 +21,7 @@ import type { ReadbackPart } from '../gpu/readback.ts';
 import type { GpuAcceptWalk } from '../verify/gpu-walk.ts';
 import type { DraftContext, Drafter, GpuStepper, InSubmitDraft, VerifyObservation } from './drafter.ts';
 import { HydraStepper, type Drafting, type HydraSource } from './hydra-ahead.ts';
-import { HydraGpu, decodeTree, type HeadInputs } from './hydra-gpu.ts';
+import { HydraGpu, decodeTree, truncate, type HeadInputs } from './hydra-gpu.ts';
 import { AcceptanceTable, buildShape, priorAcceptance, type TreeShape } from './hydra-shape.ts';
 
 /** Observed steps between two rebuilds of the tree shape. */
@@ -97,7 +97,7 @@ export class HydraDrafter implements Drafter, HydraSource {
   propose(ctx: DraftContext, budget: number): DraftTree {
     const root = ctx.tokens[ctx.tokens.length - 1];
     this.setBudget(budget);
-    const ready = this.next && this.next.root === root ? this.next : null;
+    const ready = this.readyFor(root);
     this.next = null;
     if (!ready || budget < 1) {
       this.proposed = null;
@@ -120,7 +120,7 @@ export class HydraDrafter implements Drafter, HydraSource {
 
   /**
    * Single steps stay on propose() and verifyTree (the stepper's step() is null); greedy steps
-   * encoded ahead run on the GPU (hydra-ahead.ts), where the target allows (hydraAheadBreach).
+   * encoded ahead run on the GPU (hydra-ahead.ts), where the target allows (aheadBreach).
    */
   async gpuStepper(target: GpuModel, walk: GpuAcceptWalk): Promise<GpuStepper | null> {
     if (!this.stepper || this.stepper.target !== target || this.stepper.walk !== walk) {
@@ -188,10 +188,4 @@ export class HydraDrafter implements Drafter, HydraSource {
     if (words.length !== want) throw new TreeError(`hydra: ${words.length} words read back, expected ${want} for the recorded shape`);
     this.next = { root: bonus, tree: decodeTree(shape, words, this.gpu.k, this.heads.vocabIds), shape, words: words.slice() };
   }
-}
-
-/** The first `budget` nodes of a BFS-ordered tree (a parent precedes its children, so still a tree). */
-function truncate(tree: DraftTree, budget: number): DraftTree {
-  if (tree.tokens.length <= budget) return tree;
-  return { tokens: tree.tokens.slice(0, budget), parents: tree.parents.slice(0, budget), draft: tree.draft };
 }

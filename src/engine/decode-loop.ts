@@ -63,9 +63,8 @@ export async function* decodeLoop(req: DecodeRequest): AsyncGenerator<GenerateCh
   const rng = new Rng(req.opts.seed);
   // Plain decoding encodes its steps ahead (src/engine/ahead.ts), greedy or sampled without a
   // repetition penalty (whose history would hold tokens only the GPU has seen), unless profiled.
-  const sampled = needsDistribution(req.opts);
-  const aheadFits = !profiler && !req.drafter && canDecodeAhead(req.model) && (!sampled || req.opts.repetitionPenalty === 1) && req.stepsAhead > 1;
-  const ahead = aheadFits ? new AheadDecoder(req.model, req.stepsAhead, req.prompt, sampled ? { walk: await walkOf(req.model), options: samplingOf(req.opts), rng } : undefined) : null;
+  const aheadFits = !profiler && !req.drafter && canDecodeAhead(req.model) && req.opts.repetitionPenalty === 1 && req.stepsAhead > 1;
+  const ahead = aheadFits ? new AheadDecoder(req.model, req.stepsAhead, req.prompt, req.opts.temperature > 0 ? { walk: await walkOf(req.model), options: samplingOf(req.opts), rng } : undefined) : null;
   req.model.profiler = profiler;
   try {
     return yield* steps(req, rng, profiler, ahead);

@@ -215,7 +215,7 @@ export class Engine {
     return this.opts.weightDtype;
   }
 
-  /** Plain greedy decoding passes in flight (LoadOptions.stepsAhead, the default resolved). */
+  /** Steps in flight of plain decoding and of the steps drafters run on the GPU (LoadOptions.stepsAhead, the default resolved). */
   get stepsAhead(): number {
     return this.opts.stepsAhead;
   }
